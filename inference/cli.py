@@ -1,0 +1,74 @@
+"""The `semcoder` command.
+
+Sub-commands come from the entry-point group `semcoder.commands`: each entry point is a
+`register(subparsers)` function. This keeps the CLI core in inference/ while training/
+adds its own commands, without inference importing training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib.metadata import entry_points
+
+from . import __version__
+from .errors import SemcoderError
+
+log = logging.getLogger("semcoder")
+
+
+def command_group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """Return the sub-parsers of a command group such as `semcoder model`, creating it once.
+
+    Several packages add commands to one group (inference adds `model pull|info`, training
+    adds `model export|quantize|build-tiny`), so the group is shared rather than re-created.
+    """
+    if name in subparsers.choices:
+        return subparsers.choices[name]._semcoder_group  # type: ignore[attr-defined]
+    parser = subparsers.add_parser(name, help=help, description=help)
+    group = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    parser._semcoder_group = group  # type: ignore[attr-defined]
+    parser.set_defaults(handler=lambda args, p=parser: p.print_help(sys.stderr) or 2)
+    return group
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semcoder",
+        description="SemCoder: predicted and real execution traces for Python code.",
+    )
+    parser.add_argument("--version", action="version", version=f"semcoder {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="log level for stderr (default WARNING)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Order by name so `--help` is stable whatever order the metadata lists them in.
+    for ep in sorted(entry_points(group="semcoder.commands"), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # an optional extra is missing; keep the rest usable
+            log.debug("commands %s unavailable: %s", ep.name, exc)
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except SemcoderError as exc:
+        print(f"semcoder: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("semcoder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

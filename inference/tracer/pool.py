@@ -1,0 +1,360 @@
+"""The server side of the tracer: warm zygotes, one request at a time each.
+
+A `Tracer` keeps a small pool of zygote processes (inference/tracer/runtime.py running
+under the user's interpreter). A run borrows an idle zygote, sends it the request and
+waits for the trace; the zygote forks a fresh, sandboxed child per run. Several threads
+can trace at once (up to the pool size; the rest wait for a free zygote).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import queue
+import secrets
+import select
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from ..errors import SemcoderError, SettingsError
+from .limits import Limits
+from .python_finder import find_python
+from .runtime import loop_table
+
+log = logging.getLogger(__name__)
+
+RUNTIME = Path(__file__).with_name("runtime.py")
+ISOLATION_MODES = ("auto", "namespaces", "audit")
+# The zygote starts with only these variables: the server's secrets never reach it.
+_ZYGOTE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+# How long past the run's own limit we wait for a zygote before declaring it stuck.
+_STUCK_MARGIN_S = 15.0
+_START_TIMEOUT_S = 30.0
+_MAX_FRAME = 256 * 1024 * 1024
+
+
+class TracerError(SemcoderError):
+    """The sandbox itself failed (the interpreter would not start, a zygote died)."""
+
+
+class _Zygote:
+    """One warm process; not thread-safe (the pool hands it to one caller at a time)."""
+
+    def __init__(self, python: str, isolation: str):
+        env = {k: os.environ[k] for k in _ZYGOTE_ENV if k in os.environ}
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-I", str(RUNTIME), isolation],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd="/" if os.name == "posix" else None,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TracerError(f"Could not start the Python interpreter {python!r} for tracing: {exc}.") from exc
+        self._buffer = bytearray()
+        self._owed_trailer: str | None = None
+        hello = self._read(_START_TIMEOUT_S)
+        if hello is None or not hello.get("ready"):
+            self.close()
+            raise TracerError(
+                f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer on Linux or macOS).",
+                hint="Point the python setting at another interpreter.",
+            )
+        self.info = hello
+        if isolation == "namespaces" and not hello.get("namespaces"):
+            self.close()
+            raise TracerError(
+                f"Linux namespaces are not available here ({hello.get('namespaces_error')}).",
+                hint='Use isolation="auto" to fall back to audit hooks and rlimits.',
+            )
+
+    def _read(self, timeout: float) -> dict | None:
+        """One frame (4-byte length + JSON); None on timeout, end of stream or garbage."""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= 4:
+                size = struct.unpack(">I", buffer[:4])[0]
+                if size > _MAX_FRAME:
+                    return None
+                if len(buffer) >= 4 + size:
+                    body = bytes(buffer[4:4 + size])
+                    del buffer[:4 + size]
+                    try:
+                        message = json.loads(body.decode("utf-8"))
+                    except ValueError:
+                        return None
+                    return message if isinstance(message, dict) else None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            buffer += chunk
+
+    def request(self, message: dict, timeout: float) -> dict | None:
+        """Send one run and return its result; None when the zygote is broken (it must then
+        be replaced). See runtime.Spare for the frames: the child's result, then the
+        zygote's trailer once the child is gone."""
+        if self._owed_trailer is not None and not self._take_trailer(self._owed_trailer, timeout):
+            return None
+        request_id = secrets.token_hex(16)  # unguessable: no run can forge a later run's result
+        body = json.dumps({**message, "id": request_id}).encode("utf-8")
+        try:
+            self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        frame = self._read(timeout)
+        if frame is None or frame.get("id") != request_id:
+            return None
+        if frame.get("trailer"):
+            # The child left without a result: the trailer says why.
+            return frame.get("result") or {
+                "schema": "semcoder.trace/1", "status": "crashed", "events": [], "truncated": {},
+                "message": "the traced process exited without a result"}
+        self._owed_trailer = request_id
+        return frame
+
+    def _take_trailer(self, request_id: str, timeout: float) -> bool:
+        """Read the trailer of the previous run; anything else means a run wrote frames of its
+        own into the pipe, and this zygote is not trusted any more."""
+        frame = self._read(timeout)
+        self._owed_trailer = None
+        return bool(frame and frame.get("trailer") and frame.get("id") == request_id)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=2)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except Exception:
+                pass
+
+
+def _called_function(call: str) -> str | None:
+    try:
+        node = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name):
+            return func.id
+        if isinstance(func, ast.Attribute):
+            return func.attr
+    return None
+
+
+class Tracer:
+    """Runs Python code in a sandbox and returns line-by-line traces (see docs/trace-schema.md)."""
+
+    def __init__(self, python: str | None = None, limits: Limits | None = None, isolation: str = "auto",
+                 workers: int | None = None):
+        if isolation not in ISOLATION_MODES:
+            raise SettingsError(f"Unknown isolation {isolation!r}.", hint=f"Use one of {', '.join(ISOLATION_MODES)}.")
+        # Absolute (the zygote starts in "/"), but symlinks kept: a venv's python is a link.
+        self.python = os.path.abspath(find_python(None, python) if python else find_python(None, None))
+        self.limits = (limits or Limits()).validated()
+        self.isolation = isolation
+        self.workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self._idle: queue.LifoQueue[_Zygote] = queue.LifoQueue()
+        self._started = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._all: list[_Zygote] = []
+        self._loop_cache: dict[str, tuple] = {}
+
+    # ---------------------------------------------------------------- pool
+
+    def _borrow(self) -> _Zygote:
+        if self._closed:
+            raise TracerError("This tracer has been closed.")
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            start = self._started < self.workers
+            if start:
+                self._started += 1
+        if start:
+            try:
+                zygote = _Zygote(self.python, self.isolation)
+            except BaseException:
+                with self._lock:
+                    self._started -= 1
+                raise
+            with self._lock:
+                self._all.append(zygote)
+            return zygote
+        return self._idle.get()
+
+    def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
+        if healthy and not self._closed:
+            self._idle.put(zygote)
+            return
+        zygote.close()
+        with self._lock:
+            self._started -= 1
+            if zygote in self._all:
+                self._all.remove(zygote)
+
+    def _run(self, message: dict, limits: Limits) -> dict:
+        # A zygote that broke (or that a hostile run tampered with) is replaced, and the run
+        # is tried once more on a fresh one.
+        for _attempt in range(2):
+            zygote = self._borrow()
+            healthy = False
+            try:
+                result = zygote.request(message, limits.timeout_s + _STUCK_MARGIN_S)
+                healthy = result is not None and zygote.alive()
+            finally:
+                self._give_back(zygote, healthy)
+            if result is not None:
+                return result
+            log.warning("tracer worker broke; starting a new one")
+        return {"schema": "semcoder.trace/1", "status": "crashed", "function": message.get("function"),
+                "call": message.get("call"), "events": [], "return": None, "exception": None,
+                "assertion": None, "stdout": "", "stderr": "", "truncated": {},
+                "message": "the run broke its sandbox worker twice (it died, hung, or wrote into the "
+                           "tracer's private channel), so it has no trustworthy result"}
+
+    @property
+    def isolation_info(self) -> dict:
+        """What the zygote reported: interpreter version, whether namespaces are in use."""
+        zygote = self._borrow()
+        try:
+            return dict(zygote.info)
+        finally:
+            self._give_back(zygote, zygote.alive())
+
+    # ---------------------------------------------------------------- API
+
+    def _base(self, source: str, filename: str | None, limits: Limits | None) -> tuple[dict, Limits]:
+        if not isinstance(source, str):
+            raise SemcoderError("The source to trace must be text.")
+        limits = (limits or self.limits).validated()
+        filename = os.path.abspath(filename) if filename else "<source>"
+        sys_path = [os.path.dirname(filename)] if filename != "<source>" else []
+        return {"op": "run", "source": source, "filename": filename, "limits": limits.as_request(),
+                "sys_path": sys_path, "loops": self._loops(source)}, limits
+
+    def _loops(self, source: str):
+        """The loop table of `source`, parsed here once per distinct source (the server
+        re-traces the same file often); None lets the child parse it (e.g. syntax this
+        Python does not know)."""
+        with self._lock:
+            table = self._loop_cache.get(source)
+        if table is None:
+            try:
+                table = loop_table(ast.parse(source))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return None
+            with self._lock:
+                if len(self._loop_cache) >= 128:
+                    self._loop_cache.pop(next(iter(self._loop_cache)))
+                self._loop_cache[source] = table
+        return table
+
+    def trace_call(self, source: str, call: str, filename: str | None = None, limits: Limits | None = None,
+                   expect: str | None = None) -> dict:
+        """Run the module `source`, then trace `call` (an expression such as "f(1, [2])").
+        With `expect`, also evaluate that expression in the module and report in
+        `assertion` whether the return value equals it."""
+        message, limits = self._base(source, filename, limits)
+        if not isinstance(call, str) or not call.strip():
+            raise SemcoderError("The call to trace is empty.", hint='Give an expression such as "f(1, [2])".')
+        message.update(mode="call", call=call.strip(), function=_called_function(call), expect=expect)
+        return self._run(message, limits)
+
+    def check_assert(self, source: str, call: str, expected: str, filename: str | None = None,
+                     limits: Limits | None = None) -> dict:
+        """`assert call == expected`, run in the sandbox: the trace, with `assertion`."""
+        return self.trace_call(source, call, filename=filename, limits=limits, expect=expected)
+
+    def run_asserts(self, source: str, asserts: list[str], filename: str | None = None,
+                    limits: Limits | None = None) -> list[dict]:
+        """For each `assert CALL == EXPECTED` line: {"assert", "passed", "trace"}.
+        Lines of another shape are run as a call whose truthiness is the result."""
+        results = []
+        for text in asserts:
+            call, expected = split_assert(text)
+            if expected is None:  # `assert expr`: passes when expr is truthy
+                call, expected = f"bool({call})", "True"
+            trace = self.trace_call(source, call, filename=filename, limits=limits, expect=expected)
+            passed = trace.get("status") == "ok" and bool((trace.get("assertion") or {}).get("passed"))
+            results.append({"assert": text, "passed": passed, "trace": trace})
+        return results
+
+    def record_calls(self, source: str, target: str = "f", max_calls: int = 5, filename: str | None = None,
+                     entry: str | None = None, limits: Limits | None = None,
+                     target_filename: str | None = None) -> list[dict]:
+        """Run the module as a script (its `if __name__ == "__main__"` block), or the module
+        then `entry` (e.g. "test_f()" or "main()"), and return the first `max_calls` calls of
+        `target`: {"call": "f(1, [2])", "args": [{"name", "repr", "literal"}], "literal": bool,
+        "caller_line": int | None}."""
+        message, limits = self._base(source, filename, limits)
+        if not target:
+            raise SemcoderError("record_calls needs the name of the function to watch.")
+        message.update(mode="record", target=target, max_calls=max(1, int(max_calls)), entry=entry,
+                       call=None, function=target,
+                       target_filename=os.path.abspath(target_filename) if target_filename else None)
+        result = self._run(message, limits)
+        self.last_record_result = result
+        return list(result.get("calls") or [])
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            zygotes, self._all = self._all, []
+        for zygote in zygotes:
+            zygote.close()
+
+    def __enter__(self) -> "Tracer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten tracer must not leave processes behind
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def split_assert(text: str) -> tuple[str, str | None]:
+    """`assert f(1) == 2` -> ("f(1)", "2"); `assert g(x)` -> ("g(x)", None)."""
+    try:
+        node = ast.parse(text.strip()).body[0]
+    except (SyntaxError, IndexError) as exc:
+        raise SemcoderError(f"Not an assertion: {text!r}.") from exc
+    if not isinstance(node, ast.Assert):
+        raise SemcoderError(f"Not an assertion: {text!r}.", hint="Write it as `assert f(...) == expected`.")
+    test = node.test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        return ast.unparse(test.left), ast.unparse(test.comparators[0])
+    return ast.unparse(test), None

@@ -1,0 +1,182 @@
+"""Traces as text: a compact `line | values` table for hovers, and a SemCoder-style forward
+monologue (numbered steps, `[Lk]` labels, values in backticks) whose every sentence is a
+fact of the run.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..formats import label_lines
+
+_MAX_CELL = 160
+
+
+def _code_span(text: str) -> str:
+    """A Markdown code span that survives backticks and table pipes in the value."""
+    text = text.replace("\n", "\\n").replace("|", "\\|")
+    if len(text) > _MAX_CELL:
+        text = text[: _MAX_CELL - 3] + "..."
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _assignments(changes: dict) -> str:
+    return ", ".join(_code_span(f"{name} = {value}") for name, value in changes.items())
+
+
+def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> str:
+    """Markdown table `line | values`: one row per step that changed something, plus calls,
+    returns, exceptions, and a final row when the run did not end normally."""
+    lines = source.splitlines() if source else []
+    rows: list[tuple[str, str]] = []
+    for event in trace.get("events") or []:
+        kind = event.get("kind")
+        changes = event.get("changes") or {}
+        indent = "· " * int(event.get("depth") or 0)
+        if kind == "call" and event.get("resumed"):
+            continue
+        if kind == "call":
+            text = f"{indent}call {_code_span(str(event.get('function')))}" + (f" with {_assignments(changes)}" if changes else "")
+        elif kind == "return":
+            verb = "yield" if event.get("yield") else "return"
+            text = f"{indent}{verb} {_code_span(str(event.get('value', '')))}"
+        elif kind == "exception":
+            text = f"{indent}raises {_code_span(str(event.get('value', '')))}"
+        elif changes:
+            text = indent + _assignments(changes)
+            if event.get("iteration"):
+                text += f" (iteration {event['iteration']})"
+        else:
+            continue
+        line = event.get("line")
+        cell = str(line)
+        if lines and isinstance(line, int) and 0 < line <= len(lines) and kind == "line":
+            cell += " " + _code_span(lines[line - 1].strip()[:40])
+        rows.append((cell, text))
+    status = trace.get("status")
+    if status != "ok":
+        rows.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))
+    cut = [what for what, flag in (trace.get("truncated") or {}).items() if flag]
+    out = ["| line | values |", "| ---: | --- |"]
+    shown = rows if len(rows) <= max_rows else rows[: max_rows - 1]
+    out += [f"| {cell} | {text} |" for cell, text in shown]
+    if len(shown) < len(rows):
+        out.append(f"| … | {len(rows) - len(shown)} more steps |")
+    if cut:
+        out.append(f"| … | trace cut short: {', '.join(cut)} limit |")
+    return "\n".join(out)
+
+
+class _Structure:
+    """Loops and if-statements of the source, by line, to state facts about control flow."""
+
+    def __init__(self, source: str):
+        self.loops: dict[int, tuple[int, int, str]] = {}
+        self.ifs: dict[int, tuple[int, int, str]] = {}
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+                last_body = node.body[-1].end_lineno or node.body[-1].lineno
+                self.loops[node.lineno] = (node.body[0].lineno, last_body, "while" if isinstance(node, ast.While) else "for")
+            elif isinstance(node, ast.If):
+                last_body = node.body[-1].end_lineno or node.body[-1].lineno
+                test = ast.get_source_segment(source, node.test) or "the condition"
+                self.ifs[node.lineno] = (node.body[0].lineno, last_body, test)
+
+
+def _next_in_frame(events: list[dict], index: int) -> dict | None:
+    """The next event of the same function call as events[index]."""
+    depth = events[index].get("depth")
+    for event in events[index + 1:]:
+        if event.get("depth") == depth:
+            return event
+        if (event.get("depth") or 0) < (depth or 0):
+            return None
+    return None
+
+
+def render_monologue(trace: dict, source: str, function: str | None = None, with_answer: bool = False) -> str:
+    """A forward monologue of the run. Lines are named by the `[Lk]` labels SemCoder's
+    prompt gives `source` (label = line + 4; see formats.label_lines). With `function`, only
+    that function's own steps are narrated (calls it makes are summarised by their result)."""
+    labels = {line: label for label, line in label_lines(source).label_to_line.items()}
+    structure = _Structure(source)
+    events = trace.get("events") or []
+    steps: list[str] = []
+    bound: dict[tuple, set] = {}
+
+    def where(line) -> str:
+        return f"[L{labels[line]}]" if line in labels else f"[line {line}]"
+
+    base_depth = None
+    if function is not None:
+        depths = [e.get("depth", 0) for e in events if e.get("function") == function]
+        base_depth = min(depths) if depths else None
+    for index, event in enumerate(events):
+        kind = event.get("kind")
+        depth = event.get("depth") or 0
+        name = event.get("function")
+        if base_depth is not None and (depth != base_depth or name != function):
+            continue
+        changes = event.get("changes") or {}
+        line = event.get("line")
+        frame_key = (depth, name)
+        known = bound.setdefault(frame_key, set())
+        who = f"`{name}`"
+        if kind == "call" and event.get("resumed"):
+            steps.append(f"{where(line)}: {who} resumes after its `yield`.")
+            continue
+        if kind == "call":
+            known.clear()
+            known.update(changes)
+            args = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
+            steps.append(f"The function {who} is called" + (f" with {args}." if args else " with no arguments."))
+            continue
+        if kind == "return":
+            verb = "yields" if event.get("yield") else "returns"
+            steps.append(f"{where(line)}: {who} {verb} `{event.get('value', '')}`.")
+            continue
+        if kind == "exception":
+            steps.append(f"{where(line)}: `{event.get('value', '')}` is raised in {who}.")
+            continue
+        sentences = []
+        loop = structure.loops.get(line)
+        following = _next_in_frame(events, index)
+        next_line = following.get("line") if following else None
+        if loop is not None and event.get("iteration"):
+            first, last, kind_of_loop = loop
+            entering = next_line is not None and first <= next_line <= last and following.get("kind") == "line"
+            if entering:
+                values = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
+                sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
+                changes = {}
+            elif not changes:
+                sentences.append("The loop ends" if kind_of_loop == "for" else "The loop condition is false, so the loop ends")
+        elif (line in structure.ifs and not changes and next_line is not None
+              and not (following.get("kind") == "exception" and next_line == line)):
+            first, last, test = structure.ifs[line]
+            truth = "true" if first <= next_line <= last else "false"
+            sentences.append(f"The condition `{test}` is {truth}")
+        for var, value in changes.items():
+            verb = "is updated to" if var in known else "is assigned"
+            sentences.append(f"`{var}` {verb} `{value}`")
+            known.add(var)
+        if not sentences:
+            continue
+        text = "; ".join(sentences)
+        steps.append(f"{where(line)}: {text[0].upper()}{text[1:]}.")
+    ret = trace.get("return")
+    status = trace.get("status")
+    if status == "ok" and ret:
+        steps.append(f"The return value of `{trace.get('call')}` is `{ret.get('repr')}`.")
+    elif trace.get("message"):
+        steps.append(f"The run did not return: {trace['message']}.")
+    body = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
+    if with_answer and status == "ok" and ret:
+        body += f"\n[ANSWER]\nassert {trace.get('call')} == {ret.get('repr')}\n[/ANSWER]"
+    return body

@@ -1,0 +1,201 @@
+"""Quick fix "Repair with SemCoder" on semcoder diagnostics, resolved lazily.
+
+`textDocument/codeAction` only lists the action (cheap). `codeAction/resolve` does the
+work: the repair prompt (problem = name + docstring, the buggy function, the failing call
+as the failed test), the `[Refined]` code, and, with execution enabled, a run of each
+candidate against the failing call and the file's other asserts. The edit replaces only
+the function. Titles say "verified" or "unverified"; only verified ones are preferred.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from typing import Callable
+
+from lsprotocol import types
+
+from semcoder_inference.engine import CancelToken, GenerationParams
+from semcoder_inference.errors import SemcoderError
+from semcoder_inference.formats import REFINED_STOP, repair_prompt
+from semcoder_inference.parsers import RefinedParser
+
+from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
+from .convert import plain
+from .execution import definitions_only
+from .results import expectation_failure
+
+log = logging.getLogger(__name__)
+
+TITLE = "Repair with SemCoder"
+MAX_CANDIDATES = 5
+
+
+def problem_text(fn: FunctionInfo) -> str:
+    doc = fn.docstring.strip()
+    return f"Implement the function `{fn.name}`." + (f" {doc}" if doc else "")
+
+
+def failed_test(call: str, expected: str | None) -> str:
+    if expected is None:
+        return f"retv = {call}"
+    return f"retv = {call}\nassert retv == {expected}"
+
+
+def extract_function(code: str, name: str) -> str | None:
+    """The source of function `name` in the model's refined program (decorators included)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    lines = code.split("\n")
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            return "\n".join(lines[first - 1 : node.end_lineno])
+    return None
+
+
+def replace_function(info: ModuleInfo, fn: FunctionInfo, new_source: str) -> tuple[str, types.Range]:
+    """The document text with `fn` replaced, and the range the edit replaces."""
+    lines = info.text.split("\n")
+    new_text = "\n".join(lines[: fn.start] + new_source.split("\n") + lines[fn.end + 1 :])
+    end_char = len(info.lines[fn.end].encode("utf-16-le")) // 2
+    rng = types.Range(start=types.Position(line=fn.start, character=0),
+                      end=types.Position(line=fn.end, character=end_char))
+    return new_text, rng
+
+
+async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected: str | None) -> dict:
+    """Run the candidate against the failing call and the file's other asserts."""
+    if not ls.settings.execution.enabled:
+        return {"status": "skipped", "message": "Execution is disabled: the candidate was not run."}
+    try:
+        info = analyse(new_text)
+    except SemcoderError as exc:
+        return {"status": "failed", "message": str(exc)}
+    checks = [CallSite(fn_name, call, "assert", 0, expected)]
+    checks += [c for c in info.calls if c.origin in ("assert", "doctest") and c.call != call]
+    defs = definitions_only(new_text, info.tree or ast.parse(new_text))
+    path = ls.documents.path(uri)
+    for site in checks[:20]:
+        trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path)
+        problem = expectation_failure(trace, site.expected)
+        if problem is not None:
+            return {"status": "failed", "message": problem}
+    return {"status": "passed", "message": f"passes {len(checks[:20])} check(s)"}
+
+
+async def repair_function(
+    ls, uri: str, *, line: int | None = None, function: str | None = None, call: str | None = None,
+    expected: str | None = None, candidates: int = 1,
+    on_text: Callable[[str], None] | None = None, on_candidate: Callable[[dict], None] | None = None,
+) -> dict:
+    info = ls.documents.analysis(uri)
+    fn = info.functions.get(function) if function else None
+    if fn is None and line is not None:
+        site = next((c for c in info.calls if c.line == line), None)
+        fn = info.functions.get(site.function) if site else info.function_at(line)
+        if site and call is None:
+            call, expected = site.call, site.expected if expected is None else expected
+    if fn is None:
+        raise SemcoderError("Place the cursor in a function, or on a failing assert, to repair it.")
+    if call is None:
+        site = next((c for c in info.calls_for(fn.name) if c.origin in ("assert", "doctest")), None)
+        if site is None:
+            raise SemcoderError(f"No failing call is known for `{fn.name}`: add an assert that shows the bug.")
+        call, expected = site.call, site.expected
+    test = failed_test(call, expected)
+    result = {"function": fn.name, "failedTest": test, "candidates": [], "message": None}
+    try:
+        engine = await ls.models.ensure_loaded()
+    except SemcoderError as exc:
+        result["message"] = str(exc)
+        return result
+    prompt = repair_prompt(problem_text(fn), fn.source.rstrip("\n"), test)
+    s = ls.settings.model
+    seen: set[str] = set()
+    for attempt in range(max(1, min(candidates, MAX_CANDIDATES))):
+        parser = RefinedParser()
+        cancel = CancelToken()
+
+        def on_delta(delta: str) -> None:
+            parser.feed(delta)
+            if on_text:
+                on_text(delta)
+
+        # The first candidate follows SemCoder's own sampling; later ones sample wider.
+        params = GenerationParams(max_tokens=max(s.maxTokens, 1024),
+                                  temperature=s.temperature if attempt == 0 else max(0.6, s.temperature),
+                                  stop=(REFINED_STOP,), seed=attempt)
+        try:
+            await ls.worker.stream(engine, prompt, params, cancel, on_delta)
+        except BaseException:
+            cancel.cancel()
+            raise
+        code = parser.code
+        new_fn = extract_function(code, fn.name) if code else None
+        if not new_fn or new_fn in seen:
+            continue
+        seen.add(new_fn)
+        new_text, rng = replace_function(info, fn, new_fn)
+        check = await verify(ls, uri, new_text, fn.name, call, expected)
+        verified = {"passed": True, "failed": False}.get(check["status"])
+        title = f"{TITLE} ({'verified' if verified else 'unverified'})"
+        candidate = {
+            "code": new_fn, "verified": verified, "verification": check, "title": title,
+            "edit": {"changes": {uri: [{"range": plain(rng), "newText": new_fn}]}},
+        }
+        result["candidates"].append(candidate)
+        if on_candidate:
+            on_candidate(candidate)
+        if verified:
+            break
+    if not result["candidates"]:
+        result["message"] = "The model's answer contained no usable [Refined] version of the function."
+    return result
+
+
+def register(server) -> None:
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=True),
+    )
+    def on_code_action(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
+        actions = []
+        for diag in params.context.diagnostics:
+            data = plain(diag.data)
+            if diag.source != "semcoder" or not isinstance(data, dict):
+                continue
+            actions.append(types.CodeAction(
+                title=TITLE, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
+                data={**data, "uri": params.text_document.uri},
+            ))
+        return actions
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def on_resolve(ls, action: types.CodeAction) -> types.CodeAction:
+        data = plain(action.data) or {}
+        try:
+            result = await repair_function(
+                ls, data["uri"], function=data.get("function"), call=data.get("call"),
+                expected=data.get("expected"), candidates=int(data.get("candidates") or 1),
+            )
+        except (SemcoderError, KeyError) as exc:
+            action.title = f"{TITLE}: {exc}"
+            return action
+        if not result["candidates"]:
+            reason = result["message"] or "no candidate"
+            if "Predictions need a SemCoder model" in reason:
+                reason = "no model configured"
+            action.title = f"{TITLE}: {reason}"
+            return action
+        best = next((c for c in result["candidates"] if c["verified"]), result["candidates"][0])
+        action.title = best["title"]
+        action.is_preferred = bool(best["verified"])
+        edit = best["edit"]["changes"][data["uri"]][0]
+        action.edit = types.WorkspaceEdit(changes={data["uri"]: [types.TextEdit(
+            range=types.Range(
+                start=types.Position(**edit["range"]["start"]), end=types.Position(**edit["range"]["end"])),
+            new_text=edit["newText"])]})
+        return action

@@ -1,0 +1,93 @@
+"""Code lenses (a call for each function, or a prompt to supply one) and backward
+prediction: the model proposes an input for a desired output (semcoder/predictInput),
+checked by running it when execution is enabled."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from lsprotocol import types
+
+from semcoder_inference.engine import CancelToken, GenerationParams
+from semcoder_inference.errors import SemcoderError
+from semcoder_inference.formats import ANSWER_STOP, backward_prompt
+from semcoder_inference.parsers import AnswerParser, input_from_answer
+
+from .calls import CallSite
+from .results import normalise_value
+from .tracing import Target
+
+log = logging.getLogger(__name__)
+
+
+def register(server) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def on_code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
+        uri = params.text_document.uri
+        try:
+            info = ls.documents.analysis(uri)
+        except SemcoderError:
+            return []
+        lenses = []
+        for fn in info.functions.values():
+            rng = types.Range(start=types.Position(line=fn.def_line, character=0),
+                              end=types.Position(line=fn.def_line, character=0))
+            known = ls.tracing.known_calls(uri, info, fn)
+            if known:
+                call = known[0]
+                lenses.append(types.CodeLens(range=rng, command=types.Command(
+                    title=f"SemCoder: {call.call}", command="semcoder.showTrace",
+                    arguments=[{"uri": uri, "function": fn.name, "call": call.call, "line": fn.def_line}])))
+            else:
+                lenses.append(types.CodeLens(range=rng, command=types.Command(
+                    title="SemCoder: supply a call…", command="semcoder.supplyCall",
+                    arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line}])))
+        return lenses
+
+
+async def predict_input(ls, uri: str, function: str, output: str,
+                        on_text: Callable[[str], None] | None = None) -> dict:
+    """Backward monologue: a call of `function` that should return `output`."""
+    info = ls.documents.analysis(uri)
+    fn = info.functions.get(function)
+    if fn is None:
+        raise SemcoderError(f"There is no top-level function named `{function}` in this file.")
+    try:
+        engine = await ls.models.ensure_loaded()
+    except SemcoderError as exc:
+        return {"call": None, "input": None, "verified": None, "monologue": "", "message": str(exc)}
+    prompt = backward_prompt(fn.source, output, function)
+    parser = AnswerParser()
+    text: list[str] = []
+
+    def on_delta(delta: str) -> None:
+        text.append(delta)
+        parser.feed(delta)
+        if on_text:
+            on_text(delta)
+
+    s = ls.settings.model
+    params = GenerationParams(max_tokens=s.maxTokens, temperature=s.temperature, stop=(ANSWER_STOP,))
+    cancel = CancelToken()
+    try:
+        await ls.worker.stream(engine, prompt, params, cancel, on_delta)
+    except BaseException:
+        cancel.cancel()
+        raise
+    answer = parser.answer
+    if not answer:
+        return {"call": None, "input": None, "verified": None, "monologue": "".join(text),
+                "message": "The model gave no [ANSWER]."}
+    call = input_from_answer(answer).strip()
+    if call.startswith("assert "):
+        call = call[len("assert "):].strip()
+    args = call[len(function) + 1 : -1] if call.startswith(function + "(") and call.endswith(")") else None
+    verified = None
+    if ls.settings.execution.enabled:
+        trace = await ls.tracing.actual_trace(Target(uri, info, fn, CallSite(function, call, "explicit", fn.def_line)))
+        got = (trace.get("return") or {}).get("repr") if trace.get("status") == "ok" else None
+        verified = got is not None and normalise_value(got) == normalise_value(output)
+        if verified:
+            ls.tracing.explicit_calls[(uri, function)] = call
+    return {"call": call, "input": args, "verified": verified, "monologue": "".join(text), "message": None}

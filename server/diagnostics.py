@@ -1,0 +1,152 @@
+"""Diagnostics: failing calls from real runs (errors) and predicted failures (hints).
+
+Per document, work is debounced after edits and cancelled when the document changes
+again. A real run that raises or fails its assert gives an Error at the failing line; a
+predicted failure gives a Hint marked "predicted:". A diagnostic belongs to a function's
+source hash, so it disappears as soon as that function changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lsprotocol import types
+
+from semcoder_inference.errors import SemcoderError
+
+from .calls import CallSite, ModuleInfo
+from .results import expectation_failure, normalise_value
+from .tracing import Target
+from .worker import BACKGROUND
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_S = 0.3
+MAX_CHECKED_CALLS = 20
+MAX_PREDICTED_CALLS = 5
+
+_tasks: dict[str, asyncio.Task] = {}
+_published: dict[str, list[types.Diagnostic]] = {}
+
+
+def schedule(ls, uri: str, *, delay: float = DEBOUNCE_S) -> None:
+    """(Re)start the diagnostics of `uri` after `delay` seconds of quiet."""
+    old = _tasks.pop(uri, None)
+    if old is not None:
+        old.cancel()
+    _tasks[uri] = asyncio.get_event_loop().create_task(_run(ls, uri, delay))
+
+
+def on_document_changed(ls, uri: str) -> None:
+    """Drop diagnostics and cancel model work of functions whose source changed."""
+    try:
+        info = ls.documents.analysis(uri)
+        hashes = {fn.source_hash for fn in info.functions.values()}
+    except SemcoderError:
+        hashes = set()
+    ls.predictor.cancel_where(lambda run: run.uri == uri and run.source_hash not in hashes)
+    current = _published.get(uri)
+    if current:
+        kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes]
+        if len(kept) != len(current):
+            _publish(ls, uri, kept)
+
+
+def on_document_closed(ls, uri: str) -> None:
+    task = _tasks.pop(uri, None)
+    if task is not None:
+        task.cancel()
+    ls.predictor.cancel_where(lambda run: run.uri == uri)
+    _publish(ls, uri, [])
+    _published.pop(uri, None)
+
+
+def _publish(ls, uri: str, diagnostics: list[types.Diagnostic]) -> None:
+    _published[uri] = diagnostics
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=ls.documents.version(uri))
+    )
+
+
+def _line_range(info: ModuleInfo, line: int) -> types.Range:
+    line = max(0, min(line, len(info.lines) - 1)) if info.lines else 0
+    text = info.lines[line] if info.lines else ""
+    start = len(text) - len(text.lstrip())
+    return types.Range(start=types.Position(line=line, character=start),
+                       end=types.Position(line=line, character=len(text)))
+
+
+def failing_line(trace: dict, site: CallSite, fn_start: int, fn_end: int) -> int:
+    """The line to mark: where the exception was raised inside the function, else the call."""
+    exc = trace.get("exception") or {}
+    frames = [f.get("line") for f in exc.get("traceback") or [] if isinstance(f.get("line"), int)]
+    for line in reversed(frames + [exc.get("line")]):
+        if isinstance(line, int) and fn_start <= line <= fn_end:
+            return line
+    return site.line
+
+
+async def _run(ls, uri: str, delay: float) -> None:
+    try:
+        if delay:
+            await asyncio.sleep(delay)
+        try:
+            info = ls.documents.analysis(uri)
+        except SemcoderError:
+            _publish(ls, uri, [])  # the hover explains syntax errors; nothing stale stays
+            return
+        sites = [c for c in info.calls if c.origin in ("assert", "doctest")][:MAX_CHECKED_CALLS]
+        diagnostics: list[types.Diagnostic] = []
+        if ls.settings.execution.enabled:
+            for site in sites:
+                fn = info.functions[site.function]
+                target = Target(uri, info, fn, site)
+                trace = await ls.tracing.actual_trace(target)
+                problem = expectation_failure(trace, site.expected)
+                if problem is None:
+                    continue
+                line = failing_line(trace, site, fn.start, fn.end)
+                diagnostics.append(types.Diagnostic(
+                    range=_line_range(info, line), message=problem, source="semcoder",
+                    severity=types.DiagnosticSeverity.Error, code="failing-call",
+                    data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
+                          "kind": "actual", "sourceHash": fn.source_hash, "callLine": site.line},
+                ))
+            _publish(ls, uri, diagnostics)
+        elif ls.models.engine is not None:
+            _publish(ls, uri, [])
+            await _predicted(ls, uri, info, [s for s in sites if s.expected is not None][:MAX_PREDICTED_CALLS])
+        else:
+            _publish(ls, uri, [])
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("diagnostics failed for %s", uri)
+
+
+async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> None:
+    """Hints for asserts the model predicts to fail (background priority)."""
+    runs = []
+    for site in sites:
+        fn = info.functions[site.function]
+        runs.append((site, fn, ls.tracing.start_prediction(Target(uri, info, fn, site), priority=BACKGROUND)))
+    diagnostics: list[types.Diagnostic] = []
+    for site, fn, run in runs:
+        await run.done.wait()
+        if run.status != "complete" or run.output is None:
+            continue
+        if normalise_value(run.output) == normalise_value(site.expected):
+            continue
+        diagnostics.append(types.Diagnostic(
+            range=_line_range(info, site.line),
+            message=f"predicted: {site.call} returns {run.output}, expected {site.expected}",
+            source="semcoder", severity=types.DiagnosticSeverity.Hint, code="predicted-failure",
+            data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
+                  "kind": "predicted", "sourceHash": fn.source_hash, "callLine": site.line},
+        ))
+        _publish(ls, uri, list(diagnostics))
+
+
+def register(server) -> None:
+    """Diagnostics are pushed (publishDiagnostics); nothing to register."""

@@ -1,0 +1,70 @@
+"""Reading documents and caching their analysis per version.
+
+Open documents come from the client; a URI the client never opened is read from disk
+once (so a hover on a file outside the editor still works), and anything that cannot be
+read or is not UTF-8 text becomes a clear SourceError rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .calls import ModuleInfo, SourceError, analyse
+
+
+class DocumentStore:
+    def __init__(self, server) -> None:
+        self.server = server
+        self._analysis: dict[str, tuple[str, ModuleInfo | SourceError]] = {}
+
+    def text(self, uri: str) -> str:
+        """The document's current text. Raises SourceError for unknown or unreadable URIs."""
+        docs = self.server.workspace.text_documents
+        doc = docs.get(uri) or docs.get(unquote(uri))
+        if doc is not None:
+            return doc.source
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise SourceError(f"SemCoder does not know the document {uri}: it was not opened in the editor.")
+        path = Path(unquote(parsed.path))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(
+                f"SemCoder cannot read {path}: {exc.strerror or exc}. Open the file in the editor first."
+            ) from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{path.name} is not UTF-8 text (invalid byte at offset {exc.start}), so SemCoder cannot analyse it."
+            ) from None
+
+    def version(self, uri: str) -> int | None:
+        doc = self.server.workspace.text_documents.get(uri)
+        return getattr(doc, "version", None) if doc is not None else None
+
+    def path(self, uri: str) -> str:
+        parsed = urlparse(uri)
+        return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+    def analysis(self, uri: str) -> ModuleInfo:
+        """The analysed module (cached by text hash). Raises SourceError."""
+        text = self.text(uri)
+        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+        cached = self._analysis.get(uri)
+        if cached is None or cached[0] != digest:
+            try:
+                result: ModuleInfo | SourceError = analyse(text)
+            except SourceError as exc:
+                result = exc
+            cached = (digest, result)
+            self._analysis[uri] = cached
+        if isinstance(cached[1], SourceError):
+            raise cached[1]
+        return cached[1]
+
+    def forget(self, uri: str) -> None:
+        self._analysis.pop(uri, None)

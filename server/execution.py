@@ -1,0 +1,155 @@
+"""Real execution through the sandboxed tracer, off the event loop.
+
+The tracer runs code in a separate, resource-limited process; this adapter runs its calls
+on one dedicated thread (so the event loop never blocks and the model worker is never
+used for it), keeps one Tracer per interpreter and limits, and converts the tracer's
+1-based lines to the 0-based document lines LSP uses.
+
+Only definitions are sent: top-level statements that would run when the module is
+imported (asserts, prints, loops) are blanked, keeping line numbers, so tracing `f(2)`
+does not also run the file's failing asserts.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import copy
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from semcoder_inference.errors import SemcoderError
+
+from .settings import ExecutionSettings
+
+log = logging.getLogger(__name__)
+
+_DEFINITIONS = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+    ast.Assign, ast.AnnAssign,
+)
+
+
+def definitions_only(text: str, tree: ast.Module) -> str:
+    """The module with non-definition top-level statements blanked (line numbers kept)."""
+    lines = text.split("\n")
+    for node in tree.body:
+        keep = isinstance(node, _DEFINITIONS)
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            # Constants stay; assignments that call things (x = main()) may have effects.
+            keep = not any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(node))
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            keep = True  # the module docstring
+        if keep:
+            continue
+        for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
+            lines[i] = ""
+    return "\n".join(lines)
+
+
+def without_top_level_asserts(text: str, tree: ast.Module) -> str:
+    """The module with its top-level asserts blanked (line numbers kept): a failing assert
+    must not stop the `__main__` block from running when calls are recorded (the asserts
+    are checked one by one, as diagnostics)."""
+    lines = text.split("\n")
+    for node in tree.body:
+        if isinstance(node, ast.Assert):
+            for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
+                lines[i] = ""
+    return "\n".join(lines)
+
+
+def to_document_lines(trace: dict) -> dict:
+    """A copy of a tracer dict with every line number made 0-based."""
+    out = copy.deepcopy(trace)
+    for ev in out.get("events") or []:
+        if isinstance(ev.get("line"), int):
+            ev["line"] -= 1
+    exc = out.get("exception")
+    if isinstance(exc, dict):
+        if isinstance(exc.get("line"), int):
+            exc["line"] -= 1
+        for frame in exc.get("traceback") or []:
+            if isinstance(frame.get("line"), int):
+                frame["line"] -= 1
+    out["lineBase"] = 0
+    return out
+
+
+class Executor:
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
+        self._tracers: dict[tuple, Any] = {}
+
+    def _tracer(self, settings: ExecutionSettings) -> Any:
+        from semcoder_inference.tracer import Limits, Tracer
+
+        key = (settings.python, settings.timeoutSeconds, settings.memoryMB)
+        tracer = self._tracers.get(key)
+        if tracer is None:
+            limits = Limits(
+                timeout_s=settings.timeoutSeconds,
+                cpu_s=settings.timeoutSeconds,
+                memory_mb=settings.memoryMB,
+            )
+            tracer = Tracer(python=settings.python or None, limits=limits)
+            self._tracers[key] = tracer
+        return tracer
+
+    async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str) -> dict:
+        """The real trace of `call` (0-based lines). Never raises for the code's own failures:
+        those are in the dict's status; a broken sandbox gives status "crashed"."""
+
+        def run() -> dict:
+            try:
+                raw = self._tracer(settings).trace_call(source, call, filename=filename)
+            except SemcoderError as exc:
+                return _failed("invalid", str(exc), call)
+            except Exception as exc:  # the sandbox itself broke: report it, keep serving
+                log.exception("tracer failed")
+                self._tracers.clear()
+                return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", call)
+            return to_document_lines(raw)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str) -> list[str] | None:
+        """Calls of `target` seen when the module's __main__ block runs (may be empty);
+        None when the sandbox failed (so the caller can try again later)."""
+
+        def run() -> list[str] | None:
+            try:
+                tracer = self._tracer(settings)
+                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename)
+                status = (getattr(tracer, "last_record_result", None) or {}).get("status")
+                if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
+                    log.warning("recording calls of %s: %s", target, status)
+                    return None
+            except Exception as exc:
+                log.warning("recording calls of %s failed: %s", target, exc)
+                return None
+            out = []
+            for c in calls or []:
+                text = c.get("call") if isinstance(c, dict) else c
+                if isinstance(text, str):
+                    out.append(text)
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def close(self) -> None:
+        for tracer in self._tracers.values():
+            try:
+                tracer.close()
+            except Exception:
+                pass
+        self._tracers.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _failed(status: str, message: str, call: str) -> dict:
+    return {
+        "status": status, "message": message, "call": call, "events": [], "return": None,
+        "exception": None, "stdout": "", "stderr": "", "truncated": {}, "lineBase": 0,
+    }

@@ -1,0 +1,97 @@
+"""Initialize, settings, document sync and commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lsprotocol import types
+
+from .convert import plain
+
+log = logging.getLogger(__name__)
+
+COMMAND_SET_CALL = "semcoder.setCall"
+COMMAND_CLEAR_CACHE = "semcoder.clearCache"
+
+
+def register(server) -> None:
+    from . import diagnostics
+
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls, params: types.InitializeParams) -> None:
+        raw = plain(params.initialization_options) or {}
+        ls._init_options = raw if isinstance(raw, dict) else {}
+        # Problems found here are shown once the client can receive messages (initialized).
+        ls._pending_init_settings = raw
+
+    @server.feature(types.INITIALIZED)
+    async def on_initialized(ls, params: types.InitializedParams) -> None:
+        ls.apply_settings(getattr(ls, "_pending_init_settings", {}), source="initializationOptions")
+        await ls.pull_configuration()
+        if ls.models.engine is not None:
+            ls.models.start_loading()  # load once, in the background, with progress
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def on_did_change_configuration(ls, params: types.DidChangeConfigurationParams) -> None:
+        raw = plain(params.settings)
+        if isinstance(raw, dict) and isinstance(raw.get("semcoder"), dict):
+            from .server import _deep_merge
+
+            ls.apply_settings(_deep_merge(ls._init_options, raw["semcoder"]), source="didChangeConfiguration")
+        else:
+            await ls.pull_configuration()
+        if ls.models.engine is not None:
+            ls.models.start_loading()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def on_did_open(ls, params: types.DidOpenTextDocumentParams) -> None:
+        diagnostics.schedule(ls, params.text_document.uri, delay=0.0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def on_did_change(ls, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.documents.forget(uri)
+        diagnostics.on_document_changed(ls, uri)
+        diagnostics.schedule(ls, uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def on_did_save(ls, params: types.DidSaveTextDocumentParams) -> None:
+        diagnostics.schedule(ls, params.text_document.uri, delay=0.0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.documents.forget(uri)
+        diagnostics.on_document_closed(ls, uri)
+
+    @server.feature(types.SHUTDOWN)
+    def on_shutdown(ls, *args) -> None:
+        ls.shutdown_work()
+
+    @server.command(COMMAND_SET_CALL)
+    def set_call(ls, *args) -> dict:
+        spec = plain(args[0] if len(args) == 1 else args)
+        if isinstance(spec, list) and spec:
+            spec = spec[0]
+        if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) for k in ("uri", "function", "call")):
+            return {"ok": False, "message": "semcoder.setCall takes one argument {uri, function, call}."}
+        import ast
+
+        try:
+            ast.parse(spec["call"], mode="eval")
+        except SyntaxError as exc:
+            return {"ok": False, "message": f"`{spec['call']}` is not a Python expression: {exc.msg}."}
+        ls.tracing.explicit_calls[(spec["uri"], spec["function"])] = spec["call"].strip()
+        ls.request_inlay_refresh()
+        try:
+            ls.workspace_code_lens_refresh(None)
+        except Exception:
+            pass
+        return {"ok": True}
+
+    @server.command(COMMAND_CLEAR_CACHE)
+    def clear_cache(ls, *args) -> dict:
+        ls.cache.clear()
+        ls.predictor.runs.clear()
+        return {"ok": True}

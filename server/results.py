@@ -1,0 +1,228 @@
+"""Turning traces and predictions into what the editor shows.
+
+Line states (values per line), the differences between prediction and reality, and the
+hover markdown all come from the same TraceResult dict (see docs/lsp-protocol.md), so a
+hover, an inlay hint and a `semcoder/trace` result never disagree. Lines are 0-based.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Iterable
+
+MAX_VALUES_PER_NAME = 4  # a loop shows its first values, then "…"
+MAX_TABLE_ROWS = 40
+MAX_MONOLOGUE_CHARS = 4000
+
+
+def _merge(states: dict[int, dict[str, list[str]]], line: int, name: str, value: str) -> None:
+    seen = states.setdefault(line, {}).setdefault(name, [])
+    if not seen or seen[-1] != value:
+        seen.append(value)
+
+
+def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]:
+    out = []
+    for line in sorted(states):
+        values = {}
+        for name, seen in states[line].items():
+            shown = seen[:MAX_VALUES_PER_NAME]
+            values[name] = " → ".join(shown) + (" → …" if len(seen) > MAX_VALUES_PER_NAME else "")
+        out.append({"line": line, "values": values, "source": source})
+    return out
+
+
+def actual_line_states(trace: dict | None, function: str, first: int, last: int) -> list[dict]:
+    """Values per line of `function` (document lines first..last) from a real trace."""
+    if not trace:
+        return []
+    events = [
+        e for e in trace.get("events") or []
+        if e.get("function") == function and isinstance(e.get("line"), int) and first <= e["line"] <= last
+    ]
+    if not events:
+        return []
+    top = min(e.get("depth", 0) for e in events)  # the traced call, not recursive calls
+    states: dict[int, dict[str, list[str]]] = {}
+    for e in events:
+        if e.get("depth", 0) != top:
+            continue
+        for name, value in (e.get("changes") or {}).items():
+            _merge(states, e["line"], str(name), str(value))
+    return _flatten(states, "actual")
+
+
+def predicted_line_states(steps: Iterable[dict]) -> list[dict]:
+    states: dict[int, dict[str, list[str]]] = {}
+    for step in steps:
+        lines = step.get("lines") or []
+        if not lines:
+            continue
+        for name, value in step.get("mentions") or []:
+            _merge(states, lines[-1], str(name), str(value))
+    return _flatten(states, "predicted")
+
+
+def combined_line_states(actual: list[dict], predicted: list[dict]) -> list[dict]:
+    """Actual values where the code ran; predicted ones where there is no actual state."""
+    have = {s["line"] for s in actual}
+    return sorted(actual + [s for s in predicted if s["line"] not in have], key=lambda s: s["line"])
+
+
+def normalise_value(text: str | None) -> Any:
+    """A comparable form of a value's text: the literal if it parses, else the stripped text."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        return ("lit", repr(ast.literal_eval(text)))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ("text", text.replace('"', "'"))
+
+
+def actual_outcome(trace: dict | None) -> str | None:
+    """What the real run produced: the return value's repr, or `Type: message`."""
+    if not trace:
+        return None
+    if trace.get("status") == "ok" and trace.get("return"):
+        return trace["return"].get("repr")
+    exc = trace.get("exception")
+    if exc:
+        return f"{exc.get('type')}: {exc.get('message')}"
+    return None
+
+
+def differences(actual_trace: dict | None, actual: list[dict], predicted: list[dict], output: str | None) -> list[dict]:
+    diffs: list[dict] = []
+    if actual_trace is None:
+        return diffs
+    real = actual_outcome(actual_trace)
+    if output is not None and real is not None and normalise_value(output) != normalise_value(real):
+        diffs.append({"line": None, "what": "return", "name": None, "predicted": output, "actual": real})
+    by_line = {s["line"]: s["values"] for s in actual}
+    for state in predicted:
+        real_values = by_line.get(state["line"])
+        if not real_values:
+            continue
+        for name, value in state["values"].items():
+            if name in real_values:
+                p_last, a_last = value.split(" → ")[-1], real_values[name].split(" → ")[-1]
+                if normalise_value(p_last) != normalise_value(a_last):
+                    diffs.append({"line": state["line"], "what": "value", "name": name,
+                                  "predicted": value, "actual": real_values[name]})
+    return diffs
+
+
+def expectation_failure(trace: dict | None, expected: str | None) -> str | None:
+    """Why a real run fails its call site: an exception, or a value that differs from the
+    assert's expectation. None when it passes (or nothing can be said)."""
+    if not trace:
+        return None
+    status = trace.get("status")
+    call = trace.get("call", "the call")
+    if status == "exception" and trace.get("exception"):
+        exc = trace["exception"]
+        return f"{call} raised {exc.get('type')}: {exc.get('message')}"
+    if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
+        return f"{call}: {trace.get('message') or status}"
+    if status == "ok" and expected is not None:
+        got = (trace.get("return") or {}).get("repr")
+        if got is not None and normalise_value(got) != normalise_value(expected):
+            return f"assert failed: {call} returned {got}, expected {expected}"
+    return None
+
+
+def _code(text: str) -> str:
+    text = text.replace("\n", " ")
+    ticks = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: dict, lines: list[str]) -> str:
+    """The hover text for a TraceResult."""
+    out: list[str] = []
+    origin = {"assert": "from an assert", "doctest": "from a doctest", "comment": "from a `# semcoder:` comment",
+              "main": "recorded from `__main__`", "cursor": "under the cursor", "explicit": "supplied"}
+    out.append(f"**SemCoder** · {_code(result['call'])} ({origin.get(result.get('callSource'), 'call')})")
+    if result.get("expected") is not None:
+        out.append(f"expected: {_code(result['expected'])}")
+    actual = result.get("actual")
+    if actual is not None:
+        out.append("")
+        out.append("#### Actual run")
+        status = actual.get("status")
+        if status == "ok":
+            ret = (actual.get("return") or {}).get("repr")
+            out.append(f"returned {_code(str(ret))}")
+        elif status == "exception" and actual.get("exception"):
+            exc = actual["exception"]
+            line = exc.get("line")
+            where = f" at line {line + 1}" if isinstance(line, int) and line >= 0 else ""
+            out.append(f"raised {_code(str(exc.get('type')) + ': ' + str(exc.get('message')))}{where}")
+        elif status == "crashed":
+            out.append(f"⚠ The sandbox crashed: {actual.get('message') or 'the process died'}")
+        else:
+            out.append(f"⚠ {actual.get('message') or status}")
+        if actual.get("stdout"):
+            out.append(f"stdout: {_code(actual['stdout'][:200])}")
+    elif result.get("executionNote"):
+        out.append("")
+        out.append(f"_{result['executionNote']}_")
+    states = result.get("lineStates") or []
+    if states:
+        out.append("")
+        out.append("| line | values |")
+        out.append("| --- | --- |")
+        for state in states[:MAX_TABLE_ROWS]:
+            line = state["line"]
+            code = lines[line].strip() if 0 <= line < len(lines) else ""
+            mark = "≈ " if state["source"] == "predicted" else ""
+            values = ", ".join(f"{k} = {v}" for k, v in state["values"].items())
+            out.append(f"| {line + 1} {_cell(_code(code[:60]))} | {mark}{_cell(values)} |")
+        if len(states) > MAX_TABLE_ROWS:
+            out.append(f"| … | {len(states) - MAX_TABLE_ROWS} more lines |")
+    pred = result.get("predicted") or {}
+    out.append("")
+    status = pred.get("status")
+    if status == "unavailable":
+        out.append("#### Prediction")
+        out.append(pred.get("message") or "No model configured.")
+    else:
+        title = "#### Predicted by SemCoder"
+        if status in ("pending", "generating", "partial"):
+            title += " (in progress…)"
+        elif status == "cancelled":
+            title += " (cancelled)"
+        elif status == "error":
+            title += " (failed)"
+        out.append(title)
+        if pred.get("output") is not None:
+            out.append(f"returns {_code(pred['output'])}")
+        if status == "error" and pred.get("message"):
+            out.append(f"⚠ {pred['message']}")
+        if status in ("pending", "generating", "partial"):
+            out.append("_Prediction in progress: hover again to see more._")
+        monologue = (pred.get("monologue") or "").strip()
+        if monologue:
+            if len(monologue) > MAX_MONOLOGUE_CHARS:
+                monologue = monologue[:MAX_MONOLOGUE_CHARS] + " …"
+            out.append("")
+            out.append("```text\n" + monologue.replace("```", "'''") + "\n```")
+    diffs = result.get("differences") or []
+    if diffs:
+        out.append("")
+        out.append("#### Prediction differs from the actual run")
+        for d in diffs:
+            if d["what"] == "return":
+                out.append(f"- result: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
+            else:
+                out.append(f"- line {d['line'] + 1}, `{d['name']}`: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
+    elif actual is not None and status == "complete":
+        out.append("")
+        out.append("Prediction matches the actual run.")
+    return "\n".join(out)

@@ -1,0 +1,249 @@
+"""Tracing one call: find the function and call, run it, predict it, combine the two.
+
+This is the shared core of hover, `semcoder/trace`, inlay hints and diagnostics. A
+TraceResult (a JSON dict, see docs/lsp-protocol.md) is rebuilt from the current state of
+its parts each time it is asked for, so a hover during generation shows what is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from semcoder_inference.errors import SemcoderError
+
+from .cache import make_key
+from .calls import CallSite, FunctionInfo, ModuleInfo, byte_col, call_at
+from .context_slice import dependencies
+from .execution import definitions_only
+from .predictions import PredictionRun
+from .results import (
+    actual_line_states,
+    combined_line_states,
+    differences,
+    predicted_line_states,
+    render_markdown,
+)
+from .worker import INTERACTIVE
+
+log = logging.getLogger(__name__)
+
+EXECUTION_OFF_NOTE = (
+    "Execution is disabled, so only the model's prediction is shown. Enable "
+    "`semcoder.execution.enabled` in a trusted workspace to see the real trace."
+)
+
+
+class NothingToTrace(SemcoderError):
+    """The position is not in a function, or the function has no known call."""
+
+
+@dataclass
+class Target:
+    uri: str
+    info: ModuleInfo
+    function: FunctionInfo
+    call: CallSite
+
+
+@dataclass
+class TraceJob:
+    target: Target
+    actual: dict | None
+    execution_note: str | None
+    run: PredictionRun
+
+    def result(self) -> dict:
+        fn = self.target.function
+        actual_states = actual_line_states(self.actual, fn.name, fn.start, fn.end)
+        predicted = self.run.to_dict()
+        predicted_states = predicted_line_states(predicted["steps"])
+        result = {
+            "uri": self.target.uri,
+            "function": fn.name,
+            "call": self.target.call.call,
+            "callSource": self.target.call.origin,
+            "functionRange": {"start": {"line": fn.start, "character": 0},
+                              "end": {"line": fn.end, "character": len(self.target.info.lines[fn.end]) if fn.end < len(self.target.info.lines) else 0}},
+            "expected": self.target.call.expected,
+            "actual": self.actual,
+            "executionNote": self.execution_note,
+            "predicted": predicted,
+            "lineStates": combined_line_states(actual_states, predicted_states),
+            "differences": differences(self.actual, actual_states, predicted_states, predicted.get("output"))
+            if predicted["status"] == "complete" else [],
+            "sourceHash": fn.source_hash,
+        }
+        result["markdown"] = render_markdown(result, self.target.info.lines)
+        return result
+
+
+class Tracing:
+    """Finds targets and runs trace jobs for the server."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.explicit_calls: dict[tuple[str, str], str] = {}  # (uri, function) -> call
+        self.recorded: dict[tuple[str, str], list[str]] = {}  # (uri, fn hash) -> calls from __main__
+        self._actual_memo: dict[str, dict] = {}
+
+    # -- finding what to trace -------------------------------------------------------------
+
+    def known_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> list[CallSite]:
+        calls: list[CallSite] = []
+        explicit = self.explicit_calls.get((uri, fn.name))
+        if explicit:
+            calls.append(CallSite(fn.name, explicit, "explicit", fn.def_line))
+        order = {"comment": 0, "assert": 1, "doctest": 2}
+        calls.extend(sorted(info.calls_for(fn.name), key=lambda c: (order.get(c.origin, 3), c.line)))
+        for call in self.recorded.get((uri, fn.source_hash), []):
+            calls.append(CallSite(fn.name, call, "main", fn.def_line))
+        return calls
+
+    async def find_target(
+        self,
+        uri: str,
+        *,
+        line: int | None = None,
+        character: int | None = None,
+        function: str | None = None,
+        call: str | None = None,
+        cursor_calls: bool = True,
+    ) -> Target:
+        """The function and call for a position (or explicit names). Raises SemcoderError."""
+        info = self.server.documents.analysis(uri)
+        site: CallSite | None = None
+        fn: FunctionInfo | None = None
+        if function:
+            fn = info.functions.get(function)
+            if fn is None:
+                raise NothingToTrace(f"There is no top-level function named `{function}` in this file.")
+        if call and fn is None:
+            import ast
+
+            try:
+                expr = ast.parse(call.strip(), mode="eval").body
+                name = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else None
+            except SyntaxError:
+                name = None
+            fn = info.functions.get(name or "")
+            if fn is None:
+                raise NothingToTrace(f"`{call}` is not a call of a top-level function of this file.")
+        if fn is None and line is not None:
+            if 0 <= line < len(info.lines) and cursor_calls:
+                site = call_at(info, line, byte_col(info.lines[line], character or 0))
+                if site is None:
+                    # A line with an assert, doctest or `# semcoder:` comment names its call.
+                    site = next((c for c in info.calls if c.line == line), None)
+            if site is not None:
+                fn = info.functions[site.function]
+            else:
+                fn = info.function_at(line)
+        if fn is None:
+            raise NothingToTrace("Place the cursor on a function or on a call of one to see its trace.")
+        if call:
+            site = CallSite(fn.name, call.strip(), "explicit", fn.def_line)
+        if site is None:
+            known = self.known_calls(uri, info, fn)
+            if not known and self.server.settings.execution.enabled:
+                await self._record_main_calls(uri, info, fn)
+                known = self.known_calls(uri, info, fn)
+            if not known:
+                raise NothingToTrace(
+                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {fn.name}(...)`, "
+                    "an `assert` or a doctest, or use the code lens to supply one."
+                )
+            site = known[0]
+        return Target(uri, info, fn, site)
+
+    async def _record_main_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
+        if "__main__" not in info.text:
+            return
+        key = (uri, fn.source_hash)
+        if key in self.recorded:
+            return
+        from .execution import without_top_level_asserts
+
+        calls = await self.server.executor.record_calls(
+            self.server.settings.execution, without_top_level_asserts(info.text, _tree(info)), fn.name,
+            self.server.documents.path(uri),
+        )
+        if calls is not None:
+            self.recorded[key] = calls
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def prompt_code(self, target: Target) -> tuple[str, Any]:
+        """The code the model sees (dependencies, then the function), and a map from its
+        1-based lines to 0-based document lines of the function."""
+        info, fn = target.info, target.function
+        import ast
+
+        roots = [p for p in self.server.workspace_roots()]
+        deps = dependencies(info.text, _tree(info), fn.name,
+                            filename=self.server.documents.path(target.uri), workspace_roots=roots)
+        prefix = "\n\n".join(deps) + "\n\n" if deps else ""
+        offset = prefix.count("\n")
+        n_fn_lines = fn.end - fn.start + 1
+
+        def to_doc(code_line: int) -> int | None:
+            local = code_line - 1 - offset
+            return fn.start + local if 0 <= local < n_fn_lines else None
+
+        return prefix + fn.source, to_doc
+
+    async def actual_trace(self, target: Target) -> dict:
+        exec_settings = self.server.settings.execution
+        defs = definitions_only(target.info.text, _tree(target.info))
+        key = make_key("actual", defs, target.call.call, exec_settings.python,
+                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri)
+        memo = self._actual_memo.get(key)
+        if memo is not None:
+            return memo
+        trace = await self.server.executor.trace_call(
+            exec_settings, defs, target.call.call, self.server.documents.path(target.uri)
+        )
+        if trace.get("status") not in ("crashed",):
+            self._actual_memo[key] = trace
+            if len(self._actual_memo) > 500:
+                self._actual_memo.pop(next(iter(self._actual_memo)))
+        return trace
+
+    def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
+        if not predict:
+            run = PredictionRun("", target.function.name, target.call.call, status="unavailable",
+                                message="Prediction not requested.")
+            run.done.set()
+            return run
+        key_code, _ = self.prompt_code(target)
+        roots = self.server.workspace_roots()
+        path = self.server.documents.path(target.uri)
+        return self.server.predictor.get_or_start(
+            key_code=key_code, source=target.info.text, path=path if path != target.uri else None,
+            workspace_root=str(roots[0]) if roots else None,
+            call=target.call.call, function=target.function.name, priority=priority, uri=target.uri,
+            source_hash=target.function.source_hash,
+        )
+
+    async def run(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True,
+                  execute: bool = True) -> TraceJob:
+        """Start the prediction, run the real trace meanwhile, and return the job."""
+        run = self.start_prediction(target, priority=priority, predict=predict)
+        actual, note = None, None
+        if not self.server.settings.execution.enabled:
+            note = EXECUTION_OFF_NOTE
+        elif execute:
+            actual = await self.actual_trace(target)
+        job = TraceJob(target, actual, note, run)
+        self.server.remember_result(job)
+        return job
+
+
+def _tree(info: ModuleInfo):
+    import ast
+
+    if info.tree is None:
+        info.tree = ast.parse(info.text)
+    return info.tree

@@ -1,0 +1,173 @@
+"""Shared helpers for the semcoder-lsp end-to-end tests.
+
+Every test talks to a real `semcoder-lsp` subprocess over stdio through pytest-lsp's
+client. The client here records what pytest-lsp's default one cannot: partial results on
+`$/progress` (its default handler only understands work-done values), `semcoder/status`
+notifications and `workspace/inlayHint/refresh` requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from lsprotocol import types
+from pygls.protocol import default_converter
+from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo_project"
+SERVER_COMMAND = [sys.executable, "-m", "semcoder_lsp", "--log-level", "info"]
+
+
+def plain(obj: Any) -> Any:
+    """Results of custom requests arrive as namedtuples; make them dicts and lists."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def make_client() -> LanguageClient:
+    client = LanguageClient(converter_factory=default_converter)
+    features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.PROGRESS}
+    register_lsp_features(client, features)
+    client.partials: dict[Any, list[Any]] = {}
+    client.work_done: dict[Any, list[dict]] = {}
+    client.statuses: list[dict] = []
+    client.inlay_refreshes = 0
+
+    @client.feature(types.PROGRESS)
+    def on_progress(ls, params: types.ProgressParams):
+        value = plain(params.value)
+        if isinstance(value, dict) and value.get("kind") in ("begin", "report", "end"):
+            ls.work_done.setdefault(params.token, []).append(value)
+        else:
+            ls.partials.setdefault(params.token, []).append(value)
+
+    @client.feature("semcoder/status")
+    def on_status(ls, params):
+        ls.statuses.append(plain(params))
+
+    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
+    def on_refresh(ls, params):
+        ls.inlay_refreshes += 1
+        return None
+
+    return client
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=types.WorkspaceClientCapabilities(
+            configuration=True,
+            inlay_hint=types.InlayHintWorkspaceClientCapabilities(refresh_support=True),
+        ),
+        text_document=types.TextDocumentClientCapabilities(
+            hover=types.HoverClientCapabilities(content_format=[types.MarkupKind.Markdown]),
+            code_action=types.CodeActionClientCapabilities(
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
+                code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                    code_action_kind=types.ClientCodeActionKindOptions(value_set=[types.CodeActionKind.QuickFix])
+                ),
+            ),
+            inlay_hint=types.InlayHintClientCapabilities(),
+        ),
+    )
+
+
+def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEMCODER_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
+    env.update(extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    tmp_path: Path,
+    *,
+    init_options: dict | None = None,
+    configuration: dict | None = None,
+    env: dict[str, str] | None = None,
+    root: Path | None = None,
+    initialize: bool = True,
+) -> AsyncIterator[LanguageClient]:
+    """A started semcoder-lsp subprocess with an initialized session; stopped afterwards."""
+    config = ClientServerConfig(server_command=SERVER_COMMAND, client_factory=make_client,
+                                server_env=env or server_env(tmp_path))
+    client = await config.start()
+    if configuration is not None:
+        client.set_configuration(configuration, section="semcoder")
+    try:
+        if initialize:
+            root = root or tmp_path
+            await client.initialize_session(types.InitializeParams(
+                capabilities=capabilities(),
+                root_uri=root.as_uri(),
+                initialization_options=init_options,
+            ))
+        yield client
+    finally:
+        try:
+            if initialize:
+                await asyncio.wait_for(client.shutdown_session(), 20)
+        finally:
+            await client.stop()
+
+
+def open_document(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version,
+                                             text=path.read_text() if text is None else text)))
+    return uri
+
+
+def replace_document(client: LanguageClient, uri: str, text: str, version: int) -> None:
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def hover(client: LanguageClient, uri: str, line: int, character: int) -> str | None:
+    result = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character)))
+    return None if result is None else result.contents.value
+
+
+async def request(client: LanguageClient, method: str, params: dict) -> Any:
+    return plain(await client.protocol.send_request_async(method, params))
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+def line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.splitlines()):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in text")
+
+
+def copy_demo(tmp_path: Path) -> Path:
+    """A fresh copy of the demo project (tests may edit it)."""
+    import shutil
+
+    dest = tmp_path / "demo_project"
+    shutil.copytree(DEMO, dest)
+    return dest

@@ -1,0 +1,191 @@
+"""semcoder-lsp end to end: the command, settings, hover with real traces, robustness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from lsprotocol import types
+
+from lsp_helpers import (
+    SERVER_COMMAND,
+    copy_demo,
+    hover,
+    line_of,
+    open_document,
+    plain,
+    request,
+    running_server,
+    server_env,
+    wait_for,
+)
+
+EXEC_ON = {"execution": {"enabled": True}}
+
+
+def test_version_and_help_print_on_stdout_only():
+    out = subprocess.run(SERVER_COMMAND[:3] + ["--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.startswith("semcoder-lsp ")
+    bad = subprocess.run(SERVER_COMMAND[:3] + ["--tcp", "nonsense"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+
+
+async def test_hover_shows_real_trace_with_values(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        line = line_of(text, "assert rectangle_area(3, 4)")
+        value = await hover(client, uri, line, text.splitlines()[line].index("rectangle_area") + 2)
+        assert value is not None
+        assert "rectangle_area(3, 4)" in value
+        assert "#### Actual run" in value and "returned `12`" in value
+        # the table names the line `area = width * height` with its value
+        assert "area = 12" in value
+        # no model configured: the hover says so and how to get one
+        assert "semcoder model pull" in value
+
+
+async def test_hover_on_function_uses_comment_call_and_workspace_helper(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        value = await hover(client, uri, line_of(text, "def label"), 5)
+        assert "label(2, 3)" in value and "from a `# semcoder:` comment" in value
+        assert "'5.1 x 7.6 cm'" in value  # to_cm from units.py really ran
+
+
+async def test_execution_disabled_by_default_says_so(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, root=demo) as client:
+        uri = open_document(client, path)
+        value = await hover(client, uri, line_of(text, "def rectangle_area"), 5)
+        assert "Execution is disabled" in value
+        assert "#### Actual run" not in value
+
+
+async def test_bad_settings_are_named_and_defaults_used(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    options = {"model": {"temperature": "hot", "maxTokens": -4}, "execution": {"enabled": "yes"}}
+    async with running_server(tmp_path, init_options=options, root=demo) as client:
+        await wait_for(lambda: len(client.messages) >= 3)
+        messages = " ".join(m.message for m in client.messages)
+        assert '"model.temperature"' in messages and "using 0.2" in messages
+        assert '"model.maxTokens"' in messages
+        assert '"execution.enabled"' in messages
+        uri = open_document(client, path)
+        value = await hover(client, uri, line_of(text, "def rectangle_area"), 5)
+        assert "Execution is disabled" in value  # the default (false) was used
+
+
+async def test_configuration_is_pulled_and_reread_on_change(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, configuration={"execution": {"enabled": False}}, root=demo) as client:
+        uri = open_document(client, path)
+        line = line_of(text, "def perimeter")
+        # without execution, perimeter has no known call (it is only called from __main__)
+        assert "No known call for `perimeter`" in (await hover(client, uri, line, 5) or "")
+        client.set_configuration({"execution": {"enabled": True}}, section="semcoder")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        # perimeter has no assert: its call comes from running the __main__ block
+        for _ in range(50):
+            value = await hover(client, uri, line, 5)
+            if "#### Actual run" in value:
+                break
+            await asyncio.sleep(0.1)
+        assert "perimeter([3, 4, 5])" in value and "recorded from `__main__`" in value
+        assert "returned `12`" in value
+        assert "total = 3 → 7 → 12" in value and "side = 3 → 4 → 5" in value
+
+
+async def test_requests_before_initialize_get_server_not_initialized(tmp_path):
+    async with running_server(tmp_path, initialize=False) as client:
+        client.capabilities = types.ClientCapabilities()  # let pytest-lsp send it anyway
+        with pytest.raises(Exception) as info:
+            await asyncio.wait_for(client.protocol.send_request_async(types.TEXT_DOCUMENT_HOVER, types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=(tmp_path / "x.py").as_uri()),
+                position=types.Position(line=0, character=0))), 20)
+        assert getattr(info.value, "code", None) == -32002
+        assert "send `initialize` before `textDocument/hover`" in str(info.value)
+        # and the server is still up: initialize works afterwards
+        result = await asyncio.wait_for(
+            client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities())), 20)
+        assert result.server_info.name == "semcoder-lsp"
+        await asyncio.wait_for(client.shutdown_async(None), 20)
+        client.exit(None)
+
+
+async def test_syntax_error_binary_and_unknown_uris_get_clear_messages(tmp_path):
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        broken = tmp_path / "broken.py"
+        uri = open_document(client, broken, "def f(x):\n    return (x +\n")
+        value = await hover(client, uri, 0, 5)
+        assert "syntax error at line" in value
+        binary = tmp_path / "blob.py"
+        uri = open_document(client, binary, "def f(x):\x00\x01\x02 return x\n")
+        assert "binary data" in await hover(client, uri, 0, 5)
+        latin = tmp_path / "latin1.py"
+        latin.write_bytes("def f(x):\n    return 'caf\xe9'\n".encode("latin-1"))
+        assert "not UTF-8" in await hover(client, latin.as_uri(), 0, 5)
+        missing = (tmp_path / "missing.py").as_uri()
+        assert "cannot read" in await hover(client, missing, 0, 5)
+        with pytest.raises(Exception) as info:
+            await request(client, "semcoder/trace", {"textDocument": {"uri": "untitled:Untitled-1"},
+                                                      "position": {"line": 0, "character": 0}})
+        assert "was not opened" in str(info.value)
+        # still serving
+        good = tmp_path / "good.py"
+        uri = open_document(client, good, "def f(x):\n    return x + 1\n# semcoder: f(1)\n")
+        assert "returned `2`" in await hover(client, uri, 0, 5)
+
+
+async def test_20000_line_file_stays_responsive(tmp_path):
+    lines = []
+    for i in range(5000):
+        lines += [f"def f{i}(x):", f"    y = x + {i}", "    return y", ""]
+    lines.append("assert f4999(1) == 5000")
+    text = "\n".join(lines) + "\n"
+    assert text.count("\n") >= 20000
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "big.py", text)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        value = await hover(client, uri, len(lines) - 1, 9)
+        elapsed = loop.time() - start
+        assert "f4999(1)" in value and "returned `5000`" in value
+        assert elapsed < 20
+        hints = await client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=19990, character=0), end=types.Position(line=20000, character=0))))
+        assert any("y = 5000" in h.label for h in hints)
+
+
+async def test_sandbox_crash_is_reported_and_server_survives(tmp_path):
+    source = (
+        "import os, signal\n"
+        "def boom(x):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return x\n"
+        "# semcoder: boom(1)\n"
+        "def fine(x):\n"
+        "    return x * 2\n"
+        "# semcoder: fine(21)\n"
+    )
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "crash.py", source)
+        value = await hover(client, uri, 1, 5)
+        assert "⚠" in value and ("crash" in value.lower() or "died" in value.lower() or "signal" in value.lower())
+        assert "returned `42`" in await hover(client, uri, 5, 5)

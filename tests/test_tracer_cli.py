@@ -1,0 +1,92 @@
+"""`semcoder trace`: the table, --json (only JSON on stdout), --monologue, --record, limits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from semcoder_inference.errors import SettingsError
+from semcoder_inference.tracer import find_python
+
+SEMCODER = [sys.executable, "-m", "semcoder_inference.cli"]
+
+
+@pytest.fixture()
+def program(tmp_path) -> Path:
+    path = tmp_path / "prog.py"
+    path.write_text(
+        "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n\n"
+        "def spin():\n    while True:\n        pass\n\n"
+        "if __name__ == '__main__':\n    f([1, 2])\n    f([5])\n"
+    )
+    return path
+
+
+def semcoder(*args, check=True):
+    proc = subprocess.run([*SEMCODER, *args], capture_output=True, text=True, timeout=60)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_table_json_and_monologue(program):
+    table = semcoder("trace", str(program), "--call", "f([1, 2])").stdout
+    assert table.splitlines()[0] == "| line | values |" and "| 5 | return `3` |" in table
+    out = semcoder("trace", str(program), "--call", "f([1, 2])", "--json").stdout
+    trace = json.loads(out)  # nothing but JSON on stdout
+    assert trace["status"] == "ok" and trace["return"] == {"repr": "3", "literal": True}
+    assert trace["events"][0]["changes"] == {"xs": "[1, 2]"}
+    mono = semcoder("trace", str(program), "--call", "f([1, 2])", "--monologue").stdout
+    assert mono.startswith("1. The function `f` is called with `xs = [1, 2]`.")
+    assert "`total` is updated to `3`" in mono
+
+
+def test_limit_flags_and_exit_status(program):
+    proc = semcoder("trace", str(program), "--call", "spin()", "--timeout", "0.5", "--json", check=False)
+    assert proc.returncode == 1
+    trace = json.loads(proc.stdout)
+    assert trace["status"] == "timeout" and trace["message"].startswith("timed out after 0.5 s at line")
+    few = json.loads(semcoder("trace", str(program), "--call", "f(list(range(100)))", "--max-events", "10", "--json").stdout)
+    assert len(few["events"]) == 10 and few["truncated"]["events"]
+
+
+def test_record_calls(program):
+    out = semcoder("trace", str(program), "--record", "f").stdout
+    assert out.splitlines() == ["f([1, 2])", "f([5])"]
+
+
+def test_user_mistakes_are_one_paragraph_errors(tmp_path):
+    proc = semcoder("trace", str(tmp_path / "missing.py"), "--call", "f()", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("semcoder: Cannot read")
+    assert "Traceback" not in proc.stderr
+    proc = semcoder("trace", str(tmp_path / "missing.py"), "--call", "f()", "--timeout", "-1", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_find_python(tmp_path):
+    assert find_python(tmp_path, None) == sys.executable
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)
+    assert find_python(tmp_path, None) == str(venv_python)
+    assert find_python(tmp_path, sys.executable) == sys.executable
+    with pytest.raises(SettingsError):
+        find_python(tmp_path, str(tmp_path / "nope" / "python"))
+
+
+def test_traces_run_under_the_workspace_interpreter(tmp_path, program):
+    """A workspace venv is what runs the code: its site-packages resolve."""
+    venv = tmp_path / "ws" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "only_in_workspace_venv.py").write_text("VALUE = 'from the venv'\n")
+    user_file = tmp_path / "ws" / "use.py"
+    user_file.write_text("import only_in_workspace_venv, sys\ndef f():\n    return only_in_workspace_venv.VALUE, sys.prefix\n")
+    trace = json.loads(semcoder("trace", str(user_file), "--call", "f()", "--json").stdout)
+    assert trace["status"] == "ok", trace["message"]
+    value, prefix = eval(trace["return"]["repr"])
+    assert value == "from the venv" and Path(prefix) == venv

@@ -1,0 +1,59 @@
+"""The in-process part of the tracer is standard-library-only Python 3.9+ syntax, so it runs
+under the user's interpreter, whatever its version. This runs the same checks under this
+Python and under every other CPython 3.8+ found on PATH (pyenv shims included)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from semcoder_inference.tracer import Limits, Tracer
+
+
+def _interpreters() -> list[str]:
+    found = {sys.version_info[:2]: sys.executable}
+    pyenv = Path.home() / ".pyenv" / "versions"
+    for minor in range(8, 15):
+        candidates = [shutil.which(f"python3.{minor}")] + sorted(str(p) for p in pyenv.glob(f"3.{minor}.*/bin/python3.{minor}"))
+        for path in candidates:
+            if not path or (3, minor) in found:
+                continue
+            try:
+                ok = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2] == (3, %d))" % minor],
+                                    capture_output=True, text=True, timeout=20).stdout.strip() == "True"
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            if ok:
+                found[(3, minor)] = path
+    return [found[key] for key in sorted(found)]
+
+
+SOURCE = (
+    "def g(n):\n    for i in range(n):\n        yield i\n\n"
+    "def h():\n    raise KeyError('k')\n\n"
+    "def f(xs):\n    out = []\n    for x in xs:\n        if x > 1:\n            out.append(x)\n"
+    "    try:\n        h()\n    except KeyError:\n        pass\n    return out, list(g(2))\n"
+)
+
+
+@pytest.mark.parametrize("python", _interpreters())
+def test_same_trace_under_each_interpreter(python):
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=2, memory_mb=256)) as tracer:
+        trace = tracer.trace_call(SOURCE, "f([1, 2, 3])")
+        assert trace["status"] == "ok" and trace["return"] == {"repr": "([2, 3], [0, 1])", "literal": True}
+        f_lines = [(e["line"], e["iteration"], e["changes"]) for e in trace["events"]
+                   if e["function"] == "f" and e["kind"] == "line"][:6]
+        assert f_lines == [(9, None, {"out": "[]"}), (10, 1, {"x": "1"}), (11, 1, {}), (10, 2, {"x": "2"}),
+                           (11, 2, {}), (12, 2, {"out": "[2]"})]
+        g_returns = [(e["value"], bool(e.get("yield"))) for e in trace["events"] if e["function"] == "g" and e["kind"] == "return"]
+        assert g_returns == [("0", True), ("1", True), ("None", False)]
+        # h raised: no "return" event for it.
+        assert [e["kind"] for e in trace["events"] if e["function"] == "h"] == ["call", "line", "exception"]
+        timeout = tracer.trace_call("def f():\n    while True:\n        pass\n", "f()", limits=Limits(timeout_s=0.5))
+        assert timeout["status"] == "timeout" and timeout["message"].startswith("timed out after 0.5 s at line")
+        fork = tracer.trace_call("import os\ndef f():\n    os.fork()\n", "f()")
+        assert fork["status"] == "exception" and fork["exception"]["type"] == "PermissionError"

@@ -1,0 +1,201 @@
+"""Every limit and isolation guarantee of the sandbox, each with hostile code that would
+break it. Runs use small limits so the whole file stays fast."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+from semcoder_inference.tracer import Limits, Tracer
+
+FAST = Limits(timeout_s=1.0, cpu_s=5, memory_mb=256, max_events=500, max_output_bytes=200)
+
+
+@pytest.fixture(scope="module", params=["auto", "audit"])
+def tracer(request):
+    """Every guarantee is checked with namespaces (where Linux allows them) and with the
+    fallback that uses only the audit hook and rlimits."""
+    os.environ["SEMCODER_TEST_SECRET"] = "s3cr3t-value"  # set before the zygote starts
+    with Tracer(limits=FAST, workers=2, isolation=request.param) as t:
+        yield t
+    os.environ.pop("SEMCODER_TEST_SECRET", None)
+
+
+def test_infinite_loop_times_out_with_partial_trace(tracer):
+    source = "def f():\n    i = 0\n    while True:\n        i += 1\n"
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_events=100000))
+    assert trace["status"] == "timeout"
+    assert trace["message"] in ("timed out after 1 s at line 3", "timed out after 1 s at line 4")
+    assert len(trace["events"]) > 100  # the partial trace is kept
+    assert trace["events"][1]["changes"] == {"i": "0"}
+
+
+def test_native_code_that_ignores_signals_is_killed(tracer):
+    trace = tracer.trace_call("def f():\n    return sum(range(10 ** 13))\n", "f()")
+    assert trace["status"] == "timeout" and "timed out after 1 s" in trace["message"]
+
+
+def test_cpu_time_limit(tracer):
+    source = "def f():\n    x = 0\n    while True:\n        x += 1\n"
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(timeout_s=10, cpu_s=1))
+    assert trace["status"] == "cpu_limit", trace["message"]
+    assert "CPU time" in trace["message"] and trace["duration_s"] < 5
+
+
+def test_memory_bomb_hits_the_memory_limit(tracer):
+    grow = "def f():\n    blocks = []\n    while True:\n        blocks.append(bytearray(10 ** 7))\n"
+    trace = tracer.trace_call(grow, "f()")
+    assert trace["status"] == "memory_limit" and "memory limit of 256 MB" in trace["message"]
+    assert trace["exception"]["type"] == "MemoryError" and trace["exception"]["line"] == 4
+    at_once = tracer.trace_call("def f():\n    return len('x' * 10 ** 10)\n", "f()")
+    assert at_once["status"] == "memory_limit"
+
+
+def test_output_size_is_bounded(tracer):
+    source = "def f():\n    for i in range(1000):\n        print('line', i)\n    return 7\n"
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_events=100000))
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "7"
+    assert len(trace["stdout"].encode()) == 200 and trace["stdout"].startswith("line 0\nline 1\n")
+    assert trace["truncated"]["stdout"] is True and trace["truncated"]["stderr"] is False
+
+
+def test_event_count_is_bounded(tracer):
+    source = "def f():\n    t = 0\n    for i in range(10000):\n        t += i\n    return t\n"
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_events=50))
+    assert trace["status"] == "ok" and trace["return"]["repr"] == str(sum(range(10000)))
+    assert len(trace["events"]) == 50 and trace["truncated"]["events"] is True
+
+
+def test_recursion_depth(tracer):
+    runaway = tracer.trace_call("def f(n):\n    return f(n + 1)\n", "f(0)", limits=FAST.merged(recursion_limit=200))
+    assert runaway["status"] == "exception" and runaway["exception"]["type"] == "RecursionError"
+    assert "recursion limit of 200" in runaway["message"]
+    # Deep but finite recursion runs to the end; frames past max_depth are not traced.
+    deep = tracer.trace_call("def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n", "f(30)",
+                             limits=FAST.merged(max_depth=5))
+    assert deep["return"]["repr"] == "30" and deep["truncated"]["depth"] is True
+    assert max(e["depth"] for e in deep["events"]) == 5
+
+
+def test_fork_bomb_is_contained(tracer):
+    source = (
+        "import os\ndef f():\n    refused = 0\n    for _ in range(200):\n        try:\n            os.fork()\n"
+        "        except OSError:\n            refused += 1\n    return refused\n"
+    )
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "200"
+    spawn = tracer.trace_call("import subprocess\ndef f():\n    return subprocess.run(['true'])\n", "f()")
+    assert spawn["status"] == "exception" and spawn["exception"]["type"] == "PermissionError"
+    system = tracer.trace_call("import os\ndef f():\n    return os.system('true')\n", "f()")
+    assert system["status"] == "exception" and "does not allow running commands" in system["message"]
+
+
+def test_connect_and_bind_are_refused(tracer):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        connect = tracer.trace_call(f"import socket\ndef f():\n    socket.create_connection(('127.0.0.1', {port}), timeout=0.5)\n", "f()")
+        assert connect["status"] == "exception" and connect["exception"]["type"] in ("PermissionError", "OSError")
+        bind = tracer.trace_call("import socket\ndef f():\n    s = socket.socket()\n    s.bind(('127.0.0.1', 0))\n", "f()")
+        assert bind["status"] == "exception" and "network" in bind["message"]
+        listener.settimeout(0.2)
+        with pytest.raises(OSError):
+            listener.accept()  # nothing got through
+    finally:
+        listener.close()
+
+
+def test_network_namespace_is_used_where_linux_allows_it(tracer):
+    info = tracer.isolation_info
+    assert info["ready"] is True
+    if info["namespaces"]:
+        # Even below the audit hook, only an unconfigured loopback exists.
+        source = "def f():\n    return open('/proc/net/dev').read().count(':')\n"
+        assert tracer.trace_call(source, "f()")["return"]["repr"] == "1"
+    else:
+        assert info["namespaces_error"]
+
+
+def test_writes_outside_the_private_folder_are_refused(tracer, tmp_path):
+    target = tmp_path / f"escape-{uuid.uuid4().hex}.txt"
+    source = f"import os\ndef f():\n    with open({str(target)!r}, 'w') as fh:\n        fh.write('x')\n"
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "exception" and "writing outside" in trace["message"]
+    assert not target.exists()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    for action in (f"os.remove({str(victim)!r})", f"os.rename({str(victim)!r}, 'stolen.txt')",
+                   f"os.open({str(victim)!r}, os.O_WRONLY | os.O_TRUNC)"):
+        result = tracer.trace_call(f"import os\ndef f():\n    {action}\n", "f()")
+        assert result["status"] == "exception" and result["exception"]["type"] == "PermissionError", action
+    assert victim.read_text() == "keep"
+    inside = "import os\ndef f():\n    open('data.txt', 'w').write('ok')\n    os.mkdir('sub')\n    return sorted(os.listdir('.'))\n"
+    assert tracer.trace_call(inside, "f()")["return"]["repr"] == "['data.txt', 'sub']"
+
+
+def test_environment_is_minimal(tracer):
+    source = "import os\ndef f():\n    return sorted(os.environ), open('/proc/self/environ', 'rb').read()\n"
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_return_repr=100000))
+    assert "SEMCODER_TEST_SECRET" in os.environ
+    assert "SEMCODER_TEST_SECRET" not in trace["return"]["repr"] and "s3cr3t" not in trace["return"]["repr"]
+    names = eval(trace["return"]["repr"])[0]
+    assert set(names) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR"}
+    parent = tracer.trace_call(f"def f():\n    return open('/proc/{os.getpid()}/environ', 'rb').read()\n", "f()")
+    assert parent["status"] == "exception" and "s3cr3t" not in str(parent)
+
+
+def test_hostile_repr_is_contained(tracer):
+    source = (
+        "class Raises:\n    def __repr__(self):\n        raise RuntimeError('no repr')\n\n"
+        "class Hangs:\n    def __repr__(self):\n        while True:\n            pass\n\n"
+        "class Stubborn:\n    def __repr__(self):\n        while True:\n            try:\n                while True:\n                    pass\n"
+        "            except BaseException:\n                pass\n\n"
+        "def f():\n    a = Raises()\n    b = Hangs()\n    return [a, b]\n"
+    )
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok"
+    changes = {e["line"]: e["changes"] for e in trace["events"] if e["kind"] == "line"}
+    assert changes[20] == {"a": "<repr failed: RuntimeError>"}
+    assert changes[21] == {"b": "<repr timed out>"}
+    assert trace["return"]["literal"] is False
+    # A __repr__ that swallows the interruption still cannot outlive the run's deadline.
+    stubborn = tracer.trace_call(source, "Stubborn()")
+    assert stubborn["status"] == "timeout"
+
+
+def test_ctypes_and_signals_are_refused(tracer):
+    assert tracer.trace_call("import ctypes\ndef f():\n    return 1\n", "f()")["status"] == "exception"
+    kill = tracer.trace_call(f"import os\ndef f():\n    os.kill({os.getpid()}, 9)\n", "f()")
+    assert kill["status"] == "exception" and "signalling" in kill["message"]
+
+
+def test_tracer_survives_and_keeps_working_after_hostile_runs(tracer):
+    assert tracer.trace_call("def f():\n    return 41 + 1\n", "f()")["return"]["repr"] == "42"
+
+
+def test_a_run_cannot_forge_results_of_later_runs(tracer):
+    """Hostile code writes fake result frames into every descriptor it holds; the server
+    notices the tampering, replaces the worker, and later runs get their real results."""
+    source = (
+        "import json, os, struct\n"
+        "def f():\n"
+        "    for fd in range(3, 64):\n"
+        "        for fake in ({'status': 'ok', 'return': {'repr': 'forged', 'literal': False}},\n"
+        "                     {'trailer': True, 'id': 'x', 'result': None}):\n"
+        "            body = json.dumps(fake).encode()\n"
+        "            try:\n"
+        "                os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return 'done'\n"
+    )
+    hostile = tracer.trace_call(source, "f()")
+    assert hostile["status"] == "crashed" and "private channel" in hostile["message"]
+    for n in range(4):
+        trace = tracer.trace_call("def g(n):\n    return n * 3\n", f"g({n})")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == str(n * 3)

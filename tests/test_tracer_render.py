@@ -1,0 +1,90 @@
+"""The renderers: the hover table and the forward monologue state only facts of the run."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from semcoder_inference.formats import label_lines
+from semcoder_inference.tracer import Tracer, render_monologue, render_table
+
+SOURCE = (
+    "def f(nums):\n"
+    "    output = []\n"
+    "    for n in nums:\n"
+    "        if n > 1:\n"
+    "            output.append(n * 10)\n"
+    "    return output\n"
+)
+
+
+@pytest.fixture(scope="module")
+def trace():
+    with Tracer(workers=1) as tracer:
+        yield tracer.trace_call(SOURCE, "f([1, 2])")
+
+
+def test_table_is_compact_markdown(trace):
+    table = render_table(trace, SOURCE)
+    rows = table.splitlines()
+    assert rows[:2] == ["| line | values |", "| ---: | --- |"]
+    assert rows[2] == "| 1 | call `f` with `nums = [1, 2]` |"
+    assert "| 2 `output = []` | `output = []` |" in rows
+    assert "| 3 `for n in nums:` | `n = 2` (iteration 2) |" in rows
+    assert "| 5 `output.append(n * 10)` | `output = [20]` (iteration 2) |" in rows
+    assert rows[-1] == "| 6 | return `[20]` |"
+    # Lines that changed nothing are left out of the hover.
+    assert not any(row.startswith("| 4 ") for row in rows)
+
+
+def test_table_escapes_pipes_and_marks_failures():
+    trace = {"status": "timeout", "message": "timed out after 1 s at line 3", "truncated": {"events": True},
+             "events": [{"line": 2, "depth": 0, "function": "f", "iteration": None,
+                         "changes": {"s": "'a|b`c'"}, "kind": "line"}]}
+    table = render_table(trace)
+    assert "| 2 | `` s = 'a\\|b`c' `` |" in table
+    assert "**timeout**: timed out after 1 s at line 3" in table
+    assert table.endswith("| … | trace cut short: events limit |")
+
+
+def test_monologue_steps_are_true_of_the_run(trace):
+    text = render_monologue(trace, SOURCE)
+    steps = text.splitlines()
+    assert steps == [
+        "1. The function `f` is called with `nums = [1, 2]`.",
+        "2. [L6]: `output` is assigned `[]`.",
+        "3. [L7]: Iteration 1 of the loop starts with `n = 1`.",
+        "4. [L8]: The condition `n > 1` is false.",
+        "5. [L7]: Iteration 2 of the loop starts with `n = 2`.",
+        "6. [L8]: The condition `n > 1` is true.",
+        "7. [L9]: `output` is updated to `[20]`.",
+        "8. [L7]: The loop ends.",
+        "9. [L10]: `f` returns `[20]`.",
+        "10. The return value of `f([1, 2])` is `[20]`.",
+    ]
+    # Every [Lk] label is the one SemCoder's prompt puts on that line.
+    labelled = label_lines(SOURCE).text.splitlines()
+    for step in steps:
+        for label in re.findall(r"\[L(\d+)\]", step):
+            assert any(line.endswith(f"# [L{label}]") for line in labelled)
+
+
+def test_monologue_of_a_failing_run_says_so():
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call("def f(x):\n    y = x - 1\n    return 1 / y\n", "f(1)")
+    text = render_monologue(trace, "def f(x):\n    y = x - 1\n    return 1 / y\n", with_answer=True)
+    assert "[L6]: `y` is assigned `0`." in text
+    assert "[L7]: `ZeroDivisionError: division by zero` is raised in `f`." in text
+    assert text.splitlines()[-1].startswith("4. The run did not return: ZeroDivisionError")
+    assert "[ANSWER]" not in text
+
+
+def test_monologue_for_one_function_and_answer():
+    source = "def g(a):\n    return a + 1\n\ndef f(x):\n    y = g(x)\n    return y * 2\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f(1)")
+    text = render_monologue(trace, source, function="f", with_answer=True)
+    assert "`g`" not in text.split("[ANSWER]")[0].replace("`y` is assigned `2`", "")
+    assert "[L9]: `y` is assigned `2`." in text
+    assert text.endswith("[ANSWER]\nassert f(1) == 4\n[/ANSWER]")

@@ -1,0 +1,169 @@
+"""What a trace contains: lines, changed locals (rebinding and mutation), loop iterations,
+call depth, returns, exceptions, output, literals, and isolation between runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from semcoder_inference.errors import SemcoderError
+from semcoder_inference.tracer import Limits, Tracer
+
+
+@pytest.fixture(scope="module")
+def tracer():
+    with Tracer(workers=2) as t:
+        yield t
+
+
+def line_events(trace, function=None):
+    return [e for e in trace["events"] if e["kind"] == "line" and (function is None or e["function"] == function)]
+
+
+def test_lines_changes_iterations_and_return(tracer):
+    source = "def f(nums):\n    output = []\n    for n in nums:\n        output.append(n * 2)\n    return output\n"
+    trace = tracer.trace_call(source, "f([1, 2])", filename="/work/x.py")
+    assert trace["status"] == "ok" and trace["schema"] == "semcoder.trace/1"
+    assert trace["function"] == "f" and trace["call"] == "f([1, 2])"
+    assert trace["events"][0] == {"line": 1, "depth": 0, "function": "f", "iteration": None,
+                                  "changes": {"nums": "[1, 2]"}, "kind": "call"}
+    lines = [(e["line"], e["iteration"], e["changes"]) for e in line_events(trace)]
+    assert lines == [
+        (2, None, {"output": "[]"}),
+        (3, 1, {"n": "1"}),
+        (4, 1, {"output": "[2]"}),          # mutation, not rebinding
+        (3, 2, {"n": "2"}),
+        (4, 2, {"output": "[2, 4]"}),
+        (3, 3, {}),                         # the check that ends the loop
+        (5, None, {}),
+    ]
+    assert trace["events"][-1]["kind"] == "return" and trace["events"][-1]["value"] == "[2, 4]"
+    assert trace["return"] == {"repr": "[2, 4]", "literal": True}
+    assert trace["exception"] is None and not any(trace["truncated"].values())
+
+
+def test_mutation_without_rebinding_is_detected(tracer):
+    source = "def f():\n    xs = []\n    d = {}\n    xs.append(1)\n    d['k'] = xs\n    xs.append(2)\n    return 0\n"
+    trace = tracer.trace_call(source, "f()")
+    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    assert changes[4] == {"xs": "[1]"}
+    assert changes[5] == {"d": "{'k': [1]}"}
+    # xs and d share the list: mutating it changes both.
+    assert changes[6] == {"xs": "[1, 2]", "d": "{'k': [1, 2]}"}
+
+
+def test_nested_calls_have_depth_and_returns(tracer):
+    source = "def g(x):\n    y = x + 1\n    return y\n\ndef f(a):\n    b = g(a)\n    return g(b)\n"
+    trace = tracer.trace_call(source, "f(1)")
+    calls = [(e["function"], e["depth"], e["line"]) for e in trace["events"] if e["kind"] == "call"]
+    assert calls == [("f", 0, 5), ("g", 1, 1), ("g", 1, 1)]
+    returns = [(e["function"], e["value"]) for e in trace["events"] if e["kind"] == "return"]
+    assert returns == [("g", "2"), ("g", "3"), ("f", "3")]
+    assert [e["changes"] for e in line_events(trace, "f")][0] == {"b": "2"}
+
+
+def test_exception_with_user_only_traceback(tracer):
+    source = "import json\n\ndef g(x):\n    return json.loads(x)\n\ndef f():\n    return g('{bad')\n"
+    trace = tracer.trace_call(source, "f()", filename="/work/mod.py")
+    assert trace["status"] == "exception"
+    exc = trace["exception"]
+    assert exc["type"] == "JSONDecodeError" and exc["line"] == 4
+    # json's own frames are not user code and are left out.
+    assert [(t["line"], t["function"], t["text"]) for t in exc["traceback"]] == [
+        (7, "f", "return g('{bad')"), (4, "g", "return json.loads(x)")]
+    assert "JSONDecodeError" in trace["message"] and "line 4" in trace["message"]
+    assert any(e["kind"] == "exception" and e["line"] == 4 for e in trace["events"])
+    assert trace["return"] is None
+
+
+def test_stdout_stderr_captured(tracer):
+    source = "import sys\ndef f():\n    print('hello', 1)\n    print('oops', file=sys.stderr)\n    return None\n"
+    trace = tracer.trace_call(source, "f()")
+    assert trace["stdout"] == "hello 1\n" and trace["stderr"] == "oops\n"
+    assert trace["return"] == {"repr": "None", "literal": True}
+
+
+def test_return_literal_flag(tracer):
+    source = "class P:\n    def __init__(self, x):\n        self.x = x\n    def __repr__(self):\n        return f'P({self.x})'\n\ndef f(k):\n    return P(k) if k else {1: (2, 'a')}\n"
+    assert tracer.trace_call(source, "f(0)")["return"] == {"repr": "{1: (2, 'a')}", "literal": True}
+    assert tracer.trace_call(source, "f(3)")["return"] == {"repr": "P(3)", "literal": False}
+
+
+def test_helpers_imports_and_classes_of_the_module_resolve(tracer, tmp_path):
+    (tmp_path / "helper_mod.py").write_text("SCALE = 3\n")
+    source = "import helper_mod\nfrom collections import Counter\nLIMIT = 2\n\nclass Box:\n    def __init__(self, v):\n        self.v = v\n\ndef f(s):\n    return Box(Counter(s).most_common(LIMIT)).v, helper_mod.SCALE\n"
+    trace = tracer.trace_call(source, "f('aab')", filename=str(tmp_path / "main.py"))
+    assert trace["status"] == "ok", trace["message"]
+    assert trace["return"]["repr"] == "([('a', 2), ('b', 1)], 3)"
+
+
+def test_each_run_starts_fresh(tracer):
+    """A module global mutated in one run is back to its initial value in the next."""
+    source = "COUNT = [0]\ndef f():\n    COUNT[0] += 1\n    return COUNT[0]\n"
+    assert [tracer.trace_call(source, "f()")["return"]["repr"] for _ in range(3)] == ["1", "1", "1"]
+    patch = "import json\ndef f():\n    json.dumps = None\n    return 1\n"
+    assert tracer.trace_call(patch, "f()")["status"] == "ok"
+    check = "import json\ndef f():\n    return json.dumps([1])\n"
+    assert tracer.trace_call(check, "f()")["return"]["repr"] == "'[1]'"
+
+
+def test_expect_reports_the_assertion(tracer):
+    source = "def f(x):\n    return x * 2\n"
+    ok = tracer.trace_call(source, "f(2)", expect="4")
+    assert ok["assertion"]["passed"] is True and ok["assertion"]["expected_repr"] == "4"
+    bad = tracer.trace_call(source, "f(2)", expect="5")
+    assert bad["assertion"]["passed"] is False and bad["assertion"]["actual_repr"] == "4"
+    results = tracer.run_asserts(source, ["assert f(1) == 2", "assert f(1) == 3", "assert f(0) == 0 or True"])
+    assert [r["passed"] for r in results] == [True, False, True]
+
+
+def test_invalid_input_is_reported_not_raised(tracer):
+    broken = tracer.trace_call("def f(:\n    pass\n", "f()")
+    assert broken["status"] == "invalid" and "syntax error at line 1" in broken["message"]
+    bad_call = tracer.trace_call("def f():\n    return 1\n", "f(")
+    assert bad_call["status"] == "invalid" and "call expression" in bad_call["message"]
+    with pytest.raises(SemcoderError):
+        tracer.trace_call("def f():\n    return 1\n", "   ")
+    with pytest.raises(SemcoderError):
+        Limits(timeout_s=-1).validated()
+
+
+def test_record_calls_from_main_block_and_entry(tracer):
+    source = (
+        "def f(x, ys, *rest, flag=False):\n    return x\n\n"
+        "def main():\n    for i in range(10):\n        f(i, [i, 'a'], flag=i > 1)\n    f(object(), [])\n\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+    calls = tracer.record_calls(source, target="f", max_calls=3, filename="/work/script.py")
+    assert [c["call"] for c in calls] == ["f(0, [0, 'a'], flag=False)", "f(1, [1, 'a'], flag=False)",
+                                          "f(2, [2, 'a'], flag=True)"]
+    assert all(c["literal"] for c in calls) and calls[0]["caller_line"] == 6
+    assert calls[0]["args"][1] == {"name": None, "repr": "[0, 'a']", "literal": True}
+    # An entry point instead of the __main__ block; an argument that is not a literal.
+    odd = tracer.record_calls(source, target="f", max_calls=20, filename="/work/script.py", entry="f(object(), [])")
+    assert len(odd) == 1 and odd[0]["literal"] is False and odd[0]["call"].startswith("f(<object object>")
+
+
+def test_concurrent_runs_from_threads(tracer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = "def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda n: tracer.trace_call(source, f"f({n})")["return"]["repr"], range(12)))
+    assert results == [str(sum(range(n))) for n in range(12)]
+
+
+def test_generators_yield_and_resume(tracer):
+    source = "def g(n):\n    for i in range(n):\n        yield i * 2\n\ndef f():\n    return list(g(2))\n"
+    trace = tracer.trace_call(source, "f()")
+    g_events = [e for e in trace["events"] if e["function"] == "g"]
+    yields = [e["value"] for e in g_events if e["kind"] == "return" and e.get("yield")]
+    assert yields == ["0", "2"]
+    assert [e["iteration"] for e in g_events if e["kind"] == "line" and e["line"] == 3] == [1, 2]
+    assert sum(1 for e in g_events if e["kind"] == "call" and e.get("resumed")) == 2
+    final = [e for e in g_events if e["kind"] == "return" and not e.get("yield")]
+    assert len(final) == 1 and final[0]["value"] == "None"
+
+
+def test_exception_leaving_a_frame_is_not_a_return(tracer):
+    trace = tracer.trace_call("def g():\n    raise KeyError('k')\n\ndef f():\n    return g()\n", "f()")
+    assert [e["kind"] for e in trace["events"]] == ["call", "line", "call", "line", "exception", "exception"]

@@ -1,0 +1,325 @@
+"""`semcoder data build`: seeds -> real runs -> PyX / PyX-R records, decontaminated, resumable."""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import json
+import random
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from semcoder_inference import formats
+from semcoder_inference.parsers import AnswerParser, RefinedParser, output_from_answer
+from semcoder_training.data.build import BuildConfig, build
+from semcoder_training.data.decontam import Decontaminator
+from semcoder_training.data.inject import BUG_KINDS, inject_bugs
+from semcoder_training.data.mutate import mutate_inputs, mutate_value, parse_arguments
+from semcoder_training.data.seeds import generate_seeds, load_seeds
+
+from conftest import CRUXEVAL, REPO_ROOT
+
+
+def _run(code: str, call: str):
+    namespace: dict = {}
+    exec(compile(code, "<seed>", "exec"), namespace)
+    return eval(call, namespace)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    build(BuildConfig(out_dir=out, generated_seeds=24, workers=2, progress=False, holdout=0.2))
+    return out
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def test_generated_seeds_run_and_differ():
+    seeds = generate_seeds(24, seed=3)
+    assert len({s.seed_id for s in seeds}) == 24
+    for s in seeds:
+        assert s.description and s.inputs
+        for args in s.inputs:
+            _run(s.source, f"{s.function}({args})")  # every seed input really runs
+
+
+def test_mutation_keeps_types():
+    rng = random.Random(0)
+    for value in [3, -2.5, "abc", [1, 2, 3], ("a", 1), {"k": 1}, True, []]:
+        for _ in range(20):
+            mutated = mutate_value(value, rng)
+            assert type(mutated) is type(value)
+    new = mutate_inputs(["[1, 2], 'ab'"], 5, rng)
+    assert len(new) == 5 and len(set(new)) == 5 and "[1, 2], 'ab'" not in new
+    for args in new:
+        values = parse_arguments(args)
+        assert isinstance(values[0], list) and isinstance(values[1], str)
+
+
+def test_every_bug_kind_is_injected():
+    source = (
+        "def f(xs, k):\n"
+        "    total = 0\n"
+        "    for i in range(len(xs)):\n"
+        "        if xs[i] > k:\n"
+        "            total += xs[i] * 2\n"
+        "    return total\n"
+    )
+    variants = list(inject_bugs(source, "f"))
+    assert {v.kind for v in variants} == set(BUG_KINDS)
+    for v in variants:
+        ast.parse(v.source)
+        assert v.source != v.fixed
+        assert v.fixed == ast.unparse(ast.parse(source)) + "\n"
+        assert 1 <= v.buggy_line <= len(v.source.splitlines())
+
+
+def test_seeds_from_a_folder_and_a_jsonl(tmp_path):
+    (tmp_path / "mod.py").write_text(
+        "def double(x):\n    '''Twice x.'''\n    return x * 2\n\n"
+        "def unused(y):\n    return y\n\n"
+        "assert double(3) == 6\nprint(double(-1), double(3))\n")
+    seeds = load_seeds(tmp_path)
+    assert [(s.function, s.inputs, s.description) for s in seeds] == [("double", ["3", "-1"], "Twice x.")]
+    jsonl = tmp_path / "seeds.jsonl"
+    jsonl.write_text(json.dumps({"code": "def g(a, b):\n    return a + b\n", "inputs": ["1, 2"]}) + "\n")
+    assert [(s.function, s.inputs) for s in load_seeds(jsonl)] == [("g", ["1, 2"])]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    with pytest.raises(Exception, match="Line 1 .* not valid JSON"):
+        load_seeds(bad)
+
+
+def test_decontamination_matches_renamed_copies():
+    rows = _rows(CRUXEVAL)
+    d = Decontaminator([r["code"] for r in rows])
+    renamed = rows[0]["code"].replace("nums", "values").replace("output", "pairs")
+    assert d.reason(renamed) == "ast"
+    # one statement added: no longer the same AST, but most token n-grams are shared
+    lines = rows[7]["code"].splitlines()
+    changed = "\n".join(lines[:1] + ["    unused_counter = 0"] + lines[1:])
+    assert d.reason(changed) is not None
+    assert d.reason("def g(tree):\n    return sorted(tree.leaves(), key=lambda n: n.depth)\n") is None
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+def test_datasheet_counts_match_the_files(built):
+    sheet = json.loads((built / "datasheet.json").read_text())
+    pyx, pyx_r = _rows(built / "pyx.jsonl"), _rows(built / "pyx_r.jsonl")
+    per_task = {k: sum(1 for r in pyx if r[k] is not None) for k in ("nl", "fwd_mnl", "bwd_mnl")}
+    per_task["fault"] = len(pyx_r)
+    assert sheet["records_per_task"] == {k: v for k, v in per_task.items() if v}
+    assert per_task["fwd_mnl"] >= 20 and per_task["bwd_mnl"] >= 20 and per_task["fault"] >= 10
+    assert sheet["heldout_pyx_r"] == len(_rows(built / "heldout" / "pyx_r.jsonl")) > 0
+    assert "| fwd_mnl |" in (built / "datasheet.md").read_text()
+    # exactly one instruction field per PyX row, and no duplicates
+    for r in pyx:
+        assert sum(r[k] is not None for k in ("nl", "fwd_mnl", "bwd_mnl")) == 1
+    keys = [json.dumps([r["nl"], r["fwd_mnl"], r["bwd_mnl"], r["response"]]) for r in pyx]
+    assert len(keys) == len(set(keys))
+    # held-out seeds never appear in the training files
+    held = {r["seed_id"] for r in _rows(built / "heldout" / "pyx_r.jsonl")}
+    assert held.isdisjoint({r["seed_id"] for r in pyx + pyx_r})
+
+
+def test_forward_records_are_the_servers_prompt_and_the_real_answer(built):
+    rows = [r for r in _rows(built / "pyx.jsonl") if r["fwd_mnl"]]
+    for r in rows:
+        code = r["fwd_mnl"].split("[PYTHON]\n", 1)[1].split("\nassert ", 1)[0]
+        code = re.sub(r" # \[L\d+\]$", "", code, flags=re.M)
+        call = re.search(r"^assert (.*) == \?\?$", r["fwd_mnl"], re.M).group(1)
+        # training prompt + response continues exactly the prompt the server sends
+        full = formats.training_prompt("fwd_mnl", r["fwd_mnl"]) + r["response"]
+        assert full.startswith(formats.forward_prompt(code, call).text)
+        parser = AnswerParser()
+        parser.feed(r["response"])
+        answer = output_from_answer(parser.answer)
+        assert eval(formats.restore_string_quotes(answer)) == _run(code, call)
+        # every [Lk] the monologue names is a labelled line of the program
+        labels = formats.label_lines(code).label_to_line
+        assert set(int(k) for k in re.findall(r"\[L(\d+)\]", r["response"])) <= set(labels)
+
+
+def test_backward_records_answer_with_an_input_that_gives_the_output(built):
+    rows = [r for r in _rows(built / "pyx.jsonl") if r["bwd_mnl"]]
+    for r in rows:
+        code = r["bwd_mnl"].split("PYTHON]\n", 1)[1].split("\nassert ", 1)[0]
+        output = re.search(r"^assert f\(\?\?\) == (.*)$", r["bwd_mnl"], re.M).group(1)
+        parser = AnswerParser()
+        parser.feed(r["response"])
+        call = parser.answer.removeprefix("assert ").split(" == ")[0]
+        assert _run(code, call) == eval(output)
+        assert formats.training_prompt("bwd_mnl", r["bwd_mnl"]).endswith("[MONOLOGUE]\n")
+
+
+def test_monologue_values_are_the_real_values(built):
+    """Each `name` is `value` a forward monologue states after a line ran is in the real trace."""
+    from semcoder_inference.tracer import Tracer
+
+    rows = [r for r in _rows(built / "pyx.jsonl") if r["fwd_mnl"]][:6]
+    with Tracer() as tracer:
+        for r in rows:
+            code = re.sub(r" # \[L\d+\]$", "", r["fwd_mnl"].split("[PYTHON]\n", 1)[1].split("\nassert ", 1)[0], flags=re.M)
+            call = formats.restore_string_quotes(re.search(r"^assert (.*) == \?\?$", r["fwd_mnl"], re.M).group(1))
+            trace = tracer.trace_call(code, call)
+            real = {(name, formats.swap_string_quotes(value)) for e in trace["events"] for name, value in e["changes"].items()}
+            stated = re.findall(r"`([A-Za-z_]\w*)` is `([^`]*)`", r["response"])
+            assert stated and set(stated) <= real
+
+
+def test_repair_records_fail_then_get_fixed(built):
+    from semcoder_inference.tracer import Tracer
+
+    rows = _rows(built / "pyx_r.jsonl")
+    assert {r["bug_kind"] for r in rows} >= {"off_by_one", "wrong_return", "dropped_statement"}
+    with Tracer() as tracer:
+        for r in rows[:12]:
+            buggy = r["fault"].split("### Buggy Solution\n```python\n", 1)[1].split("\n```", 1)[0]
+            failed = r["fault"].split("### Failed Test\n```python\n", 1)[1].split("\n```", 1)[0]
+            args = re.match(r"retv = \w+\((.*)\)\nassert retv == ", failed, re.S).group(1)
+            expected = failed.split("assert retv == ", 1)[1]
+            bad = tracer.trace_call(buggy, f"{r['function']}({args})", expect=expected)
+            assert not (bad["status"] == "ok" and bad["assertion"]["passed"])  # the test really fails
+            parser = RefinedParser()
+            parser.feed(r["response"])
+            for test in r["tests"]:  # the [Refined] program passes every test
+                good = tracer.trace_call(parser.code, f"{r['function']}({test['args']})", expect=test["expected"])
+                assert good["status"] == "ok" and good["assertion"]["passed"]
+            assert "### Execution Simulation" in r["response"] and "### Root Cause Analysis" in r["response"]
+
+
+def test_hf_datasets_loads_the_output(built):
+    import datasets  # in the test extra
+    pyx = datasets.load_dataset("json", data_files=str(built / "pyx.jsonl"), split="train")
+    pyx_r = datasets.load_dataset("json", data_files=str(built / "pyx_r.jsonl"), split="train")
+    assert len(pyx) == len(_rows(built / "pyx.jsonl")) and {"nl", "fwd_mnl", "bwd_mnl", "response"} <= set(pyx.column_names)
+    assert len(pyx_r) == len(_rows(built / "pyx_r.jsonl")) and {"fault", "response"} <= set(pyx_r.column_names)
+
+
+def test_a_cruxeval_function_fed_as_a_seed_is_dropped(tmp_path):
+    rows = _rows(CRUXEVAL)
+    seeds = tmp_path / "seeds.jsonl"
+    with seeds.open("w") as f:
+        f.write(json.dumps({"code": rows[3]["code"], "inputs": [rows[3]["input"]]}) + "\n")
+        renamed = rows[0]["code"].replace("nums", "numbers")
+        f.write(json.dumps({"code": renamed, "inputs": [rows[0]["input"]]}) + "\n")
+        f.write(json.dumps({"code": "def area(w, h):\n    if w < 0 or h < 0:\n        return None\n    return w * h * 1.0\n",
+                            "inputs": ["2, 3"]}) + "\n")
+    sheet = build(BuildConfig(out_dir=tmp_path / "out", seeds_path=seeds, workers=1, progress=False, holdout=0.0))
+    assert sheet["counts"]["seeds_contaminated"] == 2
+    texts = (tmp_path / "out" / "pyx.jsonl").read_text() + (tmp_path / "out" / "pyx_r.jsonl").read_text()
+    assert "text_list" not in texts and "numbers.count" not in texts and "area" in texts
+
+
+def test_inputs_that_exceed_the_limits_are_dropped(tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"code": "def f(n):\n    while n != 0:\n        n = n - 1\n    return n\n",
+                                 "inputs": ["3", "-1", "5"]}) + "\n")
+    sheet = build(BuildConfig(out_dir=tmp_path / "out", seeds_path=seeds, workers=1, progress=False,
+                              mutations_per_seed=0, timeout_s=1.0, holdout=0.0))
+    assert sheet["counts"]["inputs_kept"] == 2
+    assert sum(v for k, v in sheet["counts"].items() if k.startswith("inputs_") and k not in ("inputs_kept", "inputs_ok")) == 1
+    calls = {re.search(r"assert (f\(.*\)) == \?\?", r["fwd_mnl"]).group(1) for r in _rows(tmp_path / "out" / "pyx.jsonl") if r["fwd_mnl"]}
+    assert calls == {"f(3)", "f(5)"}
+
+
+def test_an_interrupted_build_resumes(tmp_path):
+    out = tmp_path / "out"
+    first = build(BuildConfig(out_dir=out, generated_seeds=8, workers=1, progress=False))
+    progress = out / "work" / "progress.jsonl"
+    lines = progress.read_text().splitlines()
+    # as if killed after three seeds, in the middle of writing the fourth line
+    progress.write_text("\n".join(lines[:3]) + "\n" + lines[3][:40])
+    (out / "pyx.jsonl").unlink()
+    second = build(BuildConfig(out_dir=out, generated_seeds=8, workers=2, progress=False))
+    assert second["counts"]["seeds_resumed"] == 3
+    assert second["records_per_task"] == first["records_per_task"]
+
+
+def test_cli_data_build(tmp_path):
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, "-m", "semcoder_inference.cli", "data", "build", "--out", str(out),
+                           "--count", "4", "--workers", "1"], capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "records" in proc.stdout and (out / "datasheet.md").exists()
+    assert "seeds" in proc.stderr  # the tqdm progress bar goes to stderr
+    bad = subprocess.run([sys.executable, "-m", "semcoder_inference.cli", "data", "build", "--out", str(out),
+                          "--seeds", str(tmp_path / "missing")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ----------------------------------------------------------------------------- teacher
+
+
+class _Teacher(http.server.BaseHTTPRequestHandler):
+    """A completions endpoint whose monologue answer is right for every other prompt."""
+
+    count = 0
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            self._json(200, {"data": [{"id": "teacher"}]})
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path != "/v1/completions":
+            self._json(404, {"error": "not found"})
+            return
+        prompt = body["prompt"]
+        code = re.sub(r" # \[L\d+\]$", "", prompt.split("[PYTHON]\n", 1)[1].split("\nassert ", 1)[0], flags=re.M)
+        call = re.search(r"^assert (.*) == \?\?$", prompt, re.M).group(1)
+        type(self).count += 1
+        value = repr(_run(code, call)) if type(self).count % 2 else "'surely wrong'"
+        text = (f"The teacher reads the code and runs `{call}` in its head.\n[/MONOLOGUE]\n"
+                f"[ANSWER]\nassert {call} == {formats.swap_string_quotes(value)}\n[/ANSWER]")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for i in range(0, len(text), 7):
+            chunk = {"choices": [{"text": text[i:i + 7], "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b'data: {"choices": [{"text": "", "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n')
+
+
+def test_teacher_monologues_are_kept_only_when_their_answer_is_right(tmp_path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Teacher)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sheet = build(BuildConfig(out_dir=tmp_path, generated_seeds=3, workers=1, progress=False, holdout=0.0,
+                                  decontaminate=False, teacher_url=f"http://127.0.0.1:{httpd.server_port}"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    accepted, rejected = sheet["counts"]["teacher_accepted"], sheet["counts"]["teacher_rejected"]
+    assert accepted >= 1 and rejected >= 1 and accepted + rejected == _Teacher.count
+    teacher_rows = [r for r in _rows(tmp_path / "pyx.jsonl") if r["generator"] == "teacher"]
+    assert len(teacher_rows) == accepted
+    for r in teacher_rows:
+        assert "The teacher reads the code" in r["response"] and "surely wrong" not in r["response"]

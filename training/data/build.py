@@ -1,0 +1,332 @@
+"""`semcoder data build`: seeds -> real runs -> PyX / PyX-R JSONL + datasheet.
+
+Work is split per seed and runs in a process pool; each worker owns one sandboxed Tracer.
+Finished seeds are appended to `work/progress.jsonl` as they complete, so an interrupted
+build resumes where it stopped. The final step deduplicates, writes `pyx.jsonl`,
+`pyx_r.jsonl` (both loadable with `datasets.load_dataset("json", ...)`) and the datasheet.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from semcoder_inference.errors import SemcoderError
+
+from .decontam import Decontaminator
+from .inject import BUG_KINDS, inject_bugs
+from .mutate import mutate_inputs
+from .records import backward_record, forward_record, nl_record, repair_record
+from .seeds import Seed, generate_seeds, load_seeds
+
+
+@dataclass
+class BuildConfig:
+    out_dir: Path
+    seeds_path: Path | None = None  # None: the built-in generator
+    generated_seeds: int = 48
+    mutations_per_seed: int = 4  # extra inputs tried per seed
+    max_inputs_per_seed: int = 4  # kept inputs (seed + mutated) per seed
+    max_bugs_per_seed: int = 3  # kept PyX-R variants per seed, one per bug kind at most
+    workers: int = 2
+    timeout_s: float = 2.0  # sandbox limits for one run
+    memory_mb: int = 256
+    decontaminate: bool = True
+    cruxeval_path: Path | None = None
+    teacher_url: str | None = None  # OpenAI-compatible endpoint for teacher monologues
+    teacher_model: str | None = None
+    random_seed: int = 0
+    holdout: float = 0.1  # share of seeds whose PyX-R records go to heldout/ (for eval repair)
+    progress: bool = True
+
+
+# ---------------------------------------------------------------- worker side
+
+_TRACER = None
+
+
+def _init_worker(timeout_s: float, memory_mb: int) -> None:
+    global _TRACER
+    from semcoder_inference.tracer import Limits, Tracer
+
+    _TRACER = Tracer(limits=Limits(timeout_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb))
+
+
+def _close_worker() -> None:
+    global _TRACER
+    if _TRACER is not None:
+        _TRACER.close()
+        _TRACER = None
+
+
+def _run(source: str, call: str) -> dict:
+    try:
+        return _TRACER.trace_call(source, call)
+    except SemcoderError as exc:  # the tracer refused the program (syntax error, ...)
+        return {"status": "invalid", "message": str(exc), "events": [], "return": None, "exception": None}
+
+
+def _ok(trace: dict) -> bool:
+    ret = trace.get("return")
+    return trace.get("status") == "ok" and ret is not None and bool(ret.get("literal"))
+
+
+def process_seed(seed_json: dict, config_json: dict) -> dict:
+    """All records of one seed. Runs in a worker; returns plain JSON-able data."""
+    seed = Seed(**seed_json)
+    cfg = config_json
+    rng = random.Random(f"{cfg['random_seed']}:{seed.seed_id}")
+    counts: Counter = Counter()
+    meta = {"seed_id": seed.seed_id, "origin": seed.origin}
+    records: list[dict] = []
+    repairs: list[dict] = []
+
+    candidates = list(dict.fromkeys(seed.inputs)) + mutate_inputs(seed.inputs, cfg["mutations_per_seed"], rng)
+    kept: list[tuple[str, dict]] = []
+    for args in candidates:
+        if len(kept) >= cfg["max_inputs_per_seed"]:
+            break
+        trace = _run(seed.source, f"{seed.function}({args})")
+        counts[f"inputs_{trace.get('status')}"] += 1
+        if _ok(trace):
+            kept.append((args, trace))
+        elif trace.get("status") == "ok":
+            counts["inputs_not_literal"] += 1
+    counts["inputs_kept"] = len(kept)
+    if not kept:
+        return {"seed_id": seed.seed_id, "records": [], "repairs": [], "counts": dict(counts)}
+
+    nl = nl_record(seed, generator="seed", **meta)
+    if nl:
+        records.append(nl)
+    for args, trace in kept:
+        call = f"{seed.function}({args})"
+        records.append(forward_record(seed.source, call, trace, generator="trace", **meta))
+        records.append(backward_record(seed.source, seed.function, args, trace, generator="trace", **meta))
+        if cfg.get("teacher_url"):
+            from .teacher import teacher_forward_record
+
+            teacher_row = teacher_forward_record(cfg["teacher_url"], cfg.get("teacher_model"), seed.source, call, trace, meta)
+            counts["teacher_accepted" if teacher_row else "teacher_rejected"] += 1
+            if teacher_row:
+                records.append(teacher_row)
+
+    # PyX-R: one kept variant per bug kind at most, in a seed-dependent order of kinds.
+    kinds = list(BUG_KINDS)
+    rng.shuffle(kinds)
+    variants = {kind: [] for kind in kinds}
+    try:
+        for bug in inject_bugs(seed.source, seed.function):
+            variants[bug.kind].append(bug)
+    except SyntaxError:
+        variants = {}
+    for kind in kinds:
+        if len(repairs) >= cfg["max_bugs_per_seed"]:
+            break
+        options = variants.get(kind, [])
+        rng.shuffle(options)
+        for bug in options[:3]:
+            counts[f"bugs_tried_{kind}"] += 1
+            failing = _first_failure(bug, seed.function, kept)
+            if failing is None:
+                counts[f"bugs_passing_{kind}"] += 1
+                continue
+            args, expected, buggy_trace = failing
+            # `tests` (every kept input with its real output) lets `semcoder eval repair`
+            # verify a proposed fix by running it.
+            tests = [{"args": a, "expected": t["return"]["repr"]} for a, t in kept]
+            repairs.append(repair_record(seed.description, bug.source, bug.fixed, seed.function, args, expected,
+                                         buggy_trace, bug, bug_kind=kind, tests=tests, **meta))
+            counts[f"bugs_kept_{kind}"] += 1
+            break
+    return {"seed_id": seed.seed_id, "records": records, "repairs": repairs, "counts": dict(counts)}
+
+
+def _first_failure(bug, function: str, kept: list[tuple[str, dict]]):
+    """The first kept input whose test fails on the buggy program, with its real trace."""
+    for args, good in kept:
+        trace = _run(bug.source, f"{function}({args})")
+        expected = good["return"]["repr"]
+        returned = (trace.get("return") or {}).get("repr")
+        if trace.get("status") != "ok" or returned != expected:
+            if trace.get("status") in ("ok", "exception"):  # a readable failing run
+                return args, expected, trace
+    return None
+
+
+def _worker_entry(seed_json: dict, config_json: dict) -> dict:
+    return process_seed(seed_json, config_json)
+
+
+# ---------------------------------------------------------------- driver side
+
+def _record_key(row: dict) -> str:
+    text = json.dumps({k: row.get(k) for k in ("nl", "fwd_mnl", "bwd_mnl", "fault", "response")}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _read_progress(path: Path) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by an interruption: that seed is simply redone
+        done[row["seed_id"]] = row
+    return done
+
+
+def build(config: BuildConfig) -> dict:
+    """Build the data set into `config.out_dir`; returns the datasheet dict."""
+    from tqdm import tqdm
+
+    out = Path(config.out_dir)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    seeds = load_seeds(config.seeds_path) if config.seeds_path else generate_seeds(config.generated_seeds, config.random_seed)
+    if not seeds:
+        raise SemcoderError(f"No usable seeds were found in {config.seeds_path}.",
+                            hint="A seed is a top-level function called somewhere in its file with literal arguments, or a JSONL row with `code` and `inputs`.")
+    counts: Counter = Counter(seeds_total=len(seeds))
+
+    # Exact duplicate seeds are pointless work; contaminated ones must never reach the data.
+    unique: dict[str, Seed] = {}
+    for s in seeds:
+        unique.setdefault(s.seed_id, s)
+    counts["seeds_duplicate"] = len(seeds) - len(unique)
+    contaminated: list[dict] = []
+    clean: list[Seed] = []
+    decontaminator = Decontaminator.from_cruxeval(config.cruxeval_path) if config.decontaminate else None
+    for s in unique.values():
+        reason = decontaminator.reason(s.source) if decontaminator else None
+        if reason:
+            contaminated.append({"seed_id": s.seed_id, "origin": s.origin, "reason": reason})
+        else:
+            clean.append(s)
+    counts["seeds_contaminated"] = len(contaminated)
+
+    progress_path = work / "progress.jsonl"
+    done = _read_progress(progress_path)
+    todo = [s for s in clean if s.seed_id not in done]
+    counts["seeds_resumed"] = len(clean) - len(todo)
+    config_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+
+    with progress_path.open("a", encoding="utf-8") as log, tqdm(total=len(clean), initial=len(clean) - len(todo), desc="seeds",
+                                                                 unit="seed", file=sys.stderr, disable=not config.progress) as bar:
+        def keep(result: dict) -> None:
+            log.write(json.dumps(result) + "\n")
+            log.flush()
+            done[result["seed_id"]] = result
+            bar.update(1)
+
+        if config.workers <= 1:
+            _init_worker(config.timeout_s, config.memory_mb)
+            try:
+                for s in todo:
+                    keep(process_seed(s.to_json(), config_json))
+            finally:
+                _close_worker()
+        elif todo:
+            with ProcessPoolExecutor(max_workers=config.workers, initializer=_init_worker,
+                                     initargs=(config.timeout_s, config.memory_mb)) as pool:
+                futures = [pool.submit(_worker_entry, s.to_json(), config_json) for s in todo]
+                for future in as_completed(futures):
+                    keep(future.result())
+
+    return _finish(out, clean, done, counts, contaminated, config, time.perf_counter() - started)
+
+
+def is_heldout(seed_id: str, fraction: float) -> bool:
+    """A fixed, content-based split: the same seed is held out in every build."""
+    return int(hashlib.sha1(f"heldout:{seed_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def _finish(out: Path, clean: list[Seed], done: dict[str, dict], counts: Counter, contaminated: list[dict],
+            config: BuildConfig, elapsed_s: float) -> dict:
+    pyx: dict[str, dict] = {}
+    pyx_r: dict[str, dict] = {}
+    heldout: dict[str, dict] = {}
+    for s in clean:  # seed order, not completion order: the output does not depend on timing
+        result = done.get(s.seed_id)
+        if result is None:
+            continue
+        counts.update(result.get("counts", {}))
+        if is_heldout(s.seed_id, config.holdout):
+            # Nothing of a held-out seed is trained on: its PyX records are dropped too.
+            for row in result["repairs"]:
+                heldout.setdefault(_record_key(row), row)
+            counts["seeds_heldout"] += 1
+            continue
+        for row in result["records"]:
+            pyx.setdefault(_record_key(row), row)
+        for row in result["repairs"]:
+            pyx_r.setdefault(_record_key(row), row)
+    trained = [s for s in clean if s.seed_id in done and not is_heldout(s.seed_id, config.holdout)]
+    produced = sum(len(done[s.seed_id]["records"]) for s in trained)
+    produced_r = sum(len(done[s.seed_id]["repairs"]) for s in trained)
+    counts["records_duplicate"] = (produced - len(pyx)) + (produced_r - len(pyx_r))
+
+    _write_jsonl(out / "pyx.jsonl", pyx.values())
+    _write_jsonl(out / "pyx_r.jsonl", pyx_r.values())
+    (out / "heldout").mkdir(exist_ok=True)
+    _write_jsonl(out / "heldout" / "pyx_r.jsonl", heldout.values())
+    per_task = Counter()
+    for row in pyx.values():
+        per_task[next(k for k in ("nl", "fwd_mnl", "bwd_mnl") if row.get(k) is not None)] += 1
+    per_task["fault"] = len(pyx_r)
+    teacher = Counter(row.get("generator") for row in pyx.values())
+    datasheet = {
+        "schema": "semcoder.datasheet/1",
+        "records_per_task": dict(per_task),
+        "records_total": sum(per_task.values()),
+        "pyx_r_per_bug_kind": dict(Counter(row["bug_kind"] for row in pyx_r.values())),
+        "heldout_pyx_r": len(heldout),
+        "record_sources": dict(teacher),
+        "counts": dict(sorted(counts.items())),
+        "contaminated_seeds": contaminated,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "elapsed_s": round(elapsed_s, 2),
+        "files": {"pyx": "pyx.jsonl", "pyx_r": "pyx_r.jsonl", "heldout_pyx_r": "heldout/pyx_r.jsonl"},
+    }
+    _atomic_write(out / "datasheet.json", json.dumps(datasheet, indent=2) + "\n")
+    _atomic_write(out / "datasheet.md", _datasheet_markdown(datasheet))
+    return datasheet
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _datasheet_markdown(sheet: dict) -> str:
+    lines = ["# Datasheet", "", "Records built from real, sandboxed runs (see docs/training.md).", "",
+             "| task | records |", "| --- | ---: |"]
+    for task, n in sorted(sheet["records_per_task"].items()):
+        lines.append(f"| {task} | {n} |")
+    lines += ["", "| PyX-R bug kind | records |", "| --- | ---: |"]
+    for kind, n in sorted(sheet["pyx_r_per_bug_kind"].items()):
+        lines.append(f"| {kind} | {n} |")
+    lines += ["", "| count | value |", "| --- | ---: |"]
+    for key, n in sheet["counts"].items():
+        lines.append(f"| {key} | {n} |")
+    lines += ["", f"Seeds dropped as CRUXEval-contaminated: {len(sheet['contaminated_seeds'])}.",
+              f"Held-out PyX-R records (heldout/pyx_r.jsonl, never trained on): {sheet['heldout_pyx_r']}.", ""]
+    return "\n".join(lines)

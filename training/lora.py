@@ -1,0 +1,144 @@
+"""Merge a peft LoRA adapter into its base Hugging Face checkpoint, without torch.
+
+W' = W + s * (B @ A), with s = lora_alpha / r (or lora_alpha / sqrt(r) with rsLoRA), per
+module, honouring peft's per-module `rank_pattern` / `alpha_pattern`. Embedding adapters
+(lora_embedding_A/B) add (B @ A)^T. The arithmetic is float32; the merged tensor goes back
+to the base tensor's dtype (bf16 stays bf16). Tensors are processed one at a time and
+streamed to disk, so merging a 6.7B checkpoint does not need the model in RAM.
+Variants whose merge is not this formula (DoRA, fan_in_fan_out, trained biases, extra
+saved modules) are refused with an explanation rather than merged wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from semcoder_inference.errors import ModelError, SemcoderError
+
+from .atomic import atomic_output
+from .safetensors_io import checkpoint_tensors, f32_to_bf16_bits, read_header, write_safetensors
+
+_ADAPTER_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.(?P<part>lora_A|lora_B|lora_embedding_A|lora_embedding_B)(\.[^.]+)?(\.weight)?$")
+
+
+def _pattern_value(patterns: dict[str, float], module: str, default: float) -> float:
+    # peft's rule (utils.other.get_pattern_key): the first key whose regex matches the module
+    # name's suffix at a dot boundary wins.
+    for key, value in patterns.items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return default
+
+
+def _read_adapter_config(adapter_dir: Path) -> dict:
+    path = adapter_dir / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing: {adapter_dir} is not a peft adapter folder.") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Cannot read {path}: {exc}.") from exc
+    if config.get("peft_type", "LORA") != "LORA":
+        raise SemcoderError(f"The adapter in {adapter_dir} is {config.get('peft_type')}, not LoRA; only LoRA adapters can be merged.")
+    refusals = []
+    if config.get("use_dora"):
+        refusals.append("DoRA (use_dora=true)")
+    if config.get("fan_in_fan_out"):
+        refusals.append("fan_in_fan_out=true")
+    if config.get("bias", "none") != "none":
+        refusals.append(f"trained biases (bias={config.get('bias')!r})")
+    if config.get("modules_to_save"):
+        refusals.append(f"fully trained modules (modules_to_save={config['modules_to_save']})")
+    if refusals:
+        raise SemcoderError(f"The adapter in {adapter_dir} uses {', '.join(refusals)}, which this merger does not support.",
+                            hint="Merge it with peft's merge_and_unload() and save_pretrained(), then export the result.")
+    return config
+
+
+def _load_adapter(adapter_dir: Path) -> dict[str, dict[str, np.ndarray]]:
+    """{base module name: {"A": array, "B": array, "embedding": bool}} from the adapter file."""
+    file = adapter_dir / "adapter_model.safetensors"
+    if not file.exists():
+        raise ModelError(f"{file} is missing.", hint="Save the adapter with save_pretrained(safe_serialization=True).")
+    modules: dict[str, dict] = {}
+    for entry in read_header(file):
+        match = _ADAPTER_KEY.match(entry.name)
+        if not match:
+            raise SemcoderError(f"The adapter has a tensor {entry.name!r} that is not a LoRA A/B matrix; it cannot be merged.")
+        slot = modules.setdefault(match["module"], {"embedding": match["part"].startswith("lora_embedding")})
+        slot["A" if match["part"].endswith("A") else "B"] = entry.to_float32()
+    for module, slot in modules.items():
+        if "A" not in slot or "B" not in slot:
+            raise ModelError(f"The adapter's module {module!r} lacks its {'B' if 'A' in slot else 'A'} matrix.")
+    return modules
+
+
+def merge_lora(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path, *, progress: bool = False) -> Path:
+    """Write base + LoRA merged into `out_dir` (config and tokenizer files copied). Returns `out_dir`."""
+    from tqdm import tqdm
+
+    base_dir, adapter_dir, out_dir = Path(base_dir), Path(adapter_dir), Path(out_dir)
+    config = _read_adapter_config(adapter_dir)
+    adapter = _load_adapter(adapter_dir)
+    base = checkpoint_tensors(base_dir)
+    alpha = float(config.get("lora_alpha", 8))
+    rsl = bool(config.get("use_rslora"))
+    rank_pattern = config.get("rank_pattern") or {}
+    alpha_pattern = config.get("alpha_pattern") or {}
+
+    deltas: dict[str, tuple[np.ndarray, np.ndarray, float, bool]] = {}
+    for module, slot in adapter.items():
+        target = module + ".weight"
+        if target not in base:
+            raise ModelError(f"The adapter changes {module!r}, which the base checkpoint in {base_dir} does not have.",
+                             hint="Check that the adapter was trained on this base model.")
+        rank = int(_pattern_value(rank_pattern, module, slot["A"].shape[0]))
+        mod_alpha = float(_pattern_value(alpha_pattern, module, alpha))
+        scale = mod_alpha / (math.sqrt(rank) if rsl else rank)
+        deltas[target] = (slot["A"], slot["B"], scale, slot["embedding"])
+
+    def producer(name: str):
+        entry = base[name]
+
+        def produce() -> np.ndarray:
+            if name not in deltas:
+                return np.asarray(entry.raw())
+            a, b, scale, embedding = deltas[name]
+            delta = (b @ a) * scale
+            merged = entry.to_float32() + (delta.T if embedding else delta)
+            if merged.shape != entry.shape:
+                raise ModelError(f"The adapter's update for {name!r} has shape {merged.shape}, the base tensor {entry.shape}.")
+            if entry.dtype == "BF16":
+                return f32_to_bf16_bits(merged)
+            return merged.astype(entry.raw().dtype)
+        return produce
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in base_dir.iterdir():  # config, tokenizer, generation config ... but not the weights
+        if item.is_file() and not item.name.endswith(".safetensors") and item.name != "model.safetensors.index.json":
+            shutil.copy2(item, out_dir / item.name)
+    names = sorted(base)
+    bar = tqdm(total=len(names), unit="tensor", desc="merge LoRA", file=sys.stderr, disable=not progress)
+
+    def counted(name: str):
+        produce = producer(name)
+
+        def run() -> np.ndarray:
+            out = produce()
+            bar.update(1)
+            return out
+        return run
+
+    try:
+        with atomic_output(out_dir / "model.safetensors") as tmp:
+            write_safetensors(tmp, [(n, base[n].dtype, base[n].shape, counted(n)) for n in names], metadata={"format": "pt"})
+    finally:
+        bar.close()
+    return out_dir

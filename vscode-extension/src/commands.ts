@@ -1,0 +1,143 @@
+/** The palette commands other than server lifecycle: Trace function…, Predict input…, Explain, Repair. */
+import * as vscode from "vscode";
+import { LanguageClient } from "vscode-languageclient/node";
+import { TracePanel } from "./tracePanel";
+
+const REPAIR_PROGRESS_TITLE = "SemCoder: repairing";
+
+function activePythonEditor(): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.languageId !== "python") {
+    void vscode.window.showWarningMessage("Open a Python file first: SemCoder works on the active Python editor.");
+    return undefined;
+  }
+  return editor;
+}
+
+/** Top-level and nested `def`s of the document (no dependency on a Python language extension). */
+export function functionsIn(document: vscode.TextDocument): { name: string; line: number }[] {
+  const found: { name: string; line: number }[] = [];
+  for (let i = 0; i < document.lineCount; i++) {
+    const m = /^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(/.exec(document.lineAt(i).text);
+    if (m) found.push({ name: m[1], line: i });
+  }
+  return found;
+}
+
+/** The function the cursor is in (the nearest `def` above it), else undefined. */
+function functionAtCursor(editor: vscode.TextEditor): string | undefined {
+  const line = editor.selection.active.line;
+  const defs = functionsIn(editor.document).filter((f) => f.line <= line);
+  return defs.length ? defs[defs.length - 1].name : undefined;
+}
+
+async function pickFunction(editor: vscode.TextEditor, title: string): Promise<string | undefined> {
+  const functions = functionsIn(editor.document);
+  if (functions.length === 0) {
+    void vscode.window.showWarningMessage("This file has no Python functions to trace.");
+    return undefined;
+  }
+  const current = functionAtCursor(editor);
+  const items = functions.map((f) => ({ label: f.name, description: `line ${f.line + 1}`, picked: f.name === current }));
+  items.sort((a, b) => Number(b.picked) - Number(a.picked));
+  const choice = await vscode.window.showQuickPick(items, { title, placeHolder: "Function" });
+  return choice?.label;
+}
+
+export function registerCommands(
+  context: vscode.ExtensionContext,
+  panel: TracePanel,
+  getClient: () => Promise<LanguageClient>,
+  log: vscode.LogOutputChannel,
+): void {
+  const register = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  register("semcoder.traceFunction", async (arg?: { uri?: string; function?: string; call?: string }) => {
+    const editor = activePythonEditor();
+    if (!editor && !arg?.uri) return;
+    const uri = arg?.uri ?? editor!.document.uri.toString();
+    const fn = arg?.function ?? (await pickFunction(editor!, "SemCoder: Trace function…"));
+    if (!fn) return;
+    const call =
+      arg?.call ??
+      (await vscode.window.showInputBox({
+        title: `SemCoder: trace ${fn}`,
+        prompt: "The call to trace; leave empty to use one found in the file (an assert, a doctest, a # semcoder: comment)",
+        value: "",
+        placeHolder: `${fn}(…)`,
+      }));
+    if (call === undefined) return;
+    return panel.run({ method: "semcoder/trace", uri, functionName: fn, call: call.trim() || undefined, params: {}, title: call.trim() || fn });
+  });
+
+  // Code-lens commands the server emits (docs/lsp-protocol.md, textDocument/codeLens).
+  register("semcoder.showTrace", (arg: { uri: string; function: string; call?: string }) =>
+    panel.run({ method: "semcoder/trace", uri: arg.uri, functionName: arg.function, call: arg.call, params: {}, title: arg.call ?? arg.function }),
+  );
+  register("semcoder.supplyCall", async (arg: { uri: string; function: string }) => {
+    const call = await vscode.window.showInputBox({ title: `SemCoder: a call of ${arg.function}`, placeHolder: `${arg.function}(…)`, value: `${arg.function}()` });
+    if (!call) return;
+    const client = await getClient();
+    await client.sendRequest("workspace/executeCommand", { command: "semcoder.setCall", arguments: [{ uri: arg.uri, function: arg.function, call }] });
+    return panel.run({ method: "semcoder/trace", uri: arg.uri, functionName: arg.function, call, params: {}, title: call });
+  });
+
+  register("semcoder.predictInput", async (arg?: { uri?: string; function?: string; output?: string }) => {
+    const editor = activePythonEditor();
+    if (!editor && !arg?.uri) return;
+    const uri = arg?.uri ?? editor!.document.uri.toString();
+    const fn = arg?.function ?? (await pickFunction(editor!, "SemCoder: Predict input…"));
+    if (!fn) return;
+    const output = arg?.output ?? (await vscode.window.showInputBox({ title: `SemCoder: find an input of ${fn}`, prompt: "The return value you want (a Python literal)", placeHolder: "42" }));
+    if (!output) return;
+    return panel.run({ method: "semcoder/predictInput", uri, functionName: fn, params: { output }, title: `${fn}(?) == ${output}` });
+  });
+
+  register("semcoder.explain", async () => {
+    const editor = activePythonEditor();
+    if (!editor) return;
+    const fn = functionAtCursor(editor);
+    // Explain is the model's forward monologue only: no sandbox run.
+    return panel.run({
+      method: "semcoder/trace",
+      uri: editor.document.uri.toString(),
+      functionName: fn,
+      params: { position: { line: editor.selection.active.line, character: editor.selection.active.character }, predict: true, execute: false },
+      title: `Explain ${fn ?? "the code at the cursor"}`,
+    });
+  });
+
+  register("semcoder.repair", async () => {
+    const editor = activePythonEditor();
+    if (!editor) return;
+    const client = await getClient();
+    const document = editor.document;
+    const result: any = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: REPAIR_PROGRESS_TITLE, cancellable: true },
+      async (_progress, token) => {
+        try {
+          return await client.sendRequest("semcoder/repair", { textDocument: { uri: document.uri.toString() }, position: { line: editor.selection.active.line, character: editor.selection.active.character } }, token);
+        } catch (err: any) {
+          if (token.isCancellationRequested) return undefined;
+          log.error(`semcoder/repair failed: ${err?.message ?? err}`);
+          void vscode.window.showErrorMessage(`SemCoder could not repair this function: ${err?.message ?? err}`);
+          return undefined;
+        }
+      },
+    );
+    if (!result) return;
+    const candidates: any[] = (result.candidates ?? []).filter((c: any) => c.edit);
+    if (candidates.length === 0) {
+      void vscode.window.showWarningMessage(result.message ?? "SemCoder proposed no repair.");
+      return;
+    }
+    const pick = candidates.length === 1 ? { candidate: candidates[0] } : await vscode.window.showQuickPick(
+      candidates.map((c) => ({ label: c.title, detail: c.verification?.message ?? undefined, candidate: c })),
+      { title: "SemCoder: choose a repair" },
+    );
+    if (!pick) return;
+    const edit = (await client.protocol2CodeConverter.asWorkspaceEdit(pick.candidate.edit as any))!;
+    const applied = await vscode.workspace.applyEdit(edit);
+    void vscode.window.showInformationMessage(applied ? `Applied: ${pick.candidate.title}` : "The repair could not be applied (the file changed?).");
+  });
+}

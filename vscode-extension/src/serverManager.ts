@@ -1,0 +1,299 @@
+/**
+ * Owns the language-server process: chooses the command, starts the LanguageClient, restarts a
+ * crashed server with backoff, and tells the user in plain words when it cannot start.
+ */
+import * as cp from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  LanguageClient,
+  LanguageClientOptions,
+  State,
+  StreamInfo,
+} from "vscode-languageclient/node";
+import { chooseServerLaunch, checkLaunch, describeEarlyExit, ServerLaunch } from "./logic/serverCommand";
+import { RestartPolicy } from "./logic/restartPolicy";
+import { affectsServer, affectsServerProcess, toServerSettings } from "./logic/settings";
+import { fromServerStatus, ModelState } from "./logic/statusState";
+
+const STDERR_TAIL_CHARS = 4000;
+
+export class ServerManager implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private readonly policy = new RestartPolicy();
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** PID of the running server process (for logs and for the crash-restart test). */
+  serverPid: number | undefined;
+  private stopping = false;
+  private disposed = false;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly clientDisposables: vscode.Disposable[] = [];
+  private readonly onModelStateEmitter = new vscode.EventEmitter<ModelState>();
+  private readonly onClientReadyEmitter = new vscode.EventEmitter<LanguageClient>();
+  /** Fires on every model/server state change (status bar). */
+  readonly onModelState = this.onModelStateEmitter.event;
+  /** Fires each time a (re)started client is running. */
+  readonly onClientReady = this.onClientReadyEmitter.event;
+  private readyPromise: Promise<LanguageClient>;
+  private resolveReady!: (c: LanguageClient) => void;
+
+  constructor(
+    private readonly output: vscode.LogOutputChannel,
+    private readonly serverOutput: vscode.OutputChannel,
+  ) {
+    this.readyPromise = this.newReadyPromise();
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (affectsServerProcess((s) => e.affectsConfiguration(s))) {
+          this.output.info("Server settings changed: restarting the server.");
+          void this.restart();
+        } else if (affectsServer((s) => e.affectsConfiguration(s))) {
+          this.pushSettings("configuration changed");
+        }
+      }),
+      // Trust can only be granted (never revoked) while a window is open; VS Code reloads otherwise.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.pushSettings("workspace trust granted")),
+    );
+  }
+
+  private newReadyPromise(): Promise<LanguageClient> {
+    return new Promise((resolve) => (this.resolveReady = resolve));
+  }
+
+  /** The running client (waits for a start in progress). */
+  whenReady(): Promise<LanguageClient> {
+    return this.readyPromise;
+  }
+
+  get current(): LanguageClient | undefined {
+    return this.client && this.client.state === State.Running ? this.client : undefined;
+  }
+
+  serverSettings() {
+    const config = vscode.workspace.getConfiguration("semcoder");
+    return toServerSettings((key) => config.get(key), vscode.workspace.isTrusted);
+  }
+
+  private pushSettings(why: string): void {
+    const client = this.current;
+    if (!client) return;
+    const settings = this.serverSettings();
+    this.output.info(`Sending settings to the server (${why}); execution.enabled=${settings.execution.enabled}`);
+    // The server re-reads the section through workspace/configuration (answered by the middleware
+    // below); the settings are also in the notification for servers that read them from there.
+    void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { semcoder: settings } });
+  }
+
+  private chooseLaunch(): ServerLaunch {
+    const config = vscode.workspace.getConfiguration("semcoder");
+    // In an untrusted workspace, ignore workspace-level values of the command settings: a cloned
+    // repository must not choose which program the editor runs.
+    const userValue = <T>(key: string): T | undefined => {
+      if (vscode.workspace.isTrusted) return config.get<T>(key);
+      const inspected = config.inspect<T>(key);
+      return inspected?.globalValue ?? inspected?.defaultValue;
+    };
+    return chooseServerLaunch({
+      configuredCommand: userValue<string | string[]>("server.command"),
+      configuredPythonPath: userValue<string>("server.pythonPath"),
+      selectedInterpreter: this.pythonExtensionInterpreter(),
+    });
+  }
+
+  /** The interpreter chosen in the ms-python extension, if it is installed and already active. */
+  private pythonExtensionInterpreter(): string | undefined {
+    const ext = vscode.extensions.getExtension<any>("ms-python.python");
+    if (!ext || !ext.isActive) return undefined;
+    try {
+      const api = ext.exports;
+      const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
+      const env = api?.environments?.getActiveEnvironmentPath?.(resource);
+      if (env?.path) return env.path as string;
+      const details = api?.settings?.getExecutionDetails?.(resource);
+      return details?.execCommand?.[0];
+    } catch (err) {
+      this.output.warn(`Could not ask the Python extension for its interpreter: ${String(err)}`);
+      return undefined;
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.disposed) return;
+    this.stopping = false;
+    this.onModelStateEmitter.fire({ kind: "starting" });
+    let launch: ServerLaunch;
+    try {
+      launch = this.chooseLaunch();
+    } catch (err) {
+      return this.startFailed(err instanceof Error ? err.message : String(err));
+    }
+    const check = checkLaunch(launch, {
+      isExecutableFile: (p) => {
+        try {
+          fs.accessSync(p, fs.constants.X_OK);
+          return fs.statSync(p).isFile();
+        } catch {
+          return false;
+        }
+      },
+      pathDirs: (process.env.PATH ?? "").split(path.delimiter),
+      join: path.join,
+      isAbsolute: path.isAbsolute,
+    });
+    if (!check.ok) return this.startFailed(check.reason);
+
+    this.output.info(`Starting ${check.resolved} ${launch.args.join(" ")} (${launch.origin})`);
+    let stderrTail = "";
+    let exitedEarly: string | undefined;
+    let initialized = false;
+    const serverOptions = (): Promise<StreamInfo> =>
+      new Promise((resolve, reject) => {
+        const child = cp.spawn(check.resolved, launch.args, {
+          cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+          env: { ...process.env, PYTHONUNBUFFERED: "1" },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        child.stderr.setEncoding("utf8");
+        child.stderr.on("data", (chunk: string) => {
+          this.serverOutput.append(chunk);
+          stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
+        });
+        child.on("error", (err) => reject(err));
+        child.on("exit", (code, signal) => {
+          this.output.info(`Server process ${child.pid} exited (code ${code}, signal ${signal})`);
+          if (!initialized) exitedEarly = describeEarlyExit(code, signal, stderrTail);
+        });
+        child.on("spawn", () => {
+          this.serverPid = child.pid;
+          resolve({ reader: child.stdout, writer: child.stdin, detached: false });
+        });
+      });
+
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [
+        { scheme: "file", language: "python" },
+        { scheme: "untitled", language: "python" },
+      ],
+      outputChannel: this.serverOutput,
+      revealOutputChannelOn: 4 /* never: we show our own notifications */,
+      initializationOptions: this.serverSettings(),
+      initializationFailedHandler: (error) => {
+        this.output.error(`initialize failed: ${String(error)}`);
+        return false;
+      },
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue, handled: true }),
+        closed: () => {
+          if (!this.stopping && initialized) this.scheduleRestart();
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
+      },
+      middleware: {
+        workspace: {
+          // The server reads section "semcoder"; answer with the trust-gated mapping, not the raw config.
+          configuration: (params, token, next) => {
+            const gated = params.items.map((item) => (item.section === "semcoder" ? this.serverSettings() : undefined));
+            if (gated.every((g) => g !== undefined)) return gated;
+            return Promise.resolve(next(params, token)).then((answers) =>
+              Array.isArray(answers) ? answers.map((a, i) => gated[i] ?? a) : answers,
+            );
+          },
+        },
+      },
+    };
+
+    const client = new LanguageClient("semcoder", "SemCoder", serverOptions, clientOptions);
+    this.client = client;
+    this.clientDisposables.push(
+      client.onNotification("semcoder/status", (params) => this.onModelStateEmitter.fire(fromServerStatus(params))),
+    );
+    try {
+      await client.start();
+    } catch (err) {
+      this.client = undefined;
+      const reason =
+        exitedEarly ??
+        (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT"
+          ? `SemCoder cannot start its language server: ${check.resolved} was not found.`
+          : `SemCoder's language server did not start: ${err instanceof Error ? err.message : String(err)}`);
+      return this.startFailed(reason);
+    }
+    initialized = true;
+    this.policy.started(Date.now());
+    this.output.info("Server is running.");
+    this.resolveReady(client);
+    this.onClientReadyEmitter.fire(client);
+  }
+
+  private startFailed(reason: string): void {
+    this.output.error(reason);
+    this.onModelStateEmitter.fire({ kind: "serverDown", reason });
+    void vscode.window.showErrorMessage(reason, "Open Settings", "Show Logs").then((choice) => {
+      if (choice === "Open Settings") void vscode.commands.executeCommand("workbench.action.openSettings", "semcoder.server");
+      if (choice === "Show Logs") this.showLogs();
+    });
+  }
+
+  private scheduleRestart(): void {
+    const decision = this.policy.crashed(Date.now());
+    this.readyPromise = this.newReadyPromise();
+    if (!decision.restart) {
+      this.startFailed(decision.reason);
+      return;
+    }
+    const reason = `The SemCoder server stopped unexpectedly; restarting in ${Math.round(decision.delayMs / 1000)} s (attempt ${decision.attempt}).`;
+    this.output.warn(reason);
+    this.onModelStateEmitter.fire({ kind: "serverDown", reason });
+    const old = this.client;
+    this.client = undefined;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void old?.dispose().catch(() => undefined);
+      void this.start();
+    }, decision.delayMs);
+  }
+
+  /** "SemCoder: Restart server": stop the current process, forget past crashes, start again. */
+  async restart(): Promise<void> {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.policy.reset();
+    await this.stop();
+    this.readyPromise = this.newReadyPromise();
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const client = this.client;
+    this.client = undefined;
+    this.clientDisposables.splice(0).forEach((d) => d.dispose());
+    if (client) {
+      try {
+        if (client.state === State.Running) await client.stop(3000);
+        await client.dispose();
+      } catch (err) {
+        this.output.warn(`Stopping the server: ${String(err)}`);
+      }
+    }
+  }
+
+  showLogs(): void {
+    this.output.show(true);
+  }
+
+  showServerLogs(): void {
+    this.serverOutput.show(true);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.disposables.forEach((d) => d.dispose());
+    await this.stop();
+  }
+}

@@ -20,6 +20,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil  # noqa: E402
 from common import REPO_ROOT, log, print_table  # noqa: E402
 
 from semcoder_inference.tracer import Tracer  # noqa: E402
@@ -40,12 +42,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def _cpu_s(process: psutil.Process, with_children: bool = True) -> float:
+    times = process.cpu_times()
+    total = times.user + times.system
+    return total + (times.children_user + times.children_system if with_children else 0.0)
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bench_tracer(rows: list[dict], workers: int) -> dict:
     with Tracer(workers=workers) as tracer:
         isolation = tracer.isolation_info
         # Warm every zygote (start-up is not per call).
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda _: tracer.trace_call("def f():\n    return 1\n", "f()"), range(workers * 2)))
+            list(pool.map(lambda _: tracer.trace_call("def f():\n    return 1\n", "f()"), range(workers * 4)))
+        zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
+        cpu_before = _own_cpu_s() + sum(_cpu_s(z) for z in zygotes)
 
         def run(row):
             start = time.perf_counter()
@@ -58,11 +78,13 @@ def bench_tracer(rows: list[dict], workers: int) -> dict:
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(run, rows))
         wall = time.perf_counter() - start
+        # The zygotes reap their children, so their CPU includes every run's.
+        cpu = _own_cpu_s() + sum(_cpu_s(z) for z in zygotes) - cpu_before
     latencies = [r[0] for r in results]
     passed = sum(1 for _, t in results if t["status"] == "ok" and (t.get("assertion") or {}).get("passed"))
     events = sum(len(t["events"]) for _, t in results)
     return {"wall": wall, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "passed": passed, "events": events, "isolation": isolation}
+            "passed": passed, "events": events, "isolation": isolation, "cpu": cpu}
 
 
 def bench_naive(rows: list[dict], workers: int) -> dict:
@@ -74,13 +96,15 @@ def bench_naive(rows: list[dict], workers: int) -> dict:
         proc = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, env=env, timeout=30)
         return time.perf_counter() - start, proc.returncode == 0
 
+    cpu_before = _own_cpu_s() + _children_cpu_s()
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(run, rows))
     wall = time.perf_counter() - start
+    cpu = _own_cpu_s() + _children_cpu_s() - cpu_before
     latencies = [r[0] for r in results]
     return {"wall": wall, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "passed": sum(1 for _, ok in results if ok)}
+            "passed": sum(1 for _, ok in results if ok), "cpu": cpu}
 
 
 def bench_pysnooper(rows: list[dict]) -> dict:
@@ -89,6 +113,7 @@ def bench_pysnooper(rows: list[dict]) -> dict:
     latencies = []
     passed = 0
     trace_chars = 0
+    cpu_before = _own_cpu_s()
     start = time.perf_counter()
     for row in rows:
         began = time.perf_counter()
@@ -104,8 +129,9 @@ def bench_pysnooper(rows: list[dict]) -> dict:
         trace_chars += len(out.getvalue())
         latencies.append(time.perf_counter() - began)
     wall = time.perf_counter() - start
+    cpu = _own_cpu_s() - cpu_before
     return {"wall": wall, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "passed": passed, "chars": trace_chars}
+            "passed": passed, "chars": trace_chars, "cpu": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = [json.loads(line) for line in CRUXEVAL.read_text().splitlines() if line.strip()][: args.limit]
     n = len(rows)
-    log(f"{n} CRUXEval samples; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    load_before = os.getloadavg()[0]
+    log(f"{n} CRUXEval samples; {os.cpu_count()} CPUs; load average {load_before:.2f}")
     log("tracer ...")
     ours = bench_tracer(rows, args.workers)
     log("naive fresh interpreters ...")
@@ -125,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def row(name, r, extra):
         return [name, f"{r['wall']:.2f}", f"{r['p50'] * 1000:.2f}", f"{r['p95'] * 1000:.2f}",
-                f"{n / r['wall']:.0f}", f"{r['passed']}/{n}", extra]
+                f"{n / r['wall']:.0f}", f"{r['cpu'] / n * 1000:.2f}", f"{r['passed']}/{n}", extra]
 
     iso = ours["isolation"]
     mode = "namespaces (user+net) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
     print_table(
-        f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')})",
-        ["method", "total s", "p50 ms", "p95 ms", "calls/s", "correct", "notes"],
+        f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
+        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after)",
+        ["method", "total s", "p50 ms", "p95 ms", "calls/s", "CPU ms/call", "correct", "notes"],
         [
             row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events"),
             row("naive: fresh python -I per sample", naive, f"{args.workers} in parallel, no tracing"),
@@ -148,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
              "yes" if naive["wall"] / ours["wall"] >= 5 else "no"],
             ["tracer throughput / pysnooper", f"{snoop['wall'] / ours['wall']:.2f}x", ">= 1.0x (ambition)",
              "yes" if snoop["wall"] / ours["wall"] >= 1.0 else "no"],
+            ["naive CPU / tracer CPU (load-independent)", f"{naive['cpu'] / ours['cpu']:.1f}x", "", ""],
+            ["pysnooper CPU / tracer CPU", f"{snoop['cpu'] / ours['cpu']:.2f}x", "", ""],
         ],
     )
     return 0

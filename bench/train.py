@@ -6,7 +6,7 @@
 Rows:
 - training tokens/s (real tokens, padding excluded) with sequence packing vs padding to the
   longest example of each micro-batch, on the tiny model and a length-skewed data set
-  (most examples short, a few long: the case packing is for). Target: packing >= 1.5x.
+  (75% short, 25% long: the case packing is for). Target: packing >= 1.5x.
 - data building records/s with 1 worker vs 2 (process pool, one sandbox per worker).
 - with --gpu and a CUDA device: one LoRA step of a randomly initialised model shaped like
   SemCoder-S (hidden 4096, 32 layers, 32 heads, vocab 32256), tokens/s and model FLOPs
@@ -34,7 +34,9 @@ def skewed_records(path: Path, n: int, seed: int = 0) -> None:
     words = (REPO / "training" / "train.py").read_text().split()
     with path.open("w") as f:
         for i in range(n):
-            length = min(200, int(15 * rng.paretovariate(1.1)))
+            # most responses are a few words, one in four is 150-250 words: SemCoder's mix of
+            # short answers and long monologues, exaggerated
+            length = rng.randint(150, 250) if rng.random() < 0.25 else rng.randint(5, 30)
             start = rng.randrange(len(words) - length)
             body = " ".join(words[start:start + length])
             row = {"nl": None, "fwd_mnl": f"[PYTHON]\ndef f(x):\n    return x + {i}\nassert f(1) == ??\n[/PYTHON]\n[MONOLOGUE]",
@@ -50,7 +52,10 @@ def train_throughput(data: Path, out: Path, packing: bool, steps: int) -> float:
     overrides = [f"data={data}", f"output_dir={out}", f"max_steps={steps}", f"save_every={steps + 1}",
                  "max_seq_len=1024", f"packing={str(packing).lower()}", "grad_accum=1", "threads=2",
                  "micro_batch_size=2" if packing else "micro_batch_size=4", "tensorboard=false", "log_every=1000"]
-    summary = train(load_config(REPO / "training" / "recipes" / "tiny_cpu.yaml", overrides))
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):  # the step log would break the table
+        summary = train(load_config(REPO / "training" / "recipes" / "tiny_cpu.yaml", overrides))
     timed = summary["history"][1:]  # the first step pays one-off costs
     return sum(h["tokens"] for h in timed) / sum(h["step_s"] for h in timed)
 

@@ -31,7 +31,7 @@ fi
 vsix="$ext/dist/semcoder-lsp.vsix"
 if stale "$vsix" "$ext/src" "$ext/package.json" "$ext/esbuild.mjs" "$ext/README.md" "$ext/.vscodeignore" "$ext/media" "$ext/node_modules/.package-lock.json"; then
   log "bundling and packaging $vsix"
-  (cd "$ext" && node esbuild.mjs --minify && npx --no-install vsce package --no-dependencies --out "$vsix" >/dev/null)
+  (cd "$ext" && node esbuild.mjs --minify && npx --no-install vsce package --no-dependencies --no-rewrite-relative-links --out "$vsix" >/dev/null)
 fi
 
 # 3. the test host: a real VS Code (code-server) and the browser driver

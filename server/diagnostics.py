@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEBOUNCE_S = 0.3
 MAX_CHECKED_CALLS = 20
 MAX_PREDICTED_CALLS = 5
+MAX_PREEMPTIONS = 20
+PREEMPTED_RETRY_S = 1.0
 
 _tasks: dict[str, asyncio.Task] = {}
 _published: dict[str, list[types.Diagnostic]] = {}
@@ -127,13 +129,18 @@ async def _run(ls, uri: str, delay: float) -> None:
 
 async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> None:
     """Hints for asserts the model predicts to fail (background priority)."""
-    runs = []
+    diagnostics: list[types.Diagnostic] = []
     for site in sites:
         fn = info.functions[site.function]
-        runs.append((site, fn, ls.tracing.start_prediction(Target(uri, info, fn, site), priority=BACKGROUND)))
-    diagnostics: list[types.Diagnostic] = []
-    for site, fn, run in runs:
-        await run.done.wait()
+        target = Target(uri, info, fn, site)
+        # One at a time, so a user request preempts at most one; preempted runs are retried
+        # after a pause (the user's request has gone first by then).
+        for _ in range(MAX_PREEMPTIONS):
+            run = ls.tracing.start_prediction(target, priority=BACKGROUND)
+            await run.done.wait()
+            if not run.preempted:
+                break
+            await asyncio.sleep(PREEMPTED_RETRY_S)
         if run.status != "complete" or run.output is None:
             continue
         if normalise_value(run.output) == normalise_value(site.expected):

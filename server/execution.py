@@ -16,6 +16,7 @@ import ast
 import asyncio
 import copy
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -102,9 +103,16 @@ class Executor:
         those are in the dict's status; a broken sandbox gives status "crashed"."""
 
         def run() -> dict:
+            started = time.perf_counter()
             try:
                 raw = self._tracer(settings).trace_call(source, call, filename=filename)
+                log.info("traced %s: %s in %.2f s", call, raw.get("status"), time.perf_counter() - started)
             except SemcoderError as exc:
+                from semcoder_inference.tracer import TracerError
+
+                if isinstance(exc, TracerError):  # the sandbox process itself failed
+                    self._tracers.clear()
+                    return _failed("crashed", f"The sandbox crashed: {exc}", call)
                 return _failed("invalid", str(exc), call)
             except Exception as exc:  # the sandbox itself broke: report it, keep serving
                 log.exception("tracer failed")
@@ -139,13 +147,20 @@ class Executor:
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
     def close(self) -> None:
-        for tracer in self._tracers.values():
-            try:
-                tracer.close()
-            except Exception:
-                pass
-        self._tracers.clear()
+        """Stop without waiting: a run in progress must not hold up the server's exit."""
+        tracers, self._tracers = list(self._tracers.values()), {}
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+        def close_all() -> None:
+            for tracer in tracers:
+                try:
+                    tracer.close()
+                except Exception:
+                    pass
+
+        import threading
+
+        threading.Thread(target=close_all, name="semcoder-tracer-close", daemon=True).start()
 
 
 def _failed(status: str, message: str, call: str) -> dict:

@@ -59,31 +59,13 @@ def build_engine(settings: Settings) -> Any | None:
     spec = settings.model_spec()
     if not spec:
         return None
-    path = _resolve_spec(spec)
     from semcoder_inference.llama_engine import LlamaCppEngine
 
+    # The engine resolves paths and hub specs when it loads (in the background); the server
+    # never starts a multi-GB download by itself: a missing hub file names the pull command.
     return LlamaCppEngine(
-        str(path), n_ctx=m.contextSize, n_threads=m.threads or None, n_gpu_layers=m.gpuLayers
+        spec, n_ctx=m.contextSize, n_threads=m.threads or None, n_gpu_layers=m.gpuLayers, download=False
     )
-
-
-def _resolve_spec(spec: str) -> Path:
-    """A local GGUF path for a path or Hugging Face spec, with a clear error if missing."""
-    try:
-        from semcoder_inference import model_spec
-    except ImportError:
-        model_spec = None
-    resolver = getattr(model_spec, "resolve_model", None) or getattr(model_spec, "resolve", None)
-    if resolver is not None:
-        resolved = resolver(spec)
-        return Path(getattr(resolved, "path", resolved))
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise ModelError(
-            f"The model file {spec} does not exist. Set `semcoder.model.path` to a GGUF file, "
-            f"or fetch SemCoder-S with `{PULL_COMMAND}`."
-        )
-    return path
 
 
 class ModelManager:

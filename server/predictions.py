@@ -48,6 +48,8 @@ class PredictionRun:
     first_partial_at: float | None = None
     uri: str | None = None
     source_hash: str | None = None
+    priority: int = INTERACTIVE
+    preempted: bool = False  # cancelled to make room for the user's request; retry later
 
     def to_dict(self) -> dict:
         return {
@@ -119,15 +121,20 @@ class Predictor:
             run.done.set()
             return run
         key = self.key_for(key_code, call)
+        if priority == INTERACTIVE:
+            self._preempt_background(keep=key)
         run = self.runs.get(key)
         if run is not None and run.status not in ("cancelled", "error", "unavailable"):
-            return run
+            if not (priority < run.priority and run.status == "pending"):
+                return run
+            self._preempt(run)  # still queued as background: requeue it for the user
         cached = self.cache.get("forward", key)
         if cached is not None:
             run = _finished_run(key, function, call, cached)
             self.runs[key] = run
             return run
-        run = PredictionRun(key, function, call, model_id=self.models.model_id, uri=uri, source_hash=source_hash)
+        run = PredictionRun(key, function, call, model_id=self.models.model_id, uri=uri,
+                            source_hash=source_hash, priority=priority)
         self.runs[key] = run
         asyncio.get_running_loop().create_task(
             self._generate(run, source, path, workspace_root, function, call, priority))
@@ -191,6 +198,19 @@ class Predictor:
             run.emit(final)
         finally:
             run.done.set()
+
+    def _preempt(self, run: PredictionRun) -> None:
+        run.preempted = True
+        run.cancel.cancel()
+        run.status = "cancelled"
+        if self.runs.get(run.key) is run:
+            del self.runs[run.key]
+
+    def _preempt_background(self, keep: str) -> None:
+        """The user is waiting: stop background generations (they are retried later)."""
+        for run in list(self.runs.values()):
+            if run.priority != INTERACTIVE and not run.finished and run.key != keep:
+                self._preempt(run)
 
     def cancel_where(self, predicate: Callable[[PredictionRun], bool]) -> int:
         """Cancel unfinished runs matching `predicate` (stale document versions)."""

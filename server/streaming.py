@@ -74,6 +74,8 @@ def _invalid(message: str) -> JsonRpcInvalidParams:
 async def _follow(run, reporter: Reporter) -> None:
     """Forward a prediction run's parts to the client until it ends; cancel it if the
     request is cancelled."""
+    if run.finished:
+        return  # a cached or finished run: the response carries everything
     if run.monologue or run.steps:
         # Joining a run already under way: send what it has so far in one partial.
         reporter.partial({"monologueDelta": run.monologue, "steps": list(run.steps), "status": "generating"})

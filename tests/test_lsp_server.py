@@ -174,10 +174,12 @@ async def test_20000_line_file_stays_responsive(tmp_path):
 
 
 async def test_sandbox_crash_is_reported_and_server_survives(tmp_path):
+    # The traced process dies of a signal (a C-level crash the sandbox cannot turn into an
+    # exception); the hover says so and the next run gets a fresh process.
     source = (
-        "import os, signal\n"
+        "import faulthandler\n"
         "def boom(x):\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    faulthandler._sigsegv()\n"
         "    return x\n"
         "# semcoder: boom(1)\n"
         "def fine(x):\n"
@@ -187,5 +189,5 @@ async def test_sandbox_crash_is_reported_and_server_survives(tmp_path):
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "crash.py", source)
         value = await hover(client, uri, 1, 5)
-        assert "⚠" in value and ("crash" in value.lower() or "died" in value.lower() or "signal" in value.lower())
+        assert "⚠ The sandbox crashed" in value and "SIGSEGV" in value
         assert "returned `42`" in await hover(client, uri, 5, 5)

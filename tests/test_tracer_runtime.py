@@ -167,3 +167,45 @@ def test_generators_yield_and_resume(tracer):
 def test_exception_leaving_a_frame_is_not_a_return(tracer):
     trace = tracer.trace_call("def g():\n    raise KeyError('k')\n\ndef f():\n    return g()\n", "f()")
     assert [e["kind"] for e in trace["events"]] == ["call", "line", "call", "line", "exception", "exception"]
+
+
+def test_workspace_packages_resolve(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "consts.py").write_text("BASE = 40\n")
+    (tmp_path / "pkg" / "sub").mkdir()
+    user_file = tmp_path / "pkg" / "sub" / "use.py"
+    source = "from pkg.consts import BASE\ndef f(x):\n    return BASE + x\n"
+    with Tracer(workers=1, workspace_root=tmp_path) as tracer:
+        trace = tracer.trace_call(source, "f(2)", filename=str(user_file))
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "42"
+    assert "id" not in trace
+
+
+def test_close_leaves_no_processes_or_folders():
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
+
+    tracer = Tracer(workers=2)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda n: tracer.trace_call("def f(n):\n    return n\n", f"f({n})"), range(4)))
+    zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
+    roots = [info["run_root"] for info in tracer.worker_info]
+    assert len(zygotes) == 2 and all(os.path.isdir(root) for root in roots)
+    family = zygotes + [c for z in zygotes for c in z.children(recursive=True)]
+    assert len(family) >= 4  # each zygote keeps a spare child forked
+    tracer.close()
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == []
+    assert not any(os.path.exists(root) for root in roots)
+
+
+def test_attribute_changes_of_plain_objects_show(tracer):
+    source = "class Acc:\n    def __init__(self):\n        self.items = []\n\ndef f():\n    acc = Acc()\n    acc.items.append(5)\n    acc.total = 5\n    return acc.total\n"
+    trace = tracer.trace_call(source, "f()")
+    changes = {e["line"]: e["changes"] for e in trace["events"] if e["kind"] == "line" and e["function"] == "f"}
+    assert changes[6] == {"acc": "<Acc items=[]>"}
+    assert changes[7] == {"acc": "<Acc items=[5]>"}
+    assert changes[8] == {"acc": "<Acc items=[5], total=5>"}

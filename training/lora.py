@@ -23,8 +23,11 @@ import numpy as np
 from semcoder_inference.errors import ModelError, SemcoderError
 
 from .atomic import atomic_output
-from .safetensors_io import checkpoint_tensors, f32_to_bf16_bits, read_header, write_safetensors
+from .safetensors_io import TensorEntry, checkpoint_tensors, f32_to_bf16_bits, read_header, write_safetensors
 
+# Full weights peft saves beside the adapter (e.g. embeddings when they are LoRA targets, in
+# case the vocabulary was resized); on load peft puts them into the base model.
+_SAVED_WEIGHT_KEY = re.compile(r"^base_model\.model\.(?P<module>.+?)(\.base_layer)?\.weight$")
 _ADAPTER_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.(?P<part>lora_A|lora_B|lora_embedding_A|lora_embedding_B)(\.[^.]+)?(\.weight)?$")
 
 
@@ -62,14 +65,19 @@ def _read_adapter_config(adapter_dir: Path) -> dict:
     return config
 
 
-def _load_adapter(adapter_dir: Path) -> dict[str, dict[str, np.ndarray]]:
-    """{base module name: {"A": array, "B": array, "embedding": bool}} from the adapter file."""
+def _load_adapter(adapter_dir: Path) -> tuple[dict[str, dict], dict[str, TensorEntry]]:
+    """({base module: {"A", "B", "embedding"}}, {base tensor name: saved full weight}) from the adapter file."""
     file = adapter_dir / "adapter_model.safetensors"
     if not file.exists():
         raise ModelError(f"{file} is missing.", hint="Save the adapter with save_pretrained(safe_serialization=True).")
     modules: dict[str, dict] = {}
+    saved: dict[str, TensorEntry] = {}
     for entry in read_header(file):
         match = _ADAPTER_KEY.match(entry.name)
+        full = _SAVED_WEIGHT_KEY.match(entry.name)
+        if not match and full:
+            saved[full["module"] + ".weight"] = entry
+            continue
         if not match:
             raise SemcoderError(f"The adapter has a tensor {entry.name!r} that is not a LoRA A/B matrix; it cannot be merged.")
         slot = modules.setdefault(match["module"], {"embedding": match["part"].startswith("lora_embedding")})
@@ -77,7 +85,13 @@ def _load_adapter(adapter_dir: Path) -> dict[str, dict[str, np.ndarray]]:
     for module, slot in modules.items():
         if "A" not in slot or "B" not in slot:
             raise ModelError(f"The adapter's module {module!r} lacks its {'B' if 'A' in slot else 'A'} matrix.")
-    return modules
+    return modules, saved
+
+
+def _to_stored(values: np.ndarray, st_dtype: str) -> np.ndarray:
+    if st_dtype == "BF16":
+        return f32_to_bf16_bits(values)
+    return values.astype({"F32": np.float32, "F16": np.float16, "F64": np.float64}[st_dtype])
 
 
 def merge_lora(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path, *, progress: bool = False) -> Path:
@@ -86,8 +100,12 @@ def merge_lora(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Pat
 
     base_dir, adapter_dir, out_dir = Path(base_dir), Path(adapter_dir), Path(out_dir)
     config = _read_adapter_config(adapter_dir)
-    adapter = _load_adapter(adapter_dir)
+    adapter, saved = _load_adapter(adapter_dir)
     base = checkpoint_tensors(base_dir)
+    for name, entry in saved.items():  # values replace the base's; the output keeps the base's dtype
+        if name not in base or base[name].shape != entry.shape:
+            raise SemcoderError(f"The adapter carries a full {name!r} of shape {entry.shape} that does not replace the base's "
+                                f"{base[name].shape if name in base else 'missing tensor'} (a resized vocabulary is not supported).")
     alpha = float(config.get("lora_alpha", 8))
     rsl = bool(config.get("use_rslora"))
     rank_pattern = config.get("rank_pattern") or {}
@@ -106,18 +124,19 @@ def merge_lora(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Pat
 
     def producer(name: str):
         entry = base[name]
+        source = saved.get(name, entry)
 
         def produce() -> np.ndarray:
-            if name not in deltas:
-                return np.asarray(entry.raw())
-            a, b, scale, embedding = deltas[name]
-            delta = (b @ a) * scale
-            merged = entry.to_float32() + (delta.T if embedding else delta)
+            if name not in deltas and source is entry:
+                return np.asarray(entry.raw())  # untouched: copy the stored bytes as they are
+            merged = source.to_float32()
+            if name in deltas:
+                a, b, scale, embedding = deltas[name]
+                delta = (b @ a) * scale
+                merged = merged + (delta.T if embedding else delta)
             if merged.shape != entry.shape:
                 raise ModelError(f"The adapter's update for {name!r} has shape {merged.shape}, the base tensor {entry.shape}.")
-            if entry.dtype == "BF16":
-                return f32_to_bf16_bits(merged)
-            return merged.astype(entry.raw().dtype)
+            return _to_stored(merged, entry.dtype)
         return produce
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import os
 import queue
 import secrets
 import select
+import shutil
 import struct
 import subprocess
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 from ..errors import SemcoderError, SettingsError
 from .limits import Limits
 from .python_finder import find_python
-from .runtime import loop_table
+from .line_tracer import loop_table
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,13 @@ class _Zygote:
             return None
         if frame.get("trailer"):
             # The child left without a result: the trailer says why.
-            return frame.get("result") or {
+            result = frame.get("result") or {}
+            result.pop("id", None)
+            return result or {
                 "schema": "semcoder.trace/1", "status": "crashed", "events": [], "truncated": {},
                 "message": "the traced process exited without a result"}
         self._owed_trailer = request_id
+        frame.pop("id", None)  # protocol detail, not part of the trace
         return frame
 
     def _take_trailer(self, request_id: str, timeout: float) -> bool:
@@ -147,6 +151,11 @@ class _Zygote:
             except Exception:
                 self.proc.kill()
                 self.proc.wait()
+        run_root = getattr(self, "info", {}).get("run_root")
+        if run_root:
+            # Under namespaces the zygote's tmpfs vanished with it, leaving the (empty)
+            # folder it was mounted on; without, the zygote removed it already.
+            shutil.rmtree(run_root, ignore_errors=True)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -172,7 +181,11 @@ class Tracer:
     """Runs Python code in a sandbox and returns line-by-line traces (see docs/trace-schema.md)."""
 
     def __init__(self, python: str | None = None, limits: Limits | None = None, isolation: str = "auto",
-                 workers: int | None = None):
+                 workers: int | None = None, workspace_root: str | os.PathLike | None = None):
+        """`python`: the interpreter that runs the code (see find_python; default this one).
+        `workers`: zygotes, i.e. runs at once (default 2, or 1 on a single CPU).
+        `workspace_root`: put on sys.path of every run, after the traced file's folder, so
+        absolute imports of the workspace's packages resolve."""
         if isolation not in ISOLATION_MODES:
             raise SettingsError(f"Unknown isolation {isolation!r}.", hint=f"Use one of {', '.join(ISOLATION_MODES)}.")
         # Absolute (the zygote starts in "/"), but symlinks kept: a venv's python is a link.
@@ -186,6 +199,7 @@ class Tracer:
         self._closed = False
         self._all: list[_Zygote] = []
         self._loop_cache: dict[str, tuple] = {}
+        self.workspace_root = os.path.abspath(workspace_root) if workspace_root else None
 
     # ---------------------------------------------------------------- pool
 
@@ -251,6 +265,18 @@ class Tracer:
         finally:
             self._give_back(zygote, zygote.alive())
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running zygotes (for measuring their CPU use)."""
+        with self._lock:
+            return [z.proc.pid for z in self._all]
+
+    @property
+    def worker_info(self) -> list[dict]:
+        """What each running zygote reported at start (pid, python, namespaces, run_root)."""
+        with self._lock:
+            return [dict(z.info) for z in self._all]
+
     # ---------------------------------------------------------------- API
 
     def _base(self, source: str, filename: str | None, limits: Limits | None) -> tuple[dict, Limits]:
@@ -259,6 +285,8 @@ class Tracer:
         limits = (limits or self.limits).validated()
         filename = os.path.abspath(filename) if filename else "<source>"
         sys_path = [os.path.dirname(filename)] if filename != "<source>" else []
+        if self.workspace_root and self.workspace_root not in sys_path:
+            sys_path.append(self.workspace_root)
         return {"op": "run", "source": source, "filename": filename, "limits": limits.as_request(),
                 "sys_path": sys_path, "loops": self._loops(source)}, limits
 

@@ -19,6 +19,7 @@ export interface SemcoderApi {
   restartServer(): Promise<void>;
   downloadModel(spec: string): Promise<DownloadOutcome>;
   serverPid(): number | undefined;
+  lastStartFailure(): string | undefined;
 }
 
 let manager: ServerManager | undefined;
@@ -55,6 +56,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Semcod
     restartServer: () => server.restart(),
     downloadModel: (spec) => downloadModelCommand(context, log, spec),
     serverPid: () => server.serverPid,
+    lastStartFailure: () => server.lastFailure,
   };
 }
 

@@ -223,13 +223,18 @@ export class ServerManager implements vscode.Disposable {
       return this.startFailed(reason);
     }
     initialized = true;
+    this.lastFailure = undefined;
     this.policy.started(Date.now());
     this.output.info("Server is running.");
     this.resolveReady(client);
     this.onClientReadyEmitter.fire(client);
   }
 
+  /** The plain-words reason of the last failed start (cleared by a successful one). */
+  lastFailure: string | undefined;
+
   private startFailed(reason: string): void {
+    this.lastFailure = reason;
     this.output.error(reason);
     this.onModelStateEmitter.fire({ kind: "serverDown", reason });
     void vscode.window.showErrorMessage(reason, "Open Settings", "Show Logs").then((choice) => {

@@ -145,7 +145,7 @@ export class CodeServer {
    * Runs a test module inside the real extension host (extensionTestsPath), with the installed
    * .vsix folder as the development extension, and returns its exit code and log lines.
    */
-  async runInHost(folder, testsPath, timeoutMs = 180000) {
+  async runInHost(folder, testsPath, uiActions = {}, timeoutMs = 180000) {
     const remote = (p) => `vscode-remote://127.0.0.1:${this.port}${p}`;
     const payload = [["extensionDevelopmentPath", remote(this.installedPath)], ["extensionTestsPath", remote(testsPath)]];
     const browser = await this.browser();
@@ -157,6 +157,11 @@ export class CodeServer {
       const text = Array.isArray(args) ? args.join(" ") : String(args);
       lines.push(text);
       process.stderr.write(`  [host] ${text}\n`);
+      // A test inside the host can ask for a user action in the workbench ("UI-ACTION: name").
+      const action = /UI-ACTION: (\S+)/.exec(text)?.[1];
+      if (action && uiActions[action]) {
+        uiActions[action](page).catch((err) => process.stderr.write(`  [ui-action ${action} failed] ${err?.stack ?? err}\n`));
+      }
     });
     await page.exposeFunction("codeAutomationExit", (code) => finish(code));
     await page.goto(this.url(folder, payload));

@@ -69,6 +69,20 @@ const cs = new CodeServer({
   },
 });
 
+/** What a user does to trust the folder: Manage Workspace Trust, then the Trust button. */
+async function grantTrust(page) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible", timeout: 30000 });
+  await input.fill(">Manage Workspace Trust");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Manage Workspace Trust" }).first().waitFor({ timeout: 30000 });
+  await page.keyboard.press("Enter");
+  const button = page.locator(".workspace-trust-editor .monaco-button", { hasText: /^Trust/ }).first();
+  await button.waitFor({ timeout: 30000 });
+  await button.click();
+  log("clicked Trust in the Workspace Trust editor");
+}
+
 let exitCode = 1;
 const workspace = copyWorkspace();
 try {
@@ -80,7 +94,7 @@ try {
     exitCode = (await runUiSmoke(cs, workspace, artifacts)) ? 0 : 1;
   } else {
     const started = Date.now();
-    const { code } = await cs.runInHost(workspace, path.join(extRoot, "out", "inhost", "index.js"));
+    const { code } = await cs.runInHost(workspace, path.join(extRoot, "out", "inhost", "index.js"), { "grant-trust": grantTrust });
     log(`extension host finished with ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (fs.existsSync(resultsFile)) {
       const { results } = JSON.parse(fs.readFileSync(resultsFile, "utf8"));

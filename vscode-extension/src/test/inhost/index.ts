@@ -126,6 +126,21 @@ const trusted: Test[] = [
     },
   },
   {
+    name: "inlay hints show the traced values, and the status bar says the model is ready",
+    fn: async () => {
+      const a = await api();
+      const doc = await openShapes();
+      const fnLine = positionOf(doc, "def rectangle_area").line;
+      const hints = await eventually("inlay hints with area = 12", async () => {
+        const all = await vscode.commands.executeCommand<vscode.InlayHint[]>("vscode.executeInlayHintProvider", doc.uri, new vscode.Range(0, 0, doc.lineCount, 0));
+        const texts = (all ?? []).filter((h) => h.position.line >= fnLine && h.position.line <= fnLine + 3).map((h) => (typeof h.label === "string" ? h.label : h.label.map((p) => p.value).join("")));
+        return texts.some((t) => /area = 12/.test(t)) ? texts : undefined;
+      });
+      assert(hints.length > 0, "no hints");
+      await eventually("the status bar to say ready", () => /SemCoder: ready/.test(a.statusText()) || undefined, 20000);
+    },
+  },
+  {
     name: "diagnostics appear for the failing assert",
     fn: async () => {
       const doc = await openShapes();
@@ -193,6 +208,8 @@ const trusted: Test[] = [
       const doc = await openShapes();
       const running = a.runTrace(doc.uri.toString(), "perimeter", "perimeter([3, 4, 5])");
       await eventually("the first streamed text", () => a.panelState().monologue.length > 0 || a.panelState().phase !== "running", 30000);
+      await eventually("the status bar to show generating with tokens/s", () => /SemCoder: generating ≈?\d+\.\d tok\/s/.test(a.statusText()) || a.panelState().phase !== "running", 10000);
+      assert(a.panelState().phase === "running", "the trace finished before it could be stopped");
       a.stopTrace();
       const state = await running;
       assert(state.phase === "cancelled" || state.phase === "done", `phase ${state.phase}`);
@@ -224,6 +241,59 @@ const trusted: Test[] = [
       await eventually("hover after the restart", async () =>
         /\b12\b/.test(hoverText(await vscode.commands.executeCommand<vscode.Hover[]>("vscode.executeHoverProvider", doc.uri, pos))) || undefined,
       );
+    },
+  },
+  {
+    name: "Predict input… streams the backward monologue and shows the proposed call",
+    fn: async () => {
+      const doc = await openShapes();
+      const state: any = await vscode.commands.executeCommand("semcoder.predictInput", { uri: doc.uri.toString(), function: "average", output: "2.0" });
+      assert(state?.phase === "done", `phase ${state?.phase}: ${state?.message}`);
+      assert(/Proposed call: average\(\[1, 2, 3\]\)/.test(state.message ?? ""), `message: ${state.message}`);
+      assert(state.partials > 0 && state.monologue.length > 0, "no streamed monologue");
+    },
+  },
+  {
+    name: "Explain gives the forward monologue of the function at the cursor without running it",
+    fn: async () => {
+      const doc = await openShapes();
+      const editor = await vscode.window.showTextDocument(doc);
+      const at = positionOf(doc, "total = sum(values)");
+      editor.selection = new vscode.Selection(at, at);
+      const state: any = await vscode.commands.executeCommand("semcoder.explain");
+      assert(state?.phase === "done", `phase ${state?.phase}: ${state?.message}`);
+      assert(state.functionName === "average", `function ${state.functionName}`);
+      assert(state.actual === null, "Explain ran the code");
+      assert(/Execution Simulation/.test(state.monologue), "no monologue");
+    },
+  },
+  {
+    name: "Repair fixes the function at the cursor with the verified candidate",
+    fn: async () => {
+      const doc = await openShapes();
+      const editor = await vscode.window.showTextDocument(doc);
+      const at = positionOf(doc, "assert average(");
+      editor.selection = new vscode.Selection(at, at);
+      await vscode.commands.executeCommand("semcoder.repair");
+      const text = doc.getText();
+      assert(text.includes("    count = len(values)\n") && !text.includes("len(values) - 1"), "the repair was not applied");
+    },
+  },
+  {
+    name: "a server that cannot start is explained in plain words, and fixing the setting recovers",
+    fn: async () => {
+      const a = await api();
+      const config = vscode.workspace.getConfiguration("semcoder");
+      const good = config.get<string>("server.command");
+      await config.update("server.command", "/nonexistent/bin/semcoder-lsp", vscode.ConfigurationTarget.Global);
+      try {
+        const reason = await eventually("a start failure", () => a.lastStartFailure(), 20000);
+        assert(/\/nonexistent\/bin\/semcoder-lsp \(from the setting "semcoder.server.command"\) does not exist or is not an executable file/.test(reason), reason);
+        assert(/server stopped/.test(a.statusText()), `status bar: ${a.statusText()}`);
+      } finally {
+        await config.update("server.command", good, vscode.ConfigurationTarget.Global);
+      }
+      await eventually("the server to run again", () => (a.lastStartFailure() === undefined && /SemCoder: (ready|no model)/.test(a.statusText())) || undefined, 30000);
     },
   },
 ];
@@ -261,6 +331,26 @@ const untrusted: Test[] = [
       // The sandbox runs code in child processes of the server: there must be none.
       const children = descendantsOf(a.serverPid()!);
       assert(children.length === 0, `the server started processes in an untrusted workspace: ${children.join(", ")}`);
+    },
+  },
+  {
+    name: "granting trust reaches the running server: execution starts without a restart",
+    fn: async () => {
+      const a = await api();
+      const pidBefore = a.serverPid();
+      const doc = await openShapes();
+      const granted = new Promise<void>((resolve) => vscode.workspace.onDidGrantWorkspaceTrust(() => resolve()));
+      console.log("UI-ACTION: grant-trust");
+      await Promise.race([granted, new Promise((_, reject) => setTimeout(() => reject(new Error("trust was not granted through the UI within 60 s")), 60000))]);
+      assert(vscode.workspace.isTrusted, "still untrusted");
+      assert(a.serverSettings().execution.enabled === true, "execution.enabled is not true after trust was granted");
+      const client = await a.client();
+      const result: any = await eventually("an actual trace after trust was granted", async () => {
+        const r: any = await client.sendRequest("semcoder/trace", { textDocument: { uri: doc.uri.toString() }, function: "rectangle_area", call: "rectangle_area(3, 4)", predict: false });
+        return r.actual ? r : undefined;
+      });
+      assert(result.actual.return?.repr === "12", `actual ${JSON.stringify(result.actual)}`);
+      assert(a.serverPid() === pidBefore, "the server was restarted instead of receiving the change live");
     },
   },
 ];

@@ -1,0 +1,361 @@
+"""One traced run, inside a forked child (stdlib only, Python 3.9+): compile the request,
+sandbox the process, run the module and the call (or record calls of a target), and write
+the result, one frame straight to the server, then exit. See docs/trace-schema.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import linecache
+import os
+import signal
+import _signal
+import struct
+import sys
+import time
+import traceback
+
+from .capture import BoundedWriter
+from .line_tracer import LineTracer, loop_map, loop_table
+from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, safe_str
+from .sandbox import apply_limits, make_audit_hook
+
+SCHEMA = "semcoder.trace/1"
+# Our own references: traced code that patches json.dumps or os.write must not be able to
+# stop its trace from being delivered.
+_json_dumps = json.dumps
+_os_write = os.write
+_os_exit = os._exit
+_setitimer = signal.setitimer
+_ITIMER_REAL = signal.ITIMER_REAL
+
+class RunState:
+    def __init__(self, request, workdir, result_fd):
+        self.request = request
+        self.limits = request["limits"]
+        self.filename = request.get("filename") or "<source>"
+        self.workdir = workdir
+        self.result_fd = result_fd
+        self.events = []
+        self.truncated = {"events": False, "stdout": False, "stderr": False, "depth": False,
+                          "return": False}
+        self.last_line = None
+        self.started = time.monotonic()
+        self.deadline = self.started + float(self.limits["timeout_s"])
+        self.finishing = False
+        self.budget = ReprBudget(self)
+        self.repr = SafeRepr(int(self.limits["max_repr"]), self.budget)
+        self.loops = ({}, {})
+        self.stdout = BoundedWriter(int(self.limits["max_output_bytes"]), "stdout", self.truncated)
+        self.stderr = BoundedWriter(int(self.limits["max_output_bytes"]), "stderr", self.truncated)
+        self.reserve = bytearray(16 * 1024)  # freed to build the result after a MemoryError
+
+    def at_line(self):
+        return " at line %d" % self.last_line if self.last_line else ""
+
+    def result(self, status, message, **extra):
+        sys.settrace(None)
+        sys.setprofile(None)
+        out = {
+            "schema": SCHEMA,
+            "status": status,
+            "message": message,
+            "function": self.request.get("function"),
+            "call": self.request.get("call"),
+            "events": self.events,
+            "return": None,
+            "exception": None,
+            "assertion": None,
+            "stdout": self.stdout.getvalue(),
+            "stderr": self.stderr.getvalue(),
+            "truncated": self.truncated,
+            "duration_s": round(time.monotonic() - self.started, 6),
+        }
+        out.update(extra)
+        return out
+
+    def finish(self, result):
+        """Write the result (one frame, tagged with the request's id) straight to the
+        server, and leave: a child never returns to the zygote's loop."""
+        self.finishing = True
+        _setitimer(_ITIMER_REAL, 0, 0)
+        self.reserve = None
+        result["id"] = self.request.get("id")
+        try:
+            data = _json_dumps(result, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        except BaseException as exc:  # never leave without a result
+            data = _json_dumps({"schema": SCHEMA, "status": "crashed", "id": self.request.get("id"),
+                                "message": "the trace could not be encoded: %s" % type(exc).__name__,
+                                "events": [], "truncated": {}}).encode()
+        write_frame(self.result_fd, data)
+        _os_exit(0)
+
+
+def _on_alarm(state):
+    def handler(signum, frame):
+        if state.finishing:
+            return
+        if time.monotonic() < state.deadline:
+            if state.budget.active:
+                state.budget.active = False  # at most one interruption per repr
+                raise ReprTimeout()
+            return  # a late tick of a repr's interval timer
+        seconds = "%g" % float(state.limits["timeout_s"])
+        state.finish(state.result("timeout", "timed out after %s s%s" % (seconds, state.at_line())))
+    return handler
+
+
+def _on_cpu(state):
+    def handler(signum, frame):
+        if state.finishing:
+            return
+        seconds = "%g" % float(state.limits["cpu_s"])
+        state.finish(state.result("cpu_limit", "used more than %s s of CPU time%s" % (seconds, state.at_line())))
+    return handler
+
+
+def _user_traceback(tb, filename):
+    frames = []
+    for frame, line in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == filename:
+            frames.append({"line": line, "function": frame.f_code.co_name,
+                           "text": linecache.getline(filename, line).strip()})
+    return frames
+
+
+def _exception_result(state, exc):
+    tb = _user_traceback(exc.__traceback__, state.filename)
+    line = tb[-1]["line"] if tb else state.last_line
+    message = safe_str(exc, state.repr)
+    info = {"type": type(exc).__name__, "message": message, "line": line, "traceback": tb}
+    at = " at line %d" % line if line else ""
+    if isinstance(exc, MemoryError):
+        return state.result("memory_limit", "stopped at the memory limit of %s MB%s" % (
+            state.limits["memory_mb"], at), exception=info)
+    if isinstance(exc, RecursionError):
+        return state.result("exception", "recursion limit of %d calls reached%s" % (
+            state.limits["recursion_limit"], at), exception=info)
+    return state.result("exception", "%s: %s%s" % (info["type"], message, at), exception=info)
+
+
+def _return_info(state, value):
+    limit = max(int(state.limits["max_return_repr"]), 64)
+    text = state.repr(value, limit + 1)
+    if len(text) > limit:
+        state.truncated["return"] = True
+        return {"repr": text[:limit] + "...", "literal": False}
+    literal = False
+    try:
+        # Literal if it reads back as an equal value of the same type.
+        back = ast.literal_eval(text)
+        literal = type(back) is type(value) and back == value and state.repr(back, limit + 1) == text
+    except Exception:
+        literal = False
+    return {"repr": text, "literal": bool(literal)}
+
+
+class Prepared:
+    """The request's code, compiled (compiling runs no user code), or why it cannot be."""
+
+    __slots__ = ("error", "code", "call_code", "expect_code", "entry_code", "loops", "lines")
+
+    def __init__(self, request):
+        self.error = None
+        self.code = self.call_code = self.expect_code = self.entry_code = None
+        self.loops = ({}, {})
+        source = request["source"]
+        filename = request.get("filename") or "<source>"
+        self.lines = source.splitlines(True)
+        try:
+            self.code = compile(source, filename, "exec", dont_inherit=True)
+            # The server normally sends the loop table (computed once per source there).
+            table = request.get("loops")
+            self.loops = loop_map(table if table is not None else loop_table(ast.parse(source, filename)))
+        except SyntaxError as exc:
+            self.error = "the source has a syntax error at line %s: %s" % (exc.lineno, exc.msg)
+            return
+        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            self.error = "the source cannot be compiled: %s" % exc
+            return
+        for attr, key, mode, what in (("call_code", "call", "eval", "the call expression"),
+                                      ("expect_code", "expect", "eval", "the expected value"),
+                                      ("entry_code", "entry", "exec", "the entry point")):
+            text = request.get(key)
+            if not text:
+                continue
+            try:
+                setattr(self, attr, compile(text, "<%s>" % key, mode, dont_inherit=True))
+            except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+                detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+                self.error = "%s %r has a syntax error: %s" % (what, text, detail)
+                return
+
+
+def run_child(request, prepared, workdir, result_fd):
+    """Body of a forked child: sandbox itself, run, write the trace, exit."""
+    state = RunState(request, workdir, result_fd)
+    limits = state.limits
+    if prepared.error:
+        state.finish(state.result("invalid", prepared.error))
+    # _signal skips signal.signal's enum conversions, which are costly in a fresh child.
+    _signal.signal(signal.SIGALRM, _on_alarm(state))
+    if hasattr(signal, "SIGXCPU"):
+        _signal.signal(signal.SIGXCPU, _on_cpu(state))
+    _signal.signal(signal.SIGINT, _signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, float(limits["timeout_s"]), 0)
+    apply_limits(limits)
+    sys.setrecursionlimit(int(limits["recursion_limit"]) + 50)
+
+    filename = state.filename
+    linecache.cache[filename] = (len(request["source"]), None, prepared.lines, filename)
+    for path in reversed(request.get("sys_path") or []):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    state.loops = prepared.loops
+    mode = request.get("mode", "call")
+    module_name = "__main__" if mode == "record" and not request.get("entry") else "__semcoder_traced__"
+    module = type(sys)(module_name)
+    module.__file__ = filename
+    module.__builtins__ = __builtins__
+    namespace = module.__dict__
+    sys.modules[module_name] = module
+    code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code
+
+    sys.stdout, sys.stderr = state.stdout, state.stderr
+    sys.addaudithook(make_audit_hook(workdir))
+    if mode == "record":
+        _record(state, code, prepared.entry_code, namespace)
+    value = None
+    try:
+        exec(code, namespace)
+        tracer = LineTracer(state)
+        state.started = time.monotonic()
+        sys.settrace(tracer.on_call)
+        try:
+            value = eval(call_code, namespace)
+        finally:
+            sys.settrace(None)
+    except BaseException as exc:
+        if isinstance(exc, MemoryError):
+            state.reserve = None
+        namespace.clear()
+        if "tracer" in locals():
+            tracer.frames.clear()
+        state.finish(_exception_result(state, exc))
+    tracer.frames.clear()
+    result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+    if expect_code is not None:
+        try:
+            expected = eval(expect_code, namespace)
+            passed = bool(value == expected)
+            result["assertion"] = {"passed": passed, "expected_repr": state.repr(expected, 1000),
+                                   "actual_repr": result["return"]["repr"]}
+        except BaseException as exc:
+            result["assertion"] = {"passed": False, "expected_repr": None,
+                                   "error": "%s: %s" % (type(exc).__name__, safe_str(exc, state.repr))}
+    result["message"] = "returned %s" % result["return"]["repr"][:200]
+    state.finish(result)
+
+
+def _call_text(name, frame, safe_repr):
+    """Rebuild `f(1, [2])` from a frame's arguments at entry, and say whether every
+    argument's repr reads back as an equal literal."""
+    code = frame.f_code
+    values = frame.f_locals
+    names = code.co_varnames
+    positional = code.co_argcount
+    kwonly = code.co_kwonlyargcount
+    items = [(None, values.get(arg)) for arg in names[:positional]]
+    index = positional + kwonly
+    if code.co_flags & 0x04:  # *args
+        items.extend((None, v) for v in values.get(names[index], ()))
+        index += 1
+    items.extend((arg, values.get(arg)) for arg in names[positional:positional + kwonly])
+    if code.co_flags & 0x08:  # **kwargs
+        items.extend(dict(values.get(names[index], {})).items())
+    texts, described, literal = [], [], True
+    for keyword, value in items:
+        text = safe_repr(value, 100000)
+        try:
+            back = ast.literal_eval(text)
+            ok = type(back) is type(value) and back == value
+        except Exception:
+            ok = False
+        literal = literal and ok
+        described.append({"name": keyword, "repr": text, "literal": ok})
+        texts.append(text if keyword is None else "%s=%s" % (keyword, text))
+    return "%s(%s)" % (name, ", ".join(texts)), described, literal
+
+
+def _record(state, code, entry_code, namespace):
+    """Run the module (as __main__) or an entry point and keep the first calls of target."""
+    target = state.request["target"]
+    short = target.rsplit(".", 1)[-1]
+    max_calls = int(state.request.get("max_calls") or 5)
+    target_file = state.request.get("target_filename")
+    calls = []
+
+    def profile(frame, event, arg):
+        if event != "call":
+            return
+        fcode = frame.f_code
+        if fcode.co_name != short or (target_file and fcode.co_filename != target_file):
+            return
+        qual = getattr(fcode, "co_qualname", fcode.co_name)
+        if "." in target and qual != target:
+            return
+        caller = frame.f_back
+        text, args, literal = _call_text(short, frame, state.repr)
+        calls.append({"call": text, "args": args, "literal": literal,
+                      "caller_line": caller.f_lineno if caller is not None and caller.f_code.co_filename == state.filename else None,
+                      "caller_file": caller.f_code.co_filename if caller is not None else None})
+        if len(calls) >= max_calls:
+            state.finish(state.result("ok", "recorded %d calls" % len(calls), calls=calls))
+
+    status, message, extra = "ok", None, {}
+    try:
+        sys.setprofile(profile)
+        try:
+            exec(code, namespace)
+            if entry_code is not None:
+                exec(entry_code, namespace)
+        finally:
+            sys.setprofile(None)
+    except SystemExit:
+        pass
+    except BaseException as exc:
+        if isinstance(exc, MemoryError):
+            state.reserve = None
+        failed = _exception_result(state, exc)
+        status, message, extra = failed["status"], failed["message"], {"exception": failed["exception"]}
+    if message is None:
+        message = "recorded %d calls" % len(calls)
+    state.finish(state.result(status, message, calls=calls, **extra))
+
+
+# Frames on the server's pipe: 4-byte big-endian length + UTF-8 JSON.
+
+def write_frame(fd, body):
+    """4-byte big-endian length, then the body; all of it, whatever the pipe takes per call."""
+    view = memoryview(struct.pack(">I", len(body)) + body)
+    while view:
+        try:
+            written = _os_write(fd, view)
+        except InterruptedError:
+            continue
+        except OSError:
+            return False
+        view = view[written:]
+    return True
+
+
+def read_exact_fd(fd, size):
+    parts = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)

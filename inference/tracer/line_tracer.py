@@ -1,0 +1,200 @@
+"""The sys.settrace callbacks that turn a run into events (runs inside the traced process:
+stdlib only, Python 3.9+): per executed line of the traced source, the locals that line
+changed (rebinding or mutation), the loop iteration and the call depth; calls, returns,
+yields and exceptions. Loops come from `loop_table`, which the server can compute once
+per source and send along.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import sys
+
+from .safe_repr import ATOMS, fingerprint, safe_str
+
+def loop_table(tree):
+    """Loops of a module, as plain lists (so the server can work them out and send them):
+    [[header line, last line, [names a `for` binds]], ...] and [[line, innermost loop
+    header], ...] for every line inside a loop. Only statements are visited: lambdas and
+    comprehensions are not traced, and a function defined in a loop has its own frame."""
+    loops = []
+    innermost = []
+
+    def visit(statements, current):
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(node.body, None)
+                continue
+            header = current
+            if isinstance(node, (ast.For, ast.While, ast.AsyncFor)):
+                header = node.lineno
+                targets = [] if isinstance(node, ast.While) else [
+                    n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+                loops.append([node.lineno, node.end_lineno or node.lineno, targets])
+            if header is not None:
+                innermost.extend([line, header] for line in range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(node, field, None)
+                if block:
+                    visit(block, header)
+            for handler in getattr(node, "handlers", None) or ():
+                visit(handler.body, header)
+            for case in getattr(node, "cases", None) or ():
+                visit(case.body, header)
+
+    visit(tree.body, None)
+    return loops, innermost
+
+
+def loop_map(table):
+    """The child's form of loop_table: {line: header} and {header: (first, last, targets)}.
+    Nested loops come later in the table, so their lines override the outer loop's."""
+    loops, innermost = table
+    return dict(innermost), {h: (h, last, tuple(t)) for h, last, t in loops}
+
+
+_RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST",
+                                                     "RETURN_GENERATOR") if name in dis.opmap)
+_YIELD_OP = dis.opmap.get("YIELD_VALUE")
+_RESUME_OP = dis.opmap.get("RESUME", -1)
+_SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"))
+
+
+class _Frame:
+    __slots__ = ("depth", "snapshot", "pending", "loops")
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.snapshot = {}
+        self.pending = None
+        self.loops = {}
+
+
+class LineTracer:
+    """sys.settrace callbacks recording user-code lines with the locals each line changed."""
+
+    def __init__(self, state):
+        self.state = state
+        self.filename = state.filename
+        self.frames = {}
+        self.events = state.events
+        self.max_events = state.limits["max_events"]
+        self.max_depth = state.limits["max_depth"]
+        self.repr = state.repr
+        self.innermost, self.ranges = state.loops
+        self.recording = True
+
+    def _stop_recording(self):
+        self.recording = False
+        self.state.truncated["events"] = True
+        sys.settrace(None)
+
+    def _diff(self, info, frame):
+        changes = {}
+        snapshot = info.snapshot
+        safe_repr = self.repr
+        for name, value in frame.f_locals.items():
+            old = snapshot.get(name)
+            if old is not None and old[0] is value and type(value) in ATOMS:
+                continue
+            text = safe_repr(value)
+            fp = fingerprint(value, text)
+            if old is None or old[0] is not value or old[1] != fp:
+                changes[name] = text
+                snapshot[name] = (value, fp)
+        return changes
+
+    def _name(self, code):
+        return getattr(code, "co_qualname", code.co_name)
+
+    def on_call(self, frame, event, arg):
+        code = frame.f_code
+        if code.co_filename != self.filename or code.co_name in _SKIPPED_CODE or not self.recording:
+            return None
+        frames = self.frames
+        info = frames.get(frame)
+        if info is None:
+            parent = frame.f_back
+            depth = 0
+            while parent is not None:
+                parent_info = frames.get(parent)
+                if parent_info is not None:
+                    depth = parent_info.depth + 1
+                    break
+                parent = parent.f_back
+            if depth > self.max_depth:
+                self.state.truncated["depth"] = True
+                return None
+            info = frames[frame] = _Frame(depth)
+            resumed = False
+        else:
+            resumed = True  # a generator continuing after a yield
+        changes = self._diff(info, frame)
+        ev = self._emit(frame.f_lineno, info.depth, self._name(code), None, changes, "call")
+        if resumed and ev is not None:
+            ev["resumed"] = True
+        return self.on_event
+
+    def _emit(self, line, depth, function, iteration, changes, kind):
+        if len(self.events) >= self.max_events:
+            self._stop_recording()
+            return None
+        event = {"line": line, "depth": depth, "function": function,
+                 "iteration": iteration, "changes": changes, "kind": kind}
+        self.events.append(event)
+        return event
+
+    def on_event(self, frame, event, arg):
+        if not self.recording:
+            return None
+        info = self.frames.get(frame)
+        if info is None:
+            return None
+        line = frame.f_lineno
+        self.state.last_line = line
+        pending = info.pending
+        if pending is not None:
+            changes = pending["changes"] = self._diff(info, frame)
+            info.pending = None
+            loop = self.ranges.get(pending["line"])
+            if loop is not None and loop[2] and loop[0] < line <= loop[1]:
+                # A new iteration: show the loop variables even if rebound to equal values.
+                for target in loop[2]:
+                    if target not in changes and target in info.snapshot:
+                        changes[target] = info.snapshot[target][1][0]
+        name = self._name(frame.f_code)
+        if event == "line":
+            loops = info.loops
+            if loops:
+                for header in list(loops):
+                    first, last, _ = self.ranges[header]
+                    if line < first or line > last:
+                        del loops[header]
+            if line in self.ranges:
+                loops[line] = loops.get(line, 0) + 1
+            header = self.innermost.get(line)
+            iteration = loops.get(header) if header is not None else None
+            info.pending = self._emit(line, info.depth, name, iteration, {}, "line")
+        elif event == "return":
+            # Before 3.12 an exception leaving the frame also reports "return" (with None):
+            # only a frame stopped at a return/yield instruction really returned.
+            code = frame.f_code.co_code
+            lasti = frame.f_lasti
+            op = code[lasti] if 0 <= lasti < len(code) else None
+            if op == _RESUME_OP and lasti >= 2 and code[lasti - 2] == _YIELD_OP:
+                op = _YIELD_OP  # 3.13+ stops just past the yield
+            if op in _RETURN_OPS:
+                ev = self._emit(line, info.depth, name, None, {}, "return")
+                if ev is not None:
+                    ev["value"] = self.repr(arg)
+                    if op == _YIELD_OP:
+                        ev["yield"] = True
+            if op != _YIELD_OP:
+                self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
+        elif event == "exception":
+            exc_type, exc_value = arg[0], arg[1]
+            ev = self._emit(line, info.depth, name, None, {}, "exception")
+            if ev is not None:
+                ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
+        return self.on_event if self.recording else None

@@ -1,0 +1,184 @@
+"""Bounded, safe reprs for traced values (runs inside the traced process: stdlib only,
+Python 3.9+).
+
+Builtin containers are walked here, so their size is capped and no user code runs; any
+other object's repr runs under a time budget (an interval timer), so a __repr__ that
+raises or hangs shows up as a short marker instead of breaking the run.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+# Our own references: traced code that patches signal.setitimer must not break reprs.
+_setitimer = signal.setitimer
+_ITIMER_REAL = signal.ITIMER_REAL
+# A user-defined __repr__ gets this long before it counts as hung.
+REPR_BUDGET_S = 0.2
+
+ATOMS = (int, float, complex, bool, type(None), str, bytes)
+
+
+class ReprTimeout(BaseException):
+    """Raised by the alarm handler inside a user __repr__ that ran out of time."""
+
+
+class ReprBudget:
+    """Runs user-defined __repr__ methods with a time limit, keeping the run's own alarm."""
+
+    def __init__(self, state):
+        self.state = state
+        self.active = False
+        # id -> (object, text) for objects whose repr hung: not retried (each try costs the
+        # whole budget). A repr that raised is retried: it may work once the object is built. Holding
+        # the object keeps its id from being reused by another.
+        self.failed = {}
+
+    def call(self, obj):
+        known = self.failed.get(id(obj))
+        if known is not None:
+            return known[1]
+        state = self.state
+        remaining = state.deadline - time.monotonic()
+        if remaining <= 0:
+            return "<repr skipped: out of time>"
+        self.active = True
+        # The interval makes the alarm fire again if the user code swallows the first one
+        # (the handler then ends the run once its deadline has passed).
+        _setitimer(_ITIMER_REAL, min(REPR_BUDGET_S, remaining), 0.05)
+        try:
+            text = repr(obj)
+            self.active = False
+            if not isinstance(text, str):
+                text = "<repr returned %s>" % type(text).__name__
+        except ReprTimeout:
+            text = "<repr timed out>"
+            self.failed[id(obj)] = (obj, text)
+        except BaseException as exc:  # a broken __repr__ must not break the trace
+            text = "<repr failed: %s>" % type(exc).__name__
+        finally:
+            self.active = False
+            remaining = state.deadline - time.monotonic()
+            _setitimer(_ITIMER_REAL, max(remaining, 0.001), 0)
+        return text
+
+
+class SafeRepr:
+    """Bounded reprs: builtin containers are walked here (so no user code runs and the
+    size is capped); any other object's repr runs under a time budget."""
+
+    def __init__(self, max_len, budget):
+        self.max_len = max_len
+        self.budget = budget
+
+    def __call__(self, obj, max_len=None):
+        limit = max_len or self.max_len
+        parts = []
+        self._walk(obj, parts, limit, 0)
+        text = "".join(parts)
+        if len(text) > limit:
+            text = text[: max(limit - 3, 1)] + "..."
+        return text
+
+    def _walk(self, obj, out, limit, level):
+        kind = type(obj)
+        if kind in ATOMS:
+            if kind is int and obj.bit_length() > 4000:
+                out.append("<int with %d bits>" % obj.bit_length())
+            elif kind is str and len(obj) > limit:
+                out.append(repr(obj[:limit]))
+            elif kind is bytes and len(obj) > limit:
+                out.append(repr(obj[:limit]))
+            else:
+                out.append(repr(obj))
+            return
+        if kind is bytearray or kind is range:
+            out.append(repr(obj if kind is range else bytearray(obj[:limit])))
+            return
+        if kind in (list, tuple, set, frozenset, dict):
+            if level > 6:
+                out.append("...")
+                return
+            if kind is dict:
+                opening, closing = "{", "}"
+            elif kind is list:
+                opening, closing = "[", "]"
+            elif kind is tuple:
+                opening, closing = "(", ")"
+            elif not obj:
+                out.append("set()" if kind is set else "frozenset()")
+                return
+            else:
+                opening, closing = ("{", "}") if kind is set else ("frozenset({", "})")
+            out.append(opening)
+            used = sum(len(p) for p in out)
+            first = True
+            items = obj.items() if kind is dict else obj
+            for item in items:
+                if used > limit:
+                    out.append(", ...")
+                    break
+                if not first:
+                    out.append(", ")
+                first = False
+                if kind is dict:
+                    self._walk(item[0], out, limit, level + 1)
+                    out.append(": ")
+                    self._walk(item[1], out, limit, level + 1)
+                else:
+                    self._walk(item, out, limit, level + 1)
+                used = sum(len(p) for p in out)
+            if kind is tuple and len(obj) == 1:
+                out.append(",")
+            out.append(closing)
+            return
+        if kind.__repr__ is object.__repr__:
+            # The default repr shows only an address; the attributes show what changed.
+            fields = getattr(obj, "__dict__", None)
+            if type(fields) is not dict or not fields or level > 3:
+                out.append("<%s object>" % kind.__name__)
+                return
+            out.append("<%s " % kind.__name__)
+            for index, (name, value) in enumerate(list(fields.items())):
+                if sum(len(p) for p in out) > limit:
+                    out.append(", ...")
+                    break
+                out.append("%s%s=" % (", " if index else "", name))
+                self._walk(value, out, limit, level + 1)
+            out.append(">")
+            return
+        # Anything else may run user code (a __repr__, or a container's elements' reprs).
+        text = self.budget.call(obj)
+        out.append(text if len(text) <= limit else text[:limit])
+
+
+def fingerprint(value, text):
+    # The repr may be cut short; the length still reveals appends to a long list.
+    try:
+        size = len(value) if isinstance(value, (list, dict, set, bytearray)) else -1
+    except Exception:
+        size = -1
+    return (text, size)
+
+
+def safe_str(exc, safe_repr):
+    try:
+        if type(exc).__str__ is BaseException.__str__:
+            if len(exc.args) == 1:
+                arg = exc.args[0]
+                return arg[:1000] if type(arg) is str else safe_repr(arg)
+            return safe_repr(exc.args) if exc.args else ""
+        return safe_repr.budget.call(_StrProxy(exc)).strip("'")
+    except BaseException:
+        return "<message unavailable>"
+
+
+class _StrProxy:
+    """Lets an exception's user-defined __str__ run under the repr time budget."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __repr__(self):
+        return str(self.exc)

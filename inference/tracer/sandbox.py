@@ -1,0 +1,179 @@
+"""The isolation a traced child applies to itself (stdlib only, Python 3.9+): rlimits, the
+audit hook that refuses processes, network, writes outside its folder, ctypes and other
+processes' /proc entries; its private folder and environment; and the user+network
+namespaces the zygote enters where Linux allows them. See docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+# Size of the tmpfs that holds the runs' folders (namespaces only).
+RUN_ROOT_MB = 256
+# Environment variables a run may see (the zygote is started with only these).
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_PATH_EVENTS = {
+    "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod": (0,), "os.chown": (0,),
+    "os.truncate": (0,), "os.utime": (0,), "os.rename": (0, 1), "os.link": (0, 1),
+    "os.symlink": (1,), "os.mkfifo": (0,), "os.mknod": (0,), "os.setxattr": (0,),
+    "os.removexattr": (0,), "shutil.rmtree": (0,), "os.chflags": (0,), "os.lchflags": (0,),
+    # SQLite opens (and creates) its files in C, without an "open" event.
+    "sqlite3.connect": (0,), "sqlite3.connect/handle": (),
+}
+_FORBIDDEN_EVENTS = {
+    "os.fork": "creating processes", "os.forkpty": "creating processes",
+    "os.system": "running commands", "os.exec": "running programs",
+    "os.posix_spawn": "running programs", "os.spawn": "running programs",
+    "subprocess.Popen": "running programs", "os.startfile": "running programs",
+    "socket.connect": "network access", "socket.bind": "network access",
+    "socket.sendto": "network access", "socket.sendmsg": "network access",
+    "socket.getaddrinfo": "network access", "socket.gethostbyname": "network access",
+    "resource.setrlimit": "changing resource limits", "resource.prlimit": "changing resource limits",
+    "sys.remote_exec": "attaching to processes", "os.setns": "changing namespaces",
+    "os.unshare": "changing namespaces", "syslog.openlog": "writing to the system log",
+    "webbrowser.open": "opening a browser", "os.kill": "signalling processes",
+    "os.killpg": "signalling processes", "signal.pthread_kill": "signalling processes",
+    "winreg.SetValue": "writing the registry",
+}
+_FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi"))
+
+
+def make_audit_hook(workdir):
+    """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
+    and reading other processes' /proc entries. It raises PermissionError, so hostile code
+    sees an ordinary failure and the run ends cleanly (or is stopped by a limit)."""
+    root = os.path.realpath(workdir)
+    prefix = root + os.sep
+    own_pid = str(os.getpid())
+    realpath = os.path.realpath
+    join = os.path.join
+    fspath = os.fspath
+
+    def inside(path):
+        if isinstance(path, int):
+            return True  # an already-open descriptor
+        try:
+            path = fspath(path)
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            full = realpath(join(os.getcwd(), path))
+        except Exception:
+            return False
+        return full == root or full.startswith(prefix) or full in ("/dev/null",)
+
+    def deny(what):
+        raise PermissionError("the sandbox does not allow %s" % what)
+
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args[0], args[1], args[2]
+            writing = (mode is not None and any(c in mode for c in "wax+")) or (
+                mode is None and flags & _WRITE_FLAGS)
+            if writing and not inside(path):
+                deny("writing outside its temporary working directory (%s)" % path)
+            if isinstance(path, str) and path.startswith("/proc/"):
+                part = path.split("/")[2]
+                if part.isdigit() and part != own_pid:
+                    deny("reading other processes")
+            return
+        reason = _FORBIDDEN_EVENTS.get(event)
+        if reason is not None:
+            if event == "os.kill" and args and args[0] == os.getpid():
+                return
+            deny(reason)
+        if event.startswith("ctypes."):
+            deny("ctypes")
+        if event == "import" and args[0] in _FORBIDDEN_IMPORTS:
+            deny("importing %s" % args[0])
+        positions = _PATH_EVENTS.get(event)
+        if positions is not None:
+            for index in positions:
+                if index < len(args) and not inside(args[index]):
+                    deny("changing files outside its temporary working directory (%s)" % (args[index],))
+
+    return hook
+
+
+def vm_bytes():
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        return 0
+
+
+def apply_limits(limits):
+    """rlimits for the child: memory (address space above what the zygote already maps),
+    CPU time, no new processes, bounded file sizes and descriptors, no core dumps."""
+    def setlimit(which, soft, hard=None):
+        try:
+            _, old_hard = resource.getrlimit(which)
+            hard = soft if hard is None else hard
+            if old_hard != resource.RLIM_INFINITY:
+                hard = min(hard, old_hard)
+                soft = min(soft, hard)
+            resource.setrlimit(which, (soft, hard))
+        except (ValueError, OSError):
+            pass  # e.g. RLIMIT_AS on macOS: documented in docs/sandbox.md
+
+    memory = int(limits["memory_mb"]) * 1024 * 1024
+    setlimit(resource.RLIMIT_AS, (limits.get("_vm_base") or vm_bytes()) + memory)
+    cpu = max(1, int(-(-limits["cpu_s"] // 1)))
+    setlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
+    setlimit(resource.RLIMIT_NPROC, 0)
+    setlimit(resource.RLIMIT_FSIZE, 16 * 1024 * 1024)
+    setlimit(resource.RLIMIT_CORE, 0)
+    setlimit(resource.RLIMIT_NOFILE, 64)
+
+
+def enter_namespaces(run_root):
+    """Unshare user, network and mount namespaces for this zygote (children inherit them),
+    and give `run_root` (where runs get their folders) a private, size-capped tmpfs: fast to
+    create folders in, and a run cannot fill the disk. Returns (error or None, whether the
+    tmpfs is mounted). Must run while the process has one thread."""
+    if not sys.platform.startswith("linux"):
+        return "namespaces exist only on Linux", False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS) != 0:
+            return "unshare(user+net+mount) failed: %s" % os.strerror(ctypes.get_errno()), False
+        # Map our own ids so files we create keep their owner; "deny" is required first.
+        for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", "%d %d 1" % (uid, uid)),
+                           ("/proc/self/gid_map", "%d %d 1" % (gid, gid))):
+            try:
+                with open(path, "w") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                if path.endswith("setgroups"):
+                    continue
+                return "writing %s failed: %s" % (path, exc), False
+        # Mounts made here stay in this namespace (and vanish with it).
+        tmpfs = (libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0 and
+                 libc.mount(b"tmpfs", os.fsencode(run_root), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                            b"size=%dm,mode=0700" % RUN_ROOT_MB) == 0)
+        return None, tmpfs
+    except Exception as exc:
+        return "namespaces unavailable: %s" % exc, False
+    finally:
+        sys.modules.pop("ctypes", None)
+
+
+def enter_workdir(workdir):
+    """What a spare child does before any request: its own folder and environment."""
+    os.chdir(workdir)
+    # The zygote was started with an allow-listed environment already.
+    for key in [k for k in os.environ if k not in ENV_ALLOWED]:
+        del os.environ[key]
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir

@@ -67,7 +67,7 @@ class RemoteEngine:
         self._n_ctx_given = n_ctx
         self.n_ctx = n_ctx or 4096
         self._loaded = False
-        self._tokenize_path: str | None = None  # which tokenize endpoint this server has
+        self._tokenize_path: str | None = None  # which tokenize endpoint works; "" = none, None = not tried
         self._stats = GenerationStats()
 
     @property
@@ -155,16 +155,21 @@ class RemoteEngine:
         """Exact when the server has a tokenize endpoint (llama-server: /tokenize,
         llama_cpp.server: /extras/tokenize); otherwise an estimate of 1 token per 3 bytes."""
         self.load()
+        if self._tokenize_path == "":  # known: this server cannot tokenize
+            return len(text.encode("utf-8")) // 3 + 1
         candidates = [self._tokenize_path] if self._tokenize_path else ["/tokenize", "/extras/tokenize"]
         for path in candidates:
-            body = {"content": text, "add_special": True} if path == "/tokenize" else {"input": text, "model": self.model}
+            # llama-server reads "content"/"add_special", vLLM "prompt"; llama_cpp.server
+            # has its own endpoint taking "input".
+            body = {"content": text, "prompt": text, "add_special": True} if path == "/tokenize" else {"input": text, "model": self.model}
             try:
                 tokens = self._request_json("POST", path, body)["tokens"]
             except (SemcoderError, KeyError, TypeError):
                 continue
             self._tokenize_path = path
             return len(tokens)
-        self._tokenize_path = None
+        self._tokenize_path = ""
+        log.info("%s has no tokenize endpoint: token counts are estimates", self.base_url)
         return len(text.encode("utf-8")) // 3 + 1
 
     def stream(

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from .server import create_server
 
     server = create_server()
+    logging.getLogger("semcoder_lsp").info(
+        "semcoder-lsp %s on %s", __version__, f"tcp {args.tcp[0]}:{args.tcp[1]}" if args.tcp else "stdio")
     try:
         if args.tcp:
             host, port = args.tcp

@@ -84,11 +84,33 @@ def register(server) -> None:
             return {"ok": False, "message": f"`{spec['call']}` is not a Python expression: {exc.msg}."}
         ls.tracing.explicit_calls[(spec["uri"], spec["function"])] = spec["call"].strip()
         ls.request_inlay_refresh()
-        try:
+        if ls._cap("workspace", "code_lens", "refresh_support"):
             ls.workspace_code_lens_refresh(None)
-        except Exception:
-            pass
         return {"ok": True}
+
+    @server.feature("semcoder/stats")
+    def stats(ls, *args) -> dict:
+        """Counters for benchmarks and debugging (documented in docs/lsp-protocol.md)."""
+        import resource
+
+        current = {}
+        for uri in list(ls.workspace.text_documents):
+            try:
+                info = ls.documents.analysis(uri)
+                current[uri] = {fn.source_hash for fn in info.functions.values()}
+            except Exception:
+                current[uri] = set()
+        in_flight = [r for r in ls.predictor.runs.values() if not r.finished]
+        stale = [r for r in in_flight if r.uri is not None and r.source_hash not in current.get(r.uri, set())]
+        return {
+            "jobsStarted": ls.worker.jobs_started,
+            "jobsSkipped": ls.worker.jobs_skipped,
+            "runsInFlight": len(in_flight),
+            "staleRunsInFlight": len(stale),
+            "runsCancelled": ls.predictor.cancelled_count,
+            "cacheHits": ls.cache.hits,
+            "maxRssKb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
 
     @server.command(COMMAND_CLEAR_CACHE)
     def clear_cache(ls, *args) -> dict:

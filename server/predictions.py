@@ -49,6 +49,7 @@ class PredictionRun:
     uri: str | None = None
     source_hash: str | None = None
     priority: int = INTERACTIVE
+    engine_ttft_s: float | None = None  # the engine's own time to first token for this run
     preempted: bool = False  # cancelled to make room for the user's request; retry later
 
     def to_dict(self) -> dict:
@@ -95,6 +96,7 @@ class Predictor:
         self.cache = cache
         self.runs: dict[str, PredictionRun] = {}  # in flight or finished this session
         self.settings = Settings()
+        self.cancelled_count = 0  # runs cancelled because they went stale or were preempted
 
     def key_for(self, code: str, call: str) -> str:
         return make_key("forward", code, call, self.models.model_id, self.settings.prediction_key())
@@ -173,6 +175,7 @@ class Predictor:
                 for event in predict_output(engine, source, function, call, params, run.cancel,
                                             path=path, workspace_root=workspace_root):
                     loop.call_soon_threadsafe(on_event, event)
+                run.engine_ttft_s = engine.last_stats.time_to_first_token_s
 
             run.emit({"status": "generating"})
             try:
@@ -200,6 +203,7 @@ class Predictor:
             run.done.set()
 
     def _preempt(self, run: PredictionRun) -> None:
+        self.cancelled_count += 1
         run.preempted = True
         run.cancel.cancel()
         run.status = "cancelled"
@@ -217,6 +221,7 @@ class Predictor:
         count = 0
         for key, run in list(self.runs.items()):
             if not run.finished and predicate(run):
+                self.cancelled_count += 1
                 run.cancel.cancel()
                 run.status = "cancelled"
                 self.runs.pop(key, None)

@@ -222,7 +222,10 @@ def render_markdown(result: dict, lines: list[str]) -> str:
                 out.append(f"- result: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
             else:
                 out.append(f"- line {d['line'] + 1}, `{d['name']}`: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
-    elif actual is not None and status == "complete":
+    elif actual is not None and status == "complete" and pred.get("output") is not None:
         out.append("")
         out.append("Prediction matches the actual run.")
+    elif status == "complete" and pred.get("output") is None:
+        out.append("")
+        out.append("_The model gave no answer, so nothing can be compared._")
     return "\n".join(out)

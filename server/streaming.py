@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from lsprotocol import types
@@ -35,10 +36,14 @@ class Reporter:
         self.work_token = params.get("workDoneToken")
         self.title = title
         self.sent = 0
+        self.started = time.perf_counter()
+        self.first_text_at: float | None = None
 
     def partial(self, value: dict) -> None:
         if self.partial_token is None:
             return
+        if self.first_text_at is None and value.get("monologueDelta"):
+            self.first_text_at = time.perf_counter()
         self.sent += 1
         self.ls.progress(types.ProgressParams(token=self.partial_token, value=value))
 
@@ -136,7 +141,14 @@ def register(server) -> None:
             reporter.end("cancelled")
             raise
         reporter.end(job.run.status)
-        return job.result()
+        result = job.result()
+        # Where the time went, for clients and bench/lsp.py: request received -> first model
+        # text sent, against the engine's own time to first token of the same generation.
+        result["timing"] = {
+            "requestToFirstPartialS": (reporter.first_text_at - reporter.started) if reporter.first_text_at else None,
+            "engineTtftS": job.run.engine_ttft_s,
+        }
+        return result
 
     @server.feature(REPAIR)
     async def repair(ls, raw) -> dict:

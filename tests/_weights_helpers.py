@@ -50,11 +50,16 @@ def llama_logits(gguf: Path, ids: list[int]) -> np.ndarray:
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
 
-def hf_greedy(model, ids: list[int], n: int) -> list[int]:
+def hf_greedy(model, ids: list[int], n: int) -> tuple[list[int], float]:
+    """Greedy continuation, and the smallest top-1/top-2 logit margin met on the way."""
     out = list(ids)
+    margin = float("inf")
     for _ in range(n):
-        out.append(int(hf_logits(model, out)[-1].argmax()))
-    return out[len(ids):]
+        last = hf_logits(model, out)[-1]
+        top2 = np.sort(last)[-2:]
+        margin = min(margin, float(top2[1] - top2[0]))
+        out.append(int(last.argmax()))
+    return out[len(ids):], margin
 
 
 def llama_greedy(gguf: Path, ids: list[int], n: int) -> list[int]:

@@ -36,8 +36,18 @@ def plain(obj: Any) -> Any:
     return obj
 
 
+def _converter():
+    """pygls turns results of unknown methods into namedtuples, renaming keys such as
+    `return`; keep them as the JSON objects the server sent."""
+    from pygls.protocol import JsonRPCResponseMessage
+
+    converter = default_converter()
+    converter.register_structure_hook(JsonRPCResponseMessage, lambda obj, cls: cls(**obj))
+    return converter
+
+
 def make_client() -> LanguageClient:
-    client = LanguageClient(converter_factory=default_converter)
+    client = LanguageClient(converter_factory=_converter)
     features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.PROGRESS}
     register_lsp_features(client, features)
     client.partials: dict[Any, list[Any]] = {}

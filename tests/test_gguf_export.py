@@ -37,8 +37,11 @@ def test_f16_logits_match_transformers(model_and_ref):
 
 def test_f16_greedy_continuation_is_identical(model_and_ref):
     tiny, model, ids, _ = model_and_ref
-    prompt = ids[:80]
-    ours = hf_greedy(model, prompt, 32)
+    prompt = ids[:88]
+    ours, margin = hf_greedy(model, prompt, 32)
+    # Precondition: no near-tie on the path. f16 logits differ from HF's by ~0.002, so a
+    # margin below ~0.005 would let rounding, not a conversion bug, decide the comparison.
+    assert margin > 5e-3, f"prompt choice gives a near-tie (margin {margin:.4f}); pick another prefix length"
     theirs = llama_greedy(tiny.gguf_f16, prompt, 32)
     assert ours == theirs
     assert len(set(ours)) > 1

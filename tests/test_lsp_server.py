@@ -191,3 +191,56 @@ async def test_sandbox_crash_is_reported_and_server_survives(tmp_path):
         value = await hover(client, uri, 1, 5)
         assert "⚠ The sandbox crashed" in value and "SIGSEGV" in value
         assert "returned `42`" in await hover(client, uri, 5, 5)
+
+
+def _frame(obj: dict) -> bytes:
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _read_frame(stream) -> dict:
+    length = 0
+    while True:
+        line = stream.readline()
+        assert line, "connection closed"
+        if line in (b"\r\n", b"\n"):
+            break
+        if line.lower().startswith(b"content-length"):
+            length = int(line.split(b":")[1])
+    return json.loads(stream.read(length))
+
+
+def test_tcp_mode_and_log_file(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_file = tmp_path / "server.log"
+    proc = subprocess.Popen(SERVER_COMMAND[:3] + ["--tcp", f"127.0.0.1:{port}", "--log-file", str(log_file),
+                                                  "--log-level", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server_env(tmp_path))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not listen"
+                time.sleep(0.1)
+        with conn, conn.makefile("rb") as stream:
+            conn.sendall(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                 "params": {"capabilities": {}, "processId": None, "rootUri": None}}))
+            reply = _read_frame(stream)
+            assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "semcoder-lsp"
+            assert reply["result"]["capabilities"]["hoverProvider"]
+            conn.sendall(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None}))
+            assert _read_frame(stream)["id"] == 2
+            conn.sendall(_frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert out == b""  # TCP mode: nothing on stdout
+    assert "semcoder_lsp" in log_file.read_text() or "pygls" in log_file.read_text()

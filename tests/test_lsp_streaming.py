@@ -173,7 +173,7 @@ async def test_missing_or_corrupt_model(tmp_path, kind):
 async def test_tiny_gguf_load_progress_streaming_and_cancel(tmp_path, tiny_model):
     demo = copy_demo(tmp_path)
     path = demo / "shapes.py"
-    options = {"model": {"path": str(tiny_model.gguf_q8_0), "maxTokens": 4000, "temperature": 0.8,
+    options = {"model": {"path": str(tiny_model.gguf_q8_0), "maxTokens": 3000, "temperature": 0.8,
                          "threads": 1}}
     async with running_server(tmp_path, init_options=options, root=demo) as client:
         await wait_for(lambda: any(s["state"] == "ready" for s in client.statuses), timeout=120)

@@ -90,3 +90,15 @@ def test_traces_run_under_the_workspace_interpreter(tmp_path, program):
     assert trace["status"] == "ok", trace["message"]
     value, prefix = eval(trace["return"]["repr"])
     assert value == "from the venv" and Path(prefix) == venv
+
+
+def test_an_interpreter_that_cannot_run_the_tracer_is_explained(tmp_path):
+    from semcoder_inference.errors import SemcoderError
+    from semcoder_inference.tracer import Tracer
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'this is not python' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SemcoderError) as info:
+        Tracer(python=str(fake)).trace_call("def f():\n    return 1\n", "f()")
+    assert "could not start the tracer" in str(info.value) and "this is not python" in str(info.value)

@@ -36,6 +36,14 @@ def test_infinite_loop_times_out_with_partial_trace(tracer):
 def test_native_code_that_ignores_signals_is_killed(tracer):
     trace = tracer.trace_call("def f():\n    return sum(range(10 ** 13))\n", "f()")
     assert trace["status"] == "timeout" and "timed out after 1 s" in trace["message"]
+    assert "killed" in trace["message"]
+
+
+def test_a_run_cannot_disarm_its_timers(tracer):
+    for attempt in ("signal.signal(signal.SIGALRM, signal.SIG_IGN)", "signal.setitimer(signal.ITIMER_REAL, 0)",
+                    "signal.alarm(0)", "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})"):
+        trace = tracer.trace_call(f"import signal\ndef f():\n    {attempt}\n    while True:\n        pass\n", "f()")
+        assert trace["status"] == "exception" and "time limits" in trace["message"], attempt
 
 
 def test_cpu_time_limit(tracer):
@@ -117,6 +125,10 @@ def test_network_namespace_is_used_where_linux_allows_it(tracer):
         # Even below the audit hook, only an unconfigured loopback exists.
         source = "def f():\n    return open('/proc/net/dev').read().count(':')\n"
         assert tracer.trace_call(source, "f()")["return"]["repr"] == "1"
+        # The runs' folders are on a private, size-capped tmpfs.
+        assert info["tmpfs"] is True
+        size = "import os\ndef f():\n    s = os.statvfs('.')\n    return s.f_blocks * s.f_frsize\n"
+        assert int(tracer.trace_call(size, "f()")["return"]["repr"]) <= 256 * 2 ** 20
     else:
         assert info["namespaces_error"]
 

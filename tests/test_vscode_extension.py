@@ -63,7 +63,8 @@ def test_unit_tests_of_the_extension_logic(built_extension):
 def test_in_host_trusted_workspace(built_extension):
     report, passed, _ = run_node(["test-host/run.mjs", "--suite", "trusted", "--server", str(SERVER), "--vsix", str(built_extension)], timeout=420)
     names = " | ".join(passed)
-    for must in ("real return value", "diagnostics appear", "quick fix for the failing assert", "streams partial results", "Stop cancels", "restarted with backoff"):
+    for must in ("real return value", "inlay hints", "diagnostics appear", "quick fix for the failing assert", "streams partial results",
+                 "Stop cancels", "clear error", "restarted with backoff", "Predict input", "Explain", "Repair fixes", "cannot start"):
         assert must in names, f"in-host test '{must}' did not pass:\n{report}"
 
 

@@ -141,7 +141,8 @@ def merge_lora(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Pat
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in base_dir.iterdir():  # config, tokenizer, generation config ... but not the weights
-        if item.is_file() and not item.name.endswith(".safetensors") and item.name != "model.safetensors.index.json":
+        weights = item.suffix in {".safetensors", ".bin", ".pt", ".pth"} or item.name.endswith(".index.json")
+        if item.is_file() and not weights:
             shutil.copy2(item, out_dir / item.name)
     names = sorted(base)
     bar = tqdm(total=len(names), unit="tensor", desc="merge LoRA", file=sys.stderr, disable=not progress)

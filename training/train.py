@@ -377,14 +377,15 @@ def wrap_distributed(model, config: dict, d: Dist):
     if d.world == 1:
         return model
     if config["distributed"] == "fsdp":
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-        from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
-        import functools
-        from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+        # FSDP2: each decoder layer is a shard unit, then the whole model (embeddings, head).
+        # Parameters become DTensors sharded over the processes; works with gloo on CPU too.
+        from torch.distributed.fsdp import fully_shard
 
-        policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={LlamaDecoderLayer})
-        return FSDP(model, auto_wrap_policy=policy, device_id=d.device if d.device.type == "cuda" else None,
-                    use_orig_params=True)
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        for layer in inner.model.layers:
+            fully_shard(layer)
+        fully_shard(model)
+        return model
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     return DDP(model, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
@@ -409,29 +410,33 @@ def save_checkpoint(out: Path, step: int, model, optimizer, scheduler, scaler, c
     """checkpoint-STEP/: the weights in HF form (adapter/ for LoRA, model/ for full) for
     export, plus trainer_state.pt (optimizer, schedule, RNG, loss history) for resume."""
     inner = _unwrap(model)
-    if config["distributed"] == "fsdp" and d.world > 1:
-        from torch.distributed.fsdp import FullStateDictConfig, StateDictType
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    if _is_fsdp(config, d):
+        # Sharded parameters and optimizer state are gathered, whole, on CPU (every process
+        # takes part; only rank 0 writes).
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
 
-        with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
-            full_state = model.state_dict()
-        inner = model.module
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        full_state = get_model_state_dict(model, options=options)
+        optim_state = get_optimizer_state_dict(model, optimizer, options=options)
     else:
-        full_state = None
+        full_state, optim_state = None, optimizer.state_dict()
     if not d.main:
         return None
     ckpt = out / f"checkpoint-{step:06d}"
     tmp = out / f".checkpoint-{step:06d}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     if config["method"] in ("lora", "qlora"):
-        inner.save_pretrained(tmp / "adapter")
+        inner.save_pretrained(tmp / "adapter", state_dict=full_state)
     else:
         inner.save_pretrained(tmp / "model", state_dict=full_state)
-    trainable = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
+    if full_state is None:
+        trainable = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
+    else:
+        trainable = {n: full_state[n] for n, p in inner.named_parameters() if p.requires_grad}
     torch.save({
         "step": step,
-        "trainable": trainable if full_state is None else None,
-        "optimizer": optimizer.state_dict(),
+        "trainable": trainable,
+        "optimizer": optim_state,
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
         "rng": {"python": random.getstate(), "torch": torch.get_rng_state(),
@@ -448,6 +453,10 @@ def save_checkpoint(out: Path, step: int, model, optimizer, scheduler, scaler, c
     os.replace(tmp, ckpt)
     _prune(out, config["keep_checkpoints"])
     return ckpt
+
+
+def _is_fsdp(config: dict, d: Dist) -> bool:
+    return config["distributed"] == "fsdp" and d.world > 1
 
 
 def _prune(out: Path, keep: int) -> None:
@@ -512,10 +521,15 @@ def train(config: dict) -> dict:
     if ckpt is not None:
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
         inner = _unwrap(model)
-        if state["trainable"] is not None:
-            missing = inner.load_state_dict(state["trainable"], strict=False)
-            del missing
-        optimizer.load_state_dict(state["optimizer"])
+        if _is_fsdp(config, d):
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+            options = StateDictOptions(full_state_dict=True, strict=False)
+            set_model_state_dict(model, state["trainable"], options=options)
+            set_optimizer_state_dict(model, optimizer, state["optimizer"], options=options)
+        else:
+            inner.load_state_dict(state["trainable"], strict=False)
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state["scaler"]:
             scaler.load_state_dict(state["scaler"])
@@ -549,6 +563,8 @@ def train(config: dict) -> dict:
         loss_sum = 0.0
         for i, batch in enumerate(micro_batches):
             sync = i == accum - 1 or d.world == 1
+            if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce only on the last micro-batch
+                model.set_requires_gradient_sync(sync)
             ctx = model.no_sync() if (not sync and hasattr(model, "no_sync")) else _null()
             with ctx:
                 total, _ = response_loss_sum(model, batch, d.device, autocast)
@@ -559,7 +575,8 @@ def train(config: dict) -> dict:
             loss_sum += float(total.detach())
         if scaler:
             scaler.unscale_(optimizer)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, float(config["grad_clip"])))
+        norm = torch.nn.utils.clip_grad_norm_(params, float(config["grad_clip"]))
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor under FSDP
         if scaler:
             scaler.step(optimizer)
             scaler.update()

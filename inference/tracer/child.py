@@ -92,6 +92,40 @@ class RunState:
         _os_exit(0)
 
 
+def _guard_timer_signals():
+    """Keep the run from disarming the alarm and CPU signals that end it with a partial
+    trace (the zygote's kill is the backstop if it finds another way)."""
+    protected = {signal.SIGALRM, getattr(signal, "SIGXCPU", signal.SIGALRM)}
+    original_signal, original_setitimer = _signal.signal, _signal.setitimer
+    original_mask = getattr(_signal, "pthread_sigmask", None)
+
+    def refuse():
+        raise PermissionError("the sandbox does not allow changing the signals that enforce its time limits")
+
+    def guarded_signal(signalnum, handler):
+        if signalnum in protected:
+            refuse()
+        return original_signal(signalnum, handler)
+
+    def guarded_setitimer(which, seconds, interval=0.0):
+        if which == signal.ITIMER_REAL:
+            refuse()
+        return original_setitimer(which, seconds, interval)
+
+    def guarded_alarm(seconds):
+        refuse()
+
+    def guarded_mask(how, mask):
+        if how != signal.SIG_UNBLOCK and protected & set(mask):
+            refuse()
+        return original_mask(how, mask)
+
+    _signal.signal, _signal.setitimer, _signal.alarm = guarded_signal, guarded_setitimer, guarded_alarm
+    signal.setitimer, signal.alarm = guarded_setitimer, guarded_alarm
+    if original_mask is not None:
+        _signal.pthread_sigmask = guarded_mask
+
+
 def _on_alarm(state):
     def handler(signum, frame):
         if state.finishing:
@@ -224,6 +258,7 @@ def run_child(request, prepared, workdir, result_fd):
 
     sys.stdout, sys.stderr = state.stdout, state.stderr
     sys.addaudithook(make_audit_hook(workdir))
+    _guard_timer_signals()
     if mode == "record":
         _record(state, code, prepared.entry_code, namespace)
     value = None

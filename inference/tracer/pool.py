@@ -18,6 +18,7 @@ import select
 import shutil
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,12 +49,15 @@ class _Zygote:
 
     def __init__(self, python: str, isolation: str):
         env = {k: os.environ[k] for k in _ZYGOTE_ENV if k in os.environ}
+        # The zygote's own errors (runs' output never reaches it) go to a file, to explain a
+        # failed start.
+        self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
                 [python, "-I", str(RUNTIME), isolation],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=self._stderr,
                 env=env,
                 cwd="/" if os.name == "posix" else None,
                 start_new_session=True,
@@ -64,9 +68,13 @@ class _Zygote:
         self._owed_trailer: str | None = None
         hello = self._read(_START_TIMEOUT_S)
         if hello is None or not hello.get("ready"):
+            self._stderr.seek(0)
+            detail = self._stderr.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             self.close()
+            said = f" It said: {detail[-1]}" if detail else ""
             raise TracerError(
-                f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer on Linux or macOS).",
+                f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer "
+                f"on Linux or macOS).{said}",
                 hint="Point the python setting at another interpreter.",
             )
         self.info = hello
@@ -151,6 +159,7 @@ class _Zygote:
             except Exception:
                 self.proc.kill()
                 self.proc.wait()
+        self._stderr.close()
         run_root = getattr(self, "info", {}).get("run_root")
         if run_root:
             # Under namespaces the zygote's tmpfs vanished with it, leaving the (empty)
@@ -200,6 +209,7 @@ class Tracer:
         self._all: list[_Zygote] = []
         self._loop_cache: dict[str, tuple] = {}
         self.workspace_root = os.path.abspath(workspace_root) if workspace_root else None
+        self.last_record_result: dict | None = None  # status/message of the last record_calls
 
     # ---------------------------------------------------------------- pool
 

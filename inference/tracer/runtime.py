@@ -193,7 +193,8 @@ def serve(run_root, protocol_in, protocol_out):
         if killed:
             trailer["result"] = {
                 "schema": SCHEMA, "status": "timeout", "id": request_id,
-                "message": "timed out after %g s (stopped inside native code, so no partial trace)" % timeout,
+                "message": "timed out after %g s (the run did not stop itself, e.g. stuck in native code, "
+                           "so it was killed and there is no partial trace)" % timeout,
                 "events": [], "truncated": {"events": True}}
         elif not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             st, message = _status_from_wait(status, time.monotonic() - began, limits)

@@ -100,11 +100,37 @@ export class ServerManager implements vscode.Disposable {
     return chooseServerLaunch({
       configuredCommand: userValue<string | string[]>("server.command"),
       configuredPythonPath: userValue<string>("server.pythonPath"),
-      selectedInterpreter: this.pythonExtensionInterpreter(),
+      // The selected interpreter can come from workspace settings too: not in restricted mode.
+      selectedInterpreter: vscode.workspace.isTrusted ? this.pythonExtensionInterpreter() : undefined,
     });
   }
 
-  /** The interpreter chosen in the ms-python extension, if it is installed and already active. */
+  private pythonEnvListener: vscode.Disposable | undefined;
+  private pythonInterpreterUsed = false;
+
+  /** Activates the ms-python extension if it is installed, and restarts the server when the user
+   * selects another interpreter while the server runs from the selected one. */
+  private async preparePythonExtension(): Promise<void> {
+    const ext = vscode.extensions.getExtension<any>("ms-python.python");
+    if (!ext) return;
+    try {
+      if (!ext.isActive) await ext.activate();
+      const event = ext.exports?.environments?.onDidChangeActiveEnvironmentPath;
+      if (!this.pythonEnvListener && typeof event === "function") {
+        this.pythonEnvListener = event(() => {
+          if (this.pythonInterpreterUsed) {
+            this.output.info("The selected Python interpreter changed: restarting the server.");
+            void this.restart();
+          }
+        });
+        this.disposables.push(this.pythonEnvListener!);
+      }
+    } catch (err) {
+      this.output.warn(`The Python extension could not be activated: ${String(err)}`);
+    }
+  }
+
+  /** The interpreter chosen in the ms-python extension, if it is installed and active. */
   private pythonExtensionInterpreter(): string | undefined {
     const ext = vscode.extensions.getExtension<any>("ms-python.python");
     if (!ext || !ext.isActive) return undefined;
@@ -126,8 +152,10 @@ export class ServerManager implements vscode.Disposable {
     this.stopping = false;
     this.onModelStateEmitter.fire({ kind: "starting" });
     let launch: ServerLaunch;
+    await this.preparePythonExtension();
     try {
       launch = this.chooseLaunch();
+      this.pythonInterpreterUsed = launch.origin === "python-extension";
     } catch (err) {
       return this.startFailed(err instanceof Error ? err.message : String(err));
     }
@@ -150,6 +178,8 @@ export class ServerManager implements vscode.Disposable {
     let stderrTail = "";
     let exitedEarly: string | undefined;
     let initialized = false;
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (markExited = resolve));
     const serverOptions = (): Promise<StreamInfo> =>
       new Promise((resolve, reject) => {
         const child = cp.spawn(check.resolved, launch.args, {
@@ -166,6 +196,7 @@ export class ServerManager implements vscode.Disposable {
         child.on("exit", (code, signal) => {
           this.output.info(`Server process ${child.pid} exited (code ${code}, signal ${signal})`);
           if (!initialized) exitedEarly = describeEarlyExit(code, signal, stderrTail);
+          markExited();
         });
         child.on("spawn", () => {
           this.serverPid = child.pid;
@@ -212,9 +243,18 @@ export class ServerManager implements vscode.Disposable {
       client.onNotification("semcoder/status", (params) => this.onModelStateEmitter.fire(fromServerStatus(params))),
     );
     try {
-      await client.start();
+      // A process that dies before answering `initialize` does not always reject start():
+      // treat its exit as the failure.
+      const outcome = await Promise.race([client.start().then(() => "started" as const), exited.then(() => "exited" as const)]);
+      if (outcome === "exited") {
+        void client.dispose().catch(() => undefined);
+        throw new Error("the server process exited before it answered initialize");
+      }
     } catch (err) {
       this.client = undefined;
+      // The closed pipe usually fails `initialize` a moment before the exit event arrives; wait
+      // for it so the message can quote what the server said.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
       const reason =
         exitedEarly ??
         (err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT"

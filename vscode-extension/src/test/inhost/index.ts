@@ -290,7 +290,16 @@ const trusted: Test[] = [
         const reason = await eventually("a start failure", () => a.lastStartFailure(), 20000);
         assert(/\/nonexistent\/bin\/semcoder-lsp \(from the setting "semcoder.server.command"\) does not exist or is not an executable file/.test(reason), reason);
         assert(/server stopped/.test(a.statusText()), `status bar: ${a.statusText()}`);
+        // An interpreter without the package: the server exits at once; the reason says so.
+        await config.update("server.command", "", vscode.ConfigurationTarget.Global);
+        await config.update("server.pythonPath", "/usr/bin/python3", vscode.ConfigurationTarget.Global);
+        const missing = await eventually("a start failure naming the missing package", () => {
+          const r = a.lastStartFailure();
+          return r && /does not have the semcoder-lsp package/.test(r) ? r : undefined;
+        }, 30000);
+        assert(missing.startsWith("SemCoder cannot start its language server"), missing);
       } finally {
+        await config.update("server.pythonPath", undefined, vscode.ConfigurationTarget.Global);
         await config.update("server.command", good, vscode.ConfigurationTarget.Global);
       }
       await eventually("the server to run again", () => (a.lastStartFailure() === undefined && /SemCoder: (ready|no model)/.test(a.statusText())) || undefined, 30000);

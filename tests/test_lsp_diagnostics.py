@@ -1,0 +1,204 @@
+"""Diagnostics, inlay hints, code actions with verified repair, code lens, commands."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lsprotocol import types
+
+from lsp_helpers import (
+    copy_demo,
+    line_of,
+    open_document,
+    replace_document,
+    request,
+    running_server,
+    server_env,
+    wait_for,
+)
+
+EXEC_ON = {"execution": {"enabled": True}}
+
+FIXED_AVERAGE = '''### Execution Simulation
+`count` is `2`, so the result is `3.0`.
+### Root Cause Analysis
+The count is one too small.
+[Refined]
+```python
+def average(values):
+    """Return the arithmetic mean of `values`."""
+    total = sum(values)
+    count = len(values)
+    return total / count
+```
+[/Refined]
+'''
+
+STILL_BROKEN = FIXED_AVERAGE.replace("count = len(values)", "count = len(values) + 1")
+
+
+def replay_env(tmp_path, script: str) -> dict:
+    path = tmp_path / "replay.txt"
+    path.write_text(script)
+    return server_env(tmp_path, SEMCODER_REPLAY_SCRIPT=str(path))
+
+
+def diagnostics_for(client, uri):
+    return list(client.diagnostics.get(uri, []))
+
+
+async def test_failing_asserts_and_exceptions_become_errors_and_clear_on_change(tmp_path):
+    source = (
+        "def ratio(a, b):\n"
+        "    q = a / b\n"
+        "    return q\n"
+        "\n"
+        "def double(x):\n"
+        "    return x * 2\n"
+        "\n"
+        "assert ratio(1, 0) == 0\n"
+        "assert double(2) == 5\n"
+        "assert double(3) == 6\n"
+    )
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "m.py", source)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 2)
+        by_line = {d.range.start.line: d for d in diagnostics_for(client, uri)}
+        # the exception is reported where it was raised, inside the function
+        assert by_line[1].message == "ratio(1, 0) raised ZeroDivisionError: division by zero"
+        assert by_line[1].severity == types.DiagnosticSeverity.Error and by_line[1].source == "semcoder"
+        assert by_line[8].message == "assert failed: double(2) returned 4, expected 5"
+        # fixing `double` clears its diagnostic; the other stays
+        replace_document(client, uri, source.replace("return x * 2", "return x * 2 + (x == 2)"), 2)
+        await wait_for(lambda: sorted(d.range.start.line for d in diagnostics_for(client, uri)) == [1])
+
+
+async def test_predicted_failure_is_a_hint(tmp_path):
+    wrong = ("1. At [L6], `area = 7`.\n[/MONOLOGUE]\n[ANSWER]\nassert rectangle_area(3, 4) == 7\n[/ANSWER]\n")
+    source = "def rectangle_area(width, height):\n    area = width * height\n    return area\n\nassert rectangle_area(3, 4) == 12\n"
+    async with running_server(tmp_path, env=replay_env(tmp_path, wrong)) as client:
+        uri = open_document(client, tmp_path / "r.py", source)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 1)
+        diag = diagnostics_for(client, uri)[0]
+        assert diag.severity == types.DiagnosticSeverity.Hint
+        assert diag.message == "predicted: rectangle_area(3, 4) returns 7, expected 12"
+        assert diag.range.start.line == 4
+
+
+async def _repair_action(client, uri, diag):
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=types.CodeActionContext(diagnostics=[diag])))
+    assert [a.title for a in actions] == ["Repair with SemCoder"]
+    assert actions[0].edit is None  # the expensive part waits for resolve
+    return await client.code_action_resolve_async(actions[0])
+
+
+async def test_quick_fix_is_verified_and_replaces_only_the_function(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, env=replay_env(tmp_path, FIXED_AVERAGE), init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        assert_line = line_of(text, "assert average([1, 2, 3])")
+        await wait_for(lambda: any(d.range.start.line == assert_line for d in diagnostics_for(client, uri)))
+        diag = next(d for d in diagnostics_for(client, uri) if d.range.start.line == assert_line)
+        assert diag.message == "assert failed: average([1, 2, 3]) returned 3.0, expected 2.0"
+        resolved = await _repair_action(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (verified)"
+        assert resolved.is_preferred is True
+        (edit,) = resolved.edit.changes[uri]
+        assert edit.range.start.line == line_of(text, "def average")
+        assert edit.range.end.line == line_of(text, "return total / count")
+        assert "count = len(values)\n" in edit.new_text and "- 1" not in edit.new_text
+        # the repair prompt carried the failing call as the failed test
+        result = await request(client, "semcoder/repair", {
+            "textDocument": {"uri": uri}, "position": {"line": assert_line, "character": 0},
+            "partialResultToken": "r"})
+        assert result["failedTest"] == "retv = average([1, 2, 3])\nassert retv == 2.0"
+        assert result["candidates"][0]["verified"] is True
+        assert any("candidate" in p for p in client.partials["r"])
+        assert "".join(p.get("textDelta", "") for p in client.partials["r"]).startswith("### Execution Simulation")
+
+
+async def test_quick_fix_that_still_fails_is_unverified(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, env=replay_env(tmp_path, STILL_BROKEN), init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        assert_line = line_of(text, "assert average([1, 2, 3])")
+        await wait_for(lambda: any(d.range.start.line == assert_line for d in diagnostics_for(client, uri)))
+        diag = next(d for d in diagnostics_for(client, uri) if d.range.start.line == assert_line)
+        resolved = await _repair_action(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (unverified)"
+        assert not resolved.is_preferred
+
+
+async def test_quick_fix_without_model_says_so(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        line = line_of(text, "assert average([1, 2, 3])")
+        await wait_for(lambda: any(d.range.start.line == line for d in diagnostics_for(client, uri)))
+        diag = next(d for d in diagnostics_for(client, uri) if d.range.start.line == line)
+        resolved = await _repair_action(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder: no model configured"
+        assert resolved.edit is None
+
+
+async def test_inlay_hints_show_actual_values(tmp_path):
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    async with running_server(tmp_path, init_options=EXEC_ON, root=demo) as client:
+        uri = open_document(client, path)
+        await request(client, "semcoder/trace", {"textDocument": {"uri": uri}, "function": "perimeter",
+                                                 "call": "perimeter([1, 2])"})
+        hints = await client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=50, character=0))))
+        labels = {h.position.line: h.label for h in hints}
+        assert labels[line_of(text, "total += side")] == "total = 1 → 3"
+        assert labels[line_of(text, "for side in sides")] == "side = 1 → 2"
+        # editing the function hides its (now stale) values
+        replace_document(client, uri, text.replace("total += side", "total += 2 * side"), 2)
+        await asyncio.sleep(0.2)
+        hints = await client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=50, character=0))))
+        assert not [h for h in hints if h.position.line == line_of(text, "total += side")]
+
+
+async def test_code_lens_and_set_call_command(tmp_path):
+    source = "def f(x):\n    return x + 1\n\ndef g(y):\n    return y * 3\n\nassert f(1) == 2\n"
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "l.py", source)
+        lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        titles = {l.range.start.line: l.command.title for l in lenses}
+        assert titles == {0: "SemCoder: f(1)", 3: "SemCoder: supply a call…"}
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="semcoder.setCall", arguments=[{"uri": uri, "function": "g", "call": "g(5)"}]))
+        assert result == {"ok": True}
+        lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert {l.range.start.line: l.command.title for l in lenses}[3] == "SemCoder: g(5)"
+        trace = await request(client, "semcoder/trace", {"textDocument": {"uri": uri},
+                                                         "position": {"line": 4, "character": 8}})
+        assert trace["call"] == "g(5)" and trace["actual"]["return"]["repr"] == "15"
+
+
+async def test_backward_prediction_is_checked_by_running_it(tmp_path):
+    answer = "The output 15 needs y = 5.\n[/MONOLOGUE]\n[ANSWER]\nassert g(5) == 15\n[/ANSWER]\n"
+    source = "def g(y):\n    return y * 3\n"
+    async with running_server(tmp_path, env=replay_env(tmp_path, answer), init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "b.py", source)
+        result = await request(client, "semcoder/predictInput", {
+            "textDocument": {"uri": uri}, "function": "g", "output": "15", "partialResultToken": "b"})
+        assert result["call"] == "g(5)" and result["input"] == "5" and result["verified"] is True
+        wrong = await request(client, "semcoder/predictInput", {
+            "textDocument": {"uri": uri}, "function": "g", "output": "16"})
+        assert wrong["verified"] is False

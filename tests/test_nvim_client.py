@@ -1,0 +1,49 @@
+"""An independent editor drives semcoder-lsp: headless Neovim (Debian's 0.7) with its
+built-in LSP client opens the demo file, hovers a call with execution enabled, receives
+the failing-assert diagnostic and lists the code actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsp_helpers import copy_demo, line_of
+
+SCRIPT = Path(__file__).parent / "nvim" / "semcoder_session.lua"
+
+
+def test_neovim_hover_diagnostic_and_code_actions(tmp_path):
+    nvim = shutil.which("nvim")
+    assert nvim, "Neovim is needed for this test: run `make system-deps` (Debian package neovim)"
+    demo = copy_demo(tmp_path)
+    path = demo / "shapes.py"
+    text = path.read_text()
+    hover_line = line_of(text, "assert rectangle_area(3, 4)")
+    out = tmp_path / "nvim-result.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEMCODER_")}
+    env.update(
+        SEMCODER_NVIM_OUT=str(out), SEMCODER_PYTHON=sys.executable, SEMCODER_ROOT=str(demo),
+        SEMCODER_FILE=str(path), SEMCODER_HOVER_LINE=str(hover_line),
+        SEMCODER_HOVER_COL=str(text.splitlines()[hover_line].index("rectangle_area") + 3),
+        XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"), XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    proc = subprocess.run(
+        [nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
+        env=env, cwd=demo, capture_output=True, text=True, timeout=180,
+    )
+    assert out.exists(), f"Neovim wrote no result (rc={proc.returncode}): {proc.stderr[-2000:]}"
+    result = json.loads(out.read_text())
+    assert "error" not in result, result
+    assert result["steps"] == ["initialized", "hover", "diagnostics", "code actions"]
+    assert "rectangle_area(3, 4)" in result["hover"] and "returned `12`" in result["hover"]
+    failing = line_of(text, "assert average([1, 2, 3])")
+    messages = {d["line"]: d["message"] for d in result["diagnostics"]}
+    assert messages[failing] == "assert failed: average([1, 2, 3]) returned 3.0, expected 2.0"
+    assert {"title": "Repair with SemCoder", "kind": "quickfix"} in result["actions"]

@@ -203,8 +203,10 @@ def main() -> int:
         stats = engine.last_stats
         engine.count_tokens("x")  # queued behind the cancelled job: returns once the model thread is free
         if stats.cancelled and stats.cancel_latency_s is not None:
-            stream_latencies.append(stats.cancel_latency_s / token_time)
-            latencies.append(stats.extra["worker_stop_latency_s"] / token_time)
+            # In token times of this run (the machine's speed drifts between runs).
+            run_token_time = 1.0 / stats.extra.get("decode_tokens_per_s", 1.0 / token_time)
+            stream_latencies.append(stats.cancel_latency_s / run_token_time)
+            latencies.append(stats.extra["worker_stop_latency_s"] / run_token_time)
     engine.close()
 
     # (d) memory-bandwidth bound: every weight is read once per token, except the token

@@ -26,6 +26,7 @@ DEBOUNCE_S = 0.3
 MAX_CHECKED_CALLS = 20
 MAX_PREDICTED_CALLS = 5
 MAX_PREEMPTIONS = 20
+LARGE_FILE_LINES = 5000
 PREEMPTED_RETRY_S = 1.0
 
 _tasks: dict[str, asyncio.Task] = {}
@@ -41,18 +42,28 @@ def schedule(ls, uri: str, *, delay: float = DEBOUNCE_S) -> None:
 
 
 def on_document_changed(ls, uri: str) -> None:
-    """Drop diagnostics and cancel model work of functions whose source changed."""
+    """Cancel model work and drop diagnostics of functions whose source changed.
+
+    Runs on every keystroke, so it avoids parsing: a run is stale when its function's text
+    no longer occurs in the document. Diagnostics need the functions' hashes, which needs a
+    parse; for very large files that waits for the debounced pass."""
+    try:
+        text = ls.documents.text(uri)
+    except SemcoderError:
+        text = ""
+    ls.predictor.cancel_where(
+        lambda run: run.uri == uri and (run.function_source is None or run.function_source not in text))
+    current = _published.get(uri)
+    if not current or text.count("\n") > LARGE_FILE_LINES:
+        return
     try:
         info = ls.documents.analysis(uri)
         hashes = {fn.source_hash for fn in info.functions.values()}
     except SemcoderError:
         hashes = set()
-    ls.predictor.cancel_where(lambda run: run.uri == uri and run.source_hash not in hashes)
-    current = _published.get(uri)
-    if current:
-        kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes]
-        if len(kept) != len(current):
-            _publish(ls, uri, kept)
+    kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes]
+    if len(kept) != len(current):
+        _publish(ls, uri, kept)
 
 
 def on_document_closed(ls, uri: str) -> None:

@@ -49,6 +49,8 @@ class PredictionRun:
     uri: str | None = None
     source_hash: str | None = None
     priority: int = INTERACTIVE
+    function_source: str | None = None  # to tell cheaply whether an edit made it stale
+    has_inlay_listener: bool = False
     engine_ttft_s: float | None = None  # the engine's own time to first token for this run
     preempted: bool = False  # cancelled to make room for the user's request; retry later
 
@@ -113,6 +115,7 @@ class Predictor:
         priority: int = INTERACTIVE,
         uri: str | None = None,
         source_hash: str | None = None,
+        function_source: str | None = None,
     ) -> PredictionRun:
         """The run for (code, call): finished from the cache, in flight, or newly started.
 
@@ -136,7 +139,8 @@ class Predictor:
             self.runs[key] = run
             return run
         run = PredictionRun(key, function, call, model_id=self.models.model_id, uri=uri,
-                            source_hash=source_hash, priority=priority)
+                            source_hash=source_hash, priority=priority, function_source=function_source)
+        self._prune()
         self.runs[key] = run
         asyncio.get_running_loop().create_task(
             self._generate(run, source, path, workspace_root, function, call, priority))
@@ -145,6 +149,8 @@ class Predictor:
     async def _generate(self, run: PredictionRun, source: str, path: str | None, workspace_root: str | None,
                         function: str, call: str, priority: int) -> None:
         try:
+            if self.models.state in ("configured", "loading"):
+                run.message = "Loading the model (once per session)…"
             try:
                 engine = await self.models.ensure_loaded()
             except SemcoderError as exc:
@@ -154,6 +160,7 @@ class Predictor:
             if run.cancel.cancelled:
                 run.status = "cancelled"
                 return
+            run.message = None
             loop = asyncio.get_running_loop()
             s = self.settings.model
             params = GenerationParams(max_tokens=s.maxTokens, temperature=s.temperature, stop=(ANSWER_STOP,))
@@ -201,6 +208,13 @@ class Predictor:
             run.emit(final)
         finally:
             run.done.set()
+
+    def _prune(self, keep: int = 500) -> None:
+        """Forget finished runs beyond `keep` (they live on in the cache)."""
+        if len(self.runs) <= keep:
+            return
+        for key in [k for k, r in self.runs.items() if r.finished][: len(self.runs) - keep]:
+            del self.runs[key]
 
     def _preempt(self, run: PredictionRun) -> None:
         self.cancelled_count += 1

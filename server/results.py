@@ -206,6 +206,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         if status == "error" and pred.get("message"):
             out.append(f"⚠ {pred['message']}")
         if status in ("pending", "generating", "partial"):
+            if pred.get("message"):
+                out.append(f"_{pred['message']}_")
             out.append("_Prediction in progress: hover again to see more._")
         monologue = (pred.get("monologue") or "").strip()
         if monologue:

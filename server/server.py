@@ -199,7 +199,9 @@ class SemcoderServer(LanguageServer):
     def remember_result(self, job: TraceJob) -> None:
         key = (job.target.uri, job.target.function.name)
         self.latest[key] = job
-        if not job.run.finished:
+        if not job.run.finished and not job.run.has_inlay_listener:
+            job.run.has_inlay_listener = True
+
             def on_partial(partial: dict) -> None:
                 if partial.get("steps") or partial.get("status") == "done":
                     self.request_inlay_refresh()

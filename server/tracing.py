@@ -224,7 +224,7 @@ class Tracing:
             key_code=key_code, source=target.info.text, path=path if path != target.uri else None,
             workspace_root=str(roots[0]) if roots else None,
             call=target.call.call, function=target.function.name, priority=priority, uri=target.uri,
-            source_hash=target.function.source_hash,
+            source_hash=target.function.source_hash, function_source=target.function.source,
         )
 
     async def run(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True,

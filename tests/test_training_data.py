@@ -166,7 +166,7 @@ def test_backward_records_answer_with_an_input_that_gives_the_output(built):
 
 
 def test_monologue_values_are_the_real_values(built):
-    """Each `name` is `value` a forward monologue states after a line ran is in the real trace."""
+    """Each value a forward monologue states (`x` is assigned `v`, `x = v`) is in the real trace."""
     from semcoder_inference.tracer import Tracer
 
     rows = [r for r in _rows(built / "pyx.jsonl") if r["fwd_mnl"]][:6]
@@ -176,7 +176,8 @@ def test_monologue_values_are_the_real_values(built):
             call = formats.restore_string_quotes(re.search(r"^assert (.*) == \?\?$", r["fwd_mnl"], re.M).group(1))
             trace = tracer.trace_call(code, call)
             real = {(name, formats.swap_string_quotes(value)) for e in trace["events"] for name, value in e["changes"].items()}
-            stated = re.findall(r"`([A-Za-z_]\w*)` is `([^`]*)`", r["response"])
+            stated = re.findall(r"`([A-Za-z_]\w*)` (?:is assigned|is updated to) `([^`]*)`", r["response"])
+            stated += re.findall(r"`([A-Za-z_]\w*) = ([^`]*)`", r["response"])
             assert stated and set(stated) <= real
 
 

@@ -28,10 +28,10 @@ def _torchrun(settings: list[str]) -> subprocess.CompletedProcess:
 def test_fsdp_matches_one_process_and_resumes(tmp_path):
     build(BuildConfig(out_dir=tmp_path / "data", generated_seeds=6, workers=1, progress=False, holdout=0.0))
     common = [f"data={tmp_path / 'data' / 'pyx.jsonl'}", "method=full", "lr=0.0005", "max_seq_len=768",
-              "max_steps=3", "save_every=2", "threads=1"]
+              "max_steps=4", "save_every=2", "threads=1"]
     single = train(load_config(RECIPE, common + [f"output_dir={tmp_path / 'one'}", "micro_batch_size=2"]))
     sharded = common + [f"output_dir={tmp_path / 'fsdp'}", "micro_batch_size=1", "distributed=fsdp"]
-    first = _torchrun(sharded + ["stop_after=3"])  # "crashes" after step 3; last checkpoint is step 2
+    first = _torchrun(sharded + ["stop_after=3"])  # "crashes" after step 3; the last checkpoint is step 2
     assert first.returncode == 0, first.stderr[-3000:]
     assert not (tmp_path / "fsdp" / "checkpoint-000003").exists()
     second = _torchrun(sharded)
@@ -41,4 +41,4 @@ def test_fsdp_matches_one_process_and_resumes(tmp_path):
     assert summary["world"] == 2
     assert [h["loss"] for h in summary["history"]] == pytest.approx([h["loss"] for h in single["history"]], rel=1e-4)
     # the gathered full checkpoint is an ordinary HF folder that export can use
-    assert (tmp_path / "fsdp" / "checkpoint-000003" / "model" / "model.safetensors").exists()
+    assert (tmp_path / "fsdp" / "checkpoint-000004" / "model" / "model.safetensors").exists()

@@ -1,5 +1,9 @@
 """Monologues rendered from real traces.
 
+Forward monologues of PyX records come from the tracer's `render_monologue` (see
+records.py); this module renders the backward monologues and the execution simulation of
+PyX-R answers (which name lines by number: the repair prompt's code has no labels).
+
 Every sentence here states a fact read off the trace dict (schema `semcoder.trace/1`): the
 line that ran, the values variables took, the value returned. Long runs are shortened by
 omitting steps, never by summarising them in words that could be wrong.
@@ -22,6 +26,23 @@ def _top_events(trace: dict) -> list[dict]:
         return []
     depth = min(e.get("depth", 0) for e in own)
     return [e for e in own if e.get("depth", 0) == depth]
+
+
+def model_quotes(text: str) -> str:
+    """Code spans of a monologue in the quote style the model reads (double quotes)."""
+    import re
+
+    return re.sub(r"`([^`\n]*)`", lambda m: "`" + swap_string_quotes(m.group(1)) + "`", text)
+
+
+def shorten(monologue: str, keep_head: int = MAX_STEPS - TAIL_STEPS, keep_tail: int = TAIL_STEPS) -> str:
+    """Leave out the middle steps of a long monologue, saying how many (step numbers keep
+    their values, so the gap is visible)."""
+    lines = monologue.split("\n")
+    if len(lines) <= keep_head + keep_tail + 1:
+        return monologue
+    omitted = len(lines) - keep_head - keep_tail
+    return "\n".join(lines[:keep_head] + [f"({omitted} more steps of the run are left out here.)"] + lines[-keep_tail:])
 
 
 def _q(text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from semcoder_inference import formats
 
-from .monologue import backward_monologue, forward_monologue, trace_summary
+from .monologue import backward_monologue, forward_monologue, model_quotes, shorten, trace_summary
 
 
 def _instruction_from_prompt(kind: str, prompt_text: str, tail: str) -> str:
@@ -48,7 +48,11 @@ def forward_record(source: str, call: str, trace: dict, monologue: str | None = 
     tail = ""
     instruction = _instruction_from_prompt("fwd_mnl", prompt.text, tail)
     if monologue is None:
-        monologue = forward_monologue(source, call, trace, prompt.labels)
+        # The tracer's own narration of the run, with [Lk] labels as the prompt numbers lines.
+        from semcoder_inference.tracer import render_monologue
+
+        function = trace.get("function")
+        monologue = shorten(model_quotes(render_monologue(trace, source.replace("\r\n", "\n").rstrip(), function)))
     answer = formats.swap_string_quotes(f"assert {call} == {trace['return']['repr']}")
     response = monologue.strip("\n") + "\n[/MONOLOGUE]\n[ANSWER]\n" + answer + "\n" + formats.ANSWER_STOP
     return pyx_row("fwd_mnl", instruction, response, **meta)

@@ -147,7 +147,21 @@ export class ServerManager implements vscode.Disposable {
     }
   }
 
-  async start(): Promise<void> {
+  /** Starts, stops and restarts run one after another: a second settings change while a start is
+   * in progress must not stop a half-started client. */
+  private lifecycle: Promise<void> = Promise.resolve();
+
+  private serialize(op: () => Promise<void>): Promise<void> {
+    const next = this.lifecycle.then(op, op);
+    this.lifecycle = next.catch((err) => this.output.error(`server lifecycle: ${String(err)}`));
+    return next;
+  }
+
+  start(): Promise<void> {
+    return this.serialize(() => this.doStart());
+  }
+
+  private async doStart(): Promise<void> {
     if (this.disposed) return;
     this.stopping = false;
     this.onModelStateEmitter.fire({ kind: "starting" });
@@ -193,10 +207,18 @@ export class ServerManager implements vscode.Disposable {
           stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
         });
         child.on("error", (err) => reject(err));
+        // stderr may still hold the server's last words when "exit" fires: read it to its end
+        // (or give up after a second) before describing the exit.
+        const stderrDone = new Promise<void>((resolve) => {
+          child.stderr.on("end", () => resolve());
+          child.stderr.on("error", () => resolve());
+        });
         child.on("exit", (code, signal) => {
           this.output.info(`Server process ${child.pid} exited (code ${code}, signal ${signal})`);
-          if (!initialized) exitedEarly = describeEarlyExit(code, signal, stderrTail);
-          markExited();
+          void Promise.race([stderrDone, new Promise((r) => setTimeout(r, 1000))]).then(() => {
+            if (!initialized) exitedEarly = describeEarlyExit(code, signal, stderrTail);
+            markExited();
+          });
         });
         child.on("spawn", () => {
           this.serverPid = child.pid;
@@ -246,7 +268,8 @@ export class ServerManager implements vscode.Disposable {
       // A process that dies before answering `initialize` does not always reject start():
       // treat its exit as the failure.
       const outcome = await Promise.race([client.start().then(() => "started" as const), exited.then(() => "exited" as const)]);
-      if (outcome === "exited") {
+      // start() also resolves when `initialize` failed (the failure handler said not to retry).
+      if (outcome === "exited" || client.state !== State.Running) {
         void client.dispose().catch(() => undefined);
         throw new Error("the server process exited before it answered initialize");
       }
@@ -303,16 +326,22 @@ export class ServerManager implements vscode.Disposable {
   }
 
   /** "SemCoder: Restart server": stop the current process, forget past crashes, start again. */
-  async restart(): Promise<void> {
+  restart(): Promise<void> {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.policy.reset();
-    await this.stop();
-    this.readyPromise = this.newReadyPromise();
-    await this.start();
+    return this.serialize(async () => {
+      await this.doStop();
+      this.readyPromise = this.newReadyPromise();
+      await this.doStart();
+    });
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.serialize(() => this.doStop());
+  }
+
+  private async doStop(): Promise<void> {
     this.stopping = true;
     const client = this.client;
     this.client = undefined;

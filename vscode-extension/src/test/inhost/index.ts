@@ -295,7 +295,8 @@ const trusted: Test[] = [
         await config.update("server.pythonPath", "/usr/bin/python3", vscode.ConfigurationTarget.Global);
         const missing = await eventually("a start failure naming the missing package", () => {
           const r = a.lastStartFailure();
-          return r && /does not have the semcoder-lsp package/.test(r) ? r : undefined;
+          if (r && /does not have the semcoder-lsp package/.test(r)) return r;
+          throw new Error(`last start failure: ${r}; status: ${a.statusText()}`);
         }, 30000);
         assert(missing.startsWith("SemCoder cannot start its language server"), missing);
       } finally {

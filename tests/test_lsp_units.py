@@ -1,0 +1,67 @@
+"""Fast checks of the server's pure parts: settings validation, finding calls, results."""
+
+from __future__ import annotations
+
+from semcoder_lsp.calls import analyse, byte_col, call_at, utf16_col
+from semcoder_lsp.results import differences, expectation_failure, normalise_value
+from semcoder_lsp.settings import Settings, parse_settings
+
+
+def test_settings_accept_nested_wrapped_and_dotted_keys():
+    nested, problems = parse_settings({"model": {"maxTokens": 100}, "execution": {"enabled": True}})
+    assert problems == [] and nested.model.maxTokens == 100 and nested.execution.enabled
+    wrapped, _ = parse_settings({"semcoder": {"model": {"temperature": 0}}})
+    assert wrapped.model.temperature == 0.0
+    dotted, _ = parse_settings({"execution.timeoutSeconds": 2, "model.gpuLayers": 3})
+    assert dotted.execution.timeoutSeconds == 2.0 and dotted.model.gpuLayers == 3
+
+
+def test_bad_settings_name_the_setting_and_keep_defaults():
+    settings, problems = parse_settings({"model": {"contextSize": 10, "threads": True, "path": 5},
+                                         "execution": {"memoryMB": "lots"}, "unknown": 1})
+    assert settings == Settings()
+    assert len(problems) == 4
+    assert any('"model.contextSize" must be an integer between 512 and 131072 (got 10); using 4096' in p
+               for p in problems)
+    assert any('"execution.memoryMB"' in p and '"lots"' in p for p in problems)
+    _, problems = parse_settings(["not", "an", "object"])
+    assert problems and "must be an object" in problems[0]
+
+
+def test_calls_from_asserts_doctests_comments_and_cursor():
+    source = (
+        'def f(a, b=2):\n'
+        '    """\n'
+        '    >>> f(1)\n'
+        '    3\n'
+        '    """\n'
+        '    return a + b\n'
+        '# semcoder: f(5, b=1)\n'
+        'assert f(2) == 4\n'
+        'assert 7 == f(3, 4)\n'
+        'x = f(len("ab"))\n'
+        'y = [f("é", "😀")]\n'
+    )
+    info = analyse(source)
+    found = {(c.origin, c.call, c.expected) for c in info.calls}
+    assert found == {("doctest", "f(1)", "3"), ("comment", "f(5, b=1)", None),
+                     ("assert", "f(2)", "4"), ("assert", "f(3, 4)", "7")}
+    assert call_at(info, 9, 6) is None  # f(len("ab")): not literal arguments
+    line = source.splitlines()[10]
+    site = call_at(info, 10, byte_col(line, 6))
+    assert site is not None and site.call == 'f("é", "😀")'
+    # columns: LSP counts UTF-16 units, ast counts UTF-8 bytes
+    assert byte_col("é😀x", 3) == len("é😀".encode()) and utf16_col("é😀x", len("é😀".encode())) == 3
+
+
+def test_expectations_and_differences_compare_values_not_text():
+    ok = {"status": "ok", "call": "f(1)", "return": {"repr": "[1, 2]", "literal": True}}
+    assert expectation_failure(ok, "[1,2]") is None
+    assert expectation_failure(ok, "[2, 1]") == "assert failed: f(1) returned [1, 2], expected [2, 1]"
+    raised = {"status": "exception", "call": "f(0)", "exception": {"type": "ValueError", "message": "bad"}}
+    assert expectation_failure(raised, None) == "f(0) raised ValueError: bad"
+    assert normalise_value("'a'") == normalise_value('"a"')
+    actual = [{"line": 3, "values": {"x": "1 → 2"}, "source": "actual"}]
+    predicted = [{"line": 3, "values": {"x": "3"}, "source": "predicted"}]
+    diffs = differences(ok, actual, predicted, "[1, 2]")
+    assert diffs == [{"line": 3, "what": "value", "name": "x", "predicted": "3", "actual": "1 → 2"}]

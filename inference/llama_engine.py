@@ -297,7 +297,10 @@ class LlamaCppEngine:
 
     def detokenize(self, tokens: list[int]) -> str:
         self.load()
-        return self._thread.call(lambda: self._llama.detokenize(list(tokens)).decode("utf-8", errors="replace"))
+        # Not Llama.detokenize: it gives each token a 32-byte buffer and silently drops longer
+        # pieces (runs of spaces, long comment rulers), which code vocabularies do have.
+        decoder = TokenTextDecoder(self._vocab)
+        return "".join(decoder.feed(t) for t in tokens) + decoder.flush()
 
     def decoder(self) -> TokenTextDecoder:
         """A fresh streaming decoder for this model's vocabulary (use on any thread: it only

@@ -298,3 +298,15 @@ def test_close_ends_a_stream_in_progress_and_load_works_again(tiny_model):
     assert not eng.loaded
     assert "".join(eng.stream("x = ", GenerationParams(max_tokens=2, temperature=0.0)))  # reloads
     eng.close()
+
+
+def test_detokenize_keeps_pieces_longer_than_32_bytes(tiny_model):
+    # The tiny vocabularies hold tokens longer than llama-cpp-python's 32-byte detokenize buffer
+    # (long runs of spaces); detokenize must still give back the text exactly.
+    engine = LlamaCppEngine(str(tiny_model.gguf_f16), n_ctx=512)
+    try:
+        text = "def f():\n" + " " * 40 + "return 1\n" + "#" * 70 + "\n"
+        ids = engine.tokenize(text)
+        assert engine.detokenize(ids) == text
+    finally:
+        engine.close()

@@ -50,7 +50,20 @@ export function registerCommands(
   getClient: () => Promise<LanguageClient>,
   log: vscode.LogOutputChannel,
 ): void {
-  const register = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  // A command that fails (server down, bad input) says why in a notification instead of VS Code's
+  // generic "command failed".
+  const register = (id: string, fn: (...args: any[]) => unknown) =>
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: any[]) => {
+        try {
+          return await fn(...args);
+        } catch (err: any) {
+          log.error(`${id}: ${err?.message ?? String(err)}`);
+          void vscode.window.showErrorMessage(err?.message ?? String(err), "Show Logs").then((c) => c && log.show(true));
+          return undefined;
+        }
+      }),
+    );
 
   register("semcoder.traceFunction", async (arg?: { uri?: string; function?: string; call?: string }) => {
     const editor = activePythonEditor();

@@ -64,8 +64,13 @@ export class ServerManager implements vscode.Disposable {
     return new Promise((resolve) => (this.resolveReady = resolve));
   }
 
-  /** The running client (waits for a start in progress). */
+  private starting = false;
+
+  /** The running client; waits for a start in progress; fails at once with the reason when the
+   * server is down and nothing is starting it (so commands don't hang). */
   whenReady(): Promise<LanguageClient> {
+    if (this.current) return Promise.resolve(this.current);
+    if (!this.starting && !this.restartTimer && this.lastFailure) return Promise.reject(new Error(this.lastFailure));
     return this.readyPromise;
   }
 
@@ -163,6 +168,15 @@ export class ServerManager implements vscode.Disposable {
 
   private async doStart(): Promise<void> {
     if (this.disposed) return;
+    this.starting = true;
+    try {
+      await this.startOnce();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     this.stopping = false;
     this.onModelStateEmitter.fire({ kind: "starting" });
     let launch: ServerLaunch;

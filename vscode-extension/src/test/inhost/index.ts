@@ -290,6 +290,12 @@ const trusted: Test[] = [
         const reason = await eventually("a start failure", () => a.lastStartFailure(), 20000);
         assert(/\/nonexistent\/bin\/semcoder-lsp \(from the setting "semcoder.server.command"\) does not exist or is not an executable file/.test(reason), reason);
         assert(/server stopped/.test(a.statusText()), `status bar: ${a.statusText()}`);
+        // Commands waiting for the server fail at once with the same reason instead of hanging.
+        const rejected = await Promise.race([
+          a.client().then(() => "resolved", (e: Error) => e.message),
+          new Promise<string>((r) => setTimeout(() => r("still waiting after 3 s"), 3000)),
+        ]);
+        assert(rejected === reason, `client() while the server is down: ${rejected}`);
         // An interpreter without the package: the server exits at once; the reason says so.
         await config.update("server.command", "", vscode.ConfigurationTarget.Global);
         await config.update("server.pythonPath", "/usr/bin/python3", vscode.ConfigurationTarget.Global);

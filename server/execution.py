@@ -18,7 +18,7 @@ import copy
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from semcoder_inference.errors import SemcoderError
 
@@ -79,14 +79,19 @@ def to_document_lines(trace: dict) -> dict:
 
 
 class Executor:
-    def __init__(self) -> None:
+    def __init__(self, workspace_root: Callable[[], str | None] = lambda: None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
         self._tracers: dict[tuple, Any] = {}
+        self._workspace_root = workspace_root
 
     def _tracer(self, settings: ExecutionSettings) -> Any:
-        from semcoder_inference.tracer import Limits, Tracer
+        from semcoder_inference.tracer import Limits, Tracer, find_python
 
-        key = (settings.python, settings.timeoutSeconds, settings.memoryMB)
+        # The user's own interpreter, so their imports resolve: the configured one, else the
+        # workspace's virtual environment, else the server's Python.
+        root = self._workspace_root()
+        python = find_python(root, settings.python or None)
+        key = (python, root, settings.timeoutSeconds, settings.memoryMB)
         tracer = self._tracers.get(key)
         if tracer is None:
             limits = Limits(
@@ -94,7 +99,7 @@ class Executor:
                 cpu_s=settings.timeoutSeconds,
                 memory_mb=settings.memoryMB,
             )
-            tracer = Tracer(python=settings.python or None, limits=limits)
+            tracer = Tracer(python=python, limits=limits, workspace_root=root)
             self._tracers[key] = tracer
         return tracer
 

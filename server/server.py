@@ -74,7 +74,7 @@ class SemcoderServer(LanguageServer):
         self.models = ModelManager(self.worker, self._on_model_state)
         self.models.progress_callback = self._on_load_progress
         self.predictor = Predictor(self.worker, self.models, self.cache)
-        self.executor = Executor()
+        self.executor = Executor(workspace_root=self._first_workspace_root)
         self.documents = DocumentStore(self)
         self.tracing = Tracing(self)
         self.latest: dict[tuple[str, str], TraceJob] = {}  # (uri, function) -> latest job
@@ -104,6 +104,10 @@ class SemcoderServer(LanguageServer):
     @property
     def supports_configuration(self) -> bool:
         return bool(self._cap("workspace", "configuration"))
+
+    def _first_workspace_root(self) -> str | None:
+        roots = self.workspace_roots()
+        return str(roots[0]) if roots else None
 
     def workspace_roots(self) -> list[Path]:
         roots = []

@@ -16,7 +16,6 @@ from semcoder_inference.errors import SemcoderError
 
 from .cache import make_key
 from .calls import CallSite, FunctionInfo, ModuleInfo, byte_col, call_at
-from .context_slice import dependencies
 from .execution import definitions_only
 from .predictions import PredictionRun
 from .results import (
@@ -175,24 +174,23 @@ class Tracing:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def prompt_code(self, target: Target) -> tuple[str, Any]:
-        """The code the model sees (dependencies, then the function), and a map from its
-        1-based lines to 0-based document lines of the function."""
-        info, fn = target.info, target.function
-        import ast
+    def prompt_code(self, target: Target) -> str:
+        """The code the model sees: the function and what it depends on, cut by the same
+        slicer the prompt builder uses. It is part of the prediction's cache key, so an edit
+        to a helper the function calls invalidates the cached prediction."""
+        from semcoder_inference.context import slice_function
 
-        roots = [p for p in self.server.workspace_roots()]
-        deps = dependencies(info.text, _tree(info), fn.name,
-                            filename=self.server.documents.path(target.uri), workspace_roots=roots)
-        prefix = "\n\n".join(deps) + "\n\n" if deps else ""
-        offset = prefix.count("\n")
-        n_fn_lines = fn.end - fn.start + 1
-
-        def to_doc(code_line: int) -> int | None:
-            local = code_line - 1 - offset
-            return fn.start + local if 0 <= local < n_fn_lines else None
-
-        return prefix + fn.source, to_doc
+        roots = self.server.workspace_roots()
+        path = self.server.documents.path(target.uri)
+        try:
+            return slice_function(
+                target.info.text,
+                target.function.name,
+                path=path if path != target.uri else None,
+                workspace_root=str(roots[0]) if roots else None,
+            ).text
+        except SemcoderError:  # the module does not parse around the function: key on it alone
+            return target.function.source
 
     async def actual_trace(self, target: Target) -> dict:
         exec_settings = self.server.settings.execution
@@ -217,7 +215,7 @@ class Tracing:
                                 message="Prediction not requested.")
             run.done.set()
             return run
-        key_code, _ = self.prompt_code(target)
+        key_code = self.prompt_code(target)
         roots = self.server.workspace_roots()
         path = self.server.documents.path(target.uri)
         return self.server.predictor.get_or_start(

@@ -81,9 +81,11 @@ export class CodeServer {
       XDG_DATA_HOME: path.join(this.dir, "data"),
       XDG_CACHE_HOME: path.join(this.dir, "cache"),
       HOME: path.join(this.dir, "home"),
+      // The server's sandbox and anything else that uses a temporary folder: removed with ours.
+      TMPDIR: path.join(this.dir, "tmp"),
       ...(o.env ?? {}),
     };
-    for (const d of [this.userDir, this.extDir, this.env.XDG_CONFIG_HOME, this.env.XDG_DATA_HOME, this.env.HOME, path.join(this.userDir, "User")]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.userDir, this.extDir, this.env.XDG_CONFIG_HOME, this.env.XDG_DATA_HOME, this.env.HOME, this.env.TMPDIR, path.join(this.userDir, "User")]) fs.mkdirSync(d, { recursive: true });
     fs.writeFileSync(path.join(this.userDir, "User", "settings.json"), JSON.stringify(o.userSettings, null, 2));
   }
 

@@ -38,6 +38,7 @@ class PredictionRun:
     status: str = "pending"  # pending | generating | complete | cancelled | error | unavailable
     message: str | None = None
     monologue: str = ""
+    tokens: int = 0  # generated so far, as the engine counts them
     steps: list[dict] = field(default_factory=list)
     output: str | None = None
     model_id: str | None = None
@@ -170,7 +171,9 @@ class Predictor:
                     run.status = "generating"
                 if event.kind == "delta":
                     run.monologue += event.text
-                    run.emit({"monologueDelta": event.text, "status": "generating"})
+                    # Tokens generated so far (the engine's own count), for a client's tokens/s.
+                    run.tokens = engine.last_stats.generated_tokens
+                    run.emit({"monologueDelta": event.text, "status": "generating", "tokens": run.tokens})
                 elif event.kind == "step":
                     step = _step_dict(event.step)
                     run.steps.append(step)

@@ -128,9 +128,12 @@ class SemcoderServer(LanguageServer):
         log.info("showMessage: %s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    def notify_status(self, state: str, message: str, model_id: str | None) -> None:
+    def notify_status(self, state: str, message: str, model_id: str | None, percentage: int | None = None) -> None:
+        params = {"state": state, "message": message, "modelId": model_id}
+        if percentage is not None:  # while loading: for a client's status bar
+            params["percentage"] = percentage
         try:
-            self.protocol.notify("semcoder/status", {"state": state, "message": message, "modelId": model_id})
+            self.protocol.notify("semcoder/status", params)
         except Exception:  # no transport yet (before initialize)
             log.debug("status not sent: %s", state)
 
@@ -194,9 +197,14 @@ class SemcoderServer(LanguageServer):
             title="SemCoder: loading model", message=self.models.model_id or "", percentage=0, cancellable=False))
 
     def _on_load_progress(self, fraction: float, message: str) -> None:
+        percentage = int(max(0.0, min(1.0, fraction)) * 100)
         if self._load_token is not None:
             self.work_done_progress.report(self._load_token, types.WorkDoneProgressReport(
-                message=message, percentage=int(max(0.0, min(1.0, fraction)) * 100)))
+                message=message, percentage=percentage))
+        # Work-done tokens are chosen by the server, so a client cannot tie them to its status
+        # bar; the status notification carries the same percentage.
+        if self.models.state == "loading":
+            self.notify_status("loading", message, self.models.model_id, percentage)
 
     # -- results for inlay hints -----------------------------------------------------------------
 

@@ -177,16 +177,24 @@ async def test_tiny_gguf_load_progress_streaming_and_cancel(tmp_path, tiny_model
                          "threads": 1}}
     async with running_server(tmp_path, init_options=options, root=demo) as client:
         await wait_for(lambda: any(s["state"] == "ready" for s in client.statuses), timeout=120)
+        # The status notification and the work-done "end" are separate messages: wait for both.
+        await wait_for(lambda: any(v.get("kind") == "end" for vs in client.work_done.values() for v in vs),
+                       timeout=30)
         tokens = list(client.work_done)
         assert tokens, "model loading reported work-done progress"
         kinds = [v["kind"] for v in client.work_done[tokens[0]]]
         assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+        # The status notification carries the load percentage too, for a client's status bar.
+        loading = [s["percentage"] for s in client.statuses if s["state"] == "loading" and "percentage" in s]
+        assert loading and loading == sorted(loading) and loading[-1] == 100
         uri = open_document(client, path)
         loop = asyncio.get_running_loop()
         pending = asyncio.ensure_future(client.protocol.send_request_async("semcoder/trace", {
             "textDocument": {"uri": uri}, "function": "perimeter", "call": "perimeter([1, 2])",
             "partialResultToken": "t"}, msg_id="trace-cancel-me"))
         await wait_for(lambda: len(client.partials.get("t", [])) >= 5, timeout=120)
+        counts = [p["tokens"] for p in client.partials["t"] if "tokens" in p]
+        assert counts and counts == sorted(counts) and counts[-1] >= 3  # the engine's token count
         client.protocol.notify("$/cancelRequest", types.CancelParams(id="trace-cancel-me"))
         cancelled_at = loop.time()
         with pytest.raises(Exception) as info:

@@ -46,6 +46,7 @@ DEFAULTS: dict = {
     "lora": {"rank": 8, "alpha": 16, "dropout": 0.0, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"]},
     "max_seq_len": 512,
     "packing": True,
+    "pack_width": None,  # packed row width (default max_seq_len); longer examples get a row of their own
     "micro_batch_size": 2,  # rows per micro-batch per process
     "grad_accum": 1,
     "max_steps": 10,
@@ -496,7 +497,9 @@ def train(config: dict) -> dict:
     examples, too_long = tokenize_examples(tokenizer, rows, config["max_seq_len"])
     if not examples:
         raise SemcoderError(f"No training example fits in max_seq_len={config['max_seq_len']} tokens ({too_long} were too long).")
-    stream = RowStream(examples, config["max_seq_len"], config["packing"], config["seed"])
+    # Narrower packed rows bound the attention work per token (the mask is block-diagonal,
+    # but sdpa on CPU still computes the full row x row product); use micro_batch_size 1 then.
+    stream = RowStream(examples, int(config.get("pack_width") or config["max_seq_len"]), config["packing"], config["seed"])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     # Model, precision, optimizer, schedule.

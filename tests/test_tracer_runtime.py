@@ -209,3 +209,30 @@ def test_attribute_changes_of_plain_objects_show(tracer):
     assert changes[6] == {"acc": "<Acc items=[]>"}
     assert changes[7] == {"acc": "<Acc items=[5]>"}
     assert changes[8] == {"acc": "<Acc items=[5], total=5>"}
+
+
+def test_run_folders_of_dead_zygotes_are_swept_at_start(tmp_path):
+    """A zygote killed before its clean-up leaves its run folder behind (with namespaces a
+    tmpfs mount point only the outside can remove); the next zygote removes it, and leaves
+    the folders of live zygotes alone."""
+    import os
+    import subprocess
+    import tempfile
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    base = tempfile.gettempdir()
+    stale = os.path.join(base, f"semcoder-sandbox-{gone.pid}-test")
+    live = os.path.join(base, f"semcoder-sandbox-{os.getpid()}-test")
+    for folder in (stale, live):
+        os.makedirs(os.path.join(folder, "run"), exist_ok=True)
+    try:
+        with Tracer(workers=1) as fresh:
+            assert fresh.trace_call("def f():\n    return 1\n", "f()")["status"] == "ok"
+        assert not os.path.exists(stale)
+        assert os.path.isdir(live)
+    finally:
+        import shutil
+
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)

@@ -218,6 +218,35 @@ def _warm_up():
     traceback.walk_tb(None)
 
 
+RUN_ROOT_PREFIX = "semcoder-sandbox-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale_run_roots(base):
+    """Remove run folders left behind by zygotes that no longer exist (killed before their
+    clean-up ran). A folder whose owner is alive, or whose name has no pid, is left alone."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(RUN_ROOT_PREFIX):
+            continue
+        pid = name[len(RUN_ROOT_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
 def zygote(isolation):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
@@ -226,7 +255,10 @@ def zygote(isolation):
     os.dup2(null, 0)
     os.dup2(null, 1)
     namespaces_error, tmpfs = "not requested", False
-    run_root = tempfile.mkdtemp(prefix="semcoder-sandbox-")
+    sweep_stale_run_roots(tempfile.gettempdir())
+    # The pid in the name lets a later zygote remove this folder if we die without cleaning
+    # up: with namespaces it is a tmpfs mount point that only the outside can remove.
+    run_root = tempfile.mkdtemp(prefix="%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
     if isolation in ("auto", "namespaces"):
         namespaces_error, tmpfs = enter_namespaces(run_root)
     _warm_up()

@@ -53,6 +53,14 @@ def _own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _cpu_parts(zygotes: list[psutil.Process]) -> tuple[float, float, float]:
+    """CPU seconds so far of this process (the server), the zygotes themselves, and the
+    children they forked and reaped (the runs)."""
+    times = [z.cpu_times() for z in zygotes]
+    return (_own_cpu_s(), sum(t.user + t.system for t in times),
+            sum(t.children_user + t.children_system for t in times))
+
+
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -66,6 +74,7 @@ def bench_tracer(rows: list[dict], workers: int) -> dict:
             list(pool.map(lambda _: tracer.trace_call("def f():\n    return 1\n", "f()"), range(workers * 4)))
         zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
         cpu_before = _own_cpu_s() + sum(_cpu_s(z) for z in zygotes)
+        parts_before = _cpu_parts(zygotes)
 
         def run(row):
             start = time.perf_counter()
@@ -80,11 +89,13 @@ def bench_tracer(rows: list[dict], workers: int) -> dict:
         wall = time.perf_counter() - start
         # The zygotes reap their children, so their CPU includes every run's.
         cpu = _own_cpu_s() + sum(_cpu_s(z) for z in zygotes) - cpu_before
+        parts = [after - before for after, before in zip(_cpu_parts(zygotes), parts_before)]
     latencies = [r[0] for r in results]
     passed = sum(1 for _, t in results if t["status"] == "ok" and (t.get("assertion") or {}).get("passed"))
     events = sum(len(t["events"]) for _, t in results)
     return {"wall": wall, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "passed": passed, "events": events, "isolation": isolation, "cpu": cpu}
+            "passed": passed, "events": events, "isolation": isolation, "cpu": cpu,
+            "cpu_parts": parts}
 
 
 def bench_naive(rows: list[dict], workers: int) -> dict:
@@ -178,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
              "yes" if snoop["wall"] / ours["wall"] >= 1.0 else "no"],
             ["naive CPU / tracer CPU (load-independent)", f"{naive['cpu'] / ours['cpu']:.1f}x", "", ""],
             ["pysnooper CPU / tracer CPU", f"{snoop['cpu'] / ours['cpu']:.2f}x", "", ""],
+            ["tracer CPU ms/call: server / zygotes / runs",
+             " / ".join(f"{part / n * 1000:.2f}" for part in ours["cpu_parts"]), "(breakdown)", ""],
         ],
     )
     return 0

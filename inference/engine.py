@@ -8,6 +8,7 @@ through a CancelToken, and reports what the last generation cost in GenerationSt
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
@@ -24,22 +25,47 @@ class GenerationParams:
 
 
 class CancelToken:
-    """A stop flag shared between the caller and the engine's token loop."""
+    """A stop flag shared between the caller and the engine's token loop.
+
+    Besides polling `cancelled`, a waiter can register a callback that runs once on cancel,
+    so a consumer blocked on a queue is woken at once instead of polling on a timer (timer
+    wake-ups steal CPU from llama.cpp's compute threads on small machines)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
         self.cancelled_at: float | None = None
 
     def cancel(self) -> None:
-        if not self._event.is_set():
-            import time
-
+        with self._lock:
+            if self._event.is_set():
+                return
             self.cancelled_at = time.perf_counter()
             self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run `callback` when cancelled (now, if already). Returns a function that
+        unregisters it."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+
+                def remove() -> None:
+                    with self._lock:
+                        if callback in self._callbacks:
+                            self._callbacks.remove(callback)
+
+                return remove
+        callback()
+        return lambda: None
 
 
 @dataclass

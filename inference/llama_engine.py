@@ -44,7 +44,6 @@ log = logging.getLogger("semcoder.llama")
 # which SemCoder's evaluation (vLLM-style top-p sampling) does not use.
 TOP_K = 40
 MIN_P = 0.0
-_POLL_S = 0.005  # how often a waiting stream() looks at its CancelToken
 
 # ------------------------------------------------------------------ llama.cpp logging
 
@@ -325,24 +324,24 @@ class LlamaCppEngine:
         self._active.add(abandoned)
         stats = GenerationStats()
         self._stats = stats
+        # A cancel wakes this consumer at once (even while the worker is still evaluating
+        # the token in flight) through the queue, so waiting needs no polling timer.
+        unregister = cancel.on_cancel(lambda: out.put(("cancelled", None))) if cancel is not None else None
         self._thread.submit(lambda: self._generate(prompt, params, cancel, abandoned, out, stats))
         try:
             while True:
-                # Poll the CancelToken while waiting, so a cancel ends the stream at once
-                # even though the worker is still evaluating the token in flight.
+                kind, value = out.get()
                 if cancel is not None and cancel.cancelled:
-                    break
-                try:
-                    kind, value = out.get(timeout=_POLL_S)
-                except queue.Empty:
-                    continue
+                    break  # text sampled before the cancel reached the worker is dropped
                 if kind == "text":
                     yield value
                 elif kind == "error":
                     raise value
-                else:
+                else:  # "done" or "cancelled"
                     break
         finally:
+            if unregister is not None:
+                unregister()
             abandoned.set()
             self._active.discard(abandoned)
             if cancel is not None and cancel.cancelled and cancel.cancelled_at is not None:

@@ -19,21 +19,11 @@ from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+from semcoder_lsp.convert import plain  # the server's own helper: results as plain JSON data
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_project"
 SERVER_COMMAND = [sys.executable, "-m", "semcoder_lsp", "--log-level", "info"]
-
-
-def plain(obj: Any) -> Any:
-    """Results of custom requests arrive as namedtuples; make them dicts and lists."""
-    if hasattr(obj, "_asdict"):
-        return {k: plain(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
 
 
 def _converter():

@@ -47,12 +47,11 @@ _FORBIDDEN_EVENTS = {
 _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi"))
 
 
-def make_audit_hook(workdir, real_workdir=None):
+def make_audit_hook(workdir):
     """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
     and reading other processes' /proc entries. It raises PermissionError, so hostile code
-    sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
-    `real_workdir`: os.path.realpath(workdir), when the caller knows it already."""
-    root = real_workdir or os.path.realpath(workdir)
+    sees an ordinary failure and the run ends cleanly (or is stopped by a limit)."""
+    root = os.path.realpath(workdir)
     prefix = root + os.sep
     own_pid = str(os.getpid())
     realpath = os.path.realpath

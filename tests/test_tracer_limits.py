@@ -182,6 +182,10 @@ def test_hostile_repr_is_contained(tracer):
 
 def test_ctypes_and_signals_are_refused(tracer):
     assert tracer.trace_call("import ctypes\ndef f():\n    return 1\n", "f()")["status"] == "exception"
+    # _ctypes too: the zygote itself loaded it to enter namespaces, and an import of a module
+    # already in sys.modules raises no audit event, so it must be gone before runs start.
+    trace = tracer.trace_call("def f():\n    import _ctypes\n    return 1\n", "f()")
+    assert trace["status"] == "exception" and "_ctypes" in trace["exception"]["message"]
     kill = tracer.trace_call(f"import os\ndef f():\n    os.kill({os.getpid()}, 9)\n", "f()")
     assert kill["status"] == "exception" and "signalling" in kill["message"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from ..errors import SettingsError
 
@@ -23,7 +23,7 @@ class Limits:
     max_return_repr: int = 10000    # characters of the return value's repr
 
     def validated(self) -> "Limits":
-        for name, value in asdict(self).items():
+        for name, value in self.as_request().items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise SettingsError(
                     f"The tracer limit {name} must be a positive number, got {value!r}.",
@@ -35,4 +35,6 @@ class Limits:
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).validated()
 
     def as_request(self) -> dict:
-        return asdict(self)
+        # Every field is a plain number: a shallow dict is what asdict() would give, without
+        # its deep copies (this runs for every traced call).
+        return {f.name: getattr(self, f.name) for f in fields(self)}

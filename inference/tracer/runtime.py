@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import json
+import linecache
 import os
 import select
 import shutil
@@ -37,11 +38,13 @@ if __package__ in (None, ""):
     _package = types.ModuleType("_semcoder_tracer")
     _package.__path__ = [_HERE]
     sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, Prepared, read_exact_fd, run_child, write_frame
+    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
+    from _semcoder_tracer.line_tracer import LineTracer
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.sandbox import enter_namespaces, enter_workdir, vm_bytes
 else:
-    from .child import SCHEMA, Prepared, read_exact_fd, run_child, write_frame
+    from .child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
+    from .line_tracer import LineTracer
     from .safe_repr import SafeRepr
     from .sandbox import enter_namespaces, enter_workdir, vm_bytes
 
@@ -83,6 +86,23 @@ def _vm_base():
     return _VM_CACHE[0]
 
 
+_WORKDIR_COUNTER = [0]
+_REAL_ROOTS = {}
+
+
+def _new_workdir(run_root):
+    """A fresh, private (0700) folder for one run. Names count up (cheaper than mkdtemp's
+    random ones); os.mkdir never adopts a folder that already exists, so a name taken by
+    anyone else falls back to mkdtemp."""
+    _WORKDIR_COUNTER[0] += 1
+    path = os.path.join(run_root, "run-%d" % _WORKDIR_COUNTER[0])
+    try:
+        os.mkdir(path, 0o700)
+    except OSError:
+        return tempfile.mkdtemp(prefix="run-", dir=run_root)
+    return path
+
+
 class Spare:
     """A child forked before its request arrives. Fork and set-up happen while the server is
     idle; the child then reads the next request from the server's pipe itself and writes
@@ -96,7 +116,12 @@ class Spare:
     later comes from an earlier run."""
 
     def __init__(self, run_root, protocol_in, protocol_out):
-        self.workdir = tempfile.mkdtemp(prefix="run-", dir=run_root)
+        self.workdir = _new_workdir(run_root)
+        # Resolved once per run root (the folder itself is new, not a link).
+        real_root = _REAL_ROOTS.get(run_root)
+        if real_root is None:
+            real_root = _REAL_ROOTS[run_root] = os.path.realpath(run_root)
+        self.real_workdir = os.path.join(real_root, os.path.basename(self.workdir))
         vm_base = _vm_base()
         self.notify_r, notify_w = os.pipe()
         self.pid = os.fork()
@@ -130,7 +155,7 @@ class Spare:
             limits["_vm_base"] = vm_base
             request_id = str(request.get("id") or "")[:32].encode("ascii", "replace")
             os.write(notify_w, _START.pack(b"S", float(limits["timeout_s"]), float(limits["cpu_s"]), request_id))
-            run_child(request, Prepared(request), self.workdir, protocol_out)
+            run_child(request, Prepared(request), self.workdir, protocol_out, self.real_workdir)
         except BaseException:
             write_frame(protocol_out, json.dumps({
                 "schema": SCHEMA, "status": "crashed", "id": request.get("id"),
@@ -170,7 +195,10 @@ class Spare:
 
     def cleanup(self):
         os.close(self.notify_r)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            os.rmdir(self.workdir)  # most runs leave their folder empty
+        except OSError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def serve(run_root, protocol_in, protocol_out):
@@ -207,15 +235,50 @@ def serve(run_root, protocol_in, protocol_out):
         spare = upcoming
 
 
+_WARM_UP_LIMITS = {"timeout_s": 5.0, "cpu_s": 5.0, "memory_mb": 512, "max_output_bytes": 65536,
+                   "max_events": 20000, "max_depth": 50, "recursion_limit": 1000, "max_repr": 120,
+                   "max_return_repr": 10000}
+# CPython specialises ("quickens") a function's bytecode in place after a few calls: done
+# here, before any fork, children inherit the specialised code instead of each rewriting
+# (and copy-on-write faulting) it.
+_WARM_UP_ROUNDS = 12
+
+
 def _warm_up():
-    """Exercise, once, the machinery every child uses, so that its lazily built state is
-    inherited rather than rebuilt (and copy-on-write faulted) in each child."""
-    request = {"source": "def f(xs):\n    for x in xs:\n        xs = xs\n    return xs\n",
-               "filename": "<warm-up>", "call": "f([1])"}
-    Prepared(request)
-    json.loads(json.dumps({"a": [1, "b", None]}))
+    """Exercise, several times, the machinery every child uses (compiling, tracing, repr,
+    the result's JSON), so that its lazily built state and specialised bytecode are
+    inherited rather than rebuilt (and copy-on-write faulted) in each child. Only built-in
+    values are traced, so no user-level __repr__ (and no repr timer) is involved."""
+    source = ("def g(n):\n    return n * 2\n\n"
+              "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        if x:\n"
+              "            out.append((i, g(x), str(x)))\n    d = {k: v for k, v, _ in out[:1]}\n"
+              "    return [out, d, 'a' + 'b', None, 1.5]\n")
+    request = {"source": source, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
+               "expect": "f([1, 2, 0, 3])", "limits": dict(_WARM_UP_LIMITS), "id": "warm-up",
+               "loops": None, "mode": "call"}
+    for _ in range(_WARM_UP_ROUNDS):
+        body = json.dumps(request).encode("utf-8")
+        request = json.loads(body.decode("utf-8"))
+        prepared = Prepared(request)
+        state = RunState(request, "/", -1)
+        state.loops = prepared.loops
+        namespace = {"__builtins__": __builtins__}
+        exec(prepared.code, namespace)
+        tracer = LineTracer(state)
+        sys.settrace(tracer.on_call)
+        try:
+            value = eval(prepared.call_code, namespace)
+        finally:
+            sys.settrace(None)
+        tracer.frames.clear()
+        result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+        result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
+                               "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
+        json.dumps(result, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        json.dumps({"trailer": True, "id": "x", "result": None, "exit": 0}).encode()
     SafeRepr(100, None)([1, (2, "x"), {3: None}])
     traceback.walk_tb(None)
+    linecache.cache.pop("<warm-up>", None)
 
 
 RUN_ROOT_PREFIX = "semcoder-sandbox-"

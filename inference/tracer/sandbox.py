@@ -47,11 +47,12 @@ _FORBIDDEN_EVENTS = {
 _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi"))
 
 
-def make_audit_hook(workdir):
+def make_audit_hook(workdir, real_workdir=None):
     """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
     and reading other processes' /proc entries. It raises PermissionError, so hostile code
-    sees an ordinary failure and the run ends cleanly (or is stopped by a limit)."""
-    root = os.path.realpath(workdir)
+    sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
+    `real_workdir`: os.path.realpath(workdir), when the caller knows it already."""
+    root = real_workdir or os.path.realpath(workdir)
     prefix = root + os.sep
     own_pid = str(os.getpid())
     realpath = os.path.realpath
@@ -166,7 +167,11 @@ def enter_namespaces(run_root):
     except Exception as exc:
         return "namespaces unavailable: %s" % exc, False
     finally:
-        sys.modules.pop("ctypes", None)
+        # Forget ctypes entirely, its C half (_ctypes) and submodules included: a run's
+        # `import` of a module still in sys.modules raises no audit event, so a cached
+        # _ctypes would slip past the hook's refusal of it.
+        for name in [m for m in sys.modules if m in ("ctypes", "_ctypes") or m.startswith("ctypes.")]:
+            sys.modules.pop(name, None)
 
 
 def enter_workdir(workdir):

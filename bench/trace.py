@@ -66,7 +66,9 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_tracer(rows: list[dict], workers: int) -> dict:
+def bench_tracer(rows: list[dict], workers: int, callers: int | None = None) -> dict:
+    """`callers` threads send requests (default: one per worker, which keeps every core busy;
+    1 is an editor's use, one request at a time)."""
     with Tracer(workers=workers) as tracer:
         isolation = tracer.isolation_info
         # Warm every zygote (start-up is not per call).
@@ -84,7 +86,7 @@ def bench_tracer(rows: list[dict], workers: int) -> dict:
             return elapsed, trace
 
         start = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
+        with ThreadPoolExecutor(callers or workers) as pool:
             results = list(pool.map(run, rows))
         wall = time.perf_counter() - start
         # The zygotes reap their children, so their CPU includes every run's.
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{n} CRUXEval samples; {os.cpu_count()} CPUs; load average {load_before:.2f}")
     log("tracer ...")
     ours = bench_tracer(rows, args.workers)
+    log("tracer, one call at a time ...")
+    single = bench_tracer(rows, args.workers, callers=1)
     log("naive fresh interpreters ...")
     naive = bench_naive(rows, args.workers)
     log("pysnooper ...")
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         ["method", "total s", "p50 ms", "p95 ms", "calls/s", "CPU ms/call", "correct", "notes"],
         [
             row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events"),
+            row("same, one call at a time (an editor)", single, "latency, not throughput"),
             row("naive: fresh python -I per sample", naive, f"{args.workers} in parallel, no tracing"),
             row("pysnooper in process (unisolated)", snoop, f"1 process, {snoop['chars']} trace chars"),
         ],

@@ -29,7 +29,6 @@ from .validation import check_generation_params
 
 log = logging.getLogger("semcoder.remote")
 
-_POLL_S = 0.01  # how often the caller's thread looks at the CancelToken while waiting
 _START_HINT = (
     "Start one with `python -m llama_cpp.server --model MODEL.gguf --host 127.0.0.1 --port 8000` "
     "or `llama-server -m MODEL.gguf`, or fix the server URL setting."
@@ -211,15 +210,14 @@ class RemoteEngine:
         reader.start()
         stop_filter = StopFilter(params.stop)
         finish = "length"
+        # A cancel wakes this thread through the queue (as in LlamaCppEngine): no polling timer.
+        unregister = cancel.on_cancel(lambda: events.put(("cancelled", None))) if cancel is not None else None
         try:
             while True:
+                kind, value = events.get()
                 if cancel is not None and cancel.cancelled:
                     finish = "cancelled"
                     break
-                try:
-                    kind, value = events.get(timeout=_POLL_S)
-                except queue.Empty:
-                    continue
                 if kind == "error":
                     stats.finish_reason = "error"
                     raise value
@@ -241,6 +239,8 @@ class RemoteEngine:
                 if tail:
                     yield tail
         finally:
+            if unregister is not None:
+                unregister()
             closing.set()
             _close(conn)  # closing the stream is how a remote generation is cancelled
             stats.generation_s = time.perf_counter() - started

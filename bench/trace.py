@@ -4,8 +4,10 @@
 
 On the 800 CRUXEval samples, in one run:
   (a) the sandboxed tracer with warm workers (a zygote per worker, a pre-forked child per
-      run, namespaces where Linux allows them): total wall time, per-call p50 and p95
-      (targets: p50 <= 3 ms, p95 <= 25 ms), every traced return checked against the output;
+      run, namespaces where Linux allows them), every traced return checked against the
+      output: per-call p50 and p95 one call at a time, as an editor sends them (targets:
+      p50 <= 3 ms, p95 <= 25 ms), and total wall time, p50 and p95 with one caller per
+      worker, every core busy (the same targets are shown against these too);
   (b) the naive safe way: a fresh `python -I -c` per sample, no tracing at all (just
       `assert f(input) == output`), with as many parallel processes as (a) has workers:
       (a) should be >= 5x faster in total;
@@ -71,9 +73,15 @@ def bench_tracer(rows: list[dict], workers: int, callers: int | None = None) -> 
     1 is an editor's use, one request at a time)."""
     with Tracer(workers=workers) as tracer:
         isolation = tracer.isolation_info
-        # Warm every zygote (start-up is not per call).
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda _: tracer.trace_call("def f():\n    return 1\n", "f()"), range(workers * 4)))
+        # Warm every zygote (start-up is not per call). The pool starts the ones a first
+        # call did not need in the background: wait for them, so that all are measured.
+        deadline = time.monotonic() + 60
+        while True:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda _: tracer.trace_call("def f():\n    return 1\n", "f()"), range(workers * 4)))
+            if len(tracer.worker_pids) >= workers or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
         cpu_before = _own_cpu_s() + sum(_cpu_s(z) for z in zygotes)
         parts_before = _cpu_parts(zygotes)
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after)",
         ["method", "total s", "p50 ms", "p95 ms", "calls/s", "CPU ms/call", "correct", "notes"],
         [
-            row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events"),
+            row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events, {args.workers} callers"),
             row("same, one call at a time (an editor)", single, "latency, not throughput"),
             row("naive: fresh python -I per sample", naive, f"{args.workers} in parallel, no tracing"),
             row("pysnooper in process (unisolated)", snoop, f"1 process, {snoop['chars']} trace chars"),
@@ -186,8 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         "Targets",
         ["measure", "value", "target", "met"],
         [
-            ["tracer p50 per call", f"{ours['p50'] * 1000:.2f} ms", "<= 3 ms", "yes" if ours["p50"] <= 0.003 else "no"],
-            ["tracer p95 per call", f"{ours['p95'] * 1000:.2f} ms", "<= 25 ms", "yes" if ours["p95"] <= 0.025 else "no"],
+            ["tracer p50 per call, one at a time", f"{single['p50'] * 1000:.2f} ms", "<= 3 ms",
+             "yes" if single["p50"] <= 0.003 else "no"],
+            ["tracer p95 per call, one at a time", f"{single['p95'] * 1000:.2f} ms", "<= 25 ms",
+             "yes" if single["p95"] <= 0.025 else "no"],
+            ["tracer p50 per call, all cores busy", f"{ours['p50'] * 1000:.2f} ms", "<= 3 ms",
+             "yes" if ours["p50"] <= 0.003 else "no"],
+            ["tracer p95 per call, all cores busy", f"{ours['p95'] * 1000:.2f} ms", "<= 25 ms",
+             "yes" if ours["p95"] <= 0.025 else "no"],
             ["naive total / tracer total", f"{naive['wall'] / ours['wall']:.1f}x", ">= 5x",
              "yes" if naive["wall"] / ours["wall"] >= 5 else "no"],
             ["tracer throughput / pysnooper", f"{snoop['wall'] / ours['wall']:.2f}x", ">= 1.0x (ambition)",

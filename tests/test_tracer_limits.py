@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -215,3 +216,32 @@ def test_a_run_cannot_forge_results_of_later_runs(tracer):
     for n in range(4):
         trace = tracer.trace_call("def g(n):\n    return n * 3\n", f"g({n})")
         assert trace["status"] == "ok" and trace["return"]["repr"] == str(n * 3)
+
+
+def test_frames_a_run_writes_after_its_own_result_never_reach_later_runs(tracer):
+    """The server sends the next request before the last run's trailer has arrived. A run
+    that digs out its own request id can forge its own result and trailer, and go on
+    writing; it harms only itself: later runs still get their real results."""
+    source = (
+        "import gc, json, os, struct, time\n"
+        "def send(message):\n"
+        "    body = json.dumps(message).encode()\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "def f():\n"
+        "    own = next(o['id'] for o in gc.get_objects()\n"
+        "               if type(o) is dict and 'limits' in o and 'id' in o and 'source' in o)\n"
+        "    send({'id': own, 'status': 'ok', 'events': [], 'return': {'repr': 'forged', 'literal': False}})\n"
+        "    send({'trailer': True, 'id': own, 'result': None})\n"
+        "    time.sleep(0.3)\n"
+        "    send({'id': '0' * 32, 'status': 'ok', 'events': [], 'return': {'repr': 'late', 'literal': False}})\n"
+        "    return 'done'\n"
+    )
+    tracer.trace_call(source, "f()")  # whatever it claims about itself
+    for n in range(6):
+        trace = tracer.trace_call("def g(n):\n    return n * 3\n", f"g({n})")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == str(n * 3)
+        time.sleep(0.1)

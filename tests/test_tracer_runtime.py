@@ -194,7 +194,15 @@ def test_close_leaves_no_processes_or_folders():
     zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
     roots = [info["run_root"] for info in tracer.worker_info]
     assert len(zygotes) == 2 and all(os.path.isdir(root) for root in roots)
-    family = zygotes + [c for z in zygotes for c in z.children(recursive=True)]
+    # Each zygote forks its spare child right after answering, so it may lag the reply a little.
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        family = zygotes + [c for z in zygotes for c in z.children(recursive=True)]
+        if len(family) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert len(family) >= 4  # each zygote keeps a spare child forked
     tracer.close()
     _, alive = psutil.wait_procs(family, timeout=10)
@@ -236,3 +244,38 @@ def test_run_folders_of_dead_zygotes_are_swept_at_start(tmp_path):
 
         shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(live, ignore_errors=True)
+
+
+def test_run_folders_are_removed_however_a_run_left_them(tmp_path):
+    """What the zygote does with a finished run's folder: deeper than PATH_MAX, a folder
+    with its permissions taken away, links to the outside (removed, never followed)."""
+    import os
+
+    from semcoder_inference.tracer.sandbox import remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    root = tmp_path / "run-1"
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    for level in range(300):  # 300 * 20 characters: far past PATH_MAX (4096)
+        name = f"nested-folder-{level:05d}"
+        os.mkdir(name, dir_fd=fd)
+        deeper = os.open(name, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+        os.close(os.open("data.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.symlink(outside, "link-out", dir_fd=fd)
+    os.close(fd)
+    (root / "locked" / "inner").mkdir(parents=True)
+    (root / "locked" / "inner" / "a.txt").write_text("x")
+    os.chmod(root / "locked" / "inner", 0)
+    os.chmod(root / "locked", 0)
+    (root / "top-link").symlink_to(outside)
+
+    remove_tree(root)
+
+    assert not root.exists()
+    assert (outside / "keep.txt").read_text() == "mine"
+    remove_tree(tmp_path / "never-existed")  # nothing to do, no error

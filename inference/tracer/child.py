@@ -14,7 +14,6 @@ import _signal
 import struct
 import sys
 import time
-import traceback
 
 from .capture import BoundedWriter
 from .line_tracer import LineTracer, loop_map, loop_table
@@ -92,38 +91,45 @@ class RunState:
         _os_exit(0)
 
 
+# The run must not disarm the alarm and CPU signals that end it with a partial trace (the
+# zygote's kill is the backstop if it finds another way). The guards are built once, in the
+# zygote; each child only installs them.
+_PROTECTED_SIGNALS = frozenset((signal.SIGALRM, getattr(signal, "SIGXCPU", signal.SIGALRM)))
+_original_signal, _original_setitimer = _signal.signal, _signal.setitimer
+_original_mask = getattr(_signal, "pthread_sigmask", None)
+
+
+def _refuse():
+    raise PermissionError("the sandbox does not allow changing the signals that enforce its time limits")
+
+
+def _guarded_signal(signalnum, handler):
+    if signalnum in _PROTECTED_SIGNALS:
+        _refuse()
+    return _original_signal(signalnum, handler)
+
+
+def _guarded_setitimer(which, seconds, interval=0.0):
+    if which == _ITIMER_REAL:
+        _refuse()
+    return _original_setitimer(which, seconds, interval)
+
+
+def _guarded_alarm(seconds):
+    _refuse()
+
+
+def _guarded_mask(how, mask):
+    if how != signal.SIG_UNBLOCK and _PROTECTED_SIGNALS & set(mask):
+        _refuse()
+    return _original_mask(how, mask)
+
+
 def _guard_timer_signals():
-    """Keep the run from disarming the alarm and CPU signals that end it with a partial
-    trace (the zygote's kill is the backstop if it finds another way)."""
-    protected = {signal.SIGALRM, getattr(signal, "SIGXCPU", signal.SIGALRM)}
-    original_signal, original_setitimer = _signal.signal, _signal.setitimer
-    original_mask = getattr(_signal, "pthread_sigmask", None)
-
-    def refuse():
-        raise PermissionError("the sandbox does not allow changing the signals that enforce its time limits")
-
-    def guarded_signal(signalnum, handler):
-        if signalnum in protected:
-            refuse()
-        return original_signal(signalnum, handler)
-
-    def guarded_setitimer(which, seconds, interval=0.0):
-        if which == signal.ITIMER_REAL:
-            refuse()
-        return original_setitimer(which, seconds, interval)
-
-    def guarded_alarm(seconds):
-        refuse()
-
-    def guarded_mask(how, mask):
-        if how != signal.SIG_UNBLOCK and protected & set(mask):
-            refuse()
-        return original_mask(how, mask)
-
-    _signal.signal, _signal.setitimer, _signal.alarm = guarded_signal, guarded_setitimer, guarded_alarm
-    signal.setitimer, signal.alarm = guarded_setitimer, guarded_alarm
-    if original_mask is not None:
-        _signal.pthread_sigmask = guarded_mask
+    _signal.signal, _signal.setitimer, _signal.alarm = _guarded_signal, _guarded_setitimer, _guarded_alarm
+    signal.setitimer, signal.alarm = _guarded_setitimer, _guarded_alarm
+    if _original_mask is not None:
+        _signal.pthread_sigmask = _guarded_mask
 
 
 def _on_alarm(state):
@@ -151,7 +157,9 @@ def _on_cpu(state):
 
 def _user_traceback(tb, filename):
     frames = []
-    for frame, line in traceback.walk_tb(tb):
+    while tb is not None:
+        frame, line = tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
         if frame.f_code.co_filename == filename:
             frames.append({"line": line, "function": frame.f_code.co_name,
                            "text": linecache.getline(filename, line).strip()})

@@ -8,7 +8,7 @@ per source and send along.
 from __future__ import annotations
 
 import ast
-import dis
+import opcode
 import sys
 
 from .safe_repr import ATOMS, fingerprint, safe_str
@@ -54,10 +54,10 @@ def loop_map(table):
     return dict(innermost), {h: (h, last, tuple(t)) for h, last, t in loops}
 
 
-_RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST",
-                                                     "RETURN_GENERATOR") if name in dis.opmap)
-_YIELD_OP = dis.opmap.get("YIELD_VALUE")
-_RESUME_OP = dis.opmap.get("RESUME", -1)
+_RETURN_OPS = frozenset(opcode.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST",
+                                                     "RETURN_GENERATOR") if name in opcode.opmap)
+_YIELD_OP = opcode.opmap.get("YIELD_VALUE")
+_RESUME_OP = opcode.opmap.get("RESUME", -1)
 _SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"))
 
 

@@ -15,7 +15,6 @@ import os
 import queue
 import secrets
 import select
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from ..errors import SemcoderError, SettingsError
 from .limits import Limits
 from .python_finder import find_python
+from .sandbox import remove_tree
 from .line_tracer import loop_table
 
 log = logging.getLogger(__name__)
@@ -117,36 +117,49 @@ class _Zygote:
     def request(self, message: dict, timeout: float) -> dict | None:
         """Send one run and return its result; None when the zygote is broken (it must then
         be replaced). See runtime.Spare for the frames: the child's result, then the
-        zygote's trailer once the child is gone."""
-        if self._owed_trailer is not None and not self._take_trailer(self._owed_trailer, timeout):
-            return None
+        zygote's trailer once the child is gone.
+
+        The previous run's trailer is not awaited before sending: the next spare is forked
+        already, so this run starts while the last child is still exiting. The two frames
+        then come in either order; the trailer proves that the last child is gone, and the
+        result's id (unguessable, and only ever in this spare's request) proves it is this
+        run's. Anything else means a run wrote into the pipe: the zygote is not trusted."""
+        owed, self._owed_trailer = self._owed_trailer, None
         request_id = secrets.token_hex(16)  # unguessable: no run can forge a later run's result
         body = json.dumps({**message, "id": request_id}).encode("utf-8")
-        try:
-            self.proc.stdin.write(struct.pack(">I", len(body)) + body)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+        if not self._write(struct.pack(">I", len(body)) + body):
             return None
-        frame = self._read(timeout)
-        if frame is None or frame.get("id") != request_id:
-            return None
-        if frame.get("trailer"):
+        result = None
+        while result is None or owed is not None:
+            frame = self._read(timeout)
+            if frame is None:
+                return None
+            if owed is not None and frame.get("trailer") and frame.get("id") == owed:
+                owed = None
+            elif result is None and frame.get("id") == request_id:
+                result = frame
+            else:
+                return None
+        if result.get("trailer"):
             # The child left without a result: the trailer says why.
-            result = frame.get("result") or {}
-            result.pop("id", None)
-            return result or {
+            trailer_result = result.get("result") or {}
+            trailer_result.pop("id", None)
+            return trailer_result or {
                 "schema": "semcoder.trace/1", "status": "crashed", "events": [], "truncated": {},
                 "message": "the traced process exited without a result"}
         self._owed_trailer = request_id
-        frame.pop("id", None)  # protocol detail, not part of the trace
-        return frame
+        result.pop("id", None)  # protocol detail, not part of the trace
+        return result
 
-    def _take_trailer(self, request_id: str, timeout: float) -> bool:
-        """Read the trailer of the previous run; anything else means a run wrote frames of its
-        own into the pipe, and this zygote is not trusted any more."""
-        frame = self._read(timeout)
-        self._owed_trailer = None
-        return bool(frame and frame.get("trailer") and frame.get("id") == request_id)
+    def _write(self, data: bytes) -> bool:
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # BrokenPipeError included: the zygote is gone
+            return False
+        return True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -164,7 +177,7 @@ class _Zygote:
         if run_root:
             # Under namespaces the zygote's tmpfs vanished with it, leaving the (empty)
             # folder it was mounted on; without, the zygote removed it already.
-            shutil.rmtree(run_root, ignore_errors=True)
+            remove_tree(run_root)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -202,7 +215,10 @@ class Tracer:
         self.limits = (limits or Limits()).validated()
         self.isolation = isolation
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
-        self._idle: queue.LifoQueue[_Zygote] = queue.LifoQueue()
+        # First in, first out: a zygote comes back to work only after the others, by when
+        # its last child has exited and its trailer is waiting, so neither is on the path
+        # of the next call.
+        self._idle: queue.Queue[_Zygote] = queue.Queue()
         self._started = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -239,12 +255,40 @@ class Tracer:
     def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
         if healthy and not self._closed:
             self._idle.put(zygote)
+            self._grow_in_background()
             return
         zygote.close()
         with self._lock:
             self._started -= 1
             if zygote in self._all:
                 self._all.remove(zygote)
+
+    def _grow_in_background(self) -> None:
+        """Start the remaining workers off the caller's path once the tracer is in use, so
+        that one-at-a-time callers (an editor) also rotate between warm zygotes."""
+        with self._lock:
+            if self._closed or self._started >= self.workers:
+                return
+            self._started += 1
+
+        def start() -> None:
+            try:
+                zygote = _Zygote(self.python, self.isolation)
+            except BaseException as exc:  # the next call that needs one will say why
+                with self._lock:
+                    self._started -= 1
+                log.warning("could not start another tracer worker: %s", exc)
+                return
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._all.append(zygote)
+            if closed:
+                zygote.close()
+            else:
+                self._idle.put(zygote)
+
+        threading.Thread(target=start, name="tracer-worker-start", daemon=True).start()
 
     def _run(self, message: dict, limits: Limits) -> dict:
         # A zygote that broke (or that a hostile run tampered with) is replaced, and the run

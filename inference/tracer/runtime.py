@@ -20,13 +20,10 @@ import json
 import linecache
 import os
 import select
-import shutil
 import signal
 import struct
 import sys
-import tempfile
 import time
-import traceback
 
 if __package__ in (None, ""):
     # Run as a script: load our siblings as a private package. Our own folder leaves
@@ -41,14 +38,16 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import enter_namespaces, enter_workdir, vm_bytes
+    from _semcoder_tracer.sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer
     from .safe_repr import SafeRepr
-    from .sandbox import enter_namespaces, enter_workdir, vm_bytes
+    from .sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
 
-# Imported here so children do not pay for them (user code often needs them).
+# Imported here so children do not pay for them (user code often needs them). Modules that
+# register fork handlers (random, hence tempfile; threading) are left out on purpose: every
+# child would run them (random reseeds itself, ~0.15 ms and 45 copied pages per run).
 import collections  # noqa: F401,E402
 import functools  # noqa: F401,E402
 import itertools  # noqa: F401,E402
@@ -72,6 +71,16 @@ def _status_from_wait(status, elapsed, limits):
     return "crashed", "the traced process exited (code %s) without a result" % os.WEXITSTATUS(status)
 
 
+def _describe(exc):
+    """A failure of the sandbox itself, in one line (no traceback module in the zygote)."""
+    frames = []
+    tb = exc.__traceback__ if exc is not None else None
+    while tb is not None:
+        frames.append("%s:%d" % (os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno))
+        tb = tb.tb_next
+    return "%s: %s (at %s)" % (type(exc).__name__, exc, " < ".join(reversed(frames[-5:])))
+
+
 _VM_CACHE = [0, 0]
 _EXIT_NO_INPUT = 7
 # What a child tells the zygote once it has read its request: b"S", timeout, CPU limit, id.
@@ -87,19 +96,30 @@ def _vm_base():
 
 
 _WORKDIR_COUNTER = [0]
-_REAL_ROOTS = {}
+
+
+def make_private_dir(parent, prefix):
+    """mkdtemp without the tempfile module: a new 0700 folder with an unguessable name.
+    os.mkdir never adopts a folder that already exists."""
+    for _ in range(100):
+        path = os.path.join(parent, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError("no free folder name under %s" % parent)
 
 
 def _new_workdir(run_root):
-    """A fresh, private (0700) folder for one run. Names count up (cheaper than mkdtemp's
-    random ones); os.mkdir never adopts a folder that already exists, so a name taken by
-    anyone else falls back to mkdtemp."""
+    """A fresh, private (0700) folder for one run. Names count up (cheaper than random ones);
+    a name taken by anyone else falls back to a random one."""
     _WORKDIR_COUNTER[0] += 1
-    path = os.path.join(run_root, "run-%d" % _WORKDIR_COUNTER[0])
+    path = run_root + "/run-%d" % _WORKDIR_COUNTER[0]
     try:
         os.mkdir(path, 0o700)
     except OSError:
-        return tempfile.mkdtemp(prefix="run-", dir=run_root)
+        return make_private_dir(run_root, "run-")
     return path
 
 
@@ -115,13 +135,12 @@ class Spare:
     writes can come after its trailer, which is how the server knows that no frame it reads
     later comes from an earlier run."""
 
-    def __init__(self, run_root, protocol_in, protocol_out):
-        self.workdir = _new_workdir(run_root)
-        # Resolved once per run root (the folder itself is new, not a link).
-        real_root = _REAL_ROOTS.get(run_root)
-        if real_root is None:
-            real_root = _REAL_ROOTS[run_root] = os.path.realpath(run_root)
-        self.real_workdir = os.path.join(real_root, os.path.basename(self.workdir))
+    __slots__ = ("workdir", "real_workdir", "notify_r", "pid")
+
+    def __init__(self, run_root, real_root, protocol_in, protocol_out):
+        workdir = self.workdir = _new_workdir(run_root)
+        # The folder itself is new, not a link: only its root needed resolving (once).
+        self.real_workdir = real_root + workdir[len(run_root):]
         vm_base = _vm_base()
         self.notify_r, notify_w = os.pipe()
         self.pid = os.fork()
@@ -136,9 +155,7 @@ class Spare:
                 os.setpgid(0, 0)
             except OSError:
                 pass
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
+            os.dup2(0, 2)  # the zygote's 0 and 1 are /dev/null already; 2 is the server's log
             keep = sorted((protocol_in, protocol_out, notify_w))
             os.closerange(3, keep[0])
             os.closerange(keep[0] + 1, keep[1])
@@ -159,7 +176,7 @@ class Spare:
         except BaseException:
             write_frame(protocol_out, json.dumps({
                 "schema": SCHEMA, "status": "crashed", "id": request.get("id"),
-                "message": "the sandbox failed: " + traceback.format_exc()[-500:],
+                "message": "the sandbox failed: %s" % _describe(sys.exc_info()[1]),
                 "events": [], "truncated": {}}).encode())
             os._exit(3)
         os._exit(0)
@@ -176,7 +193,7 @@ class Spare:
         """Wait for the child to exit (killing it past its limit); its wait status and
         whether it had to be killed."""
         deadline = time.monotonic() + timeout + _KILL_GRACE_S
-        killed = False
+        notify_r = self.notify_r
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -185,24 +202,48 @@ class Spare:
                         kill()
                     except OSError:
                         pass
-                killed = True
-                break
-            ready, _, _ = select.select([self.notify_r], [], [], remaining)
+                return os.waitpid(self.pid, 0)[1], True
+            ready, _, _ = select.select((notify_r,), (), (), remaining)
             # The run may write on the pipe itself; only its end (EOF at exit) matters.
-            if ready and not os.read(self.notify_r, 4096):
-                break
-        return os.waitpid(self.pid, 0)[1], killed
+            if ready and not os.read(notify_r, 4096):
+                return os.waitpid(self.pid, 0)[1], False
 
     def cleanup(self):
         os.close(self.notify_r)
         try:
             os.rmdir(self.workdir)  # most runs leave their folder empty
         except OSError:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_tree(self.workdir)
+
+
+# The trailer of a run that wrote its own result, formatted without json (the zygote runs
+# this for every run; the id is checked to be hex first).
+_TRAILER_OK = '{"trailer": true, "id": "%s", "result": null, "exit": 0}'
+_HEX = frozenset("0123456789abcdef")
+
+
+def _trailer(request_id, status, killed, timeout, cpu, began):
+    if not killed and status == 0 and _HEX.issuperset(request_id):
+        return (_TRAILER_OK % request_id).encode()
+    trailer = {"trailer": True, "id": request_id, "result": None}
+    if killed:
+        trailer["result"] = {
+            "schema": SCHEMA, "status": "timeout", "id": request_id,
+            "message": "timed out after %g s (the run did not stop itself, e.g. stuck in native code, "
+                       "so it was killed and there is no partial trace)" % timeout,
+            "events": [], "truncated": {"events": True}}
+    elif status != 0:  # not a clean exit 0
+        st, message = _status_from_wait(status, time.monotonic() - began, {"timeout_s": timeout, "cpu_s": cpu})
+        trailer["result"] = {"schema": SCHEMA, "status": st, "message": message, "id": request_id,
+                             "events": [], "truncated": {}}
+    else:
+        trailer["exit"] = 0
+    return json.dumps(trailer).encode()
 
 
 def serve(run_root, protocol_in, protocol_out):
-    spare = Spare(run_root, protocol_in, protocol_out)
+    real_root = os.path.realpath(run_root)
+    spare = Spare(run_root, real_root, protocol_in, protocol_out)
     while True:
         started = spare.wait_start()
         if started is None:
@@ -210,27 +251,13 @@ def serve(run_root, protocol_in, protocol_out):
             spare.cleanup()
             if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _EXIT_NO_INPUT:
                 return  # the server is gone
-            spare = Spare(run_root, protocol_in, protocol_out)
+            spare = Spare(run_root, real_root, protocol_in, protocol_out)
             continue
         timeout, cpu, request_id = started
         began = time.monotonic()
-        upcoming = Spare(run_root, protocol_in, protocol_out)
+        upcoming = Spare(run_root, real_root, protocol_in, protocol_out)
         status, killed = spare.wait_end(timeout)
-        trailer = {"trailer": True, "id": request_id, "result": None}
-        limits = {"timeout_s": timeout, "cpu_s": cpu}
-        if killed:
-            trailer["result"] = {
-                "schema": SCHEMA, "status": "timeout", "id": request_id,
-                "message": "timed out after %g s (the run did not stop itself, e.g. stuck in native code, "
-                           "so it was killed and there is no partial trace)" % timeout,
-                "events": [], "truncated": {"events": True}}
-        elif not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            st, message = _status_from_wait(status, time.monotonic() - began, limits)
-            trailer["result"] = {"schema": SCHEMA, "status": st, "message": message, "id": request_id,
-                                 "events": [], "truncated": {}}
-        else:
-            trailer["exit"] = 0
-        write_frame(protocol_out, json.dumps(trailer).encode())
+        write_frame(protocol_out, _trailer(request_id, status, killed, timeout, cpu, began))
         spare.cleanup()
         spare = upcoming
 
@@ -244,16 +271,18 @@ _WARM_UP_LIMITS = {"timeout_s": 5.0, "cpu_s": 5.0, "memory_mb": 512, "max_output
 _WARM_UP_ROUNDS = 12
 
 
+_WARM_UP_SOURCE = ("def g(n):\n    return n * 2\n\n"
+                   "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        if x:\n"
+                   "            out.append((i, g(x), str(x)))\n    d = {k: v for k, v, _ in out[:1]}\n"
+                   "    return [out, d, 'a' + 'b', None, 1.5]\n")
+
+
 def _warm_up():
     """Exercise, several times, the machinery every child uses (compiling, tracing, repr,
     the result's JSON), so that its lazily built state and specialised bytecode are
     inherited rather than rebuilt (and copy-on-write faulted) in each child. Only built-in
     values are traced, so no user-level __repr__ (and no repr timer) is involved."""
-    source = ("def g(n):\n    return n * 2\n\n"
-              "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        if x:\n"
-              "            out.append((i, g(x), str(x)))\n    d = {k: v for k, v, _ in out[:1]}\n"
-              "    return [out, d, 'a' + 'b', None, 1.5]\n")
-    request = {"source": source, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
+    request = {"source": _WARM_UP_SOURCE, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
                "expect": "f([1, 2, 0, 3])", "limits": dict(_WARM_UP_LIMITS), "id": "warm-up",
                "loops": None, "mode": "call"}
     for _ in range(_WARM_UP_ROUNDS):
@@ -277,7 +306,6 @@ def _warm_up():
         json.dumps(result, ensure_ascii=False, default=str).encode("utf-8", "replace")
         json.dumps({"trailer": True, "id": "x", "result": None, "exit": 0}).encode()
     SafeRepr(100, None)([1, (2, "x"), {3: None}])
-    traceback.walk_tb(None)
     linecache.cache.pop("<warm-up>", None)
 
 
@@ -307,7 +335,7 @@ def sweep_stale_run_roots(base):
         pid = name[len(RUN_ROOT_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
-        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        remove_tree(os.path.join(base, name))
 
 
 def zygote(isolation):
@@ -318,10 +346,13 @@ def zygote(isolation):
     os.dup2(null, 0)
     os.dup2(null, 1)
     namespaces_error, tmpfs = "not requested", False
-    sweep_stale_run_roots(tempfile.gettempdir())
+    clean_environment()
+    apply_fixed_limits()
+    base = temp_base()
+    sweep_stale_run_roots(base)
     # The pid in the name lets a later zygote remove this folder if we die without cleaning
     # up: with namespaces it is a tmpfs mount point that only the outside can remove.
-    run_root = tempfile.mkdtemp(prefix="%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
+    run_root = make_private_dir(base, "%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
     if isolation in ("auto", "namespaces"):
         namespaces_error, tmpfs = enter_namespaces(run_root)
     _warm_up()
@@ -337,7 +368,7 @@ def zygote(isolation):
     try:
         serve(run_root, protocol_in, protocol_out)
     finally:
-        shutil.rmtree(run_root, ignore_errors=True)
+        remove_tree(run_root)
 
 
 def main(argv):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import tempfile
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -112,28 +111,36 @@ def vm_bytes():
         return 0
 
 
-def apply_limits(limits):
-    """rlimits for the child: memory (address space above what the zygote already maps),
-    CPU time, no new processes, bounded file sizes and descriptors, no core dumps."""
-    def setlimit(which, soft, hard=None):
-        try:
-            _, old_hard = resource.getrlimit(which)
-            hard = soft if hard is None else hard
-            if old_hard != resource.RLIM_INFINITY:
-                hard = min(hard, old_hard)
-                soft = min(soft, hard)
-            resource.setrlimit(which, (soft, hard))
-        except (ValueError, OSError):
-            pass  # e.g. RLIMIT_AS on macOS: documented in docs/sandbox.md
+def _setlimit(which, soft, hard=None):
+    try:
+        _, old_hard = resource.getrlimit(which)
+        hard = soft if hard is None else hard
+        if old_hard != resource.RLIM_INFINITY:
+            hard = min(hard, old_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+    except (ValueError, OSError):
+        pass  # e.g. RLIMIT_AS on macOS: documented in docs/sandbox.md
 
+
+def apply_fixed_limits():
+    """The rlimits no request changes, set once in the zygote (every child inherits them,
+    and its audit hook refuses setrlimit): bounded file sizes and descriptors, no core
+    dumps."""
+    _setlimit(resource.RLIMIT_FSIZE, 16 * 1024 * 1024)
+    _setlimit(resource.RLIMIT_CORE, 0)
+    _setlimit(resource.RLIMIT_NOFILE, 64)
+
+
+def apply_limits(limits):
+    """The child's own rlimits: memory (address space above what the zygote already maps),
+    CPU time, and no new processes (the zygote itself must keep forking). The rest come
+    from apply_fixed_limits."""
     memory = int(limits["memory_mb"]) * 1024 * 1024
-    setlimit(resource.RLIMIT_AS, (limits.get("_vm_base") or vm_bytes()) + memory)
+    _setlimit(resource.RLIMIT_AS, (limits.get("_vm_base") or vm_bytes()) + memory)
     cpu = max(1, int(-(-limits["cpu_s"] // 1)))
-    setlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    setlimit(resource.RLIMIT_NPROC, 0)
-    setlimit(resource.RLIMIT_FSIZE, 16 * 1024 * 1024)
-    setlimit(resource.RLIMIT_CORE, 0)
-    setlimit(resource.RLIMIT_NOFILE, 64)
+    _setlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
+    _setlimit(resource.RLIMIT_NPROC, 0)
 
 
 def enter_namespaces(run_root):
@@ -174,11 +181,105 @@ def enter_namespaces(run_root):
             sys.modules.pop(name, None)
 
 
-def enter_workdir(workdir):
-    """What a spare child does before any request: its own folder and environment."""
-    os.chdir(workdir)
-    # The zygote was started with an allow-listed environment already.
+def clean_environment():
+    """Keep only the allow-listed variables (the zygote does this once; its children inherit
+    it). The server starts the zygote with only these already; this holds for any launcher."""
     for key in [k for k in os.environ if k not in ENV_ALLOWED]:
         del os.environ[key]
-    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-    tempfile.tempdir = workdir
+
+
+def enter_workdir(workdir):
+    """What a spare child does before any request: its own folder, and HOME and TMPDIR
+    pointing there."""
+    os.chdir(workdir)
+    value = os.fsencode(workdir)
+    # os.environ's own __setitem__ is several times dearer in a fresh child (every Python
+    # function it runs copies pages); on POSIX it is putenv plus this bytes-keyed dict.
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict) and all(isinstance(k, bytes) for k in list(data)[:1]):
+        for key in (b"HOME", b"TMPDIR"):
+            os.putenv(key, value)
+            data[key] = value
+    else:
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    # The zygote does not import tempfile (see runtime.py); if something else did, point it
+    # here too (it reads TMPDIR only once).
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = workdir
+
+
+def temp_base():
+    """The folder tempfile.gettempdir() would pick, without importing tempfile (which
+    imports random, whose fork handler every child would then run)."""
+    candidates = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    candidates += ["/tmp", "/var/tmp", "/usr/tmp"]
+    for folder in candidates:
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return os.path.abspath(folder)
+    return os.getcwd()
+
+
+def remove_tree(path):
+    """shutil.rmtree(path, ignore_errors=True), but without shutil (it imports bz2 and lzma
+    into every zygote), without recursion and holding two descriptors at most: a run may
+    nest folders deeper than the stack, the descriptor limit or PATH_MAX. Links are
+    removed, never followed; a folder a run took its permissions from is given them back."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        try:
+            os.unlink(path)  # a file or a link, or nothing at all
+        except OSError:
+            pass
+        return
+    below = []  # names from `path` down to the folder `fd` is open on
+    stuck = set()  # (device, inode) of folders that would not go: never entered twice
+    try:
+        while True:
+            sub = None
+            device = os.fstat(fd).st_dev
+            try:
+                entries = list(os.scandir(fd))
+            except OSError:
+                entries = []
+            for entry in entries:
+                try:
+                    if not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.name, dir_fd=fd)
+                    elif sub is None and (device, entry.inode()) not in stuck:
+                        sub = entry
+                except OSError:
+                    pass
+            if sub is not None:
+                try:
+                    try:
+                        child = os.open(sub.name, flags, dir_fd=fd)
+                    except PermissionError:
+                        os.chmod(sub.name, 0o700, dir_fd=fd)
+                        child = os.open(sub.name, flags, dir_fd=fd)
+                except OSError:
+                    stuck.add((device, sub.inode()))
+                    continue
+                os.close(fd)
+                fd = child
+                below.append(sub.name)
+                continue
+            if not below:
+                break
+            # This folder is as empty as it gets: go up and remove it.
+            here = os.fstat(fd)
+            parent = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            try:
+                os.rmdir(below.pop(), dir_fd=fd)
+            except OSError:
+                stuck.add((here.st_dev, here.st_ino))
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

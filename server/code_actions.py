@@ -128,11 +128,7 @@ async def repair_function(
         params = GenerationParams(max_tokens=max(s.maxTokens, 1024),
                                   temperature=s.temperature if attempt == 0 else max(0.6, s.temperature),
                                   stop=(REFINED_STOP,), seed=attempt)
-        try:
-            await ls.worker.stream(engine, prompt, params, cancel, on_delta)
-        except BaseException:
-            cancel.cancel()
-            raise
+        await ls.worker.stream(engine, prompt, params, cancel, on_delta)
         code = parser.code
         new_fn = extract_function(code, fn.name) if code else None
         if not new_fn or new_fn in seen:

@@ -70,11 +70,7 @@ async def predict_input(ls, uri: str, function: str, output: str,
     s = ls.settings.model
     params = GenerationParams(max_tokens=s.maxTokens, temperature=s.temperature, stop=(ANSWER_STOP,))
     cancel = CancelToken()
-    try:
-        await ls.worker.stream(engine, prompt, params, cancel, on_delta)
-    except BaseException:
-        cancel.cancel()
-        raise
+    await ls.worker.stream(engine, prompt, params, cancel, on_delta)
     answer = parser.answer
     if not answer:
         return {"call": None, "input": None, "verified": None, "monologue": "".join(text),

@@ -56,11 +56,20 @@ class ModelWorker:
         priority: int = INTERACTIVE,
         cancel: CancelToken | None = None,
     ) -> "asyncio.Future[Any]":
-        """Schedule `fn()` on the worker thread; returns a future on the running event loop."""
+        """Schedule `fn()` on the worker thread; returns a future on the running event loop.
+        Cancelling the future (or the task awaiting it) sets `cancel`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         # Negative sequence: the newest job of a priority class runs first.
         job = _Job((priority, -next(self._seq)), fn, future, loop, cancel or CancelToken())
+
+        def stop_if_abandoned(done: "asyncio.Future[Any]") -> None:
+            # Cancelling the awaiting task (a cancelled LSP request) cancels this future:
+            # the model must stop too, not generate for nobody.
+            if done.cancelled():
+                job.cancel.cancel()
+
+        future.add_done_callback(stop_if_abandoned)
         self._queue.put(job)
         return future
 

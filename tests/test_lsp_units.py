@@ -65,3 +65,40 @@ def test_expectations_and_differences_compare_values_not_text():
     predicted = [{"line": 3, "values": {"x": "3"}, "source": "predicted"}]
     diffs = differences(ok, actual, predicted, "[1, 2]")
     assert diffs == [{"line": 3, "what": "value", "name": "x", "predicted": "3", "actual": "1 → 2"}]
+
+
+async def test_a_model_job_whose_caller_stops_waiting_is_cancelled():
+    """A cancelled request cancels the task awaiting the worker; the generation must stop
+    rather than run on for nobody."""
+    import asyncio
+    import threading
+
+    from semcoder_inference.engine import CancelToken
+    from semcoder_lsp.worker import ModelWorker
+
+    worker = ModelWorker()
+    started, stopped = threading.Event(), threading.Event()
+    cancel = CancelToken()
+
+    def generate() -> str:
+        started.set()
+        while not cancel.cancelled:  # a generation checks its token between tokens
+            if stopped.wait(0.01):
+                break
+        return "cancelled" if cancel.cancelled else "ran on"
+
+    try:
+        task = asyncio.ensure_future(worker.submit(generate, cancel=cancel))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()
+        for _ in range(200):
+            if cancel.cancelled:
+                break
+            await asyncio.sleep(0.01)
+        assert cancel.cancelled
+    finally:
+        stopped.set()
+        worker.close()

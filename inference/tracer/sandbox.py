@@ -196,7 +196,7 @@ def enter_workdir(workdir):
     # os.environ's own __setitem__ is several times dearer in a fresh child (every Python
     # function it runs copies pages); on POSIX it is putenv plus this bytes-keyed dict.
     data = getattr(os.environ, "_data", None)
-    if isinstance(data, dict) and all(isinstance(k, bytes) for k in list(data)[:1]):
+    if isinstance(data, dict) and isinstance(next(iter(data), b""), bytes):
         for key in (b"HOME", b"TMPDIR"):
             os.putenv(key, value)
             data[key] = value

@@ -29,6 +29,33 @@ _os_exit = os._exit
 _setitimer = signal.setitimer
 _ITIMER_REAL = signal.ITIMER_REAL
 
+
+def _c_encoder():
+    """json.dumps(value, ensure_ascii=False, default=str) as a single C call, built once in
+    the zygote: json.dumps itself builds an encoder and runs three Python functions per
+    call, each a few more pages for a fresh child to copy. None (json.dumps is used) where
+    this Python's C encoder is missing or does not give json.dumps's exact text."""
+    try:
+        from json import encoder
+        encode = encoder.c_make_encoder(None, str, encoder.encode_basestring, None, ": ", ", ",
+                                        False, False, True)
+        sample = {"a": [1, -2.5, None, True, "\u00e9\"\n\ud800"], "b": {"c": float("inf"), 3: ()}, "d": {1, 2}}
+        if "".join(encode(sample, 0)) != json.dumps(sample, ensure_ascii=False, default=str):
+            return None
+        return encode
+    except Exception:
+        return None
+
+
+_encode_c = _c_encoder()
+
+
+def encode_result(result):
+    """The result frame's body: UTF-8 JSON (lone surrogates a run printed become U+FFFD)."""
+    text = "".join(_encode_c(result, 0)) if _encode_c is not None else \
+        _json_dumps(result, ensure_ascii=False, default=str)
+    return text.encode("utf-8", "replace")
+
 class RunState:
     def __init__(self, request, workdir, result_fd):
         self.request = request
@@ -82,7 +109,7 @@ class RunState:
         self.reserve = None
         result["id"] = self.request.get("id")
         try:
-            data = _json_dumps(result, ensure_ascii=False, default=str).encode("utf-8", "replace")
+            data = encode_result(result)
         except BaseException as exc:  # never leave without a result
             data = _json_dumps({"schema": SCHEMA, "status": "crashed", "id": self.request.get("id"),
                                 "message": "the trace could not be encoded: %s" % type(exc).__name__,
@@ -209,8 +236,16 @@ class Prepared:
         source = request["source"]
         filename = request.get("filename") or "<source>"
         self.lines = source.splitlines(True)
+        compiled = request.get("compiled")
+        if compiled is not None:
+            # Compiled by the server, whose Python has the same bytecode (see
+            # pool.Tracer._compiled): unmarshalling is several times cheaper than compiling
+            # in a fresh child.
+            self.code, self.call_code, self.expect_code, self.entry_code = compiled
+            self.loops = loop_map(request["loops"])
+            return
         try:
-            self.code = compile(source, filename, "exec", dont_inherit=True)
+            self.code = compile(source, filename, "exec", dont_inherit=True, optimize=0)
             # The server normally sends the loop table (computed once per source there).
             table = request.get("loops")
             self.loops = loop_map(table if table is not None else loop_table(ast.parse(source, filename)))
@@ -227,7 +262,7 @@ class Prepared:
             if not text:
                 continue
             try:
-                setattr(self, attr, compile(text, "<%s>" % key, mode, dont_inherit=True))
+                setattr(self, attr, compile(text, "<%s>" % key, mode, dont_inherit=True, optimize=0))
             except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
                 detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
                 self.error = "%s %r has a syntax error: %s" % (what, text, detail)

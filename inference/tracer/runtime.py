@@ -15,9 +15,11 @@ survives into the next.
 
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import linecache
+import marshal
 import os
 import select
 import signal
@@ -35,13 +37,13 @@ if __package__ in (None, ""):
     _package = types.ModuleType("_semcoder_tracer")
     _package.__path__ = [_HERE]
     sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
-    from _semcoder_tracer.line_tracer import LineTracer
+    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
+    from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
 else:
-    from .child import SCHEMA, Prepared, RunState, _return_info, read_exact_fd, run_child, write_frame
-    from .line_tracer import LineTracer
+    from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
+    from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
     from .sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
 
@@ -167,7 +169,7 @@ class Spare:
             if not body:
                 os._exit(_EXIT_NO_INPUT)  # the server closed the pipe: shutting down
             os.close(protocol_in)  # the run must not read the next request
-            request = json.loads(body.decode("utf-8"))
+            request = marshal.loads(body)  # see pool._Zygote.request
             limits = request["limits"]
             limits["_vm_base"] = vm_base
             request_id = str(request.get("id") or "")[:32].encode("ascii", "replace")
@@ -285,9 +287,13 @@ def _warm_up():
     request = {"source": _WARM_UP_SOURCE, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
                "expect": "f([1, 2, 0, 3])", "limits": dict(_WARM_UP_LIMITS), "id": "warm-up",
                "loops": None, "mode": "call"}
-    for _ in range(_WARM_UP_ROUNDS):
-        body = json.dumps(request).encode("utf-8")
-        request = json.loads(body.decode("utf-8"))
+    compiled = (compile(_WARM_UP_SOURCE, "<warm-up>", "exec", dont_inherit=True, optimize=0),
+                compile(request["call"], "<call>", "eval", dont_inherit=True, optimize=0),
+                compile(request["expect"], "<expect>", "eval", dont_inherit=True, optimize=0), None)
+    for round_ in range(_WARM_UP_ROUNDS):
+        request["compiled"] = compiled if round_ % 2 else None
+        request["loops"] = loop_table(ast.parse(_WARM_UP_SOURCE))
+        request = marshal.loads(marshal.dumps(request, 4))
         prepared = Prepared(request)
         state = RunState(request, "/", -1)
         state.loops = prepared.loops
@@ -303,10 +309,30 @@ def _warm_up():
         result = state.result("ok", "returned", **{"return": _return_info(state, value)})
         result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
                                "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
-        json.dumps(result, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        encode_result(result)
         json.dumps({"trailer": True, "id": "x", "result": None, "exit": 0}).encode()
     SafeRepr(100, None)([1, (2, "x"), {3: None}])
     linecache.cache.pop("<warm-up>", None)
+
+
+def bytecode_tag():
+    """Which code objects this interpreter can run: its implementation and bytecode magic
+    number. The server compiles runs itself when its own tag is the same."""
+    magic = getattr(sys.modules.get("_frozen_importlib_external"), "MAGIC_NUMBER", None)
+    return "%s:%s" % (sys.implementation.cache_tag, magic.hex()) if magic else None
+
+
+def _return_free_heap():
+    """Give the C heap's free pages (start-up and warm-up garbage) back to the system: every
+    fork copies, and every child's exit tears down, one page-table entry per resident page.
+    Only where ctypes is loaded already (for the namespaces) and the C library is glibc."""
+    ctypes = sys.modules.get("ctypes")
+    if ctypes is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 RUN_ROOT_PREFIX = "semcoder-sandbox-"
@@ -361,7 +387,8 @@ def zygote(isolation):
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
-    hello = {"ready": True, "python": sys.version.split()[0], "executable": sys.executable,
+    _return_free_heap()
+    hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "namespaces": namespaces_error is None,
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs}
     write_frame(protocol_out, json.dumps(hello).encode())

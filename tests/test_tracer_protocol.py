@@ -1,0 +1,130 @@
+"""What travels between the server and a run: requests as marshal data, with the run's code
+objects compiled by the server when the zygote's interpreter has the server's bytecode, and
+results as JSON. Whoever compiles, the trace must be the same."""
+
+from __future__ import annotations
+
+import json
+import types
+import warnings
+from pathlib import Path
+
+import pytest
+
+from semcoder_inference.tracer import Tracer, child, pool
+
+CRUXEVAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "cruxeval" / "cruxeval.jsonl"
+
+FEATURES = [
+    # (source, call, expect)
+    ("from __future__ import annotations\n\ndef f(x: Undefined) -> list[int]:\n    total = 0\n"
+     "    for i in range(x):\n        while total < i:\n            total += 1\n    return [total]\n", "f(4)", "[3]"),
+    ("class Box:\n    def __init__(self, v):\n        self.v = v\n\ndef f(n):\n    b = Box(n)\n"
+     "    b.v += 1\n    return b.v\n", "f(1)", "2"),
+    ("def g(n):\n    for i in range(n):\n        yield i * i\n\ndef f(n):\n    return sum(g(n))\n", "f(3)", "5"),
+    ("def f(d):\n    try:\n        return d['missing']\n    except KeyError as exc:\n"
+     "        raise ValueError('no key') from exc\n", "f({})", None),
+    ("def f(x):\n    print('seen', x)\n    return x is 1\n", "f(1)", "True"),  # a SyntaxWarning source
+]
+
+
+def _compare(result: dict) -> dict:
+    return {key: value for key, value in result.items() if key != "duration_s"}
+
+
+@pytest.fixture(scope="module")
+def compiled_here():
+    with Tracer(workers=1) as tracer:
+        yield tracer
+
+
+@pytest.fixture(scope="module")
+def compiled_in_child():
+    # A zygote whose bytecode tag differs from ours gets source text only, as an older or
+    # newer interpreter would.
+    saved = pool._BYTECODE_TAG
+    pool._BYTECODE_TAG = "another-python:0000"
+    try:
+        with Tracer(workers=1) as tracer:
+            tracer.trace_call("def f():\n    return 1\n", "f()")  # starts the zygote under the other tag
+            assert not any(z.same_bytecode for z in tracer._all)
+            yield tracer
+    finally:
+        pool._BYTECODE_TAG = saved
+
+
+def _requests(tracer: Tracer, monkeypatch) -> list[dict]:
+    sent: list[dict] = []
+    original = pool._Zygote.request
+
+    def spy(self, message, timeout):
+        sent.append(message)
+        return original(self, message, timeout)
+
+    monkeypatch.setattr(pool._Zygote, "request", spy)
+    return sent
+
+
+def test_the_zygote_reports_its_bytecode_and_gets_code_objects(compiled_here, monkeypatch):
+    assert compiled_here.isolation_info["bytecode"] == pool._BYTECODE_TAG
+    sent = _requests(compiled_here, monkeypatch)
+    trace = compiled_here.trace_call("def f(x):\n    return x + 1\n", "f(1)", expect="2")
+    assert trace["status"] == "ok" and trace["assertion"]["passed"]
+    module, call, expect, entry = sent[-1]["compiled"]
+    assert isinstance(module, types.CodeType) and module.co_filename == "<source>"
+    assert isinstance(call, types.CodeType) and isinstance(expect, types.CodeType) and entry is None
+
+
+def test_another_interpreter_gets_source_text_only(compiled_in_child, monkeypatch):
+    sent = _requests(compiled_in_child, monkeypatch)
+    trace = compiled_in_child.trace_call("def f(x):\n    return x + 1\n", "f(1)")
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "2"
+    assert "compiled" not in sent[-1]
+
+
+def test_traces_are_the_same_whoever_compiles_them(compiled_here, compiled_in_child):
+    rows = [json.loads(line) for line in CRUXEVAL.read_text().splitlines()[:80]]
+    cases = FEATURES + [(r["code"], f"f({r['input']})", r["output"]) for r in rows]
+    for source, call, expect in cases:
+        here = compiled_here.trace_call(source, call, filename="/work/case.py", expect=expect)
+        there = compiled_in_child.trace_call(source, call, filename="/work/case.py", expect=expect)
+        assert _compare(here) == _compare(there), source
+    recorded = [t.record_calls("def f(x):\n    return x * 2\n\ndef main():\n    f(3)\n    f(4)\n",
+                               target="f", entry="main()") for t in (compiled_here, compiled_in_child)]
+    assert recorded[0] == recorded[1] and [c["call"] for c in recorded[0]] == ["f(3)", "f(4)"]
+
+
+@pytest.mark.parametrize("source, call, expected", [
+    ("def f(:\n    pass\n", "f()", "the source has a syntax error at line 1"),
+    ("def f():\n    return 1\n", "f(", "the call expression 'f(' has a syntax error"),
+])
+def test_what_does_not_compile_is_reported_by_the_run(compiled_here, compiled_in_child, source, call, expected):
+    for tracer in (compiled_here, compiled_in_child):
+        trace = tracer.trace_call(source, call)
+        assert trace["status"] == "invalid" and trace["message"].startswith(expected)
+
+
+def test_a_runs_compile_warnings_stay_out_of_the_server(compiled_here):
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = "def f(x):\n    return x is 1\n"
+        trace = compiled_here.trace_call(source + "# edit %d\n" % id(caught), "f(1)")
+    assert trace["status"] == "ok"
+    assert [w for w in caught if issubclass(w.category, SyntaxWarning)] == []
+    assert warnings.filters == filters
+
+
+RESULT = {"schema": "semcoder.trace/1", "status": "ok", "events": [
+    {"line": 1, "changes": {"s": "'caf\u00e9 \ud800 \"q\"\\n'"}, "iteration": None, "value": -2.5}],
+    "stdout": "\u2603 tab\t", "truncated": {"events": False}, "duration_s": 1e-06,
+    "odd": {"inf": float("inf"), "tuple": (1, 2), "set": {3}}}
+
+
+def test_results_are_the_json_that_json_dumps_writes(monkeypatch):
+    expected = json.dumps(RESULT, ensure_ascii=False, default=str).encode("utf-8", "replace")
+    assert child._encode_c is not None  # CPython's C encoder is used
+    assert child.encode_result(RESULT) == expected
+    monkeypatch.setattr(child, "_encode_c", None)  # and the fallback says the same
+    assert child.encode_result(RESULT) == expected
+    assert json.loads(expected)["events"][0]["changes"]["s"] == "'caf\u00e9 ? \"q\"\\n'"

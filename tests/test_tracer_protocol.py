@@ -128,3 +128,14 @@ def test_results_are_the_json_that_json_dumps_writes(monkeypatch):
     monkeypatch.setattr(child, "_encode_c", None)  # and the fallback says the same
     assert child.encode_result(RESULT) == expected
     assert json.loads(expected)["events"][0]["changes"]["s"] == "'caf\u00e9 ? \"q\"\\n'"
+
+
+def test_the_server_keeps_the_work_for_a_file_it_sees_again_but_not_for_huge_ones(compiled_here):
+    small = "def f(xs):\n    for x in xs:\n        pass\n    return len(xs)\n"
+    huge = small + "# padding\n" * 30_000  # about 300 KB
+    for source in (small, huge):
+        trace = compiled_here.trace_call(source, "f([1, 2])", filename="/work/cache.py")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "2"
+        assert [e["iteration"] for e in trace["events"] if e["kind"] == "line" and e["line"] == 2] == [1, 2, 3]
+    assert (small, "/work/cache.py") in compiled_here._code_cache and small in compiled_here._loop_cache
+    assert (huge, "/work/cache.py") not in compiled_here._code_cache and huge not in compiled_here._loop_cache

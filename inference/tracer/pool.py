@@ -44,6 +44,9 @@ _START_TIMEOUT_S = 30.0
 _MAX_FRAME = 256 * 1024 * 1024
 # The zygote's interpreter runs code objects compiled here when this tag is its own too.
 _BYTECODE_TAG = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
+# Longer sources are parsed and compiled again for every run rather than kept, so the
+# caches hold at most (128 + 32) sources of up to this size.
+_CACHED_SOURCE_LIMIT = 200_000
 _COMPILE_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
 
 
@@ -363,6 +366,16 @@ class Tracer:
         return {"op": "run", "source": source, "filename": filename, "limits": request_limits,
                 "sys_path": sys_path, "loops": self._loops(source)}, limits
 
+    def _remember(self, cache: dict, key, value, size: int, entries: int) -> None:
+        """Keep `value` for a source seen again (an editor re-traces the same file), oldest
+        out first. Huge sources are not kept: the caches are bounded in bytes too."""
+        if size > _CACHED_SOURCE_LIMIT:
+            return
+        with self._lock:
+            if len(cache) >= entries:
+                cache.pop(next(iter(cache)))
+            cache[key] = value
+
     def _compiled(self, message: dict) -> tuple | None:
         """The run's code objects (module, call, expected value, entry point), compiled here
         as the child would (compiling in a fresh child costs several times more: every page
@@ -377,10 +390,7 @@ class Tracer:
                 warnings.simplefilter("ignore")  # a run's own SyntaxWarnings are not the server's
                 if module is None:
                     module = compile(source, filename, "exec", dont_inherit=True, optimize=0)
-                    with self._lock:
-                        if len(self._code_cache) >= 32:
-                            self._code_cache.pop(next(iter(self._code_cache)))
-                        self._code_cache[key] = module
+                    self._remember(self._code_cache, key, module, len(source), 32)
                 parts = [module]
                 for key_, mode in (("call", "eval"), ("expect", "eval"), ("entry", "exec")):
                     text = message.get(key_)
@@ -402,10 +412,7 @@ class Tracer:
                 table = loop_table(ast.parse(source))
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 return None
-            with self._lock:
-                if len(self._loop_cache) >= 128:
-                    self._loop_cache.pop(next(iter(self._loop_cache)))
-                self._loop_cache[source] = table
+            self._remember(self._loop_cache, source, table, len(source), 128)
         return table
 
     def trace_call(self, source: str, call: str, filename: str | None = None, limits: Limits | None = None,

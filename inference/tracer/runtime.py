@@ -322,19 +322,6 @@ def bytecode_tag():
     return "%s:%s" % (sys.implementation.cache_tag, magic.hex()) if magic else None
 
 
-def _return_free_heap():
-    """Give the C heap's free pages (start-up and warm-up garbage) back to the system: every
-    fork copies, and every child's exit tears down, one page-table entry per resident page.
-    Only where ctypes is loaded already (for the namespaces) and the C library is glibc."""
-    ctypes = sys.modules.get("ctypes")
-    if ctypes is None or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 RUN_ROOT_PREFIX = "semcoder-sandbox-"
 
 
@@ -387,7 +374,6 @@ def zygote(isolation):
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
-    _return_free_heap()
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "namespaces": namespaces_error is None,
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs}

@@ -191,6 +191,46 @@ def test_ctypes_and_signals_are_refused(tracer):
     assert kill["status"] == "exception" and "signalling" in kill["message"]
 
 
+FOREIGN_CALL = """
+def find(name):
+    stack, seen = [object], set()
+    while stack:
+        cls = stack.pop()
+        try:
+            subclasses = type.__subclasses__(cls)
+        except TypeError:
+            continue
+        for sub in subclasses:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                if sub.__module__ == "_ctypes" and sub.__name__ == name:
+                    return sub
+                stack.append(sub)
+
+def f():
+    pointer_type, simple = find("CFuncPtr"), find("_SimpleCData")
+    if pointer_type is None:
+        return "absent"
+    class c_int(simple):
+        _type_ = "i"
+    class Function(pointer_type):
+        _flags_ = 1
+        _restype_ = c_int
+    return Function(id(object))()  # an address that is no function: only a refusal ends well
+"""
+
+
+def test_no_ctypes_types_for_a_run_to_dig_out(tracer):
+    # Once _ctypes is loaded its types stay reachable through type.__subclasses__ (whatever
+    # sys.modules says), and a foreign call through them raises no audit event: it would
+    # run native code past the hook (here it would crash on a bad address). Entering the
+    # namespaces needs ctypes, so the zygote then restarts its interpreter: no run may find
+    # the types, in any isolation mode.
+    trace = tracer.trace_call(FOREIGN_CALL, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    assert trace["return"]["repr"] == "'absent'"
+
+
 def test_tracer_survives_and_keeps_working_after_hostile_runs(tracer):
     assert tracer.trace_call("def f():\n    return 41 + 1\n", "f()")["return"]["repr"] == "42"
 

@@ -351,23 +351,44 @@ def sweep_stale_run_roots(base):
         remove_tree(os.path.join(base, name))
 
 
-def zygote(isolation):
+def new_run_root():
+    base = temp_base()
+    sweep_stale_run_roots(base)
+    # The pid in the name lets a later zygote remove this folder if we die without cleaning
+    # up: with namespaces it is a tmpfs mount point that only the outside can remove.
+    return make_private_dir(base, "%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
+
+
+def enter_then_restart(isolation):
+    """Enter the namespaces, then replace this interpreter with a fresh one (same process,
+    same namespaces and mounts, same pipes) that runs the zygote.
+
+    Entering needs ctypes, and once _ctypes is loaded its types stay reachable from any
+    run (type.__subclasses__ finds them, whatever sys.modules says), and calling a foreign
+    function through them raises no audit event: native code past the hook. After exec
+    no _ctypes was ever loaded. Returns only if exec fails; the zygote then carries on in
+    this interpreter."""
+    run_root = new_run_root()
+    error, tmpfs = enter_namespaces(run_root)
+    entered = ["entered", isolation, run_root, "1" if tmpfs else "0", error or ""]
+    try:
+        os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__)] + entered)
+    except OSError as exc:
+        sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
+    zygote(isolation, run_root, error, tmpfs)
+
+
+def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
     protocol_in, protocol_out = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    namespaces_error, tmpfs = "not requested", False
     clean_environment()
     apply_fixed_limits()
-    base = temp_base()
-    sweep_stale_run_roots(base)
-    # The pid in the name lets a later zygote remove this folder if we die without cleaning
-    # up: with namespaces it is a tmpfs mount point that only the outside can remove.
-    run_root = make_private_dir(base, "%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
-    if isolation in ("auto", "namespaces"):
-        namespaces_error, tmpfs = enter_namespaces(run_root)
+    if run_root is None:
+        run_root = new_run_root()
     _warm_up()
     # Move everything imported so far out of the collector's reach: a child's garbage
     # collections then do not touch (and copy-on-write fault) every inherited object.
@@ -390,7 +411,15 @@ def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     isolation = argv[1] if len(argv) > 1 else "auto"
-    zygote(isolation)
+    if isolation == "entered":  # restarted by enter_then_restart
+        _, isolation, run_root, tmpfs, error = argv[1:6]
+        zygote(isolation, run_root, error or None, tmpfs == "1")
+    elif isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
+        enter_then_restart(isolation)
+    elif isolation in ("auto", "namespaces"):
+        zygote(isolation, namespaces_error="namespaces exist only on Linux")
+    else:
+        zygote(isolation)
     return 0
 
 

@@ -231,6 +231,15 @@ def test_no_ctypes_types_for_a_run_to_dig_out(tracer):
     assert trace["return"]["repr"] == "'absent'"
 
 
+def test_hand_made_code_objects_are_refused(tracer):
+    source = "def g():\n    return 1\n\ndef f():\n    g.__code__ = g.__code__.replace(co_consts=(None, 2))\n    return g()\n"
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "exception" and trace["exception"]["type"] == "PermissionError"
+    assert "building code objects by hand" in trace["message"]
+    # Compiling source is fine: that is what the compiler checks.
+    assert tracer.trace_call("def f():\n    return eval(compile('2 + 3', 'x', 'eval'))\n", "f()")["return"]["repr"] == "5"
+
+
 def test_tracer_survives_and_keeps_working_after_hostile_runs(tracer):
     assert tracer.trace_call("def f():\n    return 41 + 1\n", "f()")["return"]["repr"] == "42"
 

@@ -3,6 +3,7 @@ break it. Runs use small limits so the whole file stays fast."""
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import time
@@ -229,6 +230,33 @@ def test_no_ctypes_types_for_a_run_to_dig_out(tracer):
     trace = tracer.trace_call(FOREIGN_CALL, "f()")
     assert trace["status"] == "ok", trace["message"]
     assert trace["return"]["repr"] == "'absent'"
+
+
+MOUNTS = """
+def f():
+    with open("/proc/self/mountinfo") as fh:
+        return sorted(line.split()[4] for line in fh if line.split()[5].split(",")[0] != "ro")
+"""
+
+
+def _kernel_at_least(major, minor):
+    release = os.uname().release.split(".")
+    return (int(release[0]), int("".join(c for c in release[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
+def test_outside_its_folder_the_file_system_is_read_only_for_the_kernel_too(tracer):
+    info = tracer.isolation_info
+    if not info["namespaces"]:
+        assert info["read_only_outside"] is False  # the audit hook alone guards writes
+        return
+    # mount_setattr (Linux 5.12+) makes the namespace's mounts read-only, then the runs'
+    # tmpfs is mounted writable: native code past the hook cannot change the user's files.
+    assert info["read_only_outside"] is _kernel_at_least(5, 12)
+    if info["read_only_outside"]:
+        trace = tracer.trace_call(MOUNTS, "f()")
+        assert trace["status"] == "ok"
+        writable = ast.literal_eval(trace["return"]["repr"])
+        assert len(writable) == 1 and writable[0] in {w["run_root"] for w in tracer.worker_info}
 
 
 def test_hand_made_code_objects_are_refused(tracer):

@@ -40,12 +40,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
+    from _semcoder_tracer.sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, remove_tree, temp_base, vm_bytes
+    from .sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -397,6 +397,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
         gc.freeze()
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "namespaces": namespaces_error is None,
+             "read_only_outside": namespaces_error is None and read_only_outside(run_root),
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:

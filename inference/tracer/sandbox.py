@@ -14,6 +14,8 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+# mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
+_SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 # Size of the tmpfs that holds the runs' folders (namespaces only).
 RUN_ROOT_MB = 256
 # Environment variables a run may see (the zygote is started with only these).
@@ -146,6 +148,32 @@ def apply_limits(limits):
     _setlimit(resource.RLIMIT_NPROC, 0)
 
 
+def _read_only_everywhere(ctypes, libc):
+    """Make every mount of this (new, private) mount namespace read-only, recursively and
+    in one step, before the runs' tmpfs is mounted (which stays writable). The audit hook
+    refuses writes outside a run's folder; this makes the kernel refuse them too, so even
+    native code that slips past the hook cannot change the user's files. Best effort:
+    kernels before 5.12 have no mount_setattr, and then only the hook guards writes."""
+
+    class MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+    attr = MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    return libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), b"/",
+                        ctypes.c_uint(_AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) == 0
+
+
+def read_only_outside(run_root):
+    """Whether every mount but the runs' tmpfs is read-only here (from mountinfo)."""
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            mounts = [line.split() for line in fh]
+    except OSError:
+        return False
+    return all(fields[5].split(",")[0] == "ro" for fields in mounts if len(fields) > 5 and fields[4] != run_root)
+
+
 def enter_namespaces(run_root):
     """Unshare user, network and mount namespaces for this zygote (children inherit them),
     and give `run_root` (where runs get their folders) a private, size-capped tmpfs: fast to
@@ -170,9 +198,11 @@ def enter_namespaces(run_root):
                     continue
                 return "writing %s failed: %s" % (path, exc), False
         # Mounts made here stay in this namespace (and vanish with it).
-        tmpfs = (libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0 and
-                 libc.mount(b"tmpfs", os.fsencode(run_root), b"tmpfs", _MS_NOSUID | _MS_NODEV,
-                            b"size=%dm,mode=0700" % RUN_ROOT_MB) == 0)
+        private = libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+        if private:
+            _read_only_everywhere(ctypes, libc)
+        tmpfs = private and libc.mount(b"tmpfs", os.fsencode(run_root), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                                       b"size=%dm,mode=0700" % RUN_ROOT_MB) == 0
         return None, tmpfs
     except Exception as exc:
         return "namespaces unavailable: %s" % exc, False

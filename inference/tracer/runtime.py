@@ -286,13 +286,12 @@ def _warm_up():
     values are traced, so no user-level __repr__ (and no repr timer) is involved."""
     request = {"source": _WARM_UP_SOURCE, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
                "expect": "f([1, 2, 0, 3])", "limits": dict(_WARM_UP_LIMITS), "id": "warm-up",
-               "loops": None, "mode": "call"}
+               "loops": loop_table(ast.parse(_WARM_UP_SOURCE)), "mode": "call"}
     compiled = (compile(_WARM_UP_SOURCE, "<warm-up>", "exec", dont_inherit=True, optimize=0),
                 compile(request["call"], "<call>", "eval", dont_inherit=True, optimize=0),
                 compile(request["expect"], "<expect>", "eval", dont_inherit=True, optimize=0), None)
     for round_ in range(_WARM_UP_ROUNDS):
         request["compiled"] = compiled if round_ % 2 else None
-        request["loops"] = loop_table(ast.parse(_WARM_UP_SOURCE))
         request = marshal.loads(marshal.dumps(request, 4))
         prepared = Prepared(request)
         state = RunState(request, "/", -1)

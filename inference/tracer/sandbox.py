@@ -159,9 +159,10 @@ def _read_only_everywhere(ctypes, libc):
         _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                     ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
+    # Whether it took is read back from mountinfo (read_only_outside), not from this call.
     attr = MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)
-    return libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), b"/",
-                        ctypes.c_uint(_AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) == 0
+    libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), b"/",
+                 ctypes.c_uint(_AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
 
 
 def read_only_outside(run_root):
@@ -171,7 +172,8 @@ def read_only_outside(run_root):
             mounts = [line.split() for line in fh]
     except OSError:
         return False
-    return all(fields[5].split(",")[0] == "ro" for fields in mounts if len(fields) > 5 and fields[4] != run_root)
+    tmpfs = os.path.realpath(run_root)  # mountinfo lists resolved paths
+    return all(fields[5].split(",")[0] == "ro" for fields in mounts if len(fields) > 5 and fields[4] != tmpfs)
 
 
 def enter_namespaces(run_root):

@@ -269,9 +269,10 @@ class Prepared:
                 return
 
 
-def run_child(request, prepared, workdir, result_fd, real_workdir=None):
+def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=None):
     """Body of a forked child: sandbox itself, run, write the trace, exit.
-    `real_workdir`: os.path.realpath(workdir), when the caller knows it already."""
+    `real_workdir`: os.path.realpath(workdir), when the caller knows it already; `hook`:
+    make_audit_hook(workdir, real_workdir), when the caller built it already."""
     state = RunState(request, workdir, result_fd)
     limits = state.limits
     if prepared.error:
@@ -301,7 +302,7 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None):
     code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code
 
     sys.stdout, sys.stderr = state.stdout, state.stderr
-    sys.addaudithook(make_audit_hook(workdir, real_workdir))
+    sys.addaudithook(hook or make_audit_hook(workdir, real_workdir))
     _guard_timer_signals()
     if mode == "record":
         _record(state, code, prepared.entry_code, namespace)

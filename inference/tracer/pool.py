@@ -48,6 +48,11 @@ _BYTECODE_TAG = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.he
 # caches hold at most (128 + 32) sources of up to this size.
 _CACHED_SOURCE_LIMIT = 200_000
 _COMPILE_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
+# How long a zygote's spare child waits for its request before it rehearses a run, so
+# that the run then finds most of its pages copied already (see runtime.Spare); None:
+# never. Shorter than an editor's pause between requests, longer than the gap between
+# back-to-back ones, which find the CPU busy anyway.
+_REHEARSE_WHEN_IDLE_S: float | None = 0.015
 
 
 class TracerError(SemcoderError):
@@ -64,7 +69,8 @@ class _Zygote:
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", str(RUNTIME), isolation],
+                [python, "-I", str(RUNTIME), isolation,
+                 "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S))],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,

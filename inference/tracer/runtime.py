@@ -1,13 +1,15 @@
 """The part of the tracer that runs inside the user's interpreter: the zygote.
 
-Run as a script by the user's own Python (3.9+): `python -I runtime.py [auto|namespaces|audit]`.
+Run as a script by the user's own Python (3.9+):
+`python -I runtime.py [auto|namespaces|audit] [REHEARSAL]` (see main).
 It and its sibling modules (safe_repr, line_tracer, capture, sandbox, child) use only the
 standard library; they are loaded as the private package `_semcoder_tracer`, so nothing
 of ours can shadow a user module.
 
 The zygote imports what runs need, optionally enters new user+network namespaces, and
 then keeps one *spare* child forked ahead of the next request. The spare reads the request
-from the server's pipe itself, sandboxes itself, runs, writes its result straight back and
+from the server's pipe itself (rehearsing a run while it waits, see
+_rehearse_until_request), sandboxes itself, runs, writes its result straight back and
 exits (see Spare). Forking from a warm process avoids interpreter start-up, and since every
 run happens in a fresh child, nothing a run does (module globals, monkey-patching)
 survives into the next.
@@ -40,12 +42,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
+    from _semcoder_tracer.sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import apply_fixed_limits, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
+    from .sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -126,8 +128,8 @@ def _new_workdir(run_root):
 
 
 class Spare:
-    """A child forked before its request arrives. Fork and set-up happen while the server is
-    idle; the child then reads the next request from the server's pipe itself and writes
+    """A child forked before its request arrives. Fork, set-up and (once it has waited a
+    while) a rehearsal happen while the server is idle; the child then reads the next request from the server's pipe itself and writes
     its trace straight back, so a run costs the server two process hand-offs, not four.
 
     The zygote only watches: the child reports (on a private pipe) that it has started and
@@ -164,6 +166,11 @@ class Spare:
             os.closerange(keep[1] + 1, keep[2])
             os.closerange(keep[2] + 1, 1024)
             enter_workdir(self.workdir)
+            # Built before the request, installed by the run (see run_child).
+            hook = make_audit_hook(self.workdir, self.real_workdir)
+            if _REHEARSE_WHEN_IDLE_S is not None and \
+                    not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
+                _rehearse_until_request(protocol_in)
             header = read_exact_fd(protocol_in, 4)
             body = header and read_exact_fd(protocol_in, struct.unpack(">I", header)[0])
             if not body:
@@ -174,7 +181,7 @@ class Spare:
             limits["_vm_base"] = vm_base
             request_id = str(request.get("id") or "")[:32].encode("ascii", "replace")
             os.write(notify_w, _START.pack(b"S", float(limits["timeout_s"]), float(limits["cpu_s"]), request_id))
-            run_child(request, Prepared(request), self.workdir, protocol_out, self.real_workdir)
+            run_child(request, Prepared(request), self.workdir, protocol_out, self.real_workdir, hook)
         except BaseException:
             write_frame(protocol_out, json.dumps({
                 "schema": SCHEMA, "status": "crashed", "id": request.get("id"),
@@ -277,13 +284,43 @@ _WARM_UP_SOURCE = ("def g(n):\n    return n * 2\n\n"
                    "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        if x:\n"
                    "            out.append((i, g(x), str(x)))\n    d = {k: v for k, v, _ in out[:1]}\n"
                    "    return [out, d, 'a' + 'b', None, 1.5]\n")
+# The warm-up request as a spare receives it (marshalled, code compiled): see _rehearse.
+_REHEARSAL = [b""]
+
+
+def _rehearse(packed):
+    """One run of the warm-up request through the machinery every child uses (unmarshal,
+    tracing, repr, literal check, the result's JSON), yielding between steps so that a
+    caller can stop early. Only built-in values are traced, so no user-level __repr__ (and
+    no repr timer) is involved, and the tracer is off whenever it yields."""
+    request = marshal.loads(packed)
+    yield
+    prepared = Prepared(request)
+    state = RunState(request, "/", -1)
+    state.loops = prepared.loops
+    namespace = {"__builtins__": __builtins__}
+    exec(prepared.code, namespace)
+    tracer = LineTracer(state)
+    yield
+    sys.settrace(tracer.on_call)
+    try:
+        value = eval(prepared.call_code, namespace)
+    finally:
+        sys.settrace(None)
+    tracer.frames.clear()
+    yield
+    result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+    result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
+                           "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
+    yield
+    encode_result(result)
 
 
 def _warm_up():
-    """Exercise, several times, the machinery every child uses (compiling, tracing, repr,
-    the result's JSON), so that its lazily built state and specialised bytecode are
-    inherited rather than rebuilt (and copy-on-write faulted) in each child. Only built-in
-    values are traced, so no user-level __repr__ (and no repr timer) is involved."""
+    """Exercise, several times, the machinery every child uses, so that its lazily built
+    state and specialised bytecode are inherited rather than rebuilt (and copy-on-write
+    faulted) in each child. Half the rounds compile in the child, as happens when the
+    server's Python is another one."""
     request = {"source": _WARM_UP_SOURCE, "filename": "<warm-up>", "call": "f([1, 2, 0, 3])",
                "expect": "f([1, 2, 0, 3])", "limits": dict(_WARM_UP_LIMITS), "id": "warm-up",
                "loops": loop_table(ast.parse(_WARM_UP_SOURCE)), "mode": "call"}
@@ -292,26 +329,51 @@ def _warm_up():
                 compile(request["expect"], "<expect>", "eval", dont_inherit=True, optimize=0), None)
     for round_ in range(_WARM_UP_ROUNDS):
         request["compiled"] = compiled if round_ % 2 else None
-        request = marshal.loads(marshal.dumps(request, 4))
-        prepared = Prepared(request)
-        state = RunState(request, "/", -1)
-        state.loops = prepared.loops
-        namespace = {"__builtins__": __builtins__}
-        exec(prepared.code, namespace)
-        tracer = LineTracer(state)
-        sys.settrace(tracer.on_call)
-        try:
-            value = eval(prepared.call_code, namespace)
-        finally:
-            sys.settrace(None)
-        tracer.frames.clear()
-        result = state.result("ok", "returned", **{"return": _return_info(state, value)})
-        result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
-                               "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
-        encode_result(result)
+        packed = marshal.dumps(request, 4)
+        for _ in _rehearse(packed):
+            pass
         json.dumps({"trailer": True, "id": "x", "result": None, "exit": 0}).encode()
+        if request["compiled"] is not None:
+            _REHEARSAL[0] = packed
     SafeRepr(100, None)([1, (2, "x"), {3: None}])
     linecache.cache.pop("<warm-up>", None)
+
+
+# A spare rehearses only once no request has come for this long (None: never): the server
+# is then waiting for its user (an editor), and CPU is free. Back-to-back requests (a batch)
+# find the CPU busy already, and a rehearsal would only compete with the runs. Set from the
+# command line (see main and pool._REHEARSE_WHEN_IDLE_S).
+_REHEARSE_WHEN_IDLE_S = 0.015
+
+
+def _rehearsal_setting(text):
+    """The command line's "off" or seconds; the default for anything else."""
+    if text == "off":
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return _REHEARSE_WHEN_IDLE_S
+    return value if 0 <= value <= 60 else _REHEARSE_WHEN_IDLE_S
+
+
+def _rehearse_until_request(protocol_in):
+    """What a spare does while it waits: rehearse a run, stopping between steps as soon as
+    the request is there. Most pages a run writes (allocator pools, our own objects'
+    reference counts) are then copied from the zygote now, while the server waits for the
+    user, rather than during the run: a copy-on-write fault costs several microseconds,
+    and a run would otherwise take a few hundred. The rehearsal's CPU time counts towards
+    the run's CPU limit (a few milliseconds of a limit in whole seconds). A rehearsal that
+    fails changes nothing for the run."""
+    steps = _rehearse(_REHEARSAL[0])
+    try:
+        for _ in steps:
+            if select.select((protocol_in,), (), (), 0)[0]:
+                break
+    except Exception:
+        pass
+    finally:
+        steps.close()
 
 
 def bytecode_tag():
@@ -358,7 +420,7 @@ def new_run_root():
     return make_private_dir(base, "%s%d-" % (RUN_ROOT_PREFIX, os.getpid()))
 
 
-def enter_then_restart(isolation):
+def enter_then_restart(isolation, rehearsal):
     """Enter the namespaces, then replace this interpreter with a fresh one (same process,
     same namespaces and mounts, same pipes) that runs the zygote.
 
@@ -369,7 +431,7 @@ def enter_then_restart(isolation):
     this interpreter."""
     run_root = new_run_root()
     error, tmpfs = enter_namespaces(run_root)
-    entered = ["entered", isolation, run_root, "1" if tmpfs else "0", error or ""]
+    entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or ""]
     try:
         os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__)] + entered)
     except OSError as exc:
@@ -397,7 +459,8 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "namespaces": namespaces_error is None,
              "read_only_outside": namespaces_error is None and read_only_outside(run_root),
-             "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs}
+             "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
+             "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:
         serve(run_root, protocol_in, protocol_out)
@@ -406,16 +469,23 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
 
 
 def main(argv):
+    """`runtime.py [ISOLATION [REHEARSAL]]`: ISOLATION is auto, namespaces or audit;
+    REHEARSAL is how long a spare waits idle before it rehearses, in seconds, or "off"."""
+    global _REHEARSE_WHEN_IDLE_S
     # Run as a script, our own folder is sys.path[0]: drop it so its modules (cli.py,
     # render.py, ...) cannot shadow the user's.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     isolation = argv[1] if len(argv) > 1 else "auto"
     if isolation == "entered":  # restarted by enter_then_restart
-        _, isolation, run_root, tmpfs, error = argv[1:6]
+        _, isolation, rehearsal, run_root, tmpfs, error = argv[1:7]
+        _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
         zygote(isolation, run_root, error or None, tmpfs == "1")
-    elif isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
-        enter_then_restart(isolation)
+        return 0
+    rehearsal = argv[2] if len(argv) > 2 else ""
+    _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
+    if isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
+        enter_then_restart(isolation, rehearsal)
     elif isolation in ("auto", "namespaces"):
         zygote(isolation, namespaces_error="namespaces exist only on Linux")
     else:

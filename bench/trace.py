@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events, {args.workers} callers"),
             row("same, one call at a time, back to back", single, "latency, not throughput"),
-            row(f"same, {EDITOR_PAUSE_S * 1000:g} ms pause before each call", paced, "an editor's pace; pauses not counted"),
+            row(f"same, {EDITOR_PAUSE_S * 1000:g} ms pause before each call", paced,
+                "an editor's pace; pauses not counted"),
             row("naive: fresh python -I per sample", naive, f"{args.workers} in parallel, no tracing"),
             row("pysnooper in process (unisolated)", snoop, f"1 process, {snoop['chars']} trace chars"),
         ],

@@ -129,8 +129,9 @@ def _new_workdir(run_root):
 
 class Spare:
     """A child forked before its request arrives. Fork, set-up and (once it has waited a
-    while) a rehearsal happen while the server is idle; the child then reads the next request from the server's pipe itself and writes
-    its trace straight back, so a run costs the server two process hand-offs, not four.
+    while) a rehearsal happen while the server is idle; the child then reads the next
+    request from the server's pipe itself and writes its trace straight back, so a run
+    costs the server two process hand-offs, not four.
 
     The zygote only watches: the child reports (on a private pipe) that it has started and
     with which limits; the zygote forks the next spare, kills the child if it outlives its

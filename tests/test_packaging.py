@@ -69,6 +69,8 @@ def test_wheel_holds_only_project_specific_packages(tmp_path):
     # Sub-packages are shipped too (a missing entry in pyproject's package list would drop them).
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("semcoder_inference/tracer/") for n in names)
+    # Data files too: `semcoder trace --schema` prints the installed JSON Schema.
+    assert "semcoder_inference/tracer/trace.schema.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "semcoder = semcoder_inference.cli:main" in text

@@ -65,6 +65,8 @@ def test_user_mistakes_are_one_paragraph_errors(tmp_path):
     assert "Traceback" not in proc.stderr
     proc = semcoder("trace", str(tmp_path / "missing.py"), "--call", "f()", "--timeout", "-1", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = semcoder("trace", "--call", "f()", check=False)  # no file (only --schema needs none)
+    assert proc.returncode == 2 and proc.stderr.startswith("semcoder: Which file?")
 
 
 def test_find_python(tmp_path):

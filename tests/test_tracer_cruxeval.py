@@ -1,4 +1,5 @@
-"""All 800 CRUXEval samples: the traced return value equals the expected output.
+"""All 800 CRUXEval samples: the traced return value equals the expected output, and every
+trace has the shape of the JSON Schema.
 
 The comparison runs inside the sandbox (`expect=`): the expected output is evaluated there
 as a Python value and compared with `==` to what the call returned; the return value's repr
@@ -13,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import jsonschema
+
 from conftest import CRUXEVAL
-from semcoder_inference.tracer import Tracer
+from semcoder_inference.tracer import Tracer, schema
 
 
 def _load():
@@ -34,7 +37,10 @@ def test_all_cruxeval_samples_return_the_expected_output():
         with ThreadPoolExecutor(2) as pool:
             traces = list(pool.map(run, rows))
     failures = []
+    validator = jsonschema.Draft202012Validator(schema.json_schema())
     for row, trace in zip(rows, traces):
+        for error in validator.iter_errors(trace):  # the documented shape (docs/trace-schema.md)
+            failures.append((row["id"], "schema", f"{list(error.absolute_path)}: {error.message}"[:120]))
         assertion = trace.get("assertion") or {}
         if trace["status"] != "ok" or not assertion.get("passed"):
             failures.append((row["id"], trace["status"], trace["message"][:120]))

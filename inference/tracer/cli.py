@@ -12,6 +12,7 @@ from .limits import Limits
 from .pool import ISOLATION_MODES, Tracer
 from .python_finder import find_python
 from .render import render_monologue, render_table
+from .schema import json_schema
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,11 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run FILE as a module, then CALL, in a sandboxed process, and print the trace "
         "(a line | values table by default).",
     )
-    parser.add_argument("file", help="the Python file that defines the function")
+    parser.add_argument("file", nargs="?", help="the Python file that defines the function")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--call", help='the call to trace, e.g. "f(1, [2])"')
     what.add_argument("--record", metavar="FUNCTION",
                       help="run FILE as a script (or --entry) and list the first calls of FUNCTION")
+    what.add_argument("--schema", action="store_true",
+                      help="print the JSON Schema of what --json prints (semcoder.trace/1), and nothing else")
     parser.add_argument("--entry", help='with --record: code to run after the module, e.g. "main()"')
     parser.add_argument("--max-calls", type=int, default=5, help="with --record: how many calls (default 5)")
     parser.add_argument("--expect", help="also check that the call returns this value (a Python expression)")
@@ -49,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> int:
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    if not args.file:
+        raise SemcoderError("Which file? Give the Python file that defines the function.",
+                            hint='e.g. semcoder trace shapes.py --call "area(2, 3)"')
     path = Path(args.file)
     try:
         source = path.read_text(encoding="utf-8")

@@ -30,6 +30,7 @@ from ..errors import SemcoderError, SettingsError
 from .limits import Limits
 from .python_finder import find_python
 from .sandbox import remove_tree
+from .schema import conform, crashed
 from .line_tracer import loop_table
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,11 @@ class _Zygote:
                 return None
         if result.get("trailer"):
             # The child left without a result: the trailer says why.
-            trailer_result = result.get("result") or {}
+            trailer_result = result.get("result")
+            if not isinstance(trailer_result, dict) or not trailer_result:
+                trailer_result = {"message": "the traced process exited without a result"}
             trailer_result.pop("id", None)
-            return trailer_result or {
-                "schema": "semcoder.trace/1", "status": "crashed", "events": [], "truncated": {},
-                "message": "the traced process exited without a result"}
+            return trailer_result  # completed by Tracer._run (see schema.conform)
         self._owed_trailer = request_id
         result.pop("id", None)  # protocol detail, not part of the trace
         return result
@@ -326,13 +327,10 @@ class Tracer:
             finally:
                 self._give_back(zygote, healthy)
             if result is not None:
-                return result
+                return conform(result, message.get("function"), message.get("call"))
             log.warning("tracer worker broke; starting a new one")
-        return {"schema": "semcoder.trace/1", "status": "crashed", "function": message.get("function"),
-                "call": message.get("call"), "events": [], "return": None, "exception": None,
-                "assertion": None, "stdout": "", "stderr": "", "truncated": {},
-                "message": "the run broke its sandbox worker twice (it died, hung, or wrote into the "
-                           "tracer's private channel), so it has no trustworthy result"}
+        return crashed("the run broke its sandbox worker twice (it died, hung, or wrote into the tracer's "
+                       "private channel), so it has no trustworthy result", message.get("function"), message.get("call"))
 
     @property
     def isolation_info(self) -> dict:

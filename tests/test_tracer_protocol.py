@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import types
 import warnings
-from pathlib import Path
 
 import pytest
 
+from conftest import CRUXEVAL
 from semcoder_inference.tracer import Tracer, child, pool
 
-CRUXEVAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "cruxeval" / "cruxeval.jsonl"
 
 FEATURES = [
     # (source, call, expect)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CRUXEVAL
 from semcoder_inference.tracer import Tracer, pool
 
 from test_tracer_protocol import FEATURES, _compare
-
-CRUXEVAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "cruxeval" / "cruxeval.jsonl"
 
 # What a run can see of its own process that a rehearsal could have left behind.
 PROBE = (

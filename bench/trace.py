@@ -15,8 +15,10 @@ On the 800 CRUXEval samples, in one run:
   (c) pysnooper (what SemCoder's authors used) in this process, unisolated, writing its
       trace of each call to a string: the throughput ratio (a)/(c) (ambition >= 1.0 with
       both cores).
-It also prints, measured in the same run, the CPU one fork + exit of an idle interpreter
-costs here: the floor under any process-per-run isolation, which moves with the machine.
+It also prints, measured in the same run, two floors that move with the machine: the CPU
+one fork + exit of an idle interpreter costs here (under any process-per-run isolation),
+and the tracer's own per-call latency when `f` only returns (its whole pipeline, before a
+sample does any work).
 """
 
 from __future__ import annotations
@@ -188,6 +190,13 @@ def bench_pysnooper(rows: list[dict]) -> dict:
             "passed": passed, "chars": trace_chars, "cpu": cpu}
 
 
+def _empty_rows(n: int) -> list[dict]:
+    """n distinct modules whose `f` only returns: what the tracer's pipeline costs per
+    call (request, spare child, sandbox, result) before a sample does any work of its own."""
+    return [{"id": f"empty_{i}", "code": f"def f():\n    return {i}\n", "input": "", "output": str(i)}
+            for i in range(n)]
+
+
 def latency_row(measure: str, seconds: float, limit_s: float) -> list[str]:
     return [measure, f"{seconds * 1000:.2f} ms", f"<= {limit_s * 1000:g} ms", "yes" if seconds <= limit_s else "no"]
 
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     single = bench_tracer(rows, args.workers, callers=1)
     log(f"tracer, one call every {EDITOR_PAUSE_S * 1000:g} ms ...")
     paced = bench_tracer(rows, args.workers, callers=1, pause_s=EDITOR_PAUSE_S)
+    log("tracer, one call at a time, a function that only returns ...")
+    empty = bench_tracer(_empty_rows(n), args.workers, callers=1)
     floor = bench_fork_floor()
     log("naive fresh interpreters ...")
     naive = bench_naive(rows, args.workers)
@@ -228,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             row("same, one call at a time, back to back", single, "latency, not throughput"),
             row(f"same, {EDITOR_PAUSE_S * 1000:g} ms pause before each call", paced,
                 "an editor's pace; pauses not counted"),
+            row("same pipeline, f only returns, one at a time", empty, "the floor under every sample"),
             row("naive: fresh python -I per sample", naive, f"{args.workers} in parallel, no tracing"),
             row("pysnooper in process (unisolated)", snoop, f"1 process, {snoop['chars']} trace chars"),
         ],
@@ -246,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
              "yes" if snoop["wall"] / ours["wall"] >= 1.0 else "no"],
             ["naive CPU / tracer CPU (load-independent)", f"{naive['cpu'] / ours['cpu']:.1f}x", "", ""],
             ["pysnooper CPU / tracer CPU", f"{snoop['cpu'] / ours['cpu']:.2f}x", "", ""],
+            ["floor: p50 of the pipeline, f only returns", f"{empty['p50'] * 1000:.2f} ms", "(one at a time)", ""],
             ["floor: fork + exit of an idle interpreter", f"{floor * 1000:.2f} ms CPU", "(this machine now)", ""],
             ["tracer CPU ms/call: server / zygotes / runs",
              " / ".join(f"{part / n * 1000:.2f}" for part in ours["cpu_parts"]), "(breakdown)", ""],

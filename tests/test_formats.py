@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import CRUXEVAL
 
 from semcoder_inference import formats
 from semcoder_inference.errors import SemcoderError
@@ -30,7 +31,6 @@ from semcoder_inference.formats import (
 )
 
 GOLDEN = Path(__file__).parent / "golden"
-CRUXEVAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "cruxeval" / "cruxeval.jsonl"
 
 
 def golden(name: str) -> str:

@@ -1,5 +1,10 @@
 """Finding what to trace: the functions of a file and the calls to trace them with.
 
+Traceable are the file's top-level functions and the methods of its top-level classes,
+named `Class.method`. A method is called on a fresh instance, `Class(1).method(2)`, or on
+the class itself when it is a static or class method, `Class.method(2)`; a property is
+read on a fresh instance, `Class(1).prop`; `Class(1)` is a call of `Class.__init__`.
+
 Calls come from (in order of preference for a function): a call the user supplied
 (`semcoder.setCall`), a `# semcoder: f(...)` comment, `assert f(...) == ...` lines, doctests,
 and calls the tracer recorded from the `__main__` block. The call under the cursor wins
@@ -15,6 +20,7 @@ import ast
 import doctest
 import hashlib
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 from semcoder_inference.errors import SemcoderError
@@ -26,15 +32,26 @@ class SourceError(SemcoderError):
     """The document cannot be analysed (syntax error, not text)."""
 
 
+# What a FunctionInfo is: a top-level function, or a method of a top-level class.
+FUNCTION, METHOD, STATIC_METHOD, CLASS_METHOD, PROPERTY = "function", "method", "staticmethod", "classmethod", "property"
+_PROPERTY_DECORATORS = ("property", "cached_property")
+
+
 @dataclass(frozen=True)
 class FunctionInfo:
-    name: str
+    name: str  # `f`, or `Class.method`
     start: int  # first line (decorators included), 0-based
     def_line: int  # the `def` line
     end: int  # last line, inclusive
     name_col: int  # column of the name on def_line
-    source: str  # the function's text, dedented as in the file (top level: column 0)
+    source: str  # the function's text, dedented to column 0 (a method's too)
     docstring: str
+    kind: str = FUNCTION
+    indent: str = ""  # the leading whitespace of its lines in the file (a method's class body)
+
+    @property
+    def is_method(self) -> bool:
+        return self.kind != FUNCTION
 
     @property
     def source_hash(self) -> str:
@@ -87,38 +104,104 @@ def analyse(text: str) -> ModuleInfo:
     functions: dict[str, FunctionInfo] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            end = (node.end_lineno or node.lineno) - 1
-            def_text = lines[node.lineno - 1]
-            m = re.search(r"\bdef\s+(" + re.escape(node.name) + r")\b", def_text)
-            functions[node.name] = FunctionInfo(
-                name=node.name,
-                start=start,
-                def_line=node.lineno - 1,
-                end=end,
-                name_col=m.start(1) if m else 0,
-                source="\n".join(lines[start : end + 1]) + "\n",
-                docstring=ast.get_docstring(node) or "",
-            )
+            functions[node.name] = _function_info(node, node.name, FUNCTION, lines)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                # A property's setter and deleter share its name; the getter is what is read.
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _is_accessor(item):
+                    name = f"{node.name}.{item.name}"
+                    functions[name] = _function_info(item, name, _method_kind(item), lines)
     info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree)
     info.calls = _file_calls(tree, info)
     return info
 
 
+def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, kind: str,
+                   lines: list[str]) -> FunctionInfo:
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    end = (node.end_lineno or node.lineno) - 1
+    def_text = lines[node.lineno - 1]
+    m = re.search(r"\bdef\s+(" + re.escape(node.name) + r")\b", def_text)
+    text = "\n".join(lines[start : end + 1]) + "\n"
+    return FunctionInfo(
+        name=name,
+        start=start,
+        def_line=node.lineno - 1,
+        end=end,
+        name_col=m.start(1) if m else 0,
+        source=textwrap.dedent(text) if kind != FUNCTION else text,
+        docstring=ast.get_docstring(node) or "",
+        kind=kind,
+        indent=def_text[: len(def_text) - len(def_text.lstrip())],
+    )
+
+
+def _method_kind(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    for decorator in node.decorator_list:
+        name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(decorator, "id", None)
+        if name in (STATIC_METHOD, CLASS_METHOD):
+            return name
+        if name in _PROPERTY_DECORATORS:
+            return PROPERTY
+    return METHOD
+
+
+def _is_accessor(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """`@x.setter` / `@x.deleter`."""
+    return any(isinstance(d, ast.Attribute) and d.attr in ("setter", "deleter") for d in node.decorator_list)
+
+
+def called(expr: ast.AST, functions: dict[str, FunctionInfo]) -> tuple[str, list[ast.Call]] | None:
+    """Which function or method of the file `expr` runs, and the calls in it that pass
+    arguments: `f(1)` -> ("f", [f(1)]); `Class(1)` -> ("Class.__init__", [Class(1)]);
+    `Class(1).method(2)` -> ("Class.method", [that call, Class(1)]); `Class.method(2)` of a
+    static or class method -> ("Class.method", [that call]); `Class(1).prop` of a property
+    -> ("Class.prop", [Class(1)])."""
+    if isinstance(expr, ast.Call):
+        named = _callee(expr.func, functions)
+        return (named[0], [expr, *named[1]]) if named else None
+    owner = expr.value if isinstance(expr, ast.Attribute) else None
+    if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name):
+        fn = functions.get(f"{owner.func.id}.{expr.attr}")
+        return (fn.name, [owner]) if fn is not None and fn.kind == PROPERTY else None
+    return None
+
+
+def _callee(func: ast.AST, functions: dict[str, FunctionInfo]) -> tuple[str, list[ast.Call]] | None:
+    """What a call's `func` names (see called), and the constructor call it goes through."""
+    if isinstance(func, ast.Name):
+        fn = functions.get(func.id)
+        if fn is not None and not fn.is_method:
+            return func.id, []
+        init = functions.get(f"{func.id}.__init__")
+        return (init.name, []) if init is not None else None
+    if not isinstance(func, ast.Attribute):
+        return None
+    owner = func.value
+    if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name):
+        fn = functions.get(f"{owner.func.id}.{func.attr}")
+        return (fn.name, [owner]) if fn is not None and fn.kind != PROPERTY else None
+    if isinstance(owner, ast.Name):
+        fn = functions.get(f"{owner.id}.{func.attr}")
+        return (fn.name, []) if fn is not None and fn.kind in (STATIC_METHOD, CLASS_METHOD) else None
+    return None
+
+
 def literal_call(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | None:
-    """The function name if `node` is `name(literal args...)` for a function of the file."""
-    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+    """The function's name if `node` runs a function or method of the file (see called)
+    with literal arguments only (the constructor's too)."""
+    named = called(node, functions)
+    if named is None:
         return None
-    if node.func.id not in functions:
-        return None
-    for arg in list(node.args) + [k.value for k in node.keywords]:
+    name, calls = named
+    for arg in [a for call in calls for a in [*call.args, *(k.value for k in call.keywords)]]:
         if isinstance(arg, ast.Starred):
             arg = arg.value
         try:
             ast.literal_eval(arg)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return None
-    return node.func.id
+    return name
 
 
 def _segment(info: ModuleInfo, node: ast.AST) -> str:
@@ -160,7 +243,29 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
         name = literal_call(expr, info.functions)
         if name:
             calls.append(CallSite(name, call_text, "comment", index, None, m.start("call"), m.end("call")))
-    return calls
+    return calls + _constructor_calls(calls, info.functions)
+
+
+def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]) -> list[CallSite]:
+    """`Class(1)` out of each `Class(1).method(2)`: known calls of `Class.__init__` (with no
+    expectation: the assert or doctest is about the method)."""
+    found: list[CallSite] = []
+    seen = {(c.function, c.call) for c in calls}
+    for site in calls:
+        try:
+            expr = ast.parse(site.call, mode="eval").body
+        except SyntaxError:
+            continue
+        named = called(expr, functions)
+        owner = named[1][-1] if named and "." in named[0] and not named[0].endswith(".__init__") else None
+        if not isinstance(owner, ast.Call) or not isinstance(owner.func, ast.Name):
+            continue
+        init = f"{owner.func.id}.__init__"
+        text = ast.get_source_segment(site.call, owner) or ""
+        if init in functions and text and (init, text) not in seen:
+            seen.add((init, text))
+            found.append(CallSite(init, text, site.origin, site.line))
+    return found
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
@@ -217,9 +322,9 @@ def _calls_on_line(info: ModuleInfo, line: int) -> list[ast.Call]:
     # Parse only the statement around the line would be faster; whole-tree walks are
     # fine up to tens of thousands of lines and keep the code simple.
     tree = info.tree or ast.parse(info.text)
-    return [
+    return [  # calls, and attributes (a property read on a fresh instance)
         n for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and n.lineno - 1 <= line <= (n.end_lineno or n.lineno) - 1
+        if isinstance(n, (ast.Call, ast.Attribute)) and n.lineno - 1 <= line <= (n.end_lineno or n.lineno) - 1
     ]
 
 

@@ -4,17 +4,20 @@
 work: the repair prompt (problem = name + docstring, the buggy function, the failing call
 as the failed test), the `[Refined]` code, and, with execution enabled, a run of each
 candidate against the failing call and the file's other asserts. The edit replaces only
-the function. Titles say "verified" or "unverified"; only verified ones are preferred.
+the function (a method: only the method, indented as it was). Titles say "verified" or
+"unverified"; only verified ones are preferred.
 """
 
 from __future__ import annotations
 
 import ast
 import logging
+import textwrap
 from typing import Callable
 
 from lsprotocol import types
 
+from semcoder_inference.context import slice_function
 from semcoder_inference.engine import CancelToken, GenerationParams
 from semcoder_inference.errors import SemcoderError
 from semcoder_inference.formats import REFINED_STOP, repair_prompt
@@ -43,27 +46,50 @@ def failed_test(call: str, expected: str | None) -> str:
 
 
 def extract_function(code: str, name: str) -> str | None:
-    """The source of function `name` in the model's refined program (decorators included)."""
+    """The source of function `name` in the model's refined program (decorators included),
+    dedented. A method `Class.method` is looked for in that class, then at the top level
+    (a model may answer with the method alone)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return None
     lines = code.split("\n")
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            return "\n".join(lines[first - 1 : node.end_lineno])
+    cls, _, method = name.rpartition(".")
+    scopes = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls] if cls else []
+    for body in [*scopes, tree.body]:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                return textwrap.dedent("\n".join(lines[first - 1 : node.end_lineno]))
     return None
 
 
 def replace_function(info: ModuleInfo, fn: FunctionInfo, new_source: str) -> tuple[str, types.Range]:
-    """The document text with `fn` replaced, and the range the edit replaces."""
+    """The document text with `fn` replaced by `new_source` (indented as `fn` is), and the
+    range the edit replaces."""
     lines = info.text.split("\n")
-    new_text = "\n".join(lines[: fn.start] + new_source.split("\n") + lines[fn.end + 1 :])
+    new_text = "\n".join(lines[: fn.start] + indented(new_source, fn).split("\n") + lines[fn.end + 1 :])
     end_char = len(info.lines[fn.end].encode("utf-16-le")) // 2
     rng = types.Range(start=types.Position(line=fn.start, character=0),
                       end=types.Position(line=fn.end, character=end_char))
     return new_text, rng
+
+
+def indented(source: str, fn: FunctionInfo) -> str:
+    """`source` (a dedented function) indented to sit where `fn` is: a method in its class."""
+    return textwrap.indent(textwrap.dedent(source), fn.indent) if fn.indent else source
+
+
+def repair_code(info: ModuleInfo, fn: FunctionInfo) -> str:
+    """The code the repair prompt shows: the function itself, or for a method its class as
+    the forward prompt shows it (header, `__init__`, the method and the methods it uses),
+    since the failing call builds an instance."""
+    if not fn.is_method:
+        return fn.source.rstrip("\n")
+    try:
+        return slice_function(info.text, fn.name).text.rstrip("\n")
+    except SemcoderError:
+        return fn.source.rstrip("\n")
 
 
 async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected: str | None) -> dict:
@@ -112,7 +138,7 @@ async def repair_function(
     except SemcoderError as exc:
         result["message"] = str(exc)
         return result
-    prompt = repair_prompt(problem_text(fn), fn.source.rstrip("\n"), test)
+    prompt = repair_prompt(problem_text(fn), repair_code(info, fn), test)
     s = ls.settings.model
     seen: set[str] = set()
     for attempt in range(max(1, min(candidates, MAX_CANDIDATES))):
@@ -140,7 +166,7 @@ async def repair_function(
         title = f"{TITLE} ({'verified' if verified else 'unverified'})"
         candidate = {
             "code": new_fn, "verified": verified, "verification": check, "title": title,
-            "edit": {"changes": {uri: [{"range": plain(rng), "newText": new_fn}]}},
+            "edit": {"changes": {uri: [{"range": plain(rng), "newText": indented(new_fn, fn)}]}},
         }
         result["candidates"].append(candidate)
         if on_candidate:

@@ -16,7 +16,7 @@ from semcoder_inference.parsers import AnswerParser, input_from_answer
 
 from .calls import CallSite
 from .results import normalise_value
-from .tracing import Target
+from .tracing import Target, example_call
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def register(server) -> None:
             else:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
                     title="SemCoder: supply a call…", command="semcoder.supplyCall",
-                    arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line}])))
+                    arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line, "example": example_call(fn)}])))
         return lenses
 
 
@@ -52,7 +52,12 @@ async def predict_input(ls, uri: str, function: str, output: str,
     info = ls.documents.analysis(uri)
     fn = info.functions.get(function)
     if fn is None:
-        raise SemcoderError(f"There is no top-level function named `{function}` in this file.")
+        raise SemcoderError(f"There is no top-level function or method named `{function}` in this file.")
+    if fn.is_method:
+        # SemCoder's backward format asks for the arguments of a function; a method's call
+        # also needs an instance, which that format has no place for.
+        raise SemcoderError(f"Predicting an input works for top-level functions; `{function}` is a method. "
+                            "Supply its call with the code lens instead.")
     try:
         engine = await ls.models.ensure_loaded()
     except SemcoderError as exc:

@@ -32,13 +32,21 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
     return out
 
 
+def _same_function(traced: object, function: str) -> bool:
+    """Whether a trace event's function is `function` (`f` or `Class.method`). Pythons
+    before 3.11 name a method's frames without the class; the line range tells it apart."""
+    return traced == function or (isinstance(traced, str) and "." not in traced
+                                  and traced == function.rpartition(".")[2])
+
+
 def actual_line_states(trace: dict | None, function: str, first: int, last: int) -> list[dict]:
     """Values per line of `function` (document lines first..last) from a real trace."""
     if not trace:
         return []
     events = [
         e for e in trace.get("events") or []
-        if e.get("function") == function and isinstance(e.get("line"), int) and first <= e["line"] <= last
+        if _same_function(e.get("function"), function) and isinstance(e.get("line"), int)
+        and first <= e["line"] <= last
     ]
     if not events:
         return []

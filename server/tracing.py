@@ -7,6 +7,7 @@ its parts each time it is asked for, so a hover during generation shows what is 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from semcoder_inference.errors import SemcoderError
 
 from .cache import make_key
-from .calls import CallSite, FunctionInfo, ModuleInfo, byte_col, call_at
+from .calls import CLASS_METHOD, PROPERTY, STATIC_METHOD, CallSite, FunctionInfo, ModuleInfo, byte_col, call_at, called
 from .execution import definitions_only
 from .predictions import PredictionRun
 from .results import (
@@ -37,6 +38,30 @@ EXECUTION_OFF_NOTE = (
 
 class NothingToTrace(SemcoderError):
     """The position is not in a function, or the function has no known call."""
+
+
+def example_call(fn: FunctionInfo) -> str:
+    """How a call of `fn` looks, with `...` for the arguments: `f(...)`, `Class(...).m(...)`,
+    `Class.m(...)` for a static or class method, `Class(...).p` for a property,
+    `Class(...)` for `__init__`."""
+    if not fn.is_method:
+        return f"{fn.name}(...)"
+    cls, method = fn.name.split(".", 1)
+    if method == "__init__":
+        return f"{cls}(...)"
+    if fn.kind == PROPERTY:
+        return f"{cls}(...).{method}"
+    return f"{cls}.{method}(...)" if fn.kind in (STATIC_METHOD, CLASS_METHOD) else f"{cls}(...).{method}(...)"
+
+
+def _called(info: ModuleInfo, call: str) -> FunctionInfo | None:
+    """The function or method of the file that `call` (an expression) calls, if any."""
+    try:
+        expr = ast.parse(call.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    named = called(expr, info.functions)
+    return info.functions[named[0]] if named else None
 
 
 @dataclass
@@ -118,18 +143,11 @@ class Tracing:
         if function:
             fn = info.functions.get(function)
             if fn is None:
-                raise NothingToTrace(f"There is no top-level function named `{function}` in this file.")
+                raise NothingToTrace(f"There is no top-level function or method named `{function}` in this file.")
         if call and fn is None:
-            import ast
-
-            try:
-                expr = ast.parse(call.strip(), mode="eval").body
-                name = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else None
-            except SyntaxError:
-                name = None
-            fn = info.functions.get(name or "")
+            fn = _called(info, call)
             if fn is None:
-                raise NothingToTrace(f"`{call}` is not a call of a top-level function of this file.")
+                raise NothingToTrace(f"`{call}` is not a call of a top-level function or method of this file.")
         if fn is None and line is not None:
             if 0 <= line < len(info.lines) and cursor_calls:
                 site = call_at(info, line, byte_col(info.lines[line], character or 0))
@@ -141,7 +159,7 @@ class Tracing:
             else:
                 fn = info.function_at(line)
         if fn is None:
-            raise NothingToTrace("Place the cursor on a function or on a call of one to see its trace.")
+            raise NothingToTrace("Place the cursor on a function or method, or on a call of one, to see its trace.")
         if call:
             site = CallSite(fn.name, call.strip(), "explicit", fn.def_line)
         if site is None:
@@ -151,14 +169,15 @@ class Tracing:
                 known = self.known_calls(uri, info, fn)
             if not known:
                 raise NothingToTrace(
-                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {fn.name}(...)`, "
+                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {example_call(fn)}`, "
                     "an `assert` or a doctest, or use the code lens to supply one."
                 )
             site = known[0]
         return Target(uri, info, fn, site)
 
     async def _record_main_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
-        if "__main__" not in info.text:
+        # A recorded method call names its instance only by repr, which cannot be replayed.
+        if "__main__" not in info.text or fn.is_method:
             return
         key = (uri, fn.source_hash)
         if key in self.recorded:

@@ -1,6 +1,7 @@
 /** The palette commands other than server lifecycle: Trace function…, Predict input…, Explain, Repair. */
 import * as vscode from "vscode";
 import { LanguageClient } from "vscode-languageclient/node";
+import { defAt, PythonDef, pythonDefs } from "./logic/pythonDefs";
 import { TracePanel } from "./tracePanel";
 
 const REPAIR_PROGRESS_TITLE = "SemCoder: repairing";
@@ -14,21 +15,16 @@ function activePythonEditor(): vscode.TextEditor | undefined {
   return editor;
 }
 
-/** Top-level and nested `def`s of the document (no dependency on a Python language extension). */
-export function functionsIn(document: vscode.TextDocument): { name: string; line: number }[] {
-  const found: { name: string; line: number }[] = [];
-  for (let i = 0; i < document.lineCount; i++) {
-    const m = /^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(/.exec(document.lineAt(i).text);
-    if (m) found.push({ name: m[1], line: i });
-  }
-  return found;
+/** The traceable functions of the document: top-level `def`s and methods (`Class.method`). */
+export function functionsIn(document: vscode.TextDocument): PythonDef[] {
+  const lines: string[] = [];
+  for (let i = 0; i < document.lineCount; i++) lines.push(document.lineAt(i).text);
+  return pythonDefs(lines);
 }
 
-/** The function the cursor is in (the nearest `def` above it), else undefined. */
+/** The function or method the cursor is in, else undefined. */
 function functionAtCursor(editor: vscode.TextEditor): string | undefined {
-  const line = editor.selection.active.line;
-  const defs = functionsIn(editor.document).filter((f) => f.line <= line);
-  return defs.length ? defs[defs.length - 1].name : undefined;
+  return defAt(functionsIn(editor.document), editor.selection.active.line);
 }
 
 async function pickFunction(editor: vscode.TextEditor, title: string): Promise<string | undefined> {
@@ -87,8 +83,10 @@ export function registerCommands(
   register("semcoder.showTrace", (arg: { uri: string; function: string; call?: string }) =>
     panel.run({ method: "semcoder/trace", uri: arg.uri, functionName: arg.function, call: arg.call, params: {}, title: arg.call ?? arg.function }),
   );
-  register("semcoder.supplyCall", async (arg: { uri: string; function: string }) => {
-    const call = await vscode.window.showInputBox({ title: `SemCoder: a call of ${arg.function}`, placeHolder: `${arg.function}(…)`, value: `${arg.function}()` });
+  register("semcoder.supplyCall", async (arg: { uri: string; function: string; example?: string }) => {
+    // The server's example has the call's shape (a method needs an instance): `Basket(...).total(...)`.
+    const shape = arg.example ?? `${arg.function}(...)`;
+    const call = await vscode.window.showInputBox({ title: `SemCoder: a call of ${arg.function}`, placeHolder: shape.replace(/\.\.\./g, "…"), value: shape.replace(/\.\.\./g, "") });
     if (!call) return;
     const client = await getClient();
     await client.sendRequest("workspace/executeCommand", { command: "semcoder.setCall", arguments: [{ uri: arg.uri, function: arg.function, call }] });

@@ -8,10 +8,8 @@ its parts each time it is asked for, so a hover during generation shows what is 
 from __future__ import annotations
 
 import ast
-import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from semcoder_inference.errors import SemcoderError
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 
 import pytest
 from lsprotocol import types
@@ -16,7 +15,6 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
-    plain,
     request,
     running_server,
     server_env,

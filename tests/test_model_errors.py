@@ -16,7 +16,6 @@ from semcoder_inference.errors import ModelError, SemcoderError, SettingsError
 from semcoder_inference.llama_engine import LlamaCppEngine
 from semcoder_inference.model_spec import (
     GGML_TYPE_SIZES,
-    check_gguf,
     parse_hub_spec,
     read_gguf_header,
     resolve_model,

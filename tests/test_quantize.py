@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from _weights_helpers import CODE_PROMPT, hf_logits, hf_model, hf_tokens, llama_logits
 

@@ -68,7 +68,6 @@ def test_input_prediction_needs_a_call_that_gives_the_output(tmp_path):
 
 
 def test_a_candidate_that_hangs_fails_within_the_limit(tmp_path):
-    problems = _problems(1)
     engine = ReplayEngine(lambda prompt: "[ANSWER]\nassert f([1]) == [x for x in iter(int, 1)]\n[/ANSWER]")
     report = evaluate(EvalConfig(task="o", model="replay", out_dir=tmp_path, limit=1, progress=False), engine=engine)
     assert report["pass@1"] == 0.0 and report["elapsed_s"] < 15

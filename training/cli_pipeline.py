@@ -7,8 +7,6 @@ module when it runs, so `semcoder --help` stays fast and the base install still 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from semcoder_inference.cli import command_group

@@ -8,7 +8,6 @@ build resumes where it stopped. The final step deduplicates, writes `pyx.jsonl`,
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -17,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from semcoder_inference.errors import SemcoderError

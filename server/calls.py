@@ -7,7 +7,8 @@ read on a fresh instance, `Class(1).prop`; `Class(1)` is a call of `Class.__init
 
 Calls come from (in order of preference for a function): a call the user supplied
 (`semcoder.setCall`), a `# semcoder: f(...)` comment, `assert f(...) == ...` lines, doctests,
-and calls the tracer recorded from the `__main__` block. The call under the cursor wins
+and calls the tracer recorded from the `__main__` block or from the file's `test_*` functions
+(only those whose arguments read back as literals). The call under the cursor wins
 over all of them when the user hovers a call. A call is only used when its arguments are
 literals: the model needs to see the values, and literal calls are safe to replay.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import functools
 import hashlib
 import re
 import textwrap
@@ -85,6 +87,19 @@ class ModuleInfo:
 
     def calls_for(self, function: str) -> list[CallSite]:
         return [c for c in self.calls if c.function == function]
+
+    @functools.cached_property
+    def entry_hash(self) -> str:
+        """A hash of the code that calls the file's functions when it runs: its top-level
+        `if ... "__main__" ...` blocks and `test*` functions (see tracing.Tracing._record_calls)."""
+        parts = []
+        for node in (self.tree.body if self.tree is not None else ()):
+            first = self.lines[node.lineno - 1] if node.lineno <= len(self.lines) else ""
+            entry = (isinstance(node, ast.If) and "__main__" in first) or \
+                (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"))
+            if entry:
+                parts.append("\n".join(self.lines[node.lineno - 1 : node.end_lineno]))
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def analyse(text: str) -> ModuleInfo:

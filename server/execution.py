@@ -127,14 +127,17 @@ class Executor:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
-    async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str) -> list[str] | None:
-        """Calls of `target` seen when the module's __main__ block runs (may be empty);
-        None when the sandbox failed (so the caller can try again later)."""
+    async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
+                           entry: str | None = None) -> list[tuple[str, bool]] | None:
+        """Calls of `target` seen when the module's __main__ block runs, or, with `entry`,
+        when the module is imported and `entry` runs: (call text, whether every argument
+        reads back as a literal), at most 5, maybe none. None when the sandbox failed (so
+        the caller can try again later)."""
 
-        def run() -> list[str] | None:
+        def run() -> list[tuple[str, bool]] | None:
             try:
                 tracer = self._tracer(settings)
-                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename)
+                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename, entry=entry)
                 status = (getattr(tracer, "last_record_result", None) or {}).get("status")
                 if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
                     log.warning("recording calls of %s: %s", target, status)
@@ -142,12 +145,8 @@ class Executor:
             except Exception as exc:
                 log.warning("recording calls of %s failed: %s", target, exc)
                 return None
-            out = []
-            for c in calls or []:
-                text = c.get("call") if isinstance(c, dict) else c
-                if isinstance(text, str):
-                    out.append(text)
-            return out
+            return [(c["call"], bool(c.get("literal"))) for c in calls or []
+                    if isinstance(c, dict) and isinstance(c.get("call"), str)]
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

@@ -155,7 +155,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
     """The hover text for a TraceResult."""
     out: list[str] = []
     origin = {"assert": "from an assert", "doctest": "from a doctest", "comment": "from a `# semcoder:` comment",
-              "main": "recorded from `__main__`", "cursor": "under the cursor", "explicit": "supplied"}
+              "main": "recorded from `__main__`", "tests": "recorded from the file's tests",
+              "cursor": "under the cursor", "explicit": "supplied"}
     out.append(f"**SemCoder** · {_code(result['call'])} ({origin.get(result.get('callSource'), 'call')})")
     if result.get("expected") is not None:
         out.append(f"expected: {_code(result['expected'])}")

@@ -38,6 +38,39 @@ class NothingToTrace(SemcoderError):
     """The position is not in a function, or the function has no known call."""
 
 
+@dataclass
+class Recorded:
+    """Calls of a function seen while running its file (see Tracing._record_calls)."""
+
+    key: tuple[str, str]  # (the file's entry_hash, the function's source hash) they were recorded for
+    calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "tests"
+    unreplayable: tuple[str, str] | None  # the first call whose values are not literals
+
+
+MAX_RECORDED_TESTS = 20
+
+
+def zero_argument_tests(tree: ast.Module, name: str) -> list[str]:
+    """The file's top-level `test_*` functions that take no arguments and name `name`
+    (what a test runner would call without fixtures), at most MAX_RECORDED_TESTS."""
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test"):
+            continue
+        args = node.args
+        if args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg:
+            continue
+        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
+            found.append(node.name)
+    return found[:MAX_RECORDED_TESTS]
+
+
+def entry_running(tests: list[str]) -> str:
+    """Code that runs each test in turn; a failing test does not stop the others."""
+    return (f"for _semcoder_test in ({', '.join(tests)},):\n"
+            "    try:\n        _semcoder_test()\n    except Exception:\n        pass\n")
+
+
 def example_call(fn: FunctionInfo) -> str:
     """How a call of `fn` looks, with `...` for the arguments: `f(...)`, `Class(...).m(...)`,
     `Class.m(...)` for a static or class method, `Class(...).p` for a property,
@@ -108,7 +141,7 @@ class Tracing:
     def __init__(self, server) -> None:
         self.server = server
         self.explicit_calls: dict[tuple[str, str], str] = {}  # (uri, function) -> call
-        self.recorded: dict[tuple[str, str], list[str]] = {}  # (uri, fn hash) -> calls from __main__
+        self.recorded: dict[tuple[str, str], Recorded] = {}  # (uri, function) -> calls seen running the file
         self._actual_memo: dict[str, dict] = {}
 
     # -- finding what to trace -------------------------------------------------------------
@@ -120,9 +153,16 @@ class Tracing:
             calls.append(CallSite(fn.name, explicit, "explicit", fn.def_line))
         order = {"comment": 0, "assert": 1, "doctest": 2}
         calls.extend(sorted(info.calls_for(fn.name), key=lambda c: (order.get(c.origin, 3), c.line)))
-        for call in self.recorded.get((uri, fn.source_hash), []):
-            calls.append(CallSite(fn.name, call, "main", fn.def_line))
+        recorded = self._recorded(uri, info, fn)
+        for call, origin in recorded.calls if recorded else ():
+            calls.append(CallSite(fn.name, call, origin, fn.def_line))
         return calls
+
+    def _recorded(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> Recorded | None:
+        """What running the file recorded for this version of `fn` and of the code that calls
+        it when the file runs (None if not run since either changed)."""
+        recorded = self.recorded.get((uri, fn.name))
+        return recorded if recorded is not None and recorded.key == (info.entry_hash, fn.source_hash) else None
 
     async def find_target(
         self,
@@ -163,31 +203,53 @@ class Tracing:
         if site is None:
             known = self.known_calls(uri, info, fn)
             if not known and self.server.settings.execution.enabled:
-                await self._record_main_calls(uri, info, fn)
+                await self._record_calls(uri, info, fn)
                 known = self.known_calls(uri, info, fn)
             if not known:
+                recorded = self._recorded(uri, info, fn)
+                seen = ""
+                if recorded is not None and recorded.unreplayable is not None:
+                    call, origin = recorded.unreplayable
+                    where = "`__main__`" if origin == "main" else "the file's tests"
+                    seen = (f" Running {where} called it as `{call}`, with values that cannot be written "
+                            "as literals, so that call cannot be replayed.")
                 raise NothingToTrace(
-                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {example_call(fn)}`, "
+                    f"No known call for `{fn.name}`.{seen} Add a comment such as `# semcoder: {example_call(fn)}`, "
                     "an `assert` or a doctest, or use the code lens to supply one."
                 )
             site = known[0]
         return Target(uri, info, fn, site)
 
-    async def _record_main_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
+    async def _record_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
+        """Run the file's `__main__` block, then (if that gave no replayable call) the
+        zero-argument `test_*` functions that name `fn`, and keep the calls of `fn` they
+        make. A call is replayable when each argument's repr reads back as an equal literal;
+        the first other one is kept to explain why there is no call."""
         # A recorded method call names its instance only by repr, which cannot be replayed.
-        if "__main__" not in info.text or fn.is_method:
-            return
-        key = (uri, fn.source_hash)
-        if key in self.recorded:
+        if fn.is_method or self._recorded(uri, info, fn) is not None:
             return
         from .execution import without_top_level_asserts
 
-        calls = await self.server.executor.record_calls(
-            self.server.settings.execution, without_top_level_asserts(info.text, _tree(info)), fn.name,
-            self.server.documents.path(uri),
-        )
-        if calls is not None:
-            self.recorded[key] = calls
+        tree = _tree(info)
+        source = without_top_level_asserts(info.text, tree)
+        path = self.server.documents.path(uri)
+        runs = [(None, "main")] if "__main__" in info.text else []
+        tests = zero_argument_tests(tree, fn.name)
+        if tests:
+            runs.append((entry_running(tests), "tests"))
+        seen: list[tuple[str, bool, str]] = []
+        for entry, origin in runs:
+            calls = await self.server.executor.record_calls(
+                self.server.settings.execution, source, fn.name, path, entry=entry)
+            if calls is None:
+                return  # the sandbox failed: try again on the next hover
+            seen += [(call, literal, origin) for call, literal in calls]
+            if any(literal for _, literal, _ in seen):
+                break
+        self.recorded[(uri, fn.name)] = Recorded(
+            (info.entry_hash, fn.source_hash),
+            [(call, origin) for call, literal, origin in seen if literal],
+            next(((call, origin) for call, literal, origin in seen if not literal), None))
 
     # -- running ---------------------------------------------------------------------------------
 

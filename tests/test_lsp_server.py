@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import subprocess
@@ -15,11 +16,14 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
+    replace_document,
     request,
     running_server,
     server_env,
     wait_for,
 )
+
+from semcoder_lsp.tracing import zero_argument_tests
 
 EXEC_ON = {"execution": {"enabled": True}}
 
@@ -107,6 +111,51 @@ async def test_configuration_is_pulled_and_reread_on_change(tmp_path):
         assert "perimeter([3, 4, 5])" in value and "recorded from `__main__`" in value
         assert "returned `12`" in value
         assert "total = 3 → 7 → 12" in value and "side = 3 → 4 → 5" in value
+
+
+RECORDED = """class Box:
+    pass
+
+def size(b):
+    n = len(vars(b))
+    return n
+
+def twice(xs):
+    out = xs * 2
+    return out
+
+def test_twice():
+    data = [1, 2]
+    assert twice(data) == [1, 2, 1, 2]
+
+def test_needs_a_fixture(tmp_path):
+    twice(str(tmp_path))
+
+if __name__ == "__main__":
+    print(size(Box()))
+"""
+
+
+async def test_calls_are_recorded_from_tests_and_unreplayable_ones_are_explained(tmp_path):
+    # what a test runner would call without fixtures, and only tests that name the function
+    assert zero_argument_tests(ast.parse(RECORDED), "twice") == ["test_twice"]
+    assert zero_argument_tests(ast.parse(RECORDED), "size") == []
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "recorded.py", RECORDED)
+        # twice has no assert at the top level: test_twice calls it with a local list
+        value = await hover(client, uri, line_of(RECORDED, "out = xs * 2"), 8)
+        assert "`twice([1, 2])` (recorded from the file's tests)" in value
+        assert "out = [1, 2, 1, 2]" in value
+        # size is called from __main__ with an object no literal can rebuild: said, not replayed
+        value = await hover(client, uri, line_of(RECORDED, "n = len(vars(b))"), 8)
+        assert "No known call for `size`." in value
+        assert "Running `__main__` called it as `size(<Box object>)`, with values that cannot be written" in value
+        assert "syntax error" not in value
+        # the calls follow the test: an edit to it (not to twice) is recorded again
+        edited = RECORDED.replace("data = [1, 2]", "data = [5]")
+        replace_document(client, uri, edited, 2)
+        value = await hover(client, uri, line_of(edited, "out = xs * 2"), 8)
+        assert "`twice([5])` (recorded from the file's tests)" in value and "out = [5, 5]" in value
 
 
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):

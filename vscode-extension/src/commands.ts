@@ -27,10 +27,11 @@ function functionAtCursor(editor: vscode.TextEditor): string | undefined {
   return defAt(functionsIn(editor.document), editor.selection.active.line);
 }
 
-async function pickFunction(editor: vscode.TextEditor, title: string): Promise<string | undefined> {
-  const functions = functionsIn(editor.document);
+async function pickFunction(editor: vscode.TextEditor, title: string, functionsOnly = false): Promise<string | undefined> {
+  // Input prediction is for top-level functions only (the server says why); tracing takes methods too.
+  const functions = functionsIn(editor.document).filter((f) => !functionsOnly || !f.name.includes("."));
   if (functions.length === 0) {
-    void vscode.window.showWarningMessage("This file has no Python functions to trace.");
+    void vscode.window.showWarningMessage(`This file has no Python functions to ${functionsOnly ? "predict an input for" : "trace"}.`);
     return undefined;
   }
   const current = functionAtCursor(editor);
@@ -97,7 +98,7 @@ export function registerCommands(
     const editor = activePythonEditor();
     if (!editor && !arg?.uri) return;
     const uri = arg?.uri ?? editor!.document.uri.toString();
-    const fn = arg?.function ?? (await pickFunction(editor!, "SemCoder: Predict input…"));
+    const fn = arg?.function ?? (await pickFunction(editor!, "SemCoder: Predict input…", true));
     if (!fn) return;
     const output = arg?.output ?? (await vscode.window.showInputBox({ title: `SemCoder: find an input of ${fn}`, prompt: "The return value you want (a Python literal)", placeHolder: "42" }));
     if (!output) return;

@@ -25,7 +25,11 @@ PROBE = (
     "    return [sys.gettrace() is not None, sys.getprofile() is None, gc.isenabled(),\n"
     "            sorted(k for k in linecache.cache if not k.startswith('/')),\n"
     "            sorted(k for k in globals() if not k.startswith('__')), len(sys.modules),\n"
-    "            sorted(k for k in sys.modules if 'warm' in k)]\n"
+    "            sorted(k for k in sys.modules if 'warm' in k),\n"
+    "            sorted(type(o).__name__ for o in gc.get_objects()\n"
+    "                   if type(o).__name__ in ('RunState', 'ReprBudget', 'LineTracer')),\n"
+    "            sorted({o.__code__.co_filename for o in gc.get_objects() if type(o).__name__ == 'function'}\n"
+    "                   & {'<warm-up>'})]\n"
 )
 
 
@@ -99,7 +103,11 @@ def test_a_rehearsal_never_changes_a_run(tracers):
         plain = never.trace_call(source, call, filename="/work/case.py", expect=expect)
         assert _compare(rehearsed) == _compare(plain), source
         assert rehearsed["status"] in ("ok", "exception"), rehearsed["message"]
-    probe = never.trace_call(PROBE, "f()", filename="/work/case.py")
-    seen = ast.literal_eval(probe["return"]["repr"])
-    # Traced, no profiler, no file but its own, only its own globals, nothing of the warm-up.
-    assert seen[:5] == [True, True, True, [], ["f", "gc", "linecache", "sys"]] and seen[6] == [], seen
+    for tracer in tracers:
+        time.sleep(0.1)  # the at-once spare has rehearsed to the end
+        probe = tracer.trace_call(PROBE, "f()", filename="/work/case.py")
+        seen = ast.literal_eval(probe["return"]["repr"])
+        # Traced, no profiler, no file but its own, only its own globals, nothing of the
+        # warm-up; the garbage collector finds this run's own tracing state and no other.
+        assert seen[:5] == [True, True, True, [], ["f", "gc", "linecache", "sys"]] and seen[6] == [], seen
+        assert seen[7:] == [["LineTracer", "ReprBudget", "RunState"], []], seen

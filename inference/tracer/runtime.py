@@ -298,23 +298,30 @@ def _rehearse(packed):
     yield
     prepared = Prepared(request)
     state = RunState(request, "/", -1)
-    state.loops = prepared.loops
     namespace = {"__builtins__": __builtins__}
-    exec(prepared.code, namespace)
-    tracer = LineTracer(state)
-    yield
-    sys.settrace(tracer.on_call)
     try:
-        value = eval(prepared.call_code, namespace)
+        state.loops = prepared.loops
+        exec(prepared.code, namespace)
+        tracer = LineTracer(state)
+        yield
+        sys.settrace(tracer.on_call)
+        try:
+            value = eval(prepared.call_code, namespace)
+        finally:
+            sys.settrace(None)
+        tracer.frames.clear()
+        yield
+        result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+        result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
+                               "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
+        yield
+        encode_result(result)
     finally:
-        sys.settrace(None)
-    tracer.frames.clear()
-    yield
-    result = state.result("ok", "returned", **{"return": _return_info(state, value)})
-    result["assertion"] = {"passed": value == eval(prepared.expect_code, namespace),
-                           "expected_repr": state.repr(value, 1000), "actual_repr": result["return"]["repr"]}
-    yield
-    encode_result(result)
+        # Finished or cut short, nothing of the rehearsal may outlive it: the run could find
+        # it (gc.get_objects). A RunState and its ReprBudget point at each other, and the
+        # warm-up's functions at their namespace; break both cycles.
+        state.budget.state = None
+        namespace.clear()
 
 
 def _warm_up():

@@ -267,12 +267,15 @@ def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]
     found: list[CallSite] = []
     seen = {(c.function, c.call) for c in calls}
     for site in calls:
+        # Only a method's call builds an instance; the rest need no second parse.
+        if "." not in site.function or site.function.endswith(".__init__"):
+            continue
         try:
             expr = ast.parse(site.call, mode="eval").body
         except SyntaxError:
             continue
         named = called(expr, functions)
-        owner = named[1][-1] if named and "." in named[0] and not named[0].endswith(".__init__") else None
+        owner = named[1][-1] if named else None  # the constructor call, for an instance method
         if not isinstance(owner, ast.Call) or not isinstance(owner.func, ast.Name):
             continue
         init = f"{owner.func.id}.__init__"

@@ -92,6 +92,13 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def replay_env(tmp_path: Path, script: str, **extra: str) -> dict[str, str]:
+    """server_env with the server's ReplayEngine test hook replaying `script` for every prompt."""
+    path = tmp_path / "replay.txt"
+    path.write_text(script)
+    return server_env(tmp_path, SEMCODER_REPLAY_SCRIPT=str(path), **extra)
+
+
 @contextlib.asynccontextmanager
 async def running_server(
     tmp_path: Path,

@@ -11,9 +11,9 @@ from lsp_helpers import (
     line_of,
     open_document,
     replace_document,
+    replay_env,
     request,
     running_server,
-    server_env,
     wait_for,
 )
 
@@ -35,12 +35,6 @@ def average(values):
 '''
 
 STILL_BROKEN = FIXED_AVERAGE.replace("count = len(values)", "count = len(values) + 1")
-
-
-def replay_env(tmp_path, script: str) -> dict:
-    path = tmp_path / "replay.txt"
-    path.write_text(script)
-    return server_env(tmp_path, SEMCODER_REPLAY_SCRIPT=str(path))
 
 
 def diagnostics_for(client, uri):

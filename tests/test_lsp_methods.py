@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from lsp_helpers import hover, line_of, open_document, request, running_server, server_env, wait_for
+from lsp_helpers import hover, line_of, open_document, replay_env, request, running_server, wait_for
 from semcoder_lsp.calls import CLASS_METHOD, METHOD, PROPERTY, STATIC_METHOD, analyse, byte_col, call_at
 from semcoder_lsp.code_actions import extract_function, replace_function
 from semcoder_lsp.results import actual_line_states
@@ -101,12 +101,6 @@ class Basket:
 ```
 [/Refined]
 '''
-
-
-def replay_env(tmp_path, script: str) -> dict:
-    path = tmp_path / "replay.txt"
-    path.write_text(script)
-    return server_env(tmp_path, SEMCODER_REPLAY_SCRIPT=str(path))
 
 
 def test_methods_are_found_with_their_kind_and_calls():

@@ -17,9 +17,9 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
+    replay_env,
     request,
     running_server,
-    server_env,
     wait_for,
 )
 
@@ -34,12 +34,6 @@ assert rectangle_area(3, 4) == 12
 
 MONOLOGUE_WRONG = MONOLOGUE_RIGHT.replace("`area = 12`", "`area = 7`").replace(
     "which is `12`", "which is `7`").replace("== 12", "== 7")
-
-
-def replay_env(tmp_path, script: str, **extra) -> dict:
-    path = tmp_path / "replay.txt"
-    path.write_text(script)
-    return server_env(tmp_path, SEMCODER_REPLAY_SCRIPT=str(path), **extra)
 
 
 async def test_trace_streams_partials_and_matches_reality(tmp_path):

@@ -69,6 +69,10 @@ class CallSite:
     expected: str | None = None  # expected value, source text
     start_col: int = 0
     end_col: int = 0
+    # A call seen while running the file whose values are not literals: it is traced where
+    # it happens, by running `entry` (None: the `__main__` block) again (Tracer.watch_call).
+    watched: bool = False
+    entry: str | None = None
 
 
 @dataclass
@@ -334,6 +338,35 @@ def call_at(info: ModuleInfo, line: int, col: int) -> CallSite | None:
             if c.origin == "assert" and c.line == line and c.call == best.call:
                 return CallSite(best.function, best.call, "cursor", line, c.expected, best.start_col, best.end_col)
     return best
+
+
+def function_called_at(info: ModuleInfo, line: int, col: int) -> CallSite | None:
+    """The innermost call of a file function or method that covers (line, col), whatever
+    its arguments: what `called` recognises, and `x.method(...)` on any object when only
+    one class of the file has a method of that name. The site is `watched` (see CallSite):
+    the call is traced where it runs, not replayed."""
+    best: CallSite | None = None
+    best_size = None
+    for node in _calls_on_line(info, line):
+        if not _covers(node, line, col):
+            continue
+        named = called(node, info.functions)
+        name = named[0] if named else _unique_method(node, info.functions)
+        size = _size(node)
+        if name and (best_size is None or size < best_size):
+            # Its line is where the call starts: the line its caller's frame reports.
+            best = CallSite(name, _segment(info, node), "cursor", node.lineno - 1, None, node.col_offset,
+                            node.end_col_offset or 0, watched=True)
+            best_size = size
+    return best
+
+
+def _unique_method(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | None:
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    suffix = "." + node.func.attr
+    found = [name for name, fn in functions.items() if fn.is_method and name.endswith(suffix)]
+    return found[0] if len(found) == 1 else None
 
 
 def _calls_on_line(info: ModuleInfo, line: int) -> list[ast.Call]:

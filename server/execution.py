@@ -127,17 +127,41 @@ class Executor:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
+    async def watch_call(self, settings: ExecutionSettings, source: str, target: str, filename: str,
+                         entry: str | None = None, target_line: int | None = None,
+                         from_line: int | None = None) -> dict:
+        """The real trace of the first call of `target` made while the module's __main__
+        block (or, with `entry`, the module then `entry`) runs, traced where it happens
+        (0-based lines, `caller_line` included). Never raises, as trace_call."""
+
+        def run() -> dict:
+            try:
+                raw = self._tracer(settings).watch_call(source, target=target, filename=filename, entry=entry,
+                                                        target_line=target_line, from_line=from_line)
+            except Exception as exc:
+                log.warning("watching calls of %s failed: %s", target, exc)
+                self._tracers.clear()
+                return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", target)
+            out = to_document_lines(raw)
+            if isinstance(out.get("caller_line"), int):
+                out["caller_line"] -= 1
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
     async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
-                           entry: str | None = None) -> list[tuple[str, bool]] | None:
+                           entry: str | None = None,
+                           target_line: int | None = None) -> list[tuple[str, bool, int | None]] | None:
         """Calls of `target` seen when the module's __main__ block runs, or, with `entry`,
         when the module is imported and `entry` runs: (call text, whether every argument
-        reads back as a literal), at most 5, maybe none. None when the sandbox failed (so
-        the caller can try again later)."""
+        reads back as a literal, the 0-based line in the file that called it), at most 5,
+        maybe none. None when the sandbox failed (so the caller can try again later)."""
 
-        def run() -> list[tuple[str, bool]] | None:
+        def run() -> list[tuple[str, bool, int | None]] | None:
             try:
                 tracer = self._tracer(settings)
-                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename, entry=entry)
+                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename, entry=entry,
+                                            target_line=target_line)
                 status = (getattr(tracer, "last_record_result", None) or {}).get("status")
                 if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
                     log.warning("recording calls of %s: %s", target, status)
@@ -145,8 +169,9 @@ class Executor:
             except Exception as exc:
                 log.warning("recording calls of %s failed: %s", target, exc)
                 return None
-            return [(c["call"], bool(c.get("literal"))) for c in calls or []
-                    if isinstance(c, dict) and isinstance(c.get("call"), str)]
+            return [(c["call"], bool(c.get("literal")),
+                     c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
+                    for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)]
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

@@ -14,6 +14,7 @@ from lsprotocol import types
 
 from semcoder_inference.errors import SemcoderError
 
+from .calls import byte_col, function_called_at
 from .tracing import NothingToTrace
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ def _markdown(text: str) -> types.Hover:
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
 
 
+def _on_a_call(info, pos: types.Position) -> bool:
+    if not 0 <= pos.line < len(info.lines):
+        return False
+    return function_called_at(info, pos.line, byte_col(info.lines[pos.line], pos.character)) is not None
+
+
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def on_hover(ls, params: types.HoverParams) -> types.Hover | None:
@@ -32,10 +39,11 @@ def register(server) -> None:
         try:
             target = await ls.tracing.find_target(uri, line=pos.line, character=pos.character)
         except NothingToTrace as exc:
-            # Only say something when the cursor is on a function (not on every word).
+            # Only say something when the cursor is on a function or a call of one (not on
+            # every word).
             try:
                 info = ls.documents.analysis(uri)
-                if info.function_at(pos.line) is None:
+                if info.function_at(pos.line) is None and not _on_a_call(info, pos):
                     return None
             except SemcoderError:
                 return None

@@ -8,13 +8,25 @@ its parts each time it is asked for, so a hover during generation shows what is 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 from semcoder_inference.errors import SemcoderError
 
 from .cache import make_key
-from .calls import CLASS_METHOD, PROPERTY, STATIC_METHOD, CallSite, FunctionInfo, ModuleInfo, byte_col, call_at, called
+from .calls import (
+    CLASS_METHOD,
+    PROPERTY,
+    STATIC_METHOD,
+    CallSite,
+    FunctionInfo,
+    ModuleInfo,
+    byte_col,
+    call_at,
+    called,
+    function_called_at,
+)
 from .execution import definitions_only
 from .predictions import PredictionRun
 from .results import (
@@ -27,6 +39,11 @@ from .results import (
 from .worker import INTERACTIVE
 
 log = logging.getLogger(__name__)
+
+WATCHED_NO_PREDICTION = (
+    "No prediction: this call's arguments are values the model's input cannot write (only "
+    "literals), so only the real run is shown."
+)
 
 EXECUTION_OFF_NOTE = (
     "Execution is disabled, so only the model's prediction is shown. Enable "
@@ -44,7 +61,7 @@ class Recorded:
 
     key: tuple[str, str]  # (the file's entry_hash, the function's source hash) they were recorded for
     calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "tests"
-    unreplayable: tuple[str, str] | None  # the first call whose values are not literals
+    unreplayable: CallSite | None  # the first call whose values are not literals, to be watched
 
 
 MAX_RECORDED_TESTS = 20
@@ -53,16 +70,16 @@ MAX_RECORDED_TESTS = 20
 def zero_argument_tests(tree: ast.Module, name: str) -> list[str]:
     """The file's top-level `test_*` functions that take no arguments and name `name`
     (what a test runner would call without fixtures), at most MAX_RECORDED_TESTS."""
-    found = []
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test"):
-            continue
-        args = node.args
-        if args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg:
-            continue
-        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
-            found.append(node.name)
+    found = [node.name for node in tree.body if _is_zero_argument_test(node)
+             and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))]
     return found[:MAX_RECORDED_TESTS]
+
+
+def _is_zero_argument_test(node: ast.AST) -> bool:
+    if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test"):
+        return False
+    args = node.args
+    return not (args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg)
 
 
 def entry_running(tests: list[str]) -> str:
@@ -115,11 +132,15 @@ class TraceJob:
         actual_states = actual_line_states(self.actual, fn.name, fn.start, fn.end)
         predicted = self.run.to_dict()
         predicted_states = predicted_line_states(predicted["steps"])
+        call = self.target.call.call
+        if self.target.call.watched and isinstance(self.actual, dict) and isinstance(self.actual.get("call"), str):
+            call = self.actual["call"]  # the values the watched call had (set once it was made)
         result = {
             "uri": self.target.uri,
             "function": fn.name,
-            "call": self.target.call.call,
+            "call": call,
             "callSource": self.target.call.origin,
+            "watched": self.target.call.watched,
             "functionRange": {"start": {"line": fn.start, "character": 0},
                               "end": {"line": fn.end, "character": len(self.target.info.lines[fn.end]) if fn.end < len(self.target.info.lines) else 0}},
             "expected": self.target.call.expected,
@@ -188,13 +209,22 @@ class Tracing:
                 raise NothingToTrace(f"`{call}` is not a call of a top-level function or method of this file.")
         if fn is None and line is not None:
             if 0 <= line < len(info.lines) and cursor_calls:
-                site = call_at(info, line, byte_col(info.lines[line], character or 0))
+                col = byte_col(info.lines[line], character or 0)
+                site = call_at(info, line, col)
                 if site is None:
                     # A line with an assert, doctest or `# semcoder:` comment names its call.
                     site = next((c for c in info.calls if c.line == line), None)
+                if site is None:
+                    # A call with other values (variables, objects): traced where it runs,
+                    # or (execution disabled) the function's own known call is used.
+                    watched = function_called_at(info, line, col)
+                    if watched is not None and self.server.settings.execution.enabled:
+                        site = dataclasses.replace(watched, entry=_entry_around(info, watched.line))
+                    elif watched is not None:
+                        fn = info.functions[watched.function]
             if site is not None:
                 fn = info.functions[site.function]
-            else:
+            elif fn is None:
                 fn = info.function_at(line)
         if fn is None:
             raise NothingToTrace("Place the cursor on a function or method, or on a call of one, to see its trace.")
@@ -207,14 +237,12 @@ class Tracing:
                 known = self.known_calls(uri, info, fn)
             if not known:
                 recorded = self._recorded(uri, info, fn)
-                seen = ""
-                if recorded is not None and recorded.unreplayable is not None:
-                    call, origin = recorded.unreplayable
-                    where = "`__main__`" if origin == "main" else "the file's tests"
-                    seen = (f" Running {where} called it as `{call}`, with values that cannot be written "
-                            "as literals, so that call cannot be replayed.")
+                if recorded is not None and recorded.unreplayable is not None and \
+                        self.server.settings.execution.enabled:
+                    # Values no literal can rebuild: trace that call where the file makes it.
+                    return Target(uri, info, fn, recorded.unreplayable)
                 raise NothingToTrace(
-                    f"No known call for `{fn.name}`.{seen} Add a comment such as `# semcoder: {example_call(fn)}`, "
+                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {example_call(fn)}`, "
                     "an `assert` or a doctest, or use the code lens to supply one."
                 )
             site = known[0]
@@ -222,34 +250,34 @@ class Tracing:
 
     async def _record_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
         """Run the file's `__main__` block, then (if that gave no replayable call) the
-        zero-argument `test_*` functions that name `fn`, and keep the calls of `fn` they
-        make. A call is replayable when each argument's repr reads back as an equal literal;
-        the first other one is kept to explain why there is no call."""
-        # A recorded method call names its instance only by repr, which cannot be replayed.
-        if fn.is_method or self._recorded(uri, info, fn) is not None:
+        zero-argument `test_*` functions that name `fn` (its class, for a method), and keep
+        the calls of `fn` they make. A call is replayable when each argument's repr reads
+        back as an equal literal; the first other one (a method's always: its instance is
+        no literal) is kept, to be traced where it happens (see Tracing.watched_trace)."""
+        if self._recorded(uri, info, fn) is not None:
             return
-        from .execution import without_top_level_asserts
-
         tree = _tree(info)
-        source = without_top_level_asserts(info.text, tree)
         path = self.server.documents.path(uri)
         runs = [(None, "main")] if "__main__" in info.text else []
-        tests = zero_argument_tests(tree, fn.name)
+        tests = zero_argument_tests(tree, fn.name.split(".", 1)[0])
         if tests:
             runs.append((entry_running(tests), "tests"))
-        seen: list[tuple[str, bool, str]] = []
+        seen: list[tuple[str, bool, str, str | None, int | None]] = []
         for entry, origin in runs:
             calls = await self.server.executor.record_calls(
-                self.server.settings.execution, source, fn.name, path, entry=entry)
+                self.server.settings.execution, _runnable(info), fn.name, path, entry=entry,
+                target_line=fn.start + 1)
             if calls is None:
                 return  # the sandbox failed: try again on the next hover
-            seen += [(call, literal, origin) for call, literal in calls]
-            if any(literal for _, literal, _ in seen):
+            seen += [(call, literal, origin, entry, line) for call, literal, line in calls]
+            if any(literal for _, literal, *_ in seen):
                 break
+        unreplayable = next((CallSite(fn.name, call, origin, fn.def_line if line is None else line,
+                                      watched=True, entry=entry)
+                             for call, literal, origin, entry, line in seen if not literal), None)
         self.recorded[(uri, fn.name)] = Recorded(
             (info.entry_hash, fn.source_hash),
-            [(call, origin) for call, literal, origin in seen if literal],
-            next(((call, origin) for call, literal, origin in seen if not literal), None))
+            [(call, origin) for call, literal, origin, *_ in seen if literal], unreplayable)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -271,7 +299,36 @@ class Tracing:
         except SemcoderError:  # the module does not parse around the function: key on it alone
             return target.function.source
 
+    async def watched_trace(self, target: Target) -> dict:
+        """The real trace of a call whose values are not literals, where the file makes it:
+        the `__main__` block or the tests run again, and the first call of the function is
+        traced (Tracer.watch_call)."""
+        exec_settings = self.server.settings.execution
+        source = _runnable(target.info)
+        fn = target.function
+        # The call under the cursor is the first one made from its line; a recorded one is
+        # the first made at all.
+        from_line = target.call.line + 1 if target.call.origin == "cursor" else None
+        key = make_key("watched", source, fn.name, target.call.entry or "", from_line, exec_settings.python,
+                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri)
+        memo = self._actual_memo.get(key)
+        if memo is not None:
+            return memo
+        trace = await self.server.executor.watch_call(
+            exec_settings, source, fn.name, self.server.documents.path(target.uri),
+            entry=target.call.entry, target_line=fn.start + 1, from_line=from_line)
+        self._remember_actual(key, trace)
+        return trace
+
+    def _remember_actual(self, key: str, trace: dict) -> None:
+        if trace.get("status") not in ("crashed",):
+            self._actual_memo[key] = trace
+            if len(self._actual_memo) > 500:
+                self._actual_memo.pop(next(iter(self._actual_memo)))
+
     async def actual_trace(self, target: Target) -> dict:
+        if target.call.watched:
+            return await self.watched_trace(target)
         exec_settings = self.server.settings.execution
         defs = definitions_only(target.info.text, _tree(target.info))
         key = make_key("actual", defs, target.call.call, exec_settings.python,
@@ -282,16 +339,13 @@ class Tracing:
         trace = await self.server.executor.trace_call(
             exec_settings, defs, target.call.call, self.server.documents.path(target.uri)
         )
-        if trace.get("status") not in ("crashed",):
-            self._actual_memo[key] = trace
-            if len(self._actual_memo) > 500:
-                self._actual_memo.pop(next(iter(self._actual_memo)))
+        self._remember_actual(key, trace)
         return trace
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
-        if not predict:
+        if not predict or target.call.watched:
             run = PredictionRun("", target.function.name, target.call.call, status="unavailable",
-                                message="Prediction not requested.")
+                                message=WATCHED_NO_PREDICTION if target.call.watched else "Prediction not requested.")
             run.done.set()
             return run
         key_code = self.prompt_code(target)
@@ -316,6 +370,23 @@ class Tracing:
         job = TraceJob(target, actual, note, run)
         self.server.remember_result(job)
         return job
+
+
+def _entry_around(info: ModuleInfo, line: int) -> str | None:
+    """What runs `line`: the zero-argument test function it is in, else (None) the file as
+    `__main__`, which runs its top level and its `__main__` block."""
+    for node in _tree(info).body:
+        if node.lineno - 1 <= line <= (node.end_lineno or node.lineno) - 1:
+            return entry_running([node.name]) if _is_zero_argument_test(node) else None
+    return None
+
+
+def _runnable(info: ModuleInfo) -> str:
+    """The file as its `__main__` block or tests run it here: top-level asserts blanked (a
+    failing one must not stop the run; they are checked one by one, as diagnostics)."""
+    from .execution import without_top_level_asserts
+
+    return without_top_level_asserts(info.text, _tree(info))
 
 
 def _tree(info: ModuleInfo):

@@ -136,7 +136,7 @@ if __name__ == "__main__":
 """
 
 
-async def test_calls_are_recorded_from_tests_and_unreplayable_ones_are_explained(tmp_path):
+async def test_calls_are_recorded_from_tests_and_unreplayable_ones_are_traced_in_place(tmp_path):
     # what a test runner would call without fixtures, and only tests that name the function
     assert zero_argument_tests(ast.parse(RECORDED), "twice") == ["test_twice"]
     assert zero_argument_tests(ast.parse(RECORDED), "size") == []
@@ -146,16 +146,107 @@ async def test_calls_are_recorded_from_tests_and_unreplayable_ones_are_explained
         value = await hover(client, uri, line_of(RECORDED, "out = xs * 2"), 8)
         assert "`twice([1, 2])` (recorded from the file's tests)" in value
         assert "out = [1, 2, 1, 2]" in value
-        # size is called from __main__ with an object no literal can rebuild: said, not replayed
+        # size is called from __main__ with an object no literal can rebuild: not replayed,
+        # traced where __main__ calls it
         value = await hover(client, uri, line_of(RECORDED, "n = len(vars(b))"), 8)
-        assert "No known call for `size`." in value
-        assert "Running `__main__` called it as `size(<Box object>)`, with values that cannot be written" in value
+        main_call = line_of(RECORDED, "print(size(Box()))") + 1
+        assert f"`size(<Box object>)` (traced where the file calls it, from line {main_call})" in value
+        assert "returned `0`" in value and "n = 0" in value
+        assert "No prediction: this call's arguments are values" in value
         assert "syntax error" not in value
         # the calls follow the test: an edit to it (not to twice) is recorded again
         edited = RECORDED.replace("data = [1, 2]", "data = [5]")
         replace_document(client, uri, edited, 2)
         value = await hover(client, uri, line_of(edited, "out = xs * 2"), 8)
         assert "`twice([5])` (recorded from the file's tests)" in value and "out = [5, 5]" in value
+
+
+WATCHED = """class Basket:
+    def __init__(self, prices):
+        self.prices = prices
+
+    def total(self):
+        t = 0
+        for p in self.prices:
+            t += p
+        return t
+
+
+def size(basket, scale):
+    n = len(basket.prices)
+    return n * scale
+
+
+def share(basket, people):
+    each = basket.total() / people
+    return each
+
+
+def test_total():
+    basket = Basket([5])
+    assert basket.total() == 5
+
+
+if __name__ == "__main__":
+    b = Basket([10, 20, 30])
+    print(size(b, 2))
+    print(size(b, 3))
+    print(b.total())
+    share(b, 0)
+"""
+
+
+async def test_calls_with_objects_are_traced_where_the_file_makes_them(tmp_path):
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "watched.py", WATCHED)
+        # in the function: its first call, made by __main__ with an instance
+        value = await hover(client, uri, line_of(WATCHED, "n = len(basket.prices)"), 8)
+        first = line_of(WATCHED, "print(size(b, 2))") + 1
+        assert f"`size(<Basket prices=[10, 20, 30]>, 2)` (traced where the file calls it, from line {first})" in value
+        assert "returned `6`" in value and "n = 3" in value
+        # on a call: that line's call, not the first one
+        line = line_of(WATCHED, "print(size(b, 3))")
+        value = await hover(client, uri, line, WATCHED.splitlines()[line].index("size") + 1)
+        assert f"`size(<Basket prices=[10, 20, 30]>, 3)` (traced where it runs, from line {line + 1})" in value
+        assert "returned `9`" in value
+        # a method on a variable: only Basket has `total`, so `b.total()` is Basket.total
+        line = line_of(WATCHED, "print(b.total())")
+        value = await hover(client, uri, line, WATCHED.splitlines()[line].index("total") + 1)
+        assert "`Basket.total(<Basket prices=[10, 20, 30]>)`" in value
+        assert "returned `60`" in value and "t = 10 → 30 → 60" in value and "p = 10 → 20 → 30" in value
+        # ... and inside the method: its first call, the same one (__main__ runs before the tests)
+        value = await hover(client, uri, line_of(WATCHED, "t += p"), 8)
+        assert f"`Basket.total(<Basket prices=[10, 20, 30]>)` (traced where the file calls it, from line {line + 1})" \
+            in value
+        # a call that raises: the exception, where it happened
+        value = await hover(client, uri, line_of(WATCHED, "each = basket.total() / people"), 8)
+        assert "`share(<Basket prices=[10, 20, 30]>, 0)`" in value
+        assert f"raised `ZeroDivisionError: division by zero` at line {line_of(WATCHED, 'each =') + 1}" in value
+        # a call the run never reaches says so
+        edited = WATCHED.replace('if __name__ == "__main__":', 'if __name__ == "elsewhere":')
+        replace_document(client, uri, edited, 2)
+        line = line_of(edited, "print(size(b, 3))")
+        value = await hover(client, uri, line, edited.splitlines()[line].index("size") + 1)
+        assert f"running the module never called size from line {line + 1}" in value
+        # the trace request carries the same, for clients; with __main__ not running, the
+        # method's first call is the test's
+        result = await request(client, "semcoder/trace", {
+            "textDocument": {"uri": uri}, "position": {"line": line_of(edited, "basket = Basket([5])"), "character": 0},
+            "function": "Basket.total"})
+        assert result["watched"] is True and result["callSource"] == "tests"
+        assert result["call"] == "Basket.total(<Basket prices=[5]>)"
+        assert result["actual"]["caller_line"] == line_of(edited, "assert basket.total() == 5")
+        assert result["predicted"]["status"] == "unavailable"
+        # with execution off nothing runs: the cursor on such a call names its function
+        client.set_configuration({"execution": {"enabled": False}}, section="semcoder")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        line = line_of(edited, "print(size(b, 3))")
+        for _ in range(50):
+            value = await hover(client, uri, line, edited.splitlines()[line].index("size") + 1)
+            if "No known call for `size`." in value:
+                break
+            await asyncio.sleep(0.1)
+        assert "No known call for `size`. Add a comment such as `# semcoder: size(...)`" in value
 
 
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semcoder_lsp.calls import analyse, byte_col, call_at, utf16_col
+from semcoder_lsp.calls import analyse, byte_col, call_at, function_called_at, utf16_col
 from semcoder_lsp.results import differences, expectation_failure, normalise_value
 from semcoder_lsp.settings import Settings, parse_settings
 
@@ -52,6 +52,31 @@ def test_calls_from_asserts_doctests_comments_and_cursor():
     assert site is not None and site.call == 'f("é", "😀")'
     # columns: LSP counts UTF-16 units, ast counts UTF-8 bytes
     assert byte_col("é😀x", 3) == len("é😀".encode()) and utf16_col("é😀x", len("é😀".encode())) == 3
+
+
+def test_calls_with_other_values_are_found_to_be_watched():
+    source = (
+        "class Cart:\n"
+        "    def total(self):\n        return 1\n"
+        "    def size(self):\n        return 2\n"
+        "class Box:\n"
+        "    def size(self):\n        return 3\n"
+        "def f(x):\n    return x\n"
+        "c = Cart()\n"
+        "print(f(c), c.total())\n"
+        "c.size()\n"
+        "f(\n    c)\n"
+    )
+    info = analyse(source)
+    line = source.splitlines()[11]
+    site = function_called_at(info, 11, line.index("f(c)") + 1)
+    assert (site.function, site.call, site.watched, site.line) == ("f", "f(c)", True, 11)
+    site = function_called_at(info, 11, line.index("total"))
+    assert (site.function, site.call) == ("Cart.total", "c.total()")
+    assert function_called_at(info, 11, 0) is None  # print is not the file's
+    assert function_called_at(info, 12, 3) is None  # two classes have size: which one is unknown
+    site = function_called_at(info, 14, 5)  # inside a call spread over two lines: its first line
+    assert site.function == "f" and site.line == 13
 
 
 def test_expectations_and_differences_compare_values_not_text():

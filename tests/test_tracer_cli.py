@@ -104,3 +104,17 @@ def test_an_interpreter_that_cannot_run_the_tracer_is_explained(tmp_path):
     with pytest.raises(SemcoderError) as info:
         Tracer(python=str(fake)).trace_call("def f():\n    return 1\n", "f()")
     assert "could not start the tracer" in str(info.value) and "this is not python" in str(info.value)
+
+
+def test_watch_traces_the_first_call_where_the_script_makes_it(tmp_path):
+    path = tmp_path / "shop.py"
+    path.write_text("class Cart:\n    def __init__(self):\n        self.items = [3, 4]\n\n"
+                    "def count(cart):\n    n = len(cart.items)\n    return n\n\n"
+                    "if __name__ == '__main__':\n    print(count(Cart()))\n")
+    table = semcoder("trace", str(path), "--watch", "count").stdout
+    assert "| 6 `n = len(cart.items)` | `n = 2` |" in table
+    assert "called from line 10: count(<Cart items=[3, 4]>)" in table
+    trace = json.loads(semcoder("trace", str(path), "--watch", "count", "--entry", "count(Cart())", "--json").stdout)
+    assert trace["caller_line"] is None and trace["return"]["repr"] == "2"
+    missing = semcoder("trace", str(path), "--watch", "nothing", check=False)
+    assert missing.returncode == 1 and "running the module never called nothing" in missing.stdout

@@ -57,3 +57,26 @@ def test_same_trace_under_each_interpreter(python):
         assert timeout["status"] == "timeout" and timeout["message"].startswith("timed out after 0.5 s at line")
         fork = tracer.trace_call("import os\ndef f():\n    os.fork()\n", "f()")
         assert fork["status"] == "exception" and fork["exception"]["type"] == "PermissionError"
+
+
+WATCHED = (
+    "class Box:\n    def __init__(self, n):\n        self.n = n\n\n"
+    "    def area(self):\n        return self.n * 2\n\n"
+    "class Other:\n    def area(self):\n        return -1\n\n"
+    "if __name__ == '__main__':\n    Other().area()\n    print(f([1, 2, 3]), Box(4).area())\n"
+)
+
+
+@pytest.mark.parametrize("python", _interpreters())
+def test_a_watched_call_is_traced_as_a_replayed_one_under_each_interpreter(python):
+    source = SOURCE + "\n" + WATCHED
+    offset = SOURCE.count("\n") + 1
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=2, memory_mb=256)) as tracer:
+        replayed = tracer.trace_call(source, "f([1, 2, 3])")
+        watched = tracer.watch_call(source, "f", filename="<source>")
+        assert watched["status"] == "ok" and watched["call"] == "f([1, 2, 3])"
+        assert watched["caller_line"] == offset + 14 and watched["events"] == replayed["events"]
+        # a method, told from another class's of the same name by its first line before 3.11
+        method = tracer.watch_call(source, "Box.area", target_line=offset + 5)
+        assert method["status"] == "ok" and method["return"]["repr"] == "8"
+        assert method["call"] == "Box.area(<Box n=4>)"

@@ -95,6 +95,16 @@ def test_recorded_calls_have_the_schemas_shape(tracer):
     assert_valid(tracer.last_record_result)
 
 
+def test_watched_calls_have_the_schemas_shape(tracer):
+    source = "def f(x):\n    return x.real\n\nif __name__ == '__main__':\n    f(3j)\n"
+    trace = tracer.watch_call(source, "f", filename="/work/w.py")
+    assert trace["status"] == "ok" and trace["caller_line"] == 5
+    assert_valid(trace)
+    never = tracer.watch_call(source, "g", filename="/work/w.py")
+    assert never["status"] == "invalid" and never["caller_line"] is None
+    assert_valid(never)
+
+
 # A run is user code in the process that read the request: it can find its own result
 # pipe and the request's id, and write a result frame of its own, here a malformed one.
 FORGER = """import gc, json, os, struct
@@ -142,6 +152,7 @@ BAD = {
     "truncated.events is not true or false": lambda t: t["truncated"].update(events=None),
     "duration_s is not a duration": lambda t: t.update(duration_s=-1),
     "stdout is not text": lambda t: t.update(stdout=None),
+    "caller_line is not a line number": lambda t: t.update(caller_line="12"),
 }
 
 

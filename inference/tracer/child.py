@@ -16,7 +16,7 @@ import sys
 import time
 
 from .capture import BoundedWriter
-from .line_tracer import LineTracer, loop_map, loop_table
+from .line_tracer import RAISED, YIELDED, LineTracer, exit_kind, loop_map, loop_table
 from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, safe_str
 from .sandbox import apply_limits, make_audit_hook
 
@@ -76,6 +76,7 @@ class RunState:
         self.stdout = BoundedWriter(int(self.limits["max_output_bytes"]), "stdout", self.truncated)
         self.stderr = BoundedWriter(int(self.limits["max_output_bytes"]), "stderr", self.truncated)
         self.reserve = bytearray(16 * 1024)  # freed to build the result after a MemoryError
+        self.caller_line = None  # watch mode: the line of the traced file that made the call
 
     def at_line(self):
         return " at line %d" % self.last_line if self.last_line else ""
@@ -98,6 +99,8 @@ class RunState:
             "truncated": self.truncated,
             "duration_s": round(time.monotonic() - self.started, 6),
         }
+        if self.request.get("mode") == "watch":
+            out["caller_line"] = self.caller_line
         out.update(extra)
         return out
 
@@ -193,8 +196,10 @@ def _user_traceback(tb, filename):
     return frames
 
 
-def _exception_result(state, exc):
-    tb = _user_traceback(exc.__traceback__, state.filename)
+def _exception_result(state, exc, traceback=None):
+    """`traceback`: the exception's, where it is not attached to it yet (a trace function
+    sees an exception on its way out of a frame, before any handler has caught it)."""
+    tb = _user_traceback(traceback or exc.__traceback__, state.filename)
     line = tb[-1]["line"] if tb else state.last_line
     message = safe_str(exc, state.repr)
     info = {"type": type(exc).__name__, "message": message, "line": line, "traceback": tb}
@@ -293,7 +298,7 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
             sys.path.insert(0, path)
     state.loops = prepared.loops
     mode = request.get("mode", "call")
-    module_name = "__main__" if mode == "record" and not request.get("entry") else "__semcoder_traced__"
+    module_name = "__main__" if mode in ("record", "watch") and not request.get("entry") else "__semcoder_traced__"
     module = type(sys)(module_name)
     module.__file__ = filename
     module.__builtins__ = __builtins__
@@ -306,6 +311,8 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     _guard_timer_signals()
     if mode == "record":
         _record(state, code, prepared.entry_code, namespace)
+    if mode == "watch":
+        _watch(state, code, prepared.entry_code, namespace)
     value = None
     try:
         exec(code, namespace)
@@ -338,9 +345,10 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     state.finish(result)
 
 
-def _call_text(name, frame, safe_repr):
+def _call_text(name, frame, safe_repr, limit=100000):
     """Rebuild `f(1, [2])` from a frame's arguments at entry, and say whether every
-    argument's repr reads back as an equal literal."""
+    argument's repr reads back as an equal literal. `limit`: characters per argument (a
+    call to replay needs them all; one that only describes a call does not)."""
     code = frame.f_code
     values = frame.f_locals
     names = code.co_varnames
@@ -356,7 +364,7 @@ def _call_text(name, frame, safe_repr):
         items.extend(dict(values.get(names[index], {})).items())
     texts, described, literal = [], [], True
     for keyword, value in items:
-        text = safe_repr(value, 100000)
+        text = safe_repr(value, limit)
         try:
             back = ast.literal_eval(text)
             ok = type(back) is type(value) and back == value
@@ -368,22 +376,33 @@ def _call_text(name, frame, safe_repr):
     return "%s(%s)" % (name, ", ".join(texts)), described, literal
 
 
+def _target_matcher(target, target_file, target_line):
+    """Whether a code object is the target's: `f`, or `Class.method` for a method. Python
+    3.11+ names code by its qualified name; before, a method is known by its name and
+    first line (`target_line`, where given)."""
+    short = target.rsplit(".", 1)[-1]
+
+    def matches(fcode):
+        if fcode.co_name != short or (target_file and fcode.co_filename != target_file):
+            return False
+        qual = getattr(fcode, "co_qualname", None)
+        if qual is not None:
+            return qual == target
+        return target_line is None or fcode.co_firstlineno == target_line
+
+    return matches
+
+
 def _record(state, code, entry_code, namespace):
     """Run the module (as __main__) or an entry point and keep the first calls of target."""
     target = state.request["target"]
     short = target.rsplit(".", 1)[-1]
     max_calls = int(state.request.get("max_calls") or 5)
-    target_file = state.request.get("target_filename")
+    matches = _target_matcher(target, state.request.get("target_filename"), state.request.get("target_line"))
     calls = []
 
     def profile(frame, event, arg):
-        if event != "call":
-            return
-        fcode = frame.f_code
-        if fcode.co_name != short or (target_file and fcode.co_filename != target_file):
-            return
-        qual = getattr(fcode, "co_qualname", fcode.co_name)
-        if "." in target and qual != target:
+        if event != "call" or not matches(frame.f_code):
             return
         caller = frame.f_back
         text, args, literal = _call_text(short, frame, state.repr)
@@ -412,6 +431,96 @@ def _record(state, code, entry_code, namespace):
     if message is None:
         message = "recorded %d calls" % len(calls)
     state.finish(state.result(status, message, calls=calls, **extra))
+
+
+def _watch(state, code, entry_code, namespace):
+    """Run the module (as __main__) or an entry point, and trace the first call of the
+    target where it happens, whatever its arguments are (objects, open files, values
+    built by the run): the run ends when that call returns or raises. The call is
+    written with the target's qualified name, `Class.method(<instance>, ...)` for a
+    method, and `caller_line` says where in the traced file it was called from."""
+    request = state.request
+    target = request["target"]
+    is_target = _target_matcher(target, state.filename, request.get("target_line"))
+    from_line = request.get("from_line")
+
+    def matches(frame):
+        if not is_target(frame.f_code):
+            return False
+        if from_line is None:
+            return True
+        caller = frame.f_back
+        return caller is not None and caller.f_code.co_filename == state.filename and caller.f_lineno == from_line
+
+    tracer = LineTracer(state)
+    watched = []  # the target's frame, once called
+    raised = [None, None]  # the exception leaving it and its traceback, as its trace function saw them
+
+    def on_watched(frame, event, arg):
+        if event == "exception":
+            raised[:] = arg[1], arg[2]
+        if tracer.recording:
+            tracer.on_event(frame, event, arg)
+        return on_watched
+
+    def profile(frame, event, arg):
+        if not watched:
+            if event == "call" and matches(frame):
+                watched.append(frame)
+                request["call"] = _call_text(target, frame, state.repr, int(state.limits["max_repr"]))[0]
+                caller = frame.f_back
+                state.caller_line = caller.f_lineno if caller is not None and \
+                    caller.f_code.co_filename == state.filename else None
+                state.started = time.monotonic()
+                # Its "call" event has passed: record it by hand, then trace the frame's
+                # lines and every call it makes.
+                tracer.on_call(frame, "call", None)
+                frame.f_trace = on_watched
+                sys.settrace(tracer.on_call)
+            return
+        if event != "return" or frame is not watched[0]:
+            return
+        how = exit_kind(frame)
+        if how is YIELDED:
+            return  # a generator: traced on until it finishes
+        sys.settrace(None)
+        sys.setprofile(None)
+        tracer.frames.clear()
+        if how is RAISED and raised[0] is not None:
+            state.finish(_exception_result(state, raised[0], raised[1]))
+        if how is RAISED:  # past the event limit, tracing had stopped: the exception is unknown
+            state.finish(state.result("exception", "the call raised an exception%s" % state.at_line()))
+        result = state.result("ok", "returned", **{"return": _return_info(state, arg)})
+        result["message"] = "returned %s" % result["return"]["repr"][:200]
+        state.finish(result)
+
+    try:
+        sys.setprofile(profile)
+        try:
+            exec(code, namespace)
+            if entry_code is not None:
+                exec(entry_code, namespace)
+        finally:
+            sys.setprofile(None)
+            sys.settrace(None)
+    except SystemExit:
+        pass
+    except BaseException as exc:
+        if isinstance(exc, MemoryError):
+            state.reserve = None
+        tracer.frames.clear()
+        failed = _exception_result(state, exc)
+        if not watched:
+            failed["message"] = "%s, before %s was called" % (failed["message"], target)
+        state.finish(failed)
+    tracer.frames.clear()
+    what = "the module" if entry_code is None else "the entry point"
+    if watched:  # a generator left unfinished
+        message = "the call of %s had not finished when %s ended" % (target, what)
+    else:
+        where = "" if from_line is None else " from line %d" % from_line
+        message = "running %s never called %s%s" % (what, target, where)
+    state.finish(state.result("invalid", message))
 
 
 # Frames on the server's pipe: 4-byte big-endian length + UTF-8 JSON.

@@ -27,9 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--call", help='the call to trace, e.g. "f(1, [2])"')
     what.add_argument("--record", metavar="FUNCTION",
                       help="run FILE as a script (or --entry) and list the first calls of FUNCTION")
+    what.add_argument("--watch", metavar="FUNCTION",
+                      help="run FILE as a script (or --entry) and trace the first call of FUNCTION "
+                      "(or Class.method) where it happens, whatever its arguments")
     what.add_argument("--schema", action="store_true",
                       help="print the JSON Schema of what --json prints (semcoder.trace/1), and nothing else")
-    parser.add_argument("--entry", help='with --record: code to run after the module, e.g. "main()"')
+    parser.add_argument("--entry", help='with --record or --watch: code to run after the module, e.g. "main()"')
     parser.add_argument("--max-calls", type=int, default=5, help="with --record: how many calls (default 5)")
     parser.add_argument("--expect", help="also check that the call returns this value (a Python expression)")
     out = parser.add_mutually_exclusive_group()
@@ -83,7 +86,10 @@ def run_trace(args: argparse.Namespace) -> int:
                 if not calls:
                     print(f"no calls of {args.record} ({result.get('message')})", file=sys.stderr)
             return 0 if result.get("status") == "ok" else 1
-        trace = tracer.trace_call(source, args.call, filename=str(path.resolve()), expect=args.expect)
+        if args.watch:
+            trace = tracer.watch_call(source, target=args.watch, filename=str(path.resolve()), entry=args.entry)
+        else:
+            trace = tracer.trace_call(source, args.call, filename=str(path.resolve()), expect=args.expect)
     if args.json:
         print(json.dumps(trace, indent=2, ensure_ascii=False))
     elif args.monologue:
@@ -92,6 +98,8 @@ def run_trace(args: argparse.Namespace) -> int:
         print(render_table(trace, source))
         if trace.get("stdout"):
             print("\nstdout:\n" + trace["stdout"], end="" if trace["stdout"].endswith("\n") else "\n")
+        if trace.get("caller_line"):
+            print(f"\ncalled from line {trace['caller_line']}: {trace.get('call')}")
         if trace.get("assertion") is not None:
             print("\nassertion " + ("passed" if trace["assertion"].get("passed") else "FAILED"))
     ok = trace.get("status") == "ok" and (trace.get("assertion") is None or trace["assertion"].get("passed"))

@@ -61,6 +61,23 @@ _RESUME_OP = opcode.opmap.get("RESUME", -1)
 _SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"))
 
 
+RETURNED, YIELDED, RAISED = "returned", "yielded", "raised"
+
+
+def exit_kind(frame):
+    """How a frame reporting a "return" event leaves: RETURNED, YIELDED or RAISED. Before
+    3.12 an exception leaving the frame also reports "return" (with None): only a frame
+    stopped at a return/yield instruction really returned."""
+    code = frame.f_code.co_code
+    lasti = frame.f_lasti
+    op = code[lasti] if 0 <= lasti < len(code) else None
+    if op == _RESUME_OP and lasti >= 2 and code[lasti - 2] == _YIELD_OP:
+        return YIELDED  # 3.13+ stops just past the yield
+    if op == _YIELD_OP:
+        return YIELDED
+    return RETURNED if op in _RETURN_OPS else RAISED
+
+
 class _Frame:
     __slots__ = ("depth", "snapshot", "pending", "loops")
 
@@ -177,20 +194,14 @@ class LineTracer:
             iteration = loops.get(header) if header is not None else None
             info.pending = self._emit(line, info.depth, name, iteration, {}, "line")
         elif event == "return":
-            # Before 3.12 an exception leaving the frame also reports "return" (with None):
-            # only a frame stopped at a return/yield instruction really returned.
-            code = frame.f_code.co_code
-            lasti = frame.f_lasti
-            op = code[lasti] if 0 <= lasti < len(code) else None
-            if op == _RESUME_OP and lasti >= 2 and code[lasti - 2] == _YIELD_OP:
-                op = _YIELD_OP  # 3.13+ stops just past the yield
-            if op in _RETURN_OPS:
+            how = exit_kind(frame)
+            if how is not RAISED:
                 ev = self._emit(line, info.depth, name, None, {}, "return")
                 if ev is not None:
                     ev["value"] = self.repr(arg)
-                    if op == _YIELD_OP:
+                    if how is YIELDED:
                         ev["yield"] = True
-            if op != _YIELD_OP:
+            if how is not YIELDED:
                 self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
         elif event == "exception":
             exc_type, exc_value = arg[0], arg[1]

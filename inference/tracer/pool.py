@@ -451,20 +451,39 @@ class Tracer:
 
     def record_calls(self, source: str, target: str = "f", max_calls: int = 5, filename: str | None = None,
                      entry: str | None = None, limits: Limits | None = None,
-                     target_filename: str | None = None) -> list[dict]:
+                     target_filename: str | None = None, target_line: int | None = None) -> list[dict]:
         """Run the module as a script (its `if __name__ == "__main__"` block), or the module
         then `entry` (e.g. "test_f()" or "main()"), and return the first `max_calls` calls of
         `target`: {"call": "f(1, [2])", "args": [{"name", "repr", "literal"}], "literal": bool,
-        "caller_line": int | None}."""
+        "caller_line": int | None}. `target` may be "Class.method"; `target_line` (its
+        first line) tells methods apart on interpreters before 3.11."""
         message, limits = self._base(source, filename, limits)
         if not target:
             raise SemcoderError("record_calls needs the name of the function to watch.")
         message.update(mode="record", target=target, max_calls=max(1, int(max_calls)), entry=entry,
                        call=None, function=target,
-                       target_filename=os.path.abspath(target_filename) if target_filename else None)
+                       target_filename=os.path.abspath(target_filename) if target_filename else None,
+                       target_line=int(target_line) if target_line else None)
         result = self._run(message, limits)
         self.last_record_result = result
         return list(result.get("calls") or [])
+
+    def watch_call(self, source: str, target: str = "f", filename: str | None = None, entry: str | None = None,
+                   limits: Limits | None = None, target_line: int | None = None,
+                   from_line: int | None = None) -> dict:
+        """Run the module as a script, or the module then `entry`, and trace the first call
+        of `target` (a function of `source`, or "Class.method") where it happens, with
+        whatever arguments the run gives it. The trace of that call, plus `caller_line`
+        (see docs/trace-schema.md). `target_line`: the target's first line (its first
+        decorator's, if any), which tells methods apart on interpreters before 3.11.
+        `from_line`: only a call made from that line of `source` counts."""
+        message, limits = self._base(source, filename, limits)
+        if not target:
+            raise SemcoderError("watch_call needs the name of the function to trace.")
+        message.update(mode="watch", target=target, entry=entry, call=None, function=target,
+                       target_line=int(target_line) if target_line else None,
+                       from_line=int(from_line) if from_line else None)
+        return self._run(message, limits)
 
     def close(self) -> None:
         self._closed = True

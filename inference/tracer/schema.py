@@ -20,7 +20,8 @@ SCHEMA_FILE = Path(__file__).with_name("trace.schema.json")
 STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit", "crashed", "invalid"))
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
-                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls"))
+                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line"))
+_OPTIONAL = frozenset(("calls", "caller_line"))  # only from record_calls, watch_call
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield"))
@@ -160,7 +161,7 @@ def _check_call(recorded, where: str) -> None:
 def check(result: dict) -> None:
     """Raise Malformed unless `result` has the shape trace.schema.json describes (the same
     rules, written out: the tracer has no third-party dependencies)."""
-    _exact(result, "the result", _FIELDS - {"calls"}, _FIELDS)
+    _exact(result, "the result", _FIELDS - _OPTIONAL, _FIELDS)
     if result["schema"] != SCHEMA_ID:
         _fail("schema", "is not " + SCHEMA_ID)
     if result["status"] not in STATUSES:
@@ -212,6 +213,8 @@ def check(result: dict) -> None:
             _flag(assertion["passed"], "assertion.passed")
             _text(assertion["expected_repr"], "assertion.expected_repr")
             _text(assertion["actual_repr"], "assertion.actual_repr")
+    if "caller_line" in result:
+        _line(result["caller_line"], "caller_line")
     if "calls" in result:
         if not isinstance(result["calls"], list):
             _fail("calls", "is not a list")

@@ -34,11 +34,19 @@ def register(server) -> None:
             rng = types.Range(start=types.Position(line=fn.def_line, character=0),
                               end=types.Position(line=fn.def_line, character=0))
             known = ls.tracing.known_calls(uri, info, fn)
+            # Running the file (on a hover) found only a call with other values: it is traced
+            # where the file makes it, so the lens names no call for the client to send back.
+            watched = None if known or not ls.settings.execution.enabled else ls.tracing.watched_call(uri, info, fn)
             if known:
                 call = known[0]
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
                     title=f"SemCoder: {call.call}", command="semcoder.showTrace",
                     arguments=[{"uri": uri, "function": fn.name, "call": call.call, "line": fn.def_line}])))
+            elif watched is not None:
+                lenses.append(types.CodeLens(range=rng, command=types.Command(
+                    title=f"SemCoder: traced where the file calls it, line {watched.line + 1}",
+                    command="semcoder.showTrace",
+                    arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line}])))
             else:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
                     title="SemCoder: supply a call…", command="semcoder.supplyCall",

@@ -1,7 +1,9 @@
 """Diagnostics: failing calls from real runs (errors) and predicted failures (hints).
 
 Per document, work is debounced after edits and cancelled when the document changes
-again. A real run that raises or fails its assert gives an Error at the failing line; a
+again. A real run of an assert, a doctest or a `# semcoder:` call that raises (or stops
+at a limit), or of an assert or doctest that gives another value, gives an Error at the
+failing line; a
 predicted failure gives a Hint marked "predicted:". A diagnostic belongs to a function's
 source hash, so it disappears as soon as that function changes.
 """
@@ -109,7 +111,9 @@ async def _run(ls, uri: str, delay: float) -> None:
         except SemcoderError:
             _publish(ls, uri, [])  # the hover explains syntax errors; nothing stale stays
             return
-        sites = [c for c in info.calls if c.origin in ("assert", "doctest")][:MAX_CHECKED_CALLS]
+        # Asserts and doctests fail on a wrong value or an exception; a `# semcoder:` call
+        # (no expected value) on an exception or a limit.
+        sites = [c for c in info.calls if c.origin in ("assert", "doctest", "comment")][:MAX_CHECKED_CALLS]
         diagnostics: list[types.Diagnostic] = []
         if ls.settings.execution.enabled:
             for site in sites:

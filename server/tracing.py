@@ -179,6 +179,12 @@ class Tracing:
             calls.append(CallSite(fn.name, call, origin, fn.def_line))
         return calls
 
+    def watched_call(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> CallSite | None:
+        """The call of `fn` that running the file made with values no literal can rebuild,
+        when the file has been run for this version of it (see _record_calls)."""
+        recorded = self._recorded(uri, info, fn)
+        return recorded.unreplayable if recorded is not None else None
+
     def _recorded(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> Recorded | None:
         """What running the file recorded for this version of `fn` and of the code that calls
         it when the file runs (None if not run since either changed)."""
@@ -236,11 +242,10 @@ class Tracing:
                 await self._record_calls(uri, info, fn)
                 known = self.known_calls(uri, info, fn)
             if not known:
-                recorded = self._recorded(uri, info, fn)
-                if recorded is not None and recorded.unreplayable is not None and \
-                        self.server.settings.execution.enabled:
+                watched = self.watched_call(uri, info, fn)
+                if watched is not None and self.server.settings.execution.enabled:
                     # Values no literal can rebuild: trace that call where the file makes it.
-                    return Target(uri, info, fn, recorded.unreplayable)
+                    return Target(uri, info, fn, watched)
                 raise NothingToTrace(
                     f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {example_call(fn)}`, "
                     "an `assert` or a doctest, or use the code lens to supply one."

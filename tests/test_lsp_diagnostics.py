@@ -67,6 +67,34 @@ async def test_failing_asserts_and_exceptions_become_errors_and_clear_on_change(
         await wait_for(lambda: sorted(d.range.start.line for d in diagnostics_for(client, uri)) == [1])
 
 
+async def test_a_semcoder_comment_call_that_raises_is_an_error(tmp_path):
+    source = (
+        "def inverse(x):\n"
+        "    # semcoder: inverse(0)\n"
+        "    return 1 / x\n"
+        "\n"
+        "def spin(n):\n"
+        "    # semcoder: spin(1)\n"
+        "    while n:\n"
+        "        pass\n"
+        "\n"
+        "def fine(x):\n"
+        "    # semcoder: fine(2)\n"
+        "    return x\n"
+    )
+    options = {"execution": {"enabled": True, "timeoutSeconds": 0.5}}
+    async with running_server(tmp_path, init_options=options) as client:
+        uri = open_document(client, tmp_path / "c.py", source)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 2)
+        by_line = {d.range.start.line: d for d in diagnostics_for(client, uri)}
+        assert by_line[2].message == "inverse(0) raised ZeroDivisionError: division by zero"
+        assert by_line[2].data["expected"] is None and by_line[2].data["call"] == "inverse(0)"
+        assert by_line[5].message.startswith("spin(1): timed out after 0.5 s at line ")  # 7 or 8: the loop
+        # a comment call that returns is no failure, whatever it returns
+        replace_document(client, uri, source.replace("return 1 / x", "return 1 / (x or 1)"), 2)
+        await wait_for(lambda: sorted(d.range.start.line for d in diagnostics_for(client, uri)) == [5])
+
+
 async def test_predicted_failure_is_a_hint(tmp_path):
     wrong = ("1. At [L6], `area = 7`.\n[/MONOLOGUE]\n[ANSWER]\nassert rectangle_area(3, 4) == 7\n[/ANSWER]\n")
     source = "def rectangle_area(width, height):\n    area = width * height\n    return area\n\nassert rectangle_area(3, 4) == 12\n"

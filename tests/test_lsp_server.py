@@ -204,6 +204,12 @@ async def test_calls_with_objects_are_traced_where_the_file_makes_them(tmp_path)
         first = line_of(WATCHED, "print(size(b, 2))") + 1
         assert f"`size(<Basket prices=[10, 20, 30]>, 2)` (traced where the file calls it, from line {first})" in value
         assert "returned `6`" in value and "n = 3" in value
+        # the file has run: the code lens says where size is traced (no call to send back)
+        lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        lens = next(lens for lens in lenses if lens.range.start.line == line_of(WATCHED, "def size"))
+        assert lens.command.title == f"SemCoder: traced where the file calls it, line {first}"
+        assert lens.command.command == "semcoder.showTrace" and "call" not in lens.command.arguments[0]
         # on a call: that line's call, not the first one
         line = line_of(WATCHED, "print(size(b, 3))")
         value = await hover(client, uri, line, WATCHED.splitlines()[line].index("size") + 1)

@@ -17,6 +17,7 @@ import {
 } from "vscode-languageclient/node";
 import { chooseServerLaunch, checkLaunch, describeEarlyExit, ServerLaunch } from "./logic/serverCommand";
 import { RestartPolicy } from "./logic/restartPolicy";
+import { REPAIR_TITLE, repairOutcome } from "./logic/repairOutcome";
 import { affectsServer, affectsServerProcess, toServerSettings } from "./logic/settings";
 import { fromServerStatus, ModelState } from "./logic/statusState";
 
@@ -260,6 +261,22 @@ export class ServerManager implements vscode.Disposable {
         },
       },
       middleware: {
+        // Writing and running a repair takes seconds, and VS Code neither shows progress nor the
+        // resolved title ("(verified)", or why there is no edit): say both here.
+        resolveCodeAction: async (item, token, next) => {
+          if (!item.title.startsWith(REPAIR_TITLE)) return next(item, token);
+          const resolved = await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: "SemCoder: writing a repair and running it…" },
+            () => Promise.resolve(next(item, token)),
+          );
+          const outcome = resolved ? repairOutcome(resolved.title, resolved.edit !== undefined) : undefined;
+          if (outcome) {
+            this.output.info(outcome.message);
+            const show = outcome.level === "info" ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+            void show(outcome.message);
+          }
+          return resolved;
+        },
         workspace: {
           // The server reads section "semcoder"; answer with the trust-gated mapping, not the raw config.
           configuration: (params, token, next) => {

@@ -111,6 +111,8 @@ export async function runUiSmoke(cs, workspace, artifacts) {
       await page.keyboard.press("Enter");
       await page.locator(".view-line", { hasText: "count = len(values)", hasNotText: "- 1" }).waitFor({ timeout: STEP_TIMEOUT });
       await page.locator(".squiggly-error").first().waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+      // VS Code keeps the menu's title: the extension says the resolved outcome itself.
+      await page.locator(".notification-toast", { hasText: "SemCoder repaired the function" }).first().waitFor({ timeout: STEP_TIMEOUT });
       await page.screenshot({ path: path.join(artifacts, "quick-fix-applied.png") });
     });
     log(`screenshots in ${artifacts}`);

@@ -18,6 +18,7 @@ import copy
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from semcoder_inference.errors import SemcoderError
@@ -76,6 +77,14 @@ def to_document_lines(trace: dict) -> dict:
                 frame["line"] -= 1
     out["lineBase"] = 0
     return out
+
+
+@dataclass
+class Recording:
+    """What running a file recorded of one function's calls."""
+
+    calls: list[tuple[str, bool, int | None]]  # (call text, every argument a literal, 0-based caller line)
+    stopped: str | None = None  # why the run ended early (a limit, an exception), in the tracer's words
 
 
 class Executor:
@@ -150,28 +159,29 @@ class Executor:
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
     async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
-                           entry: str | None = None,
-                           target_line: int | None = None) -> list[tuple[str, bool, int | None]] | None:
+                           entry: str | None = None, target_line: int | None = None) -> Recording | None:
         """Calls of `target` seen when the module's __main__ block runs, or, with `entry`,
-        when the module is imported and `entry` runs: (call text, whether every argument
-        reads back as a literal, the 0-based line in the file that called it), at most 5,
-        maybe none. None when the sandbox failed (so the caller can try again later)."""
+        when the module is imported and `entry` runs (see Recording). None when the sandbox
+        itself failed, so the caller can try again later; a run that stopped at a limit or
+        raised is a Recording of the calls made before, with the reason."""
 
-        def run() -> list[tuple[str, bool, int | None]] | None:
+        def run() -> Recording | None:
             try:
                 tracer = self._tracer(settings)
                 calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename, entry=entry,
                                             target_line=target_line)
-                status = (getattr(tracer, "last_record_result", None) or {}).get("status")
-                if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
-                    log.warning("recording calls of %s: %s", target, status)
-                    return None
+                result = getattr(tracer, "last_record_result", None) or {}
             except Exception as exc:
                 log.warning("recording calls of %s failed: %s", target, exc)
                 return None
-            return [(c["call"], bool(c.get("literal")),
-                     c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
-                    for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)]
+            if result.get("status") == "crashed":
+                log.warning("recording calls of %s: %s", target, result.get("message"))
+                return None
+            stopped = None if result.get("status") == "ok" else str(result.get("message") or result.get("status"))
+            return Recording([(c["call"], bool(c.get("literal")),
+                               c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
+                              for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)],
+                             stopped)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

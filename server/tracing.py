@@ -62,6 +62,7 @@ class Recorded:
     key: tuple[str, str]  # (the file's entry_hash, the function's source hash) they were recorded for
     calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "tests"
     unreplayable: CallSite | None  # the first call whose values are not literals, to be watched
+    stopped: str | None = None  # why a run ended early ("running `__main__` stopped: timed out after 5 s …")
 
 
 MAX_RECORDED_TESTS = 20
@@ -246,8 +247,10 @@ class Tracing:
                 if watched is not None and self.server.settings.execution.enabled:
                     # Values no literal can rebuild: trace that call where the file makes it.
                     return Target(uri, info, fn, watched)
+                recorded = self._recorded(uri, info, fn)
+                stopped = f" {recorded.stopped[0].upper()}{recorded.stopped[1:]}." if recorded and recorded.stopped else ""
                 raise NothingToTrace(
-                    f"No known call for `{fn.name}`. Add a comment such as `# semcoder: {example_call(fn)}`, "
+                    f"No known call for `{fn.name}`.{stopped} Add a comment such as `# semcoder: {example_call(fn)}`, "
                     "an `assert` or a doctest, or use the code lens to supply one."
                 )
             site = known[0]
@@ -268,13 +271,19 @@ class Tracing:
         if tests:
             runs.append((entry_running(tests), "tests"))
         seen: list[tuple[str, bool, str, str | None, int | None]] = []
+        stopped: list[str] = []
         for entry, origin in runs:
-            calls = await self.server.executor.record_calls(
+            recording = await self.server.executor.record_calls(
                 self.server.settings.execution, _runnable(info), fn.name, path, entry=entry,
                 target_line=fn.start + 1)
-            if calls is None:
+            if recording is None:
                 return  # the sandbox failed: try again on the next hover
-            seen += [(call, literal, origin, entry, line) for call, literal, line in calls]
+            seen += [(call, literal, origin, entry, line) for call, literal, line in recording.calls]
+            if recording.stopped:
+                # Kept (not run again on every hover: a script that never ends costs its
+                # whole time limit each time), and said when there is no call.
+                where = "`__main__`" if origin == "main" else "the file's tests"
+                stopped.append(f"running {where} stopped: {recording.stopped}")
             if any(literal for _, literal, *_ in seen):
                 break
         unreplayable = next((CallSite(fn.name, call, origin, fn.def_line if line is None else line,
@@ -282,7 +291,8 @@ class Tracing:
                              for call, literal, origin, entry, line in seen if not literal), None)
         self.recorded[(uri, fn.name)] = Recorded(
             (info.entry_hash, fn.source_hash),
-            [(call, origin) for call, literal, origin, *_ in seen if literal], unreplayable)
+            [(call, origin) for call, literal, origin, *_ in seen if literal], unreplayable,
+            "; ".join(stopped) or None)
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -255,6 +255,19 @@ async def test_calls_with_objects_are_traced_where_the_file_makes_them(tmp_path)
         assert "No known call for `size`. Add a comment such as `# semcoder: size(...)`" in value
 
 
+async def test_a_main_block_that_never_ends_is_run_once_and_said(tmp_path):
+    source = "def f(x):\n    return x\n\nif __name__ == '__main__':\n    while True:\n        pass\n"
+    options = {"execution": {"enabled": True, "timeoutSeconds": 1.5}}
+    async with running_server(tmp_path, init_options=options) as client:
+        uri = open_document(client, tmp_path / "forever.py", source)
+        value = await hover(client, uri, 1, 8)
+        assert "No known call for `f`. Running `__main__` stopped: timed out after 1.5 s. Add a comment" in value
+        # the next hover does not run the file again (it would wait out the limit once more)
+        started = asyncio.get_running_loop().time()
+        assert await hover(client, uri, 1, 8) == value
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):
     async with running_server(tmp_path, initialize=False) as client:
         client.capabilities = types.ClientCapabilities()  # let pytest-lsp send it anyway

@@ -143,6 +143,15 @@ def test_record_calls_from_main_block_and_entry(tracer):
     assert len(odd) == 1 and odd[0]["literal"] is False and odd[0]["call"].startswith("f(<object object>")
 
 
+def test_calls_recorded_before_a_limit_are_kept():
+    source = "def f(x):\n    return x\n\nif __name__ == '__main__':\n    f(1)\n    f([2])\n    while True:\n        pass\n"
+    with Tracer(workers=1, limits=Limits(timeout_s=0.5)) as tracer:
+        calls = tracer.record_calls(source, target="f", filename="/work/script.py")
+        result = tracer.last_record_result
+    assert result["status"] == "timeout" and result["message"] == "timed out after 0.5 s"
+    assert [c["call"] for c in calls] == ["f(1)", "f([2])"]
+
+
 def test_concurrent_runs_from_threads(tracer):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -77,6 +77,7 @@ class RunState:
         self.stderr = BoundedWriter(int(self.limits["max_output_bytes"]), "stderr", self.truncated)
         self.reserve = bytearray(16 * 1024)  # freed to build the result after a MemoryError
         self.caller_line = None  # watch mode: the line of the traced file that made the call
+        self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
 
     def at_line(self):
         return " at line %d" % self.last_line if self.last_line else ""
@@ -99,8 +100,11 @@ class RunState:
             "truncated": self.truncated,
             "duration_s": round(time.monotonic() - self.started, 6),
         }
-        if self.request.get("mode") == "watch":
+        mode = self.request.get("mode")
+        if mode == "watch":
             out["caller_line"] = self.caller_line
+        elif mode == "record":
+            out["calls"] = self.calls
         out.update(extra)
         return out
 
@@ -399,7 +403,7 @@ def _record(state, code, entry_code, namespace):
     short = target.rsplit(".", 1)[-1]
     max_calls = int(state.request.get("max_calls") or 5)
     matches = _target_matcher(target, state.request.get("target_filename"), state.request.get("target_line"))
-    calls = []
+    calls = state.calls
 
     def profile(frame, event, arg):
         if event != "call" or not matches(frame.f_code):
@@ -410,7 +414,7 @@ def _record(state, code, entry_code, namespace):
                       "caller_line": caller.f_lineno if caller is not None and caller.f_code.co_filename == state.filename else None,
                       "caller_file": caller.f_code.co_filename if caller is not None else None})
         if len(calls) >= max_calls:
-            state.finish(state.result("ok", "recorded %d calls" % len(calls), calls=calls))
+            state.finish(state.result("ok", "recorded %d calls" % len(calls)))
 
     status, message, extra = "ok", None, {}
     try:
@@ -430,7 +434,7 @@ def _record(state, code, entry_code, namespace):
         status, message, extra = failed["status"], failed["message"], {"exception": failed["exception"]}
     if message is None:
         message = "recorded %d calls" % len(calls)
-    state.finish(state.result(status, message, calls=calls, **extra))
+    state.finish(state.result(status, message, **extra))
 
 
 def _watch(state, code, entry_code, namespace):

@@ -80,3 +80,7 @@ def test_a_watched_call_is_traced_as_a_replayed_one_under_each_interpreter(pytho
         method = tracer.watch_call(source, "Box.area", target_line=offset + 5)
         assert method["status"] == "ok" and method["return"]["repr"] == "8"
         assert method["call"] == "Box.area(<Box n=4>)"
+        # a call that raises, caught by its caller
+        raising = tracer.watch_call(SOURCE, "h", entry="try:\n    f([1])\nexcept KeyError:\n    pass\n")
+        assert raising["status"] == "exception" and raising["exception"]["type"] == "KeyError"
+        assert raising["exception"]["line"] == 6 and raising["call"] == "h()"

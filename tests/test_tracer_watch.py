@@ -138,6 +138,11 @@ def test_a_generator_is_traced_across_its_yields(tracer):
     yields = [e["value"] for e in trace["events"] if e["kind"] == "return" and e.get("yield")]
     assert yields == ["'A'", "'B'"] and trace["return"]["repr"] == "None"
     assert trace["stdout"] == ""  # it finished inside list(): the print after it did not run
+    # resumed, it still reports how it ended
+    failing = source.replace("item.upper()", "item.upper() + (1 if item == 'b' else '')")
+    trace = tracer.watch_call(failing, "gen", filename="/work/g.py")
+    assert trace["status"] == "exception" and trace["exception"]["type"] == "TypeError"
+    assert trace["exception"]["line"] == 3 and trace["exception"]["traceback"][0]["function"] == "gen"
     unfinished = source.replace("print(list(gen(words)))", "print(next(gen(words)))")
     trace = tracer.watch_call(unfinished, "gen", filename="/work/g.py")
     assert trace["status"] == "invalid"

@@ -467,6 +467,11 @@ def _watch(state, code, entry_code, namespace):
             tracer.on_event(frame, event, arg)
         return on_watched
 
+    def on_call(frame, event, arg):
+        local = tracer.on_call(frame, event, arg)
+        # The watched frame resuming (a generator) keeps its own local trace function.
+        return on_watched if local is not None and frame is watched[0] else local
+
     def profile(frame, event, arg):
         if not watched:
             if event == "call" and matches(frame):
@@ -480,7 +485,7 @@ def _watch(state, code, entry_code, namespace):
                 # lines and every call it makes.
                 tracer.on_call(frame, "call", None)
                 frame.f_trace = on_watched
-                sys.settrace(tracer.on_call)
+                sys.settrace(on_call)
             return
         if event != "return" or frame is not watched[0]:
             return

@@ -15,6 +15,23 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 CRUXEVAL = SHARED / "benchmarks" / "cruxeval" / "cruxeval.jsonl"
+
+# A class whose instances no literal can rebuild, and a function that takes one: what
+# calls traced where they happen (watch mode) are about.
+BASKET = """class Basket:
+    def __init__(self, prices):
+        self.prices = prices
+
+    def total(self):
+        t = 0
+        for p in self.prices:
+            t += p
+        return t
+"""
+SHARE = """def share(basket, people):
+    each = basket.total() / people
+    return each
+"""
 CACHE_ROOT = Path(os.environ.get("SEMCODER_TEST_CACHE", REPO_ROOT / ".cache"))
 
 

@@ -23,6 +23,7 @@ from lsp_helpers import (
     wait_for,
 )
 
+from conftest import BASKET, SHARE
 from semcoder_lsp.tracing import zero_argument_tests
 
 EXEC_ON = {"execution": {"enabled": True}}
@@ -161,26 +162,14 @@ async def test_calls_are_recorded_from_tests_and_unreplayable_ones_are_traced_in
         assert "`twice([5])` (recorded from the file's tests)" in value and "out = [5, 5]" in value
 
 
-WATCHED = """class Basket:
-    def __init__(self, prices):
-        self.prices = prices
-
-    def total(self):
-        t = 0
-        for p in self.prices:
-            t += p
-        return t
-
+WATCHED = BASKET + """
 
 def size(basket, scale):
     n = len(basket.prices)
     return n * scale
 
 
-def share(basket, people):
-    each = basket.total() / people
-    return each
-
+""" + SHARE + """
 
 def test_total():
     basket = Basket([5])

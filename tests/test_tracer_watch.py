@@ -8,25 +8,11 @@ import re
 
 import pytest
 
-from conftest import CRUXEVAL
+from conftest import BASKET, CRUXEVAL, SHARE
 from semcoder_inference.tracer import Limits, Tracer
 from semcoder_inference.tracer.schema import conform
 
-SHOP = """class Basket:
-    def __init__(self, prices):
-        self.prices = prices
-
-    def total(self):
-        t = 0
-        for p in self.prices:
-            t += p
-        return t
-
-
-def share(basket, people):
-    each = basket.total() / people
-    return each
-
+SHOP = BASKET + "\n\n" + SHARE + """
 
 if __name__ == "__main__":
     b = Basket([10, 20, 30])

@@ -416,7 +416,16 @@ def _record(state, code, entry_code, namespace):
         if len(calls) >= max_calls:
             state.finish(state.result("ok", "recorded %d calls" % len(calls)))
 
-    status, message, extra = "ok", None, {}
+    exc = _run_profiled(state, profile, code, entry_code, namespace)
+    if exc is not None:
+        failed = _exception_result(state, exc)
+        state.finish(state.result(failed["status"], failed["message"], exception=failed["exception"]))
+    state.finish(state.result("ok", "recorded %d calls" % len(calls)))
+
+
+def _run_profiled(state, profile, code, entry_code, namespace):
+    """Run the module, then the entry point, with `profile` seeing every call. The
+    exception that ended the run early; None when it finished (SystemExit included)."""
     try:
         sys.setprofile(profile)
         try:
@@ -425,16 +434,14 @@ def _record(state, code, entry_code, namespace):
                 exec(entry_code, namespace)
         finally:
             sys.setprofile(None)
+            sys.settrace(None)
     except SystemExit:
-        pass
+        return None
     except BaseException as exc:
         if isinstance(exc, MemoryError):
             state.reserve = None
-        failed = _exception_result(state, exc)
-        status, message, extra = failed["status"], failed["message"], {"exception": failed["exception"]}
-    if message is None:
-        message = "recorded %d calls" % len(calls)
-    state.finish(state.result(status, message, **extra))
+        return exc
+    return None
 
 
 def _watch(state, code, entry_code, namespace):
@@ -503,26 +510,13 @@ def _watch(state, code, entry_code, namespace):
         result["message"] = "returned %s" % result["return"]["repr"][:200]
         state.finish(result)
 
-    try:
-        sys.setprofile(profile)
-        try:
-            exec(code, namespace)
-            if entry_code is not None:
-                exec(entry_code, namespace)
-        finally:
-            sys.setprofile(None)
-            sys.settrace(None)
-    except SystemExit:
-        pass
-    except BaseException as exc:
-        if isinstance(exc, MemoryError):
-            state.reserve = None
-        tracer.frames.clear()
+    exc = _run_profiled(state, profile, code, entry_code, namespace)
+    tracer.frames.clear()
+    if exc is not None:
         failed = _exception_result(state, exc)
         if not watched:
             failed["message"] = "%s, before %s was called" % (failed["message"], target)
         state.finish(failed)
-    tracer.frames.clear()
     what = "the module" if entry_code is None else "the entry point"
     if watched:  # a generator left unfinished
         message = "the call of %s had not finished when %s ended" % (target, what)

@@ -84,3 +84,7 @@ def test_a_watched_call_is_traced_as_a_replayed_one_under_each_interpreter(pytho
         raising = tracer.watch_call(SOURCE, "h", entry="try:\n    f([1])\nexcept KeyError:\n    pass\n")
         assert raising["status"] == "exception" and raising["exception"]["type"] == "KeyError"
         assert raising["exception"]["line"] == 6 and raising["call"] == "h()"
+        # a generator: traced across its yields, to its real end
+        generator = tracer.watch_call(SOURCE, "g", entry="f([1])")
+        assert generator["status"] == "ok" and generator["call"] == "g(2)"
+        assert [e["value"] for e in generator["events"] if e["kind"] == "return"] == ["0", "1", "None"]

@@ -1,7 +1,7 @@
 """An independent editor drives semcoder-lsp: headless Neovim (Debian's 0.7) with its
 built-in LSP client opens a file, hovers a call with execution enabled, receives the
-failing-assert diagnostic and lists the code actions: on the demo file, and on a class
-whose methods are traced."""
+failing-assert diagnostic and lists the code actions: on the demo file, on a class whose
+methods are traced, and on a script whose call with an object is traced where it runs."""
 
 from __future__ import annotations
 
@@ -67,4 +67,41 @@ def test_neovim_traces_a_method(tmp_path):
     failing = line_of(BASKET, "assert Basket([5, 7]).cheapest()")
     messages = {d["line"]: d["message"] for d in result["diagnostics"]}
     assert messages[failing] == "assert failed: Basket([5, 7]).cheapest() returned 5, expected 6"
+    assert {"title": "Repair with SemCoder", "kind": "quickfix"} in result["actions"]
+
+
+CART = """class Cart:
+    def __init__(self, items):
+        self.items = items
+
+    def total(self):
+        s = 0
+        for price in self.items:
+            s += price
+        return s
+
+
+def inverse(x):
+    # semcoder: inverse(0)
+    return 1 / x
+
+
+if __name__ == "__main__":
+    cart = Cart([3, 4])
+    print(cart.total())
+"""
+
+
+def test_neovim_hovers_a_call_the_script_makes_with_an_object(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    path = root / "cart.py"
+    path.write_text(CART)
+    hover_line = line_of(CART, "print(cart.total())")
+    result = neovim_session(tmp_path, root, path, hover_line, CART.splitlines()[hover_line].index("total") + 1)
+    assert f"`Cart.total(<Cart items=[3, 4]>)` (traced where it runs, from line {hover_line + 1})" in result["hover"]
+    assert "returned `7`" in result["hover"] and "s = 3 → 7" in result["hover"]
+    # the `# semcoder:` call raises: an error where it raised, with the repair offered
+    messages = {d["line"]: d["message"] for d in result["diagnostics"]}
+    assert messages == {line_of(CART, "return 1 / x"): "inverse(0) raised ZeroDivisionError: division by zero"}
     assert {"title": "Repair with SemCoder", "kind": "quickfix"} in result["actions"]

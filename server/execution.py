@@ -177,7 +177,12 @@ class Executor:
             if result.get("status") == "crashed":
                 log.warning("recording calls of %s: %s", target, result.get("message"))
                 return None
-            stopped = None if result.get("status") == "ok" else str(result.get("message") or result.get("status"))
+            message = str(result.get("message") or result.get("status"))
+            # A script that exits with an error code (argparse without its arguments) ends
+            # "ok": the tracer's message says so.
+            stopped = message
+            if result.get("status") == "ok":
+                stopped = message.split("; ", 1)[1] if "; it exited with" in message else None
             return Recording([(c["call"], bool(c.get("literal")),
                                c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
                               for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)],

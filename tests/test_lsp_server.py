@@ -255,6 +255,12 @@ async def test_a_main_block_that_never_ends_is_run_once_and_said(tmp_path):
         started = asyncio.get_running_loop().time()
         assert await hover(client, uri, 1, 8) == value
         assert asyncio.get_running_loop().time() - started < 1.0
+        # a script that exits with an error code before the call (as argparse does without
+        # the arguments it needs): said too
+        edited = source.replace("    while True:\n        pass\n", "    import sys\n    sys.exit(2)\n")
+        replace_document(client, uri, edited, 2)
+        value = await hover(client, uri, 1, 8)
+        assert "No known call for `f`. Running `__main__` stopped: it exited with code 2." in value
 
 
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):

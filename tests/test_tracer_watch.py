@@ -116,6 +116,23 @@ def test_never_called_and_failing_before_the_call(tracer):
     assert trace["status"] == "exception" and trace["message"] == "KeyError: k at line 5, before f was called"
 
 
+def test_a_script_sees_no_arguments_of_ours_and_its_exit_is_said(tracer):
+    script = ("import argparse, sys\n\ndef f(n):\n    return n * 2\n\nif __name__ == '__main__':\n"
+              "    print(sys.argv)\n    parser = argparse.ArgumentParser()\n"
+              "    parser.add_argument('--n', type=int, default=3)\n    print(f(parser.parse_args().n))\n")
+    trace = tracer.watch_call(script, "f", filename="/work/tool.py")
+    assert trace["status"] == "ok" and trace["call"] == "f(3)" and trace["stdout"] == "['/work/tool.py']\n"
+    assert [c["call"] for c in tracer.record_calls(script, "f", filename="/work/tool.py")] == ["f(3)"]
+    required = script.replace("'--n', type=int, default=3", "'n', type=int")
+    trace = tracer.watch_call(required, "f", filename="/work/tool.py")
+    assert trace["message"] == "running the module never called f; it exited with code 2"
+    assert "the following arguments are required: n" in trace["stderr"]
+    assert tracer.record_calls(required, "f", filename="/work/tool.py") == []
+    assert tracer.last_record_result["message"] == "recorded 0 calls; it exited with code 2"
+    quiet = script.replace("    print(sys.argv)\n", "    sys.exit()\n")
+    assert tracer.watch_call(quiet, "f", filename="/work/tool.py")["message"] == "running the module never called f"
+
+
 def test_a_generator_is_traced_across_its_yields(tracer):
     source = ("def gen(items):\n    for item in items:\n        yield item.upper()\n\n"
               "words = iter(['a', 'b'])\nprint(list(gen(words)))\nprint('end')\n")

@@ -303,6 +303,11 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     state.loops = prepared.loops
     mode = request.get("mode", "call")
     module_name = "__main__" if mode in ("record", "watch") and not request.get("entry") else "__semcoder_traced__"
+    # As if the file were run with no arguments (argparse reads sys.argv): not the
+    # zygote's command line, which names our own files and folders.
+    sys.argv = [filename]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [sys.executable, filename]
     module = type(sys)(module_name)
     module.__file__ = filename
     module.__builtins__ = __builtins__
@@ -417,15 +422,22 @@ def _record(state, code, entry_code, namespace):
             state.finish(state.result("ok", "recorded %d calls" % len(calls)))
 
     exc = _run_profiled(state, profile, code, entry_code, namespace)
-    if exc is not None:
+    if exc is not None and not isinstance(exc, SystemExit):
         failed = _exception_result(state, exc)
         state.finish(state.result(failed["status"], failed["message"], exception=failed["exception"]))
-    state.finish(state.result("ok", "recorded %d calls" % len(calls)))
+    state.finish(state.result("ok", "recorded %d calls%s" % (len(calls), _exit_note(exc))))
+
+
+def _exit_note(exc):
+    """"; it exited with code 2" for a SystemExit that says the run failed, else ""."""
+    if not isinstance(exc, SystemExit) or exc.code in (None, 0):
+        return ""
+    return "; it exited with %s" % ("code %d" % exc.code if isinstance(exc.code, int) else repr(str(exc.code)))
 
 
 def _run_profiled(state, profile, code, entry_code, namespace):
     """Run the module, then the entry point, with `profile` seeing every call. The
-    exception that ended the run early; None when it finished (SystemExit included)."""
+    exception that ended the run early (SystemExit included); None when it finished."""
     try:
         sys.setprofile(profile)
         try:
@@ -435,8 +447,6 @@ def _run_profiled(state, profile, code, entry_code, namespace):
         finally:
             sys.setprofile(None)
             sys.settrace(None)
-    except SystemExit:
-        return None
     except BaseException as exc:
         if isinstance(exc, MemoryError):
             state.reserve = None
@@ -512,7 +522,7 @@ def _watch(state, code, entry_code, namespace):
 
     exc = _run_profiled(state, profile, code, entry_code, namespace)
     tracer.frames.clear()
-    if exc is not None:
+    if exc is not None and not isinstance(exc, SystemExit):
         failed = _exception_result(state, exc)
         if not watched:
             failed["message"] = "%s, before %s was called" % (failed["message"], target)
@@ -522,7 +532,7 @@ def _watch(state, code, entry_code, namespace):
         message = "the call of %s had not finished when %s ended" % (target, what)
     else:
         where = "" if from_line is None else " from line %d" % from_line
-        message = "running %s never called %s%s" % (what, target, where)
+        message = "running %s never called %s%s%s" % (what, target, where, _exit_note(exc))
     state.finish(state.result("invalid", message))
 
 

@@ -221,12 +221,15 @@ class Tracing:
                 if site is None:
                     # A line with an assert, doctest or `# semcoder:` comment names its call.
                     site = next((c for c in info.calls if c.line == line), None)
-                if site is None:
-                    # A call with other values (variables, objects): traced where it runs,
-                    # or (execution disabled) the function's own known call is used.
+                runs, entry = _what_runs(info, line)
+                if site is None and runs:
+                    # A call with other values (variables, objects) in the script or a test:
+                    # traced where it runs, or (execution disabled) the function's own
+                    # known call is used. In another function's body the cursor still
+                    # means that function.
                     watched = function_called_at(info, line, col)
                     if watched is not None and self.server.settings.execution.enabled:
-                        site = dataclasses.replace(watched, entry=_entry_around(info, watched.line))
+                        site = dataclasses.replace(watched, entry=entry)
                     elif watched is not None:
                         fn = info.functions[watched.function]
             if site is not None:
@@ -387,13 +390,16 @@ class Tracing:
         return job
 
 
-def _entry_around(info: ModuleInfo, line: int) -> str | None:
-    """What runs `line`: the zero-argument test function it is in, else (None) the file as
-    `__main__`, which runs its top level and its `__main__` block."""
+def _what_runs(info: ModuleInfo, line: int) -> tuple[bool, str | None]:
+    """Whether running the file runs `line` by itself, and how: (True, None) for the top
+    level and the `__main__` block (the file run as `__main__`), (True, entry) in a
+    zero-argument test function, (False, None) in another function or class."""
     for node in _tree(info).body:
         if node.lineno - 1 <= line <= (node.end_lineno or node.lineno) - 1:
-            return entry_running([node.name]) if _is_zero_argument_test(node) else None
-    return None
+            if _is_zero_argument_test(node):
+                return True, entry_running([node.name])
+            return not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)), None
+    return False, None
 
 
 def _runnable(info: ModuleInfo) -> str:

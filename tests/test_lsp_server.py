@@ -216,6 +216,9 @@ async def test_calls_with_objects_are_traced_where_the_file_makes_them(tmp_path)
         # a call that raises: the exception, where it happened
         value = await hover(client, uri, line_of(WATCHED, "each = basket.total() / people"), 8)
         assert "`share(<Basket prices=[10, 20, 30]>, 0)`" in value
+        # in another function's body, the cursor on a call still means that function
+        line = line_of(WATCHED, "each = basket.total() / people")
+        assert await hover(client, uri, line, WATCHED.splitlines()[line].index("total") + 1) == value
         assert f"raised `ZeroDivisionError: division by zero` at line {line_of(WATCHED, 'each =') + 1}" in value
         # a call the run never reaches says so
         edited = WATCHED.replace('if __name__ == "__main__":', 'if __name__ == "elsewhere":')

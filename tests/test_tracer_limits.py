@@ -35,6 +35,15 @@ def test_infinite_loop_times_out_with_partial_trace(tracer):
     assert trace["events"][1]["changes"] == {"i": "0"}
 
 
+def test_a_timeout_names_the_line_the_run_is_on_even_past_the_event_limit(tracer):
+    source = ("def f():\n    for i in range(1000):\n        pass\n    n = 0\n    while True:\n"
+              "        n += 1\n")
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_events=50))
+    assert trace["status"] == "timeout" and trace["truncated"]["events"]
+    # tracing stopped in the first loop (line 2 or 3); the run was in the second
+    assert trace["message"] in ("timed out after 1 s at line 5", "timed out after 1 s at line 6")
+
+
 def test_native_code_that_ignores_signals_is_killed(tracer):
     trace = tracer.trace_call("def f():\n    return sum(range(10 ** 13))\n", "f()")
     assert trace["status"] == "timeout" and "timed out after 1 s" in trace["message"]

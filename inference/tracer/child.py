@@ -79,8 +79,16 @@ class RunState:
         self.caller_line = None  # watch mode: the line of the traced file that made the call
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
 
-    def at_line(self):
-        return " at line %d" % self.last_line if self.last_line else ""
+    def at_line(self, frame=None):
+        """" at line 7": where the run is (`frame`, the one a limit's signal interrupted, or
+        the nearest of its callers in the traced file), else the last line traced."""
+        line = self.last_line
+        while frame is not None:
+            if frame.f_code.co_filename == self.filename:
+                line = frame.f_lineno
+                break
+            frame = frame.f_back
+        return " at line %d" % line if line else ""
 
     def result(self, status, message, **extra):
         sys.settrace(None)
@@ -176,7 +184,7 @@ def _on_alarm(state):
                 raise ReprTimeout()
             return  # a late tick of a repr's interval timer
         seconds = "%g" % float(state.limits["timeout_s"])
-        state.finish(state.result("timeout", "timed out after %s s%s" % (seconds, state.at_line())))
+        state.finish(state.result("timeout", "timed out after %s s%s" % (seconds, state.at_line(frame))))
     return handler
 
 
@@ -185,7 +193,7 @@ def _on_cpu(state):
         if state.finishing:
             return
         seconds = "%g" % float(state.limits["cpu_s"])
-        state.finish(state.result("cpu_limit", "used more than %s s of CPU time%s" % (seconds, state.at_line())))
+        state.finish(state.result("cpu_limit", "used more than %s s of CPU time%s" % (seconds, state.at_line(frame))))
     return handler
 
 

@@ -133,6 +133,49 @@ def test_a_script_sees_no_arguments_of_ours_and_its_exit_is_said(tracer):
     assert tracer.watch_call(quiet, "f", filename="/work/tool.py")["message"] == "running the module never called f"
 
 
+SCRIPT = """def solve(lines):
+    total = 0
+    for line in lines:
+        total += int(line)
+    return total
+
+if __name__ == "__main__":
+    print(open("data/note.txt").read().strip())
+    open("result.txt", "w").write("a new file")
+    print(open("result.txt").read())
+    try:
+        open("input.txt", "a").write("clobbered")
+    except PermissionError as exc:
+        print(exc)
+    print(solve(open("input.txt").read().split()))
+"""
+
+
+@pytest.mark.parametrize("isolation", ["auto", "audit"])
+def test_a_script_reads_its_folder_and_cannot_change_it(tmp_path, isolation):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "input.txt").write_text("1\n2\n3\n")
+    (project / "data" / "note.txt").write_text("from the project")
+    (project / "solve.py").write_text(SCRIPT)
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    with Tracer(workers=1, isolation=isolation) as tracer:
+        trace = tracer.watch_call(SCRIPT, "solve", filename=str(project / "solve.py"))
+        assert trace["status"] == "ok" and trace["call"] == "solve(['1', '2', '3'])"
+        assert trace["stdout"].splitlines() == [
+            "from the project", "a new file",
+            "the sandbox does not allow writing outside its temporary working directory "
+            "(input.txt: the project's file, which runs may only read)"]
+        assert [c["call"] for c in tracer.record_calls(SCRIPT, "solve", filename=str(project / "solve.py"))] \
+            == ["solve(['1', '2', '3'])"]
+        # A replayed call runs in an empty folder of its own.
+        replayed = tracer.trace_call(SCRIPT, "open('input.txt').read()", filename=str(project / "solve.py"))
+        assert replayed["status"] == "exception" and replayed["exception"]["type"] == "FileNotFoundError"
+    # The project is as it was: nothing written, nothing removed with the run's folder.
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+    assert (project / "input.txt").read_text() == "1\n2\n3\n"
+
+
 def test_a_generator_is_traced_across_its_yields(tracer):
     source = ("def gen(items):\n    for item in items:\n        yield item.upper()\n\n"
               "words = iter(['a', 'b'])\nprint(list(gen(words)))\nprint('end')\n")

@@ -323,6 +323,7 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     sys.modules[module_name] = module
     code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code
 
+    _mirror(request.get("mirror"), workdir)
     sys.stdout, sys.stderr = state.stdout, state.stderr
     sys.addaudithook(hook or make_audit_hook(workdir, real_workdir))
     _guard_timer_signals()
@@ -360,6 +361,27 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
                                    "error": "%s: %s" % (type(exc).__name__, safe_str(exc, state.repr))}
     result["message"] = "returned %s" % result["return"]["repr"][:200]
     state.finish(result)
+
+
+_MAX_MIRRORED = 1000  # entries linked per folder
+
+
+def _mirror(folders, workdir):
+    """Links in the run's folder to the entries of `folders` (a script's own folder, the
+    workspace), made before the audit hook is on: a script run from its folder reads its
+    data files by relative paths. Only reading goes through them. Writing to such a name
+    resolves outside the run's folder, which the hook refuses (and, with namespaces, the
+    read-only mounts); the folder is removed without following links."""
+    for folder in folders or ():
+        try:
+            names = os.listdir(folder)[:_MAX_MIRRORED]
+        except OSError:
+            continue
+        for name in names:
+            try:
+                os.symlink(os.path.join(folder, name), os.path.join(workdir, name))
+            except OSError:
+                pass  # taken already, by an earlier folder's entry
 
 
 def _call_text(name, frame, safe_repr, limit=100000):

@@ -370,6 +370,12 @@ class Tracer:
         return {"op": "run", "source": source, "filename": filename, "limits": request_limits,
                 "sys_path": sys_path, "loops": self._loops(source)}, limits
 
+    def _script_folders(self, message: dict) -> list[str]:
+        """Where a script would be run from: its own folder, then the workspace. A script
+        run (record, watch) sees their files, read-only, in its working folder (see
+        child._mirror), so it finds its data files by relative paths."""
+        return [folder for folder in message["sys_path"] if os.path.isdir(folder)]
+
     def _remember(self, cache: dict, key, value, size: int, entries: int) -> None:
         """Keep `value` for a source seen again (an editor re-traces the same file), oldest
         out first. Huge sources are not kept: the caches are bounded in bytes too."""
@@ -461,7 +467,7 @@ class Tracer:
         if not target:
             raise SemcoderError("record_calls needs the name of the function to watch.")
         message.update(mode="record", target=target, max_calls=max(1, int(max_calls)), entry=entry,
-                       call=None, function=target,
+                       call=None, function=target, mirror=self._script_folders(message),
                        target_filename=os.path.abspath(target_filename) if target_filename else None,
                        target_line=int(target_line) if target_line else None)
         result = self._run(message, limits)
@@ -481,6 +487,7 @@ class Tracer:
         if not target:
             raise SemcoderError("watch_call needs the name of the function to trace.")
         message.update(mode="watch", target=target, entry=entry, call=None, function=target,
+                       mirror=self._script_folders(message),
                        target_line=int(target_line) if target_line else None,
                        from_line=int(from_line) if from_line else None)
         return self._run(message, limits)

@@ -84,7 +84,9 @@ def make_audit_hook(workdir, real_workdir=None):
             writing = (mode is not None and any(c in mode for c in "wax+")) or (
                 mode is None and flags & _WRITE_FLAGS)
             if writing and not inside(path):
-                deny("writing outside its temporary working directory (%s)" % path)
+                linked = isinstance(path, str) and os.path.islink(path) and not os.path.isabs(path)
+                deny("writing outside its temporary working directory (%s%s)" % (
+                    path, ": the project's file, which runs may only read" if linked else ""))
             if isinstance(path, str) and path.startswith("/proc/"):
                 part = path.split("/")[2]
                 if part.isdigit() and part != own_pid:

@@ -116,5 +116,9 @@ def test_watch_traces_the_first_call_where_the_script_makes_it(tmp_path):
     assert "called from line 10: count(<Cart items=[3, 4]>)" in table
     trace = json.loads(semcoder("trace", str(path), "--watch", "count", "--entry", "count(Cart())", "--json").stdout)
     assert trace["caller_line"] is None and trace["return"]["repr"] == "2"
+    # Only a call from a given line: the second one.
+    path.write_text(path.read_text() + "    print(count(Cart()) + len([1]))\n")
+    table = semcoder("trace", str(path), "--watch", "count", "--from-line", "11").stdout
+    assert "called from line 11: count(<Cart items=[3, 4]>)" in table
     missing = semcoder("trace", str(path), "--watch", "nothing", check=False)
     assert missing.returncode == 1 and "running the module never called nothing" in missing.stdout

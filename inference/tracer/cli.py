@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="print the JSON Schema of what --json prints (semcoder.trace/1), and nothing else")
     parser.add_argument("--entry", help='with --record or --watch: code to run after the module, e.g. "main()"')
     parser.add_argument("--max-calls", type=int, default=5, help="with --record: how many calls (default 5)")
+    parser.add_argument("--from-line", type=int, metavar="N",
+                        help="with --watch: trace the first call made from line N of FILE")
     parser.add_argument("--expect", help="also check that the call returns this value (a Python expression)")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the structured trace as JSON (only JSON on stdout)")
@@ -87,7 +89,8 @@ def run_trace(args: argparse.Namespace) -> int:
                     print(f"no calls of {args.record} ({result.get('message')})", file=sys.stderr)
             return 0 if result.get("status") == "ok" else 1
         if args.watch:
-            trace = tracer.watch_call(source, target=args.watch, filename=str(path.resolve()), entry=args.entry)
+            trace = tracer.watch_call(source, target=args.watch, filename=str(path.resolve()), entry=args.entry,
+                                      from_line=args.from_line)
         else:
             trace = tracer.trace_call(source, args.call, filename=str(path.resolve()), expect=args.expect)
     if args.json:

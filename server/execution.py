@@ -65,6 +65,8 @@ def without_top_level_asserts(text: str, tree: ast.Module) -> str:
 def to_document_lines(trace: dict) -> dict:
     """A copy of a tracer dict with every line number made 0-based."""
     out = copy.deepcopy(trace)
+    if isinstance(out.get("caller_line"), int):  # watch_call's
+        out["caller_line"] -= 1
     for ev in out.get("events") or []:
         if isinstance(ev.get("line"), int):
             ev["line"] -= 1
@@ -115,26 +117,7 @@ class Executor:
     async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str) -> dict:
         """The real trace of `call` (0-based lines). Never raises for the code's own failures:
         those are in the dict's status; a broken sandbox gives status "crashed"."""
-
-        def run() -> dict:
-            started = time.perf_counter()
-            try:
-                raw = self._tracer(settings).trace_call(source, call, filename=filename)
-                log.info("traced %s: %s in %.2f s", call, raw.get("status"), time.perf_counter() - started)
-            except SemcoderError as exc:
-                from semcoder_inference.tracer import TracerError
-
-                if isinstance(exc, TracerError):  # the sandbox process itself failed
-                    self._tracers.clear()
-                    return _failed("crashed", f"The sandbox crashed: {exc}", call)
-                return _failed("invalid", str(exc), call)
-            except Exception as exc:  # the sandbox itself broke: report it, keep serving
-                log.exception("tracer failed")
-                self._tracers.clear()
-                return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", call)
-            return to_document_lines(raw)
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        return await self._traced(settings, call, lambda tracer: tracer.trace_call(source, call, filename=filename))
 
     async def watch_call(self, settings: ExecutionSettings, source: str, target: str, filename: str,
                          entry: str | None = None, target_line: int | None = None,
@@ -142,19 +125,30 @@ class Executor:
         """The real trace of the first call of `target` made while the module's __main__
         block (or, with `entry`, the module then `entry`) runs, traced where it happens
         (0-based lines, `caller_line` included). Never raises, as trace_call."""
+        return await self._traced(settings, target, lambda tracer: tracer.watch_call(
+            source, target=target, filename=filename, entry=entry, target_line=target_line, from_line=from_line))
+
+    async def _traced(self, settings: ExecutionSettings, what: str, run_with: Callable[[Any], dict]) -> dict:
+        """`run_with(tracer)` on the execution thread, its trace in 0-based lines; a sandbox
+        that failed is reported in the dict (and replaced on the next run), never raised."""
 
         def run() -> dict:
+            started = time.perf_counter()
             try:
-                raw = self._tracer(settings).watch_call(source, target=target, filename=filename, entry=entry,
-                                                        target_line=target_line, from_line=from_line)
-            except Exception as exc:
-                log.warning("watching calls of %s failed: %s", target, exc)
+                raw = run_with(self._tracer(settings))
+                log.info("traced %s: %s in %.2f s", what, raw.get("status"), time.perf_counter() - started)
+            except SemcoderError as exc:
+                from semcoder_inference.tracer import TracerError
+
+                if isinstance(exc, TracerError):  # the sandbox process itself failed
+                    self._tracers.clear()
+                    return _failed("crashed", f"The sandbox crashed: {exc}", what)
+                return _failed("invalid", str(exc), what)
+            except Exception as exc:  # the sandbox itself broke: report it, keep serving
+                log.exception("tracer failed")
                 self._tracers.clear()
-                return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", target)
-            out = to_document_lines(raw)
-            if isinstance(out.get("caller_line"), int):
-                out["caller_line"] -= 1
-            return out
+                return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", what)
+            return to_document_lines(raw)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

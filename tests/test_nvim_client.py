@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conftest
 from lsp_helpers import copy_demo, line_of
 from test_lsp_methods import BASKET
 
@@ -55,13 +56,18 @@ def test_neovim_hover_diagnostic_and_code_actions(tmp_path):
     assert {"title": "Repair with SemCoder", "kind": "quickfix"} in result["actions"]
 
 
-def test_neovim_traces_a_method(tmp_path):
+def session_on_file(tmp_path: Path, name: str, text: str, hover_line: int, hover_col: int) -> dict:
+    """neovim_session on a one-file project holding `text`."""
     root = tmp_path / "project"
     root.mkdir()
-    path = root / "basket.py"
-    path.write_text(BASKET)
+    path = root / name
+    path.write_text(text)
+    return neovim_session(tmp_path, root, path, hover_line, hover_col)
+
+
+def test_neovim_traces_a_method(tmp_path):
     hover_line = line_of(BASKET, "cut = subtotal")
-    result = neovim_session(tmp_path, root, path, hover_line, 10)
+    result = session_on_file(tmp_path, "basket.py", BASKET, hover_line, 10)
     assert "`Basket([10, 20, 30]).total(50)` (from an assert)" in result["hover"]
     assert "subtotal = 60" in result["hover"] and "returned `30`" in result["hover"]
     failing = line_of(BASKET, "assert Basket([5, 7]).cheapest()")
@@ -70,16 +76,8 @@ def test_neovim_traces_a_method(tmp_path):
     assert {"title": "Repair with SemCoder", "kind": "quickfix"} in result["actions"]
 
 
-CART = """class Cart:
-    def __init__(self, items):
-        self.items = items
-
-    def total(self):
-        s = 0
-        for price in self.items:
-            s += price
-        return s
-
+# conftest's Basket, a class whose instances no literal can rebuild.
+CART = conftest.BASKET + """
 
 def inverse(x):
     # semcoder: inverse(0)
@@ -87,20 +85,17 @@ def inverse(x):
 
 
 if __name__ == "__main__":
-    cart = Cart([3, 4])
+    cart = Basket([3, 4])
     print(cart.total())
 """
 
 
 def test_neovim_hovers_a_call_the_script_makes_with_an_object(tmp_path):
-    root = tmp_path / "project"
-    root.mkdir()
-    path = root / "cart.py"
-    path.write_text(CART)
     hover_line = line_of(CART, "print(cart.total())")
-    result = neovim_session(tmp_path, root, path, hover_line, CART.splitlines()[hover_line].index("total") + 1)
-    assert f"`Cart.total(<Cart items=[3, 4]>)` (traced where it runs, from line {hover_line + 1})" in result["hover"]
-    assert "returned `7`" in result["hover"] and "s = 3 → 7" in result["hover"]
+    result = session_on_file(tmp_path, "cart.py", CART, hover_line, CART.splitlines()[hover_line].index("total") + 1)
+    assert f"`Basket.total(<Basket prices=[3, 4]>)` (traced where it runs, from line {hover_line + 1})" \
+        in result["hover"]
+    assert "returned `7`" in result["hover"] and "t = 3 → 7" in result["hover"]
     # the `# semcoder:` call raises: an error where it raised, with the repair offered
     messages = {d["line"]: d["message"] for d in result["diagnostics"]}
     assert messages == {line_of(CART, "return 1 / x"): "inverse(0) raised ZeroDivisionError: division by zero"}

@@ -432,6 +432,12 @@ def _target_matcher(target, target_file, target_line):
     return matches
 
 
+def _caller_line(frame, filename):
+    """The line of `filename` that called `frame`; None when its caller is elsewhere."""
+    caller = frame.f_back
+    return caller.f_lineno if caller is not None and caller.f_code.co_filename == filename else None
+
+
 def _record(state, code, entry_code, namespace):
     """Run the module (as __main__) or an entry point and keep the first calls of target."""
     target = state.request["target"]
@@ -446,7 +452,7 @@ def _record(state, code, entry_code, namespace):
         caller = frame.f_back
         text, args, literal = _call_text(short, frame, state.repr)
         calls.append({"call": text, "args": args, "literal": literal,
-                      "caller_line": caller.f_lineno if caller is not None and caller.f_code.co_filename == state.filename else None,
+                      "caller_line": _caller_line(frame, state.filename),
                       "caller_file": caller.f_code.co_filename if caller is not None else None})
         if len(calls) >= max_calls:
             state.finish(state.result("ok", "recorded %d calls" % len(calls)))
@@ -496,12 +502,7 @@ def _watch(state, code, entry_code, namespace):
     from_line = request.get("from_line")
 
     def matches(frame):
-        if not is_target(frame.f_code):
-            return False
-        if from_line is None:
-            return True
-        caller = frame.f_back
-        return caller is not None and caller.f_code.co_filename == state.filename and caller.f_lineno == from_line
+        return is_target(frame.f_code) and (from_line is None or _caller_line(frame, state.filename) == from_line)
 
     tracer = LineTracer(state)
     watched = []  # the target's frame, once called
@@ -524,9 +525,7 @@ def _watch(state, code, entry_code, namespace):
             if event == "call" and matches(frame):
                 watched.append(frame)
                 request["call"] = _call_text(target, frame, state.repr, int(state.limits["max_repr"]))[0]
-                caller = frame.f_back
-                state.caller_line = caller.f_lineno if caller is not None and \
-                    caller.f_code.co_filename == state.filename else None
+                state.caller_line = _caller_line(frame, state.filename)
                 state.started = time.monotonic()
                 # Its "call" event has passed: record it by hand, then trace the frame's
                 # lines and every call it makes.

@@ -171,12 +171,11 @@ class Executor:
             if result.get("status") == "crashed":
                 log.warning("recording calls of %s: %s", target, result.get("message"))
                 return None
-            message = str(result.get("message") or result.get("status"))
             # A script that exits with an error code (argparse without its arguments) ends
-            # "ok": the tracer's message says so.
-            stopped = message
+            # "ok", with `exited` saying how.
+            stopped = str(result.get("message") or result.get("status"))
             if result.get("status") == "ok":
-                stopped = message.split("; ", 1)[1] if "; it exited with" in message else None
+                stopped = f"it exited with {result['exited']}" if result.get("exited") else None
             return Recording([(c["call"], bool(c.get("literal")),
                                c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
                               for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)],

@@ -269,12 +269,17 @@ async def test_a_main_block_that_never_ends_is_run_once_and_said(tmp_path):
 
 async def test_a_script_that_reads_its_data_file_gives_its_calls(tmp_path):
     source = ("def solve(lines):\n    total = sum(int(line) for line in lines)\n    return total\n\n"
+              "def numbers(name):\n    # semcoder: numbers('input.txt')\n"
+              "    with open(name) as handle:\n        return handle.read().split()\n\n"
               "if __name__ == '__main__':\n    print(solve(open('input.txt').read().split()))\n")
     (tmp_path / "input.txt").write_text("4\n5\n")
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "solve.py", source)
         value = await hover(client, uri, 1, 8)
         assert "`solve(['4', '5'])` (recorded from `__main__`)" in value and "returned `9`" in value
+        # a replayed call reads the project's files by the same relative paths
+        value = await hover(client, uri, 6, 8)
+        assert "`numbers('input.txt')`" in value and "returned `['4', '5']`" in value
 
 
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):

@@ -101,8 +101,12 @@ def test_watched_calls_have_the_schemas_shape(tracer):
     assert trace["status"] == "ok" and trace["caller_line"] == 5
     assert_valid(trace)
     never = tracer.watch_call(source, "g", filename="/work/w.py")
-    assert never["status"] == "invalid" and never["caller_line"] is None
+    assert never["status"] == "invalid" and never["caller_line"] is None and "exited" not in never
     assert_valid(never)
+    failed = tracer.watch_call(source.replace("f(3j)", "raise SystemExit('usage: w.py N')"), "f",
+                               filename="/work/w.py")
+    assert failed["status"] == "invalid" and failed["exited"] == "'usage: w.py N'"
+    assert_valid(failed)
 
 
 # A run is user code in the process that read the request: it can find its own result
@@ -153,6 +157,7 @@ BAD = {
     "duration_s is not a duration": lambda t: t.update(duration_s=-1),
     "stdout is not text": lambda t: t.update(stdout=None),
     "caller_line is not a line number": lambda t: t.update(caller_line="12"),
+    "exited is not text": lambda t: t.update(exited=2),
 }
 
 

@@ -124,11 +124,16 @@ def test_a_script_sees_no_arguments_of_ours_and_its_exit_is_said(tracer):
     required = script.replace("'--n', type=int, default=3", "'n', type=int")
     trace = tracer.watch_call(required, "f", filename="/work/tool.py")
     assert trace["message"] == "running the module never called f; it exited with code 2"
+    assert trace["exited"] == "code 2"
     assert "the following arguments are required: n" in trace["stderr"]
     assert tracer.record_calls(required, "f", filename="/work/tool.py") == []
     assert tracer.last_record_result["message"] == "recorded 0 calls; it exited with code 2"
+    assert tracer.last_record_result["status"] == "ok" and tracer.last_record_result["exited"] == "code 2"
     quiet = script.replace("    print(sys.argv)\n", "    sys.exit()\n")
-    assert tracer.watch_call(quiet, "f", filename="/work/tool.py")["message"] == "running the module never called f"
+    clean = tracer.watch_call(quiet, "f", filename="/work/tool.py")
+    assert clean["message"] == "running the module never called f" and "exited" not in clean
+    assert tracer.record_calls(quiet, "f", filename="/work/tool.py") == []
+    assert "exited" not in tracer.last_record_result
 
 
 SCRIPT = """def solve(lines):
@@ -166,9 +171,17 @@ def test_a_script_reads_its_folder_and_cannot_change_it(tmp_path, isolation):
             "(input.txt: the project's file, which runs may only read)"]
         assert [c["call"] for c in tracer.record_calls(SCRIPT, "solve", filename=str(project / "solve.py"))] \
             == ["solve(['1', '2', '3'])"]
-        # A replayed call runs in an empty folder of its own.
-        replayed = tracer.trace_call(SCRIPT, "open('input.txt').read()", filename=str(project / "solve.py"))
-        assert replayed["status"] == "exception" and replayed["exception"]["type"] == "FileNotFoundError"
+        # A replayed call sees the same files, read-only, in a folder of its own.
+        replayed = tracer.trace_call(SCRIPT, "solve(open('input.txt').read().split())",
+                                     filename=str(project / "solve.py"))
+        assert replayed["status"] == "ok" and replayed["return"]["repr"] == "6"
+        replayed = tracer.trace_call(SCRIPT, "open('input.txt', 'w')", filename=str(project / "solve.py"))
+        assert replayed["status"] == "exception" and replayed["exception"]["type"] == "PermissionError"
+        assert "input.txt: the project's file, which runs may only read" in replayed["exception"]["message"]
+        replayed = tracer.trace_call(SCRIPT, "open('scratch.txt', 'w').write('x')", filename=str(project / "solve.py"))
+        assert replayed["status"] == "ok" and replayed["return"]["repr"] == "1"
+        # without a file of its own (a bare source), a run's folder starts empty
+        assert tracer.trace_call(SCRIPT, "open('input.txt').read()")["exception"]["type"] == "FileNotFoundError"
     # The project is as it was: nothing written, nothing removed with the run's folder.
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
     assert (project / "input.txt").read_text() == "1\n2\n3\n"

@@ -461,14 +461,29 @@ def _record(state, code, entry_code, namespace):
     if exc is not None and not isinstance(exc, SystemExit):
         failed = _exception_result(state, exc)
         state.finish(state.result(failed["status"], failed["message"], exception=failed["exception"]))
-    state.finish(state.result("ok", "recorded %d calls%s" % (len(calls), _exit_note(exc))))
+    state.finish(_exited(state.result("ok", "recorded %d calls%s" % (len(calls), _exit_note(exc))), exc))
+
+
+def _exit_status(exc):
+    """How a SystemExit said the run failed: "code 2", or its message ("'usage: …'");
+    None for a clean exit (code 0 or None) and for anything else."""
+    if not isinstance(exc, SystemExit) or exc.code in (None, 0):
+        return None
+    return "code %d" % exc.code if isinstance(exc.code, int) else repr(str(exc.code))
 
 
 def _exit_note(exc):
     """"; it exited with code 2" for a SystemExit that says the run failed, else ""."""
-    if not isinstance(exc, SystemExit) or exc.code in (None, 0):
-        return ""
-    return "; it exited with %s" % ("code %d" % exc.code if isinstance(exc.code, int) else repr(str(exc.code)))
+    status = _exit_status(exc)
+    return "" if status is None else "; it exited with " + status
+
+
+def _exited(result, exc):
+    """`result` with `exited` (see docs/trace-schema.md) when a SystemExit said the run failed."""
+    status = _exit_status(exc)
+    if status is not None:
+        result["exited"] = status
+    return result
 
 
 def _run_profiled(state, profile, code, entry_code, namespace):
@@ -562,7 +577,7 @@ def _watch(state, code, entry_code, namespace):
     else:
         where = "" if from_line is None else " from line %d" % from_line
         message = "running %s never called %s%s%s" % (what, target, where, _exit_note(exc))
-    state.finish(state.result("invalid", message))
+    state.finish(_exited(state.result("invalid", message), exc))
 
 
 # Frames on the server's pipe: 4-byte big-endian length + UTF-8 JSON.

@@ -174,7 +174,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         status = actual.get("status")
         if status == "ok":
             ret = (actual.get("return") or {}).get("repr")
-            out.append(f"returned {_code(str(ret))}")
+            awaited = " (a coroutine, run to its end with `asyncio.run`)" if actual.get("awaited") else ""
+            out.append(f"returned {_code(str(ret))}{awaited}")
         elif status == "exception" and actual.get("exception"):
             exc = actual["exception"]
             line = exc.get("line")

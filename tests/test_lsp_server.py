@@ -282,6 +282,20 @@ async def test_a_script_that_reads_its_data_file_gives_its_calls(tmp_path):
         assert "`numbers('input.txt')`" in value and "returned `['4', '5']`" in value
 
 
+async def test_an_async_function_in_a_file_that_imports_subprocess_and_numpy(tmp_path):
+    # Everyday imports work in the sandbox (subprocess and ctypes are stand-ins there), and
+    # an async function's call is run to its end, as `await` would.
+    source = ("import subprocess\nimport asyncio\nimport numpy as np\n\n"
+              "async def mean_later(values):\n    # semcoder: mean_later([1, 2, 6])\n"
+              "    await asyncio.sleep(0)\n    mean = float(np.mean(values))\n    return mean\n")
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "later.py", source)
+        value = await hover(client, uri, 4, 12)
+        assert "`mean_later([1, 2, 6])` (from a `# semcoder:` comment)" in value
+        assert "returned `3.0` (a coroutine, run to its end with `asyncio.run`)" in value
+        assert "| 8 `mean = float(np.mean(values))` | mean = 3.0 |" in value
+
+
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):
     async with running_server(tmp_path, initialize=False) as client:
         client.capabilities = types.ClientCapabilities()  # let pytest-lsp send it anyway

@@ -14,7 +14,8 @@ import pytest
 from semcoder_inference.tracer import Limits, Tracer
 
 
-def _interpreters() -> list[str]:
+def _interpreters(oldest: int = 8) -> list[str]:
+    """This Python and every other CPython 3.`oldest`+ found."""
     found = {sys.version_info[:2]: sys.executable}
     pyenv = Path.home() / ".pyenv" / "versions"
     for minor in range(8, 15):
@@ -29,7 +30,7 @@ def _interpreters() -> list[str]:
                 ok = False
             if ok:
                 found[(3, minor)] = path
-    return [found[key] for key in sorted(found)]
+    return [found[key] for key in sorted(found) if key >= (3, oldest)]
 
 
 SOURCE = (
@@ -88,3 +89,69 @@ def test_a_watched_call_is_traced_as_a_replayed_one_under_each_interpreter(pytho
         generator = tracer.watch_call(SOURCE, "g", entry="f([1])")
         assert generator["status"] == "ok" and generator["call"] == "g(2)"
         assert [e["value"] for e in generator["events"] if e["kind"] == "return"] == ["0", "1", "None"]
+
+
+ASYNC_SOURCE = """import asyncio
+
+async def fetch(n):
+    await asyncio.sleep(0)
+    doubled = n * 2
+    return doubled
+
+async def ticks(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+async def collect(n):
+    out = []
+    async for tick in ticks(n):
+        out.append(tick)
+    return out
+
+def inner():
+    yield 1
+    yield 2
+
+def outer():
+    got = yield from inner()
+    return got
+
+def first(items):
+    try:
+        return next(iter(items))
+    except StopIteration:
+        return None
+"""
+
+
+def _kinds(trace, function):
+    return [(e["kind"], e["line"]) for e in trace["events"] if e["function"] == function]
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))  # 3.8 cannot import asyncio in a run
+def test_async_functions_and_delegation_read_like_plain_calls_under_each_interpreter(python):
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
+        # An async function's call is run to its end; its awaits are no yields, no resumed
+        # calls, and the StopIteration that ends each await is no exception.
+        trace = tracer.trace_call(ASYNC_SOURCE, "fetch(3)")
+        assert trace["status"] == "ok" and trace["awaited"] is True and trace["return"]["repr"] == "6"
+        assert _kinds(trace, "fetch") == [("call", 3), ("line", 4), ("line", 5), ("line", 6), ("return", 6)]
+        # An async generator yields its own values (not the wrapper around them), and an
+        # `async for` ends without a StopAsyncIteration.
+        trace = tracer.trace_call(ASYNC_SOURCE, "collect(2)")
+        assert trace["return"]["repr"] == "[0, 1]"
+        assert [e for e in trace["events"] if e["kind"] == "exception" or e.get("resumed") and e["function"] == "collect"] == []
+        assert [(e["value"], e["depth"]) for e in trace["events"] if e.get("yield")] == [("0", 1), ("1", 1)]
+        assert [e["changes"]["out"] for e in trace["events"] if e["line"] == 16 and "out" in e["changes"]] \
+            == ["[0]", "[0, 1]"]
+        # `yield from` suspends its generator (3.9 and 3.10 stop one instruction before it)
+        trace = tracer.trace_call(ASYNC_SOURCE, "list(outer())")
+        assert trace["return"]["repr"] == "[1, 2]" and "awaited" not in trace
+        outer = [(e["kind"], e.get("value"), bool(e.get("resumed"))) for e in trace["events"]
+                 if e["function"] == "outer" and e["kind"] != "line"]
+        assert outer == [("call", None, False), ("return", "1", False), ("call", None, True),
+                         ("return", "2", False), ("call", None, True), ("return", "None", False)]
+        # A StopIteration the code raises itself is still one.
+        trace = tracer.trace_call(ASYNC_SOURCE, "first([])")
+        assert [e["value"] for e in trace["events"] if e["kind"] == "exception"] == ["StopIteration: "]

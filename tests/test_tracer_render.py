@@ -88,3 +88,16 @@ def test_monologue_for_one_function_and_answer():
     assert "`g`" not in text.split("[ANSWER]")[0].replace("`y` is assigned `2`", "")
     assert "[L9]: `y` is assigned `2`." in text
     assert text.endswith("[ANSWER]\nassert f(1) == 4\n[/ANSWER]")
+
+
+def test_monologue_of_an_async_function_states_the_awaited_value():
+    source = "import asyncio\n\nasync def f(x):\n    await asyncio.sleep(0)\n    y = x + 1\n    return y\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f(1)")
+    text = render_monologue(trace, source, with_answer=True)
+    assert "resumes" not in text and "yields" not in text and "StopIteration" not in text
+    assert "`y` is assigned `2`." in text and "The return value of `await f(1)` is `2`." in text
+    # the answer is a statement Python agrees with: f(1) itself gives a coroutine
+    assert text.endswith("[ANSWER]\nassert asyncio.run(f(1)) == 2\n[/ANSWER]")
+    namespace: dict = {}
+    exec(source + "\n" + text.split("[ANSWER]\n")[1].split("\n[/ANSWER]")[0], namespace)

@@ -96,6 +96,48 @@ def test_helpers_imports_and_classes_of_the_module_resolve(tracer, tmp_path):
     assert trace["return"]["repr"] == "([('a', 2), ('b', 1)], 3)"
 
 
+EVERYDAY_IMPORTS = """import asyncio
+import subprocess
+import numpy as np
+
+try:
+    from ctypes import c_int  # a module with a fallback for a missing ctypes takes it
+except ImportError:
+    c_int = None
+
+async def doubled(n):
+    await asyncio.sleep(0)
+    return n * 2
+
+def f(values):
+    total = float(np.asarray(values, dtype=float).sum())
+    return asyncio.run(doubled(total)), c_int
+"""
+
+
+def test_modules_everyday_code_imports_work_in_the_sandbox(tracer):
+    # subprocess (imported by asyncio, pytest and much else) and ctypes (pandas imports it
+    # for a Windows-only message) are stand-ins: importing works, using them is refused.
+    trace = tracer.trace_call(EVERYDAY_IMPORTS, "f([1, 2, 3.5])")
+    assert trace["status"] == "ok", trace["message"]
+    assert trace["return"]["repr"] == "(13.0, None)"
+    assert [e["line"] for e in line_events(trace, "f")] == [15, 16]
+    # numpy's thread pools start one thread: a run may not start threads (RLIMIT_NPROC = 0)
+    threads = tracer.trace_call("import os\ndef f():\n    return os.environ['OPENBLAS_NUM_THREADS']\n", "f()")
+    assert threads["return"]["repr"] == "'1'"
+
+
+def test_an_assert_on_an_async_function_compares_the_coroutine(tracer):
+    # `assert fetch(3) == 6` fails in Python (the call gives a coroutine): a check says so
+    # rather than awaiting it. Without an expected value the call is run to its end.
+    source = "async def fetch(n):\n    return n * 2\n"
+    checked = tracer.trace_call(source, "fetch(3)", expect="6")
+    assert checked["status"] == "ok" and checked["assertion"]["passed"] is False and "awaited" not in checked
+    assert checked["return"]["repr"].startswith("<coroutine object fetch at ") and checked["events"] == []
+    traced = tracer.trace_call(source, "fetch(3)")
+    assert traced["awaited"] is True and traced["return"]["repr"] == "6"
+
+
 def test_each_run_starts_fresh(tracer):
     """A module global mutated in one run is back to its initial value in the next."""
     source = "COUNT = [0]\ndef f():\n    COUNT[0] += 1\n    return COUNT[0]\n"

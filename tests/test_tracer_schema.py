@@ -158,6 +158,7 @@ BAD = {
     "stdout is not text": lambda t: t.update(stdout=None),
     "caller_line is not a line number": lambda t: t.update(caller_line="12"),
     "exited is not text": lambda t: t.update(exited=2),
+    "awaited is not true": lambda t: t.update(awaited=False),
 }
 
 

@@ -332,6 +332,7 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     if mode == "watch":
         _watch(state, code, prepared.entry_code, namespace)
     value = None
+    awaited = False
     try:
         exec(code, namespace)
         tracer = LineTracer(state)
@@ -339,6 +340,9 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
         sys.settrace(tracer.on_call)
         try:
             value = eval(call_code, namespace)
+            if expect_code is None and type(value) is _COROUTINE:
+                awaited = True
+                value = _run_coroutine(value)
         finally:
             sys.settrace(None)
     except BaseException as exc:
@@ -350,6 +354,8 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
         state.finish(_exception_result(state, exc))
     tracer.frames.clear()
     result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+    if awaited:
+        result["awaited"] = True
     if expect_code is not None:
         try:
             expected = eval(expect_code, namespace)
@@ -361,6 +367,26 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
                                    "error": "%s: %s" % (type(exc).__name__, safe_str(exc, state.repr))}
     result["message"] = "returned %s" % result["return"]["repr"][:200]
     state.finish(result)
+
+
+async def _coroutine_function():
+    pass
+
+
+_probe = _coroutine_function()
+_COROUTINE = type(_probe)
+_probe.close()
+del _probe
+
+
+def _run_coroutine(coroutine):
+    """What `await` of the call would give: the coroutine an `async def` function returned,
+    run to its end in a new event loop (asyncio, imported only by runs that need it). The
+    trace then shows what the function does, not only that calling it made a coroutine.
+    Not with an expected value: an assert compares what the call gives, a coroutine."""
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 _MAX_MIRRORED = 1000  # entries linked per folder

@@ -8,6 +8,7 @@ per source and send along.
 from __future__ import annotations
 
 import ast
+import gc
 import opcode
 import sys
 
@@ -59,9 +60,27 @@ _RETURN_OPS = frozenset(opcode.opmap[name] for name in ("RETURN_VALUE", "YIELD_V
 _YIELD_OP = opcode.opmap.get("YIELD_VALUE")
 _RESUME_OP = opcode.opmap.get("RESUME", -1)
 _SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"))
+# `await` and `yield from` end when what they delegate to raises StopIteration (or, for
+# `async for`, StopAsyncIteration); the interpreter reports that to the trace function as
+# an exception at the delegating instruction, though nothing went wrong.
+_DELEGATION_OPS = frozenset(opcode.opmap[name] for name in ("YIELD_FROM", "SEND", "END_SEND") if name in opcode.opmap)
+_DELEGATION_ENDS = (StopIteration, StopAsyncIteration)
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: an `async def` function's code
+_CO_ASYNC_GENERATOR = 0x200  # an `async def` with `yield`
+_YIELD_FROM_OP = opcode.opmap.get("YIELD_FROM")  # Python 3.9 and 3.10
 
 
 RETURNED, YIELDED, RAISED = "returned", "yielded", "raised"
+
+
+def delegation_ended(frame, exc_type):
+    """Whether an "exception" event is only the normal end of an `await`, `yield from` or
+    `async for` in `frame`."""
+    if exc_type not in _DELEGATION_ENDS:
+        return False
+    code = frame.f_code.co_code
+    lasti = frame.f_lasti
+    return 0 <= lasti < len(code) and code[lasti] in _DELEGATION_OPS
 
 
 def exit_kind(frame):
@@ -75,17 +94,38 @@ def exit_kind(frame):
         return YIELDED  # 3.13+ stops just past the yield
     if op == _YIELD_OP:
         return YIELDED
+    if _YIELD_FROM_OP is not None and lasti + 2 < len(code) and code[lasti + 2] == _YIELD_FROM_OP:
+        return YIELDED  # 3.9/3.10 suspend inside `yield from`/`await` one instruction back
     return RETURNED if op in _RETURN_OPS else RAISED
 
 
+def _yielded_value(frame, value):
+    """What a suspended frame really yields, or _AWAITING when it only waits inside an
+    `await` (every suspension of a coroutine; an async generator's whose value is not the
+    wrapper its own `yield` puts around the value)."""
+    flags = frame.f_code.co_flags
+    if flags & _CO_COROUTINE:
+        return _AWAITING
+    if flags & _CO_ASYNC_GENERATOR:
+        if type(value).__name__ != "async_generator_wrapped_value":
+            return _AWAITING
+        inside = gc.get_referents(value)  # the wrapper's one reference: the value yielded
+        return inside[0] if len(inside) == 1 else value
+    return value
+
+
+_AWAITING = object()
+
+
 class _Frame:
-    __slots__ = ("depth", "snapshot", "pending", "loops")
+    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting")
 
     def __init__(self, depth):
         self.depth = depth
         self.snapshot = {}
         self.pending = None
         self.loops = {}
+        self.awaiting = False  # suspended inside an `await`, not at a `yield`
 
 
 class LineTracer:
@@ -147,6 +187,9 @@ class LineTracer:
             resumed = False
         else:
             resumed = True  # a generator continuing after a yield
+            if info.awaiting:  # or a coroutine after an await: the same call goes on
+                info.awaiting = False
+                return self.on_event
         changes = self._diff(info, frame)
         ev = self._emit(frame.f_lineno, info.depth, self._name(code), None, changes, "call")
         if resumed and ev is not None:
@@ -195,6 +238,11 @@ class LineTracer:
             info.pending = self._emit(line, info.depth, name, iteration, {}, "line")
         elif event == "return":
             how = exit_kind(frame)
+            if how is YIELDED:
+                arg = _yielded_value(frame, arg)
+                if arg is _AWAITING:  # the event loop's business; it resumes as the same call
+                    info.awaiting = True
+                    return self.on_event
             if how is not RAISED:
                 ev = self._emit(line, info.depth, name, None, {}, "return")
                 if ev is not None:
@@ -203,7 +251,7 @@ class LineTracer:
                         ev["yield"] = True
             if how is not YIELDED:
                 self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
-        elif event == "exception":
+        elif event == "exception" and not delegation_ended(frame, arg[0]):
             exc_type, exc_value = arg[0], arg[1]
             ev = self._emit(line, info.depth, name, None, {}, "exception")
             if ev is not None:

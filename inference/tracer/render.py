@@ -172,11 +172,16 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         steps.append(f"{where(line)}: {text[0].upper()}{text[1:]}.")
     ret = trace.get("return")
     status = trace.get("status")
+    call = trace.get("call")
     if status == "ok" and ret:
-        steps.append(f"The return value of `{trace.get('call')}` is `{ret.get('repr')}`.")
+        # An async function's call was run to its end (see child._run_coroutine): its value
+        # is the awaited one, not the coroutine the call itself gives.
+        value_of = f"await {call}" if trace.get("awaited") else call
+        steps.append(f"The return value of `{value_of}` is `{ret.get('repr')}`.")
     elif trace.get("message"):
         steps.append(f"The run did not return: {trace['message']}.")
     body = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
     if with_answer and status == "ok" and ret:
-        body += f"\n[ANSWER]\nassert {trace.get('call')} == {ret.get('repr')}\n[/ANSWER]"
+        checked = f"asyncio.run({call})" if trace.get("awaited") else call
+        body += f"\n[ANSWER]\nassert {checked} == {ret.get('repr')}\n[/ANSWER]"
     return body

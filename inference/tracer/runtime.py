@@ -42,12 +42,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
+    from _semcoder_tracer.sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, read_only_outside, remove_tree, temp_base, vm_bytes
+    from .sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -456,6 +456,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     os.dup2(null, 1)
     clean_environment()
     apply_fixed_limits()
+    install_stand_ins()
     if run_root is None:
         run_root = new_run_root()
     _warm_up()

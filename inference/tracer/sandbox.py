@@ -20,6 +20,10 @@ _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x
 RUN_ROOT_MB = 256
 # Environment variables a run may see (the zygote is started with only these).
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+# Set for every run: native libraries (numpy's BLAS, OpenMP) start one thread, not one per
+# core. A run may not create processes, and for most users that includes threads
+# (RLIMIT_NPROC = 0); a pool that cannot start its threads prints warnings.
+ENV_FIXED = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"))
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {
@@ -48,6 +52,9 @@ _FORBIDDEN_EVENTS = {
     # the interpreter's memory, and from there to native code past this hook.
     "code.__new__": "building code objects by hand",
 }
+# Refused as a ModuleNotFoundError, not a PermissionError, so that code which does without
+# an optional module still imports (numpy without ctypes, `try: import _winapi`).
+# _posixsubprocess is the real module: runs get a stand-in (see install_stand_ins).
 _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi"))
 
 
@@ -58,6 +65,11 @@ def make_audit_hook(workdir, real_workdir=None):
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already."""
     root = real_workdir or os.path.realpath(workdir)
     prefix = root + os.sep
+    # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
+    # code.replace: only a flag changes, on code the compiler made.
+    coroutine = getattr(sys.modules.get("types"), "coroutine", None)
+    coroutine_code = getattr(coroutine, "__code__", None)
+    caller = sys._getframe
     own_pid = str(os.getpid())
     realpath = os.path.realpath
     join = os.path.join
@@ -96,11 +108,13 @@ def make_audit_hook(workdir, real_workdir=None):
         if reason is not None:
             if event == "os.kill" and args and args[0] == os.getpid():
                 return
+            if event == "code.__new__" and coroutine_code is not None and caller(1).f_code is coroutine_code:
+                return
             deny(reason)
         if event.startswith("ctypes."):
             deny("ctypes")
         if event == "import" and args[0] in _FORBIDDEN_IMPORTS:
-            deny("importing %s" % args[0])
+            raise ModuleNotFoundError("the sandbox does not allow importing %s" % args[0], name=args[0])
         positions = _PATH_EVENTS.get(event)
         if positions is not None:
             for index in positions:
@@ -219,10 +233,53 @@ def enter_namespaces(run_root):
 
 
 def clean_environment():
-    """Keep only the allow-listed variables (the zygote does this once; its children inherit
-    it). The server starts the zygote with only these already; this holds for any launcher."""
+    """Keep only the allow-listed variables, plus ENV_FIXED (the zygote does this once; its
+    children inherit it). The server starts the zygote with only these already; this holds
+    for any launcher."""
     for key in [k for k in os.environ if k not in ENV_ALLOWED]:
         del os.environ[key]
+    os.environ.update(ENV_FIXED)
+
+
+def _no_programs(*args, **kwargs):
+    raise PermissionError("the sandbox does not allow running programs")
+
+
+def _no_ctypes(name):
+    # AttributeError, so hasattr() and getattr(ctypes, name, None) still answer.
+    raise AttributeError("the sandbox does not allow ctypes (ctypes.%s)" % name)
+
+
+def _stand_in(name, doc):
+    module = type(sys)(name, doc)
+    spec_type = getattr(sys.modules.get("_frozen_importlib"), "ModuleSpec", None)
+    if spec_type is not None:  # importlib.util.find_spec(name) then answers, as for a module
+        module.__spec__ = spec_type(name, None, origin="semcoder sandbox stand-in")
+    sys.modules[name] = module
+    return module
+
+
+def install_stand_ins():
+    """Put stand-ins for _posixsubprocess and ctypes in sys.modules (the zygote does this
+    once; its children inherit them), so that the many modules that import them at the top
+    without needing them import in a run: subprocess (and through it asyncio, pytest,
+    webbrowser), and ctypes (pandas, for a Windows-only error message).
+
+    - Starting a program still fails: the audit hook refuses subprocess.Popen, and the
+      stand-in's fork_exec (the real one forks without an audit event) refuses too.
+    - ctypes' names are all missing (an AttributeError that says why); `from ctypes import
+      c_int` is an ImportError, so code with a fallback takes it. The real _ctypes, which
+      calls native code past the hook, stays a refused import, as does the real
+      _posixsubprocess."""
+    processes = _stand_in("_posixsubprocess", "A stand-in: the sandbox does not allow running programs.")
+    processes.fork_exec = _no_programs
+    imported = sys.modules.get("subprocess")  # not by the zygote; by a launcher, perhaps
+    if imported is not None:
+        for name in ("_fork_exec", "_posixsubprocess"):
+            if hasattr(imported, name):
+                setattr(imported, name, _no_programs if name == "_fork_exec" else processes)
+    if "_ctypes" not in sys.modules:  # see runtime.enter_then_restart
+        _stand_in("ctypes", "A stand-in: the sandbox does not allow ctypes.").__getattr__ = _no_ctypes
 
 
 def enter_workdir(workdir):

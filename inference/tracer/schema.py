@@ -20,8 +20,10 @@ SCHEMA_FILE = Path(__file__).with_name("trace.schema.json")
 STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit", "crashed", "invalid"))
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
-                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited"))
-_OPTIONAL = frozenset(("calls", "caller_line", "exited"))  # only from record_calls, watch_call
+                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited"))
+# Only from record_calls and watch_call (calls, caller_line, exited), or for a coroutine
+# (awaited).
+_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield"))
@@ -217,6 +219,8 @@ def check(result: dict) -> None:
         _line(result["caller_line"], "caller_line")
     if "exited" in result:
         _text(result["exited"], "exited")
+    if "awaited" in result and result["awaited"] is not True:
+        _fail("awaited", "is not true")
     if "calls" in result:
         if not isinstance(result["calls"], list):
             _fail("calls", "is not a list")

@@ -174,6 +174,99 @@ def test_writes_outside_the_private_folder_are_refused(tracer, tmp_path):
     assert tracer.trace_call(inside, "f()")["return"]["repr"] == "['data.txt', 'sub']"
 
 
+# Hostile Python that goes for the audit hook itself: its state, its helpers, what it calls.
+# Each attack ends by trying to write TARGET, outside the run's folder.
+TAMPER = {
+    "closure cells (found through gc)": """
+    gc.unfreeze()
+    for o in gc.get_objects():
+        if type(o).__name__ == "function" and o.__closure__:
+            for cell in o.__closure__:
+                try:
+                    if isinstance(cell.cell_contents, str) and cell.cell_contents.startswith("/"):
+                        cell.cell_contents = "/"
+                except ValueError:
+                    pass
+""",
+    "the sandbox module's tables": """
+    sandbox = [m for n, m in sys.modules.items() if n.endswith("sandbox") and hasattr(m, "_PATH_EVENTS")][0]
+    sandbox._FORBIDDEN_EVENTS.clear(); sandbox._PATH_EVENTS.clear()
+    sandbox._FORBIDDEN_IMPORTS = frozenset(); sandbox._WRITE_FLAGS = 0
+    sandbox._inside = lambda *a, **k: True; sandbox._resolved = lambda p, *a: '/'
+""",
+    "builtins and os.path": """
+    import builtins, posixpath
+    os.getcwd = lambda: "/"; posixpath.realpath = lambda p, **k: "/"; os.path.realpath = posixpath.realpath
+    kept = builtins.isinstance, builtins.len, builtins.PermissionError
+    builtins.isinstance = lambda *a: True; builtins.len = lambda x: 0; builtins.PermissionError = Warning
+    try:
+        open(TARGET, 'w').write('x')
+    except BaseException as exc:
+        refusals.append(kept[2].__name__ + ': ' + str(exc))
+    finally:  # the run's own result is written with these
+        builtins.isinstance, builtins.len, builtins.PermissionError = kept
+""",
+    "the hook's defaults and code": """
+    gc.unfreeze()
+    for o in gc.get_objects():
+        if type(o).__name__ == "function" and o.__defaults__ and any(
+                isinstance(d, str) and d.startswith("/") for d in o.__defaults__):
+            try:
+                o.__defaults__ = tuple("/" if isinstance(d, str) else d for d in o.__defaults__)
+            except PermissionError as exc:
+                refusals.append(str(exc))
+            try:
+                o.__code__ = (lambda event, args: None).__code__
+            except (PermissionError, ValueError) as exc:
+                refusals.append(type(exc).__name__)
+""",
+    "a str subclass that lies": """
+    class Lying(str):
+        def startswith(self, *a): return True
+        def __getitem__(self, i): return "/"
+        def __eq__(self, other): return True
+        def split(self, *a): return ["", ""]
+    global TARGET
+    TARGET = Lying(TARGET)
+""",
+}
+
+
+@pytest.mark.parametrize("attack", list(TAMPER))
+def test_the_audit_hook_cannot_be_tampered_with(tracer, tmp_path, attack):
+    target = tmp_path / f"escape-{uuid.uuid4().hex}.txt"
+    source = ("import gc, os, sys\nTARGET = %r\n\ndef f():\n    refusals = []\n%s"
+              "    try:\n        open(TARGET, 'w').write('x')\n    except Exception as exc:\n"
+              "        refusals.append(type(exc).__name__ + ': ' + str(exc))\n"
+              "    try:\n        os.system('true')\n    except Exception as exc:\n        refusals.append(str(exc))\n"
+              "    return refusals\n") % (str(target), TAMPER[attack].strip("\n") + "\n")
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_return_repr=10000))
+    assert trace["status"] == "ok", trace["message"]
+    refusals = eval(trace["return"]["repr"])
+    assert not target.exists()
+    assert any("outside its temporary working directory" in r or "Read-only file system" in r for r in refusals)
+    assert "the sandbox does not allow running commands" in refusals
+    if attack == "the hook's defaults and code":
+        assert "the sandbox does not allow changing its own functions" in refusals
+    if attack == "builtins and os.path":
+        assert any("does not allow writing outside" in r for r in refusals)  # still in the hook's words
+
+
+def test_a_path_object_cannot_show_the_hook_one_path_and_the_kernel_another(tracer, tmp_path):
+    # io.FileIO converts a path object itself, before its audit event; converting it again
+    # in the hook could give another path. Such writes are refused; open() converts first.
+    target = tmp_path / f"escape-{uuid.uuid4().hex}.txt"
+    source = ("import io\nclass Flip:\n    calls = 0\n    def __fspath__(self):\n        Flip.calls += 1\n"
+              "        return %r if Flip.calls == 1 else 'inside.txt'\n\n"
+              "def f():\n    io.FileIO(Flip(), 'w').write(b'x')\n") % str(target)
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "exception" and not target.exists()
+    assert trace["exception"]["message"] == ("the sandbox does not allow writing outside its temporary working "
+                                             "directory (a path object: pass str(path))")
+    inside = "import pathlib\ndef f():\n    p = pathlib.Path('out.txt')\n    p.write_text('x')\n    return p.read_text()\n"
+    assert tracer.trace_call(inside, "f()")["return"]["repr"] == "'x'"
+
+
 def test_environment_is_minimal(tracer):
     source = "import os\ndef f():\n    return sorted(os.environ), open('/proc/self/environ', 'rb').read()\n"
     trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_return_repr=100000))

@@ -75,6 +75,14 @@ def test_exception_with_user_only_traceback(tracer):
     assert trace["return"] is None
 
 
+def test_exception_messages_keep_their_quotes(tracer):
+    missing = tracer.trace_call("import not_installed_anywhere\ndef f():\n    return 1\n", "f()")
+    assert missing["exception"]["message"] == "No module named 'not_installed_anywhere'"
+    assert missing["message"] == "ModuleNotFoundError: No module named 'not_installed_anywhere' at line 1"
+    # KeyError's text is its key's repr: the key is shown bare
+    assert tracer.trace_call("def f():\n    return {}['k']\n", "f()")["message"] == "KeyError: k at line 2"
+
+
 def test_stdout_stderr_captured(tracer):
     source = "import sys\ndef f():\n    print('hello', 1)\n    print('oops', file=sys.stderr)\n    return None\n"
     trace = tracer.trace_call(source, "f()")

@@ -169,7 +169,10 @@ def safe_str(exc, safe_repr):
                 arg = exc.args[0]
                 return arg[:1000] if type(arg) is str else safe_repr(arg)
             return safe_repr(exc.args) if exc.args else ""
-        return safe_repr.budget.call(_StrProxy(exc)).strip("'")
+        text = safe_repr.budget.call(_StrProxy(exc))
+        # KeyError's str is its key's repr: 'k' reads as k. Only a text quoted at both ends
+        # ("No module named 'numpy'" keeps its closing quote).
+        return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
     except BaseException:
         return "<message unavailable>"
 

@@ -62,66 +62,160 @@ def make_audit_hook(workdir, real_workdir=None):
     """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
     and reading other processes' /proc entries. It raises PermissionError, so hostile code
     sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
-    `real_workdir`: os.path.realpath(workdir), when the caller knows it already."""
+    `real_workdir`: os.path.realpath(workdir), when the caller knows it already.
+
+    Built before the run, and nothing a run can change steers it: everything it uses is
+    an argument default (a tuple, which only an audited `__defaults__` assignment could
+    replace, and the hook refuses that), immutable (strings, frozensets, tuples), or a C
+    function. It has no closure cells (a run could rewrite those through gc), reads no
+    module global or builtin (a run can rebind those), and calls no Python function of
+    the standard library (whose globals a run can patch): _resolved does the work of
+    os.path.realpath with C calls."""
     root = real_workdir or os.path.realpath(workdir)
-    prefix = root + os.sep
     # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
     # code.replace: only a flag changes, on code the compiler made.
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
-    coroutine_code = getattr(coroutine, "__code__", None)
-    caller = sys._getframe
-    own_pid = str(os.getpid())
-    realpath = os.path.realpath
-    join = os.path.join
-    fspath = os.fspath
+    return _hook_for(root, root + "/", os.getpid(), *_FROZEN_TABLES, getattr(coroutine, "__code__", None), _OWN_CODE)
 
-    def inside(path):
-        if isinstance(path, int):
-            return True  # an already-open descriptor
+
+def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oserror=OSError):
+    """`path` made absolute with every symbolic link followed, as os.path.realpath does (a
+    part that does not exist is taken as written, with the rest). Only C functions taken
+    when this module was imported, in the zygote, before any run."""
+    if path[:1] != "/":
+        path = getcwd() + "/" + path
+    pending = path.split("/")
+    pending.reverse()
+    done = []
+    hops = 0
+    while pending:
+        part = pending.pop()
+        if part == "" or part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = "/" + "/".join(done + [part])
         try:
-            path = fspath(path)
-            if isinstance(path, bytes):
-                path = os.fsdecode(path)
-            full = realpath(join(os.getcwd(), path))
-        except Exception:
-            return False
-        return full == root or full.startswith(prefix) or full in ("/dev/null",)
+            mode = lstat(here).st_mode
+        except oserror:
+            done.append(part)
+            continue
+        if mode & 0o170000 == 0o120000:  # a symbolic link
+            hops += 1
+            if hops > 40:
+                raise oserror("too many levels of symbolic links: %s" % here)
+            target = readlink(here)
+            if target[:1] == "/":
+                done = []
+            more = target.split("/")
+            more.reverse()
+            pending.extend(more)
+        else:
+            done.append(part)
+    return "/" + "/".join(done)
 
-    def deny(what):
-        raise PermissionError("the sandbox does not allow %s" % what)
 
-    def hook(event, args):
+def _path_text(path, type=type, isinstance=isinstance, str=str, bytes=bytes, as_str=str.__str__,
+               decode=bytes.decode, encoding=sys.getfilesystemencoding()):
+    """A path as the kernel sees it, an exact str (a str or bytes subclass could answer the
+    hook's own method calls), or None for a path object. Builtin open, os.* and pathlib
+    convert path objects before their audit event; io.FileIO and sqlite3.connect pass the
+    object itself, and converting it again could give another path than theirs."""
+    if type(path) is str:
+        return path
+    if isinstance(path, str):
+        return as_str(path)
+    if isinstance(path, bytes):
+        return decode(path, encoding, "surrogateescape")
+    return None
+
+
+def _inside(path, root, prefix, isinstance=isinstance, int=int, len=len, text=_path_text, resolved=_resolved):
+    """Whether `path` (resolved) is the run's folder, in it, or /dev/null."""
+    if isinstance(path, int):
+        return True  # an already-open descriptor
+    path = text(path)
+    if path is None:
+        return False
+    full = resolved(path)
+    return full == root or full[:len(prefix)] == prefix or full == "/dev/null"
+
+
+def _shown(path, text=_path_text):
+    path = text(path)
+    return "a path object: pass str(path)" if path is None else path
+
+
+def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_positions, forbidden_imports,
+              coroutine_code, own_code):
+    """The hook itself (see make_audit_hook): every value it needs is bound here as a
+    default of `hook`."""
+
+    def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, forbidden=forbidden, reasons=reasons,
+             path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
+             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, text=_path_text, shown=_shown,
+             getframe=sys._getframe, type=type, int=int, len=len, function=type(_resolved), lstat=os.lstat,
+             oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
+             guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
-            writing = (mode is not None and any(c in mode for c in "wax+")) or (
-                mode is None and flags & _WRITE_FLAGS)
-            if writing and not inside(path):
-                linked = isinstance(path, str) and os.path.islink(path) and not os.path.isabs(path)
-                deny("writing outside its temporary working directory (%s%s)" % (
-                    path, ": the project's file, which runs may only read" if linked else ""))
-            if isinstance(path, str) and path.startswith("/proc/"):
-                part = path.split("/")[2]
-                if part.isdigit() and part != own_pid:
-                    deny("reading other processes")
+            writing = (mode is not None and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+                mode is None and flags & write_flags)
+            where = text(path)
+            if writing and not inside(path, root, prefix):
+                linked = False
+                if where is not None and where[:1] != "/":
+                    try:
+                        linked = lstat(where).st_mode & 0o170000 == 0o120000
+                    except oserror:
+                        pass
+                raise refused("the sandbox does not allow writing outside its temporary working directory (%s%s)"
+                              % (shown(path), ": the project's file, which runs may only read" if linked else ""))
+            if where is not None and where[:6] == "/proc/":
+                part = where.split("/")[2]
+                if part.isdigit() and int(part) != own_pid:
+                    raise refused("the sandbox does not allow reading other processes")
             return
-        reason = _FORBIDDEN_EVENTS.get(event)
-        if reason is not None:
-            if event == "os.kill" and args and args[0] == os.getpid():
+        if event in forbidden:
+            if event == "os.kill" and args and args[0] == own_pid:
                 return
-            if event == "code.__new__" and coroutine_code is not None and caller(1).f_code is coroutine_code:
+            if event == "code.__new__" and coroutine_code is not None and getframe(1).f_code is coroutine_code:
                 return
-            deny(reason)
-        if event.startswith("ctypes."):
-            deny("ctypes")
-        if event == "import" and args[0] in _FORBIDDEN_IMPORTS:
-            raise ModuleNotFoundError("the sandbox does not allow importing %s" % args[0], name=args[0])
-        positions = _PATH_EVENTS.get(event)
-        if positions is not None:
-            for index in positions:
-                if index < len(args) and not inside(args[index]):
-                    deny("changing files outside its temporary working directory (%s)" % (args[index],))
+            for name, reason in reasons:
+                if name == event:
+                    raise refused("the sandbox does not allow %s" % reason)
+        if event[:7] == "ctypes.":
+            raise refused("the sandbox does not allow ctypes")
+        if event == "import" and args[0] in forbidden_imports:
+            raise not_found("the sandbox does not allow importing %s" % args[0], name=args[0])
+        if event == "object.__setattr__" and type(args[0]) is function and args[1] in guarded \
+                and args[0].__code__ in own_code:
+            raise refused("the sandbox does not allow changing its own functions")
+        if event in path_events:
+            for name, positions in path_positions:
+                if name == event:
+                    for index in positions:
+                        if index < len(args) and not inside(args[index], root, prefix):
+                            raise refused("the sandbox does not allow changing files outside its temporary "
+                                          "working directory (%s)" % (shown(args[index]),))
 
     return hook
+
+
+def _own_code():
+    """The code objects the hook runs: a run may not replace them, or the defaults that
+    hold its state (they are the same for every hook _hook_for makes)."""
+    hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), None, frozenset())
+    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _inside, _shown))
+
+
+_OWN_CODE = _own_code()
+# The tables above as the hook holds them (made once, in the zygote): immutable, so that a
+# run that finds them through gc cannot change them.
+_FROZEN_TABLES = (frozenset(_FORBIDDEN_EVENTS), tuple(_FORBIDDEN_EVENTS.items()), frozenset(_PATH_EVENTS),
+                  tuple(_PATH_EVENTS.items()), _FORBIDDEN_IMPORTS)
 
 
 def vm_bytes():

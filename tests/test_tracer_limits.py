@@ -277,6 +277,20 @@ def test_environment_is_minimal(tracer):
                           "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
     parent = tracer.trace_call(f"def f():\n    return open('/proc/{os.getpid()}/environ', 'rb').read()\n", "f()")
     assert parent["status"] == "exception" and "s3cr3t" not in str(parent)
+    # Nor by another spelling of the path: the hook resolves it first (the kernel, too,
+    # refuses it across user namespaces, but without them only the hook stands here).
+    pid = os.getpid()
+    for path in (f"/proc/self/../{pid}/environ", f"//proc/{pid}/environ", f"/proc/./{pid}/environ",
+                 f"/proc/self/task/../../{pid}/cmdline", f"/proc/self/root/proc/{pid}/environ"):
+        trace = tracer.trace_call(f"def f():\n    return open({path!r}, 'rb').read()\n", "f()")
+        assert trace["exception"]["message"] == "the sandbox does not allow reading other processes", path
+    for how in ("os.chdir('/proc')\n    return open('%d/environ', 'rb').read()" % pid,
+                "os.symlink('/proc/%d', 'other')\n    return open('other/environ', 'rb').read()" % pid):
+        trace = tracer.trace_call(f"import os\ndef f():\n    {how}\n", "f()")
+        assert trace["exception"]["message"] == "the sandbox does not allow reading other processes", how
+    # its own entries stay readable
+    own = tracer.trace_call("def f():\n    return open('/proc/self/status').read().split()[0]\n", "f()")
+    assert own["return"]["repr"] == "'Name:'"
 
 
 def test_hostile_repr_is_contained(tracer):

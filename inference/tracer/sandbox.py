@@ -132,15 +132,18 @@ def _path_text(path, type=type, isinstance=isinstance, str=str, bytes=bytes, as_
     return None
 
 
-def _inside(path, root, prefix, isinstance=isinstance, int=int, len=len, text=_path_text, resolved=_resolved):
-    """Whether `path` (resolved) is the run's folder, in it, or /dev/null."""
+def _within(full, root, prefix, len=len):
+    """Whether a resolved path (None: a path object) is the run's folder, in it, or /dev/null."""
+    return full is not None and (full == root or full[:len(prefix)] == prefix or full == "/dev/null")
+
+
+def _inside(path, root, prefix, isinstance=isinstance, int=int, text=_path_text, resolved=_resolved,
+            within=_within):
+    """Whether `path`, resolved, is the run's folder, in it, or /dev/null."""
     if isinstance(path, int):
         return True  # an already-open descriptor
     path = text(path)
-    if path is None:
-        return False
-    full = resolved(path)
-    return full == root or full[:len(prefix)] == prefix or full == "/dev/null"
+    return within(None if path is None else resolved(path), root, prefix)
 
 
 def _shown(path, text=_path_text):
@@ -155,16 +158,22 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
 
     def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, forbidden=forbidden, reasons=reasons,
              path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
-             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, text=_path_text, shown=_shown,
-             getframe=sys._getframe, type=type, int=int, len=len, function=type(_resolved), lstat=os.lstat,
+             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, within=_within, text=_path_text,
+             shown=_shown, resolved=_resolved, getframe=sys._getframe, type=type, isinstance=isinstance, int=int,
+             len=len, function=type(_resolved), lstat=os.lstat,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
+            if isinstance(path, int):
+                return  # an already-open descriptor
             writing = (mode is not None and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
                 mode is None and flags & write_flags)
             where = text(path)
-            if writing and not inside(path, root, prefix):
+            # Resolved for reads too: `/proc/self/../<pid>`, `//proc/<pid>`, a relative path
+            # from /proc or a link to it all name another process's files.
+            full = None if where is None else resolved(where)
+            if writing and not within(full, root, prefix):
                 linked = False
                 if where is not None and where[:1] != "/":
                     try:
@@ -173,8 +182,8 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
                         pass
                 raise refused("the sandbox does not allow writing outside its temporary working directory (%s%s)"
                               % (shown(path), ": the project's file, which runs may only read" if linked else ""))
-            if where is not None and where[:6] == "/proc/":
-                part = where.split("/")[2]
+            if full is not None and full[:6] == "/proc/":
+                part = full.split("/")[2]
                 if part.isdigit() and int(part) != own_pid:
                     raise refused("the sandbox does not allow reading other processes")
             return
@@ -208,7 +217,7 @@ def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
     hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), None, frozenset())
-    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _inside, _shown))
+    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _inside, _shown))
 
 
 _OWN_CODE = _own_code()

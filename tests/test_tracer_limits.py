@@ -252,6 +252,63 @@ def test_the_audit_hook_cannot_be_tampered_with(tracer, tmp_path, attack):
         assert any("does not allow writing outside" in r for r in refusals)  # still in the hook's words
 
 
+# A folder held open as a descriptor makes a relative path mean something else to the
+# kernel (dir_fd) than to the hook; a descriptor stands for a file the hook never saw.
+AROUND = {
+    "os.open with dir_fd": "os.close(os.open('escape.txt', os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=folder))",
+    "an opener with dir_fd": "open('escape.txt', 'w', opener=lambda p, f: os.open(p, f, 0o600, dir_fd=folder)).close()",
+    "os.mkdir with dir_fd": "os.mkdir('escape.txt', dir_fd=folder)",
+    "os.rename into dir_fd": "open('here', 'w').close()\n    os.rename('here', 'escape.txt', dst_dir_fd=folder)",
+    "os.symlink with dir_fd": "os.symlink('/etc/hostname', 'escape.txt', dir_fd=folder)",
+    "a folder opened inside, entered from elsewhere": (
+        "os.close(folder)\n    os.symlink(OUTSIDE, 'away')\n    os.mkdir('deeper')\n"
+        "    folder = os.open('.', os.O_RDONLY)\n    os.chdir('deeper')\n"
+        "    os.close(os.open('away/escape.txt', os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=folder))"),
+}
+
+
+@pytest.mark.parametrize("attack", list(AROUND))
+def test_descriptors_cannot_take_a_write_outside(tracer, tmp_path, attack):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("mine")
+    (outside / "victim.txt").chmod(0o600)
+    source = ("import os\nOUTSIDE = %r\n\ndef f():\n    folder = os.open(OUTSIDE, os.O_RDONLY)\n    %s\n"
+              "    return 'done'\n") % (str(outside), AROUND[attack])
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "exception" and trace["exception"]["type"] in ("PermissionError", "OSError")
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    chmod = ("import os\ndef f():\n    fd = os.open(%r, os.O_RDONLY)\n    os.chmod(fd, 0o777)\n"
+             % str(outside / "victim.txt"))
+    trace = tracer.trace_call(chmod, "f()")
+    assert trace["exception"]["message"].startswith(
+        "the sandbox does not allow changing files outside its temporary working directory (descriptor ")
+    assert (outside / "victim.txt").stat().st_mode & 0o777 == 0o600
+
+
+def test_everyday_file_work_in_the_run_folder_still_works(tracer):
+    source = """import os, shutil, tempfile
+def f():
+    with tempfile.TemporaryDirectory() as folder:  # removed with shutil.rmtree, by descriptors
+        os.makedirs(os.path.join(folder, 'a', 'b'))
+        with open(os.path.join(folder, 'a', 'b', 'x.txt'), 'w') as fh:
+            fh.write('x')
+        fd = os.open('plain.txt', os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b'y')
+        os.chmod(fd, 0o640)
+        os.close(fd)
+        here = os.open('.', os.O_RDONLY)
+        os.mkdir('made', dir_fd=here)
+        os.rename('plain.txt', 'made/plain.txt', dst_dir_fd=here)
+        shutil.rmtree(os.path.join(folder, 'a'))
+        left = os.listdir(folder)
+    return left, sorted(os.listdir('made')), os.path.exists(folder)
+"""
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    assert trace["return"]["repr"] == "([], ['plain.txt'], False)"
+
+
 def test_a_path_object_cannot_show_the_hook_one_path_and_the_kernel_another(tracer, tmp_path):
     # io.FileIO converts a path object itself, before its audit event; converting it again
     # in the hook could give another path. Such writes are refused; open() converts first.

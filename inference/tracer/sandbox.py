@@ -137,16 +137,47 @@ def _within(full, root, prefix, len=len):
     return full is not None and (full == root or full[:len(prefix)] == prefix or full == "/dev/null")
 
 
+def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserror=OSError):
+    """The paths of the folders the run holds open as descriptors: any of them can be the
+    `dir_fd` of a call, which the kernel then resolves a relative path against."""
+    found = []
+    for name in listdir("/proc/self/fd"):
+        link = "/proc/self/fd/" + name
+        try:
+            if stat(link).st_mode & 0o170000 == 0o040000:
+                found.append(readlink(link))
+        except oserror:
+            pass  # closed since (listdir's own descriptor, for one)
+    return found
+
+
 def _inside(path, root, prefix, isinstance=isinstance, int=int, text=_path_text, resolved=_resolved,
-            within=_within):
-    """Whether `path`, resolved, is the run's folder, in it, or /dev/null."""
+            within=_within, readlink=os.readlink, oserror=OSError, open_folders=_open_folders):
+    """Whether `path`, resolved, is the run's folder, in it, or /dev/null, for a call that
+    may take a `dir_fd` (os.open, os.mkdir, os.rename, ...): a relative path must stay
+    inside from the working folder and from every folder the run holds open, since the
+    audit event does not always say which one the call uses. A descriptor (os.chmod(fd))
+    is checked by the file it is open on."""
     if isinstance(path, int):
-        return True  # an already-open descriptor
+        try:
+            return within(readlink("/proc/self/fd/%d" % path), root, prefix)
+        except oserror:
+            return False
     path = text(path)
-    return within(None if path is None else resolved(path), root, prefix)
+    if path is None:
+        return False
+    if not within(resolved(path), root, prefix):
+        return False
+    if path[:1] != "/":
+        for folder in open_folders():
+            if not within(resolved(folder + "/" + path), root, prefix):
+                return False
+    return True
 
 
-def _shown(path, text=_path_text):
+def _shown(path, text=_path_text, isinstance=isinstance, int=int):
+    if isinstance(path, int):
+        return "descriptor %d" % path
     path = text(path)
     return "a path object: pass str(path)" if path is None else path
 
@@ -173,7 +204,8 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
             # Resolved for reads too: `/proc/self/../<pid>`, `//proc/<pid>`, a relative path
             # from /proc or a link to it all name another process's files.
             full = None if where is None else resolved(where)
-            if writing and not within(full, root, prefix):
+            # os.open (no mode) may be given a dir_fd that its event does not show
+            if writing and not (within(full, root, prefix) if mode is not None else inside(path, root, prefix)):
                 linked = False
                 if where is not None and where[:1] != "/":
                     try:
@@ -217,7 +249,7 @@ def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
     hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), None, frozenset())
-    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _inside, _shown))
+    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _inside, _shown))
 
 
 _OWN_CODE = _own_code()

@@ -417,6 +417,45 @@ def f():
 """
 
 
+SUBINTERPRETER = """
+def f(target):
+    try:
+        import _xxsubinterpreters as interpreters
+    except ImportError:
+        import _interpreters as interpreters
+    interpreters.run_string(interpreters.create(), "open(%r, 'w').write('x')" % target)
+"""
+
+OWN_NATIVE_CODE = """
+import importlib.util, shutil, sys
+
+def f():
+    # any extension module of this Python, copied into the run's folder and loaded from there
+    # (a hostile run would write its own bytes instead)
+    name, module = next((n, m) for n, m in sorted(sys.modules.items())
+                        if getattr(m, "__file__", "") and m.__file__.endswith(".so"))
+    copy = shutil.copy(module.__file__, module.__file__.rsplit("/", 1)[1])
+    spec = importlib.util.spec_from_file_location(name, copy)
+    return importlib.util.module_from_spec(spec)
+"""
+
+
+def test_code_cannot_run_where_the_hook_does_not_reach(tracer, tmp_path):
+    # A subinterpreter has no audit hooks (they are per interpreter).
+    target = tmp_path / "escape.txt"
+    trace = tracer.trace_call(SUBINTERPRETER, f"f({str(target)!r})")
+    assert trace["exception"]["type"] == "ModuleNotFoundError" and not target.exists()
+    assert trace["exception"]["message"].startswith("the sandbox does not allow importing _")
+    # CPython's test modules reach into the interpreter (_testcapi.run_in_subinterp).
+    trace = tracer.trace_call("def f():\n    import _testcapi\n", "f()")
+    assert trace["exception"]["message"] == "the sandbox does not allow importing _testcapi"
+    # Native code the run wrote itself is not loaded; installed extension modules are.
+    trace = tracer.trace_call(OWN_NATIVE_CODE, "f()")
+    assert trace["exception"]["type"] == "PermissionError"
+    assert trace["exception"]["message"].startswith("the sandbox does not allow loading native code from its own folder")
+    assert tracer.trace_call("import _decimal\ndef f():\n    return 1\n", "f()")["status"] == "ok"
+
+
 def test_no_ctypes_types_for_a_run_to_dig_out(tracer):
     # Once _ctypes is loaded its types stay reachable through type.__subclasses__ (whatever
     # sys.modules says), and a foreign call through them raises no audit event: it would

@@ -13,7 +13,7 @@ import sys
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 # mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 # Size of the tmpfs that holds the runs' folders (namespaces only).
@@ -55,7 +55,12 @@ _FORBIDDEN_EVENTS = {
 # Refused as a ModuleNotFoundError, not a PermissionError, so that code which does without
 # an optional module still imports (numpy without ctypes, `try: import _winapi`).
 # _posixsubprocess is the real module: runs get a stand-in (see install_stand_ins).
-_FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi"))
+# A subinterpreter has no audit hooks of its own (they are per interpreter), so its code
+# would run past this one; CPython's _test* modules reach into the interpreter's internals
+# (_testcapi.run_in_subinterp, for one).
+_FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi", "_xxsubinterpreters", "_interpreters",
+                                "_xxinterpchannels", "_interpchannels", "_xxinterpqueues", "_interpqueues",
+                                "_ctypes_test"))
 
 
 def make_audit_hook(workdir, real_workdir=None):
@@ -229,8 +234,15 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
                     raise refused("the sandbox does not allow %s" % reason)
         if event[:7] == "ctypes.":
             raise refused("the sandbox does not allow ctypes")
-        if event == "import" and args[0] in forbidden_imports:
-            raise not_found("the sandbox does not allow importing %s" % args[0], name=args[0])
+        if event == "import":
+            name = args[0]
+            if name in forbidden_imports or name[:5] == "_test":
+                raise not_found("the sandbox does not allow importing %s" % name, name=name)
+            # An extension module's load names its file: one the run wrote (in its folder)
+            # would be native code of its own choosing, past this hook.
+            where = text(args[1])
+            if where is not None and within(resolved(where), root, prefix):
+                raise refused("the sandbox does not allow loading native code from its own folder (%s)" % where)
         if event == "object.__setattr__" and type(args[0]) is function and args[1] in guarded \
                 and args[0].__code__ in own_code:
             raise refused("the sandbox does not allow changing its own functions")
@@ -354,7 +366,7 @@ def enter_namespaces(run_root):
         private = libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
         if private:
             _read_only_everywhere(ctypes, libc)
-        tmpfs = private and libc.mount(b"tmpfs", os.fsencode(run_root), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+        tmpfs = private and libc.mount(b"tmpfs", os.fsencode(run_root), b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
                                        b"size=%dm,mode=0700" % RUN_ROOT_MB) == 0
         return None, tmpfs
     except Exception as exc:

@@ -456,6 +456,26 @@ def test_code_cannot_run_where_the_hook_does_not_reach(tracer, tmp_path):
     assert tracer.trace_call("import _decimal\ndef f():\n    return 1\n", "f()")["status"] == "ok"
 
 
+def test_modules_that_write_files_from_native_code_need_the_kernel_to_hold_them(tracer, tmp_path):
+    # SQLite's ATTACH and VACUUM INTO, readline's history, dbm: files written in C, with no
+    # audit event. Allowed only where every mount but the runs' tmpfs is read-only.
+    target = tmp_path / "attached.db"
+    source = ("import sqlite3\ndef f():\n    db = sqlite3.connect('here.db')\n    db.execute('create table t(x)')\n"
+              "    db.execute('insert into t values (1)')\n    rows = db.execute('select x from t').fetchall()\n"
+              "    try:\n        db.execute(\"ATTACH DATABASE %r AS away\")\n        db.execute('create table away.t(x)')\n"
+              "    except sqlite3.Error as exc:\n        return rows, str(exc)\n    return rows, 'attached'\n") % str(target)
+    trace = tracer.trace_call(source, "f()")
+    if tracer.isolation_info["read_only_outside"]:
+        assert trace["status"] == "ok" and trace["return"]["repr"].startswith("([(1,)], 'unable to open database")
+    else:
+        assert trace["exception"]["message"].startswith(
+            "the sandbox does not allow importing _sqlite3 without Linux namespaces")
+    assert not target.exists()
+    # Tcl (tkinter) is an interpreter of its own, with file access and exec: never.
+    tcl = tracer.trace_call("def f():\n    import tkinter\n    return tkinter.Tcl().eval('exec true')\n", "f()")
+    assert tcl["exception"]["message"] == "the sandbox does not allow importing _tkinter"
+
+
 def test_no_ctypes_types_for_a_run_to_dig_out(tracer):
     # Once _ctypes is loaded its types stay reachable through type.__subclasses__ (whatever
     # sys.modules says), and a foreign call through them raises no audit event: it would

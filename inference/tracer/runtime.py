@@ -168,7 +168,7 @@ class Spare:
             os.closerange(keep[2] + 1, 1024)
             enter_workdir(self.workdir)
             # Built before the request, installed by the run (see run_child).
-            hook = make_audit_hook(self.workdir, self.real_workdir)
+            hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])
             if _REHEARSE_WHEN_IDLE_S is not None and \
                     not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
                 _rehearse_until_request(protocol_in)
@@ -287,6 +287,9 @@ _WARM_UP_SOURCE = ("def g(n):\n    return n * 2\n\n"
                    "    return [out, d, 'a' + 'b', None, 1.5]\n")
 # The warm-up request as a spare receives it (marshalled, code compiled): see _rehearse.
 _REHEARSAL = [b""]
+# Whether the kernel keeps runs' writes in the runs' tmpfs (namespaces with every other mount
+# read-only): set once by the zygote, read by each spare for its audit hook.
+_KERNEL_GUARDS_FILES = [False]
 
 
 def _rehearse(packed):
@@ -459,6 +462,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     install_stand_ins()
     if run_root is None:
         run_root = new_run_root()
+    _KERNEL_GUARDS_FILES[0] = namespaces_error is None and read_only_outside(run_root)
     _warm_up()
     # Move everything imported so far out of the collector's reach: a child's garbage
     # collections then do not touch (and copy-on-write fault) every inherited object.
@@ -467,7 +471,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
         gc.freeze()
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "namespaces": namespaces_error is None,
-             "read_only_outside": namespaces_error is None and read_only_outside(run_root),
+             "read_only_outside": _KERNEL_GUARDS_FILES[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S}
     write_frame(protocol_out, json.dumps(hello).encode())

@@ -48,6 +48,7 @@ _FORBIDDEN_EVENTS = {
     "webbrowser.open": "opening a browser", "os.kill": "signalling processes",
     "os.killpg": "signalling processes", "signal.pthread_kill": "signalling processes",
     "winreg.SetValue": "writing the registry",
+    "sqlite3.enable_load_extension": "loading SQLite extensions", "sqlite3.load_extension": "loading SQLite extensions",
     # Hand-made bytecode skips the compiler's checks and is the usual way from Python into
     # the interpreter's memory, and from there to native code past this hook.
     "code.__new__": "building code objects by hand",
@@ -60,14 +61,22 @@ _FORBIDDEN_EVENTS = {
 # (_testcapi.run_in_subinterp, for one).
 _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi", "_xxsubinterpreters", "_interpreters",
                                 "_xxinterpchannels", "_interpchannels", "_xxinterpqueues", "_interpqueues",
-                                "_ctypes_test"))
+                                "_ctypes_test",
+                                # Tcl is an interpreter of its own, with file access and exec.
+                                "_tkinter"))
+# Modules that write files from native code, where the hook sees no event (SQLite's ATTACH
+# and VACUUM INTO, readline's history, dbm, shared memory): refused unless the kernel itself
+# keeps the run's writes in its folder (namespaces, with every other mount read-only).
+_NATIVE_WRITERS = frozenset(("_sqlite3", "_gdbm", "_dbm", "_posixshmem", "readline"))
 
 
-def make_audit_hook(workdir, real_workdir=None):
+def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
     """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
     and reading other processes' /proc entries. It raises PermissionError, so hostile code
     sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already.
+    `kernel_guards_files`: every mount but the runs' tmpfs is read-only (namespaces), so
+    modules that write files from native code (_NATIVE_WRITERS) may be imported.
 
     Built before the run, and nothing a run can change steers it: everything it uses is
     an argument default (a tuple, which only an audited `__defaults__` assignment could
@@ -80,7 +89,8 @@ def make_audit_hook(workdir, real_workdir=None):
     # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
     # code.replace: only a flag changes, on code the compiler made.
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
-    return _hook_for(root, root + "/", os.getpid(), *_FROZEN_TABLES, getattr(coroutine, "__code__", None), _OWN_CODE)
+    return _hook_for(root, root + "/", os.getpid(), *_FROZEN_TABLES, frozenset() if kernel_guards_files else _NATIVE_WRITERS,
+                     getattr(coroutine, "__code__", None), _OWN_CODE)
 
 
 def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oserror=OSError):
@@ -188,13 +198,13 @@ def _shown(path, text=_path_text, isinstance=isinstance, int=int):
 
 
 def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_positions, forbidden_imports,
-              coroutine_code, own_code):
+              native_writers, coroutine_code, own_code):
     """The hook itself (see make_audit_hook): every value it needs is bound here as a
     default of `hook`."""
 
     def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, forbidden=forbidden, reasons=reasons,
              path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
-             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, within=_within, text=_path_text,
+             native_writers=native_writers, coroutine_code=coroutine_code, own_code=own_code, inside=_inside, within=_within, text=_path_text,
              shown=_shown, resolved=_resolved, getframe=sys._getframe, type=type, isinstance=isinstance, int=int,
              len=len, function=type(_resolved), lstat=os.lstat,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
@@ -238,6 +248,10 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
             name = args[0]
             if name in forbidden_imports or name[:5] == "_test":
                 raise not_found("the sandbox does not allow importing %s" % name, name=name)
+            if name in native_writers:
+                raise not_found("the sandbox does not allow importing %s without Linux namespaces: it writes "
+                                "files from native code, where only the kernel can hold it to the run's folder"
+                                % name, name=name)
             # An extension module's load names its file: one the run wrote (in its folder)
             # would be native code of its own choosing, past this hook.
             where = text(args[1])
@@ -260,7 +274,7 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
 def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
-    hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), None, frozenset())
+    hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
     return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _inside, _shown))
 
 

@@ -15,7 +15,9 @@ On the 800 CRUXEval samples, in one run:
   (c) pysnooper (what SemCoder's authors used) in this process, unisolated, writing its
       trace of each call to a string: the throughput ratio (a)/(c) (ambition >= 1.0 with
       both cores).
-It also prints, measured in the same run, two floors that move with the machine: the CPU
+It also prints what preloading numpy in the zygotes saves a run that uses it, and costs one
+that does not (Tracer(preload=...)), and, measured in the same run, two floors that move
+with the machine: the CPU
 one fork + exit of an idle interpreter costs here (under any process-per-run isolation),
 and the tracer's own per-call latency when `f` only returns (its whole pipeline, before a
 sample does any work).
@@ -197,6 +199,29 @@ def _empty_rows(n: int) -> list[dict]:
             for i in range(n)]
 
 
+_USES_NUMPY = "import numpy as np\n\ndef f(values):\n    return float(np.mean(values))\n"
+_PLAIN = "def f(values):\n    return sum(values) / len(values)\n"
+
+
+def bench_preload(runs: int = 25) -> dict:
+    """p50 of a run that uses numpy and of one that does not, with and without numpy
+    preloaded by the zygotes (Tracer(preload=...)): what preloading saves, and what the
+    larger zygote costs every other run."""
+    out = {}
+    for preload in ((), ("numpy",)):
+        with Tracer(workers=1, preload=preload) as tracer:
+            tracer.trace_call(_PLAIN, "f([1])")
+            for name, source in (("numpy", _USES_NUMPY), ("plain", _PLAIN)):
+                latencies = []
+                for i in range(runs):
+                    start = time.perf_counter()
+                    trace = tracer.trace_call(source, f"f([1, 2, {i}])")
+                    latencies.append(time.perf_counter() - start)
+                    assert trace["status"] == "ok", trace["message"]
+                out[(name, bool(preload))] = percentile(latencies, 0.5)
+    return out
+
+
 def latency_row(measure: str, seconds: float, limit_s: float) -> list[str]:
     return [measure, f"{seconds * 1000:.2f} ms", f"<= {limit_s * 1000:g} ms", "yes" if seconds <= limit_s else "no"]
 
@@ -223,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     naive = bench_naive(rows, args.workers)
     log("pysnooper ...")
     snoop = bench_pysnooper(rows)
+    log("preloading numpy ...")
+    preload = bench_preload()
 
     def row(name, r, extra):
         return [name, f"{r['wall']:.2f}", f"{r['p50'] * 1000:.2f}", f"{r['p95'] * 1000:.2f}",
@@ -262,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             ["floor: fork + exit of an idle interpreter", f"{floor * 1000:.2f} ms CPU", "(this machine now)", ""],
             ["tracer CPU ms/call: server / zygotes / runs",
              " / ".join(f"{part / n * 1000:.2f}" for part in ours["cpu_parts"]), "(breakdown)", ""],
+            ["a run using numpy, p50: cold / numpy preloaded",
+             f"{preload[('numpy', False)] * 1000:.1f} / {preload[('numpy', True)] * 1000:.1f} ms "
+             f"({preload[('numpy', False)] / preload[('numpy', True)]:.0f}x)", "(Tracer(preload=...))", ""],
+            ["a run not using numpy, p50: plain / numpy preloaded",
+             f"{preload[('plain', False)] * 1000:.2f} / {preload[('plain', True)] * 1000:.2f} ms", "(its cost)", ""],
         ],
     )
     return 0

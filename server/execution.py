@@ -102,7 +102,7 @@ class Executor:
         # workspace's virtual environment, else the server's Python.
         root = self._workspace_root()
         python = find_python(root, settings.python or None)
-        key = (python, root, settings.timeoutSeconds, settings.memoryMB)
+        key = (python, root, settings.timeoutSeconds, settings.memoryMB, settings.preload)
         tracer = self._tracers.get(key)
         if tracer is None:
             limits = Limits(
@@ -110,7 +110,7 @@ class Executor:
                 cpu_s=settings.timeoutSeconds,
                 memory_mb=settings.memoryMB,
             )
-            tracer = Tracer(python=python, limits=limits, workspace_root=root)
+            tracer = Tracer(python=python, limits=limits, workspace_root=root, preload=settings.preload)
             self._tracers[key] = tracer
         return tracer
 

@@ -29,6 +29,7 @@ class ExecutionSettings:
     python: str = ""
     timeoutSeconds: float = 5.0
     memoryMB: int = 512
+    preload: tuple[str, ...] = ()  # modules the sandbox imports once, before any run
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,19 @@ def _boolean(v: Any) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
+def _module_names(v: Any) -> tuple[str, ...] | None:
+    """a list of at most 32 module names, such as ["numpy", "pandas"]"""
+    from semcoder_inference.errors import SettingsError
+    from semcoder_inference.tracer.pool import check_module_names
+
+    if not isinstance(v, list):
+        return None
+    try:
+        return check_module_names(v)
+    except SettingsError:
+        return None
+
+
 _CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "model": {
         "path": _string,
@@ -97,6 +111,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "python": _string,
         "timeoutSeconds": _float_in(0.1, 300.0),
         "memoryMB": _int_in(32, 65536),
+        "preload": _module_names,
     },
 }
 

@@ -296,6 +296,23 @@ async def test_an_async_function_in_a_file_that_imports_subprocess_and_numpy(tmp
         assert "| 8 `mean = float(np.mean(values))` | mean = 3.0 |" in value
 
 
+async def test_preloaded_modules_serve_hovers_and_a_bad_one_is_explained(tmp_path):
+    source = ("import numpy as np\n\ndef spread(values):\n    # semcoder: spread([1, 4, 9])\n"
+              "    return float(np.ptp(values))\n")
+    options = {"execution": {"enabled": True, "preload": ["numpy"]}}
+    async with running_server(tmp_path, init_options=options) as client:
+        uri = open_document(client, tmp_path / "spread.py", source)
+        value = await hover(client, uri, 2, 6)
+        assert "`spread([1, 4, 9])` (from a `# semcoder:` comment)" in value and "returned `8.0`" in value
+    options = {"execution": {"enabled": True, "preload": ["_ctypes"]}}
+    async with running_server(tmp_path, init_options=options) as client:
+        uri = open_document(client, tmp_path / "spread.py", source)
+        value = await hover(client, uri, 2, 6)
+        assert "The sandbox could not preload a module: preloading _ctypes loaded _ctypes, which runs may not " \
+               "reach." in value
+        assert "semcoder.execution.preload" in value
+
+
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):
     async with running_server(tmp_path, initialize=False) as client:
         client.capabilities = types.ClientCapabilities()  # let pytest-lsp send it anyway

@@ -28,6 +28,17 @@ def test_bad_settings_name_the_setting_and_keep_defaults():
     assert problems and "must be an object" in problems[0]
 
 
+def test_preload_is_a_list_of_module_names():
+    settings, problems = parse_settings({"execution": {"preload": ["numpy", "pandas", "numpy"]}})
+    assert problems == [] and settings.execution.preload == ("numpy", "pandas")
+    for bad in ("numpy", ["os; import evil"], ["../x"], [1], ["m"] * 33):
+        settings, problems = parse_settings({"execution": {"preload": bad}})
+        assert settings.execution.preload == () and len(problems) == 1
+        assert problems[0].startswith('SemCoder: setting "execution.preload" must be a list of at most 32 module '
+                                      'names, such as ["numpy", "pandas"]')
+        assert problems[0].endswith("; using [].")
+
+
 def test_calls_from_asserts_doctests_comments_and_cursor():
     source = (
         'def f(a, b=2):\n'

@@ -331,7 +331,7 @@ def test_environment_is_minimal(tracer):
     assert "SEMCODER_TEST_SECRET" not in trace["return"]["repr"] and "s3cr3t" not in trace["return"]["repr"]
     names = eval(trace["return"]["repr"])[0]
     assert set(names) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR",
-                          "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+                          "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "JE_ARROW_MALLOC_CONF"}
     parent = tracer.trace_call(f"def f():\n    return open('/proc/{os.getpid()}/environ', 'rb').read()\n", "f()")
     assert parent["status"] == "exception" and "s3cr3t" not in str(parent)
     # Nor by another spelling of the path: the hook resolves it first (the kernel, too,

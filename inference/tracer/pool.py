@@ -15,6 +15,7 @@ import logging
 import marshal
 import os
 import queue
+import re
 import secrets
 import select
 import struct
@@ -25,6 +26,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import SemcoderError, SettingsError
 from .limits import Limits
@@ -63,7 +65,7 @@ class TracerError(SemcoderError):
 class _Zygote:
     """One warm process; not thread-safe (the pool hands it to one caller at a time)."""
 
-    def __init__(self, python: str, isolation: str):
+    def __init__(self, python: str, isolation: str, preload: tuple[str, ...] = ()):
         env = {k: os.environ[k] for k in _ZYGOTE_ENV if k in os.environ}
         # The zygote's own errors (runs' output never reaches it) go to a file, to explain a
         # failed start.
@@ -71,7 +73,7 @@ class _Zygote:
         try:
             self.proc = subprocess.Popen(
                 [python, "-I", str(RUNTIME), isolation,
-                 "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S))],
+                 "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
@@ -88,6 +90,9 @@ class _Zygote:
             self._stderr.seek(0)
             detail = self._stderr.read()[-600:].decode("utf-8", "replace").strip().splitlines()
             self.close()
+            if detail and detail[-1].startswith("tracer: preloading "):
+                raise TracerError(f"The sandbox could not preload a module: {detail[-1][len('tracer: '):]}.",
+                                  hint="Remove it from the modules to preload (semcoder.execution.preload).")
             said = f" It said: {detail[-1]}" if detail else ""
             raise TracerError(
                 f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer "
@@ -206,6 +211,19 @@ class _Zygote:
                 pass
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+MAX_PRELOAD = 32
+
+
+def check_module_names(names: Sequence[str]) -> tuple[str, ...]:
+    """`names` as a tuple of dotted module names; SettingsError for anything else."""
+    if isinstance(names, str) or not all(isinstance(n, str) and _MODULE_NAME.match(n) for n in names):
+        raise SettingsError(f"Modules to preload must be a list of module names, such as [\"numpy\"], not {names!r}.")
+    if len(names) > MAX_PRELOAD:
+        raise SettingsError(f"At most {MAX_PRELOAD} modules can be preloaded ({len(names)} were given).")
+    return tuple(dict.fromkeys(names))
+
+
 def _called_function(call: str) -> str | None:
     try:
         node = ast.parse(call.strip(), mode="eval").body
@@ -224,13 +242,19 @@ class Tracer:
     """Runs Python code in a sandbox and returns line-by-line traces (see docs/trace-schema.md)."""
 
     def __init__(self, python: str | None = None, limits: Limits | None = None, isolation: str = "auto",
-                 workers: int | None = None, workspace_root: str | os.PathLike | None = None):
+                 workers: int | None = None, workspace_root: str | os.PathLike | None = None,
+                 preload: Sequence[str] = ()):
         """`python`: the interpreter that runs the code (see find_python; default this one).
         `workers`: zygotes, i.e. runs at once (default 2, or 1 on a single CPU).
         `workspace_root`: put on sys.path of every run, after the traced file's folder, so
-        absolute imports of the workspace's packages resolve."""
+        absolute imports of the workspace's packages resolve.
+        `preload`: modules (such as "numpy", "pandas") each zygote imports once, before any
+        run, so that runs find them imported instead of importing them each time (see
+        runtime._preload and docs/sandbox.md). One that is not installed is left out
+        (`worker_info` says why); one whose import starts a thread stops the zygote."""
         if isolation not in ISOLATION_MODES:
             raise SettingsError(f"Unknown isolation {isolation!r}.", hint=f"Use one of {', '.join(ISOLATION_MODES)}.")
+        self.preload = check_module_names(preload)
         # Absolute (the zygote starts in "/"), but symlinks kept: a venv's python is a link.
         self.python = os.path.abspath(find_python(None, python) if python else find_python(None, None))
         self.limits = (limits or Limits()).validated()
@@ -265,7 +289,7 @@ class Tracer:
                 self._started += 1
         if start:
             try:
-                zygote = _Zygote(self.python, self.isolation)
+                zygote = _Zygote(self.python, self.isolation, self.preload)
             except BaseException:
                 with self._lock:
                     self._started -= 1
@@ -296,7 +320,7 @@ class Tracer:
 
         def start() -> None:
             try:
-                zygote = _Zygote(self.python, self.isolation)
+                zygote = _Zygote(self.python, self.isolation, self.preload)
             except BaseException as exc:  # the next call that needs one will say why
                 with self._lock:
                     self._started -= 1

@@ -21,9 +21,12 @@ RUN_ROOT_MB = 256
 # Environment variables a run may see (the zygote is started with only these).
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 # Set for every run: native libraries (numpy's BLAS, OpenMP) start one thread, not one per
-# core. A run may not create processes, and for most users that includes threads
-# (RLIMIT_NPROC = 0); a pool that cannot start its threads prints warnings.
-ENV_FIXED = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"))
+# core, and pyarrow's allocator (pandas imports it) no background thread. A run may not
+# create processes, and for most users that includes threads (RLIMIT_NPROC = 0); a pool
+# that cannot start its threads prints warnings. A zygote that preloads modules must not
+# have threads at all (see runtime._preload).
+ENV_FIXED = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"),
+             ("JE_ARROW_MALLOC_CONF", "background_thread:false"))
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {
@@ -402,6 +405,19 @@ def clean_environment():
     os.environ.update(ENV_FIXED)
 
 
+_STAND_IN_ORIGIN = "semcoder sandbox stand-in"
+
+
+def unreachable_loaded(kernel_guards_files):
+    """Modules in sys.modules that no run may reach (a run takes a loaded module from
+    sys.modules without an import event): what the hook refuses to import, but for our own
+    stand-ins. Empty in a zygote that imported only what it should."""
+    refused = _FORBIDDEN_IMPORTS if kernel_guards_files else _FORBIDDEN_IMPORTS | _NATIVE_WRITERS
+    return sorted(name for name, module in list(sys.modules.items())
+                  if (name in refused or name[:5] == "_test")
+                  and getattr(getattr(module, "__spec__", None), "origin", None) != _STAND_IN_ORIGIN)
+
+
 def _no_programs(*args, **kwargs):
     raise PermissionError("the sandbox does not allow running programs")
 
@@ -415,7 +431,7 @@ def _stand_in(name, doc):
     module = type(sys)(name, doc)
     spec_type = getattr(sys.modules.get("_frozen_importlib"), "ModuleSpec", None)
     if spec_type is not None:  # importlib.util.find_spec(name) then answers, as for a module
-        module.__spec__ = spec_type(name, None, origin="semcoder sandbox stand-in")
+        module.__spec__ = spec_type(name, None, origin=_STAND_IN_ORIGIN)
     sys.modules[name] = module
     return module
 

@@ -6,7 +6,7 @@
 /** The keys the server understands, grouped as the server nests them. */
 export const SERVER_SETTING_KEYS = {
   model: ["path", "remoteUrl", "gpuLayers", "threads", "contextSize", "maxTokens", "temperature"],
-  execution: ["enabled", "python", "timeoutSeconds", "memoryMB"],
+  execution: ["enabled", "python", "timeoutSeconds", "memoryMB", "preload"],
 } as const;
 
 export interface ServerSettings {

@@ -29,6 +29,7 @@ test("unset values are left out so the server applies its defaults; unknown keys
   }, true);
   assert.deepEqual(s.model, { maxTokens: 100 });
   assert.ok(asked.includes("model.contextSize") && asked.includes("execution.memoryMB"));
+  assert.ok(asked.includes("execution.preload"));
   assert.ok(!asked.some((k) => k.startsWith("server.")));
 });
 

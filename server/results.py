@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 MAX_VALUES_PER_NAME = 4  # a loop shows its first values, then "…"
 MAX_TABLE_ROWS = 40
+# A run whose module took this long before the call gets a hint about preloading its imports.
+SLOW_MODULE_S = 0.25
 MAX_MONOLOGUE_CHARS = 4000
 
 
@@ -187,6 +189,11 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             out.append(f"⚠ {actual.get('message') or status}")
         if actual.get("stdout"):
             out.append(f"stdout: {_code(actual['stdout'][:200])}")
+        module_s = actual.get("module_s")
+        if isinstance(module_s, (int, float)) and module_s >= SLOW_MODULE_S:
+            out.append(f"_The module's own code took {module_s:.2f} s before the call (its imports, mostly). "
+                       "Modules such as numpy or pandas can be imported once, ahead of every run: "
+                       "`semcoder.execution.preload`._")
     elif result.get("executionNote"):
         out.append("")
         out.append(f"_{result['executionNote']}_")

@@ -313,6 +313,19 @@ async def test_preloaded_modules_serve_hovers_and_a_bad_one_is_explained(tmp_pat
         assert "semcoder.execution.preload" in value
 
 
+async def test_a_module_slow_to_import_gets_a_hint_about_preloading(tmp_path):
+    (tmp_path / "heavy.py").write_text("import time\ntime.sleep(0.3)  # as numpy's import would\n")
+    source = "import heavy\n\ndef double(x):\n    # semcoder: double(2)\n    return x * 2\n"
+    hint = "_The module's own code took 0."
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "slow.py", source)
+        value = await hover(client, uri, 2, 6)
+        assert "returned `4`" in value and hint in value and "`semcoder.execution.preload`" in value
+        replace_document(client, uri, source.replace("import heavy\n", ""), 2)
+        value = await hover(client, uri, 1, 6)
+        assert "returned `4`" in value and hint not in value
+
+
 async def test_requests_before_initialize_get_server_not_initialized(tmp_path):
     async with running_server(tmp_path, initialize=False) as client:
         client.capabilities = types.ClientCapabilities()  # let pytest-lsp send it anyway

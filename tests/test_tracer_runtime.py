@@ -75,6 +75,13 @@ def test_exception_with_user_only_traceback(tracer):
     assert trace["return"] is None
 
 
+def test_the_time_the_module_itself_took_is_reported(tracer):
+    slow = tracer.trace_call("import time\ntime.sleep(0.2)\n\ndef f():\n    return 1\n", "f()")
+    assert slow["module_s"] >= 0.2 and slow["duration_s"] < 0.2  # the call's own time excludes it
+    failed = tracer.trace_call("raise ValueError('at import')\ndef f():\n    return 1\n", "f()")
+    assert failed["status"] == "exception" and "module_s" not in failed
+
+
 def test_exception_messages_keep_their_quotes(tracer):
     missing = tracer.trace_call("import not_installed_anywhere\ndef f():\n    return 1\n", "f()")
     assert missing["exception"]["message"] == "No module named 'not_installed_anywhere'"

@@ -159,6 +159,7 @@ BAD = {
     "caller_line is not a line number": lambda t: t.update(caller_line="12"),
     "exited is not text": lambda t: t.update(exited=2),
     "awaited is not true": lambda t: t.update(awaited=False),
+    "module_s is not a duration": lambda t: t.update(module_s=-1),
 }
 
 

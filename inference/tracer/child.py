@@ -78,6 +78,7 @@ class RunState:
         self.reserve = bytearray(16 * 1024)  # freed to build the result after a MemoryError
         self.caller_line = None  # watch mode: the line of the traced file that made the call
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
+        self.module_s = None  # call mode: how long the module's own code (its imports) took
 
     def at_line(self, frame=None):
         """" at line 7": where the run is (`frame`, the one a limit's signal interrupted, or
@@ -108,6 +109,8 @@ class RunState:
             "truncated": self.truncated,
             "duration_s": round(time.monotonic() - self.started, 6),
         }
+        if self.module_s is not None:
+            out["module_s"] = round(self.module_s, 6)
         mode = self.request.get("mode")
         if mode == "watch":
             out["caller_line"] = self.caller_line
@@ -343,9 +346,11 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     value = None
     awaited = False
     try:
+        began = time.monotonic()
         exec(code, namespace)
-        tracer = LineTracer(state)
         state.started = time.monotonic()
+        state.module_s = state.started - began
+        tracer = LineTracer(state)
         sys.settrace(tracer.on_call)
         try:
             value = eval(call_code, namespace)

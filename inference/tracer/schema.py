@@ -20,10 +20,10 @@ SCHEMA_FILE = Path(__file__).with_name("trace.schema.json")
 STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit", "crashed", "invalid"))
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
-                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited"))
+                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s"))
 # Only from record_calls and watch_call (calls, caller_line, exited), or for a coroutine
 # (awaited).
-_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited"))
+_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield"))
@@ -221,6 +221,8 @@ def check(result: dict) -> None:
         _text(result["exited"], "exited")
     if "awaited" in result and result["awaited"] is not True:
         _fail("awaited", "is not true")
+    if "module_s" in result and (type(result["module_s"]) not in (int, float) or result["module_s"] < 0):
+        _fail("module_s", "is not a duration")
     if "calls" in result:
         if not isinstance(result["calls"], list):
             _fail("calls", "is not a list")

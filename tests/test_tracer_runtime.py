@@ -285,6 +285,36 @@ def test_attribute_changes_of_plain_objects_show(tracer):
     assert changes[8] == {"acc": "<Acc items=[5], total=5>"}
 
 
+SLOTTED = """class Base:
+    __slots__ = ("__secret",)
+
+class Point(Base):
+    __slots__ = ("x", "ys")
+
+    def __init__(self, x):
+        self.x = x
+
+    def __getattribute__(self, name):  # never run by the tracer's repr
+        raise RuntimeError("no")
+
+def f():
+    p = Point(1)
+    object.__setattr__(p, "ys", [])
+    object.__getattribute__(p, "ys").append(2)
+    object.__setattr__(p, "_Base__secret", "s")
+    return 0
+"""
+
+
+def test_slots_of_plain_objects_show_and_their_changes_too(tracer):
+    trace = tracer.trace_call(SLOTTED, "f()")
+    changes = {e["line"]: e["changes"] for e in trace["events"] if e["kind"] == "line" and e["function"] == "f"}
+    assert changes[14] == {"p": "<Point x=1>"}  # a slot not set yet is left out
+    assert changes[15] == {"p": "<Point x=1, ys=[]>"}
+    assert changes[16] == {"p": "<Point x=1, ys=[2]>"}  # mutation inside a slot
+    assert changes[17] == {"p": "<Point x=1, ys=[2], __secret='s'>"}
+
+
 def test_run_folders_of_dead_zygotes_are_swept_at_start(tmp_path):
     """A zygote killed before its clean-up leaves its run folder behind (with namespaces a
     tmpfs mount point only the outside can remove); the next zygote removes it, and leaves

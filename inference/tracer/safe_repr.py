@@ -20,6 +20,60 @@ REPR_BUDGET_S = 0.2
 ATOMS = (int, float, complex, bool, type(None), str, bytes)
 
 
+class _Slotted:
+    __slots__ = ("slot",)
+
+
+_SLOT = type(_Slotted.__dict__["slot"])  # member_descriptor: reads a slot in C
+_INSTANCE_DICT = type(type.__dict__["__dict__"])  # getset_descriptor: an object's __dict__, in C
+_type_attribute = type.__getattribute__
+
+
+def instance_dict(obj, kind):
+    """The object's own __dict__, read through the descriptor its class got from Python
+    (no user __getattribute__ or property runs); None if it has none, or if a class put
+    something else under that name."""
+    for klass in _type_attribute(kind, "__mro__"):
+        descriptor = _type_attribute(klass, "__dict__").get("__dict__")
+        if descriptor is None:
+            continue
+        if type(descriptor) is not _INSTANCE_DICT:
+            return None
+        try:
+            fields = descriptor.__get__(obj, kind)
+        except Exception:
+            return None
+        return fields if type(fields) is dict else None
+    return None
+
+
+def slot_values(obj, kind):
+    """(name, value) of each set slot of `obj` (classes with __slots__ keep no __dict__ for
+    them), read through the slot descriptors themselves: no user __getattribute__,
+    __getattr__ or property runs."""
+    found = []
+    for klass in _type_attribute(kind, "__mro__"):
+        names = _type_attribute(klass, "__dict__").get("__slots__")
+        if type(names) is str:
+            names = (names,)
+        if type(names) not in (tuple, list):
+            continue
+        for name in names:
+            if type(name) is not str or name in ("__dict__", "__weakref__"):
+                continue
+            key = name
+            if name.startswith("__") and not name.endswith("__"):  # stored under its mangled name
+                key = "_%s%s" % (klass.__name__.lstrip("_"), name)
+            descriptor = _type_attribute(klass, "__dict__").get(key)
+            if type(descriptor) is not _SLOT:
+                continue
+            try:
+                found.append((name, descriptor.__get__(obj, kind)))
+            except AttributeError:
+                pass  # not set (yet)
+    return found
+
+
 class ReprTimeout(BaseException):
     """Raised by the alarm handler inside a user __repr__ that ran out of time."""
 
@@ -135,12 +189,15 @@ class SafeRepr:
             return
         if kind.__repr__ is object.__repr__:
             # The default repr shows only an address; the attributes show what changed.
-            fields = getattr(obj, "__dict__", None)
-            if type(fields) is not dict or not fields or level > 3:
+            fields = instance_dict(obj, kind)
+            items = list(fields.items()) if fields is not None else []
+            if level <= 3:
+                items += slot_values(obj, kind)
+            if not items or level > 3:
                 out.append("<%s object>" % kind.__name__)
                 return
             out.append("<%s " % kind.__name__)
-            for index, (name, value) in enumerate(list(fields.items())):
+            for index, (name, value) in enumerate(items):
                 if sum(len(p) for p in out) > limit:
                     out.append(", ...")
                     break

@@ -207,6 +207,37 @@ def test_a_generator_is_traced_across_its_yields(tracer):
     assert trace["stdout"] == "A\nend\n"
 
 
+ASYNC_SCRIPT = """import asyncio
+
+class Box:
+    def __init__(self, n):
+        self.n = n
+
+async def bump(box):
+    await asyncio.sleep(0)
+    box.n += 1
+    return box.n * 2
+
+async def main():
+    box = Box(3)
+    print(await bump(box))
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_an_async_function_is_watched_across_its_awaits(tracer):
+    # The event loop resumes the outer coroutine (main) after each await: it is not part
+    # of the watched call, and is not traced.
+    trace = tracer.watch_call(ASYNC_SCRIPT, "bump", filename="/work/a.py")
+    assert trace["status"] == "ok" and trace["call"] == "bump(<Box n=3>)" and trace["caller_line"] == 14
+    assert {e["function"] for e in trace["events"]} == {"bump"}
+    assert [(e["kind"], e["line"]) for e in trace["events"]] == [("call", 7), ("line", 8), ("line", 9),
+                                                                ("line", 10), ("return", 10)]
+    assert trace["return"]["repr"] == "8"
+
+
 def test_limits_hold_inside_the_watched_call():
     source = "def spin(box):\n    n = 0\n    while True:\n        n += 1\n\nspin(object())\n"
     with Tracer(workers=1, limits=Limits(timeout_s=0.5, cpu_s=5)) as tracer:

@@ -585,6 +585,7 @@ def _watch(state, code, entry_code, namespace):
                 # Its "call" event has passed: record it by hand, then trace the frame's
                 # lines and every call it makes.
                 tracer.on_call(frame, "call", None)
+                tracer.only_within = True
                 frame.f_trace = on_watched
                 sys.settrace(on_call)
             return

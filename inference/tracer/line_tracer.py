@@ -141,6 +141,9 @@ class LineTracer:
         self.repr = state.repr
         self.innermost, self.ranges = state.loops
         self.recording = True
+        # Watch mode: once the watched call is known, only the calls it makes (at any depth)
+        # are traced, not a caller of it that the event loop resumes (an outer coroutine).
+        self.only_within = False
 
     def _stop_recording(self):
         self.recording = False
@@ -180,6 +183,8 @@ class LineTracer:
                     depth = parent_info.depth + 1
                     break
                 parent = parent.f_back
+            if parent is None and self.only_within:
+                return None
             if depth > self.max_depth:
                 self.state.truncated["depth"] = True
                 return None

@@ -159,7 +159,11 @@ def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserro
     """The paths of the folders the run holds open as descriptors: any of them can be the
     `dir_fd` of a call, which the kernel then resolves a relative path against."""
     found = []
-    for name in listdir("/proc/self/fd"):
+    try:
+        names = listdir("/proc/self/fd")
+    except oserror:  # no /proc (macOS): see docs/sandbox.md
+        return found
+    for name in names:
         link = "/proc/self/fd/" + name
         try:
             if stat(link).st_mode & 0o170000 == 0o040000:

@@ -461,6 +461,15 @@ def install_stand_ins():
                 setattr(imported, name, _no_programs if name == "_fork_exec" else processes)
     if "_ctypes" not in sys.modules:  # see runtime.enter_then_restart
         _stand_in("ctypes", "A stand-in: the sandbox does not allow ctypes.").__getattr__ = _no_ctypes
+    # Signalling through a pid file descriptor raises no audit event (os.kill does, and is
+    # refused): these go. A run can still build a fresh `_signal` or `posix` with
+    # `_imp.create_builtin`; docs/sandbox.md names that gap.
+    for module, names in (("posix", ("pidfd_open",)), ("os", ("pidfd_open",)),
+                          ("_signal", ("pidfd_send_signal",)), ("signal", ("pidfd_send_signal",))):
+        loaded = sys.modules.get(module)
+        for name in names:
+            if loaded is not None and name in loaded.__dict__:
+                delattr(loaded, name)
 
 
 def enter_workdir(workdir):

@@ -221,8 +221,8 @@ class Tracing:
                 if site is None:
                     # A line with an assert, doctest or `# semcoder:` comment names its call.
                     site = next((c for c in info.calls if c.line == line), None)
-                runs, entry = _what_runs(info, line)
-                if site is None and runs:
+                runs, entry = _what_runs(info, line) if site is None else (False, None)
+                if runs:
                     # A call with other values (variables, objects) in the script or a test:
                     # traced where it runs, or (execution disabled) the function's own
                     # known call is used. In another function's body the cursor still
@@ -275,9 +275,10 @@ class Tracing:
             runs.append((entry_running(tests), "tests"))
         seen: list[tuple[str, bool, str, str | None, int | None]] = []
         stopped: list[str] = []
+        source = _runnable(info)
         for entry, origin in runs:
             recording = await self.server.executor.record_calls(
-                self.server.settings.execution, _runnable(info), fn.name, path, entry=entry,
+                self.server.settings.execution, source, fn.name, path, entry=entry,
                 target_line=fn.start + 1)
             if recording is None:
                 return  # the sandbox failed: try again on the next hover
@@ -339,7 +340,7 @@ class Tracing:
         return trace
 
     def _remember_actual(self, key: str, trace: dict) -> None:
-        if trace.get("status") not in ("crashed",):
+        if trace.get("status") != "crashed":
             self._actual_memo[key] = trace
             if len(self._actual_memo) > 500:
                 self._actual_memo.pop(next(iter(self._actual_memo)))

@@ -237,6 +237,13 @@ _NO_THREAD_REASON = (" (the sandbox allows a run no new processes, and for users
                      "kernel counts threads as processes)")
 
 
+def _returned(state, value):
+    """The result of a call that returned `value`."""
+    result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+    result["message"] = "returned %s" % result["return"]["repr"][:200]
+    return result
+
+
 def _return_info(state, value):
     limit = max(int(state.limits["max_return_repr"]), 64)
     text = state.repr(value, limit + 1)
@@ -367,7 +374,7 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
             tracer.frames.clear()
         state.finish(_exception_result(state, exc))
     tracer.frames.clear()
-    result = state.result("ok", "returned", **{"return": _return_info(state, value)})
+    result = _returned(state, value)
     if awaited:
         result["awaited"] = True
     if expect_code is not None:
@@ -379,7 +386,6 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
         except BaseException as exc:
             result["assertion"] = {"passed": False, "expected_repr": None,
                                    "error": "%s: %s" % (type(exc).__name__, safe_str(exc, state.repr))}
-    result["message"] = "returned %s" % result["return"]["repr"][:200]
     state.finish(result)
 
 
@@ -601,9 +607,7 @@ def _watch(state, code, entry_code, namespace):
             state.finish(_exception_result(state, raised[0], raised[1]))
         if how is RAISED:  # past the event limit, tracing had stopped: the exception is unknown
             state.finish(state.result("exception", "the call raised an exception%s" % state.at_line()))
-        result = state.result("ok", "returned", **{"return": _return_info(state, arg)})
-        result["message"] = "returned %s" % result["return"]["repr"][:200]
-        state.finish(result)
+        state.finish(_returned(state, arg))
 
     exc = _run_profiled(state, profile, code, entry_code, namespace)
     tracer.frames.clear()

@@ -318,10 +318,11 @@ def _preload(names):
         except BaseException as exc:  # a missing module, or one that fails: runs say so
             errors[name] = "%s: %s" % (type(exc).__name__, exc)
         problem = None
+        unreachable = unreachable_loaded(_KERNEL_GUARDS_FILES[0])
         if _thread_count() > 1:
             problem = "started a thread, and a process with threads cannot fork safely"
-        elif unreachable_loaded(_KERNEL_GUARDS_FILES[0]):
-            problem = "loaded %s, which runs may not reach" % ", ".join(unreachable_loaded(_KERNEL_GUARDS_FILES[0]))
+        elif unreachable:
+            problem = "loaded %s, which runs may not reach" % ", ".join(unreachable)
         if problem:
             sys.stderr.write("tracer: preloading %s %s\n" % (name, problem))
             sys.stderr.flush()

@@ -53,7 +53,8 @@ def slot_values(obj, kind):
     __getattr__ or property runs."""
     found = []
     for klass in _type_attribute(kind, "__mro__"):
-        names = _type_attribute(klass, "__dict__").get("__slots__")
+        members = _type_attribute(klass, "__dict__")
+        names = members.get("__slots__")
         if type(names) is str:
             names = (names,)
         if type(names) not in (tuple, list):
@@ -64,7 +65,7 @@ def slot_values(obj, kind):
             key = name
             if name.startswith("__") and not name.endswith("__"):  # stored under its mangled name
                 key = "_%s%s" % (klass.__name__.lstrip("_"), name)
-            descriptor = _type_attribute(klass, "__dict__").get(key)
+            descriptor = members.get(key)
             if type(descriptor) is not _SLOT:
                 continue
             try:
@@ -189,11 +190,11 @@ class SafeRepr:
             return
         if kind.__repr__ is object.__repr__:
             # The default repr shows only an address; the attributes show what changed.
-            fields = instance_dict(obj, kind)
-            items = list(fields.items()) if fields is not None else []
-            if level <= 3:
-                items += slot_values(obj, kind)
-            if not items or level > 3:
+            items = []
+            if level <= 3:  # deeper, the class name is enough
+                fields = instance_dict(obj, kind)
+                items = (list(fields.items()) if fields is not None else []) + slot_values(obj, kind)
+            if not items:
                 out.append("<%s object>" % kind.__name__)
                 return
             out.append("<%s " % kind.__name__)

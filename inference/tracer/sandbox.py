@@ -67,6 +67,7 @@ _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi", "_xxsu
                                 "_ctypes_test",
                                 # Tcl is an interpreter of its own, with file access and exec.
                                 "_tkinter"))
+_FORBIDDEN_IMPORT_PREFIX = "_test"  # _testcapi, _testinternalcapi, ...
 # Modules that write files from native code, where the hook sees no event (SQLite's ATTACH
 # and VACUUM INTO, readline's history, dbm, shared memory): refused unless the kernel itself
 # keeps the run's writes in its folder (namespaces, with every other mount read-only).
@@ -173,28 +174,31 @@ def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserro
     return found
 
 
+def _stays_inside(where, full, root, prefix, resolved=_resolved, within=_within, open_folders=_open_folders):
+    """Whether the path `where` (text), `full` once resolved, is inside for a call that may
+    take a `dir_fd` (os.open, os.mkdir, os.rename, ...): a relative path must stay inside
+    from the working folder and from every folder the run holds open, since the audit
+    event does not always say which one the call uses."""
+    if not within(full, root, prefix):
+        return False
+    if where[:1] != "/":
+        for folder in open_folders():
+            if not within(resolved(folder + "/" + where), root, prefix):
+                return False
+    return True
+
+
 def _inside(path, root, prefix, isinstance=isinstance, int=int, text=_path_text, resolved=_resolved,
-            within=_within, readlink=os.readlink, oserror=OSError, open_folders=_open_folders):
-    """Whether `path`, resolved, is the run's folder, in it, or /dev/null, for a call that
-    may take a `dir_fd` (os.open, os.mkdir, os.rename, ...): a relative path must stay
-    inside from the working folder and from every folder the run holds open, since the
-    audit event does not always say which one the call uses. A descriptor (os.chmod(fd))
-    is checked by the file it is open on."""
+            stays_inside=_stays_inside, within=_within, readlink=os.readlink, oserror=OSError):
+    """Whether `path` is the run's folder, in it, or /dev/null (see _stays_inside). A
+    descriptor (os.chmod(fd)) is checked by the file it is open on."""
     if isinstance(path, int):
         try:
             return within(readlink("/proc/self/fd/%d" % path), root, prefix)
         except oserror:
             return False
     path = text(path)
-    if path is None:
-        return False
-    if not within(resolved(path), root, prefix):
-        return False
-    if path[:1] != "/":
-        for folder in open_folders():
-            if not within(resolved(folder + "/" + path), root, prefix):
-                return False
-    return True
+    return path is not None and stays_inside(path, resolved(path), root, prefix)
 
 
 def _shown(path, text=_path_text, isinstance=isinstance, int=int):
@@ -211,9 +215,10 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
 
     def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, forbidden=forbidden, reasons=reasons,
              path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
-             native_writers=native_writers, coroutine_code=coroutine_code, own_code=own_code, inside=_inside, within=_within, text=_path_text,
-             shown=_shown, resolved=_resolved, getframe=sys._getframe, type=type, isinstance=isinstance, int=int,
-             len=len, function=type(_resolved), lstat=os.lstat,
+             forbidden_prefix=_FORBIDDEN_IMPORT_PREFIX, native_writers=native_writers,
+             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, stays_inside=_stays_inside,
+             within=_within, text=_path_text, shown=_shown, resolved=_resolved, getframe=sys._getframe,
+             type=type, isinstance=isinstance, int=int, len=len, function=type(_resolved), lstat=os.lstat,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
@@ -227,7 +232,8 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
             # from /proc or a link to it all name another process's files.
             full = None if where is None else resolved(where)
             # os.open (no mode) may be given a dir_fd that its event does not show
-            if writing and not (within(full, root, prefix) if mode is not None else inside(path, root, prefix)):
+            if writing and not (within(full, root, prefix) if mode is not None
+                                else where is not None and stays_inside(where, full, root, prefix)):
                 linked = False
                 if where is not None and where[:1] != "/":
                     try:
@@ -253,7 +259,7 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
             raise refused("the sandbox does not allow ctypes")
         if event == "import":
             name = args[0]
-            if name in forbidden_imports or name[:5] == "_test":
+            if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
                 raise not_found("the sandbox does not allow importing %s" % name, name=name)
             if name in native_writers:
                 raise not_found("the sandbox does not allow importing %s without Linux namespaces: it writes "
@@ -282,7 +288,8 @@ def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
     hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
-    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _inside, _shown))
+    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _stays_inside, _inside,
+                                          _shown))
 
 
 _OWN_CODE = _own_code()
@@ -418,7 +425,7 @@ def unreachable_loaded(kernel_guards_files):
     stand-ins. Empty in a zygote that imported only what it should."""
     refused = _FORBIDDEN_IMPORTS if kernel_guards_files else _FORBIDDEN_IMPORTS | _NATIVE_WRITERS
     return sorted(name for name, module in list(sys.modules.items())
-                  if (name in refused or name[:5] == "_test")
+                  if (name in refused or name.startswith(_FORBIDDEN_IMPORT_PREFIX))
                   and getattr(getattr(module, "__spec__", None), "origin", None) != _STAND_IN_ORIGIN)
 
 

@@ -21,8 +21,8 @@ STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit",
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
                      "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s"))
-# Only from record_calls and watch_call (calls, caller_line, exited), or for a coroutine
-# (awaited).
+# Only from record_calls and watch_call (calls, caller_line, exited), for a coroutine
+# (awaited), or once a call's module has run (module_s).
 _OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
@@ -83,6 +83,11 @@ def _text(value, where: str, optional: bool = False) -> None:
 def _flag(value, where: str) -> None:
     if type(value) is not bool:
         _fail(where, "is not true or false")
+
+
+def _duration(value, where: str, optional: bool = False) -> None:
+    if not ((optional and value is None) or (type(value) in (int, float) and value >= 0)):
+        _fail(where, "is not a duration")
 
 
 def _line(value, where: str) -> None:
@@ -173,9 +178,7 @@ def check(result: dict) -> None:
     _text(result["call"], "call", optional=True)
     _text(result["stdout"], "stdout")
     _text(result["stderr"], "stderr")
-    duration = result["duration_s"]
-    if not (duration is None or (type(duration) in (int, float) and duration >= 0)):
-        _fail("duration_s", "is not a duration")
+    _duration(result["duration_s"], "duration_s", optional=True)
     _exact(result["truncated"], "truncated", TRUNCATED)
     for key in TRUNCATED:
         _flag(result["truncated"][key], "truncated." + key)
@@ -221,8 +224,8 @@ def check(result: dict) -> None:
         _text(result["exited"], "exited")
     if "awaited" in result and result["awaited"] is not True:
         _fail("awaited", "is not true")
-    if "module_s" in result and (type(result["module_s"]) not in (int, float) or result["module_s"] < 0):
-        _fail("module_s", "is not a duration")
+    if "module_s" in result:
+        _duration(result["module_s"], "module_s")
     if "calls" in result:
         if not isinstance(result["calls"], list):
             _fail("calls", "is not a list")

@@ -54,12 +54,18 @@ def compiled_in_child():
 
 
 def _requests(tracer: Tracer, monkeypatch) -> list[dict]:
+    """What each request sends: its first frame, with its second (loops, compiled) added."""
     sent: list[dict] = []
     original = pool._Zygote.request
 
-    def spy(self, message, timeout):
-        sent.append(message)
-        return original(self, message, timeout)
+    def spy(self, message, code, timeout):
+        sent.append(dict(message))
+
+        def second():
+            sent[-1]["loops"], sent[-1]["compiled"] = parts = code()
+            return parts
+
+        return original(self, message, second, timeout)
 
     monkeypatch.setattr(pool._Zygote, "request", spy)
     return sent
@@ -79,7 +85,7 @@ def test_another_interpreter_gets_source_text_only(compiled_in_child, monkeypatc
     sent = _requests(compiled_in_child, monkeypatch)
     trace = compiled_in_child.trace_call("def f(x):\n    return x + 1\n", "f(1)")
     assert trace["status"] == "ok" and trace["return"]["repr"] == "2"
-    assert "compiled" not in sent[-1]
+    assert sent[-1]["compiled"] is None and sent[-1]["loops"] == ([], [])
 
 
 def test_traces_are_the_same_whoever_compiles_them(compiled_here, compiled_in_child):
@@ -139,3 +145,46 @@ def test_the_server_keeps_the_work_for_a_file_it_sees_again_but_not_for_huge_one
         assert [e["iteration"] for e in trace["events"] if e["kind"] == "line" and e["line"] == 2] == [1, 2, 3]
     assert (small, "/work/cache.py") in compiled_here._code_cache and small in compiled_here._loop_cache
     assert (huge, "/work/cache.py") not in compiled_here._code_cache and huge not in compiled_here._loop_cache
+
+
+def test_the_child_gets_the_sandbox_request_before_the_server_compiles(compiled_here, monkeypatch):
+    """The first frame (what the sandbox needs) is on its way before the code is worked out,
+    so that the spare wakes up and sets up while the server parses and compiles."""
+    happened: list[str] = []
+    write, request = pool._Zygote._write, pool._Zygote.request
+
+    def spy_write(self, data):
+        happened.append("frame")
+        return write(self, data)
+
+    def spy_request(self, message, code, timeout):
+        def second():
+            happened.append("code")
+            return code()
+        return request(self, message, second, timeout)
+
+    monkeypatch.setattr(pool._Zygote, "_write", spy_write)
+    monkeypatch.setattr(pool._Zygote, "request", spy_request)
+    trace = compiled_here.trace_call("def f(xs):\n    for x in xs:\n        pass\n    return len(xs)\n", "f([4, 5])")
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "2"
+    assert [e["iteration"] for e in trace["events"] if e["line"] == 2] == [1, 2, 3]
+    assert happened == ["frame", "code", "frame"]
+
+
+def test_a_second_frame_left_behind_by_a_dead_child_is_not_read_as_a_request():
+    """A child that dies between the two frames of its request leaves the second in the
+    pipe. The next spare skips it, and runs the next request as sent, itself: run folders
+    are numbered, and no spare in between died of reading the stray frame."""
+    import marshal
+    import struct
+
+    source = "import os\n\ndef f(x):\n    return (x * 3, int(os.getcwd().rsplit('-', 1)[1]))\n"
+    with Tracer(workers=1) as tracer:
+        before = tracer.trace_call(source, "f(1)")
+        zygote = tracer._all[0]
+        stray = marshal.dumps(([], None), 4)
+        assert zygote._write(struct.pack(">I", len(stray)) + stray)
+        after = tracer.trace_call(source, "f(5)", expect="(15, %d)" % (eval(before["return"]["repr"])[1] + 1))
+        assert after["status"] == "ok" and after["assertion"]["passed"], after["return"]
+        assert tracer._all == [zygote]
+

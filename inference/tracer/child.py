@@ -305,14 +305,15 @@ class Prepared:
                 return
 
 
-def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=None):
+def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_code=None):
     """Body of a forked child: sandbox itself, run, write the trace, exit.
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already; `hook`:
-    make_audit_hook(workdir, real_workdir), when the caller built it already."""
+    make_audit_hook(workdir, real_workdir), when the caller built it already. `read_code`:
+    adds the request's second part (its loop table and code objects: see
+    pool._Zygote.request) to `request`, called once the process has its limits, so that
+    the server's compiling and this child's waking up and setting up happen at once."""
     state = RunState(request, workdir, result_fd)
     limits = state.limits
-    if prepared.error:
-        state.finish(state.result("invalid", prepared.error))
     # _signal skips signal.signal's enum conversions, which are costly in a fresh child.
     _signal.signal(signal.SIGALRM, _on_alarm(state))
     if hasattr(signal, "SIGXCPU"):
@@ -323,11 +324,9 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     sys.setrecursionlimit(int(limits["recursion_limit"]) + 50)
 
     filename = state.filename
-    linecache.cache[filename] = (len(request["source"]), None, prepared.lines, filename)
     for path in reversed(request.get("sys_path") or []):
         if path not in sys.path:
             sys.path.insert(0, path)
-    state.loops = prepared.loops
     mode = request.get("mode", "call")
     module_name = "__main__" if mode in ("record", "watch") and not request.get("entry") else "__semcoder_traced__"
     # As if the file were run with no arguments (argparse reads sys.argv): not the
@@ -340,6 +339,14 @@ def run_child(request, prepared, workdir, result_fd, real_workdir=None, hook=Non
     module.__builtins__ = __builtins__
     namespace = module.__dict__
     sys.modules[module_name] = module
+
+    if read_code is not None:
+        read_code(request)
+    prepared = Prepared(request)
+    if prepared.error:
+        state.finish(state.result("invalid", prepared.error))
+    linecache.cache[filename] = (len(request["source"]), None, prepared.lines, filename)
+    state.loops = prepared.loops
     code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code
 
     _mirror(request.get("mirror"), workdir)

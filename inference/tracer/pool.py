@@ -26,7 +26,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import SemcoderError, SettingsError
 from .limits import Limits
@@ -137,16 +137,20 @@ class _Zygote:
                 return None
             buffer += chunk
 
-    def request(self, message: dict, timeout: float) -> dict | None:
+    def request(self, message: dict, code: Callable[[], tuple], timeout: float) -> dict | None:
         """Send one run and return its result; None when the zygote is broken (it must then
         be replaced). See runtime.Spare for the frames: the child's result, then the
         zygote's trailer once the child is gone.
 
-        The previous run's trailer is not awaited before sending: the next spare is forked
-        already, so this run starts while the last child is still exiting. The two frames
-        then come in either order; the trailer proves that the last child is gone, and the
-        result's id (unguessable, and only ever in this spare's request) proves it is this
-        run's. Anything else means a run wrote into the pipe: the zygote is not trusted."""
+        The request goes in two frames: `message` first, then `code()` (its loop table and
+        code objects), which is worked out only once the first frame is sent. The spare wakes
+        up and sets up its sandbox while this process parses and compiles.
+
+        The previous run's trailer is not awaited before sending: this run starts while the
+        last child may still be exiting. The two frames then come in either order; the
+        trailer proves that the last child is gone, and the result's id (unguessable, and
+        only ever in this spare's request) proves it is this run's. Anything else means a
+        run wrote into the pipe: the zygote is not trusted."""
         owed, self._owed_trailer = self._owed_trailer, None
         request_id = secrets.token_hex(16)  # unguessable: no run can forge a later run's result
         # marshal, not JSON: the child decodes it with one C call (no Python frames, fewer
@@ -154,6 +158,13 @@ class _Zygote:
         # travel this way: what comes back (a run could have written it) is always JSON.
         body = marshal.dumps({**message, "id": request_id}, 4)
         if not self._write(struct.pack(">I", len(body)) + body):
+            return None
+        try:
+            second = marshal.dumps(tuple(code()), 4)
+        except Exception:  # never leave the child waiting: without them it does the work itself
+            log.exception("could not prepare a run's code; the run compiles it itself")
+            second = marshal.dumps((None, None), 4)
+        if not self._write(struct.pack(">I", len(second)) + second):
             return None
         result = None
         while result is None or owed is not None:
@@ -344,9 +355,9 @@ class Tracer:
             zygote = self._borrow()
             healthy = False
             try:
-                if zygote.same_bytecode and "compiled" not in message and message.get("loops") is not None:
-                    message = {**message, "compiled": self._compiled(message)}
-                result = zygote.request(message, limits.timeout_s + _STUCK_MARGIN_S)
+                compile_here = zygote.same_bytecode
+                result = zygote.request(message, lambda: self._code(message, compile_here),
+                                        limits.timeout_s + _STUCK_MARGIN_S)
                 healthy = result is not None and zygote.alive()
             finally:
                 self._give_back(zygote, healthy)
@@ -392,7 +403,7 @@ class Tracer:
         if self.workspace_root and self.workspace_root not in sys_path:
             sys_path.append(self.workspace_root)
         return {"op": "run", "source": source, "filename": filename, "limits": request_limits,
-                "sys_path": sys_path, "loops": self._loops(source)}, limits
+                "sys_path": sys_path}, limits
 
     def _script_folders(self, message: dict) -> list[str]:
         """Where a script would be run from: its own folder, then the workspace. Every run
@@ -412,44 +423,53 @@ class Tracer:
                 cache.pop(next(iter(cache)))
             cache[key] = value
 
-    def _compiled(self, message: dict) -> tuple | None:
-        """The run's code objects (module, call, expected value, entry point), compiled here
-        as the child would (compiling in a fresh child costs several times more: every page
-        the compiler touches is copied). None when something does not compile: the child
-        then compiles it and reports the error in its own words."""
-        source, filename = message["source"], message["filename"]
-        key = (source, filename)
-        with self._lock:
-            module = self._code_cache.get(key)
+    def _code(self, message: dict, compile_here: bool) -> tuple:
+        """The second part of a request: the loop table of its source and, when the zygote's
+        Python runs this one's bytecode, its code objects (module, call, expected value,
+        entry point), compiled here as the child would. Compiling in a fresh child costs
+        several times more: every page the compiler touches is copied. Either is None when
+        something does not parse or compile here: the child then does it, and reports the
+        error in its own words."""
+        loops, module = self._module(message["source"], message["filename"], compile_here)
+        if module is None:
+            return loops, None
+        parts = [module]
         try:
             with _COMPILE_LOCK, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a run's own SyntaxWarnings are not the server's
-                if module is None:
-                    module = compile(source, filename, "exec", dont_inherit=True, optimize=0)
-                    self._remember(self._code_cache, key, module, len(source), 32)
-                parts = [module]
-                for key_, mode in (("call", "eval"), ("expect", "eval"), ("entry", "exec")):
-                    text = message.get(key_)
-                    parts.append(compile(text, f"<{key_}>", mode, dont_inherit=True, optimize=0) if text else None)
+                for key, mode in (("call", "eval"), ("expect", "eval"), ("entry", "exec")):
+                    text = message.get(key)
+                    parts.append(compile(text, f"<{key}>", mode, dont_inherit=True, optimize=0) if text else None)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            return None
-        return tuple(parts)
+            return loops, None
+        return loops, tuple(parts)
 
-    def _loops(self, source: str):
-        """The loop table of `source`, parsed here once per distinct source (the server
-        re-traces the same file often); None lets the child parse it (e.g. syntax this
-        Python does not know)."""
-        if "for" not in source and "while" not in source:
-            return [], []  # no loop can hide from both words (comprehensions are not traced)
+    def _module(self, source: str, filename: str, compile_here: bool) -> tuple:
+        """(loop table, module code object or None) of `source`, kept for a source seen
+        again (an editor re-traces the same file). Parsed once for both."""
+        key = (source, filename)
         with self._lock:
-            table = self._loop_cache.get(source)
-        if table is None:
-            try:
-                table = loop_table(ast.parse(source))
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return None
-            self._remember(self._loop_cache, source, table, len(source), 128)
-        return table
+            loops = self._loop_cache.get(source)
+            module = self._code_cache.get(key) if compile_here else None
+        if loops is not None and (module is not None or not compile_here):
+            return loops, module
+        try:
+            with _COMPILE_LOCK, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = None
+                if loops is None:
+                    if "for" in source or "while" in source:
+                        tree = ast.parse(source, filename)
+                        loops = loop_table(tree)
+                    else:
+                        loops = ([], [])  # no loop can hide from both words (comprehensions are not traced)
+                    self._remember(self._loop_cache, source, loops, len(source), 128)
+                if compile_here and module is None:
+                    module = compile(source if tree is None else tree, filename, "exec", dont_inherit=True, optimize=0)
+                    self._remember(self._code_cache, key, module, len(source), 32)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            return loops, None
+        return loops, module
 
     def trace_call(self, source: str, call: str, filename: str | None = None, limits: Limits | None = None,
                    expect: str | None = None) -> dict:

@@ -127,18 +127,40 @@ def _new_workdir(run_root):
     return path
 
 
+def _read_frame(protocol_in):
+    """The next frame from the server, unmarshalled (see pool._Zygote.request); exits the
+    child quietly when the server has closed the pipe (it is shutting down)."""
+    header = read_exact_fd(protocol_in, 4)
+    body = header and read_exact_fd(protocol_in, struct.unpack(">I", header)[0])
+    if not body:
+        os._exit(_EXIT_NO_INPUT)
+    return marshal.loads(body)
+
+
+def _read_request(protocol_in):
+    """The first part of the next request (a dict). The second part of an earlier one (a
+    tuple), left in the pipe by a child that died between reading the two, is skipped."""
+    while True:
+        request = _read_frame(protocol_in)
+        if type(request) is dict:
+            return request
+
+
 class Spare:
     """A child forked before its request arrives. Fork, set-up and (once it has waited a
     while) a rehearsal happen while the server is idle; the child then reads the next
     request from the server's pipe itself and writes its trace straight back, so a run
     costs the server two process hand-offs, not four.
 
+    A request comes in two frames (see pool._Zygote.request): what the sandbox needs, then
+    the code. The child sets itself up between the two, while the server compiles.
+
     The zygote only watches: the child reports (on a private pipe) that it has started and
-    with which limits; the zygote forks the next spare, kills the child if it outlives its
-    wall-clock limit, and after the child is gone writes a trailer frame for that request
-    (carrying a fallback result when the child died without writing one). Nothing a child
-    writes can come after its trailer, which is how the server knows that no frame it reads
-    later comes from an earlier run."""
+    with which limits; the zygote kills the child if it outlives its wall-clock limit, and
+    after the child is gone writes a trailer frame for that request (carrying a fallback
+    result when the child died without writing one), then forks the next spare. Nothing a
+    child writes can come after its trailer, which is how the server knows that no frame it
+    reads later comes from an earlier run."""
 
     __slots__ = ("workdir", "real_workdir", "notify_r", "pid")
 
@@ -172,23 +194,26 @@ class Spare:
             if _REHEARSE_WHEN_IDLE_S is not None and \
                     not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
                 _rehearse_until_request(protocol_in)
-            header = read_exact_fd(protocol_in, 4)
-            body = header and read_exact_fd(protocol_in, struct.unpack(">I", header)[0])
-            if not body:
-                os._exit(_EXIT_NO_INPUT)  # the server closed the pipe: shutting down
-            os.close(protocol_in)  # the run must not read the next request
-            request = marshal.loads(body)  # see pool._Zygote.request
+            request = _read_request(protocol_in)
             limits = request["limits"]
             limits["_vm_base"] = vm_base
             request_id = str(request.get("id") or "")[:32].encode("ascii", "replace")
             os.write(notify_w, _START.pack(b"S", float(limits["timeout_s"]), float(limits["cpu_s"]), request_id))
-            run_child(request, Prepared(request), self.workdir, protocol_out, self.real_workdir, hook)
+
+            def read_code(request):
+                code = _read_frame(protocol_in)
+                os.close(protocol_in)  # the run must not read the next request
+                request["loops"], request["compiled"] = code if type(code) is tuple else (None, None)
+
+            run_child(request, self.workdir, protocol_out, self.real_workdir, hook, read_code)
         except BaseException:
-            write_frame(protocol_out, json.dumps({
-                "schema": SCHEMA, "status": "crashed", "id": request.get("id"),
-                "message": "the sandbox failed: %s" % _describe(sys.exc_info()[1]),
-                "events": [], "truncated": {}}).encode())
-            os._exit(3)
+            try:
+                write_frame(protocol_out, json.dumps({
+                    "schema": SCHEMA, "status": "crashed", "id": request.get("id"),
+                    "message": "the sandbox failed: %s" % _describe(sys.exc_info()[1]),
+                    "events": [], "truncated": {}}).encode())
+            finally:
+                os._exit(3)  # never back into the zygote's loop, whatever failed
         os._exit(0)
 
     def wait_start(self):
@@ -265,11 +290,12 @@ def serve(run_root, protocol_in, protocol_out):
             continue
         timeout, cpu, request_id = started
         began = time.monotonic()
-        upcoming = Spare(run_root, real_root, protocol_in, protocol_out)
         status, killed = spare.wait_end(timeout)
         write_frame(protocol_out, _trailer(request_id, status, killed, timeout, cpu, began))
         spare.cleanup()
-        spare = upcoming
+        # The next spare is forked only now: forking (copying the page tables of this
+        # whole process) while the run is still going would take CPU from it.
+        spare = Spare(run_root, real_root, protocol_in, protocol_out)
 
 
 _WARM_UP_LIMITS = {"timeout_s": 5.0, "cpu_s": 5.0, "memory_mb": 512, "max_output_bytes": 65536,

@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{n / r['wall']:.0f}", f"{r['cpu'] / n * 1000:.2f}", f"{r['passed']}/{n}", extra]
 
     iso = ours["isolation"]
-    mode = "namespaces (user+net+mount) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
+    spaces = "user+net+mount+pid" if iso.get("pid_namespace") else "user+net+mount"
+    mode = f"namespaces ({spaces}) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after)",

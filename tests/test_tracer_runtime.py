@@ -258,9 +258,11 @@ def test_close_leaves_no_processes_or_folders():
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: tracer.trace_call("def f(n):\n    return n\n", f"f({n})"), range(4)))
     zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
+    # In a PID namespace, what the server started is each zygote's parent (runtime.run_as_pid_1).
+    started = [psutil.Process(z.proc.pid) for z in tracer._all if z.proc.pid not in tracer.worker_pids]
     roots = [info["run_root"] for info in tracer.worker_info]
     assert len(zygotes) == 2 and all(os.path.isdir(root) for root in roots)
-    # Each zygote forks its spare child right after answering, so it may lag the reply a little.
+    # Each zygote forks its spare child once the last one has exited, so it may lag the reply a little.
     import time
 
     deadline = time.monotonic() + 10
@@ -271,9 +273,33 @@ def test_close_leaves_no_processes_or_folders():
         time.sleep(0.01)
     assert len(family) >= 4  # each zygote keeps a spare child forked
     tracer.close()
-    _, alive = psutil.wait_procs(family, timeout=10)
+    _, alive = psutil.wait_procs(family + started, timeout=10)
     assert alive == []
     assert not any(os.path.exists(root) for root in roots)
+
+
+def test_a_zygote_in_a_pid_namespace_dies_with_the_process_the_server_started():
+    """The server kills a stuck worker by the pid it started; in a PID namespace that is the
+    zygote's outer parent (runtime.run_as_pid_1), and the zygote and its spare must go too."""
+    import time
+
+    import psutil
+
+    with Tracer(workers=1) as tracer:
+        assert tracer.trace_call("def f():\n    return 1\n", "f()")["status"] == "ok"
+        info = tracer.isolation_info
+        started = tracer._all[0].proc
+        if not info["pid_namespace"]:
+            assert tracer.worker_pids == [started.pid]
+            return
+        zygote = psutil.Process(tracer.worker_pids[0])
+        assert zygote.ppid() == started.pid and info["pid"] == 1
+        time.sleep(0.2)  # the last child has exited, the next spare is forked
+        family = [zygote] + zygote.children()
+        assert len(family) == 2  # the zygote and its spare
+        started.kill()
+        _, alive = psutil.wait_procs(family, timeout=10)
+        assert alive == []
 
 
 def test_attribute_changes_of_plain_objects_show(tracer):

@@ -378,9 +378,11 @@ class Tracer:
 
     @property
     def worker_pids(self) -> list[int]:
-        """Process ids of the running zygotes (for measuring their CPU use)."""
+        """Process ids of the running zygotes (for measuring their CPU use). In a PID
+        namespace a zygote is the child of the process the server started (see
+        runtime.run_as_pid_1): this is its pid as the server sees it."""
         with self._lock:
-            return [z.proc.pid for z in self._all]
+            return [z.info.get("host_pid") or z.proc.pid for z in self._all]
 
     @property
     def worker_info(self) -> list[dict]:

@@ -42,12 +42,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
+    from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import apply_fixed_limits, make_audit_hook, clean_environment, enter_namespaces, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
+    from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -511,15 +511,46 @@ def enter_then_restart(isolation, rehearsal):
     this interpreter."""
     run_root = new_run_root()
     error, tmpfs = enter_namespaces(run_root)
-    entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0])]
+    pid_error = enter_pid_namespace() if error is None else "no user namespace"
+    entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
+               pid_error or ""]
+    command = [sys.executable, "-I", os.path.abspath(__file__)] + entered
+    if pid_error is None:
+        run_as_pid_1(command)
     try:
-        os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__)] + entered)
+        os.execv(sys.executable, command)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
     zygote(isolation, run_root, error, tmpfs)
 
 
-def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False):
+def run_as_pid_1(command):
+    """Run the zygote as PID 1 of the PID namespace this process has made for its children,
+    and wait for it; never returns. This process stays outside the namespace (the server
+    knows its pid): it keeps none of the protocol's pipes, so that the server reads the
+    zygote's end as the zygote's, and it exits as the zygote does. The zygote dies with it
+    (the server may kill it), and every run with the zygote: the kernel kills a PID
+    namespace's processes when its PID 1 exits."""
+    pid = os.fork()  # the namespace's PID 1
+    if pid == 0:
+        try:
+            die_with_parent()
+            os.execv(sys.executable, command)
+        finally:
+            os._exit(127)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    while True:
+        try:
+            status = os.waitpid(pid, 0)[1]
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False, pid_error="not requested"):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
     protocol_in, protocol_out = os.dup(0), os.dup(1)
@@ -540,7 +571,9 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     if hasattr(gc, "freeze"):
         gc.freeze()
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
-             "pid": os.getpid(), "namespaces": namespaces_error is None,
+             "pid": os.getpid(), "host_pid": _proc_pid(), "namespaces": namespaces_error is None,
+             "pid_namespace": pid_error is None,
+             "pid_namespace_error": pid_error,
              "read_only_outside": _KERNEL_GUARDS_FILES[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
@@ -566,7 +599,8 @@ def main(argv):
         _, isolation, rehearsal, run_root, tmpfs, error = argv[1:7]
         _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
         _PRELOAD[0] = _preload_setting(argv[7] if len(argv) > 7 else "")
-        zygote(isolation, run_root, error or None, tmpfs == "1")
+        pid_error = argv[8] if len(argv) > 8 else "not requested"
+        zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None)
         return 0
     rehearsal = argv[2] if len(argv) > 2 else ""
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)

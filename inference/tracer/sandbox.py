@@ -1,18 +1,21 @@
 """The isolation a traced child applies to itself (stdlib only, Python 3.9+): rlimits, the
 audit hook that refuses processes, network, writes outside its folder, ctypes and other
-processes' /proc entries; its private folder and environment; and the user+network
-namespaces the zygote enters where Linux allows them. See docs/sandbox.md.
+processes' /proc entries; its private folder and environment; and the user, network,
+mount and PID namespaces the zygote enters where Linux allows them. See docs/sandbox.md.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import signal
 import sys
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWPID = 0x20000000
+_PR_SET_PDEATHSIG = 1
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 # mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
@@ -93,8 +96,17 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
     # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
     # code.replace: only a flag changes, on code the compiler made.
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
-    return _hook_for(root, root + "/", os.getpid(), *_FROZEN_TABLES, frozenset() if kernel_guards_files else _NATIVE_WRITERS,
-                     getattr(coroutine, "__code__", None), _OWN_CODE)
+    return _hook_for(root, root + "/", os.getpid(), _proc_pid(), *_FROZEN_TABLES,
+                     frozenset() if kernel_guards_files else _NATIVE_WRITERS, getattr(coroutine, "__code__", None), _OWN_CODE)
+
+
+def _proc_pid():
+    """This process's pid as /proc names it. In a PID namespace whose /proc is the host's
+    (the zygote mounts none of its own) that is the host's pid, not os.getpid()."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):  # no /proc (macOS)
+        return os.getpid()
 
 
 def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oserror=OSError):
@@ -208,12 +220,12 @@ def _shown(path, text=_path_text, isinstance=isinstance, int=int):
     return "a path object: pass str(path)" if path is None else path
 
 
-def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_positions, forbidden_imports,
+def _hook_for(root, prefix, own_pid, proc_pid, forbidden, reasons, path_events, path_positions, forbidden_imports,
               native_writers, coroutine_code, own_code):
     """The hook itself (see make_audit_hook): every value it needs is bound here as a
     default of `hook`."""
 
-    def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, forbidden=forbidden, reasons=reasons,
+    def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, proc_pid=proc_pid, forbidden=forbidden, reasons=reasons,
              path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
              forbidden_prefix=_FORBIDDEN_IMPORT_PREFIX, native_writers=native_writers,
              coroutine_code=coroutine_code, own_code=own_code, inside=_inside, stays_inside=_stays_inside,
@@ -244,7 +256,7 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
                               % (shown(path), ": the project's file, which runs may only read" if linked else ""))
             if full is not None and full[:6] == "/proc/":
                 part = full.split("/")[2]
-                if part.isdigit() and int(part) != own_pid:
+                if part.isdigit() and int(part) != proc_pid:
                     raise refused("the sandbox does not allow reading other processes")
             return
         if event in forbidden:
@@ -287,7 +299,7 @@ def _hook_for(root, prefix, own_pid, forbidden, reasons, path_events, path_posit
 def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
-    hook = _hook_for("/", "/", 0, frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
+    hook = _hook_for("/", "/", 0, 0, frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
     return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _stays_inside, _inside,
                                           _shown))
 
@@ -400,11 +412,45 @@ def enter_namespaces(run_root):
     except Exception as exc:
         return "namespaces unavailable: %s" % exc, False
     finally:
-        # Forget ctypes entirely, its C half (_ctypes) and submodules included: a run's
-        # `import` of a module still in sys.modules raises no audit event, so a cached
-        # _ctypes would slip past the hook's refusal of it.
-        for name in [m for m in sys.modules if m in ("ctypes", "_ctypes") or m.startswith("ctypes.")]:
-            sys.modules.pop(name, None)
+        _forget_ctypes()
+
+
+def _forget_ctypes():
+    """Forget ctypes entirely, its C half (_ctypes) and submodules included: a run's
+    `import` of a module still in sys.modules raises no audit event, so a cached _ctypes
+    would slip past the hook's refusal of it."""
+    for name in [m for m in sys.modules if m in ("ctypes", "_ctypes") or m.startswith("ctypes.")]:
+        sys.modules.pop(name, None)
+
+
+def enter_pid_namespace():
+    """After enter_namespaces: put this process's children in a new PID namespace (the
+    process itself stays where it is; its next child becomes the namespace's PID 1). A run
+    there sees no process outside by pid: signals, pid file descriptors, priorities and
+    CPU affinities can reach only the namespace's own (see runtime.run_as_pid_1). Returns
+    None, or why not."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(_CLONE_NEWPID) != 0:
+            return "unshare(pid) failed: %s" % os.strerror(ctypes.get_errno())
+        return None
+    except Exception as exc:
+        return "PID namespace unavailable: %s" % exc
+    finally:
+        _forget_ctypes()
+
+
+def die_with_parent():
+    """Have the kernel kill this process when its parent dies (a forked PID 1 whose outer
+    parent the server kills: every run in the namespace then dies with it)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:
+        pass  # the zygote still ends when the server closes its pipe
+    finally:
+        _forget_ctypes()
 
 
 def clean_environment():

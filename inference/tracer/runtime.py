@@ -293,9 +293,30 @@ def serve(run_root, protocol_in, protocol_out):
         status, killed = spare.wait_end(timeout)
         write_frame(protocol_out, _trailer(request_id, status, killed, timeout, cpu, began))
         spare.cleanup()
+        _end_leftovers()
         # The next spare is forked only now: forking (copying the page tables of this
         # whole process) while the run is still going would take CPU from it.
         spare = Spare(run_root, real_root, protocol_in, protocol_out)
+
+
+def _end_leftovers():
+    """Between runs, as PID 1 of the runs' PID namespace: kill and reap whatever a run left
+    running there (root is exempt from the run's process limit, and a program it starts
+    through a gap of the hook, see docs/sandbox.md, would outlive the run). kill(-1) from a
+    namespace's PID 1 reaches every other process in it, and nothing outside; only then."""
+    if not _IN_PID_NAMESPACE[0] or os.getpid() != 1:
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # nothing was left: the usual case, one system call
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 _WARM_UP_LIMITS = {"timeout_s": 5.0, "cpu_s": 5.0, "memory_mb": 512, "max_output_bytes": 65536,
@@ -316,6 +337,8 @@ _REHEARSAL = [b""]
 # Whether the kernel keeps runs' writes in the runs' tmpfs (namespaces with every other mount
 # read-only): set once by the zygote, read by each spare for its audit hook.
 _KERNEL_GUARDS_FILES = [False]
+# Whether this zygote is PID 1 of a PID namespace it entered for its runs (see zygote).
+_IN_PID_NAMESPACE = [False]
 # Modules the zygote imports before any run (see _preload), from the command line.
 _PRELOAD = [()]
 
@@ -559,6 +582,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     os.dup2(null, 1)
     clean_environment()
     apply_fixed_limits()
+    _IN_PID_NAMESPACE[0] = pid_error is None
     install_stand_ins()
     if run_root is None:
         run_root = new_run_root()

@@ -27,8 +27,10 @@ out = {}
 for isolation in ("auto", "audit"):
     with Tracer(workers=1, isolation=isolation) as tracer:
         trace = tracer.trace_call(THREADS, "f()")
+        info = tracer.isolation_info
         out[isolation] = {"status": trace["status"], "message": trace["message"],
-                          "plain": tracer.trace_call("def f():\\n    return 6 * 7\\n", "f()")["message"]}
+                          "plain": tracer.trace_call("def f():\\n    return 6 * 7\\n", "f()")["message"],
+                          "namespaces": info["namespaces"], "pid_namespace": info["pid_namespace"]}
 print(json.dumps(out))
 """
 
@@ -93,3 +95,8 @@ def test_an_unprivileged_run_can_start_no_thread_and_says_why(unprivileged, isol
     assert got["message"] == (
         "RuntimeError: can't start new thread (the sandbox allows a run no new processes, and for users other "
         "than root the kernel counts threads as processes) at line 4")
+
+
+def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(unprivileged):
+    assert unprivileged["audit"]["namespaces"] is False and unprivileged["audit"]["pid_namespace"] is False
+    assert unprivileged["auto"]["pid_namespace"] is unprivileged["auto"]["namespaces"]

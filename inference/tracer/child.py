@@ -319,7 +319,6 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     if hasattr(signal, "SIGXCPU"):
         _signal.signal(signal.SIGXCPU, _on_cpu(state))
     _signal.signal(signal.SIGINT, _signal.SIG_DFL)
-    signal.setitimer(signal.ITIMER_REAL, float(limits["timeout_s"]), 0)
     apply_limits(limits)
     sys.setrecursionlimit(int(limits["recursion_limit"]) + 50)
 
@@ -345,6 +344,11 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     prepared = Prepared(request)
     if prepared.error:
         state.finish(state.result("invalid", prepared.error))
+    # The run's clock starts once it has its code: the server's parsing and compiling,
+    # which it waited for, are not the run's time. (The zygote's backstop counts from the
+    # first frame, with a second's grace.)
+    state.deadline = time.monotonic() + float(limits["timeout_s"])
+    signal.setitimer(signal.ITIMER_REAL, float(limits["timeout_s"]), 0)
     linecache.cache[filename] = (len(request["source"]), None, prepared.lines, filename)
     state.loops = prepared.loops
     code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code

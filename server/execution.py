@@ -17,6 +17,7 @@ import asyncio
 import copy
 import logging
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -93,6 +94,7 @@ class Executor:
     def __init__(self, workspace_root: Callable[[], str | None] = lambda: None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
         self._tracers: dict[tuple, Any] = {}
+        self._described: weakref.WeakSet = weakref.WeakSet()  # tracers whose isolation the log told
         self._workspace_root = workspace_root
 
     def _tracer(self, settings: ExecutionSettings) -> Any:
@@ -135,8 +137,10 @@ class Executor:
         def run() -> dict:
             started = time.perf_counter()
             try:
-                raw = run_with(self._tracer(settings))
+                tracer = self._tracer(settings)
+                raw = run_with(tracer)
                 log.info("traced %s: %s in %.2f s", what, raw.get("status"), time.perf_counter() - started)
+                self._describe(tracer)
             except SemcoderError as exc:
                 from semcoder_inference.tracer import TracerError
 
@@ -151,6 +155,17 @@ class Executor:
             return to_document_lines(raw)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def _describe(self, tracer: Any) -> None:
+        """Say once per tracer, in the log (an editor's output panel), what isolation its
+        runs have: a warning where Linux namespaces are unavailable."""
+        if tracer in self._described or not tracer.worker_info:
+            return
+        from semcoder_inference.tracer import describe_isolation
+
+        self._described.add(tracer)
+        info = tracer.worker_info[0]
+        log.log(logging.INFO if info.get("namespaces") else logging.WARNING, "sandbox: %s", describe_isolation(info))
 
     async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
                            entry: str | None = None, target_line: int | None = None) -> Recording | None:

@@ -7,8 +7,9 @@ The part that runs inside the user's interpreter is `runtime.py` (standard libra
 """
 
 from .limits import Limits
-from .pool import Tracer, TracerError, split_assert
+from .pool import Tracer, TracerError, describe_isolation, split_assert
 from .python_finder import find_python
 from .render import render_monologue, render_table
 
-__all__ = ["Tracer", "TracerError", "Limits", "find_python", "render_table", "render_monologue", "split_assert"]
+__all__ = ["Tracer", "TracerError", "Limits", "describe_isolation", "find_python", "render_table", "render_monologue",
+           "split_assert"]

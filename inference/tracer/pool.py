@@ -563,6 +563,20 @@ class Tracer:
             pass
 
 
+def describe_isolation(info: dict) -> str:
+    """What holds a run, in one sentence for the server's log, from a zygote's report
+    (`Tracer.worker_info`): which namespaces, or why none and what that leaves."""
+    python = f"Python {info.get('python', '?')} ({info.get('executable', '?')})"
+    if info.get("namespaces"):
+        spaces = "user, network, mount and PID" if info.get("pid_namespace") else "user, network and mount"
+        files = ("every other mount read-only" if info.get("read_only_outside")
+                 else "the audit hook alone refusing writes outside a run's folder (no mount_setattr)")
+        return f"runs of {python} are sandboxed in Linux {spaces} namespaces, {files}, with the audit hook and rlimits"
+    why = info.get("namespaces_error") or "not available"
+    return (f"runs of {python} are held by the audit hook and rlimits only (Linux namespaces: {why}); that stops "
+            "careless and hostile Python code, not native code that makes system calls itself (docs/sandbox.md)")
+
+
 def split_assert(text: str) -> tuple[str, str | None]:
     """`assert f(1) == 2` -> ("f(1)", "2"); `assert g(x)` -> ("g(x)", None)."""
     try:

@@ -1,0 +1,47 @@
+"""The server says once, in its log (an editor's output panel), what holds the runs of each
+tracer it starts: which Linux namespaces, or why none and what that leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from semcoder_inference.tracer import describe_isolation
+from semcoder_lsp.execution import Executor
+from semcoder_lsp.settings import ExecutionSettings
+
+
+def test_the_isolation_sentence_says_what_holds_and_what_does_not():
+    base = {"python": "3.11.7", "executable": "/usr/bin/python3"}
+    full = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True})
+    assert full == ("runs of Python 3.11.7 (/usr/bin/python3) are sandboxed in Linux user, network, mount and PID "
+                    "namespaces, every other mount read-only, with the audit hook and rlimits")
+    old_kernel = describe_isolation({**base, "namespaces": True, "pid_namespace": False, "read_only_outside": False})
+    assert "user, network and mount namespaces" in old_kernel and "audit hook alone refusing writes" in old_kernel
+    none = describe_isolation({**base, "namespaces": False,
+                               "namespaces_error": "unshare(user+net+mount) failed: Operation not permitted"})
+    assert none.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook and rlimits only "
+                           "(Linux namespaces: unshare(user+net+mount) failed: Operation not permitted)")
+    assert "not native code" in none
+
+
+def test_the_server_logs_each_tracers_isolation_once(caplog):
+    executor = Executor()
+    source = "def f(x):\n    return x + 1\n"
+
+    async def two_runs():
+        first = await executor.trace_call(ExecutionSettings(enabled=True), source, "f(1)", "/work/x.py")
+        second = await executor.trace_call(ExecutionSettings(enabled=True), source, "f(2)", "/work/x.py")
+        return first, second
+
+    try:
+        with caplog.at_level(logging.INFO, logger="semcoder_lsp.execution"):
+            first, second = asyncio.run(two_runs())
+    finally:
+        executor.close()
+    assert first["return"]["repr"] == "2" and second["return"]["repr"] == "3"
+    said = [r for r in caplog.records if r.getMessage().startswith("sandbox: runs of Python")]
+    assert len(said) == 1
+    # a warning only where runs have no namespaces
+    sandboxed = "are sandboxed in Linux" in said[0].getMessage()
+    assert said[0].levelno == (logging.INFO if sandboxed else logging.WARNING)

@@ -17,7 +17,6 @@ import asyncio
 import copy
 import logging
 import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -90,11 +89,20 @@ class Recording:
     stopped: str | None = None  # why the run ended early (a limit, an exception), in the tracer's words
 
 
+def _describe(tracer: Any) -> None:
+    """Say in the log (an editor's output panel) what isolation a new tracer's runs have: a
+    warning where Linux namespaces are unavailable. Asking starts its first zygote, as its
+    first run would."""
+    from semcoder_inference.tracer import describe_isolation
+
+    info = tracer.isolation_info
+    log.log(logging.INFO if info.get("namespaces") else logging.WARNING, "sandbox: %s", describe_isolation(info))
+
+
 class Executor:
     def __init__(self, workspace_root: Callable[[], str | None] = lambda: None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
         self._tracers: dict[tuple, Any] = {}
-        self._described: weakref.WeakSet = weakref.WeakSet()  # tracers whose isolation the log told
         self._workspace_root = workspace_root
 
     def _tracer(self, settings: ExecutionSettings) -> Any:
@@ -114,6 +122,7 @@ class Executor:
             )
             tracer = Tracer(python=python, limits=limits, workspace_root=root, preload=settings.preload)
             self._tracers[key] = tracer
+            _describe(tracer)
         return tracer
 
     async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str) -> dict:
@@ -137,10 +146,8 @@ class Executor:
         def run() -> dict:
             started = time.perf_counter()
             try:
-                tracer = self._tracer(settings)
-                raw = run_with(tracer)
+                raw = run_with(self._tracer(settings))
                 log.info("traced %s: %s in %.2f s", what, raw.get("status"), time.perf_counter() - started)
-                self._describe(tracer)
             except SemcoderError as exc:
                 from semcoder_inference.tracer import TracerError
 
@@ -155,17 +162,6 @@ class Executor:
             return to_document_lines(raw)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
-
-    def _describe(self, tracer: Any) -> None:
-        """Say once per tracer, in the log (an editor's output panel), what isolation its
-        runs have: a warning where Linux namespaces are unavailable."""
-        if tracer in self._described or not tracer.worker_info:
-            return
-        from semcoder_inference.tracer import describe_isolation
-
-        self._described.add(tracer)
-        info = tracer.worker_info[0]
-        log.log(logging.INFO if info.get("namespaces") else logging.WARNING, "sandbox: %s", describe_isolation(info))
 
     async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
                            entry: str | None = None, target_line: int | None = None) -> Recording | None:

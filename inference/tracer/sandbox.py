@@ -443,14 +443,13 @@ def enter_pid_namespace():
 
 def die_with_parent():
     """Have the kernel kill this process when its parent dies (a forked PID 1 whose outer
-    parent the server kills: every run in the namespace then dies with it)."""
+    parent the server kills: every run in the namespace then dies with it). Called just
+    before an exec, which leaves ctypes behind."""
     try:
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except Exception:
         pass  # the zygote still ends when the server closes its pipe
-    finally:
-        _forget_ctypes()
 
 
 def clean_environment():

@@ -16,8 +16,10 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
     full = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True})
     assert full == ("runs of Python 3.11.7 (/usr/bin/python3) are sandboxed in Linux user, network, mount and PID "
                     "namespaces, every other mount read-only, with the audit hook and rlimits")
-    old_kernel = describe_isolation({**base, "namespaces": True, "pid_namespace": False, "read_only_outside": False})
-    assert "user, network and mount namespaces" in old_kernel and "audit hook alone refusing writes" in old_kernel
+    old_kernel = describe_isolation({**base, "namespaces": True, "pid_namespace": False, "read_only_outside": False,
+                                     "pid_namespace_error": "unshare(pid) failed: No space left on device"})
+    assert "user, network and mount namespaces (no PID namespace: unshare(pid) failed: No space left on device)" \
+        in old_kernel and "audit hook alone refusing writes" in old_kernel
     none = describe_isolation({**base, "namespaces": False,
                                "namespaces_error": "unshare(user+net+mount) failed: Operation not permitted"})
     assert none.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook and rlimits only "
@@ -42,6 +44,6 @@ def test_the_server_logs_each_tracers_isolation_once(caplog):
     assert first["return"]["repr"] == "2" and second["return"]["repr"] == "3"
     said = [r for r in caplog.records if r.getMessage().startswith("sandbox: runs of Python")]
     assert len(said) == 1
-    # a warning only where runs have no namespaces
-    sandboxed = "are sandboxed in Linux" in said[0].getMessage()
-    assert said[0].levelno == (logging.INFO if sandboxed else logging.WARNING)
+    # a warning only where runs lack namespaces, or the PID namespace alone
+    complete = "are sandboxed in Linux user, network, mount and PID namespaces" in said[0].getMessage()
+    assert said[0].levelno == (logging.INFO if complete else logging.WARNING)

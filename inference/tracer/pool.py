@@ -568,10 +568,14 @@ def describe_isolation(info: dict) -> str:
     (`Tracer.worker_info`): which namespaces, or why none and what that leaves."""
     python = f"Python {info.get('python', '?')} ({info.get('executable', '?')})"
     if info.get("namespaces"):
-        spaces = "user, network, mount and PID" if info.get("pid_namespace") else "user, network and mount"
+        if info.get("pid_namespace"):
+            spaces = "user, network, mount and PID namespaces"
+        else:  # a run can then reach other processes of the user by pid (docs/sandbox.md)
+            why = info.get("pid_namespace_error") or "not available"
+            spaces = f"user, network and mount namespaces (no PID namespace: {why})"
         files = ("every other mount read-only" if info.get("read_only_outside")
                  else "the audit hook alone refusing writes outside a run's folder (no mount_setattr)")
-        return f"runs of {python} are sandboxed in Linux {spaces} namespaces, {files}, with the audit hook and rlimits"
+        return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with the audit hook and rlimits"
     why = info.get("namespaces_error") or "not available"
     return (f"runs of {python} are held by the audit hook and rlimits only (Linux namespaces: {why}); that stops "
             "careless and hostile Python code, not native code that makes system calls itself (docs/sandbox.md)")

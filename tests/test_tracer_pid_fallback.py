@@ -1,0 +1,62 @@
+"""Where the kernel grants a user namespace but refuses a PID namespace, the zygote runs as
+it did before runs had one: runs still work, each in a fresh process, inside the user,
+network and mount namespaces, and the tracer's report (hence the server's log) says why
+there is no PID namespace. To reach that path for real, the check runs the tracer inside
+a user namespace whose limit on PID namespaces is 0 (`unshare` from util-linux, then
+/proc/sys/user/max_pid_namespaces, which the root of a user namespace may set for it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+from semcoder_inference.tracer import Tracer
+
+CHECK = r"""
+import json, os
+from semcoder_inference.tracer import Tracer, describe_isolation
+COUNTER = "count = 0\ndef f():\n    global count\n    count += 1\n    return count\n"
+PID = "import os\ndef f():\n    return os.getpid()\n"
+CONNECT = "import socket\ndef f():\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+with Tracer(workers=1) as tracer:
+    info = tracer.isolation_info
+    counts = [tracer.trace_call(COUNTER, "f()")["return"]["repr"] for _ in range(3)]
+    pids = [int(tracer.trace_call(PID, "f()")["return"]["repr"]) for _ in range(2)]
+    connect = tracer.trace_call(CONNECT, "f()")
+    zygote = tracer.worker_pids[0]
+print(json.dumps({"info": info, "said": describe_isolation(info), "counts": counts, "pids": pids,
+                  "zygote": zygote, "zygote_gone": not os.path.exists("/proc/%d" % zygote),
+                  "connect": connect["status"], "connect_error": (connect["exception"] or {}).get("type")}))
+"""
+
+# In a new user namespace as its root: no PID namespace may be made below it, then the check.
+NO_PID_NAMESPACES = 'echo 0 > /proc/sys/user/max_pid_namespaces && exec "$0" -c "$1"'
+
+
+def test_without_a_pid_namespace_runs_keep_every_other_guarantee_and_the_report_says_why():
+    unshare = shutil.which("unshare")
+    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
+    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        # No user namespaces on this machine: then the tracer has none either, and the
+        # path under test (user namespace yes, PID namespace no) cannot occur here.
+        with Tracer(workers=1) as tracer:
+            assert tracer.isolation_info["namespaces"] is False, probe.stderr
+        return
+    result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_PID_NAMESPACES, sys.executable, CHECK],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    info = got["info"]
+    assert info["namespaces"] is True, info["namespaces_error"]
+    assert info["pid_namespace"] is False
+    assert info["pid_namespace_error"] == "unshare(pid) failed: No space left on device"
+    assert "(no PID namespace: unshare(pid) failed: No space left on device)" in got["said"]
+    # The zygote is the process the server started (not a PID 1 behind a waiting parent).
+    assert info["host_pid"] == info["pid"] == got["zygote"]
+    assert got["counts"] == ["1", "1", "1"]  # a fresh process per run all the same
+    assert len(set(got["pids"])) == 2 and got["zygote"] not in got["pids"] and min(got["pids"]) > 1
+    assert got["connect"] == "exception" and got["connect_error"] == "PermissionError"
+    assert got["zygote_gone"]  # the tracer closed its zygote

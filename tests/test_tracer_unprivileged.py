@@ -1,7 +1,9 @@
-"""The sandbox as most people run it: as a user other than root. The kernel then applies
-RLIMIT_NPROC = 0 to a run (root is exempt), which refuses processes and threads alike,
-whatever route the code takes. When the tests run as root, these checks run the tracer in
-a child process as `nobody`, on a copy of the tracer's package that `nobody` can read."""
+"""The sandbox as most people run it: as a user other than root, to whom the kernel applies
+RLIMIT_NPROC (root is exempt). It counts processes and threads alike, whatever route the
+code takes: without namespaces a run gets 0 (no process, no thread); in the runs' own
+user namespace, where the kernel counts only that namespace's processes, it leaves room
+for RUN_THREADS threads. When the tests run as root, these checks run the tracer in a
+child process as `nobody`, on a copy of the tracer's package that `nobody` can read."""
 
 from __future__ import annotations
 
@@ -15,22 +17,66 @@ from pathlib import Path
 
 import pytest
 
+from semcoder_inference.tracer.sandbox import RUN_THREADS
+
 REPO = Path(__file__).resolve().parent.parent
 NOBODY = 65534
 
-CHECK = """
-import json, sys
+CHECK = r"""
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from semcoder_inference.tracer import Tracer
-THREADS = "import threading\\ndef f():\\n    t = threading.Thread(target=print)\\n    t.start()\\n    t.join()\\n"
+POOL = ("from concurrent.futures import ThreadPoolExecutor\n"
+        "def f():\n"
+        "    with ThreadPoolExecutor(4) as pool:\n"
+        "        return sorted(pool.map(lambda x: x * x, range(10)))\n")
+# as many threads as it can start, all alive at once; then too many, uncaught
+MOST = ("import threading\n"
+        "def f(catch):\n"
+        "    gate, started = threading.Event(), []\n"
+        "    try:\n"
+        "        for _ in range(100):\n"
+        "            started.append(threading.Thread(target=gate.wait))\n"
+        "            started[-1].start()\n"
+        "    except RuntimeError:\n"
+        "        if not catch:\n"
+        "            raise\n"
+        "    gate.set()\n"
+        "    return len(started) - 1\n")
+SPAWN = ("import _imp, os, sys\n"
+         "def f():\n"
+         "    spec = type(sys.modules['os'].__spec__)('_posixsubprocess', None, origin='built-in')\n"
+         "    fork_exec = _imp.create_builtin(spec).fork_exec\n"
+         "    r, w = os.pipe()\n"
+         "    return fork_exec([b'/bin/sleep', b'4243'], [b'/bin/sleep'], True, (w,), None, None, -1, -1, -1, -1,"
+         " -1, -1, r, w, True, True, -1, None, None, None, -1, None, False)\n")
+
+
+def sleepers():
+    found = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as fh:
+                found += fh.read() == b"/bin/sleep\x004243\x00"
+        except OSError:
+            pass
+    return found
+
+
 out = {}
 for isolation in ("auto", "audit"):
     with Tracer(workers=1, isolation=isolation) as tracer:
-        trace = tracer.trace_call(THREADS, "f()")
+        pool = tracer.trace_call(POOL, "f()")
+        most = tracer.trace_call(MOST, "f(True)")
+        too_many = tracer.trace_call(MOST, "f(False)")
+        spawn = tracer.trace_call(SPAWN, "f()")
         info = tracer.isolation_info
-        out[isolation] = {"status": trace["status"], "message": trace["message"],
-                          "plain": tracer.trace_call("def f():\\n    return 6 * 7\\n", "f()")["message"],
-                          "namespaces": info["namespaces"], "pid_namespace": info["pid_namespace"]}
+        out[isolation] = {"pool": pool["message"], "most": most["message"], "too_many": too_many["message"],
+                          "spawn": spawn["status"], "spawn_error": (spawn["exception"] or {}).get("type"),
+                          "plain": tracer.trace_call("def f():\n    return 6 * 7\n", "f()")["message"],
+                          "sleepers": sleepers(), "namespaces": info["namespaces"],
+                          "pid_namespace": info["pid_namespace"], "read_only_outside": info["read_only_outside"],
+                          "run_threads": info["run_threads"]}
 print(json.dumps(out))
 """
 
@@ -87,16 +133,63 @@ def unprivileged() -> dict:
     return _run_check()
 
 
+NO_THREAD = ("can't start new thread (the sandbox allows a run no new processes, and for users other than root "
+             "the kernel counts threads as processes)")
+
+
 @pytest.mark.parametrize("isolation", ["auto", "audit"])
-def test_an_unprivileged_run_can_start_no_thread_and_says_why(unprivileged, isolation):
+def test_an_unprivileged_run_has_the_threads_its_isolation_allows_and_says_so(unprivileged, isolation):
     got = unprivileged[isolation]
     assert got["plain"] == "returned 42"
-    assert got["status"] == "exception"
-    assert got["message"] == (
-        "RuntimeError: can't start new thread (the sandbox allows a run no new processes, and for users other "
-        "than root the kernel counts threads as processes) at line 4")
+    if got["run_threads"] == 0:
+        # no namespaces (or no PID namespace, or a kernel that counts all of the user's
+        # processes): no thread at all, and the message says why
+        assert isolation == "audit" or not (got["pid_namespace"] and got["read_only_outside"]), got
+        assert got["pool"] == f"RuntimeError: {NO_THREAD} at line 4"
+        assert got["most"] == "returned 0"
+        assert got["too_many"] == f"RuntimeError: {NO_THREAD} at line 7"
+        return
+    assert isolation == "auto" and got["pid_namespace"] and got["read_only_outside"]
+    assert got["run_threads"] == RUN_THREADS
+    assert got["pool"] == "returned [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"
+    assert got["most"] == f"returned {RUN_THREADS}"  # all of them alive at once, and not one more
+    assert got["too_many"] == (f"RuntimeError: can't start new thread (the sandbox allows a run at most "
+                               f"{RUN_THREADS} threads, and each thread's stack counts towards its memory limit) "
+                               "at line 7")
+
+
+def test_an_unprivileged_run_starts_no_program_that_outlives_it(unprivileged):
+    """Past the hook (Debian's python3 has _posixsubprocess built in), a program needs a
+    process: none without namespaces; with them it may start, held there, and it is gone
+    once the run has ended."""
+    for isolation in ("auto", "audit"):
+        got = unprivileged[isolation]
+        if got["spawn"] == "ok":
+            assert got["run_threads"] > 0, got  # only where RLIMIT_NPROC leaves room
+        else:
+            assert got["spawn_error"] in ("BlockingIOError", "ModuleNotFoundError", "ImportError"), got
+        assert got["sleepers"] == 0
 
 
 def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(unprivileged):
     assert unprivileged["audit"]["namespaces"] is False and unprivileged["audit"]["pid_namespace"] is False
     assert unprivileged["auto"]["pid_namespace"] is unprivileged["auto"]["namespaces"]
+
+
+@pytest.mark.parametrize("release, per_namespace", [
+    ("6.18.44-fc-v782", True), ("5.15.0-1053-azure", True), ("5.14.0", True), ("5.13.19-2-pve", False),
+    ("4.19.0-26-amd64", False), ("6.1.0-rc7", True), ("5", False), ("garbage", False)])
+def test_threads_are_allowed_only_on_kernels_that_count_processes_per_namespace(monkeypatch, release, per_namespace):
+    import os
+    import sys
+
+    from semcoder_inference.tracer import sandbox
+
+    class Uname:
+        pass
+
+    uname = Uname()
+    uname.release = release
+    monkeypatch.setattr(os, "uname", lambda: uname)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert sandbox.counts_processes_per_namespace() is per_namespace

@@ -233,12 +233,16 @@ def _exception_result(state, exc, traceback=None):
         return state.result("exception", "recursion limit of %d calls reached%s" % (
             state.limits["recursion_limit"], at), exception=info)
     if isinstance(exc, RuntimeError) and message in _NO_THREAD_MESSAGES:
-        message = info["message"] = message + _NO_THREAD_REASON
+        threads = int(state.limits.get("_threads") or 0)
+        reason = (" (the sandbox allows a run at most %d threads, and each thread's stack counts towards its "
+                  "memory limit)" % threads) if threads else _NO_THREAD_REASON
+        message = info["message"] = message + reason
     return state.result("exception", "%s: %s%s" % (info["type"], message, at), exception=info)
 
 
 # What threading says when the kernel refuses a thread: a run may create no processes
-# (RLIMIT_NPROC = 0), and for users other than root the kernel counts threads as processes.
+# (RLIMIT_NPROC = 0), and for users other than root the kernel counts threads as processes;
+# or, in the runs' namespaces, the run has as many threads as it may (sandbox.apply_limits).
 _NO_THREAD_MESSAGES = ("can't start new thread", "can't create new thread")
 _NO_THREAD_REASON = (" (the sandbox allows a run no new processes, and for users other than root the "
                      "kernel counts threads as processes)")

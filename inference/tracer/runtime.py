@@ -42,12 +42,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
+    from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, temp_base, unreachable_loaded, vm_bytes
+    from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -197,6 +197,7 @@ class Spare:
             request = _read_request(protocol_in)
             limits = request["limits"]
             limits["_vm_base"] = vm_base
+            limits["_threads"] = _RUN_THREADS[0]
             request_id = str(request.get("id") or "")[:32].encode("ascii", "replace")
             os.write(notify_w, _START.pack(b"S", float(limits["timeout_s"]), float(limits["cpu_s"]), request_id))
 
@@ -337,6 +338,20 @@ _REHEARSAL = [b""]
 _KERNEL_GUARDS_FILES = [False]
 # Whether this zygote is PID 1 of a PID namespace it entered for its runs (see zygote).
 _IN_PID_NAMESPACE = [False]
+# Threads a run may start (see threads_for_runs and sandbox.apply_limits).
+_RUN_THREADS = [0]
+
+
+def threads_for_runs():
+    """How many threads a run may start: RUN_THREADS where the kernel holds everything a
+    run does with them, else 0. That needs RLIMIT_NPROC counted per user namespace (so
+    that a limit can allow threads), the PID namespace (whatever a run starts past the
+    hook dies with the run) and read-only mounts (a second thread racing the hook's path
+    checks still cannot write outside the run's folder). Root may start threads anyway:
+    the kernel applies no RLIMIT_NPROC to it."""
+    if _IN_PID_NAMESPACE[0] and _KERNEL_GUARDS_FILES[0] and counts_processes_per_namespace():
+        return RUN_THREADS
+    return 0
 # Modules the zygote imports before any run (see _preload), from the command line.
 _PRELOAD = [()]
 
@@ -580,6 +595,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     if run_root is None:
         run_root = new_run_root()
     _KERNEL_GUARDS_FILES[0] = namespaces_error is None and read_only_outside(run_root)
+    _RUN_THREADS[0] = threads_for_runs()
     preloaded, preload_errors = _preload(_PRELOAD[0])
     _warm_up()
     # Move everything imported so far out of the collector's reach: a child's garbage
@@ -591,7 +607,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "pid": os.getpid(), "host_pid": _proc_pid(), "namespaces": namespaces_error is None,
              "pid_namespace": pid_error is None,
              "pid_namespace_error": pid_error,
-             "read_only_outside": _KERNEL_GUARDS_FILES[0],
+             "read_only_outside": _KERNEL_GUARDS_FILES[0], "run_threads": _RUN_THREADS[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
              "preload_errors": preload_errors}

@@ -24,12 +24,20 @@ RUN_ROOT_MB = 256
 # Environment variables a run may see (the zygote is started with only these).
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 # Set for every run: native libraries (numpy's BLAS, OpenMP) start one thread, not one per
-# core, and pyarrow's allocator (pandas imports it) no background thread. A run may not
-# create processes, and for most users that includes threads (RLIMIT_NPROC = 0); a pool
-# that cannot start its threads prints warnings. A zygote that preloads modules must not
-# have threads at all (see runtime._preload).
+# core, and pyarrow's allocator (pandas imports it) no background thread. A run has at most
+# RUN_THREADS threads, and none without namespaces for users other than root (see
+# apply_limits); a pool that cannot start its threads prints warnings. A zygote that
+# preloads modules must not have threads at all (see runtime._preload).
 ENV_FIXED = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"),
              ("JE_ARROW_MALLOC_CONF", "background_thread:false"))
+
+# Threads a run may start where its namespaces hold it (see apply_limits): as many as
+# concurrent.futures' largest default pool. Each thread's stack counts towards the memory
+# limit (RLIMIT_AS).
+RUN_THREADS = 32
+# Processes of the runs' user namespace while a run is going: the process the server
+# started, the zygote (PID 1 of the runs' PID namespace) and the run itself.
+_NAMESPACE_PROCESSES = 3
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {
@@ -342,13 +350,38 @@ def apply_fixed_limits():
 
 def apply_limits(limits):
     """The child's own rlimits: memory (address space above what the zygote already maps),
-    CPU time, and no new processes (the zygote itself must keep forking). The rest come
-    from apply_fixed_limits."""
+    CPU time, and processes (the zygote itself must keep forking). The rest come from
+    apply_fixed_limits.
+
+    RLIMIT_NPROC counts a user's processes and threads alike. Elsewhere it is 0: no new
+    process, and for users other than root no thread either. With `_threads` (see
+    runtime.threads_for_runs) the run is in a user namespace of its own, where the kernel
+    counts only that namespace's processes, so the limit leaves room for that many
+    threads. Processes stay refused by the audit hook; native code that starts some past
+    it is held by the namespaces and killed when the run ends."""
     memory = int(limits["memory_mb"]) * 1024 * 1024
     _setlimit(resource.RLIMIT_AS, (limits.get("_vm_base") or vm_bytes()) + memory)
     cpu = max(1, int(-(-limits["cpu_s"] // 1)))
     _setlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    _setlimit(resource.RLIMIT_NPROC, 0)
+    threads = int(limits.get("_threads") or 0)
+    _setlimit(resource.RLIMIT_NPROC, _NAMESPACE_PROCESSES + threads if threads > 0 else 0)
+
+
+def counts_processes_per_namespace():
+    """Whether this kernel counts RLIMIT_NPROC per user namespace (Linux 5.14 and later);
+    before, it counts all of the user's processes, everywhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        major, minor = os.uname().release.split(".")[:2]
+        digits = ""
+        for char in minor:
+            if not char.isdigit():
+                break
+            digits += char
+        return (int(major), int(digits or 0)) >= (5, 14)
+    except ValueError:
+        return False
 
 
 def _read_only_everywhere(ctypes, libc):

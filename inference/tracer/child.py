@@ -177,6 +177,44 @@ def _guarded_mask(how, mask):
     return _original_mask(how, mask)
 
 
+def mask_limit_signals_in_new_threads():
+    """Have every thread a run starts block SIGALRM and SIGXCPU, so that the kernel delivers
+    them to the main thread, the only one where Python runs signal handlers. SIGXCPU goes to
+    whichever thread was using the CPU: a main thread waiting for the others (in join())
+    would never see it, and the hard limit would kill the run a second later without its
+    partial trace. Called once, in the zygote, before anything imports threading (which
+    keeps its own reference). A thread started some other way leaves that backstop."""
+    if _original_mask is None:
+        return
+    import _thread
+    threading = sys.modules.get("threading")
+    for name, alias in (("start_new_thread", "_start_new_thread"), ("start_joinable_thread", "_start_joinable_thread")):
+        start = getattr(_thread, name, None)
+        if start is None:
+            continue
+        masked = _masked_start(start)
+        setattr(_thread, name, masked)
+        if name == "start_new_thread" and getattr(_thread, "start_new", None) is start:
+            _thread.start_new = masked  # the old alias (before Python 3.13)
+        if threading is not None and getattr(threading, alias, None) is start:
+            setattr(threading, alias, masked)
+
+
+def _masked_start(start):
+    blocked = tuple(_PROTECTED_SIGNALS)
+
+    def masked_start(*args, **kwargs):
+        # The new thread inherits the mask of this one at its creation.
+        previous = _original_mask(signal.SIG_BLOCK, blocked)
+        try:
+            return start(*args, **kwargs)
+        finally:
+            _original_mask(signal.SIG_SETMASK, previous)
+
+    masked_start.__name__, masked_start.__doc__ = start.__name__, start.__doc__
+    return masked_start
+
+
 def _guard_timer_signals():
     _signal.signal, _signal.setitimer, _signal.alarm = _guarded_signal, _guarded_setitimer, _guarded_alarm
     signal.setitimer, signal.alarm = _guarded_setitimer, _guarded_alarm

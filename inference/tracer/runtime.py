@@ -39,12 +39,12 @@ if __package__ in (None, ""):
     _package = types.ModuleType("_semcoder_tracer")
     _package.__path__ = [_HERE]
     sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
+    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
-    from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, read_exact_fd, run_child, write_frame
+    from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
     from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
@@ -592,6 +592,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     apply_fixed_limits()
     _IN_PID_NAMESPACE[0] = pid_error is None
     install_stand_ins()
+    mask_limit_signals_in_new_threads()
     if run_root is None:
         run_root = new_run_root()
     _KERNEL_GUARDS_FILES[0] = namespaces_error is None and read_only_outside(run_root)

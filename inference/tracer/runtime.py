@@ -352,6 +352,8 @@ def threads_for_runs():
     if _IN_PID_NAMESPACE[0] and _KERNEL_GUARDS_FILES[0] and counts_processes_per_namespace():
         return RUN_THREADS
     return 0
+
+
 # Modules the zygote imports before any run (see _preload), from the command line.
 _PRELOAD = [()]
 

@@ -93,6 +93,35 @@ def test_cpu_time_used_by_threads_ends_the_run_with_its_partial_trace(tracer):
     assert [e["line"] for e in trace["events"] if e["kind"] == "line"][-1] == 12 and trace["duration_s"] < 5
 
 
+THREAD_COST = """import threading
+
+def address_space_kb():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmSize:")[1].split()[0])
+
+def f():
+    before = address_space_kb()
+    gate = threading.Event()
+    worker = threading.Thread(target=gate.wait)
+    worker.start()
+    after = address_space_kb()
+    gate.set()
+    worker.join()
+    return after - before
+"""
+
+
+def test_a_thread_costs_the_memory_limit_its_stack_not_a_malloc_arena(tracer):
+    """The memory limit counts reserved address space, and glibc would reserve 64 MB for a
+    new thread's malloc arena; the zygote starts with one arena for all."""
+    trace = tracer.trace_call(THREAD_COST, "f()")
+    if trace["status"] == "exception":  # no thread at all for this user here (docs/sandbox.md)
+        assert os.geteuid() != 0 and tracer.isolation_info["run_threads"] == 0, trace["message"]
+        return
+    assert trace["status"] == "ok", trace["message"]
+    assert 0 < int(trace["return"]["repr"]) < 32 * 1024  # KB: a stack of at most 32 MB
+
+
 def test_memory_bomb_hits_the_memory_limit(tracer):
     grow = "def f():\n    blocks = []\n    while True:\n        blocks.append(bytearray(10 ** 7))\n"
     trace = tracer.trace_call(grow, "f()")

@@ -67,10 +67,11 @@ class _Zygote:
 
     def __init__(self, python: str, isolation: str, preload: tuple[str, ...] = ()):
         env = {k: os.environ[k] for k in _ZYGOTE_ENV if k in os.environ}
-        # glibc reserves 64 MB of address space for each thread's own malloc arena, and the
-        # memory limit (RLIMIT_AS) counts reservations: two arenas in all keep a run's
-        # threads (sandbox.RUN_THREADS) within it. glibc reads this only as a process starts.
-        env["MALLOC_ARENA_MAX"] = "2"
+        # glibc reserves 64 MB of address space for each new thread's own malloc arena, and
+        # the memory limit (RLIMIT_AS) counts reservations: with one arena for all, a run's
+        # threads (sandbox.RUN_THREADS) cost only their stacks. (Python allocates most
+        # objects itself, under its lock.) glibc reads this only as a process starts.
+        env["MALLOC_ARENA_MAX"] = "1"
         # The zygote's own errors (runs' output never reaches it) go to a file, to explain a
         # failed start.
         self._stderr = tempfile.TemporaryFile()

@@ -180,9 +180,6 @@ def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(u
     ("6.18.44-fc-v782", True), ("5.15.0-1053-azure", True), ("5.14.0", True), ("5.13.19-2-pve", False),
     ("4.19.0-26-amd64", False), ("6.1.0-rc7", True), ("5", False), ("garbage", False)])
 def test_threads_are_allowed_only_on_kernels_that_count_processes_per_namespace(monkeypatch, release, per_namespace):
-    import os
-    import sys
-
     from semcoder_inference.tracer import sandbox
 
     class Uname:

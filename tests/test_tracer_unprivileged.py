@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -182,11 +183,6 @@ def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(u
 def test_threads_are_allowed_only_on_kernels_that_count_processes_per_namespace(monkeypatch, release, per_namespace):
     from semcoder_inference.tracer import sandbox
 
-    class Uname:
-        pass
-
-    uname = Uname()
-    uname.release = release
-    monkeypatch.setattr(os, "uname", lambda: uname)
+    monkeypatch.setattr(os, "uname", lambda: types.SimpleNamespace(release=release))
     monkeypatch.setattr(sys, "platform", "linux")
     assert sandbox.counts_processes_per_namespace() is per_namespace

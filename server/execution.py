@@ -126,6 +126,25 @@ class Executor:
             _describe(tracer)
         return tracer
 
+    def warm(self, settings: ExecutionSettings) -> None:
+        """Start the sandbox for `settings` in the background, so that the first trace does
+        not wait for its interpreter to start (a few hundred milliseconds, seconds with
+        modules to preload). Nothing while execution is off: starting the workspace's
+        interpreter runs the workspace's code."""
+        if not settings.enabled:
+            return
+
+        def start() -> None:
+            try:
+                self._tracer(settings)
+            except Exception as exc:  # the first run will say why, in the editor
+                log.info("the sandbox could not start ahead of the first run: %s", exc)
+
+        try:
+            self._pool.submit(start)
+        except RuntimeError:  # closed: the server is shutting down
+            pass
+
     async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str) -> dict:
         """The real trace of `call` (0-based lines). Never raises for the code's own failures:
         those are in the dict's status; a broken sandbox gives status "crashed"."""

@@ -28,6 +28,7 @@ def register(server) -> None:
     async def on_initialized(ls, params: types.InitializedParams) -> None:
         ls.apply_settings(getattr(ls, "_pending_init_settings", {}), source="initializationOptions")
         await ls.pull_configuration()
+        ls.executor.warm(ls.settings.execution)  # once the settings are settled
         if ls.models.engine is not None:
             ls.models.start_loading()  # load once, in the background, with progress
 
@@ -40,6 +41,7 @@ def register(server) -> None:
             ls.apply_settings(_deep_merge(ls._init_options, raw["semcoder"]), source="didChangeConfiguration")
         else:
             await ls.pull_configuration()
+        ls.executor.warm(ls.settings.execution)
         if ls.models.engine is not None:
             ls.models.start_loading()
 

@@ -47,3 +47,20 @@ def test_the_server_logs_each_tracers_isolation_once(caplog):
     # a warning only where runs lack namespaces, or the PID namespace alone
     complete = "are sandboxed in Linux user, network, mount and PID namespaces" in said[0].getMessage()
     assert said[0].levelno == (logging.INFO if complete else logging.WARNING)
+
+
+def test_the_sandbox_starts_ahead_of_the_first_run_only_when_execution_is_on():
+    executor = Executor()
+    try:
+        executor.warm(ExecutionSettings(enabled=False))
+        executor._pool.submit(lambda: None).result(timeout=60)  # what was queued has run
+        assert executor._tracers == {}
+        executor.warm(ExecutionSettings(enabled=True))
+        executor._pool.submit(lambda: None).result(timeout=60)
+        (tracer,) = executor._tracers.values()
+        assert [z.alive() for z in tracer._all] == [True]  # its first zygote, before any run
+        executor.warm(ExecutionSettings(enabled=True))  # the same settings: the same tracer
+        executor._pool.submit(lambda: None).result(timeout=60)
+        assert list(executor._tracers.values()) == [tracer]
+    finally:
+        executor.close()

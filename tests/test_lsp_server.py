@@ -76,6 +76,32 @@ async def test_execution_disabled_by_default_says_so(tmp_path):
         assert "#### Actual run" not in value
 
 
+def _sandboxes(client) -> list:
+    """The tracer's processes (runtime.py) under the server process."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(client._server.pid).children(recursive=True):
+        try:
+            if any(part.endswith("runtime.py") for part in child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+async def test_the_sandbox_is_started_before_the_first_hover_only_when_execution_is_on(tmp_path):
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        # no document, no request: the sandbox's interpreter starts once the settings are in
+        await wait_for(lambda: _sandboxes(client), timeout=60)
+    async with running_server(tmp_path) as client:
+        path = tmp_path / "f.py"
+        uri = open_document(client, path, "def f(x):\n    return x\n# semcoder: f(1)\n")
+        value = await hover(client, uri, 0, 5)
+        assert value is not None and "disabled" in value.lower()
+        assert _sandboxes(client) == []  # execution is off: the workspace's interpreter never ran
+
+
 async def test_bad_settings_are_named_and_defaults_used(tmp_path):
     demo = copy_demo(tmp_path)
     path = demo / "shapes.py"

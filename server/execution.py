@@ -116,6 +116,7 @@ class Executor:
         key = (python, root, settings.timeoutSeconds, settings.memoryMB, settings.preload)
         tracer = self._tracers.get(key)
         if tracer is None:
+            self._drop_tracers()  # made for settings that changed: they would only hold memory
             limits = Limits(
                 timeout_s=settings.timeoutSeconds,
                 cpu_s=settings.timeoutSeconds,
@@ -125,6 +126,16 @@ class Executor:
             self._tracers[key] = tracer
             _describe(tracer)
         return tracer
+
+    def _drop_tracers(self) -> None:
+        """Close every sandbox, on the execution thread (so no run is using one): one made
+        for old settings, or one that failed, would only hold its processes."""
+        stale, self._tracers = list(self._tracers.values()), {}
+        for tracer in stale:
+            try:
+                tracer.close()
+            except Exception:
+                log.exception("closing a sandbox failed")
 
     def warm(self, settings: ExecutionSettings) -> None:
         """Start the sandbox for `settings` in the background, so that the first trace does
@@ -172,12 +183,12 @@ class Executor:
                 from semcoder_inference.tracer import TracerError
 
                 if isinstance(exc, TracerError):  # the sandbox process itself failed
-                    self._tracers.clear()
+                    self._drop_tracers()
                     return _failed("crashed", f"The sandbox crashed: {exc}", what)
                 return _failed("invalid", str(exc), what)
             except Exception as exc:  # the sandbox itself broke: report it, keep serving
                 log.exception("tracer failed")
-                self._tracers.clear()
+                self._drop_tracers()
                 return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", what)
             return to_document_lines(raw)
 

@@ -64,3 +64,20 @@ def test_the_sandbox_starts_ahead_of_the_first_run_only_when_execution_is_on():
         assert list(executor._tracers.values()) == [tracer]
     finally:
         executor.close()
+
+
+def test_a_sandbox_made_for_settings_that_changed_is_closed():
+    executor = Executor()
+    try:
+        first = asyncio.run(executor.trace_call(ExecutionSettings(enabled=True), "def f():\n    return 1\n", "f()",
+                                                "/work/x.py"))
+        (old,) = executor._tracers.values()
+        zygotes = list(old._all)
+        assert first["return"]["repr"] == "1" and all(z.alive() for z in zygotes)
+        second = asyncio.run(executor.trace_call(ExecutionSettings(enabled=True, timeoutSeconds=2.0),
+                                                 "def f():\n    return 2\n", "f()", "/work/x.py"))
+        assert second["return"]["repr"] == "2"
+        assert list(executor._tracers.values()) != [old] and len(executor._tracers) == 1
+        assert not any(z.alive() for z in zygotes)  # the old sandbox's processes are gone
+    finally:
+        executor.close()

@@ -105,6 +105,7 @@ class Executor:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
         self._tracers: dict[tuple, Any] = {}
         self._workspace_root = workspace_root
+        self._warm_for: ExecutionSettings | None = None  # the settings last given to warm()
 
     def _tracer(self, settings: ExecutionSettings) -> Any:
         from semcoder_inference.tracer import Limits, Tracer, find_python
@@ -142,10 +143,13 @@ class Executor:
         not wait for its interpreter to start (a few hundred milliseconds, seconds with
         modules to preload). Nothing while execution is off: starting the workspace's
         interpreter runs the workspace's code."""
+        self._warm_for = settings
         if not settings.enabled:
             return
 
         def start() -> None:
+            if self._warm_for is not settings:  # changed again meanwhile: start only the last
+                return
             try:
                 self._tracer(settings)
             except Exception as exc:  # the first run will say why, in the editor

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from semcoder_inference.tracer import describe_isolation
 from semcoder_lsp.execution import Executor
@@ -62,6 +63,16 @@ def test_the_sandbox_starts_ahead_of_the_first_run_only_when_execution_is_on():
         executor.warm(ExecutionSettings(enabled=True))  # the same settings: the same tracer
         executor._pool.submit(lambda: None).result(timeout=60)
         assert list(executor._tracers.values()) == [tracer]
+        # settings changed twice in a row: only the last are started, and the old closed
+        started, make = [], executor._tracer
+        executor._tracer = lambda settings: started.append(settings.timeoutSeconds) or make(settings)
+        executor._pool.submit(time.sleep, 0.2)  # busy while the settings change
+        executor.warm(ExecutionSettings(enabled=True, timeoutSeconds=2.0))
+        executor.warm(ExecutionSettings(enabled=True, timeoutSeconds=3.0))
+        executor._pool.submit(lambda: None).result(timeout=60)
+        (last,) = executor._tracers.values()
+        assert started == [3.0] and last.limits.timeout_s == 3.0
+        assert not any(z.alive() for z in tracer._all)
     finally:
         executor.close()
 

@@ -103,7 +103,9 @@ def _describe(tracer: Any) -> None:
 class Executor:
     def __init__(self, workspace_root: Callable[[], str | None] = lambda: None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcoder-exec")
-        self._tracers: dict[tuple, Any] = {}
+        # The sandbox for the current settings: (their key, its Tracer). One at a time: the
+        # server has one set of settings, and a sandbox for old ones would only hold memory.
+        self._sandbox: tuple[tuple, Any] | None = None
         self._workspace_root = workspace_root
         self._warm_for: ExecutionSettings | None = None  # the settings last given to warm()
 
@@ -115,26 +117,27 @@ class Executor:
         root = self._workspace_root()
         python = find_python(root, settings.python or None)
         key = (python, root, settings.timeoutSeconds, settings.memoryMB, settings.preload)
-        tracer = self._tracers.get(key)
-        if tracer is None:
-            self._drop_tracers()  # made for settings that changed: they would only hold memory
+        if self._sandbox is not None and self._sandbox[0] == key:
+            tracer = self._sandbox[1]
+        else:
+            self._drop_sandbox()  # made for settings that changed
             limits = Limits(
                 timeout_s=settings.timeoutSeconds,
                 cpu_s=settings.timeoutSeconds,
                 memory_mb=settings.memoryMB,
             )
             tracer = Tracer(python=python, limits=limits, workspace_root=root, preload=settings.preload)
-            self._tracers[key] = tracer
+            self._sandbox = (key, tracer)
             _describe(tracer)
         return tracer
 
-    def _drop_tracers(self) -> None:
-        """Close every sandbox, on the execution thread (so no run is using one): one made
-        for old settings, or one that failed, would only hold its processes."""
-        stale, self._tracers = list(self._tracers.values()), {}
-        for tracer in stale:
+    def _drop_sandbox(self) -> None:
+        """Close the sandbox, on the execution thread (so no run is using it): one made for
+        old settings, or one that failed, would only hold its processes."""
+        stale, self._sandbox = self._sandbox, None
+        if stale is not None:
             try:
-                tracer.close()
+                stale[1].close()
             except Exception:
                 log.exception("closing a sandbox failed")
 
@@ -187,12 +190,12 @@ class Executor:
                 from semcoder_inference.tracer import TracerError
 
                 if isinstance(exc, TracerError):  # the sandbox process itself failed
-                    self._drop_tracers()
+                    self._drop_sandbox()
                     return _failed("crashed", f"The sandbox crashed: {exc}", what)
                 return _failed("invalid", str(exc), what)
             except Exception as exc:  # the sandbox itself broke: report it, keep serving
                 log.exception("tracer failed")
-                self._drop_tracers()
+                self._drop_sandbox()
                 return _failed("crashed", f"The sandbox failed: {type(exc).__name__}: {exc}", what)
             return to_document_lines(raw)
 
@@ -231,15 +234,16 @@ class Executor:
 
     def close(self) -> None:
         """Stop without waiting: a run in progress must not hold up the server's exit."""
-        tracers, self._tracers = list(self._tracers.values()), {}
+        stale, self._sandbox = self._sandbox, None
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if stale is None:
+            return
 
         def close_all() -> None:
-            for tracer in tracers:
-                try:
-                    tracer.close()
-                except Exception:
-                    pass
+            try:
+                stale[1].close()
+            except Exception:
+                pass
 
         import threading
 

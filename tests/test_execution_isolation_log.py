@@ -55,14 +55,14 @@ def test_the_sandbox_starts_ahead_of_the_first_run_only_when_execution_is_on():
     try:
         executor.warm(ExecutionSettings(enabled=False))
         executor._pool.submit(lambda: None).result(timeout=60)  # what was queued has run
-        assert executor._tracers == {}
+        assert executor._sandbox is None
         executor.warm(ExecutionSettings(enabled=True))
         executor._pool.submit(lambda: None).result(timeout=60)
-        (tracer,) = executor._tracers.values()
+        tracer = executor._sandbox[1]
         assert [z.alive() for z in tracer._all] == [True]  # its first zygote, before any run
         executor.warm(ExecutionSettings(enabled=True))  # the same settings: the same tracer
         executor._pool.submit(lambda: None).result(timeout=60)
-        assert list(executor._tracers.values()) == [tracer]
+        assert executor._sandbox[1] is tracer
         # settings changed twice in a row: only the last are started, and the old closed
         started, make = [], executor._tracer
         executor._tracer = lambda settings: started.append(settings.timeoutSeconds) or make(settings)
@@ -70,7 +70,7 @@ def test_the_sandbox_starts_ahead_of_the_first_run_only_when_execution_is_on():
         executor.warm(ExecutionSettings(enabled=True, timeoutSeconds=2.0))
         executor.warm(ExecutionSettings(enabled=True, timeoutSeconds=3.0))
         executor._pool.submit(lambda: None).result(timeout=60)
-        (last,) = executor._tracers.values()
+        last = executor._sandbox[1]
         assert started == [3.0] and last.limits.timeout_s == 3.0
         assert not any(z.alive() for z in tracer._all)
     finally:
@@ -82,13 +82,13 @@ def test_a_sandbox_made_for_settings_that_changed_is_closed():
     try:
         first = asyncio.run(executor.trace_call(ExecutionSettings(enabled=True), "def f():\n    return 1\n", "f()",
                                                 "/work/x.py"))
-        (old,) = executor._tracers.values()
+        old = executor._sandbox[1]
         zygotes = list(old._all)
         assert first["return"]["repr"] == "1" and all(z.alive() for z in zygotes)
         second = asyncio.run(executor.trace_call(ExecutionSettings(enabled=True, timeoutSeconds=2.0),
                                                  "def f():\n    return 2\n", "f()", "/work/x.py"))
         assert second["return"]["repr"] == "2"
-        assert list(executor._tracers.values()) != [old] and len(executor._tracers) == 1
+        assert executor._sandbox[1] is not old
         assert not any(z.alive() for z in zygotes)  # the old sandbox's processes are gone
     finally:
         executor.close()

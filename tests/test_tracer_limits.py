@@ -521,6 +521,9 @@ def test_ctypes_and_signals_are_refused(tracer):
         assert trace["exception"]["message"] == "the sandbox does not allow importing _ctypes", how
     kill = tracer.trace_call(f"import os\ndef f():\n    os.kill({os.getpid()}, 9)\n", "f()")
     assert kill["status"] == "exception" and "signalling" in kill["message"]
+    # ... but a run may signal itself (signal 0 only asks whether it exists)
+    itself = tracer.trace_call("import os\ndef f():\n    os.kill(os.getpid(), 0)\n    return 'alive'\n", "f()")
+    assert itself["status"] == "ok" and itself["return"]["repr"] == "'alive'"
     # signalling by pid file descriptor raises no audit event: the functions are gone
     pidfd = tracer.trace_call("import os, signal, posix, _signal\ndef f():\n    return [hasattr(m, n) for m, n in "
                               "((os, 'pidfd_open'), (posix, 'pidfd_open'), (signal, 'pidfd_send_signal'), "

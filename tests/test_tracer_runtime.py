@@ -401,3 +401,47 @@ def test_run_folders_are_removed_however_a_run_left_them(tmp_path):
     assert not root.exists()
     assert (outside / "keep.txt").read_text() == "mine"
     remove_tree(tmp_path / "never-existed")  # nothing to do, no error
+
+
+def test_every_run_of_a_zygote_gets_its_folder_afresh():
+    """A zygote's runs work in one folder (its audit hook is built once, before any run),
+    made anew for each: what a run left there is gone for the next."""
+    source = ("import os\n\ndef f(leave):\n    found = sorted(os.listdir('.'))\n"
+              "    if leave:\n        open('left.txt', 'w').write('x')\n        os.mkdir('made')\n"
+              "    return (os.getcwd(), os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR'], found)\n")
+    with Tracer(workers=1) as tracer:
+        first = eval(tracer.trace_call(source, "f(True)")["return"]["repr"])
+        second = eval(tracer.trace_call(source, "f(False)")["return"]["repr"])
+    assert first[1] and second[1]
+    assert first[2] == [] and second[2] == []
+    assert first[0] == second[0]
+
+
+def test_a_run_folder_left_behind_gives_the_next_run_a_private_new_one(tmp_path, monkeypatch):
+    """Where the zygote's usual run folder could not be removed, the next spare gets an
+    unguessable new folder (and builds its own hook); the usual folder's hook, built once,
+    holds writes to that folder."""
+    import os
+    import tempfile
+
+    from semcoder_inference.tracer import runtime
+
+    monkeypatch.setenv("HOME", os.environ.get("HOME", "/"))
+    monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", "/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    monkeypatch.setattr(runtime, "_RUN_FOLDER", [None, None, None])
+    root = str(tmp_path)
+    runtime.prepare_run_folder(root, os.path.realpath(root))
+    usual = os.path.join(root, "run")
+    assert os.environ["HOME"] == os.environ["TMPDIR"] == tempfile.tempdir == usual
+
+    assert runtime._new_workdir(root) == usual
+    other = runtime._new_workdir(root)  # the usual one is still there
+    assert other != usual and os.path.basename(other).startswith("run-") and len(os.path.basename(other)) == 16
+    assert os.stat(other).st_mode & 0o777 == 0o700 and os.listdir(other) == []
+
+    hook = runtime._RUN_FOLDER[2]
+    hook("open", (os.path.join(usual, "data.txt"), "w", os.O_WRONLY))
+    for outside in (os.path.join(other, "data.txt"), str(tmp_path / "data.txt")):
+        with pytest.raises(PermissionError, match="writing outside"):
+            hook("open", (outside, "w", os.O_WRONLY))

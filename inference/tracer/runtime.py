@@ -42,12 +42,12 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+    from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
     from .child import SCHEMA, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
-    from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, enter_workdir, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+    from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -99,9 +99,6 @@ def _vm_base():
     return _VM_CACHE[0]
 
 
-_WORKDIR_COUNTER = [0]
-
-
 def make_private_dir(parent, prefix):
     """mkdtemp without the tempfile module: a new 0700 folder with an unguessable name.
     os.mkdir never adopts a folder that already exists."""
@@ -115,16 +112,34 @@ def make_private_dir(parent, prefix):
     raise FileExistsError("no free folder name under %s" % parent)
 
 
+# Every run of a zygote works in the same folder, made afresh for each (the last run's is
+# removed before the next spare is forked), so that the zygote can do, once, what each
+# spare would otherwise do before its request: resolve the folder, point HOME and TMPDIR
+# at it, and build the audit hook for it (about 50 copy-on-write faults a run, measured:
+# see docs/architecture.md). (folder, its real path, its hook), set by the zygote.
+_RUN_FOLDER = [None, None, None]
+
+
 def _new_workdir(run_root):
-    """A fresh, private (0700) folder for one run. Names count up (cheaper than random ones);
-    a name taken by anyone else falls back to a random one."""
-    _WORKDIR_COUNTER[0] += 1
-    path = run_root + "/run-%d" % _WORKDIR_COUNTER[0]
-    try:
-        os.mkdir(path, 0o700)
-    except OSError:
-        return make_private_dir(run_root, "run-")
-    return path
+    """A fresh, private (0700) folder for one run: the zygote's usual one, or, if a run
+    left that one behind (it could not be removed), an unguessable new one."""
+    usual = _RUN_FOLDER[0]
+    if usual is not None:
+        try:
+            os.mkdir(usual, 0o700)
+            return usual
+        except OSError:
+            pass
+    return make_private_dir(run_root, "run-")
+
+
+def prepare_run_folder(run_root, real_root):
+    """Once, in the zygote: the runs' usual folder (see _RUN_FOLDER) and its audit hook,
+    with HOME and TMPDIR (and tempfile, if a preloaded module imported it) pointing there."""
+    folder = run_root + "/run"
+    _RUN_FOLDER[:] = [folder, real_root + "/run",
+                      make_audit_hook(folder, real_root + "/run", _KERNEL_GUARDS_FILES[0])]
+    point_temp_folders(folder)
 
 
 def _read_frame(protocol_in):
@@ -188,9 +203,13 @@ class Spare:
             os.closerange(keep[0] + 1, keep[1])
             os.closerange(keep[1] + 1, keep[2])
             os.closerange(keep[2] + 1, 1024)
-            enter_workdir(self.workdir)
-            # Built before the request, installed by the run (see run_child).
-            hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])
+            os.chdir(self.workdir)
+            # Built before the request (by the zygote, for its usual folder), installed by
+            # the run (see run_child).
+            hook = _RUN_FOLDER[2]
+            if self.workdir != _RUN_FOLDER[0]:
+                point_temp_folders(self.workdir)
+                hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])
             if _REHEARSE_WHEN_IDLE_S is not None and \
                     not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
                 _rehearse_until_request(protocol_in)
@@ -277,8 +296,7 @@ def _trailer(request_id, status, killed, timeout, cpu, began):
     return json.dumps(trailer).encode()
 
 
-def serve(run_root, protocol_in, protocol_out):
-    real_root = os.path.realpath(run_root)
+def serve(run_root, real_root, protocol_in, protocol_out):
     spare = Spare(run_root, real_root, protocol_in, protocol_out)
     while True:
         started = spare.wait_start()
@@ -600,6 +618,8 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     _KERNEL_GUARDS_FILES[0] = namespaces_error is None and read_only_outside(run_root)
     _RUN_THREADS[0] = threads_for_runs()
     preloaded, preload_errors = _preload(_PRELOAD[0])
+    real_root = os.path.realpath(run_root)
+    prepare_run_folder(run_root, real_root)
     _warm_up()
     # Move everything imported so far out of the collector's reach: a child's garbage
     # collections then do not touch (and copy-on-write fault) every inherited object.
@@ -616,7 +636,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "preload_errors": preload_errors}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:
-        serve(run_root, protocol_in, protocol_out)
+        serve(run_root, real_root, protocol_in, protocol_out)
     finally:
         remove_tree(run_root)
 

@@ -104,7 +104,7 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
     # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
     # code.replace: only a flag changes, on code the compiler made.
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
-    return _hook_for(root, root + "/", os.getpid(), _proc_pid(), *_FROZEN_TABLES,
+    return _hook_for(root, root + "/", *_FROZEN_TABLES,
                      frozenset() if kernel_guards_files else _NATIVE_WRITERS, getattr(coroutine, "__code__", None), _OWN_CODE)
 
 
@@ -228,17 +228,18 @@ def _shown(path, text=_path_text, isinstance=isinstance, int=int):
     return "a path object: pass str(path)" if path is None else path
 
 
-def _hook_for(root, prefix, own_pid, proc_pid, forbidden, reasons, path_events, path_positions, forbidden_imports,
+def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, forbidden_imports,
               native_writers, coroutine_code, own_code):
     """The hook itself (see make_audit_hook): every value it needs is bound here as a
     default of `hook`."""
 
-    def hook(event, args, root=root, prefix=prefix, own_pid=own_pid, proc_pid=proc_pid, forbidden=forbidden, reasons=reasons,
+    def hook(event, args, root=root, prefix=prefix, forbidden=forbidden, reasons=reasons,
              path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
              forbidden_prefix=_FORBIDDEN_IMPORT_PREFIX, native_writers=native_writers,
              coroutine_code=coroutine_code, own_code=own_code, inside=_inside, stays_inside=_stays_inside,
              within=_within, text=_path_text, shown=_shown, resolved=_resolved, getframe=sys._getframe,
              type=type, isinstance=isinstance, int=int, len=len, function=type(_resolved), lstat=os.lstat,
+             getpid=os.getpid, readlink=os.readlink, bad_value=ValueError,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
@@ -264,11 +265,19 @@ def _hook_for(root, prefix, own_pid, proc_pid, forbidden, reasons, path_events, 
                               % (shown(path), ": the project's file, which runs may only read" if linked else ""))
             if full is not None and full[:6] == "/proc/":
                 part = full.split("/")[2]
-                if part.isdigit() and int(part) != proc_pid:
-                    raise refused("the sandbox does not allow reading other processes")
+                if part.isdigit():
+                    # This process's pid as /proc names it (the host's, in a PID namespace
+                    # whose /proc is the host's), asked only here: the hook is made once,
+                    # in the zygote, before the process that runs it exists.
+                    try:
+                        mine = int(readlink("/proc/self"))
+                    except (oserror, bad_value):
+                        mine = getpid()
+                    if int(part) != mine:
+                        raise refused("the sandbox does not allow reading other processes")
             return
         if event in forbidden:
-            if event == "os.kill" and args and args[0] == own_pid:
+            if event == "os.kill" and args and args[0] == getpid():
                 return
             if event == "code.__new__" and coroutine_code is not None and getframe(1).f_code is coroutine_code:
                 return
@@ -307,7 +316,7 @@ def _hook_for(root, prefix, own_pid, proc_pid, forbidden, reasons, path_events, 
 def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
-    hook = _hook_for("/", "/", 0, 0, frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
+    hook = _hook_for("/", "/", frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
     return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _stays_inside, _inside,
                                           _shown))
 
@@ -557,10 +566,9 @@ def install_stand_ins():
                 delattr(loaded, name)
 
 
-def enter_workdir(workdir):
-    """What a spare child does before any request: its own folder, and HOME and TMPDIR
-    pointing there."""
-    os.chdir(workdir)
+def point_temp_folders(workdir):
+    """HOME and TMPDIR (and tempfile, if something imported it) pointing at a run's folder.
+    The zygote does it once for its runs' usual folder (see runtime._RUN_FOLDER)."""
     value = os.fsencode(workdir)
     # os.environ's own __setitem__ is several times dearer in a fresh child (every Python
     # function it runs copies pages); on POSIX it is putenv plus this bytes-keyed dict.

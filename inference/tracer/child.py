@@ -299,14 +299,59 @@ def _return_info(state, value):
     if len(text) > limit:
         state.truncated["return"] = True
         return {"repr": text[:limit] + "...", "literal": False}
-    literal = False
+    return {"repr": text, "literal": reads_back(value, text, lambda back: state.repr(back, limit + 1) == text)}
+
+
+def reads_back(value, text, same_text=None):
+    """Whether `text`, the repr of `value`, reads back (ast.literal_eval) as an equal value
+    of the same type; with `same_text`, also one whose repr passes it. Most values are
+    made of builtin types only: their answer needs no parsing (see _plain_repr), which in
+    a fresh child costs more than the rest of the result (the parser's pages)."""
+    plain = _plain_repr(value, len(text))
+    if plain is not None:
+        return plain == text
     try:
-        # Literal if it reads back as an equal value of the same type.
         back = ast.literal_eval(text)
-        literal = type(back) is type(value) and back == value and state.repr(back, limit + 1) == text
+        return bool(type(back) is type(value) and back == value and (same_text is None or same_text(back)))
     except Exception:
-        literal = False
-    return {"repr": text, "literal": bool(literal)}
+        return False
+
+
+def _plain_repr(value, size):
+    """repr(value) when `value` is made only of None, bools, ints, finite floats, strings,
+    bytes, lists, tuples and dicts (those exact types, at most six levels deep) and its
+    repr can be `size` characters long; None otherwise. Such a value's repr runs no user
+    code, and reads back as an equal value of the same types: a text that reads back so is
+    its repr, and no other (a repr cut short reads back as another value, or not at all)."""
+    budget = size
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        budget -= 1
+        kind = type(item)
+        if kind is str or kind is bytes:
+            budget -= len(item)
+        elif kind is int:
+            if item.bit_length() > 4000:  # beyond what repr() gives, by default
+                return None
+        elif kind is float:
+            if item - item != 0:  # inf, nan: their reprs read back as names
+                return None
+        elif kind is list or kind is tuple or kind is dict:
+            if depth >= 6 or len(item) > budget:
+                return None
+            if kind is dict:
+                for pair in item.items():
+                    stack.append((pair[0], depth + 1))
+                    stack.append((pair[1], depth + 1))
+            else:
+                for element in item:
+                    stack.append((element, depth + 1))
+        elif item is not None and kind is not bool:
+            return None
+        if budget < 0:
+            return None
+    return repr(value)
 
 
 class Prepared:
@@ -510,11 +555,7 @@ def _call_text(name, frame, safe_repr, limit=100000):
     texts, described, literal = [], [], True
     for keyword, value in items:
         text = safe_repr(value, limit)
-        try:
-            back = ast.literal_eval(text)
-            ok = type(back) is type(value) and back == value
-        except Exception:
-            ok = False
+        ok = reads_back(value, text)
         literal = literal and ok
         described.append({"name": keyword, "repr": text, "literal": ok})
         texts.append(text if keyword is None else "%s=%s" % (keyword, text))

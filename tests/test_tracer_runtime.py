@@ -51,6 +51,38 @@ def test_mutation_without_rebinding_is_detected(tracer):
     assert changes[6] == {"xs": "[1, 2]", "d": "{'k': [1, 2]}"}
 
 
+def test_every_kind_of_in_place_change_to_a_container_shows(tracer):
+    """A small container of atoms that holds the same objects is not shown again (nothing
+    changed); any change to what it holds is, even to an equal value with another repr,
+    and a change inside a nested container or a large one too."""
+    source = (
+        "def f():\n"
+        "    xs = [1, 0.0, 'a']\n"
+        "    d = {'a': 1, 'b': 2}\n"
+        "    s = {1, 2}\n"
+        "    nested = [[1], [2]]\n"
+        "    big = [0] * 1500\n"
+        "    xs[0] = True\n"           # 7: equal to 1, another repr
+        "    xs[1] = -0.0\n"           # 8: equal to 0.0, another repr
+        "    d['a'] = d.pop('a')\n"    # 9: same key and value, new order
+        "    s.add(3)\n"               # 10
+        "    nested[1].append(3)\n"    # 11: inside a nested list
+        "    big[1] = 1\n"             # 12: a list too large to compare part by part
+        "    xs[2] = 'a'\n"            # 13: the same string object: no change
+        "    d['c'] = d.pop('a')\n"    # 14: another key, the same value objects in the same order
+        "    return 0\n")
+    trace = tracer.trace_call(source, "f()")
+    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    assert changes[7] == {"xs": "[True, 0.0, 'a']"}
+    assert changes[8] == {"xs": "[True, -0.0, 'a']"}
+    assert changes[9] == {"d": "{'b': 2, 'a': 1}"}
+    assert changes[10] == {"s": "{1, 2, 3}"}
+    assert changes[11] == {"nested": "[[1], [2, 3]]"}
+    assert list(changes[12]) == ["big"] and changes[12]["big"].startswith("[0, 1, 0, 0")
+    assert changes[13] == {}
+    assert changes[14] == {"d": "{'b': 2, 'c': 1}"}
+
+
 def test_nested_calls_have_depth_and_returns(tracer):
     source = "def g(x):\n    y = x + 1\n    return y\n\ndef f(a):\n    b = g(a)\n    return g(b)\n"
     trace = tracer.trace_call(source, "f(1)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import gc
 import opcode
+import operator
 import sys
 
 from .safe_repr import ATOMS, fingerprint, safe_str
@@ -117,6 +118,40 @@ def _yielded_value(frame, value):
 _AWAITING = object()
 
 
+# A list, dict or set of at most this many atoms is known to be unchanged, without its
+# repr, when it still holds the same objects in the same order: an atom is immutable, so
+# the same objects give the same repr. (Most locals a line does not touch are such
+# containers, and walking one for its repr on every line was most of a trace's cost.)
+# Comparing 1000 parts by identity costs about what the repr of a container's first
+# few dozen (all a repr shows) does.
+_SHALLOW_MAX = 1000
+_ATOM_TYPES = frozenset(ATOMS)
+_is = operator.is_
+
+
+def _atom_parts(value):
+    """What _same_parts compares: the elements (a dict: keys, then values) of a small
+    list, dict, set or tuple made only of atoms; None for anything else."""
+    kind = type(value)
+    if kind is list or kind is set or kind is tuple:
+        if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)):
+            return tuple(value)
+    elif kind is dict:
+        if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)) \
+                and _ATOM_TYPES.issuperset(map(type, value.values())):
+            return tuple(value) + tuple(value.values())
+    return None
+
+
+def _same_parts(value, kind, parts):
+    """Whether `value` (of type `kind`) still holds exactly `parts` (see _atom_parts)."""
+    if kind is dict:
+        size = len(value)
+        return size * 2 == len(parts) and all(map(_is, value, parts)) and \
+            all(map(_is, value.values(), parts[size:]))
+    return len(value) == len(parts) and all(map(_is, value, parts))
+
+
 class _Frame:
     __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting")
 
@@ -156,13 +191,18 @@ class LineTracer:
         safe_repr = self.repr
         for name, value in frame.f_locals.items():
             old = snapshot.get(name)
-            if old is not None and old[0] is value and type(value) in ATOMS:
-                continue
+            if old is not None and old[0] is value:
+                kind = type(value)
+                if kind in ATOMS:
+                    continue
+                parts = old[2]
+                if parts is not None and _same_parts(value, kind, parts):
+                    continue  # a small container of atoms, each the one it held before
             text = safe_repr(value)
             fp = fingerprint(value, text)
             if old is None or old[0] is not value or old[1] != fp:
                 changes[name] = text
-                snapshot[name] = (value, fp)
+            snapshot[name] = (value, fp, _atom_parts(value))
         return changes
 
     def _name(self, code):

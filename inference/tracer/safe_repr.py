@@ -174,6 +174,7 @@ class SafeRepr:
                 if used > limit:
                     out.append(", ...")
                     break
+                start = len(out)
                 if not first:
                     out.append(", ")
                 first = False
@@ -183,7 +184,8 @@ class SafeRepr:
                     self._walk(item[1], out, limit, level + 1)
                 else:
                     self._walk(item, out, limit, level + 1)
-                used = sum(len(p) for p in out)
+                for index in range(start, len(out)):  # only what this item added: linear, not quadratic
+                    used += len(out[index])
             if kind is tuple and len(obj) == 1:
                 out.append(",")
             out.append(closing)

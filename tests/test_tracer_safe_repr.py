@@ -1,0 +1,99 @@
+"""Bounded reprs of builtin containers: a container is shown item by item while the text
+so far is within the limit, then ", ..."; the whole is cut to the limit."""
+
+from __future__ import annotations
+
+import random
+
+from semcoder_inference.tracer.safe_repr import SafeRepr
+
+
+class _Budget:
+    def call(self, obj):
+        return repr(obj)
+
+
+def reference(obj, limit, level=0):
+    """The rule, written plainly: a container shows its items while the text before each
+    (everything written so far, outer containers included) is at most `limit` long."""
+    out = []
+
+    def walk(obj, level):
+        kind = type(obj)
+        if kind in (int, float, bool, type(None)):
+            out.append(repr(obj))
+            return
+        if kind is str:
+            out.append(repr(obj[:limit]))
+            return
+        if level > 6:
+            out.append("...")
+            return
+        opening, closing = {list: ("[", "]"), tuple: ("(", ")"), dict: ("{", "}")}[kind]
+        out.append(opening)
+        for index, item in enumerate(obj.items() if kind is dict else obj):
+            if len("".join(out)) > limit:
+                out.append(", ...")
+                break
+            if index:
+                out.append(", ")
+            if kind is dict:
+                walk(item[0], level + 1)
+                out.append(": ")
+                walk(item[1], level + 1)
+            else:
+                walk(item, level + 1)
+        if kind is tuple and len(obj) == 1:
+            out.append(",")
+        out.append(closing)
+
+    walk(obj, level)
+    text = "".join(out)
+    return text[: max(limit - 3, 1)] + "..." if len(text) > limit else text
+
+
+def _value(rng, depth=0):
+    choice = rng.randrange(7 if depth < 3 or (depth < 8 and rng.random() < 0.3) else 4)
+    if choice == 0:
+        return rng.randrange(-10 ** rng.randrange(1, 12), 10 ** rng.randrange(1, 12))
+    if choice == 1:
+        return "".join(rng.choice("ab'\"") for _ in range(rng.randrange(30)))
+    if choice == 2:
+        return None if rng.random() < 0.5 else rng.random() < 0.5
+    if choice == 3:
+        return rng.random()
+    if choice == 4:
+        return [_value(rng, depth + 1) for _ in range(rng.randrange(60 if depth < 2 else 4))]
+    if choice == 5:
+        return tuple(_value(rng, depth + 1) for _ in range(rng.randrange(4)))
+    return {rng.randrange(100): _value(rng, depth + 1) for _ in range(rng.randrange(20 if depth < 2 else 3))}
+
+
+def test_long_and_nested_containers_are_cut_by_the_rule():
+    rng = random.Random(3)
+    safe = SafeRepr(120, _Budget())
+    cut = 0
+    for _ in range(3000):
+        value = _value(rng)
+        for limit in (20, 120, 1000):
+            text = safe(value, limit)
+            assert text == reference(value, limit), (value, limit)
+            cut += text.endswith("...")
+    assert cut > 500  # the rule was exercised, not only short values
+
+
+def test_a_long_list_costs_only_what_it_shows():
+    """Only the first items of a long list are walked (the rest could be millions)."""
+    seen = []
+
+    class Counted:
+        def __init__(self, n):
+            self.n = n
+
+        def __repr__(self):
+            seen.append(self.n)
+            return "C"
+
+    text = SafeRepr(120, _Budget())([Counted(n) for n in range(100_000)])
+    assert text.startswith("[C, C") and text.endswith("...") and len(text) == 120
+    assert len(seen) < 60

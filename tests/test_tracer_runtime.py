@@ -477,3 +477,16 @@ def test_a_run_folder_left_behind_gives_the_next_run_a_private_new_one(tmp_path,
     for outside in (os.path.join(other, "data.txt"), str(tmp_path / "data.txt")):
         with pytest.raises(PermissionError, match="writing outside"):
             hook("open", (outside, "w", os.O_WRONLY))
+
+
+def test_the_zygote_waits_in_the_background_and_its_runs_do_not():
+    """The zygote is SCHED_BATCH, so that waking up (as a run starts and ends) it never
+    takes the CPU from the run or the server; runs have the normal policy."""
+    import os
+
+    source = "import os\n\ndef f():\n    return os.sched_getscheduler(0)\n"
+    with Tracer(workers=1) as tracer:
+        policy = tracer.trace_call(source, "f()")["return"]["repr"]
+        assert tracer.isolation_info["zygote_in_background"] is True
+        assert os.sched_getscheduler(tracer.worker_pids[0]) == os.SCHED_BATCH
+    assert int(policy) == os.SCHED_OTHER

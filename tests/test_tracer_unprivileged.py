@@ -64,6 +64,7 @@ def sleepers():
     return found
 
 
+POLICY = "import os\ndef f():\n    return os.sched_getscheduler(0) == os.SCHED_OTHER\n"
 out = {}
 for isolation in ("auto", "audit"):
     with Tracer(workers=1, isolation=isolation) as tracer:
@@ -75,6 +76,8 @@ for isolation in ("auto", "audit"):
         out[isolation] = {"pool": pool["message"], "most": most["message"], "too_many": too_many["message"],
                           "spawn": spawn["status"], "spawn_error": (spawn["exception"] or {}).get("type"),
                           "plain": tracer.trace_call("def f():\n    return 6 * 7\n", "f()")["message"],
+                          "run_policy": tracer.trace_call(POLICY, "f()")["return"]["repr"],
+                          "zygote_in_background": info["zygote_in_background"],
                           "sleepers": sleepers(), "namespaces": info["namespaces"],
                           "pid_namespace": info["pid_namespace"], "read_only_outside": info["read_only_outside"],
                           "run_threads": info["run_threads"]}
@@ -157,6 +160,15 @@ def test_an_unprivileged_run_has_the_threads_its_isolation_allows_and_says_so(un
     assert got["too_many"] == (f"RuntimeError: can't start new thread (the sandbox allows a run at most "
                                f"{RUN_THREADS} threads, and each thread's stack counts towards its memory limit) "
                                "at line 7")
+
+
+@pytest.mark.parametrize("isolation", ["auto", "audit"])
+def test_an_unprivileged_zygote_waits_in_the_background_and_its_runs_do_not(unprivileged, isolation):
+    """The zygote is SCHED_BATCH (it never preempts a run or the server on waking up);
+    a run switches back to the normal policy, which an unprivileged process may."""
+    got = unprivileged[isolation]
+    assert got["zygote_in_background"] is True
+    assert got["run_policy"] == "True"
 
 
 def test_an_unprivileged_run_starts_no_program_that_outlives_it(unprivileged):

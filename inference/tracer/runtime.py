@@ -162,6 +162,19 @@ def _touch_run_pages():
         marshal.loads(_REHEARSAL[0])
 
 
+# Whether the zygote runs as SCHED_BATCH (see zygote): its children then switch back.
+_ZYGOTE_IN_BACKGROUND = [False]
+
+
+def _schedule(policy):
+    """Switch this process to `policy` (nice unchanged); False where that is not possible."""
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+        return True
+    except (AttributeError, OSError):  # not Linux, or refused
+        return False
+
+
 def _read_frame(protocol_in):
     """The next frame from the server, unmarshalled (see pool._Zygote.request); exits the
     child quietly when the server has closed the pipe (it is shutting down)."""
@@ -217,6 +230,8 @@ class Spare:
                 os.setpgid(0, 0)
             except OSError:
                 pass
+            if _ZYGOTE_IN_BACKGROUND[0]:
+                _schedule(os.SCHED_OTHER)  # a run competes as any process does
             os.dup2(0, 2)  # the zygote's 0 and 1 are /dev/null already; 2 is the server's log
             keep = sorted((protocol_in, protocol_out, notify_w))
             os.closerange(3, keep[0])
@@ -648,6 +663,10 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
+    # The zygote wakes when a run starts and when it ends, and it should not take the CPU
+    # from the run (or from the server) then: a SCHED_BATCH process gets its fair share
+    # but never preempts another on waking up. Its children switch back at once.
+    _ZYGOTE_IN_BACKGROUND[0] = hasattr(os, "SCHED_BATCH") and _schedule(os.SCHED_BATCH)
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "host_pid": _proc_pid(), "namespaces": namespaces_error is None,
              "pid_namespace": pid_error is None,
@@ -655,6 +674,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "read_only_outside": _KERNEL_GUARDS_FILES[0], "run_threads": _RUN_THREADS[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
+             "zygote_in_background": _ZYGOTE_IN_BACKGROUND[0],
              "preload_errors": preload_errors}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:

@@ -87,9 +87,10 @@ def test_a_spare_that_waited_has_copied_the_pages_a_run_writes(tracers):
         spares = _children(tracer.worker_pids[0])
         assert len(spares) == 1, spares
         copied[name] = _private_kb(spares[0])
-    # A rehearsal writes a few hundred pages (allocator pools, reference counts) that a
-    # spare which only waits still shares with the zygote.
-    assert copied["at once"] >= copied["never"] + 400, copied
+    # A rehearsal writes pages (allocator pools, reference counts) that a spare which only
+    # waits still shares with the zygote: about 100 more here (400 KB) than the few dozen
+    # every spare copies as soon as it is forked (runtime._touch_run_pages).
+    assert copied["at once"] >= copied["never"] + 200, copied
 
 
 def test_a_rehearsal_never_changes_a_run(tracers):

@@ -145,8 +145,8 @@ def prepare_run_folder(run_root, real_root):
 def _touch_run_pages():
     """What a spare does first, unless its request is there already: allocate and free one
     object of each of Python's small-object size classes (16-byte steps to 512 bytes),
-    make (and drop) a run's state and its signal handlers, and unmarshal the warm-up
-    request. The pages a run would copy for these first (allocator pools, the reference
+    make (and drop) a run's state and its signal handlers, unmarshal the warm-up request,
+    and change (and change back) the tables a run changes first. The pages a run would copy for these first (allocator pools, the reference
     counts of our own classes and functions) are then copied while the spare waits, not
     once the run has its request: back to back, a spare waits about 1 ms, too little for a
     rehearsal (see Spare). Only built-in values and our own code; nothing outlives it.
@@ -160,6 +160,15 @@ def _touch_run_pages():
     state.budget.state = None  # a RunState and its ReprBudget point at each other
     if _REHEARSAL[0]:
         marshal.loads(_REHEARSAL[0])
+    # What a run does to the interpreter's own tables before its code runs (run_child).
+    module = type(sys)("__semcoder_traced__")
+    sys.modules["__semcoder_traced__"] = module
+    del sys.modules["__semcoder_traced__"]
+    sys.path.insert(0, "")
+    del sys.path[0]
+    linecache.cache["<warm-up>"] = None
+    del linecache.cache["<warm-up>"]
+    sys.argv = list(sys.argv)
 
 
 # Whether the zygote runs as SCHED_BATCH (see zygote): its children then switch back.

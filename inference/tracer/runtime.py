@@ -255,7 +255,10 @@ class Spare:
                 point_temp_folders(self.workdir)
                 hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])
             if not select.select((protocol_in,), (), (), 0)[0]:
-                _touch_run_pages()
+                try:
+                    _touch_run_pages()
+                except Exception:
+                    pass  # only a head start: a run does all of it again anyway
             if _REHEARSE_WHEN_IDLE_S is not None and \
                     not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
                 _rehearse_until_request(protocol_in)

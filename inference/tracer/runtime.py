@@ -146,11 +146,12 @@ def _touch_run_pages():
     """What a spare does first, unless its request is there already: allocate and free one
     object of each of Python's small-object size classes (16-byte steps to 512 bytes),
     make (and drop) a run's state and its signal handlers, unmarshal the warm-up request,
-    and change (and change back) the tables a run changes first. The pages a run would copy for these first (allocator pools, the reference
-    counts of our own classes and functions) are then copied while the spare waits, not
-    once the run has its request: back to back, a spare waits about 1 ms, too little for a
-    rehearsal (see Spare). Only built-in values and our own code; nothing outlives it.
-    (Measured: docs/architecture.md.)"""
+    and change (and change back) the tables a run changes first. The pages a run would
+    copy for these first (allocator pools, the reference counts of our own classes and
+    functions) are then copied while the spare waits, not once the run has its request:
+    back to back, a spare waits about 1 ms, too little for a rehearsal (see Spare). Only
+    built-in values and our own code; nothing outlives it. (Measured:
+    docs/architecture.md.)"""
     for size in range(0, 480, 16):
         bytes(size)  # 33 bytes of header and end, plus `size`
     float(size)

@@ -461,7 +461,7 @@ def test_a_run_folder_left_behind_gives_the_next_run_a_private_new_one(tmp_path,
     monkeypatch.setenv("HOME", os.environ.get("HOME", "/"))
     monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", "/tmp"))
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
-    monkeypatch.setattr(runtime, "_RUN_FOLDER", [None, None, None])
+    monkeypatch.setattr(runtime, "_RUN_FOLDER", [None, None])
     root = str(tmp_path)
     runtime.prepare_run_folder(root, os.path.realpath(root))
     usual = os.path.join(root, "run")
@@ -472,7 +472,7 @@ def test_a_run_folder_left_behind_gives_the_next_run_a_private_new_one(tmp_path,
     assert other != usual and os.path.basename(other).startswith("run-") and len(os.path.basename(other)) == 16
     assert os.stat(other).st_mode & 0o777 == 0o700 and os.listdir(other) == []
 
-    hook = runtime._RUN_FOLDER[2]
+    hook = runtime._RUN_FOLDER[1]
     hook("open", (os.path.join(usual, "data.txt"), "w", os.O_WRONLY))
     for outside in (os.path.join(other, "data.txt"), str(tmp_path / "data.txt")):
         with pytest.raises(PermissionError, match="writing outside"):

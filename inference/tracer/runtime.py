@@ -116,8 +116,8 @@ def make_private_dir(parent, prefix):
 # removed before the next spare is forked), so that the zygote can do, once, what each
 # spare would otherwise do before its request: resolve the folder, point HOME and TMPDIR
 # at it, and build the audit hook for it (35 fewer page faults a run, measured: see
-# docs/architecture.md). (folder, its real path, its hook), set by the zygote.
-_RUN_FOLDER = [None, None, None]
+# docs/architecture.md). (folder, its hook), set by the zygote.
+_RUN_FOLDER = [None, None]
 
 
 def _new_workdir(run_root):
@@ -137,8 +137,7 @@ def prepare_run_folder(run_root, real_root):
     """Once, in the zygote: the runs' usual folder (see _RUN_FOLDER) and its audit hook,
     with HOME and TMPDIR (and tempfile, if a preloaded module imported it) pointing there."""
     folder = run_root + "/run"
-    _RUN_FOLDER[:] = [folder, real_root + "/run",
-                      make_audit_hook(folder, real_root + "/run", _KERNEL_GUARDS_FILES[0])]
+    _RUN_FOLDER[:] = [folder, make_audit_hook(folder, real_root + "/run", _KERNEL_GUARDS_FILES[0])]
     point_temp_folders(folder)
 
 
@@ -251,7 +250,7 @@ class Spare:
             os.chdir(self.workdir)
             # Built before the request (by the zygote, for its usual folder), installed by
             # the run (see run_child).
-            hook = _RUN_FOLDER[2]
+            hook = _RUN_FOLDER[1]
             if self.workdir != _RUN_FOLDER[0]:
                 point_temp_folders(self.workdir)
                 hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])

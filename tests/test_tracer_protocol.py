@@ -194,3 +194,36 @@ def test_a_second_frame_left_behind_by_a_dead_child_is_not_read_as_a_request():
             assert pid == eval(before["return"]["repr"])[1] + 1
         assert tracer._all == [zygote]
 
+
+
+def test_the_usual_trailer_is_recognised_without_parsing_and_reads_as_json_would():
+    """A clean run's trailer (what the zygote writes after nearly every run) is compared
+    byte for byte with the one the server owes a read, not parsed. It must read exactly as
+    JSON would, and any other frame, a trailer for another run or one that carries a
+    result, must still be parsed."""
+    import os
+    import struct
+
+    from semcoder_inference.tracer import runtime
+
+    owed = "ab" * 16
+    # The bytes the zygote writes for a clean exit are the ones the server looks for.
+    assert runtime._trailer(owed, 0, False, 1.0, 1.0, 0.0) == (child.TRAILER_OK % owed).encode()
+    frames = [
+        runtime._trailer(owed, 0, False, 1.0, 1.0, 0.0),
+        runtime._trailer("cd" * 16, 0, False, 1.0, 1.0, 0.0),
+        runtime._trailer(owed, 0, True, 1.0, 1.0, 0.0),  # killed: carries a result
+        json.dumps({"id": owed, "status": "ok"}).encode(),
+    ]
+    read_end, write_end = os.pipe()
+    zygote = pool._Zygote.__new__(pool._Zygote)
+    zygote.proc = types.SimpleNamespace(stdout=open(read_end, "rb", buffering=0))
+    zygote._buffer = bytearray()
+    try:
+        for body in frames:
+            os.write(write_end, struct.pack(">I", len(body)) + body)
+        for body in frames:
+            assert zygote._read(1.0, owed) == json.loads(body)
+    finally:
+        zygote.proc.stdout.close()
+        os.close(write_end)

@@ -21,6 +21,9 @@ from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, safe_str
 from .sandbox import apply_limits, make_audit_hook
 
 SCHEMA = "semcoder.trace/1"
+# The zygote's trailer for a run that wrote its own result and exited cleanly (see
+# runtime.Spare), byte for byte: the server recognises it without parsing it.
+TRAILER_OK = '{"trailer": true, "id": "%s", "result": null, "exit": 0}'
 # Our own references: traced code that patches json.dumps or os.write must not be able to
 # stop its trace from being delivered.
 _json_dumps = json.dumps

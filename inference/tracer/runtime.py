@@ -39,12 +39,12 @@ if __package__ in (None, ""):
     _package = types.ModuleType("_semcoder_tracer")
     _package.__path__ = [_HERE]
     sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
+    from _semcoder_tracer.child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
-    from .child import SCHEMA, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
+    from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
     from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
@@ -320,15 +320,14 @@ class Spare:
             remove_tree(self.workdir)
 
 
-# The trailer of a run that wrote its own result, formatted without json (the zygote runs
+# The trailer of a run that wrote its own result is formatted without json (the zygote runs
 # this for every run; the id is checked to be hex first).
-_TRAILER_OK = '{"trailer": true, "id": "%s", "result": null, "exit": 0}'
 _HEX = frozenset("0123456789abcdef")
 
 
 def _trailer(request_id, status, killed, timeout, cpu, began):
     if not killed and status == 0 and _HEX.issuperset(request_id):
-        return (_TRAILER_OK % request_id).encode()
+        return (TRAILER_OK % request_id).encode()
     trailer = {"trailer": True, "id": request_id, "result": None}
     if killed:
         trailer["result"] = {

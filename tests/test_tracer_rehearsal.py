@@ -112,3 +112,24 @@ def test_a_rehearsal_never_changes_a_run(tracers):
         # warm-up; the garbage collector finds this run's own tracing state and no other.
         assert seen[:5] == [True, True, True, [], ["f", "gc", "linecache", "sys"]] and seen[6] == [], seen
         assert seen[7:] == [["LineTracer", "ReprBudget", "RunState"], []], seen
+
+
+def test_a_spares_first_moments_leave_the_process_as_they_found_it():
+    """runtime._touch_run_pages does, and undoes at once, what a run does first: signal
+    handlers, rlimits and the interpreter's tables are as before (run in this process)."""
+    import linecache
+    import resource
+    import signal
+
+    from semcoder_inference.tracer import runtime
+
+    signals = [signal.SIGALRM, signal.SIGINT] + ([signal.SIGXCPU] if hasattr(signal, "SIGXCPU") else [])
+    limits = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC)
+
+    def seen():
+        return ([signal.getsignal(s) for s in signals], [resource.getrlimit(w) for w in limits],
+                list(sys.path), list(sys.argv), set(sys.modules), set(linecache.cache))
+
+    before = seen()
+    runtime._touch_run_pages()
+    assert seen() == before

@@ -490,3 +490,40 @@ def test_the_zygote_waits_in_the_background_and_its_runs_do_not():
         assert tracer.isolation_info["zygote_in_background"] is True
         assert os.sched_getscheduler(tracer.worker_pids[0]) == os.SCHED_BATCH
     assert int(policy) == os.SCHED_OTHER
+
+
+def test_a_zygote_whose_spares_keep_failing_stops_instead_of_forking_forever():
+    """A spare that ends before reading its request is replaced. Should every spare do so,
+    the zygote stops after a few, saying why, rather than fork them forever: nothing else
+    would end it, not even the server going away."""
+    import struct
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from semcoder_inference.tracer import runtime\n"
+        "runtime.Spare._child = lambda self, *args: os._exit(5)\n"
+        "sys.exit(runtime.main(['runtime.py', 'audit', 'off', '']))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        size = struct.unpack(">I", proc.stdout.read(4))[0]
+        assert b'"ready": true' in proc.stdout.read(size)
+        assert proc.wait(timeout=30) == 0  # by itself: the server (this test) is still there
+    finally:
+        proc.kill()
+        proc.wait()
+    stderr = proc.stderr.read().decode()
+    assert "5 spare processes in a row ended before their request (the last with status 5); stopping" in stderr
+
+
+def test_a_tracer_replaces_a_zygote_that_stopped(tracer):
+    zygotes = list(tracer._all)
+    for zygote in zygotes:
+        zygote.proc.kill()
+        zygote.proc.wait()
+    for n in range(3):
+        trace = tracer.trace_call("def f(n):\n    return n + 1\n", f"f({n})")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == str(n + 1)

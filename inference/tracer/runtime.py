@@ -354,8 +354,15 @@ def _trailer(request_id, status, killed, timeout, cpu, began):
     return json.dumps(trailer).encode()
 
 
+# Spares that end before their request, this many in a row, mean that this zygote cannot
+# make working ones: it stops, rather than fork them forever (even after the server has
+# gone, which only a spare reading the pipe would notice), and the server starts another.
+_MAX_SPARE_FAILURES = 5
+
+
 def serve(run_root, real_root, protocol_in, protocol_out):
     spare = Spare(run_root, real_root, protocol_in, protocol_out)
+    failures = 0
     while True:
         started = spare.wait_start()
         if started is None:
@@ -363,8 +370,17 @@ def serve(run_root, real_root, protocol_in, protocol_out):
             spare.cleanup()
             if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _EXIT_NO_INPUT:
                 return  # the server is gone
+            failures += 1
+            if failures >= _MAX_SPARE_FAILURES:
+                how = ("with status %d" % os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                       else "by signal %d" % os.WTERMSIG(status))
+                sys.stderr.write("tracer: %d spare processes in a row ended before their request (the last %s); "
+                                 "stopping\n" % (failures, how))
+                sys.stderr.flush()
+                return
             spare = Spare(run_root, real_root, protocol_in, protocol_out)
             continue
+        failures = 0
         timeout, cpu, request_id = started
         began = time.monotonic()
         status, killed = spare.wait_end(timeout)

@@ -301,33 +301,44 @@ class Tracer:
     # ---------------------------------------------------------------- pool
 
     def _borrow(self) -> _Zygote:
-        if self._closed:
-            raise TracerError("This tracer has been closed.")
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            start = self._started < self.workers
-            if start:
-                self._started += 1
-        if start:
+        while True:
+            if self._closed:
+                raise TracerError("This tracer has been closed.")
             try:
-                zygote = _Zygote(self.python, self.isolation, self.preload)
-            except BaseException:
+                zygote = self._idle.get_nowait()
+            except queue.Empty:
+                zygote = None
+            if zygote is None:
                 with self._lock:
-                    self._started -= 1
-                raise
-            with self._lock:
-                self._all.append(zygote)
-            return zygote
-        return self._idle.get()
+                    start = self._started < self.workers
+                    if start:
+                        self._started += 1
+                if start:
+                    try:
+                        zygote = _Zygote(self.python, self.isolation, self.preload)
+                    except BaseException:
+                        with self._lock:
+                            self._started -= 1
+                        raise
+                    with self._lock:
+                        self._all.append(zygote)
+                    return zygote
+                zygote = self._idle.get()
+            if zygote.alive():
+                return zygote
+            # It died while idle (killed, say, or it stopped: see runtime.serve). That is
+            # no run's doing: replace it without counting it against the run.
+            log.warning("a tracer worker had stopped while idle; starting a new one")
+            self._discard(zygote)
 
     def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
         if healthy and not self._closed:
             self._idle.put(zygote)
             self._grow_in_background()
             return
+        self._discard(zygote)
+
+    def _discard(self, zygote: _Zygote) -> None:
         zygote.close()
         with self._lock:
             self._started -= 1

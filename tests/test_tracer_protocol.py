@@ -147,9 +147,10 @@ def test_the_server_keeps_the_work_for_a_file_it_sees_again_but_not_for_huge_one
     assert (huge, "/work/cache.py") not in compiled_here._code_cache and huge not in compiled_here._loop_cache
 
 
-def test_the_child_gets_the_sandbox_request_before_the_server_compiles(compiled_here, monkeypatch):
-    """The first frame (what the sandbox needs) is on its way before the code is worked out,
-    so that the spare wakes up and sets up while the server parses and compiles."""
+def test_both_frames_of_a_request_go_in_one_write_once_the_code_is_worked_out(compiled_here, monkeypatch):
+    """The spare is woken only once the server has parsed and compiled, by one write of both
+    frames: it then runs on the server's vCPU as the server starts waiting (see
+    pool._Zygote.request)."""
     happened: list[str] = []
     write, request = pool._Zygote._write, pool._Zygote.request
 
@@ -168,7 +169,7 @@ def test_the_child_gets_the_sandbox_request_before_the_server_compiles(compiled_
     trace = compiled_here.trace_call("def f(xs):\n    for x in xs:\n        pass\n    return len(xs)\n", "f([4, 5])")
     assert trace["status"] == "ok" and trace["return"]["repr"] == "2"
     assert [e["iteration"] for e in trace["events"] if e["line"] == 2] == [1, 2, 3]
-    assert happened == ["frame", "code", "frame"]
+    assert happened == ["code", "frame"]
 
 
 def test_a_second_frame_left_behind_by_a_dead_child_is_not_read_as_a_request():

@@ -407,8 +407,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already; `hook`:
     make_audit_hook(workdir, real_workdir), when the caller built it already. `read_code`:
     adds the request's second part (its loop table and code objects: see
-    pool._Zygote.request) to `request`, called once the process has its limits, so that
-    the server's compiling and this child's waking up and setting up happen at once."""
+    pool._Zygote.request) to `request`, called once the process has its limits (unpacking
+    the code objects is then bounded by the memory limit too)."""
     state = RunState(request, workdir, result_fd)
     limits = state.limits
     # _signal skips signal.signal's enum conversions, which are costly in a fresh child.

@@ -156,8 +156,11 @@ class _Zygote:
         zygote's trailer once the child is gone.
 
         The request goes in two frames: `message` first, then `code()` (its loop table and
-        code objects), which is worked out only once the first frame is sent. The spare wakes
-        up and sets up its sandbox while this process parses and compiles.
+        code objects), read by the child only once it has its limits. Both go in one write,
+        after `code()` is worked out: the write wakes the spare, usually onto this process's
+        vCPU, where it runs as soon as this process waits for the result. (Sent before the
+        compiling, the first frame woke the spare onto this vCPU all the same, where it
+        waited for the compiling to end: measured in docs/architecture.md, stop 16.)
 
         The previous run's trailer is not awaited before sending: this run starts while the
         last child may still be exiting. The two frames then come in either order; the
@@ -170,14 +173,12 @@ class _Zygote:
         # copied pages). Format 4 reads the same in Python 3.4 and later. Only requests
         # travel this way: what comes back (a run could have written it) is always JSON.
         body = marshal.dumps({**message, "id": request_id}, 4)
-        if not self._write(struct.pack(">I", len(body)) + body):
-            return None
         try:
             second = marshal.dumps(tuple(code()), 4)
         except Exception:  # never leave the child waiting: without them it does the work itself
             log.exception("could not prepare a run's code; the run compiles it itself")
             second = marshal.dumps((None, None), 4)
-        if not self._write(struct.pack(">I", len(second)) + second):
+        if not self._write(struct.pack(">I", len(body)) + body + struct.pack(">I", len(second)) + second):
             return None
         result = None
         while result is None or owed is not None:

@@ -220,7 +220,7 @@ class Spare:
     costs the server two process hand-offs, not four.
 
     A request comes in two frames (see pool._Zygote.request): what the sandbox needs, then
-    the code. The child sets itself up between the two, while the server compiles.
+    the code, which the child reads only once it has its limits.
 
     The zygote only watches: the child reports (on a private pipe) that it has started and
     with which limits; the zygote kills the child if it outlives its wall-clock limit, and

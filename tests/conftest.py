@@ -35,6 +35,14 @@ SHARE = """def share(basket, people):
 CACHE_ROOT = Path(os.environ.get("SEMCODER_TEST_CACHE", REPO_ROOT / ".cache"))
 
 
+class PlainReprBudget:
+    """What a SafeRepr asks for the repr of anything but builtin values (in a run, a
+    safe_repr.ReprBudget, with its time and size limits): here, plain repr."""
+
+    def call(self, obj):
+        return repr(obj)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

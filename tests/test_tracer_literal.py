@@ -10,17 +10,13 @@ import random
 
 import pytest
 
+from conftest import PlainReprBudget
 from semcoder_inference.tracer import Tracer, child
 from semcoder_inference.tracer.child import reads_back
 from semcoder_inference.tracer.safe_repr import SafeRepr
 
 
-class _Budget:  # SafeRepr asks it for the repr of anything but builtin values
-    def call(self, obj):
-        return repr(obj)
-
-
-SAFE_REPR = SafeRepr(120, _Budget())
+SAFE_REPR = SafeRepr(120, PlainReprBudget())
 
 
 def by_definition(value, text, limit):

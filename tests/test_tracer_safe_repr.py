@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import random
 
+from conftest import PlainReprBudget
 from semcoder_inference.tracer.safe_repr import SafeRepr
-
-
-class _Budget:
-    def call(self, obj):
-        return repr(obj)
 
 
 def reference(obj, limit, level=0):
@@ -71,7 +67,7 @@ def _value(rng, depth=0):
 
 def test_long_and_nested_containers_are_cut_by_the_rule():
     rng = random.Random(3)
-    safe = SafeRepr(120, _Budget())
+    safe = SafeRepr(120, PlainReprBudget())
     cut = 0
     for _ in range(3000):
         value = _value(rng)
@@ -94,6 +90,6 @@ def test_a_long_list_costs_only_what_it_shows():
             seen.append(self.n)
             return "C"
 
-    text = SafeRepr(120, _Budget())([Counted(n) for n in range(100_000)])
+    text = SafeRepr(120, PlainReprBudget())([Counted(n) for n in range(100_000)])
     assert text.startswith("[C, C") and text.endswith("...") and len(text) == 120
     assert len(seen) < 60

@@ -457,23 +457,25 @@ class Tracer:
         several times more: every page the compiler touches is copied. Either is None when
         something does not parse or compile here: the child then does it, and reports the
         error in its own words."""
-        loops, module = self._module(message["source"], message["filename"], compile_here)
-        if module is None:
-            return loops, None
-        parts = [module]
-        try:
-            with _COMPILE_LOCK, warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a run's own SyntaxWarnings are not the server's
+        # One hold of the lock for everything: catch_warnings changes process-wide state.
+        with _COMPILE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a run's own SyntaxWarnings are not the server's
+            loops, module = self._module(message["source"], message["filename"], compile_here)
+            if module is None:
+                return loops, None
+            parts = [module]
+            try:
                 for key, mode in (("call", "eval"), ("expect", "eval"), ("entry", "exec")):
                     text = message.get(key)
                     parts.append(compile(text, f"<{key}>", mode, dont_inherit=True, optimize=0) if text else None)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            return loops, None
+            except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+                return loops, None
         return loops, tuple(parts)
 
     def _module(self, source: str, filename: str, compile_here: bool) -> tuple:
         """(loop table, module code object or None) of `source`, kept for a source seen
-        again (an editor re-traces the same file). Parsed once for both."""
+        again (an editor re-traces the same file). Parsed once for both. The caller holds
+        _COMPILE_LOCK, with warnings off."""
         key = (source, filename)
         with self._lock:
             loops = self._loop_cache.get(source)
@@ -481,19 +483,17 @@ class Tracer:
         if loops is not None and (module is not None or not compile_here):
             return loops, module
         try:
-            with _COMPILE_LOCK, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = None
-                if loops is None:
-                    if "for" in source or "while" in source:
-                        tree = ast.parse(source, filename)
-                        loops = loop_table(tree)
-                    else:
-                        loops = ([], [])  # no loop can hide from both words (comprehensions are not traced)
-                    self._remember(self._loop_cache, source, loops, len(source), 128)
-                if compile_here and module is None:
-                    module = compile(source if tree is None else tree, filename, "exec", dont_inherit=True, optimize=0)
-                    self._remember(self._code_cache, key, module, len(source), 32)
+            tree = None
+            if loops is None:
+                if "for" in source or "while" in source:
+                    tree = ast.parse(source, filename)
+                    loops = loop_table(tree)
+                else:
+                    loops = ([], [])  # no loop can hide from both words (comprehensions are not traced)
+                self._remember(self._loop_cache, source, loops, len(source), 128)
+            if compile_here and module is None:
+                module = compile(source if tree is None else tree, filename, "exec", dont_inherit=True, optimize=0)
+                self._remember(self._code_cache, key, module, len(source), 32)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             return loops, None
         return loops, module

@@ -538,3 +538,39 @@ def test_zygotes_that_died_while_idle_are_replaced_without_failing_a_run():
             trace = tracer.trace_call("def f(n):\n    return n + 1\n", f"f({n})")
             assert trace["status"] == "ok" and trace["return"]["repr"] == str(n + 1), trace["message"]
         assert not set(map(id, tracer._all)) & set(map(id, dead))
+
+
+def test_workers_end_when_the_server_is_killed_without_closing_its_tracer():
+    """An editor may kill its language server outright: no close(), no goodbye. Each
+    zygote's spare then reads the end of the server's pipe, and the zygote, its spare and
+    whatever the zygote's outer parent is (in a PID namespace) all exit by themselves."""
+    import json as json_module
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = (
+        "import json, sys, time\n"
+        "from semcoder_inference.tracer import Tracer\n"
+        "tracer = Tracer(workers=2)\n"
+        "deadline = time.monotonic() + 60\n"
+        "while len(tracer._all) < 2 and time.monotonic() < deadline:\n"
+        "    tracer.trace_call('def f():\\n    return 1\\n', 'f()')\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.3)\n"  # each zygote has forked its next spare
+        "print(json.dumps([tracer.worker_pids, [z.proc.pid for z in tracer._all]]), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        zygote_pids, started_pids = json_module.loads(server.stdout.readline())
+        zygotes = [psutil.Process(pid) for pid in zygote_pids]
+        family = zygotes + [c for z in zygotes for c in z.children(recursive=True)]
+        family += [psutil.Process(pid) for pid in started_pids if pid not in zygote_pids]
+        assert len(zygotes) == 2 and len(family) >= 4  # two zygotes, each with a spare
+    finally:
+        server.kill()
+        server.wait()
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert alive == []

@@ -228,3 +228,29 @@ def test_the_usual_trailer_is_recognised_without_parsing_and_reads_as_json_would
     finally:
         zygote.proc.stdout.close()
         os.close(write_end)
+
+
+def test_a_finished_run_writes_its_result_then_gives_way_then_exits(monkeypatch):
+    """Once its result is written (not before: the server's wake-up would wait for it), a
+    run's process lowers its priority and yields, so that tearing down its address space
+    gives way to the server and to other runs; then it exits."""
+    from semcoder_inference.tracer import runtime
+
+    happened = []
+
+    class Exited(Exception):
+        pass
+
+    def exit_(code):
+        happened.append(("exit", code))
+        raise Exited
+
+    monkeypatch.setattr(child, "write_frame", lambda fd, data: happened.append(("result", json.loads(data)["id"])))
+    monkeypatch.setattr(child, "_os_nice", lambda increment: happened.append(("nice", increment)))
+    monkeypatch.setattr(child, "_sched_yield", lambda: happened.append(("yield",)))
+    monkeypatch.setattr(child, "_os_exit", exit_)
+    state = child.RunState({"limits": dict(runtime._WARM_UP_LIMITS), "filename": "<test>", "id": "ab12"}, "/", -1)
+    with pytest.raises(Exited):
+        state.finish(state.result("ok", "returned"))
+    state.budget.state = None
+    assert happened == [("result", "ab12"), ("nice", 10), ("yield",), ("exit", 0)]

@@ -143,9 +143,10 @@ class RunState:
         # that the writer is about to sleep). This process is about to exit instead, and
         # tearing down its address space takes about a millisecond here: let the server
         # run first, and let the exit give way to the other runs and the server for as
-        # long as they want the CPU. Not nice 19: under a full load from elsewhere, the
-        # exit, which the zygote waits for before its next spare, would take 50 times as
-        # long. Only once the result is written: earlier, the server's wake-up would wait.
+        # long as they want the CPU. Not nice 19: against a busy process from elsewhere,
+        # the exit, which the zygote waits for before its next spare, would get 1.5% of a
+        # CPU (nice 10: 10%). Only once the result is written, or the server's wake-up
+        # would wait.
         # (Measured: see docs/architecture.md, "Kept".)
         try:
             _os_nice(_EXIT_NICENESS)

@@ -574,3 +574,28 @@ def test_workers_end_when_the_server_is_killed_without_closing_its_tracer():
         server.wait()
     _, alive = psutil.wait_procs(family, timeout=15)
     assert alive == []
+
+
+def test_a_worker_that_gives_up_says_why_in_the_result_and_the_log(tmp_path, monkeypatch, caplog):
+    """Through a Tracer: zygotes whose spares all fail stop (runtime.serve), the run is tried
+    on a second one, and the result says what the worker said, not that the run broke it."""
+    import logging
+
+    from semcoder_inference.tracer import pool
+
+    wrapper = tmp_path / "failing_runtime.py"
+    wrapper.write_text(
+        "import os, runpy, sys\n"
+        f"names = runpy.run_path({str(pool.RUNTIME)!r}, run_name='failing_runtime')\n"
+        "names['Spare']._child = lambda self, *args: os._exit(5)\n"
+        "sys.exit(names['main'](sys.argv))\n"
+    )
+    monkeypatch.setattr(pool, "RUNTIME", wrapper)
+    caplog.set_level(logging.WARNING, logger="semcoder_inference.tracer.pool")
+    with Tracer(workers=1, isolation="audit") as tracer:
+        trace = tracer.trace_call("def f():\n    return 1\n", "f()")
+    said = "5 spare processes in a row ended before their request (the last with status 5); stopping"
+    assert trace["status"] == "crashed"
+    assert "its worker stopped" in trace["message"] and said in trace["message"]
+    assert "broke its sandbox worker" not in trace["message"]
+    assert said in caplog.text

@@ -75,7 +75,7 @@ class _Zygote:
         # objects itself, under its lock.) glibc reads this only as a process starts.
         env["MALLOC_ARENA_MAX"] = "1"
         # The zygote's own errors (runs' output never reaches it) go to a file, to explain a
-        # failed start.
+        # failed start, or why it stopped (see last_words).
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
@@ -94,13 +94,12 @@ class _Zygote:
         self._owed_trailer: str | None = None
         hello = self._read(_START_TIMEOUT_S)
         if hello is None or not hello.get("ready"):
-            self._stderr.seek(0)
-            detail = self._stderr.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+            words = self.last_words()
             self.close()
-            if detail and detail[-1].startswith("tracer: preloading "):
-                raise TracerError(f"The sandbox could not preload a module: {detail[-1][len('tracer: '):]}.",
+            if words.startswith("tracer: preloading "):
+                raise TracerError(f"The sandbox could not preload a module: {words[len('tracer: '):]}.",
                                   hint="Remove it from the modules to preload (semcoder.execution.preload).")
-            said = f" It said: {detail[-1]}" if detail else ""
+            said = f" It said: {words}" if words else ""
             raise TracerError(
                 f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer "
                 f"on Linux or macOS).{said}",
@@ -114,6 +113,16 @@ class _Zygote:
                 f"Linux namespaces are not available here ({hello.get('namespaces_error')}).",
                 hint='Use isolation="auto" to fall back to audit hooks and rlimits.',
             )
+
+    def last_words(self) -> str:
+        """The last line the zygote wrote to its error stream (why it could not start, or
+        why it stopped: see runtime.serve), or "" if it wrote none."""
+        try:
+            self._stderr.seek(0)
+            lines = self._stderr.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):  # closed already
+            return ""
+        return lines[-1] if lines else ""
 
     def _read(self, timeout: float, trailer_of: str | None = None) -> dict | None:
         """One frame (4-byte length + JSON); None on timeout, end of stream or garbage.
@@ -329,7 +338,9 @@ class Tracer:
                 return zygote
             # It died while idle (killed, say, or it stopped: see runtime.serve). That is
             # no run's doing: replace it without counting it against the run.
-            log.warning("a tracer worker had stopped while idle; starting a new one")
+            words = zygote.last_words()
+            log.warning("a tracer worker had stopped while idle%s; starting a new one",
+                        f" (it said: {words})" if words else "")
             self._discard(zygote)
 
     def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
@@ -376,6 +387,7 @@ class Tracer:
     def _run(self, message: dict, limits: Limits) -> dict:
         # A zygote that broke (or that a hostile run tampered with) is replaced, and the run
         # is tried once more on a fresh one.
+        words = ""
         for _attempt in range(2):
             zygote = self._borrow()
             healthy = False
@@ -385,10 +397,15 @@ class Tracer:
                                         limits.timeout_s + _STUCK_MARGIN_S)
                 healthy = result is not None and zygote.alive()
             finally:
+                if not healthy:
+                    words = zygote.last_words()  # why, if the worker itself gave up
                 self._give_back(zygote, healthy)
             if result is not None:
                 return conform(result, message.get("function"), message.get("call"))
-            log.warning("tracer worker broke; starting a new one")
+            log.warning("tracer worker broke%s; starting a new one", f" (it said: {words})" if words else "")
+        if words:  # the worker itself gave up: not the run's doing
+            return crashed(f"the sandbox could not run this: its worker stopped, saying {words!r}",
+                           message.get("function"), message.get("call"))
         return crashed("the run broke its sandbox worker twice (it died, hung, or wrote into the tracer's "
                        "private channel), so it has no trustworthy result", message.get("function"), message.get("call"))
 

@@ -33,6 +33,24 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def cpu_used_elsewhere(seconds: float = 1.0) -> float:
+    """How many CPUs' worth of time the rest of the machine used over the next `seconds`
+    (this process only waits meanwhile). A leftover process (a stray worker, a build,
+    another benchmark) skews every absolute figure; ratios measured side by side, much
+    less."""
+    import psutil
+
+    return psutil.cpu_percent(interval=seconds) / 100 * (psutil.cpu_count() or 1)
+
+
+def warn_if_busy(used: float, threshold: float = 0.25, out=sys.stdout) -> None:
+    """A line under the tables when other processes were using CPU as the run began."""
+    if used > threshold:
+        print(f"\nWarning: other processes used {used:.2f} CPUs in the second before this run (a leftover "
+              "worker? a build?): the absolute figures above are off, the side-by-side ratios much less. "
+              "Check `ps` and run again.", file=out)
+
+
 # ----------------------------------------------------------------- random models
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil  # noqa: E402
-from common import REPO_ROOT, log, print_table  # noqa: E402
+from common import REPO_ROOT, cpu_used_elsewhere, log, print_table, warn_if_busy  # noqa: E402
 
 from semcoder_inference.tracer import Tracer  # noqa: E402
 
@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in CRUXEVAL.read_text().splitlines() if line.strip()][: args.limit]
     n = len(rows)
     load_before = os.getloadavg()[0]
-    log(f"{n} CRUXEval samples; {os.cpu_count()} CPUs; load average {load_before:.2f}")
+    elsewhere = cpu_used_elsewhere()
+    log(f"{n} CRUXEval samples; {os.cpu_count()} CPUs; load average {load_before:.2f}; "
+        f"other processes using {elsewhere:.2f} CPUs")
     log("tracer ...")
     ours = bench_tracer(rows, args.workers)
     log("tracer, one call at a time ...")
@@ -260,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = f"namespaces ({spaces}) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
-        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after)",
+        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; "
+        f"other processes using {elsewhere:.2f} CPUs before)",
         ["method", "total s", "p50 ms", "p95 ms", "calls/s", "CPU ms/call", "correct", "notes"],
         [
             row("semcoder tracer (sandboxed, traced)", ours, f"{ours['events']} events, {args.workers} callers"),
@@ -297,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{preload[('plain', False)] * 1000:.2f} / {preload[('plain', True)] * 1000:.2f} ms", "(its cost)", ""],
         ],
     )
+    warn_if_busy(elsewhere)
     return 0
 
 

@@ -324,12 +324,7 @@ class Tracer:
                     if start:
                         self._started += 1
                 if start:
-                    try:
-                        zygote = _Zygote(self.python, self.isolation, self.preload)
-                    except BaseException:
-                        with self._lock:
-                            self._started -= 1
-                        raise
+                    zygote = self._start_zygote()
                     with self._lock:
                         self._all.append(zygote)
                     return zygote
@@ -342,6 +337,16 @@ class Tracer:
             log.warning("a tracer worker had stopped while idle%s; starting a new one",
                         f" (it said: {words})" if words else "")
             self._discard(zygote)
+
+    def _start_zygote(self) -> _Zygote:
+        """A new zygote for a place already counted in `_started`, which is given back if
+        the zygote cannot start."""
+        try:
+            return _Zygote(self.python, self.isolation, self.preload)
+        except BaseException:
+            with self._lock:
+                self._started -= 1
+            raise
 
     def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
         if healthy and not self._closed:
@@ -367,10 +372,8 @@ class Tracer:
 
         def start() -> None:
             try:
-                zygote = _Zygote(self.python, self.isolation, self.preload)
+                zygote = self._start_zygote()
             except BaseException as exc:  # the next call that needs one will say why
-                with self._lock:
-                    self._started -= 1
                 log.warning("could not start another tracer worker: %s", exc)
                 return
             with self._lock:

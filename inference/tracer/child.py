@@ -146,8 +146,7 @@ class RunState:
         # long as they want the CPU. Not nice 19: against a busy process from elsewhere,
         # the exit, which the zygote waits for before its next spare, would get 1.5% of a
         # CPU (nice 10: 10%). Only once the result is written, or the server's wake-up
-        # would wait.
-        # (Measured: see docs/architecture.md, "Kept".)
+        # would wait. (Measured: see docs/architecture.md, "Kept".)
         try:
             _os_nice(_EXIT_NICENESS)
         except OSError:

@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     iso = ours["isolation"]
     spaces = "user+net+mount+pid" if iso.get("pid_namespace") else "user+net+mount"
     mode = f"namespaces ({spaces}) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
+    if iso.get("syscall_filter"):
+        mode += " + seccomp filter"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; "

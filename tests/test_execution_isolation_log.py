@@ -26,6 +26,15 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
     assert none.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook and rlimits only "
                            "(Linux namespaces: unshare(user+net+mount) failed: Operation not permitted)")
     assert "not native code" in none
+    # The syscall filter (x86-64), with namespaces and without.
+    filtered = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True,
+                                   "syscall_filter": True})
+    assert filtered.endswith("every other mount read-only, with the audit hook, rlimits and a seccomp filter")
+    filtered_only = describe_isolation({**base, "namespaces": False, "syscall_filter": True,
+                                        "namespaces_error": "unshare(user+net+mount) failed: Operation not permitted"})
+    assert filtered_only.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook, rlimits "
+                                    "and a seccomp filter only (Linux namespaces: unshare(user+net+mount) failed")
+    assert "native code from starting programs or reaching other processes, not from writing files" in filtered_only
 
 
 def test_the_server_logs_each_tracers_isolation_once(caplog):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import socket
+import sys
 import time
 import uuid
 
@@ -227,7 +228,9 @@ def f(pid):
         try:
             reach()
             found.append(name)
-        except ProcessLookupError:
+        except ProcessLookupError:  # no such pid in the runs' PID namespace
+            pass
+        except PermissionError:  # the syscall filter refuses any pid but 0
             pass
     return found
 """
@@ -251,8 +254,8 @@ def test_runs_cannot_reach_other_processes_by_pid_in_a_pid_namespace(tracer):
         assert trace["status"] == "ok", trace["message"]
         assert trace["return"]["repr"] == "[]"
         assert os.getpriority(os.PRIO_PROCESS, bystander.pid) == before and bystander.poll() is None
-        # its own pid it still has
-        own = tracer.trace_call("import os\ndef f():\n    os.setpriority(os.PRIO_PROCESS, os.getpid(), 5)\n"
+        # itself it can still reach (as pid 0: the syscall filter refuses every other pid)
+        own = tracer.trace_call("import os\ndef f():\n    os.setpriority(os.PRIO_PROCESS, 0, 5)\n"
                                 "    return os.getpriority(os.PRIO_PROCESS, 0)\n", "f()")
         assert own["return"]["repr"] == "5"
     finally:
@@ -268,15 +271,24 @@ def f():
     spec = type(sys.modules["os"].__spec__)("_posixsubprocess", None, origin="built-in")
     fork_exec = _imp.create_builtin(spec).fork_exec
     r, w = os.pipe()
-    return fork_exec([b"/bin/sleep", b"4242"], [b"/bin/sleep"], True, (w,), None, None, -1, -1, -1, -1, -1, -1,
-                     r, w, True, True, -1, None, None, None, -1, None, False)
+    fork_exec([b"/bin/sleep", b"4242"], [b"/bin/sleep"], True, (w,), None, None, -1, -1, -1, -1, -1, -1,
+              r, w, True, True, -1, None, None, None, -1, None, False)
+    os.close(w)
+    # what the forked process reports on its way to the program: nothing if it got there
+    said = b""
+    while True:
+        part = os.read(r, 100)
+        if not part:
+            return said
+        said += part
 """
 
 
-def test_a_program_a_run_starts_does_not_outlive_the_run_in_a_pid_namespace():
+def test_a_run_cannot_start_a_program_even_past_the_audit_hook():
     """Root is exempt from RLIMIT_NPROC, so where the interpreter has _posixsubprocess built
-    in, a run can start a program past the hook. In the runs' PID namespace the zygote
-    kills it as soon as the run has ended."""
+    in, a run can fork past the hook. The syscall filter refuses the program's exec
+    (EPERM: "OSError:1:" from the forked process). Without the filter, the runs' PID
+    namespace holds the program, and the zygote kills it as soon as the run has ended."""
     import psutil
 
     def sleepers():
@@ -284,12 +296,38 @@ def test_a_program_a_run_starts_does_not_outlive_the_run_in_a_pid_namespace():
 
     with Tracer(python="/usr/bin/python3", workers=1) as tracer:
         started = tracer.trace_call(SPAWN, "f()")
-        if started["status"] != "ok":  # not root, or no built-in copy: nothing could start
+        if started["status"] != "ok":  # not root, or no built-in copy: nothing could fork
             assert started["exception"]["type"] in ("BlockingIOError", "ModuleNotFoundError", "ImportError"), started
             return
-        assert tracer.isolation_info["pid_namespace"], "a run started a program and no PID namespace holds it"
+        if tracer.isolation_info["syscall_filter"]:
+            assert started["return"]["repr"] == "b'OSError:1:'", started
+        else:
+            assert tracer.isolation_info["pid_namespace"], "a run started a program and no PID namespace holds it"
         tracer.trace_call("def f():\n    return 1\n", "f()")  # the zygote has moved on to the next run
         assert sleepers() == []
+
+
+def test_the_zygote_and_its_runs_are_under_the_syscall_filter_on_x86_64(tracer):
+    """On x86-64 Linux, with or without namespaces; isolation="audit" asks for the audit
+    hook and rlimits alone."""
+    info = tracer.isolation_info
+    if tracer.isolation == "audit":
+        assert info["syscall_filter"] is False and info["syscall_filter_error"] == "not requested"
+    elif sys.platform.startswith("linux") and os.uname().machine == "x86_64":
+        assert info["syscall_filter"] is True, info["syscall_filter_error"]
+        # Seen from inside a run, too; and a native call it refuses (no audit event here:
+        # the module is a fresh copy of the built-in one).
+        source = ("import _imp, os, sys\n"
+                  "def f():\n"
+                  "    posix = _imp.create_builtin(type(sys.modules['os'].__spec__)('posix', None, origin='built-in'))\n"
+                  "    mode = open('/proc/self/status').read().split('Seccomp:')[1].split()[0]\n"
+                  "    try:\n"
+                  "        posix.pidfd_open(os.getpid())\n"
+                  "    except PermissionError as exc:\n"
+                  "        return mode, exc.errno\n")
+        assert tracer.trace_call(source, "f()")["return"]["repr"] == "('2', 1)"
+    else:
+        assert info["syscall_filter"] is False and info["syscall_filter_error"]
 
 
 def test_writes_outside_the_private_folder_are_refused(tracer, tmp_path):

@@ -8,6 +8,7 @@ a user namespace whose limit on PID namespaces is 0 (`unshare` from util-linux, 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,3 +68,63 @@ def test_without_a_pid_namespace_runs_keep_every_other_guarantee_and_the_report_
     assert len(set(got["pids"])) == 2 and got["zygote"] not in got["pids"] and min(got["pids"]) > 1
     assert got["connect"] == "exception" and got["connect_error"] == "PermissionError"
     assert got["zygote_gone"]  # the tracer closed its zygote
+    if os.uname().machine == "x86_64":
+        assert info["syscall_filter"] is True, info["syscall_filter_error"]
+
+
+# Without any namespace (the kernel refuses the zygote a user namespace), runs reach for a
+# process of the same user by pid through calls that raise no audit event.
+REACH = r"""
+import json, os, subprocess, sys
+from semcoder_inference.tracer import Tracer, describe_isolation
+SOURCE = '''import _imp, os, sys
+def f(pid):
+    posix = _imp.create_builtin(type(sys.modules["os"].__spec__)("posix", None, origin="built-in"))
+    got = {}
+    for name, reach in (("pidfd_open", lambda: os.close(posix.pidfd_open(pid))),
+                        ("setpriority", lambda: os.setpriority(os.PRIO_PROCESS, pid, 19)),
+                        ("sched_setaffinity", lambda: os.sched_setaffinity(pid, os.sched_getaffinity(0)))):
+        try:
+            reach()
+            got[name] = "reached"
+        except OSError as exc:
+            got[name] = type(exc).__name__
+    return got
+'''
+bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+try:
+    with Tracer(workers=1) as tracer:
+        info = tracer.isolation_info
+        trace = tracer.trace_call(SOURCE, "f(%d)" % bystander.pid)
+    print(json.dumps({"info": info, "said": describe_isolation(info), "reach": trace["return"]["repr"],
+                      "nice": os.getpriority(os.PRIO_PROCESS, bystander.pid)}))
+finally:
+    bystander.kill()
+"""
+NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1"'
+
+
+def test_without_namespaces_the_syscall_filter_keeps_runs_from_other_processes():
+    unshare = shutil.which("unshare")
+    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
+    if os.uname().machine != "x86_64":
+        with Tracer(workers=1) as tracer:
+            assert tracer.isolation_info["syscall_filter"] is False
+        return
+    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        # No user namespaces on this machine: every tracer here is in this situation, and
+        # the other tests check it.
+        return
+    result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_USER_NAMESPACES, sys.executable,
+                             REACH], capture_output=True, text=True, timeout=120)
+    if result.returncode == 97:
+        return  # a read-only /proc/sys: the kernel cannot be made to refuse them here
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    info = got["info"]
+    assert info["namespaces"] is False and info["syscall_filter"] is True, info
+    assert got["reach"] == ("{'pidfd_open': 'PermissionError', 'setpriority': 'PermissionError', "
+                            "'sched_setaffinity': 'PermissionError'}")
+    assert got["nice"] == 0  # the bystander's priority is untouched
+    assert "and a seccomp filter only" in got["said"]

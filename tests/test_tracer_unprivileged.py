@@ -80,7 +80,8 @@ for isolation in ("auto", "audit"):
                           "zygote_in_background": info["zygote_in_background"],
                           "sleepers": sleepers(), "namespaces": info["namespaces"],
                           "pid_namespace": info["pid_namespace"], "read_only_outside": info["read_only_outside"],
-                          "run_threads": info["run_threads"]}
+                          "run_threads": info["run_threads"], "syscall_filter": info["syscall_filter"],
+                          "syscall_filter_error": info["syscall_filter_error"]}
 print(json.dumps(out))
 """
 
@@ -182,6 +183,13 @@ def test_an_unprivileged_run_starts_no_program_that_outlives_it(unprivileged):
         else:
             assert got["spawn_error"] in ("BlockingIOError", "ModuleNotFoundError", "ImportError"), got
         assert got["sleepers"] == 0
+
+
+def test_an_unprivileged_zygote_installs_the_syscall_filter_on_x86_64(unprivileged):
+    """No privilege needed: the zygote sets no_new_privs first."""
+    assert unprivileged["audit"]["syscall_filter"] is False  # asked for the audit hook and rlimits alone
+    if os.uname().machine == "x86_64":
+        assert unprivileged["auto"]["syscall_filter"] is True, unprivileged["auto"]["syscall_filter_error"]
 
 
 def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(unprivileged):

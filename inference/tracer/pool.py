@@ -612,6 +612,7 @@ def describe_isolation(info: dict) -> str:
     """What holds a run, in one sentence for the server's log, from a zygote's report
     (`Tracer.worker_info`): which namespaces, or why none and what that leaves."""
     python = f"Python {info.get('python', '?')} ({info.get('executable', '?')})"
+    guards = "the audit hook, rlimits and a seccomp filter" if info.get("syscall_filter") else "the audit hook and rlimits"
     if info.get("namespaces"):
         if info.get("pid_namespace"):
             spaces = "user, network, mount and PID namespaces"
@@ -620,10 +621,14 @@ def describe_isolation(info: dict) -> str:
             spaces = f"user, network and mount namespaces (no PID namespace: {why})"
         files = ("every other mount read-only" if info.get("read_only_outside")
                  else "the audit hook alone refusing writes outside a run's folder (no mount_setattr)")
-        return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with the audit hook and rlimits"
+        return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with {guards}"
     why = info.get("namespaces_error") or "not available"
-    return (f"runs of {python} are held by the audit hook and rlimits only (Linux namespaces: {why}); that stops "
-            "careless and hostile Python code, not native code that makes system calls itself (docs/sandbox.md)")
+    if info.get("syscall_filter"):
+        reach = ("careless and hostile Python code, and native code from starting programs or reaching other "
+                 "processes, not from writing files or using the network itself")
+    else:
+        reach = "careless and hostile Python code, not native code that makes system calls itself"
+    return f"runs of {python} are held by {guards} only (Linux namespaces: {why}); that stops {reach} (docs/sandbox.md)"
 
 
 def split_assert(text: str) -> tuple[str, str | None]:

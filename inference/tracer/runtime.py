@@ -44,11 +44,13 @@ if __package__ in (None, ""):
     from _semcoder_tracer.child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
+    from _semcoder_tracer.syscall_filter import filter_mode, lock_down
     from _semcoder_tracer.sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
     from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
+    from .syscall_filter import filter_mode, lock_down
     from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
@@ -642,19 +644,29 @@ def enter_then_restart(isolation, rehearsal):
     run_root = new_run_root()
     error, tmpfs = enter_namespaces(run_root)
     pid_error = enter_pid_namespace() if error is None else "no user namespace"
+    # Last, since it refuses what came before (unshare, mounts) and every exec but one.
+    exec_fd, filter_error = lock_down()
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
-               pid_error or ""]
+               pid_error or "", filter_error or ""]
     command = [sys.executable, "-I", os.path.abspath(__file__)] + entered
     if pid_error is None:
-        run_as_pid_1(command)
+        run_as_pid_1(command, exec_fd)
     try:
-        os.execv(sys.executable, command)
+        _restart(command, exec_fd)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
-    zygote(isolation, run_root, error, tmpfs)
+    zygote(isolation, run_root, error, tmpfs, filter_error="the interpreter could not restart")
 
 
-def run_as_pid_1(command):
+def _restart(command, exec_fd):
+    """Replace this interpreter with `command`; through `exec_fd` (the one exec the
+    syscall filter allows) when there is one."""
+    if exec_fd is None:
+        os.execv(sys.executable, command)
+    os.execve(exec_fd, command, os.environ)
+
+
+def run_as_pid_1(command, exec_fd=None):
     """Run the zygote as PID 1 of the PID namespace this process has made for its children,
     and wait for it; never returns. This process stays outside the namespace (the server
     knows its pid): it keeps none of the protocol's pipes, so that the server reads the
@@ -665,7 +677,7 @@ def run_as_pid_1(command):
     if pid == 0:
         try:
             die_with_parent()
-            os.execv(sys.executable, command)
+            _restart(command, exec_fd)
         finally:
             os._exit(127)
     null = os.open(os.devnull, os.O_RDWR)
@@ -675,7 +687,8 @@ def run_as_pid_1(command):
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
-def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False, pid_error="not requested"):
+def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False, pid_error="not requested",
+           filter_error="not requested"):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
     protocol_in, protocol_out = os.dup(0), os.dup(1)
@@ -704,10 +717,14 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     # from the run (or from the server) then: a SCHED_BATCH process gets its fair share
     # but never preempts another on waking up. Its children switch back at once.
     _ZYGOTE_IN_BACKGROUND[0] = hasattr(os, "SCHED_BATCH") and _schedule(os.SCHED_BATCH)
+    # Read back from the kernel, not taken from the process that installed it.
+    filtered = filter_mode() == 2
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
              "pid": os.getpid(), "host_pid": _proc_pid(), "namespaces": namespaces_error is None,
              "pid_namespace": pid_error is None,
              "pid_namespace_error": pid_error,
+             "syscall_filter": filtered,
+             "syscall_filter_error": None if filtered else (filter_error or "not in force"),
              "read_only_outside": _KERNEL_GUARDS_FILES[0], "run_threads": _RUN_THREADS[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
@@ -735,7 +752,8 @@ def main(argv):
         _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
         _PRELOAD[0] = _preload_setting(argv[7] if len(argv) > 7 else "")
         pid_error = argv[8] if len(argv) > 8 else "not requested"
-        zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None)
+        filter_error = argv[9] if len(argv) > 9 else "not requested"
+        zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None)
         return 0
     rehearsal = argv[2] if len(argv) > 2 else ""
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)

@@ -19,6 +19,8 @@ _PR_SET_PDEATHSIG = 1
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 # mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+# Descriptors a zygote or run may have open (see apply_fixed_limits and syscall_filter).
+FILES_OPEN_AT_ONCE = 64
 # Size of the tmpfs that holds the runs' folders (namespaces only).
 RUN_ROOT_MB = 256
 # Environment variables a run may see (the zygote is started with only these).
@@ -354,7 +356,7 @@ def apply_fixed_limits():
     dumps."""
     _setlimit(resource.RLIMIT_FSIZE, 16 * 1024 * 1024)
     _setlimit(resource.RLIMIT_CORE, 0)
-    _setlimit(resource.RLIMIT_NOFILE, 64)
+    _setlimit(resource.RLIMIT_NOFILE, FILES_OPEN_AT_ONCE)
 
 
 def apply_limits(limits):

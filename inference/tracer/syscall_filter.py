@@ -1,0 +1,234 @@
+"""A seccomp filter for the zygote and every run it forks (stdlib only, Python 3.9+).
+
+The audit hook stops Python code; this stops system calls, whatever makes them: native
+code, or a fresh copy of a built-in module that raises no audit event (Debian's python3
+has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its runs alike:
+
+- starting programs: `execve`, and `execveat` except through one descriptor (below);
+- reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `process_madvise`,
+  `move_pages`; and `setpriority`, `sched_set*`, `prlimit64` on any process but the caller;
+- changing the sandbox: mounts, `unshare`, `setns`, `chroot`, the descriptor limit
+  (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
+- kernel surfaces a run never needs: `bpf`, `perf_event_open`, `userfaultfd`, `io_uring_*`
+  (its requests would skip this filter), keyrings, module loading, `kexec`, `reboot`, ...;
+- sockets of families other than Unix, IPv4 and IPv6 (netlink, raw packets);
+- 32-bit and x32 system calls.
+
+Forks stay allowed: the zygote forks every run (the audit hook, RLIMIT_NPROC and the PID
+namespace hold forks). A filter cannot be lifted, so it is installed once, in the process
+that then restarts the interpreter as the zygote (runtime.enter_then_restart): it needs
+ctypes, which the zygote itself never loads. That restart is the one exec the filter lets
+through: `execveat` of a descriptor opened on the interpreter, numbered at or above the
+descriptor limit it sets (and then forbids changing), so that nothing under the filter
+can ever hold a descriptor with that number.
+
+The system call numbers are x86-64's; elsewhere no filter is installed and the zygote
+says why.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import struct
+import sys
+
+from .sandbox import FILES_OPEN_AT_ONCE, _forget_ctypes
+
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
+_AT_EMPTY_PATH = 0x1000
+_RLIMIT_NOFILE = 7
+_PRIO_PROCESS = 0
+_SOCKET_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
+
+_SYS_EXECVEAT, _SYS_SETRLIMIT, _SYS_PRLIMIT64, _SYS_SETPRIORITY, _SYS_SOCKET = 322, 160, 302, 141, 41
+# sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr: pid is the first argument.
+_SELF_ONLY = (142, 144, 203, 314)
+_REFUSED = {
+    "execve": 59, "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "chroot": 161, "acct": 163,
+    "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
+    "init_module": 175, "delete_module": 176, "quotactl": 179, "lookup_dcookie": 212, "kexec_load": 246,
+    "add_key": 248, "request_key": 249, "keyctl": 250, "ioprio_set": 251, "migrate_pages": 256, "unshare": 272,
+    "move_pages": 279, "perf_event_open": 298, "fanotify_init": 300, "open_by_handle_at": 304, "setns": 308,
+    "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "finit_module": 313, "kexec_file_load": 320,
+    "bpf": 321, "userfaultfd": 323, "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+    "fsmount": 432, "fspick": 433, "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440,
+    "mount_setattr": 442, "process_mrelease": 448, "open_tree_attr": 467,
+}
+
+# Classic BPF, as seccomp runs it over struct seccomp_data: nr at 0, arch at 4, the
+# instruction pointer at 8, then six 64-bit arguments (little-endian: low half first).
+_LOAD, _JEQ, _JGE, _RETURN = 0x20, 0x15, 0x35, 0x06
+_ALLOW, _EPERM = 0x7FFF0000, 0x00050000 | 1
+_NR, _ARCH = 0, 4
+
+
+def _low(arg):
+    return 16 + 8 * arg
+
+
+def _high(arg):
+    return 20 + 8 * arg
+
+
+def program(exec_fd):
+    """The filter as bytes (an array of struct sock_filter). `exec_fd`: the one descriptor
+    `execveat` may run (with AT_EMPTY_PATH)."""
+    code = []  # (opcode, jump if true, jump if false, constant); jumps name labels
+
+    def load(offset):
+        code.append((_LOAD, None, None, offset))
+
+    def unless(value, target, op=_JEQ):  # go on when A == value (or >= for _JGE), else go to target
+        code.append((op, None, target, value))
+
+    def when(value, target, op=_JEQ):
+        code.append((op, target, None, value))
+
+    def label(name):
+        code.append(name)
+
+    load(_ARCH)
+    unless(_AUDIT_ARCH_X86_64, "refuse")
+    load(_NR)
+    when(_X32_SYSCALL_BIT, "refuse", _JGE)
+    for number in sorted(_REFUSED.values()):
+        when(number, "refuse")
+    when(_SYS_EXECVEAT, "execveat")
+    when(_SYS_SETRLIMIT, "setrlimit")
+    when(_SYS_PRLIMIT64, "prlimit64")
+    when(_SYS_SETPRIORITY, "setpriority")
+    when(_SYS_SOCKET, "socket")
+    for number in _SELF_ONLY:
+        when(number, "first argument is 0")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("execveat")  # only the restart: execveat(exec_fd, "", argv, envp, AT_EMPTY_PATH)
+    load(_low(0))
+    unless(exec_fd, "refuse")
+    load(_low(4))
+    unless(_AT_EMPTY_PATH, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("setrlimit")
+    load(_low(0))
+    when(_RLIMIT_NOFILE, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("prlimit64")  # the caller's own limits (pid 0), and the descriptor limit only read
+    load(_low(0))
+    unless(0, "refuse")
+    load(_low(1))
+    unless(_RLIMIT_NOFILE, "allow")
+    load(_low(2))
+    unless(0, "refuse")
+    load(_high(2))
+    unless(0, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("setpriority")  # setpriority(PRIO_PROCESS, 0, ...): the caller only
+    load(_low(0))
+    unless(_PRIO_PROCESS, "refuse")
+    load(_low(1))
+    unless(0, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("socket")
+    load(_low(0))
+    for family in _SOCKET_FAMILIES:
+        when(family, "allow")
+    code.append((_RETURN, None, None, _EPERM))
+
+    label("first argument is 0")  # pid 0: the caller
+    load(_low(0))
+    unless(0, "refuse")
+    label("allow")
+    code.append((_RETURN, None, None, _ALLOW))
+    label("refuse")
+    code.append((_RETURN, None, None, _EPERM))
+    return _assemble(code)
+
+
+def _assemble(code):
+    """Resolve labels into the relative (forward, at most 255) jumps BPF has."""
+    where, index = {}, 0
+    for item in code:
+        if isinstance(item, str):
+            where[item] = index
+        else:
+            index += 1
+    out, index = [], 0
+    for item in code:
+        if isinstance(item, str):
+            continue
+        op, true, false, value = item
+        jumps = []
+        for target in (true, false):
+            offset = 0 if target is None else where[target] - index - 1
+            if not 0 <= offset <= 255:
+                raise ValueError("jump to %s out of range" % target)
+            jumps.append(offset)
+        out.append(struct.pack("=HBBI", op, jumps[0], jumps[1], value & 0xFFFFFFFF))
+        index += 1
+    return b"".join(out)
+
+
+def lock_down():
+    """Install the filter on this (single-threaded) process. Returns (exec_fd, None) with
+    the descriptor to restart the interpreter through (`os.execve(exec_fd, argv, env)`),
+    or (None, why not). The descriptor limit may be lowered to FILES_OPEN_AT_ONCE either
+    way (the zygote lowers it anyway)."""
+    if not sys.platform.startswith("linux"):
+        return None, "seccomp exists only on Linux"
+    if os.uname().machine != "x86_64" or sys.maxsize < 2 ** 32:
+        return None, "the filter knows only x86-64's system calls, not %s's" % os.uname().machine
+    exec_fd = None
+    try:
+        interpreter = os.open(sys.executable, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            exec_fd = fcntl.fcntl(interpreter, fcntl.F_DUPFD_CLOEXEC, FILES_OPEN_AT_ONCE)
+        finally:
+            os.close(interpreter)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_OPEN_AT_ONCE, FILES_OPEN_AT_ONCE))
+        why = _install(program(exec_fd))
+    except (OSError, ValueError) as exc:
+        why = "could not prepare it: %s" % exc
+    if why is not None and exec_fd is not None:
+        os.close(exec_fd)
+        exec_fd = None
+    return exec_fd, why
+
+
+def _install(filter_bytes):
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+        prog = SockFprog(len(filter_bytes) // 8, filter_bytes)
+        # No new privileges first: what lets a process that is not root install a filter.
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            return "prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(ctypes.get_errno())
+        if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+            return "prctl(PR_SET_SECCOMP) failed: %s" % os.strerror(ctypes.get_errno())
+        return None
+    finally:
+        _forget_ctypes()
+
+
+def filter_mode():
+    """The calling process's seccomp mode from /proc (0 none, 2 filter), or None."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Seccomp:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

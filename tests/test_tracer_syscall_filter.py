@@ -76,6 +76,9 @@ got["process_vm_readv"] = raw(310, bystander, 0, 0, 0, 0, 0)
 # this machine): an unshare of nothing, a mount on a folder that does not exist, the
 # priority of this probe's own process group (a session of its own).
 got["unshare"] = raw(272, 0)
+# into a new user namespace, with CLONE_FS, which the kernel refuses with EINVAL
+got["clone into a namespace"] = raw(56, 0x10000000 | 0x200 | 17, 0, 0, 0, 0)
+got["clone3"] = raw(435, None, 0)  # a size of 0: EINVAL, were it let through
 got["mount"] = raw(165, b"none", b"/nonexistent-semcoder-probe", b"tmpfs", 0, None)
 got["io_uring_setup"] = raw(425, 1, ctypes.create_string_buffer(120))
 got["bpf"] = raw(321, 0, 0, 0)
@@ -108,7 +111,7 @@ os.execve(exec_fd, [sys.executable, "-c", "print('restarted under filter mode', 
 """
 
 REFUSED = ("execve", "execveat, another descriptor", "x32 execve", "pidfd_open", "ptrace attach", "process_vm_readv",
-           "unshare", "mount", "io_uring_setup", "bpf", "setpriority, another process",
+           "unshare", "clone into a namespace", "mount", "io_uring_setup", "bpf", "setpriority, another process",
            "setpriority, a process group", "sched_setaffinity, another process", "prlimit, another process",
            "setrlimit, descriptors", "netlink socket", "packet socket", "fork, then execve")
 ALLOWED = ("setpriority, itself", "nice", "sched_setaffinity, itself", "sched_setscheduler, itself", "setrlimit, CPU",
@@ -129,6 +132,11 @@ def probed():
 @pytest.mark.parametrize("call", REFUSED)
 def test_the_filter_refuses(probed, call):
     assert probed[0][call] == "EPERM"
+
+
+def test_clone3_answers_that_it_does_not_exist_so_that_threads_fall_back_to_clone(probed):
+    assert probed[0]["clone3"] == "ENOSYS"
+    assert probed[0]["thread"] == "allowed"
 
 
 @pytest.mark.parametrize("call", ALLOWED)

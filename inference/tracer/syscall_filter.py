@@ -4,18 +4,20 @@ The audit hook stops Python code; this stops system calls, whatever makes them: 
 code, or a fresh copy of a built-in module that raises no audit event (Debian's python3
 has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its runs alike:
 
-- starting programs: `execve`, and `execveat` except through one descriptor (below);
+- starting programs: `execve`, `uselib`, and `execveat` except through one descriptor
+  (below);
 - reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `process_madvise`,
   `move_pages`; and `setpriority`, `sched_set*`, `prlimit64` on any process but the caller;
-- changing the sandbox: mounts, `unshare`, `setns`, `chroot`, the descriptor limit
-  (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
+- changing the sandbox: mounts, `unshare`, `setns`, `clone` into new namespaces,
+  `chroot`, the descriptor limit (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
 - kernel surfaces a run never needs: `bpf`, `perf_event_open`, `userfaultfd`, `io_uring_*`
   (its requests would skip this filter), keyrings, module loading, `kexec`, `reboot`, ...;
 - sockets of families other than Unix, IPv4 and IPv6 (netlink, raw packets);
 - 32-bit and x32 system calls.
 
 Forks stay allowed: the zygote forks every run (the audit hook, RLIMIT_NPROC and the PID
-namespace hold forks). A filter cannot be lifted, so it is installed once, in the process
+namespace hold forks). `clone3` keeps its flags in memory, where a filter cannot look, so
+it answers ENOSYS, and the C library falls back to `clone` (threads included). A filter cannot be lifted, so it is installed once, in the process
 that then restarts the interpreter as the zygote (runtime.enter_then_restart): it needs
 ctypes, which the zygote itself never loads. That restart is the one exec the filter lets
 through: `execveat` of a descriptor opened on the interpreter, numbered at or above the
@@ -44,10 +46,14 @@ _PRIO_PROCESS = 0
 _SOCKET_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
 
 _SYS_EXECVEAT, _SYS_SETRLIMIT, _SYS_PRLIMIT64, _SYS_SETPRIORITY, _SYS_SOCKET = 322, 160, 302, 141, 41
+_SYS_CLONE, _SYS_CLONE3 = 56, 435
+# CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+# CLONE_NEWNET: a fork or thread needs none of them.
+_CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 # sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr: pid is the first argument.
 _SELF_ONLY = (142, 144, 203, 314)
 _REFUSED = {
-    "execve": 59, "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "chroot": 161, "acct": 163,
+    "execve": 59, "ptrace": 101, "uselib": 134, "syslog": 103, "vhangup": 153, "pivot_root": 155, "chroot": 161, "acct": 163,
     "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
     "init_module": 175, "delete_module": 176, "quotactl": 179, "lookup_dcookie": 212, "kexec_load": 246,
     "add_key": 248, "request_key": 249, "keyctl": 250, "ioprio_set": 251, "migrate_pages": 256, "unshare": 272,
@@ -61,8 +67,8 @@ _REFUSED = {
 
 # Classic BPF, as seccomp runs it over struct seccomp_data: nr at 0, arch at 4, the
 # instruction pointer at 8, then six 64-bit arguments (little-endian: low half first).
-_LOAD, _JEQ, _JGE, _RETURN = 0x20, 0x15, 0x35, 0x06
-_ALLOW, _EPERM = 0x7FFF0000, 0x00050000 | 1
+_LOAD, _JEQ, _JGE, _JSET, _RETURN = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
 _NR, _ARCH = 0, 4
 
 
@@ -102,6 +108,8 @@ def program(exec_fd):
     when(_SYS_PRLIMIT64, "prlimit64")
     when(_SYS_SETPRIORITY, "setpriority")
     when(_SYS_SOCKET, "socket")
+    when(_SYS_CLONE, "clone")
+    when(_SYS_CLONE3, "clone3")
     for number in _SELF_ONLY:
         when(number, "first argument is 0")
     code.append((_RETURN, None, None, _ALLOW))
@@ -141,6 +149,14 @@ def program(exec_fd):
     for family in _SOCKET_FAMILIES:
         when(family, "allow")
     code.append((_RETURN, None, None, _EPERM))
+
+    label("clone")  # forks and threads, not into new namespaces
+    load(_low(0))
+    when(_CLONE_NAMESPACES, "refuse", _JSET)
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("clone3")
+    code.append((_RETURN, None, None, _ENOSYS))
 
     label("first argument is 0")  # pid 0: the caller
     load(_low(0))

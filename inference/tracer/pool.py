@@ -333,9 +333,7 @@ class Tracer:
                 return zygote
             # It died while idle (killed, say, or it stopped: see runtime.serve). That is
             # no run's doing: replace it without counting it against the run.
-            words = zygote.last_words()
-            log.warning("a tracer worker had stopped while idle%s; starting a new one",
-                        f" (it said: {words})" if words else "")
+            _replacing("a tracer worker had stopped while idle", zygote.last_words())
             self._discard(zygote)
 
     def _start_zygote(self) -> _Zygote:
@@ -405,7 +403,7 @@ class Tracer:
                 self._give_back(zygote, healthy)
             if result is not None:
                 return conform(result, message.get("function"), message.get("call"))
-            log.warning("tracer worker broke%s; starting a new one", f" (it said: {words})" if words else "")
+            _replacing("a tracer worker broke", words)
         if words:  # the worker itself gave up: not the run's doing
             return crashed(f"the sandbox could not run this: its worker stopped, saying {words!r}",
                            message.get("function"), message.get("call"))
@@ -606,6 +604,11 @@ class Tracer:
             self.close()
         except Exception:
             pass
+
+
+def _replacing(what: str, words: str) -> None:
+    """Log that a worker is being replaced, with its last words if it left any."""
+    log.warning("%s%s; starting a new one", what, f" (it said: {words})" if words else "")
 
 
 def describe_isolation(info: dict) -> str:

@@ -17,9 +17,11 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
 
 Forks stay allowed: the zygote forks every run (the audit hook, RLIMIT_NPROC and the PID
 namespace hold forks). `clone3` keeps its flags in memory, where a filter cannot look, so
-it answers ENOSYS, and the C library falls back to `clone` (threads included). A filter cannot be lifted, so it is installed once, in the process
-that then restarts the interpreter as the zygote (runtime.enter_then_restart): it needs
-ctypes, which the zygote itself never loads. That restart is the one exec the filter lets
+it answers ENOSYS, and the C library falls back to `clone` (threads included).
+
+A filter cannot be lifted, so it is installed once, in the process that then restarts
+the interpreter as the zygote (runtime.enter_then_restart): it needs ctypes, which the
+zygote itself never loads. That restart is the one exec the filter lets
 through: `execveat` of a descriptor opened on the interpreter, numbered at or above the
 descriptor limit it sets (and then forbids changing), so that nothing under the filter
 can ever hold a descriptor with that number.
@@ -53,8 +55,8 @@ _CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x100000
 # sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr: pid is the first argument.
 _SELF_ONLY = (142, 144, 203, 314)
 _REFUSED = {
-    "execve": 59, "ptrace": 101, "uselib": 134, "syslog": 103, "vhangup": 153, "pivot_root": 155, "chroot": 161, "acct": 163,
-    "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
+    "execve": 59, "ptrace": 101, "syslog": 103, "uselib": 134, "vhangup": 153, "pivot_root": 155, "chroot": 161,
+    "acct": 163, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
     "init_module": 175, "delete_module": 176, "quotactl": 179, "lookup_dcookie": 212, "kexec_load": 246,
     "add_key": 248, "request_key": 249, "keyctl": 250, "ioprio_set": 251, "migrate_pages": 256, "unshare": 272,
     "move_pages": 279, "perf_event_open": 298, "fanotify_init": 300, "open_by_handle_at": 304, "setns": 308,

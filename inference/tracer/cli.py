@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--python", help="interpreter to run the code with (default: the workspace's venv, else this Python)")
     parser.add_argument("--workspace", help="folder to look for .venv/venv/env in (default: the file's folder)")
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
-                        help="auto: namespaces when Linux allows them, else audit hooks + rlimits")
+                        help="auto: namespaces when Linux allows them, and the seccomp filter on x86-64, "
+                             "with audit hooks + rlimits; audit: audit hooks + rlimits only")
     defaults = Limits()
     parser.add_argument("--timeout", type=float, default=defaults.timeout_s, help="wall-clock seconds (default %(default)s)")
     parser.add_argument("--cpu-seconds", type=float, default=defaults.cpu_s, help="CPU seconds (default %(default)s)")

@@ -34,7 +34,8 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
                                         "namespaces_error": "unshare(user+net+mount) failed: Operation not permitted"})
     assert filtered_only.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook, rlimits "
                                     "and a seccomp filter only (Linux namespaces: unshare(user+net+mount) failed")
-    assert "native code from starting programs or reaching other processes, not from writing files" in filtered_only
+    assert ("native code from starting programs, reaching other processes or using the network, not from writing "
+            "files") in filtered_only
 
 
 def test_the_server_logs_each_tracers_isolation_once(caplog):

@@ -98,7 +98,13 @@ got["netlink socket"] = outcome(lambda: socket.socket(socket.AF_NETLINK, socket.
 got["packet socket"] = outcome(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close())
 got["IPv4 socket"] = outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
 got["IPv6 socket"] = outcome(lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close())
-got["Unix socket pair"] = outcome(lambda: [s.close() for s in socket.socketpair()])
+unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+got["Unix socket connect"] = outcome(lambda: unix.connect("/nonexistent-semcoder-probe.sock"))
+got["Unix socket bind"] = outcome(lambda: unix.bind("\0semcoder-probe-%d" % os.getpid()))
+got["Unix socket sendto an address"] = outcome(lambda: unix.sendto(b"x", "/nonexistent-semcoder-probe.sock"))
+pair = socket.socketpair()
+got["sendmsg on a socket pair"] = outcome(lambda: pair[0].sendmsg([b"x"]))
+got["send and receive on a socket pair"] = outcome(lambda: pair[0].sendall(b"ping") or pair[1].recv(4) == b"ping" or 1 / 0)
 got["thread"] = outcome(a_thread)
 got["fork, then execve"] = errno.errorcode.get(in_a_fork(lambda: os.execv("/bin/true", ["true"])), "exited")
 os.kill(bystander, 9)
@@ -113,9 +119,11 @@ os.execve(exec_fd, [sys.executable, "-c", "print('restarted under filter mode', 
 REFUSED = ("execve", "execveat, another descriptor", "x32 execve", "pidfd_open", "ptrace attach", "process_vm_readv",
            "unshare", "clone into a namespace", "mount", "io_uring_setup", "bpf", "setpriority, another process",
            "setpriority, a process group", "sched_setaffinity, another process", "prlimit, another process",
-           "setrlimit, descriptors", "netlink socket", "packet socket", "fork, then execve")
+           "setrlimit, descriptors", "netlink socket", "packet socket", "IPv4 socket", "IPv6 socket",
+           "Unix socket connect", "Unix socket bind", "Unix socket sendto an address", "sendmsg on a socket pair",
+           "fork, then execve")
 ALLOWED = ("setpriority, itself", "nice", "sched_setaffinity, itself", "sched_setscheduler, itself", "setrlimit, CPU",
-           "IPv4 socket", "IPv6 socket", "Unix socket pair", "thread")
+           "send and receive on a socket pair", "thread")
 
 
 @pytest.fixture(scope="module")

@@ -627,8 +627,8 @@ def describe_isolation(info: dict) -> str:
         return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with {guards}"
     why = info.get("namespaces_error") or "not available"
     if info.get("syscall_filter"):
-        reach = ("careless and hostile Python code, and native code from starting programs or reaching other "
-                 "processes, not from writing files or using the network itself")
+        reach = ("careless and hostile Python code, and native code from starting programs, reaching other "
+                 "processes or using the network, not from writing files itself")
     else:
         reach = "careless and hostile Python code, not native code that makes system calls itself"
     return f"runs of {python} are held by {guards} only (Linux namespaces: {why}); that stops {reach} (docs/sandbox.md)"

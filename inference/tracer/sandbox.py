@@ -55,7 +55,7 @@ _FORBIDDEN_EVENTS = {
     "os.system": "running commands", "os.exec": "running programs",
     "os.posix_spawn": "running programs", "os.spawn": "running programs",
     "subprocess.Popen": "running programs", "os.startfile": "running programs",
-    "socket.connect": "network access", "socket.bind": "network access",
+    "socket.__new__": "network access", "socket.connect": "network access", "socket.bind": "network access",
     "socket.sendto": "network access", "socket.sendmsg": "network access",
     "socket.getaddrinfo": "network access", "socket.gethostbyname": "network access",
     "resource.setrlimit": "changing resource limits", "resource.prlimit": "changing resource limits",
@@ -243,6 +243,7 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
              type=type, isinstance=isinstance, int=int, len=len, function=type(_resolved), lstat=os.lstat,
              getpid=os.getpid, readlink=os.readlink, bad_value=ValueError,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
+             internet=(2, 10),
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
@@ -280,6 +281,10 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
             return
         if event in forbidden:
             if event == "os.kill" and args and args[0] == getpid():
+                return
+            # Internet sockets are refused as they are made (Unix ones, as socketpair and
+            # asyncio make, are not; what they may reach is the syscall filter's business).
+            if event == "socket.__new__" and args[1] not in internet:
                 return
             if event == "code.__new__" and coroutine_code is not None and getframe(1).f_code is coroutine_code:
                 return

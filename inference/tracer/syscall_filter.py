@@ -12,7 +12,9 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
   `chroot`, the descriptor limit (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
 - kernel surfaces a run never needs: `bpf`, `perf_event_open`, `userfaultfd`, `io_uring_*`
   (its requests would skip this filter), keyrings, module loading, `kexec`, `reboot`, ...;
-- sockets of families other than Unix, IPv4 and IPv6 (netlink, raw packets);
+- the network: sockets of any family but Unix; and `connect`, `bind`, `sendmsg`,
+  `sendmmsg` and `sendto` with an address, so that a Unix socket reaches no other process
+  either (a pair of them, as asyncio makes, still works);
 - 32-bit and x32 system calls.
 
 Forks stay allowed: the zygote forks every run (the audit hook, RLIMIT_NPROC and the PID
@@ -45,17 +47,17 @@ _X32_SYSCALL_BIT = 0x40000000
 _AT_EMPTY_PATH = 0x1000
 _RLIMIT_NOFILE = 7
 _PRIO_PROCESS = 0
-_SOCKET_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
+_AF_UNIX = 1
 
 _SYS_EXECVEAT, _SYS_SETRLIMIT, _SYS_PRLIMIT64, _SYS_SETPRIORITY, _SYS_SOCKET = 322, 160, 302, 141, 41
-_SYS_CLONE, _SYS_CLONE3 = 56, 435
+_SYS_CLONE, _SYS_CLONE3, _SYS_SENDTO = 56, 435, 44
 # CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
 # CLONE_NEWNET: a fork or thread needs none of them.
 _CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 # sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr: pid is the first argument.
 _SELF_ONLY = (142, 144, 203, 314)
 _REFUSED = {
-    "execve": 59, "ptrace": 101, "syslog": 103, "uselib": 134, "vhangup": 153, "pivot_root": 155, "chroot": 161,
+    "connect": 42, "sendmsg": 46, "bind": 49, "execve": 59, "ptrace": 101, "syslog": 103, "uselib": 134, "vhangup": 153, "pivot_root": 155, "chroot": 161,
     "acct": 163, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
     "init_module": 175, "delete_module": 176, "quotactl": 179, "lookup_dcookie": 212, "kexec_load": 246,
     "add_key": 248, "request_key": 249, "keyctl": 250, "ioprio_set": 251, "migrate_pages": 256, "unshare": 272,
@@ -64,7 +66,7 @@ _REFUSED = {
     "bpf": 321, "userfaultfd": 323, "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
     "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
     "fsmount": 432, "fspick": 433, "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440,
-    "mount_setattr": 442, "process_mrelease": 448, "open_tree_attr": 467,
+    "mount_setattr": 442, "process_mrelease": 448, "open_tree_attr": 467, "sendmmsg": 307,
 }
 
 # Classic BPF, as seccomp runs it over struct seccomp_data: nr at 0, arch at 4, the
@@ -110,6 +112,7 @@ def program(exec_fd):
     when(_SYS_PRLIMIT64, "prlimit64")
     when(_SYS_SETPRIORITY, "setpriority")
     when(_SYS_SOCKET, "socket")
+    when(_SYS_SENDTO, "sendto")
     when(_SYS_CLONE, "clone")
     when(_SYS_CLONE3, "clone3")
     for number in _SELF_ONLY:
@@ -148,9 +151,15 @@ def program(exec_fd):
 
     label("socket")
     load(_low(0))
-    for family in _SOCKET_FAMILIES:
-        when(family, "allow")
-    code.append((_RETURN, None, None, _EPERM))
+    unless(_AF_UNIX, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("sendto")  # on a connected socket (a pair), with no address of its own
+    load(_low(4))
+    unless(0, "refuse")
+    load(_high(4))
+    unless(0, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
 
     label("clone")  # forks and threads, not into new namespaces
     load(_low(0))

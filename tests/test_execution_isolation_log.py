@@ -36,6 +36,17 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
                                     "and a seccomp filter only (Linux namespaces: unshare(user+net+mount) failed")
     assert ("native code from starting programs, reaching other processes or using the network, not from writing "
             "files") in filtered_only
+    # Landlock too: the kernel then refuses native code everything the sentence names.
+    guarded = describe_isolation({**base, "namespaces": False, "syscall_filter": True, "landlock": True,
+                                  "namespaces_error": "unshare(user+net+mount) failed: Operation not permitted"})
+    assert guarded.startswith("runs of Python 3.11.7 (/usr/bin/python3) are held by the audit hook, rlimits, a seccomp "
+                              "filter and Landlock only (Linux namespaces: ")
+    assert guarded.endswith("that stops careless and hostile Python code, and native code from starting programs, "
+                            "reaching other processes, using the network or writing files outside the run's folder "
+                            "(docs/sandbox.md)")
+    landlock_only = describe_isolation({**base, "namespaces": False, "landlock": True})
+    assert landlock_only.endswith("and native code from writing files outside the run's folder, not from starting "
+                                  "programs, reaching other processes or using the network (docs/sandbox.md)")
 
 
 def test_the_server_logs_each_tracers_isolation_once(caplog):

@@ -645,18 +645,21 @@ def test_code_cannot_run_where_the_hook_does_not_reach(tracer, tmp_path):
 
 def test_modules_that_write_files_from_native_code_need_the_kernel_to_hold_them(tracer, tmp_path):
     # SQLite's ATTACH and VACUUM INTO, readline's history, dbm: files written in C, with no
-    # audit event. Allowed only where every mount but the runs' tmpfs is read-only.
+    # audit event. Allowed only where the kernel holds writes to the run's folder: every
+    # mount but the runs' tmpfs read-only, or Landlock.
     target = tmp_path / "attached.db"
     source = ("import sqlite3\ndef f():\n    db = sqlite3.connect('here.db')\n    db.execute('create table t(x)')\n"
               "    db.execute('insert into t values (1)')\n    rows = db.execute('select x from t').fetchall()\n"
               "    try:\n        db.execute(\"ATTACH DATABASE %r AS away\")\n        db.execute('create table away.t(x)')\n"
               "    except sqlite3.Error as exc:\n        return rows, str(exc)\n    return rows, 'attached'\n") % str(target)
     trace = tracer.trace_call(source, "f()")
-    if tracer.isolation_info["read_only_outside"]:
+    info = tracer.isolation_info
+    assert info["kernel_guards_files"] is (info["read_only_outside"] or info["landlock"])
+    if info["kernel_guards_files"]:
         assert trace["status"] == "ok" and trace["return"]["repr"].startswith("([(1,)], 'unable to open database")
     else:
         assert trace["exception"]["message"].startswith(
-            "the sandbox does not allow importing _sqlite3 without Linux namespaces")
+            "the sandbox does not allow importing _sqlite3 without Linux namespaces or Landlock")
     assert not target.exists()
     # Tcl (tkinter) is an interpreter of its own, with file access and exec: never.
     tcl = tracer.trace_call("def f():\n    import tkinter\n    return tkinter.Tcl().eval('exec true')\n", "f()")

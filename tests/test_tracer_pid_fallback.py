@@ -91,20 +91,35 @@ def f(pid):
             got[name] = type(exc).__name__
     return got
 '''
+# SQLite writes the files it attaches from C, with no audit event.
+ATTACH = '''import sqlite3
+def f(path):
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("ATTACH DATABASE '%s' AS away" % path)
+        db.execute("CREATE TABLE away.t (x)")
+    except sqlite3.Error as exc:
+        return str(exc)
+    return "attached"
+'''
+away = os.path.join(sys.argv[1], "away.db")
 bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 try:
     with Tracer(workers=1) as tracer:
         info = tracer.isolation_info
         trace = tracer.trace_call(SOURCE, "f(%d)" % bystander.pid)
+        attach = tracer.trace_call(ATTACH, "f(%r)" % away)
     print(json.dumps({"info": info, "said": describe_isolation(info), "reach": trace["return"]["repr"],
-                      "nice": os.getpriority(os.PRIO_PROCESS, bystander.pid)}))
+                      "nice": os.getpriority(os.PRIO_PROCESS, bystander.pid), "attach": attach["message"],
+                      "attached": os.path.exists(away)}))
 finally:
     bystander.kill()
 """
-NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1"'
+NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1" "$2"'
 
 
-def test_without_namespaces_the_syscall_filter_keeps_runs_from_other_processes():
+def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and_the_users_files(tmp_path):
+    """The syscall filter and Landlock hold where namespaces do not."""
     unshare = shutil.which("unshare")
     assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
     if os.uname().machine != "x86_64":
@@ -117,7 +132,7 @@ def test_without_namespaces_the_syscall_filter_keeps_runs_from_other_processes()
         # the other tests check it.
         return
     result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_USER_NAMESPACES, sys.executable,
-                             REACH], capture_output=True, text=True, timeout=120)
+                             REACH, str(tmp_path)], capture_output=True, text=True, timeout=120)
     if result.returncode == 97:
         return  # a read-only /proc/sys: the kernel cannot be made to refuse them here
     assert result.returncode == 0, result.stderr[-2000:]
@@ -127,4 +142,9 @@ def test_without_namespaces_the_syscall_filter_keeps_runs_from_other_processes()
     assert got["reach"] == ("{'pidfd_open': 'PermissionError', 'setpriority': 'PermissionError', "
                             "'sched_setaffinity': 'PermissionError'}")
     assert got["nice"] == 0  # the bystander's priority is untouched
-    assert "and a seccomp filter only" in got["said"]
+    assert "a seccomp filter and Landlock only" in got["said"]
+    # Landlock: SQLite may be imported (the kernel holds its writes), and its ATTACH of a
+    # file outside the run's folder fails
+    assert info["landlock"] is True, info["landlock_error"]
+    assert got["attach"] == "returned 'unable to open database: %s'" % (tmp_path / "away.db")
+    assert got["attached"] is False

@@ -81,7 +81,8 @@ for isolation in ("auto", "audit"):
                           "sleepers": sleepers(), "namespaces": info["namespaces"],
                           "pid_namespace": info["pid_namespace"], "read_only_outside": info["read_only_outside"],
                           "run_threads": info["run_threads"], "syscall_filter": info["syscall_filter"],
-                          "syscall_filter_error": info["syscall_filter_error"]}
+                          "syscall_filter_error": info["syscall_filter_error"], "landlock": info["landlock"],
+                          "landlock_error": info["landlock_error"]}
 print(json.dumps(out))
 """
 
@@ -185,11 +186,21 @@ def test_an_unprivileged_run_starts_no_program_that_outlives_it(unprivileged):
         assert got["sleepers"] == 0
 
 
-def test_an_unprivileged_zygote_installs_the_syscall_filter_on_x86_64(unprivileged):
+def test_an_unprivileged_zygote_installs_the_syscall_filter_and_landlock(unprivileged):
     """No privilege needed: the zygote sets no_new_privs first."""
-    assert unprivileged["audit"]["syscall_filter"] is False  # asked for the audit hook and rlimits alone
+    audit, auto = unprivileged["audit"], unprivileged["auto"]
+    assert audit["syscall_filter"] is False and audit["landlock"] is False  # the audit hook and rlimits alone
     if os.uname().machine == "x86_64":
-        assert unprivileged["auto"]["syscall_filter"] is True, unprivileged["auto"]["syscall_filter_error"]
+        assert auto["syscall_filter"] is True, auto["syscall_filter_error"]
+    if _landlock_abi() > 0:
+        assert auto["landlock"] is True, auto["landlock_error"]
+
+
+def _landlock_abi() -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
 
 
 def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(unprivileged):

@@ -615,23 +615,34 @@ def describe_isolation(info: dict) -> str:
     """What holds a run, in one sentence for the server's log, from a zygote's report
     (`Tracer.worker_info`): which namespaces, or why none and what that leaves."""
     python = f"Python {info.get('python', '?')} ({info.get('executable', '?')})"
-    guards = "the audit hook, rlimits and a seccomp filter" if info.get("syscall_filter") else "the audit hook and rlimits"
+    guards = ["the audit hook", "rlimits"] + ["a seccomp filter"] * bool(info.get("syscall_filter")) \
+        + ["Landlock"] * bool(info.get("landlock"))
     if info.get("namespaces"):
         if info.get("pid_namespace"):
             spaces = "user, network, mount and PID namespaces"
         else:  # a run can then reach other processes of the user by pid (docs/sandbox.md)
             why = info.get("pid_namespace_error") or "not available"
             spaces = f"user, network and mount namespaces (no PID namespace: {why})"
-        files = ("every other mount read-only" if info.get("read_only_outside")
+        files = ("every other mount read-only" if info.get("read_only_outside") or info.get("landlock")
                  else "the audit hook alone refusing writes outside a run's folder (no mount_setattr)")
-        return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with {guards}"
+        return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with {_listed(guards, 'and')}"
     why = info.get("namespaces_error") or "not available"
-    if info.get("syscall_filter"):
-        reach = ("careless and hostile Python code, and native code from starting programs, reaching other "
-                 "processes or using the network, not from writing files itself")
+    # What the kernel still refuses native code (code that makes system calls itself).
+    stopped, free = [], []
+    (stopped if info.get("syscall_filter") else free).extend(
+        ["starting programs", "reaching other processes", "using the network"])
+    (stopped if info.get("landlock") else free).append("writing files outside the run's folder")
+    if stopped:
+        reach = "careless and hostile Python code, and native code from " + _listed(stopped, "or")
+        reach += f", not from {_listed(free, 'or')}" if free else ""
     else:
         reach = "careless and hostile Python code, not native code that makes system calls itself"
-    return f"runs of {python} are held by {guards} only (Linux namespaces: {why}); that stops {reach} (docs/sandbox.md)"
+    return (f"runs of {python} are held by {_listed(guards, 'and')} only (Linux namespaces: {why}); that stops "
+            f"{reach} (docs/sandbox.md)")
+
+
+def _listed(items: list[str], conjunction: str) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def split_assert(text: str) -> tuple[str, str | None]:

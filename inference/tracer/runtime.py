@@ -45,12 +45,14 @@ if __package__ in (None, ""):
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.syscall_filter import filter_mode, lock_down
+    from _semcoder_tracer.write_guard import confine_writes
     from _semcoder_tracer.sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
     from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
     from .syscall_filter import filter_mode, lock_down
+    from .write_guard import confine_writes
     from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
@@ -644,10 +646,12 @@ def enter_then_restart(isolation, rehearsal):
     run_root = new_run_root()
     error, tmpfs = enter_namespaces(run_root)
     pid_error = enter_pid_namespace() if error is None else "no user namespace"
+    # Once the runs' tmpfs is mounted on run_root (a Landlock rule names what is there now).
+    landlock_error = confine_writes(run_root)
     # Last, since it refuses what came before (unshare, mounts) and every exec but one.
     exec_fd, filter_error = lock_down()
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
-               pid_error or "", filter_error or ""]
+               pid_error or "", filter_error or "", landlock_error or ""]
     command = [sys.executable, "-I", os.path.abspath(__file__)] + entered
     if pid_error is None:
         run_as_pid_1(command, exec_fd)
@@ -655,7 +659,8 @@ def enter_then_restart(isolation, rehearsal):
         _restart(command, exec_fd)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
-    zygote(isolation, run_root, error, tmpfs, filter_error="the interpreter could not restart")
+    zygote(isolation, run_root, error, tmpfs, filter_error="the interpreter could not restart",
+           landlock_error=landlock_error)
 
 
 def _restart(command, exec_fd):
@@ -688,7 +693,7 @@ def run_as_pid_1(command, exec_fd=None):
 
 
 def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False, pid_error="not requested",
-           filter_error="not requested"):
+           filter_error="not requested", landlock_error="not requested"):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
     protocol_in, protocol_out = os.dup(0), os.dup(1)
@@ -702,7 +707,9 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     mask_limit_signals_in_new_threads()
     if run_root is None:
         run_root = new_run_root()
-    _KERNEL_GUARDS_FILES[0] = namespaces_error is None and read_only_outside(run_root)
+    read_only = namespaces_error is None and read_only_outside(run_root)
+    # Either way the kernel refuses every write outside the runs' folder.
+    _KERNEL_GUARDS_FILES[0] = read_only or landlock_error is None
     _RUN_THREADS[0] = threads_for_runs()
     preloaded, preload_errors = _preload(_PRELOAD[0])
     real_root = os.path.realpath(run_root)
@@ -725,7 +732,8 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "pid_namespace_error": pid_error,
              "syscall_filter": filtered,
              "syscall_filter_error": None if filtered else (filter_error or "not in force"),
-             "read_only_outside": _KERNEL_GUARDS_FILES[0], "run_threads": _RUN_THREADS[0],
+             "read_only_outside": read_only, "landlock": landlock_error is None, "landlock_error": landlock_error,
+             "kernel_guards_files": _KERNEL_GUARDS_FILES[0], "run_threads": _RUN_THREADS[0],
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
              "zygote_in_background": _ZYGOTE_IN_BACKGROUND[0],
@@ -753,7 +761,9 @@ def main(argv):
         _PRELOAD[0] = _preload_setting(argv[7] if len(argv) > 7 else "")
         pid_error = argv[8] if len(argv) > 8 else "not requested"
         filter_error = argv[9] if len(argv) > 9 else "not requested"
-        zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None)
+        landlock_error = argv[10] if len(argv) > 10 else "not requested"
+        zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None,
+               landlock_error or None)
         return 0
     rehearsal = argv[2] if len(argv) > 2 else ""
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)

@@ -92,8 +92,9 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
     and reading other processes' /proc entries. It raises PermissionError, so hostile code
     sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already.
-    `kernel_guards_files`: every mount but the runs' tmpfs is read-only (namespaces), so
-    modules that write files from native code (_NATIVE_WRITERS) may be imported.
+    `kernel_guards_files`: the kernel refuses writes outside the runs' folder (every mount
+    but the runs' tmpfs is read-only, or Landlock holds them: see write_guard), so modules
+    that write files from native code (_NATIVE_WRITERS) may be imported.
 
     Built before the run, and nothing a run can change steers it: everything it uses is
     an argument default (a tuple, which only an audited `__defaults__` assignment could
@@ -298,9 +299,9 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
             if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
                 raise not_found("the sandbox does not allow importing %s" % name, name=name)
             if name in native_writers:
-                raise not_found("the sandbox does not allow importing %s without Linux namespaces: it writes "
-                                "files from native code, where only the kernel can hold it to the run's folder"
-                                % name, name=name)
+                raise not_found("the sandbox does not allow importing %s without Linux namespaces or Landlock: "
+                                "it writes files from native code, where only the kernel can hold it to the run's "
+                                "folder" % name, name=name)
             # An extension module's load names its file: one the run wrote (in its folder)
             # would be native code of its own choosing, past this hook.
             where = text(args[1])

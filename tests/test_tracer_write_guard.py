@@ -12,11 +12,22 @@ import sys
 import pytest
 
 PROBE = r"""
-import errno, json, os, socket, sys
+import errno, json, os, socket, sys, time
 from semcoder_inference.tracer.write_guard import confine_writes
 
 root, outside = sys.argv[1], sys.argv[2]
 existing = os.path.join(outside, "existing.txt")
+# A process outside the sandbox, to signal. It ends when this probe's end of a pipe
+# closes (at the exec below, or at its exit).
+keep_r, keep_w = os.pipe()
+bystander = os.fork()
+if bystander == 0:
+    os.close(keep_w)
+    os.close(1)
+    os.close(2)
+    os.read(keep_r, 1)
+    os._exit(0)
+os.close(keep_r)
 why = confine_writes(root)
 assert why is None, why
 got = {}
@@ -56,6 +67,14 @@ got["read a file outside"] = outcome(lambda: open(existing).read() == "keep" or 
 got["write /dev/null"] = outcome(lambda: write(os.devnull))
 got["write, rename and remove in the folder"] = outcome(
     lambda: write(r("a.txt")) or os.mkdir(r("sub")) or os.rename(r("a.txt"), r("sub/b.txt")) or os.remove(r("sub/b.txt")))
+got["signal a process outside"] = outcome(lambda: os.kill(bystander, 0))
+inside = os.fork()
+if inside == 0:
+    time.sleep(60)
+    os._exit(0)
+got["signal a process inside"] = outcome(lambda: os.kill(inside, 9))
+os.waitpid(inside, 0)
+got["landlock abi"] = __import__("ctypes").CDLL(None).syscall(444, None, 0, 1)
 pid = os.fork()
 if pid == 0:
     try:
@@ -98,6 +117,12 @@ def test_the_kernel_refuses_changes_outside_the_folder(probed, change):
 @pytest.mark.parametrize("action", ALLOWED)
 def test_reading_and_the_folder_itself_stay_open(probed, action):
     assert probed[0][action] == "allowed"
+
+
+def test_signals_reach_only_processes_inside_from_landlock_abi_6(probed):
+    assert probed[0]["signal a process inside"] == "allowed"
+    if probed[0]["landlock abi"] >= 6:
+        assert probed[0]["signal a process outside"] == "EPERM"
 
 
 def test_the_confinement_outlives_exec_and_the_users_files_are_untouched(probed):

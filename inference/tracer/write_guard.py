@@ -11,7 +11,9 @@ zygote, because it needs ctypes (see runtime.enter_then_restart).
 Refused outside the runs' folder: writing or truncating a file, creating, removing or
 renaming anything (files, folders, links, sockets, FIFOs, devices); `/dev/null` may still be
 written. Reading and running programs are not Landlock's business here (the syscall filter
-refuses programs).
+refuses programs). From Linux 6.12 (Landlock ABI 6) also signals to processes outside the
+sandbox (the editor, the server, anything of the user's) and abstract Unix sockets made
+outside it, which no seccomp filter can tell apart by their arguments.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ _WRITE_FILE = 1 << 1
 # device, symbolic link
 _CHANGE_TREE = sum(1 << bit for bit in range(4, 13))
 _REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2 and 3
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2  # ABI 6
 
 
 def confine_writes(run_root):
     """Allow writes only beneath `run_root` (and to /dev/null) for this process and all it
-    will start. Returns None, or why not. Sets no_new_privs (Landlock needs it)."""
+    will start; from ABI 6, signals only to those processes. Returns None, or why not.
+    Sets no_new_privs (Landlock needs it)."""
     if not sys.platform.startswith("linux"):
         return "Landlock exists only on Linux"
     import ctypes
@@ -50,8 +54,11 @@ def confine_writes(run_root):
             return "Landlock is not available: %s" % os.strerror(ctypes.get_errno())
         tree = _WRITE_FILE | _CHANGE_TREE | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
         file_rights = _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)
-        handled = ctypes.create_string_buffer(struct.pack("=Q", tree), 8)
-        ruleset = syscall(ctypes.c_long(_SYS_CREATE_RULESET), handled, ctypes.c_size_t(8), ctypes.c_uint32(0))
+        # struct landlock_ruleset_attr: handled_access_fs, handled_access_net (ABI 4), scoped (ABI 6)
+        attr = struct.pack("=QQQ", tree, 0, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 \
+            else struct.pack("=Q", tree)
+        ruleset = syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.create_string_buffer(attr, len(attr)),
+                          ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
         if ruleset < 0:
             return "landlock_create_ruleset failed: %s" % os.strerror(ctypes.get_errno())
         try:

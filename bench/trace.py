@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = f"namespaces ({spaces}) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
     if iso.get("syscall_filter"):
         mode += " + seccomp filter"
+    if iso.get("landlock"):
+        mode += " + Landlock"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; "

@@ -122,10 +122,6 @@ def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and
     """The syscall filter and Landlock hold where namespaces do not."""
     unshare = shutil.which("unshare")
     assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
-    if os.uname().machine != "x86_64":
-        with Tracer(workers=1) as tracer:
-            assert tracer.isolation_info["syscall_filter"] is False
-        return
     probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         # No user namespaces on this machine: every tracer here is in this situation, and
@@ -138,11 +134,14 @@ def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and
     assert result.returncode == 0, result.stderr[-2000:]
     got = json.loads(result.stdout)
     info = got["info"]
-    assert info["namespaces"] is False and info["syscall_filter"] is True, info
-    assert got["reach"] == ("{'pidfd_open': 'PermissionError', 'setpriority': 'PermissionError', "
-                            "'sched_setaffinity': 'PermissionError'}")
-    assert got["nice"] == 0  # the bystander's priority is untouched
-    assert "a seccomp filter and Landlock only" in got["said"]
+    assert info["namespaces"] is False, info
+    # The syscall filter exists for x86-64 only; elsewhere this is the known gap.
+    assert info["syscall_filter"] is (os.uname().machine == "x86_64"), info["syscall_filter_error"]
+    if info["syscall_filter"]:
+        assert got["reach"] == ("{'pidfd_open': 'PermissionError', 'setpriority': 'PermissionError', "
+                                "'sched_setaffinity': 'PermissionError'}")
+        assert got["nice"] == 0  # the bystander's priority is untouched
+        assert "a seccomp filter and Landlock only" in got["said"]
     # Landlock: SQLite may be imported (the kernel holds its writes), and its ATTACH of a
     # file outside the run's folder fails
     assert info["landlock"] is True, info["landlock_error"]

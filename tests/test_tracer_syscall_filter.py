@@ -10,6 +10,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,8 @@ from semcoder_inference.tracer import syscall_filter
 PROBE = r"""
 import ctypes, errno, json, os, resource, socket, sys, threading, time
 from semcoder_inference.tracer.syscall_filter import FILES_OPEN_AT_ONCE, filter_mode, lock_down
+sys.path.insert(0, sys.argv[-1])
+from kernel_probes import outcome
 
 libc = ctypes.CDLL(None, use_errno=True)  # loaded before: the filter forgets ctypes' modules only
 bystander = os.fork()  # another process of the same user, to reach for
@@ -28,16 +31,6 @@ if bystander == 0:
 exec_fd, why = lock_down()
 assert why is None, why
 got = {"mode": filter_mode(), "exec_fd": exec_fd}
-
-
-def outcome(action):
-    try:
-        action()
-        return "allowed"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
-    except ValueError as exc:  # how the resource module reports EPERM
-        return "EPERM" if str(exc) == "not allowed to raise maximum limit" else repr(exc)
 
 
 def raw(number, *args):
@@ -134,8 +127,8 @@ x86_64_only = pytest.mark.skipif(not ON_X86_64, reason="the filter exists for Li
 
 @pytest.fixture(scope="module")
 def probed():
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
-                            start_new_session=True)
+    result = subprocess.run([sys.executable, "-c", PROBE, str(Path(__file__).parent)], capture_output=True, text=True,
+                            timeout=60, start_new_session=True)
     assert result.returncode == 0, result.stderr[-3000:]
     report, restarted = result.stdout.splitlines()
     return json.loads(report), restarted

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 PROBE = r"""
 import errno, json, os, socket, sys, time
 from semcoder_inference.tracer.write_guard import confine_writes
+sys.path.insert(0, sys.argv[-1])
+from kernel_probes import outcome
 
 root, outside = sys.argv[1], sys.argv[2]
 existing = os.path.join(outside, "existing.txt")
@@ -31,14 +34,6 @@ os.close(keep_r)
 why = confine_writes(root)
 assert why is None, why
 got = {}
-
-
-def outcome(action):
-    try:
-        action()
-        return "allowed"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def write(path, mode="w"):
@@ -100,8 +95,8 @@ def probed(tmp_path_factory):
         pytest.fail("Landlock exists only on Linux")
     root, outside = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("users-files")
     (outside / "existing.txt").write_text("keep")
-    result = subprocess.run([sys.executable, "-c", PROBE, str(root), str(outside)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-c", PROBE, str(root), str(outside), str(Path(__file__).parent)],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     report, after_exec = result.stdout.splitlines()
     return json.loads(report), after_exec, outside

@@ -6,6 +6,7 @@ check that its zygotes are confined this way."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,19 @@ def test_the_confinement_outlives_exec_and_the_users_files_are_untouched(probed)
     assert probed[1] == "13"  # EACCES after exec too
     assert sorted(p.name for p in probed[2].iterdir()) == ["existing.txt"]
     assert (probed[2] / "existing.txt").read_text() == "keep"
+
+
+def test_an_interpreter_without_ctypes_runs_unguarded_and_says_why(tmp_path):
+    """Neither guard can be installed without ctypes; the zygote must still start."""
+    script = ("import sys\nsys.modules['ctypes'] = None\n"
+              "from semcoder_inference.tracer.write_guard import confine_writes\n"
+              "from semcoder_inference.tracer.syscall_filter import lock_down\n"
+              "print(confine_writes(sys.argv[1]))\n"
+              "sys.modules['ctypes'] = None  # (forgotten again by confine_writes)\n"
+              "print(lock_down())\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    landlock, seccomp = result.stdout.splitlines()
+    assert landlock == "could not install it: import of ctypes halted; None in sys.modules"
+    if sys.platform.startswith("linux") and os.uname().machine == "x86_64":
+        assert seccomp == "(None, 'could not install it: import of ctypes halted; None in sys.modules')"

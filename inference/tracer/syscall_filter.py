@@ -221,8 +221,8 @@ def lock_down():
             os.close(interpreter)
         resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_OPEN_AT_ONCE, FILES_OPEN_AT_ONCE))
         why = _install(program(exec_fd))
-    except (OSError, ValueError) as exc:
-        why = "could not prepare it: %s" % exc
+    except Exception as exc:  # an interpreter without ctypes, say: run without the filter, and say why
+        why = "could not install it: %s" % exc
     if why is not None and exec_fd is not None:
         os.close(exec_fd)
         exec_fd = None

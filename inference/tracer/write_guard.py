@@ -42,9 +42,9 @@ def confine_writes(run_root):
     Sets no_new_privs (Landlock needs it)."""
     if not sys.platform.startswith("linux"):
         return "Landlock exists only on Linux"
-    import ctypes
-
     try:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         syscall = libc.syscall
         syscall.restype = ctypes.c_long
@@ -78,7 +78,7 @@ def confine_writes(run_root):
             return None
         finally:
             os.close(ruleset)
-    except (OSError, AttributeError) as exc:
+    except Exception as exc:  # an interpreter without ctypes, say: run without it, and say why
         return "could not install it: %s" % exc
     finally:
         _forget_ctypes()

@@ -190,3 +190,14 @@ def test_other_machines_get_no_filter_and_are_told_why(monkeypatch):
     assert syscall_filter.lock_down() == (None, "the filter knows only x86-64's system calls, not aarch64's")
     monkeypatch.setattr(sys, "platform", "darwin")
     assert syscall_filter.lock_down() == (None, "seccomp exists only on Linux")
+
+
+@x86_64_only
+def test_a_low_descriptor_limit_still_leaves_room_for_the_exec_descriptor():
+    """A server started under `ulimit -n 64` (soft) still gets the filter."""
+    script = ("import resource\nfrom semcoder_inference.tracer.syscall_filter import lock_down\n"
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+              "print(lock_down())\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(64, None)"

@@ -214,6 +214,9 @@ def lock_down():
         return None, "the filter knows only x86-64's system calls, not %s's" % os.uname().machine
     exec_fd = None
     try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft <= FILES_OPEN_AT_ONCE < hard:  # room for the exec descriptor's number
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_OPEN_AT_ONCE + 1, hard))
         interpreter = os.open(sys.executable, os.O_RDONLY | os.O_CLOEXEC)
         try:
             exec_fd = fcntl.fcntl(interpreter, fcntl.F_DUPFD_CLOEXEC, FILES_OPEN_AT_ONCE)

@@ -649,7 +649,7 @@ def enter_then_restart(isolation, rehearsal):
     # Once the runs' tmpfs is mounted on run_root (a Landlock rule names what is there now).
     landlock_error = confine_writes(run_root)
     # Last, since it refuses what came before (unshare, mounts) and every exec but one.
-    exec_fd, filter_error = lock_down()
+    exec_fd, filter_error = lock_down(guard_pids=pid_error is not None)
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
                pid_error or "", filter_error or "", landlock_error or ""]
     command = [sys.executable, "-I", os.path.abspath(__file__)] + entered

@@ -7,7 +7,8 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
 - starting programs: `execve`, `uselib`, and `execveat` except through one descriptor
   (below);
 - reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `process_madvise`,
-  `move_pages`; and `setpriority`, `sched_set*`, `prlimit64` on any process but the caller;
+  `move_pages`; and, where there is no PID namespace to hide them, `setpriority`,
+  `sched_set*`, `prlimit64` on any process but the caller;
 - changing the sandbox: mounts, `unshare`, `setns`, `clone` into new namespaces,
   `chroot`, the descriptor limit (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
 - kernel surfaces a run never needs: `bpf`, `perf_event_open`, `userfaultfd`, `io_uring_*`
@@ -84,9 +85,11 @@ def _high(arg):
     return 20 + 8 * arg
 
 
-def program(exec_fd):
+def program(exec_fd, guard_pids=True):
     """The filter as bytes (an array of struct sock_filter). `exec_fd`: the one descriptor
-    `execveat` may run (with AT_EMPTY_PATH)."""
+    `execveat` may run (with AT_EMPTY_PATH). `guard_pids`: refuse priorities, affinities,
+    scheduling and limits of any pid but 0; not needed in a PID namespace, where no other
+    process has a pid (and a run may then name its own)."""
     code = []  # (opcode, jump if true, jump if false, constant); jumps name labels
 
     def load(offset):
@@ -110,13 +113,14 @@ def program(exec_fd):
     when(_SYS_EXECVEAT, "execveat")
     when(_SYS_SETRLIMIT, "setrlimit")
     when(_SYS_PRLIMIT64, "prlimit64")
-    when(_SYS_SETPRIORITY, "setpriority")
     when(_SYS_SOCKET, "socket")
     when(_SYS_SENDTO, "sendto")
     when(_SYS_CLONE, "clone")
     when(_SYS_CLONE3, "clone3")
-    for number in _SELF_ONLY:
-        when(number, "first argument is 0")
+    if guard_pids:
+        when(_SYS_SETPRIORITY, "setpriority")
+        for number in _SELF_ONLY:
+            when(number, "first argument is 0")
     code.append((_RETURN, None, None, _ALLOW))
 
     label("execveat")  # only the restart: execveat(exec_fd, "", argv, envp, AT_EMPTY_PATH)
@@ -132,8 +136,9 @@ def program(exec_fd):
     code.append((_RETURN, None, None, _ALLOW))
 
     label("prlimit64")  # the caller's own limits (pid 0), and the descriptor limit only read
-    load(_low(0))
-    unless(0, "refuse")
+    if guard_pids:
+        load(_low(0))
+        unless(0, "refuse")
     load(_low(1))
     unless(_RLIMIT_NOFILE, "allow")
     load(_low(2))
@@ -203,10 +208,10 @@ def _assemble(code):
     return b"".join(out)
 
 
-def lock_down():
-    """Install the filter on this (single-threaded) process. Returns (exec_fd, None) with
-    the descriptor to restart the interpreter through (`os.execve(exec_fd, argv, env)`),
-    or (None, why not). The descriptor limit may be lowered to FILES_OPEN_AT_ONCE either
+def lock_down(guard_pids=True):
+    """Install the filter on this (single-threaded) process (`guard_pids`: see program).
+    Returns (exec_fd, None) with the descriptor to restart the interpreter through
+    (`os.execve(exec_fd, argv, env)`), or (None, why not). The descriptor limit may be lowered to FILES_OPEN_AT_ONCE either
     way (the zygote lowers it anyway)."""
     if not sys.platform.startswith("linux"):
         return None, "seccomp exists only on Linux"
@@ -223,7 +228,7 @@ def lock_down():
         finally:
             os.close(interpreter)
         resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_OPEN_AT_ONCE, FILES_OPEN_AT_ONCE))
-        why = _install(program(exec_fd))
+        why = _install(program(exec_fd, guard_pids))
     except Exception as exc:  # an interpreter without ctypes, say: run without the filter, and say why
         why = "could not install it: %s" % exc
     if why is not None and exec_fd is not None:

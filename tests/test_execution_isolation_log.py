@@ -44,6 +44,10 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
     assert guarded.endswith("that stops careless and hostile Python code, and native code from starting programs, "
                             "reaching other processes, using the network or writing files outside the run's folder "
                             "(docs/sandbox.md)")
+    no_read_only_mounts = describe_isolation({**base, "namespaces": True, "pid_namespace": True,
+                                              "read_only_outside": False, "landlock": True})
+    assert ("every other mount" not in no_read_only_mounts
+            and "writes outside a run's folder refused by Landlock (no mount_setattr)" in no_read_only_mounts)
     landlock_only = describe_isolation({**base, "namespaces": False, "landlock": True})
     assert landlock_only.endswith("and native code from writing files outside the run's folder, not from starting "
                                   "programs, reaching other processes or using the network (docs/sandbox.md)")

@@ -623,8 +623,12 @@ def describe_isolation(info: dict) -> str:
         else:  # a run can then reach other processes of the user by pid (docs/sandbox.md)
             why = info.get("pid_namespace_error") or "not available"
             spaces = f"user, network and mount namespaces (no PID namespace: {why})"
-        files = ("every other mount read-only" if info.get("read_only_outside") or info.get("landlock")
-                 else "the audit hook alone refusing writes outside a run's folder (no mount_setattr)")
+        if info.get("read_only_outside"):
+            files = "every other mount read-only"
+        elif info.get("landlock"):
+            files = "writes outside a run's folder refused by Landlock (no mount_setattr)"
+        else:
+            files = "the audit hook alone refusing writes outside a run's folder (no mount_setattr)"
         return f"runs of {python} are sandboxed in Linux {spaces}, {files}, with {_listed(guards, 'and')}"
     why = info.get("namespaces_error") or "not available"
     # What the kernel still refuses native code (code that makes system calls itself).

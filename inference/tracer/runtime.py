@@ -442,8 +442,9 @@ def threads_for_runs():
     """How many threads a run may start: RUN_THREADS where the kernel holds everything a
     run does with them, else 0. That needs RLIMIT_NPROC counted per user namespace (so
     that a limit can allow threads), the PID namespace (whatever a run starts past the
-    hook dies with the run) and read-only mounts (a second thread racing the hook's path
-    checks still cannot write outside the run's folder). Root may start threads anyway:
+    hook dies with the run) and the kernel guarding files, by read-only mounts or Landlock
+    (a second thread racing the hook's path checks still cannot write outside the run's
+    folder). Root may start threads anyway:
     the kernel applies no RLIMIT_NPROC to it."""
     if _IN_PID_NAMESPACE[0] and _KERNEL_GUARDS_FILES[0] and counts_processes_per_namespace():
         return RUN_THREADS

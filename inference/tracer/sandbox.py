@@ -15,7 +15,7 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWPID = 0x20000000
-_PR_SET_PDEATHSIG = 1
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 # mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
@@ -489,6 +489,14 @@ def enter_pid_namespace():
         return "PID namespace unavailable: %s" % exc
     finally:
         _forget_ctypes()
+
+
+def no_new_privileges(ctypes, libc):
+    """Set no_new_privs on this process (and all it starts): what lets a process that is
+    not root install a seccomp filter or a Landlock ruleset. None, or why not."""
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return "prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(ctypes.get_errno())
+    return None
 
 
 def die_with_parent():

@@ -41,7 +41,7 @@ import resource
 import struct
 import sys
 
-from .sandbox import FILES_OPEN_AT_ONCE, _forget_ctypes
+from .sandbox import FILES_OPEN_AT_ONCE, _forget_ctypes, no_new_privileges
 
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
@@ -247,9 +247,9 @@ def _install(filter_bytes):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
         prog = SockFprog(len(filter_bytes) // 8, filter_bytes)
-        # No new privileges first: what lets a process that is not root install a filter.
-        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-            return "prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(ctypes.get_errno())
+        why = no_new_privileges(ctypes, libc)
+        if why is not None:
+            return why
         if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
             return "prctl(PR_SET_SECCOMP) failed: %s" % os.strerror(ctypes.get_errno())
         return None

@@ -22,7 +22,7 @@ import os
 import struct
 import sys
 
-from .sandbox import _forget_ctypes
+from .sandbox import _forget_ctypes, no_new_privileges
 
 # The same numbers on every architecture.
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -71,8 +71,9 @@ def confine_writes(run_root):
                         return "landlock_add_rule(%s) failed: %s" % (path, os.strerror(ctypes.get_errno()))
                 finally:
                     os.close(fd)
-            if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-                return "prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(ctypes.get_errno())
+            why = no_new_privileges(ctypes, libc)
+            if why is not None:
+                return why
             if syscall(ctypes.c_long(_SYS_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
                 return "landlock_restrict_self failed: %s" % os.strerror(ctypes.get_errno())
             return None

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from semcoder_inference.tracer import Tracer
 
@@ -77,20 +78,8 @@ def test_without_a_pid_namespace_runs_keep_every_other_guarantee_and_the_report_
 REACH = r"""
 import json, os, subprocess, sys
 from semcoder_inference.tracer import Tracer, describe_isolation
-SOURCE = '''import _imp, os, sys
-def f(pid):
-    posix = _imp.create_builtin(type(sys.modules["os"].__spec__)("posix", None, origin="built-in"))
-    got = {}
-    for name, reach in (("pidfd_open", lambda: os.close(posix.pidfd_open(pid))),
-                        ("setpriority", lambda: os.setpriority(os.PRIO_PROCESS, pid, 19)),
-                        ("sched_setaffinity", lambda: os.sched_setaffinity(pid, os.sched_getaffinity(0)))):
-        try:
-            reach()
-            got[name] = "reached"
-        except OSError as exc:
-            got[name] = type(exc).__name__
-    return got
-'''
+sys.path.insert(0, sys.argv[2])
+from kernel_probes import REACH_BY_PID as SOURCE
 # SQLite writes the files it attaches from C, with no audit event.
 ATTACH = '''import sqlite3
 def f(path):
@@ -115,7 +104,7 @@ try:
 finally:
     bystander.kill()
 """
-NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1" "$2"'
+NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1" "$2" "$3"'
 
 
 def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and_the_users_files(tmp_path):
@@ -128,7 +117,8 @@ def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and
         # the other tests check it.
         return
     result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_USER_NAMESPACES, sys.executable,
-                             REACH, str(tmp_path)], capture_output=True, text=True, timeout=120)
+                             REACH, str(tmp_path), str(Path(__file__).parent)], capture_output=True, text=True,
+                            timeout=120)
     if result.returncode == 97:
         return  # a read-only /proc/sys: the kernel cannot be made to refuse them here
     assert result.returncode == 0, result.stderr[-2000:]

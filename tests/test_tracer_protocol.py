@@ -208,26 +208,63 @@ def test_the_usual_trailer_is_recognised_without_parsing_and_reads_as_json_would
     from semcoder_inference.tracer import runtime
 
     owed = "ab" * 16
+
+    def frame(body):
+        return struct.pack(">I", len(body)) + body
+
+    def trailer(request_id, killed=False, status=0):
+        return runtime._trailer_frame(request_id.encode(), status, killed, 1.0, 1.0, 0.0)
+
     # The bytes the zygote writes for a clean exit are the ones the server looks for.
-    assert runtime._trailer(owed, 0, False, 1.0, 1.0, 0.0) == (child.TRAILER_OK % owed).encode()
+    assert trailer(owed) == frame((child.TRAILER_OK % owed).encode())
     frames = [
-        runtime._trailer(owed, 0, False, 1.0, 1.0, 0.0),
-        runtime._trailer("cd" * 16, 0, False, 1.0, 1.0, 0.0),
-        runtime._trailer(owed, 0, True, 1.0, 1.0, 0.0),  # killed: carries a result
-        json.dumps({"id": owed, "status": "ok"}).encode(),
+        trailer(owed),
+        trailer("cd" * 16),
+        trailer(owed, killed=True),  # killed: carries a result
+        trailer(owed, status=9),  # died by a signal: carries a result
+        trailer("x" * 31),  # not the server's kind of id: written by json, still read
+        frame(json.dumps({"id": owed, "status": "ok"}).encode()),
     ]
     read_end, write_end = os.pipe()
     zygote = pool._Zygote.__new__(pool._Zygote)
     zygote.proc = types.SimpleNamespace(stdout=open(read_end, "rb", buffering=0))
     zygote._buffer = bytearray()
     try:
-        for body in frames:
-            os.write(write_end, struct.pack(">I", len(body)) + body)
-        for body in frames:
-            assert zygote._read(1.0, owed) == json.loads(body)
+        for data in frames:
+            os.write(write_end, data)
+        for data in frames:
+            assert zygote._read(1.0, owed) == json.loads(data[4:])
     finally:
         zygote.proc.stdout.close()
         os.close(write_end)
+
+
+def test_a_frame_is_written_whole_however_little_each_write_takes(monkeypatch):
+    """write_all (under write_frame and the zygote's trailers) usually finishes in one
+    write; when a write takes only part, it goes on from there, and when the reader is
+    gone it says so instead of raising."""
+    import os
+
+    taken = []
+    real_write = os.write
+
+    def write_a_little(fd, data):
+        taken.append(len(data))
+        return real_write(fd, bytes(data[:7]))
+
+    read_end, write_end = os.pipe()
+    try:
+        assert child.write_frame(write_end, b"whole") is True
+        assert os.read(read_end, 100) == b"\x00\x00\x00\x05whole"
+        monkeypatch.setattr(child, "_os_write", write_a_little)
+        body = b"0123456789" * 5
+        assert child.write_frame(write_end, body) is True
+        assert os.read(read_end, 100) == len(body).to_bytes(4, "big") + body
+        assert len(taken) == 8 and taken[0] == 54 and taken[1] == 47  # one full try, then the rest
+    finally:
+        os.close(read_end)
+    assert child.write_all(write_end, b"nobody reads this") is False
+    os.close(write_end)
 
 
 def test_a_finished_run_writes_its_result_then_gives_way_then_exits(monkeypatch):

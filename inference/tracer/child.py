@@ -743,16 +743,22 @@ def _watch(state, code, entry_code, namespace):
 
 def write_frame(fd, body):
     """4-byte big-endian length, then the body; all of it, whatever the pipe takes per call."""
-    view = memoryview(struct.pack(">I", len(body)) + body)
-    while view:
+    return write_all(fd, struct.pack(">I", len(body)) + body)
+
+
+def write_all(fd, data):
+    """All of `data`; False if the reader is gone. A pipe takes up to 4 KiB in one write:
+    the usual case makes no view of the data."""
+    while True:
         try:
-            written = _os_write(fd, view)
+            written = _os_write(fd, data)
         except InterruptedError:
             continue
         except OSError:
             return False
-        view = view[written:]
-    return True
+        if written == len(data):
+            return True
+        data = memoryview(data)[written:]
 
 
 def read_exact_fd(fd, size):

@@ -741,9 +741,14 @@ def _watch(state, code, entry_code, namespace):
 
 # Frames on the server's pipe: 4-byte big-endian length + UTF-8 JSON.
 
+def framed(body):
+    """`body` as a frame of the tracer's pipes: 4-byte big-endian length, then the body."""
+    return struct.pack(">I", len(body)) + body
+
+
 def write_frame(fd, body):
-    """4-byte big-endian length, then the body; all of it, whatever the pipe takes per call."""
-    return write_all(fd, struct.pack(">I", len(body)) + body)
+    """`body` as a frame; all of it, whatever the pipe takes per call."""
+    return write_all(fd, framed(body))
 
 
 def write_all(fd, data):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import SemcoderError, SettingsError
-from .child import TRAILER_OK
+from .child import TRAILER_OK, framed
 from .limits import Limits
 from .python_finder import find_python
 from .sandbox import remove_tree
@@ -187,7 +187,7 @@ class _Zygote:
         except Exception:  # never leave the child waiting: without them it does the work itself
             log.exception("could not prepare a run's code; the run compiles it itself")
             second = marshal.dumps((None, None), 4)
-        if not self._write(struct.pack(">I", len(body)) + body + struct.pack(">I", len(second)) + second):
+        if not self._write(framed(body) + framed(second)):
             return None
         result = None
         while result is None or owed is not None:

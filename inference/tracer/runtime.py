@@ -41,14 +41,14 @@ if __package__ in (None, ""):
     _package = types.ModuleType("_semcoder_tracer")
     _package.__path__ = [_HERE]
     sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_all, write_frame
+    from _semcoder_tracer.child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
     from _semcoder_tracer.line_tracer import LineTracer, loop_table
     from _semcoder_tracer.safe_repr import SafeRepr
     from _semcoder_tracer.syscall_filter import filter_mode, lock_down
     from _semcoder_tracer.write_guard import confine_writes
     from _semcoder_tracer.sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 else:
-    from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, write_all, write_frame
+    from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
     from .line_tracer import LineTracer, loop_table
     from .safe_repr import SafeRepr
     from .syscall_filter import filter_mode, lock_down
@@ -365,8 +365,7 @@ def _trailer_frame(request_id, status, killed, timeout, cpu, began):
                              "events": [], "truncated": {}}
     else:
         trailer["exit"] = 0
-    body = json.dumps(trailer).encode()
-    return struct.pack(">I", len(body)) + body
+    return framed(json.dumps(trailer).encode())
 
 
 # Spares that end before their request, this many in a row, mean that this zygote cannot

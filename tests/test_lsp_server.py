@@ -77,13 +77,13 @@ async def test_execution_disabled_by_default_says_so(tmp_path):
 
 
 def _sandboxes(client) -> list:
-    """The tracer's processes (runtime.py) under the server process."""
+    """The tracer's processes (launch.py) under the server process."""
     import psutil
 
     found = []
     for child in psutil.Process(client._server.pid).children(recursive=True):
         try:
-            if any(part.endswith("runtime.py") for part in child.cmdline()):
+            if any(part.endswith("launch.py") for part in child.cmdline()):
                 found.append(child)
         except psutil.Error:
             pass

@@ -2,7 +2,7 @@
 
     from semcoder_inference.tracer import Tracer, Limits, find_python, render_table, render_monologue
 
-The part that runs inside the user's interpreter is `runtime.py` (standard library only);
+The part that runs inside the user's interpreter is `runtime.py`, started by `launch.py` (standard library only);
 `pool.py` manages warm zygotes; `render.py` turns traces into text.
 """
 

@@ -1,7 +1,7 @@
 """The server side of the tracer: warm zygotes, one request at a time each.
 
-A `Tracer` keeps a small pool of zygote processes (inference/tracer/runtime.py running
-under the user's interpreter). A run borrows an idle zygote, sends it the request and
+A `Tracer` keeps a small pool of zygote processes (inference/tracer/runtime.py, started by
+launch.py under the user's interpreter). A run borrows an idle zygote, sends it the request and
 waits for the trace; the zygote forks a fresh, sandboxed child per run. Several threads
 can trace at once (up to the pool size; the rest wait for a free zygote).
 """
@@ -38,7 +38,7 @@ from .line_tracer import loop_table
 
 log = logging.getLogger(__name__)
 
-RUNTIME = Path(__file__).with_name("runtime.py")
+LAUNCHER = Path(__file__).with_name("launch.py")
 ISOLATION_MODES = ("auto", "namespaces", "audit")
 # The zygote starts with only these variables: the server's secrets never reach it.
 _ZYGOTE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
@@ -79,7 +79,7 @@ class _Zygote:
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", str(RUNTIME), isolation,
+                [python, "-I", str(LAUNCHER), isolation,
                  "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

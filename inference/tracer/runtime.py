@@ -1,7 +1,7 @@
 """The part of the tracer that runs inside the user's interpreter: the zygote.
 
-Run as a script by the user's own Python (3.9+):
-`python -I runtime.py [auto|namespaces|audit] [REHEARSAL]` (see main).
+Started by the user's own Python (3.9+) through the stub launch.py:
+`python -I launch.py [auto|namespaces|audit] [REHEARSAL [PRELOAD]]` (see main).
 It and its sibling modules (safe_repr, line_tracer, capture, sandbox, child) use only the
 standard library; they are loaded as the private package `_semcoder_tracer`, so nothing
 of ours can shadow a user module.
@@ -31,29 +31,12 @@ import struct
 import sys
 import time
 
-if __package__ in (None, ""):
-    # Run as a script: load our siblings as a private package. Our own folder leaves
-    # sys.path so that its modules cannot shadow the user's.
-    import types
-
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-    _package = types.ModuleType("_semcoder_tracer")
-    _package.__path__ = [_HERE]
-    sys.modules["_semcoder_tracer"] = _package
-    from _semcoder_tracer.child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
-    from _semcoder_tracer.line_tracer import LineTracer, loop_table
-    from _semcoder_tracer.safe_repr import SafeRepr
-    from _semcoder_tracer.syscall_filter import filter_mode, lock_down
-    from _semcoder_tracer.write_guard import confine_writes
-    from _semcoder_tracer.sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
-else:
-    from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
-    from .line_tracer import LineTracer, loop_table
-    from .safe_repr import SafeRepr
-    from .syscall_filter import filter_mode, lock_down
-    from .write_guard import confine_writes
-    from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
+from .line_tracer import LineTracer, loop_table
+from .safe_repr import SafeRepr
+from .syscall_filter import filter_mode, lock_down
+from .write_guard import confine_writes
+from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -65,6 +48,9 @@ import math  # noqa: F401,E402
 import operator  # noqa: F401,E402
 import re  # noqa: F401,E402
 import string  # noqa: F401,E402
+
+# The script that starts a zygote (and restarts it once it has entered the namespaces).
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
 
 # Grace period after the wall-clock limit before the zygote kills a child that did not
 # stop itself (its Python-level timer cannot fire while it is stuck in native code).
@@ -663,7 +649,7 @@ def enter_then_restart(isolation, rehearsal):
     exec_fd, filter_error = lock_down(guard_pids=pid_error is not None)
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
                pid_error or "", filter_error or "", landlock_error or ""]
-    command = [sys.executable, "-I", os.path.abspath(__file__)] + entered
+    command = [sys.executable, "-I", LAUNCHER] + entered
     if pid_error is None:
         run_as_pid_1(command, exec_fd)
     try:
@@ -757,14 +743,10 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
 
 
 def main(argv):
-    """`runtime.py [ISOLATION [REHEARSAL [PRELOAD]]]`: ISOLATION is auto, namespaces or
+    """`launch.py [ISOLATION [REHEARSAL [PRELOAD]]]`: ISOLATION is auto, namespaces or
     audit; REHEARSAL is how long a spare waits idle before it rehearses, in seconds, or
     "off"; PRELOAD names modules to import before any run, comma-separated."""
     global _REHEARSE_WHEN_IDLE_S
-    # Run as a script, our own folder is sys.path[0]: drop it so its modules (cli.py,
-    # render.py, ...) cannot shadow the user's.
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     isolation = argv[1] if len(argv) > 1 else "auto"
     if isolation == "entered":  # restarted by enter_then_restart
         _, isolation, rehearsal, run_root, tmpfs, error = argv[1:7]
@@ -787,6 +769,3 @@ def main(argv):
         zygote(isolation)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

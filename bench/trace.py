@@ -264,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         mode += " + seccomp filter"
     if iso.get("landlock"):
         mode += " + Landlock"
+    copied = (iso.get("prefault") or {}).get("pages") or 0
+    prefaulting = f"spares copy {copied} pages at once" if copied else \
+        f"no pages copied at once: {(iso.get('prefault') or {}).get('error')}"
     print_table(
-        f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; Python {iso.get('python')}; "
+        f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; {prefaulting}; "
+        f"Python {iso.get('python')}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; "
         f"other processes using {elsewhere:.2f} CPUs before)",
         ["method", "total s", "p50 ms", "p95 ms", "calls/s", "CPU ms/call", "correct", "notes"],

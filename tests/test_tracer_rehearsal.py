@@ -35,6 +35,9 @@ PROBE = (
 
 def _start(monkeypatch: pytest.MonkeyPatch, setting: float | None) -> Tracer:
     monkeypatch.setattr(pool, "_REHEARSE_WHEN_IDLE_S", setting)
+    # Without the pages every spare copies as it starts (test_tracer_prefault.py), which
+    # are most of those a rehearsal would copy: what is measured here is the rehearsal.
+    monkeypatch.setattr(pool, "_PREFAULT", False)
     tracer = Tracer(workers=1)
     tracer.trace_call("def f():\n    return 1\n", "f()")  # the zygote starts with the setting
     return tracer

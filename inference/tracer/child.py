@@ -16,6 +16,7 @@ import sys
 import time
 
 from .capture import BoundedWriter
+from .prefault import PROBE as _PREFAULT_PROBE, report as _prefault_report
 from .line_tracer import RAISED, YIELDED, LineTracer, exit_kind, loop_map, loop_table
 from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, safe_str
 from .sandbox import apply_limits, make_audit_hook
@@ -139,6 +140,11 @@ class RunState:
                                 "message": "the trace could not be encoded: %s" % type(exc).__name__,
                                 "events": [], "truncated": {}}).encode()
         write_frame(self.result_fd, data)
+        if _PREFAULT_PROBE[0] is not None:  # a probe of runtime.learn_pages: say what it touched
+            try:
+                _prefault_report()
+            except Exception:
+                pass
         # That write wakes the server, often onto this CPU (a pipe write tells the scheduler
         # that the writer is about to sleep). This process is about to exit instead, and
         # tearing down its address space takes about a millisecond here: let the server

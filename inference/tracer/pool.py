@@ -58,6 +58,9 @@ _COMPILE_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide
 # never. Shorter than an editor's pause between requests, longer than the gap between
 # back-to-back ones, which find the CPU busy anyway.
 _REHEARSE_WHEN_IDLE_S: float | None = 0.015
+# Whether each zygote learns the pages its runs copy and has every spare copy them at once
+# (runtime.learn_pages, inference/tracer/prefault.py); off only to measure against.
+_PREFAULT = True
 
 
 class TracerError(SemcoderError):
@@ -80,7 +83,8 @@ class _Zygote:
         try:
             self.proc = subprocess.Popen(
                 [python, "-I", str(LAUNCHER), isolation,
-                 "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload)],
+                 "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload),
+                 "on" if _PREFAULT else "off"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,

@@ -36,6 +36,7 @@ from .line_tracer import LineTracer, loop_table
 from .safe_repr import SafeRepr
 from .syscall_filter import filter_mode, lock_down
 from .write_guard import confine_writes
+from . import prefault
 from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
@@ -235,6 +236,8 @@ class Spare:
     def _child(self, protocol_in, protocol_out, notify_w, vm_base):
         request = {}
         try:
+            if prefault.PLAN[0]:
+                prefault.apply()  # the pages this run will write, copied at once (see prefault)
             try:
                 os.setpgid(0, 0)
             except OSError:
@@ -242,11 +245,14 @@ class Spare:
             if _ZYGOTE_IN_BACKGROUND[0]:
                 _schedule(os.SCHED_OTHER)  # a run competes as any process does
             os.dup2(0, 2)  # the zygote's 0 and 1 are /dev/null already; 2 is the server's log
-            keep = sorted((protocol_in, protocol_out, notify_w))
-            os.closerange(3, keep[0])
-            os.closerange(keep[0] + 1, keep[1])
-            os.closerange(keep[1] + 1, keep[2])
-            os.closerange(keep[2] + 1, 1024)
+            keep = (protocol_in, protocol_out, notify_w)
+            if _PROBE_REPORT[0] is not None:  # a probe of learn_pages, not a spare
+                keep += prefault.start_probe(_PROBE_REPORT[0])
+            low = 3
+            for fd in sorted(keep):
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, 1024)
             os.chdir(self.workdir)
             # Built before the request (by the zygote, for its usual folder), installed by
             # the run (see run_child).
@@ -582,6 +588,70 @@ def _rehearse_until_request(protocol_in):
         steps.close()
 
 
+# Whether spares copy their likely pages at once (see prefault and learn_pages); set from the
+# command line (see main and pool._PREFAULT).
+_PREFAULT_ON = [True]
+# In the zygote, only while it forks a probe (learn_pages): the probe's report pipe.
+_PROBE_REPORT = [None]
+# Probes that learn_pages forks, and how many of them must have touched a page to plan it.
+_PROBES = 3
+_PROBE_QUORUM = 2
+
+
+def learn_pages(run_root, real_root):
+    """Plan the pages every spare copies as it starts (prefault.PLAN): fork a few probes
+    that do exactly what a spare does (Spare), given the warm-up request on private pipes,
+    and keep the pages most of them wrote. Before any run, so that nothing a run does can
+    shape what later runs are given. Returns what the zygote's hello reports."""
+    if not _PREFAULT_ON[0]:
+        return {"pages": 0, "error": "turned off"}
+    if prefault._prefault is None:
+        return {"pages": 0, "error": "the _prefault module is not built for this interpreter"}
+    if not prefault._prefault.supported():
+        return {"pages": 0, "error": "this kernel cannot populate pages (MADV_POPULATE_WRITE needs Linux 5.14+)"}
+    request = marshal.loads(_REHEARSAL[0])
+    code = (request.pop("loops"), request.pop("compiled"))
+    request["id"] = "0" * _ID_BYTES
+    frames = framed(marshal.dumps(request, 4)) + framed(marshal.dumps(code, 4))
+    reports = []
+    for _ in range(_PROBES):
+        requests_r, requests_w = os.pipe()
+        results_r, results_w = os.pipe()
+        report_r, report_w = os.pipe()
+        write_all(requests_w, frames)
+        _PROBE_REPORT[0] = report_w
+        try:
+            probe = Spare(run_root, real_root, requests_r, results_w)
+        finally:
+            _PROBE_REPORT[0] = None
+            for fd in (requests_r, results_w, report_w):
+                os.close(fd)
+        try:
+            started = probe.wait_start()
+            report = b""
+            deadline = time.monotonic() + 10.0
+            while True:  # until the probe exits (its result and its report are small)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select((report_r,), (), (), remaining)[0]:
+                    break  # wait_end kills it
+                chunk = os.read(report_r, 65536)
+                if not chunk:
+                    break
+                report += chunk
+            status, _ = probe.wait_end(started[0] if started else 0.0)
+            pages = prefault.parse_report(report) if status == 0 else None
+            if pages:
+                reports.append(pages)
+        finally:
+            probe.cleanup()
+            for fd in (requests_w, results_r, report_r):
+                os.close(fd)
+    if len(reports) < _PROBE_QUORUM:
+        return {"pages": 0, "error": "the probes failed"}
+    prefault.PLAN[0] = prefault.plan(reports, _PROBE_QUORUM)
+    return {"pages": prefault.pages_in(prefault.PLAN[0]), "error": None}
+
+
 def bytecode_tag():
     """Which code objects this interpreter can run: its implementation and bytecode magic
     number. The server compiles runs itself when its own tag is the same."""
@@ -648,7 +718,7 @@ def enter_then_restart(isolation, rehearsal):
     # Last, since it refuses what came before (unshare, mounts) and every exec but one.
     exec_fd, filter_error = lock_down(guard_pids=pid_error is not None)
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
-               pid_error or "", filter_error or "", landlock_error or ""]
+               pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off"]
     command = [sys.executable, "-I", LAUNCHER] + entered
     if pid_error is None:
         run_as_pid_1(command, exec_fd)
@@ -717,6 +787,11 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
+    try:
+        prefaulting = learn_pages(run_root, real_root)
+    except Exception as exc:  # only a speed-up: spares fault page by page instead
+        prefault.PLAN[0] = b""
+        prefaulting = {"pages": 0, "error": _describe(exc)}
     # The zygote wakes when a run starts and when it ends, and it should not take the CPU
     # from the run (or from the server) then: a SCHED_BATCH process gets its fair share
     # but never preempts another on waking up. Its children switch back at once.
@@ -734,7 +809,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
              "zygote_in_background": _ZYGOTE_IN_BACKGROUND[0],
-             "preload_errors": preload_errors}
+             "preload_errors": preload_errors, "prefault": prefaulting}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:
         serve(run_root, real_root, protocol_in, protocol_out)
@@ -743,9 +818,10 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
 
 
 def main(argv):
-    """`launch.py [ISOLATION [REHEARSAL [PRELOAD]]]`: ISOLATION is auto, namespaces or
-    audit; REHEARSAL is how long a spare waits idle before it rehearses, in seconds, or
-    "off"; PRELOAD names modules to import before any run, comma-separated."""
+    """`launch.py [ISOLATION [REHEARSAL [PRELOAD [PREFAULT]]]]`: ISOLATION is auto,
+    namespaces or audit; REHEARSAL is how long a spare waits idle before it rehearses, in
+    seconds, or "off"; PRELOAD names modules to import before any run, comma-separated;
+    PREFAULT is "off" to keep spares from copying their likely pages at once (learn_pages)."""
     global _REHEARSE_WHEN_IDLE_S
     isolation = argv[1] if len(argv) > 1 else "auto"
     if isolation == "entered":  # restarted by enter_then_restart
@@ -755,12 +831,14 @@ def main(argv):
         pid_error = argv[8] if len(argv) > 8 else "not requested"
         filter_error = argv[9] if len(argv) > 9 else "not requested"
         landlock_error = argv[10] if len(argv) > 10 else "not requested"
+        _PREFAULT_ON[0] = (argv[11] if len(argv) > 11 else "on") != "off"
         zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None,
                landlock_error or None)
         return 0
     rehearsal = argv[2] if len(argv) > 2 else ""
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
     _PRELOAD[0] = _preload_setting(argv[3] if len(argv) > 3 else "")
+    _PREFAULT_ON[0] = (argv[4] if len(argv) > 4 else "on") != "off"
     if isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
         enter_then_restart(isolation, rehearsal)
     elif isolation in ("auto", "namespaces"):

@@ -91,8 +91,7 @@ def test_a_spare_that_waited_has_copied_the_pages_a_run_writes(tracers):
         assert len(spares) == 1, spares
         copied[name] = _private_kb(spares[0])
     # A rehearsal writes pages (allocator pools, reference counts) that a spare which only
-    # waits still shares with the zygote: about 100 more here (400 KB) than the few dozen
-    # every spare copies as soon as it is forked (runtime._touch_run_pages).
+    # waits still shares with the zygote: about 100 more here (400 KB).
     assert copied["at once"] >= copied["never"] + 200, copied
 
 
@@ -115,24 +114,3 @@ def test_a_rehearsal_never_changes_a_run(tracers):
         # warm-up; the garbage collector finds this run's own tracing state and no other.
         assert seen[:5] == [True, True, True, [], ["f", "gc", "linecache", "sys"]] and seen[6] == [], seen
         assert seen[7:] == [["LineTracer", "ReprBudget", "RunState"], []], seen
-
-
-def test_a_spares_first_moments_leave_the_process_as_they_found_it():
-    """runtime._touch_run_pages does, and undoes at once, what a run does first: signal
-    handlers, rlimits and the interpreter's tables are as before (run in this process)."""
-    import linecache
-    import resource
-    import signal
-
-    from semcoder_inference.tracer import runtime
-
-    signals = [signal.SIGALRM, signal.SIGINT] + ([signal.SIGXCPU] if hasattr(signal, "SIGXCPU") else [])
-    limits = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC)
-
-    def seen():
-        return ([signal.getsignal(s) for s in signals], [resource.getrlimit(w) for w in limits],
-                list(sys.path), list(sys.argv), set(sys.modules), set(linecache.cache))
-
-    before = seen()
-    runtime._touch_run_pages()
-    assert seen() == before

@@ -24,20 +24,18 @@ import linecache
 import marshal
 import os
 import select
-import resource
 import signal
-import _signal
 import struct
 import sys
 import time
 
-from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _on_alarm, _on_cpu, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
+from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
 from .line_tracer import LineTracer, loop_table
 from .safe_repr import SafeRepr
 from .syscall_filter import filter_mode, lock_down
 from .write_guard import confine_writes
 from . import prefault
-from .sandbox import _proc_pid, _setlimit, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -134,44 +132,6 @@ def prepare_run_folder(run_root, real_root):
     point_temp_folders(folder)
 
 
-def _touch_run_pages():
-    """What a spare does first, unless its request is there already: allocate and free one
-    object of each of Python's small-object size classes (16-byte steps to 512 bytes),
-    make (and drop) a run's state, install its signal handlers and put the old ones back,
-    set the run's rlimits to the values they have, unmarshal the warm-up request, and
-    change (and change back) the tables a run changes first. The pages a run would
-    copy for these first (allocator pools, the reference counts of our own classes and
-    functions) are then copied while the spare waits, not once the run has its request:
-    back to back, a spare waits about 1 ms, too little for a rehearsal (see Spare). Only
-    built-in values and our own code; nothing outlives it. (Measured:
-    docs/architecture.md.)"""
-    for size in range(0, 480, 16):
-        bytes(size)  # 33 bytes of header and end, plus `size`
-    float(size)
-    state = RunState({"limits": _WARM_UP_LIMITS, "filename": "<warm-up>"}, "/", -1)
-    # The run's signal handlers, installed and put back; its rlimits, set to what they are
-    # (no change): the same calls, in the same order, as run_child makes.
-    for signum, handler in ((signal.SIGALRM, _on_alarm(state)), (_SIGXCPU, _on_cpu(state)),
-                            (signal.SIGINT, _signal.SIG_DFL)):
-        if signum is not None:
-            _signal.signal(signum, _signal.signal(signum, handler))
-    for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC):
-        _setlimit(which, *resource.getrlimit(which))
-    state.budget.state = None  # a RunState and its ReprBudget point at each other
-    if _REHEARSAL[0]:
-        marshal.loads(_REHEARSAL[0])
-    # What a run does to the interpreter's own tables before its code runs (run_child).
-    module = type(sys)("__semcoder_traced__")
-    sys.modules["__semcoder_traced__"] = module
-    del sys.modules["__semcoder_traced__"]
-    sys.path.insert(0, "")
-    del sys.path[0]
-    linecache.cache["<warm-up>"] = None
-    del linecache.cache["<warm-up>"]
-    sys.argv = list(sys.argv)
-
-
-_SIGXCPU = getattr(signal, "SIGXCPU", None)
 # Whether the zygote runs as SCHED_BATCH (see zygote): its children then switch back.
 _ZYGOTE_IN_BACKGROUND = [False]
 
@@ -260,11 +220,6 @@ class Spare:
             if self.workdir != _RUN_FOLDER[0]:
                 point_temp_folders(self.workdir)
                 hook = make_audit_hook(self.workdir, self.real_workdir, _KERNEL_GUARDS_FILES[0])
-            if not select.select((protocol_in,), (), (), 0)[0]:
-                try:
-                    _touch_run_pages()
-                except Exception:
-                    pass  # only a head start: a run does all of it again anyway
             if _REHEARSE_WHEN_IDLE_S is not None and \
                     not select.select((protocol_in,), (), (), _REHEARSE_WHEN_IDLE_S)[0]:
                 _rehearse_until_request(protocol_in)

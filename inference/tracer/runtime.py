@@ -3,8 +3,9 @@
 Started by the user's own Python (3.9+) through the stub launch.py:
 `python -I launch.py [auto|namespaces|audit] [REHEARSAL [PRELOAD [PREFAULT]]]` (see main).
 It and its sibling modules (safe_repr, line_tracer, capture, sandbox, child, prefault) use
-only the standard library (and, where it was built, prefault's optional C half); they are loaded as the private package `_semcoder_tracer`, so nothing
-of ours can shadow a user module.
+only the standard library (and, where it was built, prefault's optional C half); they are
+loaded as the private package `_semcoder_tracer`, so nothing of ours can shadow a user
+module.
 
 The zygote imports what runs need, optionally enters new user+network namespaces, and
 then keeps one *spare* child forked ahead of the next request. The spare reads the request

@@ -171,3 +171,22 @@ def test_copying_pages_at_once_never_changes_a_run(tracers):
         plain = tracers[False].trace_call(source, call, filename="/work/case.py", expect=expect)
         assert _compare(copied) == _compare(plain), source
         assert copied["status"] in ("ok", "exception"), copied["message"]
+
+
+def test_probes_that_fail_leave_spares_faulting_as_before_and_say_so(tmp_path, monkeypatch):
+    """Where the probes cannot read their pages (no /proc, say), the zygote plans nothing,
+    says why, and traces as ever."""
+    wrapper = tmp_path / "no_proc_launch.py"
+    wrapper.write_text(
+        "import runpy, sys\n"
+        f"runtime = runpy.run_path({str(pool.LAUNCHER)!r}, run_name='no_proc')['load_runtime']()\n"
+        "def no_proc(report_fd):\n"
+        "    raise FileNotFoundError('/proc/self/pagemap')\n"
+        "runtime.prefault.start_probe = no_proc\n"
+        "sys.exit(runtime.main(sys.argv))\n"
+    )
+    monkeypatch.setattr(pool, "LAUNCHER", wrapper)
+    with Tracer(workers=1, isolation="audit") as tracer:
+        trace = tracer.trace_call("def f(xs):\n    return sorted(xs)\n", "f([2, 1])")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "[1, 2]"
+        assert tracer.isolation_info["prefault"] == {"pages": 0, "error": "the probes failed"}

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import CRUXEVAL
 from semcoder_inference.tracer import Tracer, pool, prefault
+from semcoder_inference.tracer.child import framed
 
 from test_tracer_protocol import FEATURES, _compare
 
@@ -110,8 +111,7 @@ def test_the_plan_keeps_the_pages_most_probes_wrote_as_ranges():
 
 def test_a_probe_report_is_read_back_only_when_whole():
     pages = [7, 8, 100]
-    body = struct.pack("=3Q", *pages)
-    whole = struct.pack("=Q", len(body)) + body
+    whole = framed(struct.pack("=3Q", *pages))
     assert prefault.parse_report(whole) == pages
     assert prefault.parse_report(whole[:-3]) is None
     assert prefault.parse_report(whole[:-8]) is None

@@ -55,20 +55,20 @@ def start_probe(report_fd):
 
 def report():
     """In a probe child, once its result is written: send the pages it wrote (see
-    written_pages) on its report pipe, as native uint64 page numbers, length first."""
+    written_pages) on its report pipe, as one frame of the tracer's pipes (child.framed)
+    holding native uint64 page numbers."""
+    from .child import framed, write_all  # child imports this module: not at the top
+
     maps, pagemap, report_fd = PROBE[0]
     pages = written_pages(maps, pagemap)
-    body = struct.pack("=%dQ" % len(pages), *pages)
-    view = memoryview(struct.pack("=Q", len(body)) + body)
-    while view:
-        view = view[os.write(report_fd, view):]
+    write_all(report_fd, framed(struct.pack("=%dQ" % len(pages), *pages)))
 
 
 def parse_report(data):
-    """The page numbers of a report (None unless it is whole)."""
-    if len(data) < 8 or struct.unpack_from("=Q", data)[0] != len(data) - 8 or len(data) % 8:
+    """The page numbers of a report frame (None unless it is whole)."""
+    if len(data) < 4 or struct.unpack_from(">I", data)[0] != len(data) - 4 or (len(data) - 4) % 8:
         return None
-    return memoryview(data)[8:].cast("Q").tolist()
+    return memoryview(data)[4:].cast("Q").tolist()
 
 
 def written_pages(maps_fd, pagemap_fd):

@@ -197,8 +197,7 @@ class Spare:
     def _child(self, protocol_in, protocol_out, notify_w, vm_base):
         request = {}
         try:
-            if prefault.PLAN[0]:
-                prefault.apply()  # the pages this run will write, copied at once (see prefault)
+            prefault.apply()  # the pages this run will write, copied at once (see prefault)
             try:
                 os.setpgid(0, 0)
             except OSError:

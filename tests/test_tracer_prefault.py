@@ -100,6 +100,31 @@ def test_populate_says_what_it_could_not_do_and_refuses_malformed_ranges():
     assert prefault._prefault.supported() is (_KERNEL >= (5, 14))
 
 
+def test_populate_asks_for_every_range_in_one_call_where_the_kernel_can_and_still_counts_refusals():
+    import ctypes  # this test process only: to find the buffer's address
+
+    # process_madvise on the caller itself (PIDFD_SELF_PROCESS) from Linux 6.15; before,
+    # one madvise per range. supported() finds out, as the zygote calls it before a fork.
+    assert prefault._prefault.supported()
+    assert prefault._prefault.batched() is (_KERNEL >= (6, 15))
+    pages = 8
+    buffer = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE)
+    buffer.write(b"z" * (pages * PAGE))
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    # Pages 0-1 and 4-6 of the buffer, with a range the kernel refuses (page 1 of memory,
+    # never mapped) between them: process_madvise stops there, and the ranges are done
+    # again one by one, so the refusal is counted and the rest is copied all the same.
+    ranges = struct.pack("=6Q", address, 2 * PAGE, PAGE, PAGE, address + 4 * PAGE, 3 * PAGE)
+
+    def child() -> bytes:
+        refused = prefault._prefault.populate(ranges)
+        copied = [_exclusive_pages(address + index * PAGE, 1) for index in range(pages)]
+        return json.dumps([refused, copied, buffer[:] == b"z" * (pages * PAGE)]).encode()
+
+    refused, copied, same = json.loads(_in_a_fork(child))
+    assert (refused, copied, same) == (1, [1, 1, 0, 0, 1, 1, 1, 0], True)
+
+
 def test_the_plan_keeps_the_pages_most_probes_wrote_as_ranges():
     reports = [[1, 2, 3, 10, 40], [2, 3, 10, 11], [3, 4, 10, 11]]
     packed = prefault.plan(reports, quorum=2)

@@ -17,7 +17,7 @@ import pytest
 from semcoder_inference.tracer import syscall_filter
 
 PROBE = r"""
-import ctypes, errno, json, os, resource, socket, sys, threading, time
+import ctypes, errno, json, mmap, os, resource, socket, sys, threading, time
 from semcoder_inference.tracer.syscall_filter import FILES_OPEN_AT_ONCE, filter_mode, lock_down
 sys.path.insert(0, sys.argv[-1])
 from kernel_probes import outcome
@@ -65,6 +65,19 @@ got["x32 execve"] = raw(0x40000000 | 520, b"/bin/true", None, None)
 got["pidfd_open"] = outcome(lambda: os.close(os.pidfd_open(bystander)))
 got["ptrace attach"] = raw(101, 16, bystander, 0, 0)
 got["process_vm_readv"] = raw(310, bystander, 0, 0, 0, 0, 0)
+
+
+class Range(ctypes.Structure):  # struct iovec
+    _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+
+page = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE)
+own_page = ctypes.byref(Range(ctypes.addressof(ctypes.c_char.from_buffer(page)), mmap.PAGESIZE))
+# process_madvise(pidfd, ranges, 1, MADV_POPULATE_WRITE, 0): on this process itself, as
+# named by PIDFD_SELF_PROCESS (how a spare copies its pages, see _prefault.c), and on
+# anything a descriptor could name.
+got["process_madvise, itself"] = raw(440, -10001, own_page, 1, 23, 0)
+got["process_madvise, a descriptor"] = raw(440, true, own_page, 1, 23, 0)
 # Each would be harmless here if it were let through (a probe that fails must not change
 # this machine): an unshare of nothing, a mount on a folder that does not exist, the
 # priority of this probe's own process group (a session of its own).
@@ -110,6 +123,7 @@ os.execve(exec_fd, [sys.executable, "-c", "print('restarted under filter mode', 
 """
 
 REFUSED = ("execve", "execveat, another descriptor", "x32 execve", "pidfd_open", "ptrace attach", "process_vm_readv",
+           "process_madvise, a descriptor",
            "unshare", "clone into a namespace", "mount", "io_uring_setup", "bpf", "setpriority, another process",
            "setpriority, a process group", "sched_setaffinity, another process", "prlimit, another process",
            "setrlimit, descriptors", "netlink socket", "packet socket", "IPv4 socket", "IPv6 socket",
@@ -121,6 +135,7 @@ ALLOWED = ("setpriority, itself", "nice", "sched_setaffinity, itself", "sched_se
 
 # The filter's numbers are x86-64's; on other machines it is not installed (see the last
 # test), so there is nothing for the probe to check.
+_KERNEL = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
 ON_X86_64 = sys.platform.startswith("linux") and os.uname().machine == "x86_64"
 x86_64_only = pytest.mark.skipif(not ON_X86_64, reason="the filter exists for Linux on x86-64 only")
 
@@ -138,6 +153,16 @@ def probed():
 @x86_64_only
 def test_the_filter_refuses(probed, call):
     assert probed[0][call] == "EPERM"
+
+
+@x86_64_only
+def test_process_madvise_reaches_the_callers_own_memory_only(probed):
+    # The filter lets it through (refused, it would be EPERM); the kernel then names the
+    # caller itself with PIDFD_SELF_PROCESS from Linux 6.15 (before, EBADF: no such
+    # descriptor; before 5.10, ENOSYS: no process_madvise).
+    expected = ("allowed",) if _KERNEL >= (6, 15) else ("EBADF", "ENOSYS")
+    assert probed[0]["process_madvise, itself"] in expected
+    assert probed[0]["process_madvise, a descriptor"] == "EPERM"
 
 
 @x86_64_only

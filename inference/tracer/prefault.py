@@ -5,9 +5,10 @@ on the machines measured here, and the pages are nearly the same every run: the 
 pools, the reference counts of the interpreter's and our own objects, the interpreter's
 own data (docs/architecture.md). So the zygote learns them once, before any run, from a few
 probe children that do what a spare does with the warm-up request (runtime.learn_pages),
-and every spare has the kernel copy all of them as it starts (apply): one `madvise` per
-range costs less than a fault per page. Nothing changes in memory, only when, and at what
-price, the copies are made.
+and every spare has the kernel copy all of them as it starts (apply): one system call for
+all the ranges (`process_madvise`, Linux 6.15+), or one `madvise` per range, costs less than
+a fault per page. Nothing changes in memory, only when, and at what price, the copies are
+made.
 
 Linux only (`/proc/self/pagemap`; `MADV_POPULATE_WRITE` needs 5.14+), and only where
 _prefault was built for this interpreter; elsewhere the plan stays empty and spares take

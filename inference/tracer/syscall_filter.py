@@ -6,9 +6,11 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
 
 - starting programs: `execve`, `uselib`, and `execveat` except through one descriptor
   (below);
-- reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `process_madvise`,
-  `move_pages`; and, where there is no PID namespace to hide them, `setpriority`,
-  `sched_set*`, `prlimit64` on any process but the caller;
+- reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `move_pages`,
+  `process_madvise` on anything but the caller itself (PIDFD_SELF_PROCESS: it may advise
+  its own memory, as `madvise` may; see _prefault.c); and, where there is no PID
+  namespace to hide them, `setpriority`, `sched_set*`, `prlimit64` on any process but
+  the caller;
 - changing the sandbox: mounts, `unshare`, `setns`, `clone` into new namespaces,
   `chroot`, the descriptor limit (`setrlimit`/`prlimit64` on RLIMIT_NOFILE);
 - kernel surfaces a run never needs: `bpf`, `perf_event_open`, `userfaultfd`, `io_uring_*`
@@ -51,7 +53,10 @@ _PRIO_PROCESS = 0
 _AF_UNIX = 1
 
 _SYS_EXECVEAT, _SYS_SETRLIMIT, _SYS_PRLIMIT64, _SYS_SETPRIORITY, _SYS_SOCKET = 322, 160, 302, 141, 41
-_SYS_CLONE, _SYS_CLONE3, _SYS_SENDTO = 56, 435, 44
+_SYS_CLONE, _SYS_CLONE3, _SYS_SENDTO, _SYS_PROCESS_MADVISE = 56, 435, 44, 440
+# process_madvise's pidfd for the caller itself (PIDFD_SELF_PROCESS, Linux 6.15+): the
+# low 32 bits, as the kernel reads an int argument.
+_PIDFD_SELF_PROCESS = -10001 & 0xFFFFFFFF
 # CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
 # CLONE_NEWNET: a fork or thread needs none of them.
 _CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
@@ -66,7 +71,7 @@ _REFUSED = {
     "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "finit_module": 313, "kexec_file_load": 320,
     "bpf": 321, "userfaultfd": 323, "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
     "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-    "fsmount": 432, "fspick": 433, "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440,
+    "fsmount": 432, "fspick": 433, "pidfd_open": 434, "pidfd_getfd": 438,
     "mount_setattr": 442, "process_mrelease": 448, "open_tree_attr": 467, "sendmmsg": 307,
 }
 
@@ -117,6 +122,7 @@ def program(exec_fd, guard_pids=True):
     when(_SYS_SENDTO, "sendto")
     when(_SYS_CLONE, "clone")
     when(_SYS_CLONE3, "clone3")
+    when(_SYS_PROCESS_MADVISE, "process_madvise")
     if guard_pids:
         when(_SYS_SETPRIORITY, "setpriority")
         for number in _SELF_ONLY:
@@ -173,6 +179,11 @@ def program(exec_fd, guard_pids=True):
 
     label("clone3")
     code.append((_RETURN, None, None, _ENOSYS))
+
+    label("process_madvise")  # the caller's own memory only (see _prefault.c)
+    load(_low(0))
+    unless(_PIDFD_SELF_PROCESS, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
 
     label("first argument is 0")  # pid 0: the caller
     load(_low(0))

@@ -18,15 +18,17 @@ already by writing to its own memory. It uses only C API that every Python 3.9+ 
 #include <Python.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#ifdef __linux__
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#endif
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-#ifndef SYS_process_madvise
-#define SYS_process_madvise 440 /* the same number on every architecture */
+#if defined(__linux__) && !defined(SYS_process_madvise)
+#define SYS_process_madvise 440 /* the same number on every architecture Python runs on */
 #endif
 /* The calling process, as process_madvise's pidfd (Linux 6.15+, <linux/pidfd.h>). */
 #define PIDFD_SELF_PROCESS (-10001)
@@ -51,6 +53,7 @@ populate_each(const uint64_t *pairs, Py_ssize_t count)
     return refused;
 }
 
+#ifdef __linux__
 /* process_madvise, up to RANGES_A_CALL ranges a call. A call that falls short (a range
    refused, or process_madvise itself) is done again range by range, which counts what was
    refused; ranges populated already cost little the second time. */
@@ -73,6 +76,13 @@ populate_batched(const uint64_t *pairs, Py_ssize_t count)
     }
     return refused;
 }
+#else
+static long
+populate_batched(const uint64_t *pairs, Py_ssize_t count)
+{
+    return populate_each(pairs, count); /* never called: `batched` stays 0 */
+}
+#endif
 
 /* populate(ranges) -> how many ranges the kernel refused.
    `ranges`: bytes of native uint64 pairs, (start address, length in bytes). */
@@ -107,9 +117,11 @@ supported(PyObject *self, PyObject *unused)
     if (pages == MAP_FAILED)
         Py_RETURN_FALSE;
     int ok = madvise(pages, size, MADV_POPULATE_WRITE) == 0;
+#ifdef __linux__
     struct iovec range = {pages + size, size};
     batched = ok && syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, &range, (size_t)1, MADV_POPULATE_WRITE, 0)
                         == (long)size;
+#endif
     munmap(pages, 2 * size);
     return PyBool_FromLong(ok);
 }

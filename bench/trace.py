@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if iso.get("landlock"):
         mode += " + Landlock"
     copied = (iso.get("prefault") or {}).get("pages") or 0
-    prefaulting = f"spares copy {copied} pages at once" if copied else \
+    calls = "one system call" if (iso.get("prefault") or {}).get("one_call") else "a system call per range"
+    prefaulting = f"spares copy {copied} pages at once, {calls}" if copied else \
         f"no pages copied at once: {(iso.get('prefault') or {}).get('error')}"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; {prefaulting}; "

@@ -604,7 +604,9 @@ def learn_pages(run_root, real_root):
     if len(reports) < _PROBE_QUORUM:
         return {"pages": 0, "error": "the probes failed"}
     prefault.PLAN[0] = prefault.plan(reports, _PROBE_QUORUM)
-    return {"pages": prefault.pages_in(prefault.PLAN[0]), "error": None}
+    # one_call: all ranges in one process_madvise (what supported() found, under this
+    # zygote's system call filter), else one madvise per range.
+    return {"pages": prefault.pages_in(prefault.PLAN[0]), "error": None, "one_call": prefault._prefault.batched()}
 
 
 def bytecode_tag():

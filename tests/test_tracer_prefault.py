@@ -125,6 +125,24 @@ def test_populate_asks_for_every_range_in_one_call_where_the_kernel_can_and_stil
     assert (refused, copied, same) == (1, [1, 1, 0, 0, 1, 1, 1, 0], True)
 
 
+def test_populate_takes_more_ranges_than_one_system_call_can():
+    import ctypes  # this test process only: to find the buffer's address
+
+    assert prefault._prefault.supported()
+    ranges = 1030  # process_madvise takes at most 1024 a call (UIO_MAXIOV)
+    buffer = mmap.mmap(-1, 2 * ranges * PAGE, flags=mmap.MAP_PRIVATE)
+    buffer.write(b"q" * (2 * ranges * PAGE))
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    every_other_page = b"".join(struct.pack("=QQ", address + 2 * index * PAGE, PAGE) for index in range(ranges))
+
+    def child() -> bytes:
+        refused = prefault._prefault.populate(every_other_page)
+        copied = _exclusive_pages(address, 2 * ranges)
+        return json.dumps([refused, copied, _exclusive_pages(address + (2 * ranges - 2) * PAGE, 1)]).encode()
+
+    assert json.loads(_in_a_fork(child)) == [0, ranges, 1]
+
+
 def test_the_plan_keeps_the_pages_most_probes_wrote_as_ranges():
     reports = [[1, 2, 3, 10, 40], [2, 3, 10, 11], [3, 4, 10, 11]]
     packed = prefault.plan(reports, quorum=2)

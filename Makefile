@@ -17,6 +17,9 @@ venv: $(VENV_STAMP)
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	@# _prefault is built once for every CPython (_prefault.abi3.so); a build for one
+	@# interpreter left by an older install would be loaded before it.
+	@rm -f inference/tracer/_prefault.cpython-*.so
 	$(PY) -m pip install -q -e ".[train,test]"
 	@touch $@
 

@@ -4,6 +4,7 @@ Python and under every other CPython 3.8+ found on PATH (pyenv shims included)."
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from semcoder_inference.tracer import Limits, Tracer
+
+_KERNEL = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
 
 
 def _interpreters(oldest: int = 8) -> list[str]:
@@ -58,6 +61,11 @@ def test_same_trace_under_each_interpreter(python):
         assert timeout["status"] == "timeout" and timeout["message"].startswith("timed out after 0.5 s at line")
         fork = tracer.trace_call("import os\ndef f():\n    os.fork()\n", "f()")
         assert fork["status"] == "exception" and fork["exception"]["type"] == "PermissionError"
+        if sys.platform.startswith("linux") and _KERNEL >= (5, 14):
+            # _prefault is built for the stable ABI: every interpreter's spares copy their
+            # pages at once, not only the one that installed the package.
+            planned = tracer.isolation_info["prefault"]
+            assert planned["error"] is None and planned["pages"] > 100, planned
 
 
 WATCHED = (

@@ -70,6 +70,9 @@ def test_the_native_half_is_built_by_the_install():
     # `pip install -e .` compiles it (a C compiler is needed anyway: llama-cpp-python builds
     # llama.cpp); without it the tracer works, slower, and these tests would prove nothing.
     assert prefault._prefault is not None, "inference/tracer/_prefault.c was not built: reinstall with a C compiler"
+    # For the stable ABI: the same build loads into the user's own interpreter, whatever its
+    # version (tests/test_tracer_interpreters.py checks that their zygotes plan pages).
+    assert prefault._prefault.__file__.endswith(".abi3.so"), prefault._prefault.__file__
 
 
 def test_populate_copies_a_range_in_one_call_and_changes_no_byte():
@@ -97,6 +100,8 @@ def test_populate_says_what_it_could_not_do_and_refuses_malformed_ranges():
     assert prefault._prefault.populate(struct.pack("=QQQQ", PAGE, PAGE, PAGE, PAGE)) == 2
     with pytest.raises(ValueError, match="pairs of 64-bit"):
         prefault._prefault.populate(b"\0" * 24)
+    with pytest.raises(TypeError):  # bytes only: their data is aligned for 64-bit reads
+        prefault._prefault.populate(bytearray(16))
     assert prefault._prefault.supported() is (_KERNEL >= (5, 14))
 
 

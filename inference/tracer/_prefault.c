@@ -9,12 +9,16 @@ the copy-on-write of a whole range at once, and process_madvise on the caller it
 memory: it does now, in one go, what the run's own writes would do one page at a time (see
 prefault.py).
 
-Optional. It is built where the package is installed with a C compiler at hand, for that
-interpreter only; without it (another interpreter, another system) the tracer works the
+Optional. It is built where the package is installed with a C compiler at hand, once for
+every CPython 3.9+ (the stable ABI: _prefault.abi3.so), so a zygote under the user's own
+interpreter has it too; without it (no compiler, another system) the tracer works the
 same, a little slower. A run can reach this module, but it offers nothing a run cannot do
-already by writing to its own memory. It uses only C API that every Python 3.9+ has. */
+already by writing to its own memory. It uses only the stable ABI of Python 3.9 (below). */
 
 #define PY_SSIZE_T_CLEAN
+/* The stable ABI of Python 3.9: one build (`_prefault.abi3.so`) loads into every CPython
+   3.9+, so that a zygote under the user's own interpreter has its plan too. */
+#define Py_LIMITED_API 0x03090000
 #include <Python.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -89,21 +93,24 @@ populate_batched(const uint64_t *pairs, Py_ssize_t count)
 static PyObject *
 populate(PyObject *self, PyObject *args)
 {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*:populate", &view))
+    PyObject *ranges;
+    if (!PyArg_ParseTuple(args, "S:populate", &ranges))
         return NULL;
-    if (view.len % (2 * sizeof(uint64_t)) != 0) {
-        PyBuffer_Release(&view);
+    /* bytes: their data is aligned for uint64 reads, and `args` keeps them alive */
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(ranges, &data, &size) < 0)
+        return NULL;
+    if (size % (Py_ssize_t)(2 * sizeof(uint64_t)) != 0) {
         PyErr_SetString(PyExc_ValueError, "ranges must be pairs of 64-bit start and length");
         return NULL;
     }
-    const uint64_t *pairs = (const uint64_t *)view.buf;
-    Py_ssize_t count = view.len / (Py_ssize_t)(2 * sizeof(uint64_t));
+    const uint64_t *pairs = (const uint64_t *)data;
+    Py_ssize_t count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
     long refused;
     Py_BEGIN_ALLOW_THREADS
     refused = batched ? populate_batched(pairs, count) : populate_each(pairs, count);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
     return PyLong_FromLong(refused);
 }
 

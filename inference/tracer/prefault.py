@@ -11,8 +11,9 @@ a fault per page. Nothing changes in memory, only when, and at what price, the c
 made.
 
 Linux only (`/proc/self/pagemap`; `MADV_POPULATE_WRITE` needs 5.14+), and only where
-_prefault was built for this interpreter; elsewhere the plan stays empty and spares take
-their faults one by one, as before. Standard library only, Python 3.9+.
+_prefault was built (once, for Python's stable ABI: every CPython 3.9+ loads it);
+elsewhere the plan stays empty and spares take their faults one by one, as before.
+Standard library only, Python 3.9+.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import struct
 
 try:
     from . import _prefault
-except ImportError:  # not built for this interpreter: spares fault page by page
+except ImportError:  # not built (no compiler), or not CPython: spares fault page by page
     _prefault = None
 
 # What every spare applies: packed (start, length) pairs of native uint64 for

@@ -561,7 +561,7 @@ def learn_pages(run_root, real_root):
     if not _PREFAULT_ON[0]:
         return {"pages": 0, "error": "turned off"}
     if prefault._prefault is None:
-        return {"pages": 0, "error": "the _prefault module is not built for this interpreter"}
+        return {"pages": 0, "error": "the _prefault module is not built, or not loadable by this interpreter"}
     if not prefault._prefault.supported():
         return {"pages": 0, "error": "this kernel cannot populate pages (MADV_POPULATE_WRITE needs Linux 5.14+)"}
     request = marshal.loads(_REHEARSAL[0])

@@ -264,10 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         mode += " + seccomp filter"
     if iso.get("landlock"):
         mode += " + Landlock"
-    copied = (iso.get("prefault") or {}).get("pages") or 0
-    calls = "one system call" if (iso.get("prefault") or {}).get("one_call") else "a system call per range"
-    prefaulting = f"spares copy {copied} pages at once, {calls}" if copied else \
-        f"no pages copied at once: {(iso.get('prefault') or {}).get('error')}"
+    planned = iso.get("prefault") or {}
+    calls = "one system call" if planned.get("one_call") else "a system call per range"
+    prefaulting = f"spares copy {planned['pages']} pages at once, {calls}" if planned.get("pages") else \
+        f"no pages copied at once: {planned.get('error')}"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; {prefaulting}; "
         f"Python {iso.get('python')}; "

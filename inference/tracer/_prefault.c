@@ -1,4 +1,4 @@
-/* _prefault: a spare copies the pages its run will write, one system call per range.
+/* _prefault: a spare copies the pages its run will write, all at once, as it starts.
 
 After a fork, every page a child writes costs it a copy-on-write fault: several microseconds
 each on the machines this was measured on, much of it the fault's own entry and exit. The
@@ -13,7 +13,7 @@ Optional. It is built where the package is installed with a C compiler at hand, 
 every CPython 3.9+ (the stable ABI: _prefault.abi3.so), so a zygote under the user's own
 interpreter has it too; without it (no compiler, another system) the tracer works the
 same, a little slower. A run can reach this module, but it offers nothing a run cannot do
-already by writing to its own memory. It uses only the stable ABI of Python 3.9 (below). */
+already by writing to its own memory. */
 
 #define PY_SSIZE_T_CLEAN
 /* The stable ABI of Python 3.9: one build (`_prefault.abi3.so`) loads into every CPython
@@ -32,7 +32,7 @@ already by writing to its own memory. It uses only the stable ABI of Python 3.9 
 #define MADV_POPULATE_WRITE 23
 #endif
 #if defined(__linux__) && !defined(SYS_process_madvise)
-#define SYS_process_madvise 440 /* the same number on every architecture Python runs on */
+#define SYS_process_madvise 440 /* one number on every architecture but alpha */
 #endif
 /* The calling process, as process_madvise's pidfd (Linux 6.15+, <linux/pidfd.h>). */
 #define PIDFD_SELF_PROCESS (-10001)
@@ -80,12 +80,6 @@ populate_batched(const uint64_t *pairs, Py_ssize_t count)
     }
     return refused;
 }
-#else
-static long
-populate_batched(const uint64_t *pairs, Py_ssize_t count)
-{
-    return populate_each(pairs, count); /* never called: `batched` stays 0 */
-}
 #endif
 
 /* populate(ranges) -> how many ranges the kernel refused.
@@ -109,7 +103,11 @@ populate(PyObject *self, PyObject *args)
     Py_ssize_t count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
     long refused;
     Py_BEGIN_ALLOW_THREADS
+#ifdef __linux__
     refused = batched ? populate_batched(pairs, count) : populate_each(pairs, count);
+#else
+    refused = populate_each(pairs, count); /* `batched` stays 0 */
+#endif
     Py_END_ALLOW_THREADS
     return PyLong_FromLong(refused);
 }

@@ -148,6 +148,33 @@ def test_populate_takes_more_ranges_than_one_system_call_can():
     assert json.loads(_in_a_fork(child)) == [0, ranges, 1]
 
 
+def test_a_set_plan_is_copied_by_every_child_inside_fork_itself():
+    """The zygote hands its plan to _prefault (set_plan), and a fork handler copies it in
+    each new child before fork returns there: before Python's own after-fork work, which
+    writes pages of the plan too. An empty plan copies nothing."""
+    import ctypes  # this test process only: to find the buffer's address
+
+    pages = 12
+    buffer = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE)
+    buffer.write(b"p" * (pages * PAGE))
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+    def child() -> bytes:  # its first Python, after os.fork returned
+        copied = [_exclusive_pages(address + index * PAGE, 1) for index in range(pages)]
+        return json.dumps([copied, buffer[:] == b"p" * (pages * PAGE)]).encode()
+
+    try:
+        prefault._prefault.set_plan(struct.pack("=4Q", address + 2 * PAGE, 3 * PAGE, address + 9 * PAGE, PAGE))
+        copied, same = json.loads(_in_a_fork(child))
+        assert (copied, same) == ([0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0], True)
+    finally:
+        prefault._prefault.set_plan(b"")  # this process forks for other tests too
+    copied, same = json.loads(_in_a_fork(child))
+    assert (copied, same) == ([0] * pages, True)
+    with pytest.raises(ValueError, match="pairs of 64-bit"):
+        prefault._prefault.set_plan(b"\0" * 24)
+
+
 def test_the_plan_keeps_the_pages_most_probes_wrote_as_ranges():
     reports = [[1, 2, 3, 10, 40], [2, 3, 10, 11], [3, 4, 10, 11]]
     packed = prefault.plan(reports, quorum=2)

@@ -1,26 +1,32 @@
-/* _prefault: a spare copies the pages its run will write, all at once, as it starts.
+/* _prefault: a spare copies the pages its run will write, all at once, as it is forked.
 
 After a fork, every page a child writes costs it a copy-on-write fault: several microseconds
 each on the machines this was measured on, much of it the fault's own entry and exit. The
 pages a run writes are nearly the same every run (docs/architecture.md), so a spare asks the
-kernel to copy all of them as it starts: MADV_POPULATE_WRITE (Linux 5.14 and later) breaks
-the copy-on-write of a whole range at once, and process_madvise on the caller itself (Linux
-6.15 and later) takes all of a spare's ranges in one system call. It changes no byte of
-memory: it does now, in one go, what the run's own writes would do one page at a time (see
-prefault.py).
+kernel to copy all of them at once: MADV_POPULATE_WRITE (Linux 5.14 and later) breaks the
+copy-on-write of a whole range at once, and process_madvise on the caller itself (Linux
+6.15 and later) takes all of a spare's ranges in one system call. The zygote hands over the
+plan once (set_plan), and a fork handler copies it in every new child inside fork() itself,
+before Python's own after-fork work, which writes some of those pages already. It changes no
+byte of memory: it does now, in one go, what the run's own writes would do one page at a
+time (see prefault.py).
 
 Optional. It is built where the package is installed with a C compiler at hand, once for
 every CPython 3.9+ (the stable ABI: _prefault.abi3.so), so a zygote under the user's own
 interpreter has it too; without it (no compiler, another system) the tracer works the
 same, a little slower. A run can reach this module, but it offers nothing a run cannot do
-already by writing to its own memory. */
+already by writing to its own memory: a plan it set would be its own copy's, for children
+it may not fork. */
 
 #define PY_SSIZE_T_CLEAN
 /* The stable ABI of Python 3.9: one build (`_prefault.abi3.so`) loads into every CPython
    3.9+, so that a zygote under the user's own interpreter has its plan too. */
 #define Py_LIMITED_API 0x03090000
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #ifdef __linux__
 #include <sys/syscall.h>
@@ -82,6 +88,64 @@ populate_batched(const uint64_t *pairs, Py_ssize_t count)
 }
 #endif
 
+/* The plan every child of this process applies as it is forked (set_plan): packed pairs, a
+   copy the zygote keeps (children only read it). */
+static uint64_t *plan_pairs = NULL;
+static Py_ssize_t plan_count = 0;
+
+/* A fork handler (pthread_atfork): in the new child, inside fork() itself, before Python's
+   own after-fork work (its locks, thread state, the return from os.fork), which writes
+   pages of the plan: a spare took about 40 faults more when it copied the plan as its
+   first Python statement. Only system calls here. */
+static void
+populate_plan_in_child(void)
+{
+    if (plan_count == 0)
+        return;
+#ifdef __linux__
+    if (batched) {
+        populate_batched(plan_pairs, plan_count);
+        return;
+    }
+#endif
+    populate_each(plan_pairs, plan_count);
+}
+
+/* set_plan(ranges): from now on every child of this process copies these ranges (as
+   populate does) as it is forked. Empty bytes: none. */
+static PyObject *
+set_plan(PyObject *self, PyObject *args)
+{
+    static int handler_installed = 0;
+    PyObject *ranges;
+    if (!PyArg_ParseTuple(args, "S:set_plan", &ranges))
+        return NULL;
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(ranges, &data, &size) < 0)
+        return NULL;
+    if (size % (Py_ssize_t)(2 * sizeof(uint64_t)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "ranges must be pairs of 64-bit start and length");
+        return NULL;
+    }
+    if (!handler_installed) {
+        if (pthread_atfork(NULL, NULL, populate_plan_in_child) != 0)
+            return PyErr_NoMemory();
+        handler_installed = 1;
+    }
+    uint64_t *copy = NULL;
+    if (size > 0) {
+        copy = malloc((size_t)size);
+        if (copy == NULL)
+            return PyErr_NoMemory();
+        memcpy(copy, data, (size_t)size);
+    }
+    free(plan_pairs);
+    plan_pairs = copy;
+    plan_count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
+    Py_RETURN_NONE;
+}
+
 /* populate(ranges) -> how many ranges the kernel refused.
    `ranges`: bytes of native uint64 pairs, (start address, length in bytes). */
 static PyObject *
@@ -142,6 +206,8 @@ static PyMethodDef methods[] = {
     {"populate", populate, METH_VARARGS,
      "populate(ranges) -> ranges refused. Copy the pages of each (start, length) pair of native "
      "uint64s now, as writes to them would."},
+    {"set_plan", set_plan, METH_VARARGS,
+     "set_plan(ranges): every child of this process populates these ranges as it is forked."},
     {"supported", supported, METH_NOARGS, "supported() -> whether the kernel populates ranges."},
     {"batched", batched_now, METH_NOARGS,
      "batched() -> whether populate asks for many ranges in one system call (known after supported())."},

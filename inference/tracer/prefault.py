@@ -5,10 +5,12 @@ on the machines measured here, and the pages are nearly the same every run: the 
 pools, the reference counts of the interpreter's and our own objects, the interpreter's
 own data (docs/architecture.md). So the zygote learns them once, before any run, from a few
 probe children that do what a spare does with the warm-up request (runtime.learn_pages),
-and every spare has the kernel copy all of them as it starts (apply): one system call for
-all the ranges (`process_madvise`, Linux 6.15+), or one `madvise` per range, costs less than
-a fault per page. Nothing changes in memory, only when, and at what price, the copies are
-made.
+and every spare has the kernel copy all of them as it is forked: one system call for all
+the ranges (`process_madvise`, Linux 6.15+), or one `madvise` per range, costs less than a
+fault per page. The zygote hands the plan to _prefault (set_plan), whose fork handler
+makes that call in each new child inside fork() itself, before Python's own after-fork
+work, which writes about 40 of those pages already. Nothing changes in memory, only when,
+and at what price, the copies are made.
 
 Linux only (`/proc/self/pagemap`; `MADV_POPULATE_WRITE` needs 5.14+), and only where
 _prefault was built (once, for Python's stable ABI: every CPython 3.9+ loads it);
@@ -26,8 +28,8 @@ try:
 except ImportError:  # not built (no compiler), or not CPython: spares fault page by page
     _prefault = None
 
-# What every spare applies: packed (start, length) pairs of native uint64 for
-# _prefault.populate. Set once, by the zygote (runtime.learn_pages).
+# What every spare copies: packed (start, length) pairs of native uint64, for
+# _prefault.set_plan. Set once, by the zygote (runtime.learn_pages).
 PLAN = [b""]
 # In a probe child only: its /proc/self/maps and pagemap (opened before its run, whose
 # audit hook may refuse them) and the pipe it reports on.
@@ -38,12 +40,6 @@ _EXCLUSIVE = 1 << 56  # mapped by this process alone: copied (or new) since the 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 # Mappings larger than this are skipped: a run touches little of a huge reservation.
 _LARGEST_MAPPING = 256 << 20
-
-
-def apply():
-    """First thing in a spare: copy the planned pages. Returns how many ranges the kernel
-    refused (0 without a plan)."""
-    return _prefault.populate(PLAN[0]) if PLAN[0] else 0
 
 
 def start_probe(report_fd):

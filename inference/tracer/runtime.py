@@ -197,7 +197,6 @@ class Spare:
     def _child(self, protocol_in, protocol_out, notify_w, vm_base):
         request = {}
         try:
-            prefault.apply()  # the pages this run will write, copied at once (see prefault)
             try:
                 os.setpgid(0, 0)
             except OSError:
@@ -604,6 +603,7 @@ def learn_pages(run_root, real_root):
     if len(reports) < _PROBE_QUORUM:
         return {"pages": 0, "error": "the probes failed"}
     prefault.PLAN[0] = prefault.plan(reports, _PROBE_QUORUM)
+    prefault._prefault.set_plan(prefault.PLAN[0])
     # one_call: all ranges in one process_madvise (what supported() found, under this
     # zygote's system call filter), else one madvise per range.
     return {"pages": prefault.pages_in(prefault.PLAN[0]), "error": None, "one_call": prefault._prefault.batched()}

@@ -88,8 +88,39 @@ populate_batched(const uint64_t *pairs, Py_ssize_t count)
 }
 #endif
 
-/* The plan every child of this process applies as it is forked (set_plan): packed pairs, a
-   copy the zygote keeps (children only read it). */
+/* Every range, in as few system calls as this kernel allows; how many it refused. */
+static long
+populate_all(const uint64_t *pairs, Py_ssize_t count)
+{
+#ifdef __linux__
+    return batched ? populate_batched(pairs, count) : populate_each(pairs, count);
+#else
+    return populate_each(pairs, count); /* `batched` stays 0 */
+#endif
+}
+
+/* The ranges in `args`, parsed by `format` (one bytes object of native uint64 pairs,
+   start address and length in bytes): 0, or -1 with an exception set. Bytes only: their
+   data is aligned for uint64 reads, and `args` keeps them alive. */
+static int
+parse_ranges(PyObject *args, const char *format, const uint64_t **pairs, Py_ssize_t *count)
+{
+    PyObject *ranges;
+    char *data;
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, format, &ranges) || PyBytes_AsStringAndSize(ranges, &data, &size) < 0)
+        return -1;
+    if (size % (Py_ssize_t)(2 * sizeof(uint64_t)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "ranges must be pairs of 64-bit start and length");
+        return -1;
+    }
+    *pairs = (const uint64_t *)data;
+    *count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
+    return 0;
+}
+
+/* The plan every child of this process copies as it is forked (set_plan): a copy the
+   zygote keeps (children only read it). */
 static uint64_t *plan_pairs = NULL;
 static Py_ssize_t plan_count = 0;
 
@@ -100,15 +131,8 @@ static Py_ssize_t plan_count = 0;
 static void
 populate_plan_in_child(void)
 {
-    if (plan_count == 0)
-        return;
-#ifdef __linux__
-    if (batched) {
-        populate_batched(plan_pairs, plan_count);
-        return;
-    }
-#endif
-    populate_each(plan_pairs, plan_count);
+    if (plan_count > 0)
+        populate_all(plan_pairs, plan_count);
 }
 
 /* set_plan(ranges): from now on every child of this process copies these ranges (as
@@ -117,32 +141,25 @@ static PyObject *
 set_plan(PyObject *self, PyObject *args)
 {
     static int handler_installed = 0;
-    PyObject *ranges;
-    if (!PyArg_ParseTuple(args, "S:set_plan", &ranges))
+    const uint64_t *pairs;
+    Py_ssize_t count;
+    if (parse_ranges(args, "S:set_plan", &pairs, &count) < 0)
         return NULL;
-    char *data;
-    Py_ssize_t size;
-    if (PyBytes_AsStringAndSize(ranges, &data, &size) < 0)
-        return NULL;
-    if (size % (Py_ssize_t)(2 * sizeof(uint64_t)) != 0) {
-        PyErr_SetString(PyExc_ValueError, "ranges must be pairs of 64-bit start and length");
-        return NULL;
-    }
     if (!handler_installed) {
         if (pthread_atfork(NULL, NULL, populate_plan_in_child) != 0)
             return PyErr_NoMemory();
         handler_installed = 1;
     }
     uint64_t *copy = NULL;
-    if (size > 0) {
-        copy = malloc((size_t)size);
+    if (count > 0) {
+        copy = malloc((size_t)count * 2 * sizeof(uint64_t));
         if (copy == NULL)
             return PyErr_NoMemory();
-        memcpy(copy, data, (size_t)size);
+        memcpy(copy, pairs, (size_t)count * 2 * sizeof(uint64_t));
     }
     free(plan_pairs);
     plan_pairs = copy;
-    plan_count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
+    plan_count = count;
     Py_RETURN_NONE;
 }
 
@@ -151,27 +168,13 @@ set_plan(PyObject *self, PyObject *args)
 static PyObject *
 populate(PyObject *self, PyObject *args)
 {
-    PyObject *ranges;
-    if (!PyArg_ParseTuple(args, "S:populate", &ranges))
+    const uint64_t *pairs;
+    Py_ssize_t count;
+    if (parse_ranges(args, "S:populate", &pairs, &count) < 0)
         return NULL;
-    /* bytes: their data is aligned for uint64 reads, and `args` keeps them alive */
-    char *data;
-    Py_ssize_t size;
-    if (PyBytes_AsStringAndSize(ranges, &data, &size) < 0)
-        return NULL;
-    if (size % (Py_ssize_t)(2 * sizeof(uint64_t)) != 0) {
-        PyErr_SetString(PyExc_ValueError, "ranges must be pairs of 64-bit start and length");
-        return NULL;
-    }
-    const uint64_t *pairs = (const uint64_t *)data;
-    Py_ssize_t count = size / (Py_ssize_t)(2 * sizeof(uint64_t));
     long refused;
     Py_BEGIN_ALLOW_THREADS
-#ifdef __linux__
-    refused = batched ? populate_batched(pairs, count) : populate_each(pairs, count);
-#else
-    refused = populate_each(pairs, count); /* `batched` stays 0 */
-#endif
+    refused = populate_all(pairs, count);
     Py_END_ALLOW_THREADS
     return PyLong_FromLong(refused);
 }

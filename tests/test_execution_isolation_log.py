@@ -17,6 +17,14 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
     full = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True})
     assert full == ("runs of Python 3.11.7 (/usr/bin/python3) are sandboxed in Linux user, network, mount and PID "
                     "namespaces, every other mount read-only, with the audit hook and rlimits")
+    own_proc = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True,
+                                   "own_proc": True})
+    assert "user, network, mount and PID namespaces (a /proc of their own), every other mount" in own_proc
+    host_proc = describe_isolation({**base, "namespaces": True, "pid_namespace": True, "read_only_outside": True,
+                                    "own_proc": False, "own_proc_error": "mounting the namespace's own /proc "
+                                    "failed: Operation not permitted"})
+    assert ("PID namespaces (the host's /proc: mounting the namespace's own /proc failed: Operation not "
+            "permitted)") in host_proc
     old_kernel = describe_isolation({**base, "namespaces": True, "pid_namespace": False, "read_only_outside": False,
                                      "pid_namespace_error": "unshare(pid) failed: No space left on device"})
     assert "user, network and mount namespaces (no PID namespace: unshare(pid) failed: No space left on device)" \

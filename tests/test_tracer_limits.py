@@ -254,6 +254,41 @@ def test_runs_cannot_reach_other_processes_by_pid_in_a_pid_namespace(tracer):
         bystander.wait()
 
 
+SEEN_IN_PROC = ("import os\n\ndef f():\n"
+                "    return sorted(int(name) for name in os.listdir('/proc') if name.isdigit()), os.getpid()\n")
+
+
+def test_runs_see_only_the_zygote_and_themselves_in_proc(tracer):
+    """With a PID namespace, the namespace's first process mounts a /proc of its own over
+    the host's, read-only (sandbox.mount_own_proc): a run finds there its zygote (PID 1)
+    and itself, nothing of the machine's other processes, whose command lines anyone may
+    read in the host's, and which native code would read without asking the hook."""
+    import subprocess
+    import sys
+
+    info = tracer.isolation_info
+    if not info["pid_namespace"]:
+        assert info["own_proc"] is False and info["own_proc_error"]
+        return
+    assert info["own_proc"] is True, info["own_proc_error"]
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for _ in range(2):
+            trace = tracer.trace_call(SEEN_IN_PROC, "f()")
+            pids, own = eval(trace["return"]["repr"])
+            assert pids == [1, own] and own > 1, pids
+    finally:
+        bystander.kill()
+        bystander.wait()
+    # The server still knows the zygote by the pid the host gives it (and the zygote's
+    # own PID 1 is not it): what it measures and kills.
+    import psutil
+
+    zygote = psutil.Process(tracer.worker_pids[0])
+    assert tracer.worker_pids[0] != 1 and info["host_pid"] == zygote.pid and zygote.is_running()
+    assert any(child.pid == zygote.pid for child in psutil.Process(zygote.ppid()).children())
+
+
 SPAWN = """import _imp, os, sys
 
 def f():

@@ -294,7 +294,7 @@ def test_close_leaves_no_processes_or_folders():
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: tracer.trace_call("def f(n):\n    return n\n", f"f({n})"), range(4)))
     zygotes = [psutil.Process(pid) for pid in tracer.worker_pids]
-    # In a PID namespace, what the server started is each zygote's parent (runtime.run_as_pid_1).
+    # In a PID namespace, what the server started is each zygote's parent (runtime.become_pid_1).
     started = [psutil.Process(z.proc.pid) for z in tracer._all if z.proc.pid not in tracer.worker_pids]
     roots = [info["run_root"] for info in tracer.worker_info]
     assert len(zygotes) == 2 and all(os.path.isdir(root) for root in roots)
@@ -316,7 +316,7 @@ def test_close_leaves_no_processes_or_folders():
 
 def test_a_zygote_in_a_pid_namespace_dies_with_the_process_the_server_started():
     """The server kills a stuck worker by the pid it started; in a PID namespace that is the
-    zygote's outer parent (runtime.run_as_pid_1), and the zygote and its spare must go too."""
+    zygote's outer parent (runtime.become_pid_1), and the zygote and its spare must go too."""
     import time
 
     import psutil

@@ -80,6 +80,7 @@ for isolation in ("auto", "audit"):
                           "zygote_in_background": info["zygote_in_background"],
                           "sleepers": sleepers(), "namespaces": info["namespaces"],
                           "pid_namespace": info["pid_namespace"], "read_only_outside": info["read_only_outside"],
+                          "own_proc": info["own_proc"], "own_proc_error": info["own_proc_error"],
                           "run_threads": info["run_threads"], "syscall_filter": info["syscall_filter"],
                           "syscall_filter_error": info["syscall_filter_error"], "landlock": info["landlock"],
                           "landlock_error": info["landlock_error"]}
@@ -206,6 +207,9 @@ def _landlock_abi() -> int:
 def test_an_unprivileged_zygote_enters_a_pid_namespace_with_its_user_namespace(unprivileged):
     assert unprivileged["audit"]["namespaces"] is False and unprivileged["audit"]["pid_namespace"] is False
     assert unprivileged["auto"]["pid_namespace"] is unprivileged["auto"]["namespaces"]
+    # and mounts the namespace's own /proc: no privilege needed for that either
+    assert unprivileged["audit"]["own_proc"] is False
+    assert unprivileged["auto"]["own_proc"] is unprivileged["auto"]["pid_namespace"], unprivileged["auto"]["own_proc_error"]
 
 
 @pytest.mark.parametrize("release, per_namespace", [

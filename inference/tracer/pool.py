@@ -427,7 +427,7 @@ class Tracer:
     def worker_pids(self) -> list[int]:
         """Process ids of the running zygotes (for measuring their CPU use). In a PID
         namespace a zygote is the child of the process the server started (see
-        runtime.run_as_pid_1): this is its pid as the server sees it."""
+        runtime.become_pid_1): this is its pid as the server sees it."""
         with self._lock:
             return [z.info.get("host_pid") or z.proc.pid for z in self._all]
 
@@ -624,6 +624,10 @@ def describe_isolation(info: dict) -> str:
     if info.get("namespaces"):
         if info.get("pid_namespace"):
             spaces = "user, network, mount and PID namespaces"
+            if info.get("own_proc"):
+                spaces += " (a /proc of their own)"
+            elif "own_proc" in info:  # runs see the machine's processes there (docs/sandbox.md)
+                spaces += f" (the host's /proc: {info.get('own_proc_error') or 'not mounted'})"
         else:  # a run can then reach other processes of the user by pid (docs/sandbox.md)
             why = info.get("pid_namespace_error") or "not available"
             spaces = f"user, network and mount namespaces (no PID namespace: {why})"

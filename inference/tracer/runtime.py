@@ -36,7 +36,7 @@ from .safe_repr import SafeRepr
 from .syscall_filter import filter_mode, lock_down
 from .write_guard import confine_writes
 from . import prefault
-from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, mount_own_proc, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -659,8 +659,9 @@ def _preload_setting(text):
 
 
 def enter_then_restart(isolation, rehearsal):
-    """Enter the namespaces, then replace this interpreter with a fresh one (same process,
-    same namespaces and mounts, same pipes) that runs the zygote.
+    """Enter the namespaces, then replace this interpreter with a fresh one (same
+    namespaces and mounts, same pipes) that runs the zygote: in the same process, or, with
+    a PID namespace, in the namespace's first process (see become_pid_1).
 
     Entering needs ctypes, and once _ctypes is loaded its types stay reachable from any
     run (type.__subclasses__ finds them, whatever sys.modules says), and calling a foreign
@@ -670,21 +671,28 @@ def enter_then_restart(isolation, rehearsal):
     run_root = new_run_root()
     error, tmpfs = enter_namespaces(run_root)
     pid_error = enter_pid_namespace() if error is None else "no user namespace"
+    host_pid, proc_error = "", "no PID namespace"
+    if pid_error is None:
+        become_pid_1()  # the rest of this function runs in the namespace's PID 1
+        host_pid = str(_proc_pid())  # as the host's /proc names it, before ours hides it
+        # Before Landlock and the filter, which refuse mounts.
+        proc_error = mount_own_proc()
     # Once the runs' tmpfs is mounted on run_root (a Landlock rule names what is there now).
     landlock_error = confine_writes(run_root)
     # Last, since it refuses what came before (unshare, mounts) and every exec but one.
     exec_fd, filter_error = lock_down(guard_pids=pid_error is not None)
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
-               pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off"]
+               pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off",
+               host_pid, proc_error or ""]
     command = [sys.executable, "-I", LAUNCHER] + entered
     if pid_error is None:
-        run_as_pid_1(command, exec_fd)
+        die_with_parent()
     try:
         _restart(command, exec_fd)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
-    zygote(isolation, run_root, error, tmpfs, filter_error="the interpreter could not restart",
-           landlock_error=landlock_error)
+    zygote(isolation, run_root, error, tmpfs, pid_error, filter_error="the interpreter could not restart",
+           landlock_error=landlock_error, host_pid=host_pid, proc_error=proc_error)
 
 
 def _restart(command, exec_fd):
@@ -695,20 +703,17 @@ def _restart(command, exec_fd):
     os.execve(exec_fd, command, os.environ)
 
 
-def run_as_pid_1(command, exec_fd=None):
-    """Run the zygote as PID 1 of the PID namespace this process has made for its children,
-    and wait for it; never returns. This process stays outside the namespace (the server
-    knows its pid): it keeps none of the protocol's pipes, so that the server reads the
-    zygote's end as the zygote's, and it exits as the zygote does. The zygote dies with it
-    (the server may kill it), and every run with the zygote: the kernel kills a PID
-    namespace's processes when its PID 1 exits."""
+def become_pid_1():
+    """Fork the first process of the PID namespace this process has made for its children,
+    and return in it: it goes on to become the zygote. This process stays outside the
+    namespace (the server knows its pid) and only waits; it never returns. It keeps none of
+    the protocol's pipes, so that the server reads the zygote's end as the zygote's, and it
+    exits as the zygote does. The zygote dies with it (the server may kill it: see
+    die_with_parent), and every run with the zygote: the kernel kills a PID namespace's
+    processes when its PID 1 exits."""
     pid = os.fork()  # the namespace's PID 1
     if pid == 0:
-        try:
-            die_with_parent()
-            _restart(command, exec_fd)
-        finally:
-            os._exit(127)
+        return
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
@@ -717,7 +722,7 @@ def run_as_pid_1(command, exec_fd=None):
 
 
 def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=False, pid_error="not requested",
-           filter_error="not requested", landlock_error="not requested"):
+           filter_error="not requested", landlock_error="not requested", host_pid=None, proc_error="not requested"):
     # The protocol moves to private descriptors; fds 0/1 become /dev/null so nothing a run
     # prints (even from native code) can reach the server's pipe by accident.
     protocol_in, protocol_out = os.dup(0), os.dup(1)
@@ -756,7 +761,9 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     # Read back from the kernel, not taken from the process that installed it.
     filtered = filter_mode() == 2
     hello = {"ready": True, "python": sys.version.split()[0], "bytecode": bytecode_tag(), "executable": sys.executable,
-             "pid": os.getpid(), "host_pid": _proc_pid(), "namespaces": namespaces_error is None,
+             "pid": os.getpid(), "host_pid": int(host_pid) if host_pid else _proc_pid(),
+             "namespaces": namespaces_error is None,
+             "own_proc": proc_error is None, "own_proc_error": proc_error,
              "pid_namespace": pid_error is None,
              "pid_namespace_error": pid_error,
              "syscall_filter": filtered,
@@ -789,8 +796,10 @@ def main(argv):
         filter_error = argv[9] if len(argv) > 9 else "not requested"
         landlock_error = argv[10] if len(argv) > 10 else "not requested"
         _PREFAULT_ON[0] = (argv[11] if len(argv) > 11 else "on") != "off"
+        host_pid = argv[12] if len(argv) > 12 else ""
+        proc_error = argv[13] if len(argv) > 13 else "not requested"
         zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None,
-               landlock_error or None)
+               landlock_error or None, host_pid or None, proc_error or None)
         return 0
     rehearsal = argv[2] if len(argv) > 2 else ""
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)

@@ -16,7 +16,7 @@ _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWPID = 0x20000000
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 1, 2, 4, 8, 1 << 14, 1 << 18
 # mount_setattr(2) (Linux 5.12+; the same number on every architecture since 5.x).
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 # Descriptors a zygote or run may have open (see apply_fixed_limits and syscall_filter).
@@ -477,7 +477,7 @@ def enter_pid_namespace():
     """After enter_namespaces: put this process's children in a new PID namespace (the
     process itself stays where it is; its next child becomes the namespace's PID 1). A run
     there sees no process outside by pid: signals, pid file descriptors, priorities and
-    CPU affinities can reach only the namespace's own (see runtime.run_as_pid_1). Returns
+    CPU affinities can reach only the namespace's own (see runtime.become_pid_1). Returns
     None, or why not."""
     try:
         import ctypes
@@ -487,6 +487,26 @@ def enter_pid_namespace():
         return None
     except Exception as exc:
         return "PID namespace unavailable: %s" % exc
+    finally:
+        _forget_ctypes()
+
+
+def mount_own_proc():
+    """In the first process of the runs' PID namespace (see runtime.become_pid_1): mount a
+    /proc of the namespace's own over the host's, read-only, so that a run finds there
+    only the zygote and itself. In the host's, native code in a run could read what the
+    hook refuses it: every process on the machine, with its command line (anyone may read
+    those; the kernel keeps other processes' environments from a run in another user
+    namespace). The kernel allows the mount where the host's /proc is fully visible (not in
+    a container that masks parts of it). Returns None, or why not."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(b"proc", b"/proc", b"proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) != 0:
+            return "mounting the namespace's own /proc failed: %s" % os.strerror(ctypes.get_errno())
+        return None
+    except Exception as exc:
+        return "the namespace's own /proc unavailable: %s" % exc
     finally:
         _forget_ctypes()
 

@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
     iso = ours["isolation"]
     spaces = "user+net+mount+pid" if iso.get("pid_namespace") else "user+net+mount"
+    if iso.get("own_proc"):
+        spaces += ", own /proc"
     mode = f"namespaces ({spaces}) + audit hook + rlimits" if iso.get("namespaces") else "audit hook + rlimits"
     if iso.get("syscall_filter"):
         mode += " + seccomp filter"
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         mode += " + Landlock"
     planned = iso.get("prefault") or {}
     calls = "one system call" if planned.get("one_call") else "a system call per range"
-    prefaulting = f"spares copy {planned['pages']} pages at once, {calls}" if planned.get("pages") else \
+    prefaulting = f"spares copy {planned['pages']} pages as they are forked, {calls}" if planned.get("pages") else \
         f"no pages copied at once: {planned.get('error')}"
     print_table(
         f"Tracer on {n} CRUXEval samples ({args.workers} workers; isolation: {mode}; {prefaulting}; "

@@ -473,22 +473,29 @@ def _forget_ctypes():
         sys.modules.pop(name, None)
 
 
+def _libc_call(call, failed, unavailable):
+    """`call(libc)` through ctypes, which is forgotten again afterwards (_forget_ctypes):
+    None when it returns 0, else `failed` with the error's text, or `unavailable` with why
+    ctypes itself failed."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if call(libc) != 0:
+            return "%s: %s" % (failed, os.strerror(ctypes.get_errno()))
+        return None
+    except Exception as exc:
+        return "%s: %s" % (unavailable, exc)
+    finally:
+        _forget_ctypes()
+
+
 def enter_pid_namespace():
     """After enter_namespaces: put this process's children in a new PID namespace (the
     process itself stays where it is; its next child becomes the namespace's PID 1). A run
     there sees no process outside by pid: signals, pid file descriptors, priorities and
     CPU affinities can reach only the namespace's own (see runtime.become_pid_1). Returns
     None, or why not."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_NEWPID) != 0:
-            return "unshare(pid) failed: %s" % os.strerror(ctypes.get_errno())
-        return None
-    except Exception as exc:
-        return "PID namespace unavailable: %s" % exc
-    finally:
-        _forget_ctypes()
+    return _libc_call(lambda libc: libc.unshare(_CLONE_NEWPID), "unshare(pid) failed", "PID namespace unavailable")
 
 
 def mount_own_proc():
@@ -499,16 +506,9 @@ def mount_own_proc():
     those; the kernel keeps other processes' environments from a run in another user
     namespace). The kernel allows the mount where the host's /proc is fully visible (not in
     a container that masks parts of it). Returns None, or why not."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.mount(b"proc", b"/proc", b"proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) != 0:
-            return "mounting the namespace's own /proc failed: %s" % os.strerror(ctypes.get_errno())
-        return None
-    except Exception as exc:
-        return "the namespace's own /proc unavailable: %s" % exc
-    finally:
-        _forget_ctypes()
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    return _libc_call(lambda libc: libc.mount(b"proc", b"/proc", b"proc", flags, None),
+                      "mounting the namespace's own /proc failed", "the namespace's own /proc unavailable")
 
 
 def no_new_privileges(ctypes, libc):

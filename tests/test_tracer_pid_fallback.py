@@ -137,3 +137,42 @@ def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and
     assert info["landlock"] is True, info["landlock_error"]
     assert got["attach"] == "returned 'unable to open database: %s'" % (tmp_path / "away.db")
     assert got["attached"] is False
+
+
+# Where the host's /proc is partly masked (as container runtimes do, with mounts over some of
+# its files), the kernel refuses a user namespace a /proc of its own: runs then keep the
+# host's, and the report says why.
+MASKED = r"""
+import json
+from semcoder_inference.tracer import Tracer, describe_isolation
+SEEN = "import os\ndef f():\n    return len([name for name in os.listdir('/proc') if name.isdigit()])\n"
+with Tracer(workers=1) as tracer:
+    info = tracer.isolation_info
+    seen = tracer.trace_call(SEEN, "f()")
+print(json.dumps({"info": info, "said": describe_isolation(info), "seen": int(seen["return"]["repr"])}))
+"""
+MASK_PROC = 'mount --bind /dev/null /proc/kallsyms || exit 97; exec "$0" -c "$1"'
+
+
+def test_where_proc_is_masked_runs_keep_the_hosts_and_the_report_says_why():
+    unshare = shutil.which("unshare")
+    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
+    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return  # no user namespaces here: no PID namespace, no /proc of its own (the other tests)
+    result = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "sh", "-c", MASK_PROC, sys.executable,
+                             MASKED], capture_output=True, text=True, timeout=120)
+    if result.returncode == 97:
+        # /proc cannot be masked here; then the tracer has a /proc of its own
+        with Tracer(workers=1) as tracer:
+            info = tracer.isolation_info
+            assert info["own_proc"] is info["pid_namespace"], info["own_proc_error"]
+        return
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    info = got["info"]
+    assert info["pid_namespace"] is True, info["pid_namespace_error"]
+    assert info["own_proc"] is False
+    assert info["own_proc_error"] == "mounting the namespace's own /proc failed: Operation not permitted"
+    assert "PID namespaces (the host's /proc: mounting the namespace's own /proc failed" in got["said"]
+    assert got["seen"] > 2  # the machine's processes, as before

@@ -112,8 +112,9 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
 
 
 def _proc_pid():
-    """This process's pid as /proc names it. In a PID namespace whose /proc is the host's
-    (the zygote mounts none of its own) that is the host's pid, not os.getpid()."""
+    """This process's pid as /proc names it: in a PID namespace, the host's pid while /proc
+    is the host's (not os.getpid()), and its pid in the namespace once the namespace has a
+    /proc of its own (mount_own_proc)."""
     try:
         return int(os.readlink("/proc/self"))
     except (OSError, ValueError):  # no /proc (macOS)
@@ -270,9 +271,9 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
             if full is not None and full[:6] == "/proc/":
                 part = full.split("/")[2]
                 if part.isdigit():
-                    # This process's pid as /proc names it (the host's, in a PID namespace
-                    # whose /proc is the host's), asked only here: the hook is made once,
-                    # in the zygote, before the process that runs it exists.
+                    # This process's pid as /proc names it (see _proc_pid), asked only
+                    # here: the hook is made once, in the zygote, before the process that
+                    # runs it exists.
                     try:
                         mine = int(readlink("/proc/self"))
                     except (oserror, bad_value):

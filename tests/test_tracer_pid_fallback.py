@@ -16,6 +16,34 @@ from pathlib import Path
 
 from semcoder_inference.tracer import Tracer
 
+# What _as_root_of_a_user_namespace answers when it could not run its check.
+NO_USER_NAMESPACES = "this machine grants no user namespace"
+NOT_HERE = "the set-up the check needs cannot be made here"
+
+
+def _as_root_of_a_user_namespace(shell, *args, unshare=("--user", "--map-root-user")):
+    """Run `sh -c shell python args...` as root of a new user namespace (util-linux's
+    unshare; `shell` sets up what the check needs, then execs Python with "$@", and exits
+    97 where it cannot). Returns the JSON object the check printed, or NO_USER_NAMESPACES,
+    or NOT_HERE (exit 97)."""
+    command = shutil.which("unshare")
+    assert command, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
+    if subprocess.run([command, "--user", "--map-root-user", "true"], capture_output=True).returncode != 0:
+        return NO_USER_NAMESPACES
+    result = subprocess.run([command, *unshare, "sh", "-c", shell, sys.executable, *args], capture_output=True,
+                            text=True, timeout=120)
+    if result.returncode == 97:
+        return NOT_HERE
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def _isolation_here() -> dict:
+    """What a tracer started here, outside any namespace of the test's, reports."""
+    with Tracer(workers=1) as tracer:
+        return tracer.isolation_info
+
+
 CHECK = r"""
 import json, os
 from semcoder_inference.tracer import Tracer, describe_isolation
@@ -39,25 +67,18 @@ NO_PID_NAMESPACES = '(echo 0 > /proc/sys/user/max_pid_namespaces) 2>/dev/null ||
 
 
 def test_without_a_pid_namespace_runs_keep_every_other_guarantee_and_the_report_says_why():
-    unshare = shutil.which("unshare")
-    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
-    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        # No user namespaces on this machine: then the tracer has none either, and the
-        # path under test (user namespace yes, PID namespace no) cannot occur here.
-        with Tracer(workers=1) as tracer:
-            assert tracer.isolation_info["namespaces"] is False, probe.stderr
+    got = _as_root_of_a_user_namespace(NO_PID_NAMESPACES, CHECK)
+    if got == NO_USER_NAMESPACES:
+        # Then the tracer has none either, and the path under test (user namespace yes,
+        # PID namespace no) cannot occur here.
+        info = _isolation_here()
+        assert info["namespaces"] is False, info["namespaces_error"]
         return
-    result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_PID_NAMESPACES, sys.executable, CHECK],
-                            capture_output=True, text=True, timeout=120)
-    if result.returncode == 97:
+    if got == NOT_HERE:
         # The kernel cannot be made to refuse it here; then the tracer must have one.
-        with Tracer(workers=1) as tracer:
-            info = tracer.isolation_info
-            assert info["pid_namespace"] is info["namespaces"], info["pid_namespace_error"]
+        info = _isolation_here()
+        assert info["pid_namespace"] is info["namespaces"], info["pid_namespace_error"]
         return
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = json.loads(result.stdout)
     info = got["info"]
     assert info["namespaces"] is True, info["namespaces_error"]
     assert info["pid_namespace"] is False
@@ -104,25 +125,16 @@ try:
 finally:
     bystander.kill()
 """
-NO_USER_NAMESPACES = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1" "$2" "$3"'
+NO_USER_NAMESPACES_BELOW = '(echo 0 > /proc/sys/user/max_user_namespaces) 2>/dev/null || exit 97; exec "$0" -c "$1" "$2" "$3"'
 
 
 def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and_the_users_files(tmp_path):
     """The syscall filter and Landlock hold where namespaces do not."""
-    unshare = shutil.which("unshare")
-    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
-    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        # No user namespaces on this machine: every tracer here is in this situation, and
-        # the other tests check it.
-        return
-    result = subprocess.run([unshare, "--user", "--map-root-user", "sh", "-c", NO_USER_NAMESPACES, sys.executable,
-                             REACH, str(tmp_path), str(Path(__file__).parent)], capture_output=True, text=True,
-                            timeout=120)
-    if result.returncode == 97:
+    got = _as_root_of_a_user_namespace(NO_USER_NAMESPACES_BELOW, REACH, str(tmp_path), str(Path(__file__).parent))
+    if got == NO_USER_NAMESPACES:
+        return  # every tracer here is in this situation, and the other tests check it
+    if got == NOT_HERE:
         return  # a read-only /proc/sys: the kernel cannot be made to refuse them here
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = json.loads(result.stdout)
     info = got["info"]
     assert info["namespaces"] is False, info
     # The syscall filter exists for x86-64 only; elsewhere this is the known gap.
@@ -155,21 +167,14 @@ MASK_PROC = 'mount --bind /dev/null /proc/kallsyms || exit 97; exec "$0" -c "$1"
 
 
 def test_where_proc_is_masked_runs_keep_the_hosts_and_the_report_says_why():
-    unshare = shutil.which("unshare")
-    assert unshare, "util-linux's unshare is missing (Debian: apt-get install util-linux)"
-    probe = subprocess.run([unshare, "--user", "--map-root-user", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
+    got = _as_root_of_a_user_namespace(MASK_PROC, MASKED, unshare=("--user", "--map-root-user", "--mount"))
+    if got == NO_USER_NAMESPACES:
         return  # no user namespaces here: no PID namespace, no /proc of its own (the other tests)
-    result = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "sh", "-c", MASK_PROC, sys.executable,
-                             MASKED], capture_output=True, text=True, timeout=120)
-    if result.returncode == 97:
+    if got == NOT_HERE:
         # /proc cannot be masked here; then the tracer has a /proc of its own
-        with Tracer(workers=1) as tracer:
-            info = tracer.isolation_info
-            assert info["own_proc"] is info["pid_namespace"], info["own_proc_error"]
+        info = _isolation_here()
+        assert info["own_proc"] is info["pid_namespace"], info["own_proc_error"]
         return
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = json.loads(result.stdout)
     info = got["info"]
     assert info["pid_namespace"] is True, info["pid_namespace_error"]
     assert info["own_proc"] is False

@@ -553,7 +553,7 @@ _PROBE_QUORUM = 2
 
 
 def learn_pages(run_root, real_root):
-    """Plan the pages every spare copies as it starts (prefault.PLAN): fork a few probes
+    """Plan the pages every spare copies as it is forked (prefault.PLAN): fork a few probes
     that do exactly what a spare does (Spare), given the warm-up request on private pipes,
     and keep the pages most of them wrote. Before any run, so that nothing a run does can
     shape what later runs are given. Returns what the zygote's hello reports."""

@@ -1,4 +1,5 @@
-"""CUDA offload through LlamaCppEngine, for a llama-cpp-python built with CUDA (docs/engines.md):
+"""CUDA offload through LlamaCppEngine, for a llama-cpp-python built with CUDA as the README's
+"GPU builds" says (its flags included; docs/engines.md says why):
 for each tiny GGUF, 128 greedy tokens with n_gpu_layers=0 and -1, whether the text is the
 same, and how long each took.
 

@@ -1,10 +1,13 @@
 """GPU checks of the training paths, for a machine with a CUDA GPU (docs/training.md,
 "Checked on a GPU"): bf16 autocast against fp32 and fp16, full fine-tuning with and without
-gradient checkpointing, DDP and FSDP through torchrun over NCCL, and tokens/s for a random
+gradient checkpointing, QLoRA against LoRA, DDP and FSDP through torchrun over NCCL, and tokens/s for a random
 Llama of 342M parameters. Prints one JSON line per check, and writes them all to
 $OUT/gpu_results.json (the current folder without $OUT).
 
     python scripts/gpu_check_training.py      # from the repository's root, torch with CUDA
+    python scripts/gpu_check_training.py lora_auto qlora_auto   # only the checks named
+
+QLoRA needs bitsandbytes; without it, that check records the readable error train gives.
 
 It needs the tiny test model (built by the tests into .cache/tiny-models) and the CRUXEval
 file beside the repository (for the data's decontamination), as the tests do."""
@@ -19,6 +22,7 @@ os.environ["SEMCODER_TEST_CACHE"] = str(REPO / ".cache")
 from semcoder_training.data.build import BuildConfig, build
 from semcoder_training.train import choose_dtype, load_config, resolve_model_path, train
 
+WANTED = set(sys.argv[1:])  # check names; none = all
 if not torch.cuda.is_available():
     sys.exit("gpu_check_training: this torch sees no CUDA GPU; the checks are for one.")
 results = {}
@@ -42,6 +46,8 @@ common = [f"data={data}", "max_seq_len=768", "max_steps=12", "threads=4", "save_
 
 
 def run(name, *extra):
+    if WANTED and name not in WANTED:
+        return
     t = time.time()
     try:
         s = train(load_config(RECIPE, common + [f"output_dir={tmp / name}", *extra]))
@@ -55,10 +61,16 @@ def run(name, *extra):
 run("lora_fp32", "precision=fp32")
 run("lora_auto", "precision=auto")
 run("lora_fp16", "precision=fp16")
+# QLoRA: the frozen base in 4-bit NF4 (bitsandbytes), LoRA adapters on top; its curve should
+# stay near lora_auto's, the base's rounding aside
+run("qlora_auto", "method=qlora", "precision=auto")
+run("qlora_checkpointing", "method=qlora", "precision=auto", "gradient_checkpointing=true")
 run("full_bf16_checkpointing", "method=full", "precision=bf16", "gradient_checkpointing=true", "lr=0.0005")
 run("full_bf16", "method=full", "precision=bf16", "lr=0.0005")
 for mode in ("ddp", "fsdp"):
     name = f"torchrun_{mode}"
+    if WANTED and name not in WANTED:
+        continue
     extra = [f"output_dir={tmp / name}", f"distributed={mode}", "precision=bf16"] + (["method=full", "lr=0.0005"] if mode == "fsdp" else [])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m",
            "semcoder_training.train", str(RECIPE)] + [f"--set={x}" for x in common + extra]
@@ -68,6 +80,8 @@ for mode in ("ddp", "fsdp"):
                "stderr_tail": p.stderr[-1200:] if p.returncode else ""})
 
 # Throughput: a random Llama of about 300M parameters, full fine-tuning in bf16.
+if WANTED and not WANTED & {"mid_full_bf16", "mid_lora_bf16"}:
+    sys.exit(0)
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 tiny = resolve_model_path("tiny")
@@ -84,6 +98,8 @@ tok.save_pretrained(tmp / "mid")
 del mid
 for name, extra in (("mid_full_bf16", ["method=full", "precision=bf16", "lr=0.0001"]),
                     ("mid_lora_bf16", ["method=lora", "precision=bf16", "lr=0.001"])):
+    if WANTED and name not in WANTED:
+        continue
     t = time.time()
     try:
         s = train(load_config(RECIPE, [f"data={data}", f"model={tmp / 'mid'}", f"output_dir={tmp / name}", "max_seq_len=2048",

@@ -23,6 +23,12 @@ from semcoder_training.data.build import BuildConfig, build
 from semcoder_training.train import choose_dtype, load_config, resolve_model_path, train
 
 WANTED = set(sys.argv[1:])  # check names; none = all
+
+
+def wanted(name):
+    return not WANTED or name in WANTED
+
+
 if not torch.cuda.is_available():
     sys.exit("gpu_check_training: this torch sees no CUDA GPU; the checks are for one.")
 results = {}
@@ -46,7 +52,7 @@ common = [f"data={data}", "max_seq_len=768", "max_steps=12", "threads=4", "save_
 
 
 def run(name, *extra):
-    if WANTED and name not in WANTED:
+    if not wanted(name):
         return
     t = time.time()
     try:
@@ -69,7 +75,7 @@ run("full_bf16_checkpointing", "method=full", "precision=bf16", "gradient_checkp
 run("full_bf16", "method=full", "precision=bf16", "lr=0.0005")
 for mode in ("ddp", "fsdp"):
     name = f"torchrun_{mode}"
-    if WANTED and name not in WANTED:
+    if not wanted(name):
         continue
     extra = [f"output_dir={tmp / name}", f"distributed={mode}", "precision=bf16"] + (["method=full", "lr=0.0005"] if mode == "fsdp" else [])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m",
@@ -80,7 +86,7 @@ for mode in ("ddp", "fsdp"):
                "stderr_tail": p.stderr[-1200:] if p.returncode else ""})
 
 # Throughput: a random Llama of about 300M parameters, full fine-tuning in bf16.
-if WANTED and not WANTED & {"mid_full_bf16", "mid_lora_bf16"}:
+if not (wanted("mid_full_bf16") or wanted("mid_lora_bf16")):
     sys.exit(0)
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -98,7 +104,7 @@ tok.save_pretrained(tmp / "mid")
 del mid
 for name, extra in (("mid_full_bf16", ["method=full", "precision=bf16", "lr=0.0001"]),
                     ("mid_lora_bf16", ["method=lora", "precision=bf16", "lr=0.001"])):
-    if WANTED and name not in WANTED:
+    if not wanted(name):
         continue
     t = time.time()
     try:

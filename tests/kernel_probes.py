@@ -6,6 +6,7 @@ run reaches for another process by pid with REACH_BY_PID."""
 from __future__ import annotations
 
 import errno
+import os
 
 
 def outcome(action) -> str:
@@ -37,3 +38,12 @@ def f(pid):
             got[name] = type(exc).__name__
     return got
 """
+
+
+def threads_refused_here(tracer, trace) -> bool:
+    """Whether a run's thread was refused because this user may start none here (not root,
+    without the runs' namespaces: docs/sandbox.md); asserts that this is the reason."""
+    if trace["status"] == "exception" and "can't start new thread" in trace["message"]:
+        assert os.geteuid() != 0 and tracer.isolation_info["run_threads"] == 0, trace["message"]
+        return True
+    return False

@@ -196,42 +196,59 @@ def _guarded_mask(how, mask):
     return _original_mask(how, mask)
 
 
-def mask_limit_signals_in_new_threads():
-    """Have every thread a run starts block SIGALRM and SIGXCPU, so that the kernel delivers
-    them to the main thread, the only one where Python runs signal handlers. SIGXCPU goes to
-    whichever thread was using the CPU: a main thread waiting for the others (in join())
-    would never see it, and the hard limit would kill the run a second later without its
-    partial trace. Called once, in the zygote, before anything imports threading (which
-    keeps its own reference). A thread started some other way leaves that backstop."""
-    if _original_mask is None:
-        return
+# The trace function of the threads a run starts while its call is traced (run_child sets
+# it for the call's time; see _thread_start).
+THREAD_TRACE = [None]
+
+
+def prepare_thread_starts():
+    """Wrap _thread's thread starts (threading uses them) for every run. A new thread:
+    - blocks SIGALRM and SIGXCPU, so that the kernel delivers them to the main thread, the
+      only one where Python runs signal handlers. SIGXCPU goes to whichever thread was
+      using the CPU: a main thread waiting for the others (in join()) would never see it,
+      and the hard limit would kill the run a second later without its partial trace;
+    - is traced from its first call, while the traced call runs (THREAD_TRACE), so that
+      the lines a thread runs are in the trace too.
+    Called once, in the zygote, before anything imports threading (which keeps its own
+    reference). A thread started some other way has neither."""
     import _thread
     threading = sys.modules.get("threading")
     for name, alias in (("start_new_thread", "_start_new_thread"), ("start_joinable_thread", "_start_joinable_thread")):
         start = getattr(_thread, name, None)
         if start is None:
             continue
-        masked = _masked_start(start)
-        setattr(_thread, name, masked)
+        wrapped = _thread_start(start)
+        setattr(_thread, name, wrapped)
         if name == "start_new_thread" and getattr(_thread, "start_new", None) is start:
-            _thread.start_new = masked  # the old alias (before Python 3.13)
+            _thread.start_new = wrapped  # the old alias (before Python 3.13)
         if threading is not None and getattr(threading, alias, None) is start:
-            setattr(threading, alias, masked)
+            setattr(threading, alias, wrapped)
 
 
-def _masked_start(start):
+def _thread_start(start):
     blocked = tuple(_PROTECTED_SIGNALS)
+    settrace = sys.settrace
 
-    def masked_start(*args, **kwargs):
+    def thread_start(function, *args, **kwargs):
+        trace = THREAD_TRACE[0]
+        if trace is not None:
+            inner = function
+
+            def function(*a, **k):
+                settrace(trace)  # this thread's calls from here on; this frame is not traced
+                return inner(*a, **k)
+
+        if _original_mask is None:
+            return start(function, *args, **kwargs)
         # The new thread inherits the mask of this one at its creation.
         previous = _original_mask(signal.SIG_BLOCK, blocked)
         try:
-            return start(*args, **kwargs)
+            return start(function, *args, **kwargs)
         finally:
             _original_mask(signal.SIG_SETMASK, previous)
 
-    masked_start.__name__, masked_start.__doc__ = start.__name__, start.__doc__
-    return masked_start
+    thread_start.__name__, thread_start.__doc__ = start.__name__, start.__doc__
+    return thread_start
 
 
 def _guard_timer_signals():
@@ -482,6 +499,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
         state.started = time.monotonic()
         state.module_s = state.started - began
         tracer = LineTracer(state)
+        THREAD_TRACE[0] = tracer.on_call
         sys.settrace(tracer.on_call)
         try:
             value = eval(call_code, namespace)
@@ -490,6 +508,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
                 value = _run_coroutine(value)
         finally:
             sys.settrace(None)
+            THREAD_TRACE[0] = None
+            tracer.recording = False  # threads still running add no events past the call
     except BaseException as exc:
         if isinstance(exc, MemoryError):
             state.reserve = None

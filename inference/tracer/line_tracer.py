@@ -2,13 +2,16 @@
 stdlib only, Python 3.9+): per executed line of the traced source, the locals that line
 changed (rebinding or mutation), the loop iteration and the call depth; calls, returns,
 yields and exceptions. Loops come from `loop_table`, which the server can compute once
-per source and send along.
+per source and send along. Threads the traced call starts are traced too (child.py installs
+`on_call` in each): their events carry the thread's number.
 """
 
 from __future__ import annotations
 
+import _thread
 import ast
 import gc
+import itertools
 import opcode
 import operator
 import sys
@@ -153,14 +156,15 @@ def _same_parts(value, kind, parts):
 
 
 class _Frame:
-    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting")
+    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread")
 
-    def __init__(self, depth):
+    def __init__(self, depth, thread):
         self.depth = depth
         self.snapshot = {}
         self.pending = None
         self.loops = {}
         self.awaiting = False  # suspended inside an `await`, not at a `yield`
+        self.thread = thread  # None in the thread that made the traced call, else its number
 
 
 class LineTracer:
@@ -176,6 +180,11 @@ class LineTracer:
         self.repr = state.repr
         self.innermost, self.ranges = state.loops
         self.recording = True
+        self.main_thread = _thread.get_ident()
+        # Threads are numbered 1, 2, ... as their first traced call comes. A thread-local
+        # holds the number: a thread's ident may be reused by a later one.
+        self._thread_local = _thread._local()
+        self._next_thread = itertools.count(1).__next__
         # Watch mode: once the watched call is known, only the calls it makes (at any depth)
         # are traced, not a caller of it that the event loop resumes (an outer coroutine).
         self.only_within = False
@@ -228,7 +237,8 @@ class LineTracer:
             if depth > self.max_depth:
                 self.state.truncated["depth"] = True
                 return None
-            info = frames[frame] = _Frame(depth)
+            info = frames[frame] = _Frame(depth, None if _thread.get_ident() == self.main_thread
+                                          else self._thread_number())
             resumed = False
         else:
             resumed = True  # a generator continuing after a yield
@@ -236,17 +246,26 @@ class LineTracer:
                 info.awaiting = False
                 return self.on_event
         changes = self._diff(info, frame)
-        ev = self._emit(frame.f_lineno, info.depth, self._name(code), None, changes, "call")
+        ev = self._emit(frame.f_lineno, info, self._name(code), None, changes, "call")
         if resumed and ev is not None:
             ev["resumed"] = True
         return self.on_event
 
-    def _emit(self, line, depth, function, iteration, changes, kind):
+    def _thread_number(self):
+        local = self._thread_local
+        number = getattr(local, "number", None)
+        if number is None:
+            number = local.number = self._next_thread()
+        return number
+
+    def _emit(self, line, info, function, iteration, changes, kind):
         if len(self.events) >= self.max_events:
             self._stop_recording()
             return None
-        event = {"line": line, "depth": depth, "function": function,
+        event = {"line": line, "depth": info.depth, "function": function,
                  "iteration": iteration, "changes": changes, "kind": kind}
+        if info.thread is not None:
+            event["thread"] = info.thread
         self.events.append(event)
         return event
 
@@ -280,7 +299,7 @@ class LineTracer:
                 loops[line] = loops.get(line, 0) + 1
             header = self.innermost.get(line)
             iteration = loops.get(header) if header is not None else None
-            info.pending = self._emit(line, info.depth, name, iteration, {}, "line")
+            info.pending = self._emit(line, info, name, iteration, {}, "line")
         elif event == "return":
             how = exit_kind(frame)
             if how is YIELDED:
@@ -289,7 +308,7 @@ class LineTracer:
                     info.awaiting = True
                     return self.on_event
             if how is not RAISED:
-                ev = self._emit(line, info.depth, name, None, {}, "return")
+                ev = self._emit(line, info, name, None, {}, "return")
                 if ev is not None:
                     ev["value"] = self.repr(arg)
                     if how is YIELDED:
@@ -298,7 +317,7 @@ class LineTracer:
                 self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
         elif event == "exception" and not delegation_ended(frame, arg[0]):
             exc_type, exc_value = arg[0], arg[1]
-            ev = self._emit(line, info.depth, name, None, {}, "exception")
+            ev = self._emit(line, info, name, None, {}, "exception")
             if ev is not None:
                 ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
         return self.on_event if self.recording else None

@@ -28,13 +28,16 @@ def _assignments(changes: dict) -> str:
 
 def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> str:
     """Markdown table `line | values`: one row per step that changed something, plus calls,
-    returns, exceptions, and a final row when the run did not end normally."""
+    returns, exceptions, and a final row when the run did not end normally. Steps of the
+    threads the call started say which (`[thread 1]`)."""
     lines = source.splitlines() if source else []
     rows: list[tuple[str, str]] = []
     for event in trace.get("events") or []:
         kind = event.get("kind")
         changes = event.get("changes") or {}
         indent = "· " * int(event.get("depth") or 0)
+        if event.get("thread"):
+            indent = f"[thread {event['thread']}] {indent}"
         if kind == "call" and event.get("resumed"):
             continue
         if kind == "call":
@@ -90,9 +93,13 @@ class _Structure:
 
 
 def _next_in_frame(events: list[dict], index: int) -> dict | None:
-    """The next event of the same function call as events[index]."""
+    """The next event of the same function call as events[index] (other threads' events
+    in between are not its)."""
     depth = events[index].get("depth")
+    thread = events[index].get("thread")
     for event in events[index + 1:]:
+        if event.get("thread") != thread:
+            continue
         if event.get("depth") == depth:
             return event
         if (event.get("depth") or 0) < (depth or 0):
@@ -103,46 +110,50 @@ def _next_in_frame(events: list[dict], index: int) -> dict | None:
 def render_monologue(trace: dict, source: str, function: str | None = None, with_answer: bool = False) -> str:
     """A forward monologue of the run. Lines are named by the `[Lk]` labels SemCoder's
     prompt gives `source` (label = line + 4; see formats.label_lines). With `function`, only
-    that function's own steps are narrated (calls it makes are summarised by their result)."""
+    that function's own steps are narrated (calls it makes are summarised by their result),
+    in the thread that made the call. Steps of other threads say which thread they are in."""
     labels = {line: label for label, line in label_lines(source).label_to_line.items()}
     structure = _Structure(source)
     events = trace.get("events") or []
     steps: list[str] = []
     bound: dict[tuple, set] = {}
 
-    def where(line) -> str:
-        return f"[L{labels[line]}]" if line in labels else f"[line {line}]"
+    def where(line, thread=None) -> str:
+        label = f"[L{labels[line]}]" if line in labels else f"[line {line}]"
+        return f"{label} (thread {thread})" if thread else label
 
     base_depth = None
     if function is not None:
-        depths = [e.get("depth", 0) for e in events if e.get("function") == function]
+        depths = [e.get("depth", 0) for e in events if e.get("function") == function and not e.get("thread")]
         base_depth = min(depths) if depths else None
     for index, event in enumerate(events):
         kind = event.get("kind")
         depth = event.get("depth") or 0
         name = event.get("function")
-        if base_depth is not None and (depth != base_depth or name != function):
+        thread = event.get("thread")
+        if base_depth is not None and (depth != base_depth or name != function or thread):
             continue
         changes = event.get("changes") or {}
         line = event.get("line")
-        frame_key = (depth, name)
+        frame_key = (thread, depth, name)
         known = bound.setdefault(frame_key, set())
         who = f"`{name}`"
         if kind == "call" and event.get("resumed"):
-            steps.append(f"{where(line)}: {who} resumes after its `yield`.")
+            steps.append(f"{where(line, thread)}: {who} resumes after its `yield`.")
             continue
         if kind == "call":
             known.clear()
             known.update(changes)
             args = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
-            steps.append(f"The function {who} is called" + (f" with {args}." if args else " with no arguments."))
+            in_thread = f" in thread {thread}" if thread else ""
+            steps.append(f"The function {who} is called{in_thread}" + (f" with {args}." if args else " with no arguments."))
             continue
         if kind == "return":
             verb = "yields" if event.get("yield") else "returns"
-            steps.append(f"{where(line)}: {who} {verb} `{event.get('value', '')}`.")
+            steps.append(f"{where(line, thread)}: {who} {verb} `{event.get('value', '')}`.")
             continue
         if kind == "exception":
-            steps.append(f"{where(line)}: `{event.get('value', '')}` is raised in {who}.")
+            steps.append(f"{where(line, thread)}: `{event.get('value', '')}` is raised in {who}.")
             continue
         sentences = []
         loop = structure.loops.get(line)
@@ -169,7 +180,7 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         if not sentences:
             continue
         text = "; ".join(sentences)
-        steps.append(f"{where(line)}: {text[0].upper()}{text[1:]}.")
+        steps.append(f"{where(line, thread)}: {text[0].upper()}{text[1:]}.")
     ret = trace.get("return")
     status = trace.get("status")
     call = trace.get("call")

@@ -30,7 +30,7 @@ import struct
 import sys
 import time
 
-from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _return_info, encode_result, mask_limit_signals_in_new_threads, read_exact_fd, run_child, framed, write_all, write_frame
+from .child import SCHEMA, TRAILER_OK, Prepared, RunState, _return_info, encode_result, prepare_thread_starts, read_exact_fd, run_child, framed, write_all, write_frame
 from .line_tracer import LineTracer, loop_table
 from .safe_repr import SafeRepr
 from .syscall_filter import filter_mode, lock_down
@@ -733,7 +733,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     apply_fixed_limits()
     _IN_PID_NAMESPACE[0] = pid_error is None
     install_stand_ins()
-    mask_limit_signals_in_new_threads()
+    prepare_thread_starts()
     if run_root is None:
         run_root = new_run_root()
     read_only = namespaces_error is None and read_only_outside(run_root)

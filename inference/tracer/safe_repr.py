@@ -8,6 +8,7 @@ raises or hangs shows up as a short marker instead of breaking the run.
 
 from __future__ import annotations
 
+import _thread
 import signal
 import time
 
@@ -80,11 +81,14 @@ class ReprTimeout(BaseException):
 
 
 class ReprBudget:
-    """Runs user-defined __repr__ methods with a time limit, keeping the run's own alarm."""
+    """Runs user-defined __repr__ methods with a time limit, keeping the run's own alarm.
+    In other threads than the one that made it, the alarm (which Python delivers to the main
+    thread) cannot interrupt them: there they run under the run's own deadline only."""
 
     def __init__(self, state):
         self.state = state
         self.active = False
+        self.main_thread = _thread.get_ident()
         # id -> (object, text) for objects whose repr hung: not retried (each try costs the
         # whole budget). A repr that raised is retried: it may work once the object is built. Holding
         # the object keeps its id from being reused by another.
@@ -98,6 +102,8 @@ class ReprBudget:
         remaining = state.deadline - time.monotonic()
         if remaining <= 0:
             return "<repr skipped: out of time>"
+        if _thread.get_ident() != self.main_thread:
+            return _unbudgeted_repr(obj)
         self.active = True
         # The interval makes the alarm fire again if the user code swallows the first one
         # (the handler then ends the run once its deadline has passed).
@@ -117,6 +123,14 @@ class ReprBudget:
             remaining = state.deadline - time.monotonic()
             _setitimer(_ITIMER_REAL, max(remaining, 0.001), 0)
         return text
+
+
+def _unbudgeted_repr(obj):
+    try:
+        text = repr(obj)
+        return text if isinstance(text, str) else "<repr returned %s>" % type(text).__name__
+    except BaseException as exc:  # a broken __repr__ must not break the trace
+        return "<repr failed: %s>" % type(exc).__name__
 
 
 class SafeRepr:

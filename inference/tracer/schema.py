@@ -26,7 +26,7 @@ _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events"
 _OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
-_EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield"))
+_EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread"))
 
 
 def json_schema() -> dict:
@@ -125,7 +125,8 @@ def _event_ok(event) -> bool:
 
 def _marks_ok(event) -> bool:
     return (("value" not in event or type(event["value"]) is str)
-            and all(event[mark] is True for mark in ("resumed", "yield") if mark in event))
+            and all(event[mark] is True for mark in ("resumed", "yield") if mark in event)
+            and ("thread" not in event or (type(event["thread"]) is int and event["thread"] >= 1)))
 
 
 def _check_event(event, where: str) -> None:
@@ -148,6 +149,8 @@ def _check_event(event, where: str) -> None:
     for mark in ("resumed", "yield"):
         if mark in event and event[mark] is not True:
             _fail(where, f"has a bad {mark!r}")
+    if "thread" in event and not (_is_int(event["thread"]) and event["thread"] >= 1):
+        _fail(where, "has a bad thread number")
 
 
 def _check_call(recorded, where: str) -> None:

@@ -185,6 +185,9 @@ class LineTracer:
         # holds the number: a thread's ident may be reused by a later one.
         self._thread_local = _thread._local()
         self._next_thread = itertools.count(1).__next__
+        # Threads together may record half of max_events, so that a busy one cannot crowd
+        # out the calling thread's steps.
+        self.thread_events_left = self.max_events // 2
         # Watch mode: once the watched call is known, only the calls it makes (at any depth)
         # are traced, not a caller of it that the event loop resumes (an outer coroutine).
         self.only_within = False
@@ -262,6 +265,12 @@ class LineTracer:
         if len(self.events) >= self.max_events:
             self._stop_recording()
             return None
+        if info.thread is not None:
+            if self.thread_events_left <= 0:
+                self.state.truncated["events"] = True
+                sys.settrace(None)  # this thread's calls from here on run untraced
+                return None
+            self.thread_events_left -= 1
         event = {"line": line, "depth": info.depth, "function": function,
                  "iteration": iteration, "changes": changes, "kind": kind}
         if info.thread is not None:
@@ -273,7 +282,7 @@ class LineTracer:
         if not self.recording:
             return None
         info = self.frames.get(frame)
-        if info is None:
+        if info is None or (info.thread is not None and self.thread_events_left <= 0):
             return None
         line = frame.f_lineno
         self.state.last_line = line

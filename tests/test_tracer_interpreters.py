@@ -131,6 +131,14 @@ def first(items):
         return next(iter(items))
     except StopIteration:
         return None
+
+async def halve(n):
+    await asyncio.sleep(0)
+    return n // 2
+
+async def fetch_half(n):
+    half = await halve(n)
+    return half
 """
 
 
@@ -154,6 +162,17 @@ def test_async_functions_and_delegation_read_like_plain_calls_under_each_interpr
         assert [(e["value"], e["depth"]) for e in trace["events"] if e.get("yield")] == [("0", 1), ("1", 1)]
         assert [e["changes"]["out"] for e in trace["events"] if e["line"] == 16 and "out" in e["changes"]] \
             == ["[0]", "[0, 1]"]
+        # What a line that awaits assigns is that line's change, though the frame
+        # suspended in it: the `async for` header's target, `x = await ...`'s name.
+        # (How the loop's end reads differs: 3.9 reports line 16 once more after it.)
+        assert [(e["line"], e["iteration"], e["changes"]) for e in trace["events"]
+                if e["function"] == "collect" and e["kind"] == "line"][:5] == [
+            (14, None, {"out": "[]"}), (15, 1, {"tick": "0"}), (16, 1, {"out": "[0]"}),
+            (15, 2, {"tick": "1"}), (16, 2, {"out": "[0, 1]"})]
+        trace = tracer.trace_call(ASYNC_SOURCE, "fetch_half(8)")
+        awaiting = ASYNC_SOURCE.splitlines().index("    half = await halve(n)") + 1
+        assert [(e["line"], e["changes"]) for e in trace["events"]
+                if e["function"] == "fetch_half" and e["kind"] == "line"] == [(awaiting, {"half": "4"}), (awaiting + 1, {})]
         # `yield from` suspends its generator (3.9 and 3.10 stop one instruction before it)
         trace = tracer.trace_call(ASYNC_SOURCE, "list(outer())")
         assert trace["return"]["repr"] == "[1, 2]" and "awaited" not in trace

@@ -288,7 +288,10 @@ class LineTracer:
         self.state.last_line = line
         pending = info.pending
         if pending is not None:
-            changes = pending["changes"] = self._diff(info, frame)
+            # Added to what it had: a line that awaits gets its changes both before the
+            # frame suspends and once it has resumed (see the "return" event below).
+            changes = pending["changes"]
+            changes.update(self._diff(info, frame))
             info.pending = None
             loop = self.ranges.get(pending["line"])
             if loop is not None and loop[2] and loop[0] < line <= loop[1]:
@@ -315,6 +318,9 @@ class LineTracer:
                 arg = _yielded_value(frame, arg)
                 if arg is _AWAITING:  # the event loop's business; it resumes as the same call
                     info.awaiting = True
+                    # The awaiting line is not done: what it assigns once resumed (`x =
+                    # await ...`, an `async for` target) is its change, not the next line's.
+                    info.pending = pending
                     return self.on_event
             if how is not RAISED:
                 ev = self._emit(line, info, name, None, {}, "return")
@@ -324,9 +330,12 @@ class LineTracer:
                         ev["yield"] = True
             if how is not YIELDED:
                 self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
-        elif event == "exception" and not delegation_ended(frame, arg[0]):
-            exc_type, exc_value = arg[0], arg[1]
-            ev = self._emit(line, info, name, None, {}, "exception")
-            if ev is not None:
-                ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
+        elif event == "exception":
+            if delegation_ended(frame, arg[0]):
+                info.pending = pending  # the await goes on to its assignment, on this line
+            else:
+                exc_type, exc_value = arg[0], arg[1]
+                ev = self._emit(line, info, name, None, {}, "exception")
+                if ev is not None:
+                    ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
         return self.on_event if self.recording else None

@@ -176,6 +176,17 @@ def test_the_check_and_the_json_schema_agree_on_what_is_malformed(problem):
     assert_valid(conformed)
 
 
+@pytest.mark.parametrize("number", [0, -1, "1", True, 1.5, None])
+def test_a_thread_number_must_be_a_positive_integer(number):
+    bad = copy.deepcopy(GOOD)
+    bad["events"][1]["thread"] = number
+    assert not VALIDATOR.is_valid(bad)
+    with pytest.raises(schema.Malformed, match=re.escape("events[1] has a bad thread number")):
+        schema.check(bad)
+    bad["events"][1]["thread"] = 2  # the events of a thread the traced call started
+    assert_valid(bad)
+
+
 def test_what_a_dead_child_could_not_report_is_filled_in():
     trailer = {"schema": "semcoder.trace/1", "status": "timeout", "message": "timed out after 1 s (killed)",
                "events": [], "truncated": {"events": True}}

@@ -209,20 +209,3 @@ def test_a_monologue_judges_a_condition_by_its_own_threads_next_step():
     ]
     # narrating one function keeps to the thread that made the call
     assert "thread" not in render_monologue(trace, IF_SOURCE, function="f")
-
-
-@pytest.mark.parametrize("number", [0, -1, "1", True, 1.5, None])
-def test_a_thread_number_must_be_a_positive_integer(number):
-    event = {"line": 7, "depth": 0, "function": "work", "iteration": None, "changes": {}, "kind": "line",
-             "thread": number}
-    result = {"schema": "semcoder.trace/1", "status": "ok", "message": "returned 1", "function": "f", "call": "f()",
-              "events": [event], "return": {"repr": "1", "literal": True}, "exception": None, "assertion": None,
-              "stdout": "", "stderr": "",
-              "truncated": {"events": False, "stdout": False, "stderr": False, "depth": False, "return": False},
-              "duration_s": 0.001}
-    assert not VALIDATOR.is_valid(result)
-    with pytest.raises(schema.Malformed, match="events\\[0\\] has a bad thread number"):
-        schema.check(result)
-    result["events"][0]["thread"] = 2
-    assert VALIDATOR.is_valid(result)
-    schema.check(result)

@@ -183,3 +183,34 @@ def test_async_functions_and_delegation_read_like_plain_calls_under_each_interpr
         # A StopIteration the code raises itself is still one.
         trace = tracer.trace_call(ASYNC_SOURCE, "first([])")
         assert [e["value"] for e in trace["events"] if e["kind"] == "exception"] == ["StopIteration: "]
+
+
+SEND_SOURCE = """def running_total():
+    total = 0
+    while True:
+        x = yield total
+        total += x
+
+def f():
+    g = running_total()
+    next(g)
+    g.send(5)
+    return g.send(7)
+"""
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_a_value_sent_into_a_generator_belongs_to_its_yield_line_under_each_interpreter(python):
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
+        trace = tracer.trace_call(SEND_SOURCE, "f()")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "12"
+        gen = [e for e in trace["events"] if e["function"] == "running_total"]
+        # `x = yield total` assigns x once resumed: the resumed step of line 4 says so, and
+        # line 5 shows only what it changes itself.
+        assert [(e["line"], e["changes"]) for e in gen if e.get("resumed")][:2] == [(4, {"x": "5"}), (4, {"x": "7"})]
+        assert [e["changes"] for e in gen if e["kind"] == "line" and e["line"] == 5] == [{"total": "5"}, {"total": "12"}]
+        # When f's end closes the generator, GeneratorExit leaves it from its `yield`
+        # (3.13 no longer raises it there): that is no yield of None.
+        assert [e["value"] for e in gen if e.get("yield")] == ["0", "5", "12"]
+        assert [e["kind"] for e in gen][-1] in ("exception", "return")
+        assert not any(e["kind"] == "return" and not e.get("yield") for e in gen)

@@ -101,3 +101,19 @@ def test_monologue_of_an_async_function_states_the_awaited_value():
     assert text.endswith("[ANSWER]\nassert asyncio.run(f(1)) == 2\n[/ANSWER]")
     namespace: dict = {}
     exec(source + "\n" + text.split("[ANSWER]\n")[1].split("\n[/ANSWER]")[0], namespace)
+
+
+def test_a_value_sent_into_a_generator_shows_on_its_yield_line():
+    source = ("def running_total():\n    total = 0\n    while True:\n        x = yield total\n        total += x\n\n"
+              "def f():\n    g = running_total()\n    next(g)\n    g.send(5)\n    return g.send(7)\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f()")
+    rows = render_table(trace, source).splitlines()
+    sent = rows.index("| 4 `x = yield total` | · `x = 5` |")
+    assert rows[sent - 1] == "| 4 | · yield `0` |" and rows[sent + 1] == "| 5 `total += x` | · `total = 5` (iteration 1) |"
+    assert "| 4 `x = yield total` | · `x = 7` |" in rows
+    assert "yield `None`" not in "\n".join(rows)  # closing the generator at f's end yields nothing
+    text = render_monologue(trace, source)
+    assert "[L8]: `running_total` resumes after its `yield`; `x` is assigned `5`.\n" \
+           "8. [L9]: `total` is updated to `5`." in text
+    assert "`running_total` resumes after its `yield`; `x` is updated to `7`." in text

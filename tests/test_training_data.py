@@ -324,3 +324,35 @@ def test_teacher_monologues_are_kept_only_when_their_answer_is_right(tmp_path):
     assert len(teacher_rows) == accepted
     for r in teacher_rows:
         assert "The teacher reads the code" in r["response"] and "surely wrong" not in r["response"]
+
+
+def test_forward_monologue_of_generators_exceptions_and_threads():
+    """The training monologue states each step's own facts: a generator's yields, the value
+    sent into it, its own return value (not the wrapping call's), the exception each step
+    raised, and nothing of the threads the function starts."""
+    from kernel_probes import threads_refused_here
+    from semcoder_inference.tracer import Tracer
+    from semcoder_training.data.monologue import forward_monologue
+
+    generator = ("def f(n):\n    total = 0\n    for i in range(n):\n        got = yield i\n        total += got\n"
+                 "    try:\n        int('x')\n    except ValueError:\n        pass\n    return total\n")
+    call = "g.send(5) if (g := f(1)) and next(g) == 0 else None"
+    starter = ("import threading\n\ndef f(n):\n    if n:\n        t = threading.Thread(target=f, args=(0,))\n"
+               "        t.start()\n        t.join()\n    return n\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(generator, call)
+        threaded = tracer.trace_call(starter, "f(1)")
+        if threads_refused_here(tracer, threaded):
+            threaded = None
+    assert trace["status"] == "exception" and trace["exception"]["type"] == "StopIteration"
+    text = forward_monologue(generator, call, trace, formats.label_lines(generator))
+    assert ("5. [L8]: the function yields `0`.\n"
+            "6. [L8]: the function resumes after its `yield`; `got` is `5`.\n"
+            "7. [L9] (iteration 1): after this line runs, `total` is `5`.\n") in text
+    assert "11. [L11]: `ValueError` is raised.\n" in text  # caught: not the run's StopIteration
+    assert "15. [L14]: the function returns `5`.\n" in text  # its own value, not the call's
+    if threaded is not None:
+        assert any(e.get("thread") for e in threaded["events"])
+        text = forward_monologue(starter, "f(1)", threaded, formats.label_lines(starter))
+        assert text.count("the function is called") == 1 and "`n = 0`" not in text
+        assert text.count(": the function returns") == 1

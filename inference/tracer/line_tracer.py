@@ -156,7 +156,7 @@ def _same_parts(value, kind, parts):
 
 
 class _Frame:
-    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread")
+    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at")
 
     def __init__(self, depth, thread):
         self.depth = depth
@@ -165,6 +165,7 @@ class _Frame:
         self.loops = {}
         self.awaiting = False  # suspended inside an `await`, not at a `yield`
         self.thread = thread  # None in the thread that made the traced call, else its number
+        self.raised_at = -1  # the instruction of an exception not yet handled in this frame
 
 
 class LineTracer:
@@ -252,6 +253,9 @@ class LineTracer:
         ev = self._emit(frame.f_lineno, info, self._name(code), None, changes, "call")
         if resumed and ev is not None:
             ev["resumed"] = True
+            # The line that yielded is not done: what it does with the value sent in
+            # (`x = yield v`) is its change, not the next line's.
+            info.pending = ev
         return self.on_event
 
     def _thread_number(self):
@@ -301,6 +305,7 @@ class LineTracer:
                         changes[target] = info.snapshot[target][1][0]
         name = self._name(frame.f_code)
         if event == "line":
+            info.raised_at = -1
             loops = info.loops
             if loops:
                 for header in list(loops):
@@ -313,7 +318,9 @@ class LineTracer:
             iteration = loops.get(header) if header is not None else None
             info.pending = self._emit(line, info, name, iteration, {}, "line")
         elif event == "return":
-            how = exit_kind(frame)
+            # Still at the instruction that raised (at a `yield`, when a generator is
+            # closed or thrown into): the frame leaves by the exception, it yields nothing.
+            how = RAISED if frame.f_lasti == info.raised_at else exit_kind(frame)
             if how is YIELDED:
                 arg = _yielded_value(frame, arg)
                 if arg is _AWAITING:  # the event loop's business; it resumes as the same call
@@ -334,6 +341,7 @@ class LineTracer:
             if delegation_ended(frame, arg[0]):
                 info.pending = pending  # the await goes on to its assignment, on this line
             else:
+                info.raised_at = frame.f_lasti
                 exc_type, exc_value = arg[0], arg[1]
                 ev = self._emit(line, info, name, None, {}, "exception")
                 if ev is not None:

@@ -38,9 +38,12 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
         indent = "· " * int(event.get("depth") or 0)
         if event.get("thread"):
             indent = f"[thread {event['thread']}] {indent}"
-        if kind == "call" and event.get("resumed"):
+        resumed = kind == "call" and event.get("resumed")
+        if resumed and not changes:
             continue
-        if kind == "call":
+        if resumed:  # what the line that yielded did with the value sent in (`x = yield v`)
+            text = indent + _assignments(changes)
+        elif kind == "call":
             text = f"{indent}call {_code_span(str(event.get('function')))}" + (f" with {_assignments(changes)}" if changes else "")
         elif kind == "return":
             verb = "yield" if event.get("yield") else "return"
@@ -55,7 +58,7 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
             continue
         line = event.get("line")
         cell = str(line)
-        if lines and isinstance(line, int) and 0 < line <= len(lines) and kind == "line":
+        if lines and isinstance(line, int) and 0 < line <= len(lines) and (kind == "line" or resumed):
             cell += " " + _code_span(lines[line - 1].strip()[:40])
         rows.append((cell, text))
     status = trace.get("status")
@@ -139,7 +142,12 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         known = bound.setdefault(frame_key, set())
         who = f"`{name}`"
         if kind == "call" and event.get("resumed"):
-            steps.append(f"{where(line, thread)}: {who} resumes after its `yield`.")
+            received = []
+            for var, value in changes.items():  # what `x = yield v` does with the value sent in
+                verb = "is updated to" if var in known else "is assigned"
+                received.append(f"; `{var}` {verb} `{value}`")
+                known.add(var)
+            steps.append(f"{where(line, thread)}: {who} resumes after its `yield`{''.join(received)}.")
             continue
         if kind == "call":
             known.clear()

@@ -18,8 +18,9 @@ TAIL_STEPS = 6
 
 
 def _top_events(trace: dict) -> list[dict]:
-    """Events of the function under test itself (not of helpers it calls)."""
-    events = trace.get("events") or []
+    """Events of the function under test itself (not of helpers it calls, nor of threads it
+    starts, which may run the same function)."""
+    events = [e for e in trace.get("events") or [] if not e.get("thread")]
     function = trace.get("function")
     own = [e for e in events if e.get("function") == function] or events
     if not own:
@@ -85,7 +86,11 @@ def _steps(trace: dict, labels: LabeledCode | None) -> list[str]:
         changes = event.get("changes") or {}
         iteration = event.get("iteration")
         loop = f" (iteration {iteration})" if iteration else ""
-        if kind == "call":
+        if kind == "call" and event.get("resumed"):
+            # a generator going on after a `yield`; what it changes is the value sent in
+            received = f"; {_describe_changes(changes)}" if changes else ""
+            steps.append(f"{where}: the function resumes after its `yield`{received}.")
+        elif kind == "call":
             if changes:
                 steps.append(f"{where}: the function is called with {_describe_arguments(changes)}.")
             else:
@@ -94,11 +99,18 @@ def _steps(trace: dict, labels: LabeledCode | None) -> list[str]:
             ret = trace.get("return") or {}
             if changes:
                 steps.append(f"{where}{loop}: {_describe_changes(changes)}.")
-            if ret.get("repr") is not None:
-                steps.append(f"{where}: the function returns {_q(ret['repr'])}.")
+            # The event's own value: the run's return value is another function's when the
+            # call wraps this one (`list(f(2))`).
+            value = event.get("value", ret.get("repr"))
+            if value is not None:
+                verb = "yields" if event.get("yield") else "returns"
+                steps.append(f"{where}: the function {verb} {_q(str(value))}.")
         elif kind == "exception":
-            exc = trace.get("exception") or {}
-            steps.append(f"{where}: `{exc.get('type', 'an exception')}` is raised.")
+            # The event's own exception ("Type: message"): one raised and caught inside the
+            # function is not the run's final one.
+            raised = str(event.get("value") or "").partition(":")[0]
+            raised = raised or (trace.get("exception") or {}).get("type")
+            steps.append(f"{where}: `{raised}` is raised." if raised else f"{where}: an exception is raised.")
         elif changes:
             steps.append(f"{where}{loop}: after this line runs, {_describe_changes(changes)}.")
         else:

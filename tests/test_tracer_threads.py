@@ -1,5 +1,6 @@
 """Threads a traced call starts are traced too: their lines, calls and returns are in the
-trace, numbered by thread, and the renderers keep each thread's steps apart."""
+trace, numbered by thread, and the renderers keep each thread's steps apart. Script runs
+(record and watch modes) find the target's calls in the threads the script starts."""
 
 from __future__ import annotations
 
@@ -209,3 +210,72 @@ def test_a_monologue_judges_a_condition_by_its_own_threads_next_step():
     ]
     # narrating one function keeps to the thread that made the call
     assert "thread" not in render_monologue(trace, IF_SOURCE, function="f")
+
+
+SCRIPT = """import threading, time
+from concurrent.futures import ThreadPoolExecutor
+
+def f(x):
+    y = x * 2
+    return y + 1
+
+def helper(n):
+    return n - 1
+
+def g(n):
+    t = threading.Thread(target=helper, args=(n,))
+    t.start()
+    t.join()
+    return n
+
+def late():
+    time.sleep(0.05)
+    f(100)
+
+if __name__ == "__main__":
+    with ThreadPoolExecutor(2) as pool:
+        print(list(pool.map(f, [1, 2, 3])))
+    threading.Thread(target=late).start()  # not joined: Python waits for it all the same
+    threading.Thread(target=g, args=(7,)).start()
+"""
+
+
+def _script_ok(tracer, result):
+    if threads_refused_here(tracer, result):
+        pytest.skip("this user may start no threads here: " + result["message"])
+    assert [e.message for e in VALIDATOR.iter_errors(result)] == []
+    return result
+
+
+def test_record_mode_finds_the_calls_made_in_the_scripts_threads(tracer):
+    calls = tracer.record_calls(SCRIPT, "f", max_calls=10)
+    _script_ok(tracer, tracer.last_record_result)
+    # the pool's three, then the one a thread makes after the module's code has ended
+    assert sorted(c["call"] for c in calls[:3]) == ["f(1)", "f(2)", "f(3)"]
+    assert [c["call"] for c in calls[3:]] == ["f(100)"]
+    assert tracer.last_record_result["message"] == "recorded 4 calls"
+    # reaching max_calls in a worker thread ends the run with exactly that many
+    assert len(tracer.record_calls(SCRIPT, "f", max_calls=2)) == 2
+    assert tracer.last_record_result["status"] == "ok"
+
+
+def test_watch_mode_traces_a_call_made_in_a_thread_and_the_threads_it_starts(tracer):
+    trace = _script_ok(tracer, tracer.watch_call(SCRIPT, "f"))
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "3"
+    assert [(e["line"], e["kind"], e["changes"]) for e in trace["events"]] == [
+        (4, "call", {"x": "1"}), (5, "line", {"y": "2"}), (6, "line", {}), (6, "return", {})]
+    trace = _script_ok(tracer, tracer.watch_call(SCRIPT, "g"))
+    assert trace["call"] == "g(7)" and trace["return"]["repr"] == "7"
+    # g's own steps carry no thread number, though it runs in one the script started;
+    # the thread g starts is thread 1
+    assert [(e["function"], e["kind"], e.get("thread")) for e in trace["events"] if e["kind"] != "line"] == [
+        ("g", "call", None), ("helper", "call", 1), ("helper", "return", 1), ("g", "return", None)]
+    assert [e["changes"] for e in trace["events"] if e.get("thread") and e["kind"] == "call"] == [{"n": "7"}]
+
+
+def test_a_script_thread_that_outlives_the_limit_times_out_with_what_it_recorded(tracer):
+    source = ("import threading, time\n\ndef f(x):\n    return x\n\ndef spin():\n    f(1)\n"
+              "    while True:\n        time.sleep(0.01)\n\nthreading.Thread(target=spin).start()\n")
+    calls = tracer.record_calls(source, "f", entry="pass", limits=Limits(timeout_s=1.0))
+    result = _script_ok(tracer, tracer.last_record_result)
+    assert result["status"] == "timeout" and [c["call"] for c in calls] == ["f(1)"]

@@ -11,6 +11,7 @@ import linecache
 import os
 import signal
 import _signal
+import _thread
 import struct
 import sys
 import time
@@ -77,6 +78,7 @@ class RunState:
         self.started = time.monotonic()
         self.deadline = self.started + float(self.limits["timeout_s"])
         self.finishing = False
+        self._finish_lock = _thread.allocate_lock()
         self.budget = ReprBudget(self)
         self.repr = SafeRepr(int(self.limits["max_repr"]), self.budget)
         self.loops = ({}, {})
@@ -129,6 +131,10 @@ class RunState:
     def finish(self, result):
         """Write the result (one frame, tagged with the request's id) straight to the
         server, and leave: a child never returns to the zygote's loop."""
+        if not self._finish_lock.acquire(False):
+            # Another thread is writing the result (record or watch mode, where the call
+            # can end in a thread the script started) and ends the process once it has.
+            self._finish_lock.acquire()
         self.finishing = True
         _setitimer(_ITIMER_REAL, 0, 0)
         self.reserve = None
@@ -196,9 +202,11 @@ def _guarded_mask(how, mask):
     return _original_mask(how, mask)
 
 
-# The trace function of the threads a run starts while its call is traced (run_child sets
-# it for the call's time; see _thread_start).
+# The trace function of the threads a run starts while its call is traced (run_child and
+# _watch set it for the call's time), and the profile function of those a script run starts
+# (record and watch modes, see _run_profiled): see _thread_start.
 THREAD_TRACE = [None]
+THREAD_PROFILE = [None]
 
 
 def prepare_thread_starts():
@@ -208,7 +216,8 @@ def prepare_thread_starts():
       using the CPU: a main thread waiting for the others (in join()) would never see it,
       and the hard limit would kill the run a second later without its partial trace;
     - is traced from its first call, while the traced call runs (THREAD_TRACE), so that
-      the lines a thread runs are in the trace too.
+      the lines a thread runs are in the trace too; and profiled while a script runs
+      (THREAD_PROFILE), so that record and watch modes find calls made in threads.
     Called once, in the zygote, before anything imports threading (which keeps its own
     reference). A thread started some other way has neither."""
     import _thread
@@ -227,15 +236,19 @@ def prepare_thread_starts():
 
 def _thread_start(start):
     blocked = tuple(_PROTECTED_SIGNALS)
-    settrace = sys.settrace
+    settrace, setprofile = sys.settrace, sys.setprofile
 
     def thread_start(function, *args, **kwargs):
-        trace = THREAD_TRACE[0]
-        if trace is not None:
+        trace, profile = THREAD_TRACE[0], THREAD_PROFILE[0]
+        if trace is not None or profile is not None:
             inner = function
 
             def function(*a, **k):
-                settrace(trace)  # this thread's calls from here on; this frame is not traced
+                # This thread's calls from here on; this frame is neither traced nor profiled.
+                if profile is not None:
+                    setprofile(profile)
+                if trace is not None:
+                    settrace(trace)
                 return inner(*a, **k)
 
         if _original_mask is None:
@@ -673,22 +686,42 @@ def _exited(result, exc):
 
 
 def _run_profiled(state, profile, code, entry_code, namespace):
-    """Run the module, then the entry point, with `profile` seeing every call. The
-    exception that ended the run early (SystemExit included); None when it finished."""
+    """Run the module, then the entry point, with `profile` seeing every call, in this
+    thread and in the threads the run starts; then wait for those threads, as Python does
+    before a script's process ends (daemon threads excepted). The exception that ended the
+    run early (SystemExit included); None when it finished."""
     try:
         sys.setprofile(profile)
+        THREAD_PROFILE[0] = profile
         try:
             exec(code, namespace)
             if entry_code is not None:
                 exec(entry_code, namespace)
+            _wait_for_threads()
         finally:
             sys.setprofile(None)
             sys.settrace(None)
+            THREAD_PROFILE[0] = None
     except BaseException as exc:
         if isinstance(exc, MemoryError):
             state.reserve = None
         return exc
     return None
+
+
+def _wait_for_threads():
+    """Join the run's non-daemon threads, those they start included (the run's time limit
+    still holds: the alarm interrupts a join)."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    me = threading.current_thread()
+    while True:
+        waiting = [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+        if not waiting:
+            return
+        for thread in waiting:
+            thread.join()
 
 
 def _watch(state, code, entry_code, namespace):
@@ -728,12 +761,16 @@ def _watch(state, code, entry_code, namespace):
                 request["call"] = _call_text(target, frame, state.repr, int(state.limits["max_repr"]))[0]
                 state.caller_line = _caller_line(frame, state.filename)
                 state.started = time.monotonic()
+                # The thread that makes the call (maybe one the script started) is the
+                # trace's own; threads the call starts get numbers, as in call mode.
+                tracer.main_thread = _thread.get_ident()
                 # Its "call" event has passed: record it by hand, then trace the frame's
                 # lines and every call it makes.
                 tracer.on_call(frame, "call", None)
                 tracer.only_within = True
                 frame.f_trace = on_watched
                 sys.settrace(on_call)
+                THREAD_TRACE[0] = tracer.on_call
             return
         if event != "return" or frame is not watched[0]:
             return
@@ -742,6 +779,8 @@ def _watch(state, code, entry_code, namespace):
             return  # a generator: traced on until it finishes
         sys.settrace(None)
         sys.setprofile(None)
+        THREAD_TRACE[0] = None
+        tracer.recording = False  # threads the call started add no events past it
         tracer.frames.clear()
         if how is RAISED and raised[0] is not None:
             state.finish(_exception_result(state, raised[0], raised[1]))

@@ -236,8 +236,8 @@ class LineTracer:
                     depth = parent_info.depth + 1
                     break
                 parent = parent.f_back
-            if parent is None and self.only_within:
-                return None
+            if parent is None and self.only_within and _thread.get_ident() == self.main_thread:
+                return None  # (a thread the watched call started is all within it)
             if depth > self.max_depth:
                 self.state.truncated["depth"] = True
                 return None

@@ -187,6 +187,29 @@ def test_fork_bomb_is_contained(tracer):
     assert system["status"] == "exception" and "does not allow running commands" in system["message"]
 
 
+def test_multiprocessing_is_refused_in_words_that_say_why(tracer):
+    source = ("import multiprocessing\nfrom concurrent.futures import ProcessPoolExecutor\n\ndef sq(x):\n    return x * x\n\n"
+              "def pool():\n    with ProcessPoolExecutor(2) as ex:\n        return list(ex.map(sq, [1, 2]))\n\n"
+              "def process():\n    p = multiprocessing.Process(target=sq, args=(2,))\n    p.start()\n")
+    info = tracer.isolation_info
+    pool = tracer.trace_call(source, "pool()")
+    assert pool["status"] == "exception"
+    if info.get("read_only_outside") or info.get("landlock"):
+        # its locks are semaphores in /dev/shm, which a run may not write
+        assert pool["exception"]["type"] in ("OSError", "PermissionError")
+        assert pool["exception"]["message"].endswith(
+            "(multiprocessing needs shared memory and new processes, and the sandbox allows a run neither)")
+        assert pool["exception"]["line"] == 8
+    else:  # the semaphores can be made: starting the processes is refused
+        assert pool["exception"]["message"] == "the sandbox does not allow creating processes"
+    process = tracer.trace_call(source, "process()")
+    assert process["status"] == "exception" and process["exception"]["type"] == "PermissionError"
+    assert process["exception"]["message"] == "the sandbox does not allow creating processes"
+    # an OSError of the user's own code keeps its own words
+    own = tracer.trace_call("import errno\ndef f():\n    raise OSError(errno.EROFS, 'mine')\n", "f()")
+    assert own["exception"]["message"] == "[Errno 30] mine"
+
+
 def test_connect_and_bind_are_refused(tracer):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ the result, one frame straight to the server, then exit. See docs/trace-schema.m
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import linecache
 import os
@@ -324,7 +325,25 @@ def _exception_result(state, exc, traceback=None):
         reason = (" (the sandbox allows a run at most %d threads, and each thread's stack counts towards its "
                   "memory limit)" % threads) if threads else _NO_THREAD_REASON
         message = info["message"] = message + reason
+    elif isinstance(exc, OSError) and exc.errno in _REFUSED_ERRNOS and _raised_in_multiprocessing(traceback or exc.__traceback__):
+        # sem_open in the read-only /dev/shm: "Read-only file system" would not say why.
+        message = info["message"] = message + _NO_MULTIPROCESSING_REASON
     return state.result("exception", "%s: %s%s" % (info["type"], message, at), exception=info)
+
+
+# multiprocessing's locks and queues are POSIX semaphores in /dev/shm, which a run may not
+# write (read-only mounts or Landlock); its processes are refused too.
+_REFUSED_ERRNOS = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
+_NO_MULTIPROCESSING_REASON = (" (multiprocessing needs shared memory and new processes, and the sandbox "
+                              "allows a run neither)")
+
+
+def _raised_in_multiprocessing(tb):
+    """Whether the innermost frame of traceback `tb` is multiprocessing's own code."""
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and "multiprocessing" in last.tb_frame.f_code.co_filename.replace("\\", "/").split("/")
 
 
 # What threading says when the kernel refuses a thread: a run may create no processes

@@ -639,3 +639,25 @@ def test_the_zygote_holds_no_compiler_garbage():
         reference.kill()
         reference.wait()
     assert zygote_kb < reference_kb + 768, (zygote_kb, reference_kb)
+
+
+def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
+    """A repr is cut at max_repr characters; a small container of atoms whose change lies
+    past the cut is still listed (with the same cut text), unless what it holds is equal
+    and reads the same (another object of an equal string)."""
+    source = (
+        "def f():\n"
+        "    xs = [str(i) + 'x' for i in range(40)]\n"
+        "    xs[35] = 'Z'\n"                      # 3: past the cut
+        "    xs[36] = ''.join(['3', '6', 'x'])\n"  # 4: another string object, equal: no change
+        "    xs[37] = 1\n"                        # 5: another type
+        "    fs = [0.0] * 40\n"
+        "    fs[39] = -0.0\n"           # 7: equal, but reads differently
+        "    d = dict.fromkeys(range(40), 0)\n"
+        "    d[39] = 1\n"               # 9
+        "    return 0\n")
+    trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
+    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    assert len(changes[2]["xs"]) == 60 and changes[3] == changes[2] and changes[5] == changes[2]
+    assert changes[4] == {}
+    assert list(changes[7]) == ["fs"] and list(changes[9]) == ["d"]

@@ -155,6 +155,21 @@ def _same_parts(value, kind, parts):
     return len(value) == len(parts) and all(map(_is, value, parts))
 
 
+def _values_differ(old, new):
+    """Whether two _atom_parts hold different values (not merely other objects: `x[i] =
+    x[i].lower()` of a digit puts an equal string there). Called only when the container's
+    repr and length look the same, so when what changed lies past where its repr is cut."""
+    if len(old) != len(new):
+        return True
+    for a, b in zip(old, new):
+        if a is b:
+            continue
+        kind = type(a)
+        if kind is not type(b) or (repr(a) != repr(b) if kind is float else a != b):
+            return True
+    return False
+
+
 class _Frame:
     __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at")
 
@@ -213,9 +228,12 @@ class LineTracer:
                     continue  # a small container of atoms, each the one it held before
             text = safe_repr(value)
             fp = fingerprint(value, text)
-            if old is None or old[0] is not value or old[1] != fp:
+            parts = _atom_parts(value)
+            if old is None or old[0] is not value or old[1] != fp or (
+                    parts is not None and old[2] is not None and _values_differ(old[2], parts)):
+                # (the last: a container of atoms changed past where its repr is cut)
                 changes[name] = text
-            snapshot[name] = (value, fp, _atom_parts(value))
+            snapshot[name] = (value, fp, parts)
         return changes
 
     def _name(self, code):

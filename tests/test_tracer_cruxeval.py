@@ -1,6 +1,6 @@
 """All 800 CRUXEval samples: the traced return value equals the expected output, every
-trace has the shape of the JSON Schema, and every line's changes are what a naive tracer
-sees.
+trace has the shape of the JSON Schema, every line's changes are what a naive tracer sees,
+and every condition a monologue states is what the condition evaluates to.
 
 The comparison runs inside the sandbox (`expect=`): the expected output is evaluated there
 as a Python value and compared with `==` to what the call returned; the return value's repr
@@ -10,6 +10,7 @@ must also read back as a literal equal to the expected output here, in the test 
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import re
 import sys
@@ -21,7 +22,7 @@ import pytest
 import jsonschema
 
 from conftest import CRUXEVAL
-from semcoder_inference.tracer import Limits, Tracer, schema
+from semcoder_inference.tracer import Limits, Tracer, render_monologue, schema
 from semcoder_inference.tracer.line_tracer import loop_table
 
 
@@ -146,3 +147,78 @@ def test_every_change_a_trace_reports_is_what_a_naive_tracer_sees():
             if extra or missing:
                 differ.append((row["id"], "missing", list(missing)[:2], "extra", list(extra)[:2]))
     assert differ == [], f"{len(differ)} samples differ, first: {differ[:3]}"
+
+
+def _naive_truths(source: str, call: str) -> dict[int, list]:
+    """Each `if`, `elif` and `while` condition evaluated (on copies of the frame's values)
+    every time its line runs, in this process: line → [True, False, ...]; None where it
+    could not be evaluated again."""
+    filename = "<naive>"
+    namespace: dict = {}
+    exec(compile(source, filename, "exec"), namespace)
+    tests = {node.lineno: compile(ast.Expression(node.test), "<test>", "eval")
+             for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.If, ast.While))}
+    truths: dict[int, list] = {}
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno in tests:
+            try:
+                value = bool(eval(tests[frame.f_lineno], dict(frame.f_globals), copy.deepcopy(dict(frame.f_locals))))
+            except Exception:
+                value = None
+            truths.setdefault(frame.f_lineno, []).append(value)
+        return local
+
+    def on_call(frame, event, arg):
+        if frame.f_code.co_filename != filename or frame.f_code.co_name in _LISTED_AT_ONCE:
+            return None
+        return local
+
+    sys.settrace(on_call)
+    try:
+        eval(call, namespace)
+    finally:
+        sys.settrace(None)
+    return truths
+
+
+_CONDITION = re.compile(r"\[L(\d+)\]: (?:The condition `.*` is (true|false)|The loop condition is (false), so "
+                        r"the loop ends|Iteration \d+ of the loop (starts))")
+
+
+@pytest.mark.slow
+def test_every_condition_a_monologue_states_is_what_the_condition_evaluates_to():
+    """"The condition `c` is true", "Iteration n of the loop starts" (of a `while`) and "The
+    loop condition is false": on all 800 samples, each such statement, in order, is the
+    value the condition has when evaluated again in a naive in-process tracer at that step.
+    A condition is stated where the run's next step shows it (its line changed nothing);
+    where it cannot (a one-line body that changed nothing, without an else), nothing is."""
+    rows = _load()
+    wrong, stated = [], 0
+    with Tracer(workers=2, limits=Limits(max_events=100_000)) as tracer:
+        for row in rows:
+            call = f"f({row['input']})"
+            trace = tracer.trace_call(row["code"], call)
+            text = render_monologue(trace, row["code"])
+            whiles = {node.lineno for node in ast.walk(ast.parse(row["code"])) if isinstance(node, ast.While)}
+            said: dict[int, list] = {}
+            for m in _CONDITION.finditer(text):
+                line = int(m.group(1)) - 4  # the [Lk] labels of SemCoder's prompt
+                if m.group(4) and line not in whiles:
+                    continue  # a `for` loop's iteration
+                said.setdefault(line, []).append(m.group(2) == "true" or m.group(4) == "starts")
+            truths = _naive_truths(row["code"], call)
+            for line, claims in said.items():
+                runs = [e for e in trace["events"] if e["kind"] == "line" and e["line"] == line]
+                real = truths.get(line, [])
+                assert len(real) == len(runs), (row["id"], line)
+                if None in real:
+                    continue
+                # Narrated are the runs of the line that changed nothing (a `while`: all).
+                told = real if line in whiles else [v for v, e in zip(real, runs) if not e["changes"]]
+                remaining = iter(told)
+                if not all(any(claim == value for value in remaining) for claim in claims):
+                    wrong.append((row["id"], line, claims[:6], told[:6]))
+                stated += len(claims)
+    assert wrong == [], f"{len(wrong)} conditions misstated, first: {wrong[:3]}"
+    assert stated > 2000  # the statements were found

@@ -117,3 +117,34 @@ def test_a_value_sent_into_a_generator_shows_on_its_yield_line():
     assert "[L8]: `running_total` resumes after its `yield`; `x` is assigned `5`.\n" \
            "8. [L9]: `total` is updated to `5`." in text
     assert "`running_total` resumes after its `yield`; `x` is updated to `7`." in text
+
+
+def test_a_monologue_states_a_condition_only_where_the_run_shows_it():
+    source = ("def f(xs, limit):\n"
+              "    i = 1\n"
+              "    for x in xs:\n"
+              "        if x > limit: i = 1\n"          # L8: one line, no else: the run cannot tell
+              "        if x < 0: i = 1\n"              # L9: one line with an else: it can
+              "        else: i = 2\n"
+              "        if (x > 0 and\n"                # L11: a condition over two lines
+              "                x < 10):\n"
+              "            i = 3\n"
+              "    return i\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f([-1, 20, 4], 5)")
+    steps = render_monologue(trace, source).splitlines()
+    assert not any("[L8]" in step for step in steps)  # true for 20, false for -1 and 4: i unchanged
+    assert [step.split(". ", 1)[1] for step in steps if "[L9]" in step or "[L11]" in step] == [
+        "[L9]: The condition `x < 0` is true.",
+        "[L11]: The condition `x > 0 and x < 10` is false.",  # x > 0 was false
+        "[L9]: The condition `x < 0` is false.",
+        "[L11]: The condition `x > 0 and x < 10` is false.",  # x < 10, on the next line, was false
+        "[L9]: The condition `x < 0` is false.",
+        "[L11]: The condition `x > 0 and x < 10` is true.",
+    ]
+    loop_raises = "def f(n):\n    while n > 0 / n:\n        n -= 1\n    return n\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(loop_raises, "f(1)")
+    text = render_monologue(trace, loop_raises)
+    assert trace["status"] == "exception" and "ZeroDivisionError" in text
+    assert "The loop condition is false" not in text  # it raised, it was not false

@@ -6,6 +6,8 @@ fact of the run.
 from __future__ import annotations
 
 import ast
+import re
+from typing import NamedTuple
 
 from ..formats import label_lines
 
@@ -80,7 +82,7 @@ class _Structure:
 
     def __init__(self, source: str):
         self.loops: dict[int, tuple[int, int, str]] = {}
-        self.ifs: dict[int, tuple[int, int, str]] = {}
+        self.ifs: dict[int, _If] = {}
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -91,20 +93,46 @@ class _Structure:
                 self.loops[node.lineno] = (node.body[0].lineno, last_body, "while" if isinstance(node, ast.While) else "for")
             elif isinstance(node, ast.If):
                 last_body = node.body[-1].end_lineno or node.body[-1].lineno
-                test = ast.get_source_segment(source, node.test) or "the condition"
-                self.ifs[node.lineno] = (node.body[0].lineno, last_body, test)
+                # one line, however many the condition takes in the source
+                test = re.sub(r"\s*\n\s*", " ", ast.get_source_segment(source, node.test) or "the condition")
+                orelse = (node.orelse[0].lineno, node.end_lineno or node.lineno) if node.orelse else None
+                self.ifs[node.lineno] = _If(node.body[0].lineno, last_body, test, orelse,
+                                            node.test.end_lineno or node.lineno)
 
 
-def _next_in_frame(events: list[dict], index: int) -> dict | None:
-    """The next event of the same function call as events[index] (other threads' events
-    in between are not its)."""
+class _If(NamedTuple):
+    first: int  # the body's lines
+    last: int
+    test: str
+    orelse: tuple[int, int] | None  # the lines of its elif or else, if any
+    test_end: int  # the last line of the condition (several when it is in parentheses)
+
+    def truth(self, line: int, following: dict) -> bool | None:
+        """Whether the condition at `line` was true, judged by the next step of its frame;
+        None where that step cannot tell."""
+        next_line = following.get("line")
+        if not isinstance(next_line, int):
+            return None
+        if self.first > line:  # the body has lines of its own
+            return self.first <= next_line <= self.last
+        # `if c: x = 1` on one line changed nothing, so the body may or may not have run:
+        # only an elif or else tells, by being where the run went next.
+        if self.orelse is None:
+            return None
+        return not (self.orelse[0] <= next_line <= self.orelse[1])
+
+
+def _next_in_frame(events: list[dict], index: int) -> int | None:
+    """Where the next event of the same function call as events[index] is (other threads'
+    events in between are not its)."""
     depth = events[index].get("depth")
     thread = events[index].get("thread")
-    for event in events[index + 1:]:
+    for position in range(index + 1, len(events)):
+        event = events[position]
         if event.get("thread") != thread:
             continue
         if event.get("depth") == depth:
-            return event
+            return position
         if (event.get("depth") or 0) < (depth or 0):
             return None
     return None
@@ -165,7 +193,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             continue
         sentences = []
         loop = structure.loops.get(line)
-        following = _next_in_frame(events, index)
+        position = _next_in_frame(events, index)
+        if line in structure.ifs:
+            # A condition over several lines reports each as it is evaluated: look past them.
+            test_end = structure.ifs[line].test_end
+            while (position is not None and events[position].get("kind") == "line"
+                   and line < (events[position].get("line") or 0) <= test_end):
+                position = _next_in_frame(events, position)
+        following = events[position] if position is not None else None
         next_line = following.get("line") if following else None
         if loop is not None and event.get("iteration"):
             first, last, kind_of_loop = loop
@@ -174,13 +209,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
                 values = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
                 sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
                 changes = {}
-            elif not changes:
+            elif not changes and not (following and following.get("kind") == "exception" and next_line == line):
                 sentences.append("The loop ends" if kind_of_loop == "for" else "The loop condition is false, so the loop ends")
         elif (line in structure.ifs and not changes and next_line is not None
               and not (following.get("kind") == "exception" and next_line == line)):
-            first, last, test = structure.ifs[line]
-            truth = "true" if first <= next_line <= last else "false"
-            sentences.append(f"The condition `{test}` is {truth}")
+            statement = structure.ifs[line]
+            truth = statement.truth(line, following)
+            if truth is not None:
+                sentences.append(f"The condition `{statement.test}` is {'true' if truth else 'false'}")
         for var, value in changes.items():
             verb = "is updated to" if var in known else "is assigned"
             sentences.append(f"`{var}` {verb} `{value}`")

@@ -214,3 +214,36 @@ def test_a_value_sent_into_a_generator_belongs_to_its_yield_line_under_each_inte
         assert [e["value"] for e in gen if e.get("yield")] == ["0", "5", "12"]
         assert [e["kind"] for e in gen][-1] in ("exception", "return")
         assert not any(e["kind"] == "return" and not e.get("yield") for e in gen)
+
+
+LOOP_ENDS_SOURCE = """def numbers(n):
+    for i in range(n):
+        yield i
+    return "done"
+
+def f(grid):
+    seen = []
+    for value in numbers(2):
+        seen.append(value)
+    for row in grid:
+        for cell in row:
+            if cell < 0:
+                break
+        else:
+            seen.append(row)
+    return seen
+"""
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_loops_end_without_exceptions_and_their_else_is_no_iteration_under_each_interpreter(python):
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
+        trace = tracer.trace_call(LOOP_ENDS_SOURCE, "f([[1], [-1]])")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "[0, 1, [1]]"
+        # A generator that returns a value ends the `for` over it: no StopIteration event.
+        assert [e for e in trace["events"] if e["kind"] == "exception"] == []
+        # The inner loop's last check (row [1] done) binds nothing; the `else` line that
+        # follows belongs to the outer loop's first iteration.
+        f = [(e["line"], e["iteration"], e["changes"]) for e in trace["events"] if e["function"] == "f" and e["kind"] == "line"]
+        end_of_inner = f.index((15, 1, {"seen": "[0, 1, [1]]"}))
+        assert f[end_of_inner - 1] == (11, 2, {})

@@ -32,17 +32,21 @@ def loop_table(tree):
                 visit(node.body, None)
                 continue
             header = current
-            if isinstance(node, (ast.For, ast.While, ast.AsyncFor)):
+            end = node.end_lineno or node.lineno
+            is_loop = isinstance(node, (ast.For, ast.While, ast.AsyncFor))
+            if is_loop:
+                # A loop's `else` runs once it is over: its lines are no iteration of it.
                 header = node.lineno
+                end = node.body[-1].end_lineno or node.body[-1].lineno
                 targets = [] if isinstance(node, ast.While) else [
                     n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
-                loops.append([node.lineno, node.end_lineno or node.lineno, targets])
+                loops.append([node.lineno, end, targets])
             if header is not None:
-                innermost.extend([line, header] for line in range(node.lineno, (node.end_lineno or node.lineno) + 1))
+                innermost.extend([line, header] for line in range(node.lineno, end + 1))
             for field in ("body", "orelse", "finalbody"):
                 block = getattr(node, field, None)
                 if block:
-                    visit(block, header)
+                    visit(block, current if is_loop and field == "orelse" else header)
             for handler in getattr(node, "handlers", None) or ():
                 visit(handler.body, header)
             for case in getattr(node, "cases", None) or ():
@@ -67,8 +71,12 @@ _SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>",
 # `await` and `yield from` end when what they delegate to raises StopIteration (or, for
 # `async for`, StopAsyncIteration); the interpreter reports that to the trace function as
 # an exception at the delegating instruction, though nothing went wrong.
-_DELEGATION_OPS = frozenset(opcode.opmap[name] for name in ("YIELD_FROM", "SEND", "END_SEND") if name in opcode.opmap)
-_DELEGATION_ENDS = (StopIteration, StopAsyncIteration)
+# Where a StopIteration (StopAsyncIteration) is the normal end of something: an `await`,
+# `yield from` or `async for` (the delegation), or a `for` loop over a generator that
+# returns a value (3.11 reports that one to the trace function; 3.12+ does not).
+_ITERATION_END_OPS = frozenset(opcode.opmap[name] for name in ("YIELD_FROM", "SEND", "END_SEND", "FOR_ITER")
+                               if name in opcode.opmap)
+_ITERATION_ENDS = (StopIteration, StopAsyncIteration)
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: an `async def` function's code
 _CO_ASYNC_GENERATOR = 0x200  # an `async def` with `yield`
 _YIELD_FROM_OP = opcode.opmap.get("YIELD_FROM")  # Python 3.9 and 3.10
@@ -77,14 +85,14 @@ _YIELD_FROM_OP = opcode.opmap.get("YIELD_FROM")  # Python 3.9 and 3.10
 RETURNED, YIELDED, RAISED = "returned", "yielded", "raised"
 
 
-def delegation_ended(frame, exc_type):
-    """Whether an "exception" event is only the normal end of an `await`, `yield from` or
-    `async for` in `frame`."""
-    if exc_type not in _DELEGATION_ENDS:
+def iteration_ended(frame, exc_type):
+    """Whether an "exception" event is only the normal end of an `await`, `yield from`,
+    `async for` or `for` loop in `frame`."""
+    if exc_type not in _ITERATION_ENDS:
         return False
     code = frame.f_code.co_code
     lasti = frame.f_lasti
-    return 0 <= lasti < len(code) and code[lasti] in _DELEGATION_OPS
+    return 0 <= lasti < len(code) and code[lasti] in _ITERATION_END_OPS
 
 
 def exit_kind(frame):
@@ -268,6 +276,10 @@ class LineTracer:
                 info.awaiting = False
                 return self.on_event
         changes = self._diff(info, frame)
+        if resumed:
+            # What changed while the generator was suspended (a list it shares, mutated by
+            # its caller) is not its doing: only the snapshot takes it in.
+            changes = {}
         ev = self._emit(frame.f_lineno, info, self._name(code), None, changes, "call")
         if resumed and ev is not None:
             ev["resumed"] = True
@@ -356,7 +368,7 @@ class LineTracer:
             if how is not YIELDED:
                 self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
         elif event == "exception":
-            if delegation_ended(frame, arg[0]):
+            if iteration_ended(frame, arg[0]):
                 info.pending = pending  # the await goes on to its assignment, on this line
             else:
                 info.raised_at = frame.f_lasti

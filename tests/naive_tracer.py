@@ -1,0 +1,172 @@
+"""The plainest tracer there is, run in the test's own process: the reference that the
+sandboxed tracer's traces and the monologues rendered from them are checked against.
+
+No sandbox and no shortcuts: every local's full text at every event of every frame of the
+traced source, compared with the frame's last event (the same object with the same text,
+or it changed), the change attributed to the line that ran in between. A generator resumed
+after a `yield` takes in silently what changed while it waited (its caller's doing, not
+its own). Conditions of `if`, `elif` and `while` are evaluated again, on copies of the
+frame's values, every time their line runs."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+import sys
+from collections import Counter
+
+from semcoder_inference.tracer.line_tracer import loop_table
+
+FILENAME = "<naive>"
+UNTRACED = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>", "<module>"))
+_SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
+
+
+def _text(value) -> str:
+    """repr, except that an object with the default repr shows its attributes (as the
+    tracer's reprs do), inside containers too, so that a change to one shows."""
+    kind = type(value)
+    if kind is list:
+        return "[" + ", ".join(map(_text, value)) + "]"
+    if kind is tuple:
+        return "(" + ", ".join(map(_text, value)) + ("," if len(value) == 1 else "") + ")"
+    if kind is dict:
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
+    if kind.__repr__ is object.__repr__ and hasattr(value, "__dict__"):
+        return f"<{kind.__name__} {_text(dict(vars(value)))}>"
+    return repr(value)
+
+
+def _run(source: str, call: str, local):
+    namespace: dict = {"__name__": "naive"}
+    exec(compile(source, FILENAME, "exec"), namespace)
+    frames: dict = {}
+
+    def on_call(frame, event, arg):
+        if frame.f_code.co_filename != FILENAME or frame.f_code.co_name in UNTRACED:
+            return None
+        return local(frame, event, arg, frames)
+
+    sys.settrace(on_call)
+    try:
+        eval(call, namespace)
+    finally:
+        sys.settrace(None)
+
+
+def changes(source: str, call: str) -> Counter:
+    """(function, line, name, text) → how many times that line gave that local that text."""
+    seen: Counter = Counter()
+
+    def record(frame, line, before):
+        now = {name: (value, _text(value)) for name, value in frame.f_locals.items()}
+        if line is not None:
+            for name, (value, text) in now.items():
+                old = before.get(name)
+                if old is None or old[0] is not value or old[1] != text:
+                    seen[(frame.f_code.co_qualname, line, name, text)] += 1
+        return now
+
+    def local(frame, event, arg, frames):
+        known = frames.get(frame)
+        if event == "call" and known is not None:  # resumed: take in silently what changed
+            frames[frame] = (frame.f_lineno, record(frame, None, {}))
+        elif event == "call":
+            frames[frame] = (frame.f_lineno, record(frame, frame.f_lineno, {}))  # the arguments
+        else:
+            line, before = known
+            frames[frame] = (frame.f_lineno, record(frame, line, before))
+            if event == "return" and not frame.f_code.co_flags & _SUSPENDS:
+                del frames[frame]
+        return lambda f, e, a: local(f, e, a, frames)
+
+    _run(source, call, local)
+    return seen
+
+
+def truths(source: str, call: str) -> dict[int, list]:
+    """line → the value of its `if`/`elif`/`while` condition each time it ran (None where it
+    could not be evaluated again)."""
+    tests = {node.lineno: compile(ast.Expression(node.test), "<test>", "eval")
+             for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.If, ast.While))}
+    found: dict[int, list] = {}
+
+    def local(frame, event, arg, frames):
+        if event == "line" and frame.f_lineno in tests:
+            try:
+                value = bool(eval(tests[frame.f_lineno], dict(frame.f_globals), copy.deepcopy(dict(frame.f_locals))))
+            except Exception:
+                value = None
+            found.setdefault(frame.f_lineno, []).append(value)
+        return lambda f, e, a: local(f, e, a, frames)
+
+    _run(source, call, local)
+    return found
+
+
+def comparable(text: str | None) -> str | None:
+    """A value's text as both processes write it: no addresses; a set's items in one order
+    (string hashes, and so set orders, differ between processes); anything that is not a
+    literal only as "<object>" (the tracer's reprs of objects are its own)."""
+    if text is None:
+        return None
+    text = re.sub(r" at 0x[0-9a-f]+", "", text)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return "<object>"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(map(repr, value))) + "}"
+    return text
+
+
+def change_differences(trace: dict, source: str, call: str, cut: int) -> tuple[dict, dict]:
+    """(missing, extra): what the naive tracer saw and the trace does not list, and the
+    reverse. Texts longer than `cut` (the tracer's max_repr) compare as None. The one
+    documented difference is left out: a `for` header starting an iteration always lists
+    its loop variables, even when bound to the same object again."""
+    naive: Counter = Counter()
+    for (function, line, name, text), n in changes(source, call).items():
+        naive[(function, line, name, comparable(text if len(text) <= cut else None))] += n
+    ours: Counter = Counter()
+    for event in trace["events"]:
+        for name, text in event["changes"].items():
+            shown = None if len(text) > cut or text.endswith("...") else comparable(text)
+            ours[(event["function"], event["line"], name, shown)] += 1
+    loops, _ = loop_table(ast.parse(source))
+    headers = {(header, name) for header, _, targets in loops for name in targets}
+    extra = {key: n for key, n in (ours - naive).items() if (key[1], key[2]) not in headers}
+    return dict(naive - ours), extra
+
+
+_CONDITION = re.compile(r"\[L(\d+)\]: (?:The condition `.*` is (true|false)|The loop condition is (false), so "
+                        r"the loop ends|Iteration \d+ of the loop (starts))")
+
+
+def misstated_conditions(trace: dict, monologue: str, source: str, call: str) -> tuple[list, int]:
+    """The conditions `monologue` states that are not what they evaluate to (line, stated,
+    real), and how many it states. Each statement, in order, must match the value at one
+    of the line's runs, in order; the runs narrated are those that changed nothing (a
+    `while` header: all)."""
+    whiles = {node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.While)}
+    said: dict[int, list] = {}
+    for m in _CONDITION.finditer(monologue):
+        line = int(m.group(1)) - 4  # the [Lk] labels of SemCoder's prompt
+        if m.group(4) and line not in whiles:
+            continue  # a `for` loop's iteration
+        said.setdefault(line, []).append(m.group(2) == "true" or m.group(4) == "starts")
+    real_values = truths(source, call)
+    wrong, stated = [], 0
+    for line, claims in said.items():
+        runs = [e for e in trace["events"] if e["kind"] == "line" and e["line"] == line]
+        real = real_values.get(line, [])
+        assert len(real) == len(runs), (line, len(real), len(runs))
+        stated += len(claims)
+        if None in real:
+            continue
+        told = real if line in whiles else [value for value, e in zip(real, runs) if not e["changes"]]
+        remaining = iter(told)
+        if not all(any(claim == value for value in remaining) for claim in claims):
+            wrong.append((line, claims[:6], told[:6]))
+    return wrong, stated

@@ -148,3 +148,24 @@ def test_a_monologue_states_a_condition_only_where_the_run_shows_it():
     text = render_monologue(trace, loop_raises)
     assert trace["status"] == "exception" and "ZeroDivisionError" in text
     assert "The loop condition is false" not in text  # it raised, it was not false
+
+
+def test_what_a_line_did_is_told_after_the_calls_it_made():
+    source = "def g(x):\n    return x + 1\n\ndef f(n):\n    a = g(n)\n    return a\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f(1)")
+    assert render_monologue(trace, source).splitlines() == [
+        "1. The function `f` is called with `n = 1`.",
+        "2. The function `g` is called with `x = 1`.",
+        "3. [L6]: `g` returns `2`.",
+        "4. [L9]: `a` is assigned `2`.",
+        "5. [L10]: `f` returns `2`.",
+        "6. The return value of `f(1)` is `2`.",
+    ]
+    assert render_table(trace, source).splitlines()[2:] == [
+        "| 4 | call `f` with `n = 1` |",
+        "| 1 | · call `g` with `x = 1` |",
+        "| 2 | · return `2` |",
+        "| 5 `a = g(n)` | `a = 2` |",
+        "| 6 | return `2` |",
+    ]

@@ -34,7 +34,10 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
     threads the call started say which (`[thread 1]`)."""
     lines = source.splitlines() if source else []
     rows: list[tuple[str, str]] = []
-    for event in trace.get("events") or []:
+    events = trace.get("events") or []
+    shown_later: dict[int, list[tuple[str, str]]] = {}
+    for index, event in enumerate(events):
+        rows += shown_later.pop(index, ())
         kind = event.get("kind")
         changes = event.get("changes") or {}
         indent = "· " * int(event.get("depth") or 0)
@@ -62,7 +65,11 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
         cell = str(line)
         if lines and isinstance(line, int) and 0 < line <= len(lines) and (kind == "line" or resumed):
             cell += " " + _code_span(lines[line - 1].strip()[:40])
-        rows.append((cell, text))
+        after = _told_after(events, index) if kind == "line" else None
+        if after is not None:
+            shown_later.setdefault(after, []).append((cell, text))  # after the calls the line made
+        else:
+            rows.append((cell, text))
     status = trace.get("status")
     if status != "ok":
         rows.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))
@@ -138,6 +145,17 @@ def _next_in_frame(events: list[dict], index: int) -> int | None:
     return None
 
 
+def _told_after(events: list[dict], index: int) -> int | None:
+    """Where to tell what the line of events[index] did when it called traced code (the
+    calls' steps come between it and its frame's next event): that next event's place.
+    None when it called nothing traced (another thread's steps in between do not count)."""
+    after = _next_in_frame(events, index)
+    if after is None:
+        return None
+    thread = events[index].get("thread")
+    return after if any(e.get("thread") == thread for e in events[index + 1:after]) else None
+
+
 def render_monologue(trace: dict, source: str, function: str | None = None, with_answer: bool = False) -> str:
     """A forward monologue of the run. Lines are named by the `[Lk]` labels SemCoder's
     prompt gives `source` (label = line + 4; see formats.label_lines). With `function`, only
@@ -157,7 +175,9 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
     if function is not None:
         depths = [e.get("depth", 0) for e in events if e.get("function") == function and not e.get("thread")]
         base_depth = min(depths) if depths else None
+    told_later: dict[int, list[str]] = {}  # see the end of the loop
     for index, event in enumerate(events):
+        steps += told_later.pop(index, ())
         kind = event.get("kind")
         depth = event.get("depth") or 0
         name = event.get("function")
@@ -224,7 +244,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         if not sentences:
             continue
         text = "; ".join(sentences)
-        steps.append(f"{where(line, thread)}: {text[0].upper()}{text[1:]}.")
+        step = f"{where(line, thread)}: {text[0].upper()}{text[1:]}."
+        after = _told_after(events, index)
+        if after is not None:
+            # The line called traced code: what it did is told once those calls are done
+            # (`a = fib(n - 1)`: fib's steps, then "`a` is assigned `1`").
+            told_later.setdefault(after, []).append(step)
+        else:
+            steps.append(step)
     ret = trace.get("return")
     status = trace.get("status")
     call = trace.get("call")

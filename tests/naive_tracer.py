@@ -147,8 +147,7 @@ _CONDITION = re.compile(r"\[L(\d+)\]: (?:The condition `.*` is (true|false)|The 
 def misstated_conditions(trace: dict, monologue: str, source: str, call: str) -> tuple[list, int]:
     """The conditions `monologue` states that are not what they evaluate to (line, stated,
     real), and how many it states. Each statement, in order, must match the value at one
-    of the line's runs, in order; the runs narrated are those that changed nothing (a
-    `while` header: all)."""
+    of the line's runs, in order."""
     whiles = {node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.While)}
     said: dict[int, list] = {}
     for m in _CONDITION.finditer(monologue):
@@ -156,7 +155,7 @@ def misstated_conditions(trace: dict, monologue: str, source: str, call: str) ->
         if m.group(4) and line not in whiles:
             continue  # a `for` loop's iteration
         said.setdefault(line, []).append(m.group(2) == "true" or m.group(4) == "starts")
-    real_values = truths(source, call)
+    real_values = truths(source, call)  # (the runs of a one-line `if` are not all narrated)
     wrong, stated = [], 0
     for line, claims in said.items():
         runs = [e for e in trace["events"] if e["kind"] == "line" and e["line"] == line]
@@ -165,8 +164,7 @@ def misstated_conditions(trace: dict, monologue: str, source: str, call: str) ->
         stated += len(claims)
         if None in real:
             continue
-        told = real if line in whiles else [value for value, e in zip(real, runs) if not e["changes"]]
-        remaining = iter(told)
+        remaining = iter(real)
         if not all(any(claim == value for value in remaining) for claim in claims):
             wrong.append((line, claims[:6], told[:6]))
     return wrong, stated

@@ -169,3 +169,15 @@ def test_what_a_line_did_is_told_after_the_calls_it_made():
         "| 5 `a = g(n)` | `a = 2` |",
         "| 6 | return `2` |",
     ]
+
+
+def test_a_closures_free_variables_are_no_arguments_and_a_loop_variable_is_known():
+    source = ("def make(start):\n    count = start\n    def bump(step):\n        nonlocal count\n"
+              "        count += step\n        return count\n    return bump\n\n"
+              "def f(boxes):\n    bump = make(10)\n    for box in boxes:\n        box.append(bump(1))\n    return boxes\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f([[]])")
+    text = render_monologue(trace, source)
+    assert "The function `make.<locals>.bump` is called with `step = 1` (its closure holds `count = 10`)." in text
+    # `box` was bound by the loop: its change on line 12 is an update, not a first assignment
+    assert "[L16]: `boxes` is updated to `[[11]]`; `box` is updated to `[11]`." in text

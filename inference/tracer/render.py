@@ -90,10 +90,12 @@ class _Structure:
     def __init__(self, source: str):
         self.loops: dict[int, tuple[int, int, str]] = {}
         self.ifs: dict[int, _If] = {}
+        self.params: dict[str, tuple[str, ...]] = {}  # a function's parameters, by qualified name
         try:
             tree = ast.parse(source)
         except SyntaxError:
             return
+        self._find_params(tree, "")
         for node in ast.walk(tree):
             if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
                 last_body = node.body[-1].end_lineno or node.body[-1].lineno
@@ -105,6 +107,29 @@ class _Structure:
                 orelse = (node.orelse[0].lineno, node.end_lineno or node.lineno) if node.orelse else None
                 self.ifs[node.lineno] = _If(node.body[0].lineno, last_body, test, orelse,
                                             node.test.end_lineno or node.lineno)
+
+
+    def _find_params(self, node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = child.args
+                names = [arg.arg for arg in a.posonlyargs + a.args + a.kwonlyargs]
+                names += [arg.arg for arg in (a.vararg, a.kwarg) if arg is not None]
+                self.params[prefix + child.name] = tuple(names)
+                self._find_params(child, prefix + child.name + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                self._find_params(child, prefix + child.name + ".")
+            else:
+                self._find_params(child, prefix)
+
+    def parameters(self, function: str) -> tuple[str, ...] | None:
+        """The parameters of `function` (a qualified name; before Python 3.11 a bare one,
+        known when only one function has it); None when unknown."""
+        found = self.params.get(function)
+        if found is None and "." not in function:
+            matches = [names for name, names in self.params.items() if name.rpartition(".")[2] == function]
+            found = matches[0] if len(matches) == 1 else None
+        return found
 
 
 class _If(NamedTuple):
@@ -122,8 +147,9 @@ class _If(NamedTuple):
             return None
         if self.first > line:  # the body has lines of its own
             return self.first <= next_line <= self.last
-        # `if c: x = 1` on one line changed nothing, so the body may or may not have run:
-        # only an elif or else tells, by being where the run went next.
+        # `if c: x = 1` all on one line: whether the body ran, its changes (which might be
+        # the condition's own, a `:=`) cannot tell; only an elif or else does, by being
+        # where the run went next.
         if self.orelse is None:
             return None
         return not (self.orelse[0] <= next_line <= self.orelse[1])
@@ -200,9 +226,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         if kind == "call":
             known.clear()
             known.update(changes)
-            args = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
+            params = structure.parameters(str(name))
+            # A closure's free variables are locals too, but no arguments of the call.
+            held = {k: v for k, v in changes.items() if params is not None and k not in params}
+            args = " and ".join(f"`{k} = {v}`" for k, v in changes.items() if k not in held)
             in_thread = f" in thread {thread}" if thread else ""
-            steps.append(f"The function {who} is called{in_thread}" + (f" with {args}." if args else " with no arguments."))
+            closure = " and ".join(f"`{k} = {v}`" for k, v in held.items())
+            steps.append(f"The function {who} is called{in_thread}" + (f" with {args}" if args else " with no arguments")
+                         + (f" (its closure holds {closure})." if closure else "."))
             continue
         if kind == "return":
             verb = "yields" if event.get("yield") else "returns"
@@ -228,10 +259,11 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             if entering:
                 values = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
                 sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
+                known.update(changes)
                 changes = {}
             elif not changes and not (following and following.get("kind") == "exception" and next_line == line):
                 sentences.append("The loop ends" if kind_of_loop == "for" else "The loop condition is false, so the loop ends")
-        elif (line in structure.ifs and not changes and next_line is not None
+        elif (line in structure.ifs and next_line is not None
               and not (following.get("kind") == "exception" and next_line == line)):
             statement = structure.ifs[line]
             truth = statement.truth(line, following)

@@ -166,5 +166,5 @@ def misstated_conditions(trace: dict, monologue: str, source: str, call: str) ->
             continue
         remaining = iter(real)
         if not all(any(claim == value for value in remaining) for claim in claims):
-            wrong.append((line, claims[:6], told[:6]))
+            wrong.append((line, claims[:6], real[:6]))
     return wrong, stated

@@ -247,3 +247,18 @@ def test_loops_end_without_exceptions_and_their_else_is_no_iteration_under_each_
         f = [(e["line"], e["iteration"], e["changes"]) for e in trace["events"] if e["function"] == "f" and e["kind"] == "line"]
         end_of_inner = f.index((15, 1, {"seen": "[0, 1, [1]]"}))
         assert f[end_of_inner - 1] == (11, 2, {})
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_script_runs_find_calls_in_their_threads_under_each_interpreter(python):
+    from kernel_probes import threads_refused_here
+    from test_tracer_threads import SCRIPT
+
+    with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
+        calls = tracer.record_calls(SCRIPT, "f", max_calls=10)
+        if threads_refused_here(tracer, tracer.last_record_result):
+            pytest.skip("this user may start no threads here")
+        assert sorted(c["call"] for c in calls) == ["f(1)", "f(100)", "f(2)", "f(3)"]
+        trace = tracer.watch_call(SCRIPT, "g")
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "7"
+        assert [(e["function"], e.get("thread")) for e in trace["events"] if e["kind"] == "call"] == [("g", None), ("helper", 1)]

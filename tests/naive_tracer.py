@@ -33,8 +33,15 @@ def _text(value) -> str:
         return "(" + ", ".join(map(_text, value)) + ("," if len(value) == 1 else "") + ")"
     if kind is dict:
         return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
-    if kind.__repr__ is object.__repr__ and hasattr(value, "__dict__"):
-        return f"<{kind.__name__} {_text(dict(vars(value)))}>"
+    if kind.__repr__ is object.__repr__:
+        attributes = dict(getattr(value, "__dict__", None) or {})
+        for cls in kind.__mro__:
+            slots = getattr(cls, "__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
+                    attributes[slot] = getattr(value, slot)
+        if attributes or hasattr(value, "__dict__"):
+            return f"<{kind.__name__} {_text(attributes)}>"
     return repr(value)
 
 

@@ -1,7 +1,8 @@
 """The tracer against the naive one (tests/naive_tracer.py) on programs that use what
 CRUXEval's do not: classes, recursion, generators (sent values, a returned value ending a
 `for`), exceptions, context managers, closures, loops with `else`, `match`, decorators,
-aliasing, async, comprehensions. Each trace's changes are what the naive tracer sees, and
+aliasing, async, comprehensions, try/finally, properties and __slots__, `yield from`,
+unpacking, global and nonlocal, while/else, assertions, sort keys. Each trace's changes are what the naive tracer sees, and
 each condition its monologue states is what the condition evaluates to."""
 
 from __future__ import annotations
@@ -235,6 +236,153 @@ def f(xs):
             i += 1
     return out
 ''', "f('ab12cd345e')"),
+("try finally return", '''def safe_div(a, b):
+    try:
+        result = a / b
+        return result
+    except ZeroDivisionError as exc:
+        result = None
+        raise ValueError("bad divisor") from exc
+    finally:
+        done = True
+
+def f(pairs):
+    out = []
+    for a, b in pairs:
+        try:
+            out.append(safe_div(a, b))
+        except ValueError as err:
+            out.append(str(err))
+    return out
+''', "f([(1, 2), (1, 0)])"),
+("properties and slots", '''class Temperature:
+    __slots__ = ("_celsius",)
+    def __init__(self, celsius):
+        self._celsius = celsius
+    @property
+    def fahrenheit(self):
+        value = self._celsius * 9 / 5 + 32
+        return value
+    @fahrenheit.setter
+    def fahrenheit(self, value):
+        self._celsius = (value - 32) * 5 / 9
+
+def f(c):
+    t = Temperature(c)
+    before = t.fahrenheit
+    t.fahrenheit = 212
+    after = t._celsius
+    return before, after
+''', "f(0)"),
+("yield from", '''def inner(n):
+    for i in range(n):
+        got = yield i
+        if got:
+            return got
+    return -1
+
+def outer():
+    first = yield from inner(2)
+    second = yield from inner(3)
+    return first, second
+
+def f():
+    gen = outer()
+    values = [next(gen), next(gen)]
+    try:
+        next(gen)
+    except StopIteration as stop:
+        pass
+    values.append(next(gen))
+    try:
+        gen.send("stop")
+    except StopIteration as stop:
+        values.append(stop.value)
+    return values
+''', "f()"),
+("unpacking and chains", '''def f(data):
+    first, *middle, last = data
+    a = b = []
+    a.append(first)
+    lo, hi = min(data), max(data)
+    in_range = lo < middle[0] <= hi
+    swapped = (hi, lo)
+    hi, lo = swapped
+    label = f"{lo}..{hi}"
+    del middle[0]
+    return a is b, b, in_range, label, middle, last
+''', "f([3, 1, 4, 1, 5])"),
+("global and nonlocal", '''counter = 0
+
+def tick():
+    global counter
+    counter += 1
+    return counter
+
+def outer():
+    hits = []
+    def record(x):
+        hits.append(x)
+        return len(hits)
+    for k in "ab":
+        n = record(k)
+    return hits, n
+
+def f():
+    first = tick()
+    second = tick()
+    return first, second, outer()
+''', "f()"),
+("while else and nested breaks", '''def f(limit):
+    found = []
+    n = 2
+    while len(found) < limit:
+        d = 2
+        while d * d <= n:
+            if n % d == 0:
+                break
+            d += 1
+        else:
+            found.append(n)
+        n += 1
+    else:
+        status = "complete"
+    return found, status
+''', "f(4)"),
+("assert and custom exceptions", '''class ValidationError(Exception):
+    def __init__(self, field, problem):
+        super().__init__(field + ": " + problem)
+        self.field = field
+
+def validate(record):
+    if "name" not in record:
+        raise ValidationError("name", "missing")
+    assert record["age"] >= 0, "age must not be negative"
+    return True
+
+def f(records):
+    errors = {}
+    for i, record in enumerate(records):
+        try:
+            validate(record)
+        except ValidationError as exc:
+            errors[i] = exc.field
+        except AssertionError as exc:
+            errors[i] = str(exc)
+    return errors
+''', "f([{'name': 'a', 'age': 1}, {}, {'name': 'b', 'age': -1}])"),
+("sorting with keys and lambdas", '''def by_length_then_alpha(word):
+    key = (len(word), word)
+    return key
+
+def f(words):
+    ordered = sorted(words, key=by_length_then_alpha)
+    grouped = {}
+    for w in ordered:
+        grouped.setdefault(len(w), []).append(w)
+    top = max(grouped.items(), key=lambda kv: len(kv[1]))
+    return ordered, top
+''', "f(['pear', 'fig', 'apple', 'kiwi'])"),
 ]
 
 

@@ -181,3 +181,24 @@ def test_a_closures_free_variables_are_no_arguments_and_a_loop_variable_is_known
     assert "The function `make.<locals>.bump` is called with `step = 1` (its closure holds `count = 10`)." in text
     # `box` was bound by the loop: its change on line 12 is an update, not a first assignment
     assert "[L16]: `boxes` is updated to `[[11]]`; `box` is updated to `[11]`." in text
+
+
+def test_what_yield_from_gives_is_told_after_the_delegate_returns():
+    source = ("def inner():\n    got = yield 1\n    return got * 2\n\n"
+              "def outer():\n    first = yield from inner()\n    return first\n\n"
+              "def f():\n    gen = outer()\n    next(gen)\n    try:\n        gen.send(5)\n    except StopIteration as stop:\n"
+              "        return stop.value\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f()")
+    steps = [step.split(". ", 1)[1] for step in render_monologue(trace, source).splitlines()]
+    resumed = steps.index("[L10]: `outer` resumes after its `yield`.")
+    assert steps[resumed + 1:resumed + 4] == [
+        "[L6]: `inner` resumes after its `yield`; `got` is assigned `5`.",
+        "[L7]: `inner` returns `10`.",
+        "[L10]: `first` is assigned `10`.",
+    ]
+    # a for header that binds two names lists them in the header's order, rebound or not
+    pairs = "def f(pairs):\n    for a, b in pairs:\n        pass\n    return b\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(pairs, "f([(1, 2), (1, 3)])")
+    assert [list(e["changes"]) for e in trace["events"] if e["line"] == 2 and e["changes"]] == [["a", "b"], ["a", "b"]]

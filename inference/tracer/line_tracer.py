@@ -328,11 +328,14 @@ class LineTracer:
             changes.update(self._diff(info, frame))
             info.pending = None
             loop = self.ranges.get(pending["line"])
-            if loop is not None and loop[2] and loop[0] < line <= loop[1]:
-                # A new iteration: show the loop variables even if rebound to equal values.
-                for target in loop[2]:
-                    if target not in changes and target in info.snapshot:
-                        changes[target] = info.snapshot[target][1][0]
+            if loop is not None and loop[2] and loop[0] < line <= loop[1] and not changes.keys() >= set(loop[2]):
+                # A new iteration: show the loop variables even if rebound to equal values,
+                # in the order the header names them.
+                snapshot = info.snapshot
+                listed = {target: changes[target] if target in changes else snapshot[target][1][0]
+                          for target in loop[2] if target in changes or target in snapshot}
+                listed.update(changes)
+                pending["changes"] = listed
         name = self._name(frame.f_code)
         if event == "line":
             info.raised_at = -1

@@ -65,7 +65,7 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
         cell = str(line)
         if lines and isinstance(line, int) and 0 < line <= len(lines) and (kind == "line" or resumed):
             cell += " " + _code_span(lines[line - 1].strip()[:40])
-        after = _told_after(events, index) if kind == "line" else None
+        after = _told_after(events, index) if kind == "line" or resumed else None
         if after is not None:
             shown_later.setdefault(after, []).append((cell, text))  # after the calls the line made
         else:
@@ -219,9 +219,15 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             received = []
             for var, value in changes.items():  # what `x = yield v` does with the value sent in
                 verb = "is updated to" if var in known else "is assigned"
-                received.append(f"; `{var}` {verb} `{value}`")
+                received.append(f"`{var}` {verb} `{value}`")
                 known.add(var)
-            steps.append(f"{where(line, thread)}: {who} resumes after its `yield`{''.join(received)}.")
+            resumes = f"{where(line, thread)}: {who} resumes after its `yield`"
+            after = _told_after(events, index) if received else None
+            if after is not None:  # `x = yield from g()`: x is told once g's steps are
+                steps.append(resumes + ".")
+                told_later.setdefault(after, []).append(f"{where(line, thread)}: {'; '.join(received)}.")
+            else:
+                steps.append(resumes + "".join("; " + r for r in received) + ".")
             continue
         if kind == "call":
             known.clear()

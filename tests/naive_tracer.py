@@ -1,5 +1,6 @@
-"""The plainest tracer there is, run in the test's own process: the reference that the
-sandboxed tracer's traces and the monologues rendered from them are checked against.
+"""The plainest tracer there is, run in the test's own process (or, as a script, by another
+interpreter: under()): the reference that the sandboxed tracer's traces and the
+monologues rendered from them are checked against. Standard library only, Python 3.9+.
 
 No sandbox and no shortcuts: every local's full text at every event of every frame of the
 traced source, compared with the frame's last event (the same object with the same text,
@@ -13,10 +14,10 @@ from __future__ import annotations
 import ast
 import copy
 import re
+import json
+import subprocess
 import sys
 from collections import Counter
-
-from semcoder_inference.tracer.line_tracer import loop_table
 
 FILENAME = "<naive>"
 UNTRACED = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>", "<module>"))
@@ -43,6 +44,11 @@ def _text(value) -> str:
         if attributes or hasattr(value, "__dict__"):
             return f"<{kind.__name__} {_text(attributes)}>"
     return repr(value)
+
+
+def _name(code) -> str:
+    """The function's name as the tracer gives it: qualified from Python 3.11 on."""
+    return getattr(code, "co_qualname", code.co_name)
 
 
 def _run(source: str, call: str, local):
@@ -72,7 +78,7 @@ def changes(source: str, call: str) -> Counter:
             for name, (value, text) in now.items():
                 old = before.get(name)
                 if old is None or old[0] is not value or old[1] != text:
-                    seen[(frame.f_code.co_qualname, line, name, text)] += 1
+                    seen[(_name(frame.f_code), line, name, text)] += 1
         return now
 
     def local(frame, event, arg, frames):
@@ -128,13 +134,26 @@ def comparable(text: str | None) -> str | None:
     return text
 
 
-def change_differences(trace: dict, source: str, call: str, cut: int) -> tuple[dict, dict]:
-    """(missing, extra): what the naive tracer saw and the trace does not list, and the
-    reverse. Texts longer than `cut` (the tracer's max_repr) compare as None. The one
-    documented difference is left out: a `for` header starting an iteration always lists
-    its loop variables, even when bound to the same object again."""
+def under(python: str, programs: list[tuple[str, str]]) -> list[dict]:
+    """changes() and truths() of each (source, call), run by the interpreter `python` (this
+    file is standard library only, Python 3.9+): [{"changes": Counter, "truths": {...}}]."""
+    done = subprocess.run([python, __file__], input=json.dumps(programs), capture_output=True, text=True,
+                          timeout=120, check=True)
+    return [{"changes": Counter({tuple(key): n for key, n in found["changes"]}),
+             "truths": {int(line): values for line, values in found["truths"].items()}}
+            for found in json.loads(done.stdout)]
+
+
+def change_differences(trace: dict, source: str, call: str, cut: int, seen: Counter | None = None) -> tuple[dict, dict]:
+    """(missing, extra): what the naive tracer saw (here, or `seen`: its changes() under
+    another interpreter) and the trace does not list, and the reverse. Texts longer than
+    `cut` (the tracer's max_repr) compare as None. The one documented difference is left
+    out: a `for` header starting an iteration always lists its loop variables, even when
+    bound to the same object again."""
+    from semcoder_inference.tracer.line_tracer import loop_table
+
     naive: Counter = Counter()
-    for (function, line, name, text), n in changes(source, call).items():
+    for (function, line, name, text), n in (changes(source, call) if seen is None else seen).items():
         naive[(function, line, name, comparable(text if len(text) <= cut else None))] += n
     ours: Counter = Counter()
     for event in trace["events"]:
@@ -151,7 +170,8 @@ _CONDITION = re.compile(r"\[L(\d+)\]: (?:The condition `.*` is (true|false)|The 
                         r"the loop ends|Iteration \d+ of the loop (starts))")
 
 
-def misstated_conditions(trace: dict, monologue: str, source: str, call: str) -> tuple[list, int]:
+def misstated_conditions(trace: dict, monologue: str, source: str, call: str,
+                         real_values: dict | None = None) -> tuple[list, int]:
     """The conditions `monologue` states that are not what they evaluate to (line, stated,
     real), and how many it states. Each statement, in order, must match the value at one
     of the line's runs, in order."""
@@ -162,7 +182,8 @@ def misstated_conditions(trace: dict, monologue: str, source: str, call: str) ->
         if m.group(4) and line not in whiles:
             continue  # a `for` loop's iteration
         said.setdefault(line, []).append(m.group(2) == "true" or m.group(4) == "starts")
-    real_values = truths(source, call)  # (the runs of a one-line `if` are not all narrated)
+    if real_values is None:  # (else: truths() under another interpreter)
+        real_values = truths(source, call)
     wrong, stated = [], 0
     for line, claims in said.items():
         runs = [e for e in trace["events"] if e["kind"] == "line" and e["line"] == line]
@@ -175,3 +196,11 @@ def misstated_conditions(trace: dict, monologue: str, source: str, call: str) ->
         if not all(any(claim == value for value in remaining) for claim in claims):
             wrong.append((line, claims[:6], real[:6]))
     return wrong, stated
+
+
+if __name__ == "__main__":  # see under()
+    results = []
+    for source, call in json.load(sys.stdin):
+        results.append({"changes": [[list(key), n] for key, n in changes(source, call).items()],
+                        "truths": truths(source, call)})
+    json.dump(results, sys.stdout)

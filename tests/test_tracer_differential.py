@@ -2,14 +2,18 @@
 CRUXEval's do not: classes, recursion, generators (sent values, a returned value ending a
 `for`), exceptions, context managers, closures, loops with `else`, `match`, decorators,
 aliasing, async, comprehensions, try/finally, properties and __slots__, `yield from`,
-unpacking, global and nonlocal, while/else, assertions, sort keys. Each trace's changes are what the naive tracer sees, and
-each condition its monologue states is what the condition evaluates to."""
+unpacking, global and nonlocal, while/else, assertions, sort keys. Each trace's changes
+are what the naive tracer sees, and each condition its monologue states is what the
+condition evaluates to: under this Python, and under every other one found (3.9+)."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 
 import naive_tracer
+from test_tracer_interpreters import _interpreters
 from semcoder_inference.tracer import Limits, Tracer, render_monologue
 
 PROGRAMS = [
@@ -400,3 +404,27 @@ def test_changes_and_stated_conditions_are_the_naive_tracers(tracer, name, sourc
     assert (missing, extra) == ({}, {})
     misstated, _ = naive_tracer.misstated_conditions(trace, render_monologue(trace, source), source, call)
     assert misstated == []
+
+
+def python_is_older(python: str, version: tuple[int, int]) -> bool:
+    found = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    return tuple(map(int, found)) < version
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_the_same_holds_under_each_interpreter(python):
+    """The tracer running under each interpreter found, against the naive tracer run by
+    that interpreter (the two see the same bytecode and the same trace events)."""
+    programs = [p for p in PROGRAMS if "case " not in p[1] or not python_is_older(python, (3, 10))]
+    naive = naive_tracer.under(python, [(source, call) for _, source, call in programs])
+    with Tracer(python=python, workers=1, limits=Limits(max_events=100_000)) as tracer:
+        for (name, source, call), seen in zip(programs, naive):
+            trace = tracer.trace_call(source, call)
+            assert trace["status"] == "ok", (name, trace["message"])
+            missing, extra = naive_tracer.change_differences(trace, source, call, tracer.limits.max_repr,
+                                                             seen["changes"])
+            assert (missing, extra) == ({}, {}), name
+            misstated, _ = naive_tracer.misstated_conditions(trace, render_monologue(trace, source), source, call,
+                                                             seen["truths"])
+            assert misstated == [], name

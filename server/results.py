@@ -48,7 +48,7 @@ def actual_line_states(trace: dict | None, function: str, first: int, last: int)
     events = [
         e for e in trace.get("events") or []
         if _same_function(e.get("function"), function) and isinstance(e.get("line"), int)
-        and first <= e["line"] <= last
+        and first <= e["line"] <= last and not e.get("thread")  # a thread running it too is another run
     ]
     if not events:
         return []

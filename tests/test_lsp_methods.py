@@ -177,6 +177,13 @@ def test_older_pythons_name_method_frames_without_the_class():
     assert actual_line_states({"events": [dict(events[0], function="Other.total")]}, "Basket.total", 11, 13) == []
 
 
+def test_a_thread_running_the_same_function_is_another_run_whose_values_stay_out():
+    own = {"line": 12, "depth": 0, "function": "Basket.total", "changes": {"subtotal": "60"}, "kind": "line"}
+    threaded = [own, dict(own, changes={"subtotal": "99"}, thread=1)]
+    assert actual_line_states({"events": threaded}, "Basket.total", 11, 13) == [
+        {"line": 12, "values": {"subtotal": "60"}, "source": "actual"}]
+
+
 async def test_hover_in_a_method_shows_its_real_trace(tmp_path):
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "basket.py", BASKET)

@@ -655,9 +655,19 @@ def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
         "    fs[39] = -0.0\n"           # 7: equal, but reads differently
         "    d = dict.fromkeys(range(40), 0)\n"
         "    d[39] = 1\n"               # 9
-        "    return 0\n")
+        "    box = Box()\n"
+        "    box.last = 1\n"            # 11: an object's attribute past the cut
+        "    box.last = 1\n"            # 12: the same value again: no change
+        "    return 0\n"
+        "\n"
+        "class Box:\n"
+        "    def __init__(self):\n"
+        "        for i in range(30):\n"
+        "            setattr(self, 'field%d' % i, i)\n"
+        "        self.last = 0\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     changes = {e["line"]: e["changes"] for e in line_events(trace)}
     assert len(changes[2]["xs"]) == 60 and changes[3] == changes[2] and changes[5] == changes[2]
     assert changes[4] == {}
     assert list(changes[7]) == ["fs"] and list(changes[9]) == ["d"]
+    assert list(changes[11]) == ["box"] and changes[11]["box"].endswith("...") and changes[12] == {}

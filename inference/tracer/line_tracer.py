@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, fingerprint, safe_str
+from .safe_repr import ATOMS, fingerprint, instance_dict, safe_str, slot_values
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -140,27 +140,41 @@ _ATOM_TYPES = frozenset(ATOMS)
 _is = operator.is_
 
 
+def _fields(value, kind):
+    """An object's attributes as its repr shows them (see SafeRepr: a class that keeps the
+    default repr), read without running user code; None for any other value."""
+    if kind in _ATOM_TYPES or kind.__repr__ is not object.__repr__:
+        return None
+    fields = instance_dict(value, kind)
+    fields = dict(fields) if fields is not None else {}
+    fields.update(slot_values(value, kind))
+    return fields
+
+
 def _atom_parts(value):
-    """What _same_parts compares: the elements (a dict: keys, then values) of a small
-    list, dict, set or tuple made only of atoms; None for anything else."""
+    """What _same_parts compares: the elements (a dict: keys, then values; an object with
+    the default repr: its attributes' names, then values) of a small list, dict, set or
+    tuple, or such an object, made only of atoms; None for anything else."""
     kind = type(value)
     if kind is list or kind is set or kind is tuple:
         if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)):
             return tuple(value)
-    elif kind is dict:
-        if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)) \
-                and _ATOM_TYPES.issuperset(map(type, value.values())):
-            return tuple(value) + tuple(value.values())
+        return None
+    mapping = value if kind is dict else _fields(value, kind)
+    if mapping is not None and len(mapping) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, mapping)) \
+            and _ATOM_TYPES.issuperset(map(type, mapping.values())):
+        return tuple(mapping) + tuple(mapping.values())
     return None
 
 
 def _same_parts(value, kind, parts):
     """Whether `value` (of type `kind`) still holds exactly `parts` (see _atom_parts)."""
-    if kind is dict:
-        size = len(value)
-        return size * 2 == len(parts) and all(map(_is, value, parts)) and \
-            all(map(_is, value.values(), parts[size:]))
-    return len(value) == len(parts) and all(map(_is, value, parts))
+    if kind is list or kind is set or kind is tuple:
+        return len(value) == len(parts) and all(map(_is, value, parts))
+    mapping = value if kind is dict else _fields(value, kind)
+    size = len(mapping)
+    return size * 2 == len(parts) and all(map(_is, mapping, parts)) and \
+        all(map(_is, mapping.values(), parts[size:]))
 
 
 def _values_differ(old, new):

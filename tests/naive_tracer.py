@@ -25,8 +25,9 @@ _SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
 
 
 def _text(value) -> str:
-    """repr, except that an object with the default repr shows its attributes (as the
-    tracer's reprs do), inside containers too, so that a change to one shows."""
+    """repr, except that an object with the default repr shows its attributes as the
+    tracer's reprs do (`<Box items=[1], total=1>`), inside containers too, so that a change
+    to one shows."""
     kind = type(value)
     if kind is list:
         return "[" + ", ".join(map(_text, value)) + "]"
@@ -41,9 +42,13 @@ def _text(value) -> str:
             for slot in (slots,) if isinstance(slots, str) else slots:
                 if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
                     attributes[slot] = getattr(value, slot)
-        if attributes or hasattr(value, "__dict__"):
-            return f"<{kind.__name__} {_text(attributes)}>"
-    return repr(value)
+        if not attributes:
+            return f"<{kind.__name__} object>"
+        return f"<{kind.__name__} " + ", ".join(f"{name}={_text(v)}" for name, v in attributes.items()) + ">"
+    try:
+        return repr(value)
+    except Exception as exc:  # (an object half made: its __repr__ reads what is not set yet)
+        return f"<repr failed: {type(exc).__name__}>"
 
 
 def _name(code) -> str:
@@ -101,14 +106,16 @@ def changes(source: str, call: str) -> Counter:
 def truths(source: str, call: str) -> dict[int, list]:
     """line → the value of its `if`/`elif`/`while` condition each time it ran (None where it
     could not be evaluated again)."""
-    tests = {node.lineno: compile(ast.Expression(node.test), "<test>", "eval")
+    tests = {node.lineno: (compile(ast.Expression(node.test), "<test>", "eval"), _may_change_things(node.test))
              for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.If, ast.While))}
     found: dict[int, list] = {}
 
     def local(frame, event, arg, frames):
         if event == "line" and frame.f_lineno in tests:
-            try:
-                value = bool(eval(tests[frame.f_lineno], dict(frame.f_globals), copy.deepcopy(dict(frame.f_locals))))
+            test, on_copies = tests[frame.f_lineno]
+            values = dict(frame.f_locals)
+            try:  # copies would fail `x is y`, so only where the test could change something
+                value = bool(eval(test, dict(frame.f_globals), copy.deepcopy(values) if on_copies else values))
             except Exception:
                 value = None
             found.setdefault(frame.f_lineno, []).append(value)
@@ -116,6 +123,12 @@ def truths(source: str, call: str) -> dict[int, list]:
 
     _run(source, call, local)
     return found
+
+
+def _may_change_things(test: ast.AST) -> bool:
+    """Whether evaluating `test` again might change something (it calls, assigns, awaits)."""
+    return any(isinstance(node, (ast.Call, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom))
+               for node in ast.walk(test))
 
 
 def comparable(text: str | None) -> str | None:

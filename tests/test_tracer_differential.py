@@ -8,6 +8,8 @@ condition evaluates to: under this Python, and under every other one found (3.9+
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import subprocess
 
 import pytest
@@ -428,3 +430,30 @@ def test_the_same_holds_under_each_interpreter(python):
             misstated, _ = naive_tracer.misstated_conditions(trace, render_monologue(trace, source), source, call,
                                                              seen["truths"])
             assert misstated == [], name
+
+
+STANDARD_LIBRARY = [
+    ("textwrap", "wrap('The quick brown fox jumps over the lazy dog again', 12)"),
+    ("shlex", "split('a \"b c\" d\\\\ e')"),
+    ("difflib", "SequenceMatcher(None, 'abcdef', 'abxdeg').ratio()"),
+    ("fractions", "Fraction(3, 4) + Fraction(5, 6)"),
+    ("colorsys", "rgb_to_hls(0.2, 0.4, 0.4)"),
+    ("string", "Template('$who likes $what').substitute(who='tim', what='pie')"),
+    ("ipaddress", "list(ip_network('192.168.0.0/30').hosts())"),
+    ("fnmatch", "translate('*.py[co]')"),
+    ("html", "unescape('&lt;p&gt; &amp; &#65;')"),
+]
+
+
+@pytest.mark.parametrize("module,call", STANDARD_LIBRARY, ids=[m for m, _ in STANDARD_LIBRARY])
+def test_standard_library_modules_traced_as_user_code(tracer, module, call):
+    """Real code: a module of this Python's standard library, traced as the user's source.
+    The one difference allowed is the documented one: a change past where the repr of an
+    object with other than atom attributes is cut (shlex's and SequenceMatcher's `self`)."""
+    source = inspect.getsource(importlib.import_module(module))
+    trace = tracer.trace_call(source, call)
+    assert trace["status"] == "ok" and not any(trace["truncated"].values()), trace["message"]
+    missing, extra = naive_tracer.change_differences(trace, source, call, tracer.limits.max_repr)
+    assert extra == {} and [key for key in missing if key[3] is not None] == []
+    misstated, stated = naive_tracer.misstated_conditions(trace, render_monologue(trace, source), source, call)
+    assert misstated == [] and stated > 0

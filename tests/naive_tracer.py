@@ -160,19 +160,22 @@ def under(python: str, programs: list[tuple[str, str]]) -> list[dict]:
 def change_differences(trace: dict, source: str, call: str, cut: int, seen: Counter | None = None) -> tuple[dict, dict]:
     """(missing, extra): what the naive tracer saw (here, or `seen`: its changes() under
     another interpreter) and the trace does not list, and the reverse. Texts longer than
-    `cut` (the tracer's max_repr) compare as None. The one documented difference is left
+    `cut` (the tracer's max_repr), or with "..." in them (the tracer's cut ones do, at the
+    end or, for a long list, dict or str, in the middle), compare as None. The one documented difference is left
     out: a `for` header starting an iteration always lists its loop variables, even when
     bound to the same object again."""
     from semcoder_inference.tracer.line_tracer import loop_table
 
+    def shown(text):  # a cut text, or one that might be (the same rule on both sides)
+        return None if len(text) > cut or "..." in text else comparable(text)
+
     naive: Counter = Counter()
     for (function, line, name, text), n in (changes(source, call) if seen is None else seen).items():
-        naive[(function, line, name, comparable(text if len(text) <= cut else None))] += n
+        naive[(function, line, name, shown(text))] += n
     ours: Counter = Counter()
     for event in trace["events"]:
         for name, text in event["changes"].items():
-            shown = None if len(text) > cut or text.endswith("...") else comparable(text)
-            ours[(event["function"], event["line"], name, shown)] += 1
+            ours[(event["function"], event["line"], name, shown(text))] += 1
     loops, _ = loop_table(ast.parse(source))
     headers = {(header, name) for header, _, targets in loops for name in targets}
     extra = {key: n for key, n in (ours - naive).items() if (key[1], key[2]) not in headers}

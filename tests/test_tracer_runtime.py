@@ -642,22 +642,26 @@ def test_the_zygote_holds_no_compiler_garbage():
 
 
 def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
-    """A repr is cut at max_repr characters; a small container of atoms whose change lies
-    past the cut is still listed (with the same cut text), unless what it holds is equal
-    and reads the same (another object of an equal string)."""
+    """A long list, dict or str shows its first and last items, `[0, 1, ..., 38, 39]`, within
+    max_repr characters: what a loop appends shows. A small container of atoms whose change
+    lies between the two is still listed (with the same text), unless what it holds is
+    equal and reads the same (another object of an equal string)."""
     source = (
         "def f():\n"
         "    xs = [str(i) + 'x' for i in range(40)]\n"
-        "    xs[35] = 'Z'\n"                      # 3: past the cut
-        "    xs[36] = ''.join(['3', '6', 'x'])\n"  # 4: another string object, equal: no change
-        "    xs[37] = 1\n"                        # 5: another type
+        "    xs[20] = 'Z'\n"                      # 3: in the middle, not shown
+        "    xs[21] = ''.join(['2', '1', 'x'])\n"  # 4: another string object, equal: no change
+        "    xs[20] = 1\n"                        # 5: another type
         "    fs = [0.0] * 40\n"
-        "    fs[39] = -0.0\n"           # 7: equal, but reads differently
+        "    fs[20] = -0.0\n"          # 7: equal, but reads differently
         "    d = dict.fromkeys(range(40), 0)\n"
-        "    d[39] = 1\n"               # 9
+        "    d[20] = 1\n"              # 9
         "    box = Box()\n"
         "    box.last = 1\n"            # 11: an object's attribute past the cut
         "    box.last = 1\n"            # 12: the same value again: no change
+        "    xs.append('end')\n"        # 13: at the end: shows
+        "    text = 'a' * 100\n"
+        "    text += 'Z'\n"             # 15: at the end of a long string: shows
         "    return 0\n"
         "\n"
         "class Box:\n"
@@ -667,7 +671,10 @@ def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
         "        self.last = 0\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     changes = {e["line"]: e["changes"] for e in line_events(trace)}
-    assert len(changes[2]["xs"]) == 60 and changes[3] == changes[2] and changes[5] == changes[2]
+    assert changes[2] == {"xs": "['0x', '1x', '2x', '3x', ..., '37x', '38x', '39x']"}
+    assert changes[3] == changes[2] and changes[5] == changes[2]
     assert changes[4] == {}
     assert list(changes[7]) == ["fs"] and list(changes[9]) == ["d"]
+    assert changes[13] == {"xs": "['0x', '1x', '2x', '3x', ..., '38x', '39x', 'end']"}
+    assert changes[15] == {"text": "'" + 'a' * 27 + '...' + 'a' * 26 + "Z'"}
     assert list(changes[11]) == ["box"] and changes[11]["box"].endswith("...") and changes[12] == {}

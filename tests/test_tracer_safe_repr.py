@@ -93,3 +93,26 @@ def test_a_long_list_costs_only_what_it_shows():
     text = SafeRepr(120, PlainReprBudget())([Counted(n) for n in range(100_000)])
     assert text.startswith("[C, C") and text.endswith("...") and len(text) == 120
     assert len(seen) < 60
+
+
+def test_ends_shows_the_first_and_last_items_of_a_long_value():
+    """What events show (SafeRepr.ends): a long list, tuple, dict or str keeps its first and
+    last items within the limit; anything else, or anything short
+    enough, is shown as by the rule."""
+    safe = SafeRepr(40, PlainReprBudget())
+    assert safe.ends(list(range(100))) == "[0, 1, 2, 3, 4, ..., 96, 97, 98, 99]"
+    assert safe.ends(tuple(range(100))) == "(0, 1, 2, 3, 4, ..., 96, 97, 98, 99)"
+    assert safe.ends({i: i for i in range(100)}) == "{0: 0, 1: 1, ..., 98: 98, 99: 99}"
+    assert safe.ends("a" * 50 + "Z") == "'" + "a" * 17 + "..." + "a" * 16 + "Z'"
+    assert safe.ends([1, 2, 3]) == "[1, 2, 3]" and safe.ends(set(range(100))) == safe(set(range(100)))
+    # quotes that differ between the two ends: cut as usual
+    mixed = "'" * 30 + '"' * 30
+    assert safe.ends(mixed) == safe(mixed)
+    # items longer than half the room: the first and the last alone do not fit, cut as usual
+    wide = ["x" * 30, "y" * 30, "z" * 30]
+    assert safe.ends(wide) == safe(wide)
+    rng = random.Random(5)
+    for _ in range(2000):
+        value = _value(rng)
+        text = safe.ends(value)
+        assert len(text) <= 48 and (text == safe(value) or ", ..., " in text or "..." in text[1:-1])

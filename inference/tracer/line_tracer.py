@@ -238,7 +238,7 @@ class LineTracer:
     def _diff(self, info, frame):
         changes = {}
         snapshot = info.snapshot
-        safe_repr = self.repr
+        safe_repr = self.repr.ends  # a long value shows its end too: what a loop appends
         for name, value in frame.f_locals.items():
             old = snapshot.get(name)
             if old is not None and old[0] is value:

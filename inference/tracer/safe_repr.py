@@ -150,6 +150,49 @@ class SafeRepr:
             text = text[: max(limit - 3, 1)] + "..."
         return text
 
+    def ends(self, obj):
+        """Like calling this, but a list, tuple, dict or str too long for max_len shows its
+        first and its last items, `[0, 1, 2, ..., 98, 99]`, so that what a loop appends, or
+        adds at the end of a string, shows. Values of events; a return value is cut as usual."""
+        text = self(obj)
+        kind = type(obj)
+        if not text.endswith("...") or kind not in (list, tuple, dict, str):
+            return text
+        limit = self.max_len
+        if kind is str:
+            side = max((limit - 5) // 2, 1)
+            head, tail = repr(obj[:side]), repr(obj[-side:])
+            if head[0] != tail[-1] or len(head) + len(tail) > limit:  # other quotes, or escapes
+                return text
+            return head[:-1] + "..." + tail[1:]
+        items = list(obj.items()) if kind is dict else obj  # (a dict's items: a copy, in C)
+        budget = (limit - 8) // 2
+        first = self._items(items, range(len(items)), budget, kind is dict)
+        last = self._items(items, range(len(items) - 1, len(first) - 1, -1), budget, kind is dict)
+        if not first or not last or len(first) + len(last) >= len(items):
+            return text
+        opening, closing = {list: "[]", tuple: "()", dict: "{}"}[kind]
+        shown = opening + ", ".join(first) + ", ..., " + ", ".join(reversed(last)) + closing
+        return shown if len(shown) <= limit + 8 else text
+
+    def _items(self, items, indexes, budget, pairs):
+        """The texts of items[i] for i in `indexes`, as many as fit in `budget` characters."""
+        texts, used = [], 0
+        for index in indexes:
+            out = []
+            if pairs:
+                self._walk(items[index][0], out, budget, 1)
+                out.append(": ")
+                self._walk(items[index][1], out, budget, 1)
+            else:
+                self._walk(items[index], out, budget, 1)
+            item = "".join(out)
+            used += len(item) + 2
+            if used > budget:
+                break
+            texts.append(item)
+        return texts
+
     def _walk(self, obj, out, limit, level):
         kind = type(obj)
         if kind in ATOMS:

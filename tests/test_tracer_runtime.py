@@ -677,4 +677,33 @@ def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
     assert list(changes[7]) == ["fs"] and list(changes[9]) == ["d"]
     assert changes[13] == {"xs": "['0x', '1x', '2x', '3x', ..., '38x', '39x', 'end']"}
     assert changes[15] == {"text": "'" + 'a' * 27 + '...' + 'a' * 26 + "Z'"}
-    assert list(changes[11]) == ["box"] and changes[11]["box"].endswith("...") and changes[12] == {}
+    assert changes[11] == {"box": "<Box ..., last=1>"} and changes[12] == {}
+
+
+def test_an_object_whose_repr_is_cut_shows_the_attributes_a_line_changed(tracer):
+    """Its first attributes are all a cut repr shows; a line that changes later ones names
+    those: rebound, added, or a list, dict or set it holds grown or shrunk."""
+    source = (
+        "class Cart:\n"
+        "    def __init__(self):\n"
+        "        self.owner = 'ann'\n"
+        "        self.address = '221B Baker Street, London'\n"
+        "        self.items = []\n"
+        "        self.total = 0\n"
+        "\n"
+        "def f():\n"
+        "    cart = Cart()\n"
+        "    cart.items.append('pen')\n"     # 10: grown in place
+        "    cart.total += 3\n"              # 11: rebound
+        "    cart.note = 'gift'\n"           # 12: added
+        "    cart.total = 3\n"               # 13: the same value again: no change
+        "    cart.owner = 'bo'\n"            # 14: shown by the cut repr itself
+        "    return cart.total\n")
+    trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[9]["cart"].startswith("<Cart owner='ann', address=") and changes[9]["cart"].endswith("...")
+    assert changes[10] == {"cart": "<Cart ..., items=['pen']>"}
+    assert changes[11] == {"cart": "<Cart ..., total=3>"}
+    assert changes[12] == {"cart": "<Cart ..., note='gift'>"}
+    assert changes[13] == {}
+    assert changes[14] == {"cart": "<Cart ..., owner='bo'>"}

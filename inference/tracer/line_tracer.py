@@ -177,6 +177,41 @@ def _same_parts(value, kind, parts):
         all(map(_is, mapping.values(), parts[size:]))
 
 
+_SIZED = frozenset((list, dict, set, bytearray))
+
+
+def _shape(value):
+    """An object with the default repr: (its attributes' names, their values, the length of
+    each that is a list, dict, set or bytearray, else -1); None for any other value."""
+    fields = _fields(value, type(value))
+    if fields is None:
+        return None
+    values = tuple(fields.values())
+    return tuple(fields), values, tuple(len(v) if type(v) in _SIZED else -1 for v in values)
+
+
+def _moved_attributes(old, new):
+    """(name, value) of each attribute of shape `new` that `old` did not have, or held
+    another value in (not merely another object of an equal atom), or whose length
+    changed (an append to a list it holds)."""
+    before = {name: (value, size) for name, value, size in zip(*old)}
+    moved = []
+    for name, value, size in zip(*new):
+        was, was_size = before.get(name, (_MISSING, None))
+        if was is value:
+            if size != was_size:
+                moved.append((name, value))
+            continue
+        if was is not _MISSING and type(was) is type(value) and type(value) in _ATOM_TYPES \
+                and not _values_differ((was,), (value,)):
+            continue
+        moved.append((name, value))
+    return moved
+
+
+_MISSING = object()
+
+
 def _values_differ(old, new):
     """Whether two _atom_parts hold different values (not merely other objects: `x[i] =
     x[i].lower()` of a digit puts an equal string there). Called only when the container's
@@ -251,11 +286,20 @@ class LineTracer:
             text = safe_repr(value)
             fp = fingerprint(value, text)
             parts = _atom_parts(value)
-            if old is None or old[0] is not value or old[1] != fp or (
-                    parts is not None and old[2] is not None and _values_differ(old[2], parts)):
-                # (the last: a container of atoms changed past where its repr is cut)
+            changed = old is None or old[0] is not value or old[1] != fp or (
+                parts is not None and old[2] is not None and _values_differ(old[2], parts))
+            # (the last: a container of atoms changed where its repr does not show)
+            shape = _shape(value)
+            if shape is not None and text[-3:] == "..." and old is not None and old[0] is value and old[3] is not None:
+                # An object whose repr is cut: name the attributes it changed, which its
+                # first ones (what the cut repr shows) need not be.
+                moved = _moved_attributes(old[3], shape)
+                if moved:
+                    changed = True
+                    text = self.repr.attributes(type(value), moved)
+            if changed:
                 changes[name] = text
-            snapshot[name] = (value, fp, parts)
+            snapshot[name] = (value, fp, parts, shape)
         return changes
 
     def _name(self, code):

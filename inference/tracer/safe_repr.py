@@ -175,6 +175,21 @@ class SafeRepr:
         shown = opening + ", ".join(first) + ", ..., " + ", ".join(reversed(last)) + closing
         return shown if len(shown) <= limit + 8 else text
 
+    def attributes(self, kind, pairs):
+        """`<Kind ..., b=2, c=[3]>`: some attributes (`pairs` of name and value) of an object
+        of class `kind` whose repr is cut before them (those a line changed)."""
+        limit = self.max_len
+        out = ["<%s ..., " % kind.__name__]
+        for index, (name, value) in enumerate(pairs):
+            if sum(len(p) for p in out) > limit:
+                out.append(", ...")
+                break
+            out.append("%s%s=" % (", " if index else "", name))
+            self._walk(value, out, limit, 1)
+        out.append(">")
+        text = "".join(out)
+        return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+
     def _items(self, items, indexes, budget, pairs):
         """The texts of items[i] for i in `indexes`, as many as fit in `budget` characters."""
         texts, used = [], 0

@@ -178,6 +178,7 @@ def _same_parts(value, kind, parts):
 
 
 _SIZED = frozenset((list, dict, set, bytearray))
+_ENDS_SHOWN = frozenset((list, tuple, dict, str))  # see SafeRepr.ends
 
 
 def _shape(value):
@@ -273,30 +274,38 @@ class LineTracer:
     def _diff(self, info, frame):
         changes = {}
         snapshot = info.snapshot
-        safe_repr = self.repr.ends  # a long value shows its end too: what a loop appends
+        safe_repr = self.repr
         for name, value in frame.f_locals.items():
             old = snapshot.get(name)
+            kind = type(value)
             if old is not None and old[0] is value:
-                kind = type(value)
                 if kind in ATOMS:
                     continue
                 parts = old[2]
                 if parts is not None and _same_parts(value, kind, parts):
                     continue  # a small container of atoms, each the one it held before
-            text = safe_repr(value)
+            if kind in _ENDS_SHOWN:
+                text = safe_repr.ends(value)  # a long one shows its end too: what a loop appends
+            else:
+                text = safe_repr(value)
             fp = fingerprint(value, text)
-            parts = _atom_parts(value)
-            changed = old is None or old[0] is not value or old[1] != fp or (
-                parts is not None and old[2] is not None and _values_differ(old[2], parts))
-            # (the last: a container of atoms changed where its repr does not show)
-            shape = _shape(value)
-            if shape is not None and text[-3:] == "..." and old is not None and old[0] is value and old[3] is not None:
-                # An object whose repr is cut: name the attributes it changed, which its
-                # first ones (what the cut repr shows) need not be.
-                moved = _moved_attributes(old[3], shape)
-                if moved:
-                    changed = True
-                    text = self.repr.attributes(type(value), moved)
+            if kind in _ATOM_TYPES:
+                parts = shape = None
+                changed = old is None or old[0] is not value or old[1] != fp
+            else:
+                parts = _atom_parts(value)
+                shape = _shape(value)
+                changed = old is None or old[0] is not value or old[1] != fp or (
+                    parts is not None and old[2] is not None and _values_differ(old[2], parts))
+                # (the last: a container of atoms changed where its repr does not show)
+                if shape is not None and text[-3:] == "..." and old is not None and old[0] is value \
+                        and old[3] is not None:
+                    # An object whose repr is cut: name the attributes it changed, which its
+                    # first ones (what the cut repr shows) need not be.
+                    moved = _moved_attributes(old[3], shape)
+                    if moved:
+                        changed = True
+                        text = safe_repr.attributes(kind, moved)
             if changed:
                 changes[name] = text
             snapshot[name] = (value, fp, parts, shape)

@@ -221,7 +221,6 @@ def prepare_thread_starts():
       (THREAD_PROFILE), so that record and watch modes find calls made in threads.
     Called once, in the zygote, before anything imports threading (which keeps its own
     reference). A thread started some other way has neither."""
-    import _thread
     threading = sys.modules.get("threading")
     for name, alias in (("start_new_thread", "_start_new_thread"), ("start_joinable_thread", "_start_joinable_thread")):
         start = getattr(_thread, name, None)

@@ -108,7 +108,6 @@ class _Structure:
                 self.ifs[node.lineno] = _If(node.body[0].lineno, last_body, test, orelse,
                                             node.test.end_lineno or node.lineno)
 
-
     def _find_params(self, node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -180,15 +180,19 @@ class SafeRepr:
         of class `kind` whose repr is cut before them (those a line changed)."""
         limit = self.max_len
         out = ["<%s ..., " % kind.__name__]
+        self._attributes(pairs, out, limit, 1)
+        out.append(">")
+        text = "".join(out)
+        return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+
+    def _attributes(self, pairs, out, limit, level):
+        """`a=1, b=[2]` into `out`, while the text so far is within `limit`, then ", ..."."""
         for index, (name, value) in enumerate(pairs):
             if sum(len(p) for p in out) > limit:
                 out.append(", ...")
                 break
             out.append("%s%s=" % (", " if index else "", name))
-            self._walk(value, out, limit, 1)
-        out.append(">")
-        text = "".join(out)
-        return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+            self._walk(value, out, limit, level)
 
     def _items(self, items, indexes, budget, pairs):
         """The texts of items[i] for i in `indexes`, as many as fit in `budget` characters."""
@@ -272,12 +276,7 @@ class SafeRepr:
                 out.append("<%s object>" % kind.__name__)
                 return
             out.append("<%s " % kind.__name__)
-            for index, (name, value) in enumerate(items):
-                if sum(len(p) for p in out) > limit:
-                    out.append(", ...")
-                    break
-                out.append("%s%s=" % (", " if index else "", name))
-                self._walk(value, out, limit, level + 1)
+            self._attributes(items, out, limit, level + 1)
             out.append(">")
             return
         # Anything else may run user code (a __repr__, or a container's elements' reprs).

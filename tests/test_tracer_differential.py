@@ -442,6 +442,10 @@ STANDARD_LIBRARY = [
     ("ipaddress", "list(ip_network('192.168.0.0/30').hosts())"),
     ("fnmatch", "translate('*.py[co]')"),
     ("html", "unescape('&lt;p&gt; &amp; &#65;')"),
+    ("ast", "literal_eval('[1, (2, 3), {\\'a\\': -4}]')"),
+    ("tokenize", "[t.string for t in generate_tokens(iter(['x = 1 + 2\\n']).__next__)]"),
+    ("urllib.parse", "urlsplit('https://user@example.com:8080/p/a/t/h?query=1#frag')"),
+    ("json.decoder", "JSONDecoder().decode('{\"a\": [1, 2.5, null, true]}')"),
 ]
 
 

@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, fingerprint, instance_dict, safe_str, slot_values
+from .safe_repr import ATOMS, ENDS_SHOWN, fingerprint, object_fields, safe_str
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -145,22 +145,19 @@ def _fields(value, kind):
     default repr), read without running user code; None for any other value."""
     if kind in _ATOM_TYPES or kind.__repr__ is not object.__repr__:
         return None
-    fields = instance_dict(value, kind)
-    fields = dict(fields) if fields is not None else {}
-    fields.update(slot_values(value, kind))
-    return fields
+    return dict(object_fields(value, kind))
 
 
-def _atom_parts(value):
+def _atom_parts(value, kind, fields):
     """What _same_parts compares: the elements (a dict: keys, then values; an object with
-    the default repr: its attributes' names, then values) of a small list, dict, set or
-    tuple, or such an object, made only of atoms; None for anything else."""
-    kind = type(value)
+    the default repr, whose `fields` are given: its attributes' names, then values) of a
+    small list, dict, set or tuple, or such an object, made only of atoms; None for
+    anything else."""
     if kind is list or kind is set or kind is tuple:
         if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)):
             return tuple(value)
         return None
-    mapping = value if kind is dict else _fields(value, kind)
+    mapping = value if kind is dict else fields
     if mapping is not None and len(mapping) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, mapping)) \
             and _ATOM_TYPES.issuperset(map(type, mapping.values())):
         return tuple(mapping) + tuple(mapping.values())
@@ -178,15 +175,11 @@ def _same_parts(value, kind, parts):
 
 
 _SIZED = frozenset((list, dict, set, bytearray))
-_ENDS_SHOWN = frozenset((list, tuple, dict, str))  # see SafeRepr.ends
 
 
-def _shape(value):
-    """An object with the default repr: (its attributes' names, their values, the length of
-    each that is a list, dict, set or bytearray, else -1); None for any other value."""
-    fields = _fields(value, type(value))
-    if fields is None:
-        return None
+def _shape(fields):
+    """Of an object with the default repr, whose attributes are `fields`: (their names,
+    their values, the length of each that is a list, dict, set or bytearray, else -1)."""
     values = tuple(fields.values())
     return tuple(fields), values, tuple(len(v) if type(v) in _SIZED else -1 for v in values)
 
@@ -284,7 +277,7 @@ class LineTracer:
                 parts = old[2]
                 if parts is not None and _same_parts(value, kind, parts):
                     continue  # a small container of atoms, each the one it held before
-            if kind in _ENDS_SHOWN:
+            if kind in ENDS_SHOWN:
                 text = safe_repr.ends(value)  # a long one shows its end too: what a loop appends
             else:
                 text = safe_repr(value)
@@ -293,8 +286,9 @@ class LineTracer:
                 parts = shape = None
                 changed = old is None or old[0] is not value or old[1] != fp
             else:
-                parts = _atom_parts(value)
-                shape = _shape(value)
+                fields = _fields(value, kind)  # (an object's attributes, read once)
+                parts = _atom_parts(value, kind, fields)
+                shape = None if fields is None else _shape(fields)
                 changed = old is None or old[0] is not value or old[1] != fp or (
                     parts is not None and old[2] is not None and _values_differ(old[2], parts))
                 # (the last: a container of atoms changed where its repr does not show)
@@ -329,13 +323,13 @@ class LineTracer:
                     depth = parent_info.depth + 1
                     break
                 parent = parent.f_back
-            if parent is None and self.only_within and _thread.get_ident() == self.main_thread:
+            in_main = _thread.get_ident() == self.main_thread
+            if parent is None and self.only_within and in_main:
                 return None  # (a thread the watched call started is all within it)
             if depth > self.max_depth:
                 self.state.truncated["depth"] = True
                 return None
-            info = frames[frame] = _Frame(depth, None if _thread.get_ident() == self.main_thread
-                                          else self._thread_number())
+            info = frames[frame] = _Frame(depth, None if in_main else self._thread_number())
             resumed = False
         else:
             resumed = True  # a generator continuing after a yield

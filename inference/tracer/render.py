@@ -181,6 +181,16 @@ def _told_after(events: list[dict], index: int) -> int | None:
     return after if any(e.get("thread") == thread for e in events[index + 1:after]) else None
 
 
+def _assigned(changes: dict, known: set) -> list[str]:
+    """"`x` is assigned `1`" for a name its frame had not bound yet, else "is updated to";
+    the names join `known`."""
+    said = []
+    for var, value in changes.items():
+        said.append(f"`{var}` {'is updated to' if var in known else 'is assigned'} `{value}`")
+        known.add(var)
+    return said
+
+
 def render_monologue(trace: dict, source: str, function: str | None = None, with_answer: bool = False) -> str:
     """A forward monologue of the run. Lines are named by the `[Lk]` labels SemCoder's
     prompt gives `source` (label = line + 4; see formats.label_lines). With `function`, only
@@ -215,11 +225,7 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         known = bound.setdefault(frame_key, set())
         who = f"`{name}`"
         if kind == "call" and event.get("resumed"):
-            received = []
-            for var, value in changes.items():  # what `x = yield v` does with the value sent in
-                verb = "is updated to" if var in known else "is assigned"
-                received.append(f"`{var}` {verb} `{value}`")
-                known.add(var)
+            received = _assigned(changes, known)  # what `x = yield v` does with the value sent in
             resumes = f"{where(line, thread)}: {who} resumes after its `yield`"
             after = _told_after(events, index) if received else None
             if after is not None:  # `x = yield from g()`: x is told once g's steps are
@@ -258,6 +264,8 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
                 position = _next_in_frame(events, position)
         following = events[position] if position is not None else None
         next_line = following.get("line") if following else None
+        # the line itself raised: a condition neither held nor failed
+        raised_here = following is not None and following.get("kind") == "exception" and next_line == line
         if loop is not None and event.get("iteration"):
             first, last, kind_of_loop = loop
             entering = next_line is not None and first <= next_line <= last and following.get("kind") == "line"
@@ -266,18 +274,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
                 sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
                 known.update(changes)
                 changes = {}
-            elif not changes and not (following and following.get("kind") == "exception" and next_line == line):
+            elif not changes and not raised_here:
                 sentences.append("The loop ends" if kind_of_loop == "for" else "The loop condition is false, so the loop ends")
-        elif (line in structure.ifs and next_line is not None
-              and not (following.get("kind") == "exception" and next_line == line)):
+        elif line in structure.ifs and next_line is not None and not raised_here:
             statement = structure.ifs[line]
             truth = statement.truth(line, following)
             if truth is not None:
                 sentences.append(f"The condition `{statement.test}` is {'true' if truth else 'false'}")
-        for var, value in changes.items():
-            verb = "is updated to" if var in known else "is assigned"
-            sentences.append(f"`{var}` {verb} `{value}`")
-            known.add(var)
+        sentences += _assigned(changes, known)
         if not sentences:
             continue
         text = "; ".join(sentences)

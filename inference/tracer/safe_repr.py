@@ -48,6 +48,13 @@ def instance_dict(obj, kind):
     return None
 
 
+def object_fields(obj, kind):
+    """(name, value) of each attribute the repr of an object with the default repr shows:
+    its __dict__'s, then its set slots (see instance_dict and slot_values)."""
+    fields = instance_dict(obj, kind)
+    return (list(fields.items()) if fields is not None else []) + slot_values(obj, kind)
+
+
 def slot_values(obj, kind):
     """(name, value) of each set slot of `obj` (classes with __slots__ keep no __dict__ for
     them), read through the slot descriptors themselves: no user __getattribute__,
@@ -133,6 +140,15 @@ def _unbudgeted_repr(obj):
         return "<repr failed: %s>" % type(exc).__name__
 
 
+# The values SafeRepr.ends shows both ends of, when they are too long.
+ENDS_SHOWN = frozenset((list, tuple, dict, str))
+
+
+def _cut(text, limit):
+    """`text`, cut to `limit` characters with "..." at the end when longer."""
+    return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+
+
 class SafeRepr:
     """Bounded reprs: builtin containers are walked here (so no user code runs and the
     size is capped); any other object's repr runs under a time budget."""
@@ -145,10 +161,7 @@ class SafeRepr:
         limit = max_len or self.max_len
         parts = []
         self._walk(obj, parts, limit, 0)
-        text = "".join(parts)
-        if len(text) > limit:
-            text = text[: max(limit - 3, 1)] + "..."
-        return text
+        return _cut("".join(parts), limit)
 
     def ends(self, obj):
         """Like calling this, but a list, tuple, dict or str too long for max_len shows its
@@ -156,7 +169,7 @@ class SafeRepr:
         adds at the end of a string, shows. Values of events; a return value is cut as usual."""
         text = self(obj)
         kind = type(obj)
-        if not text.endswith("...") or kind not in (list, tuple, dict, str):
+        if not text.endswith("...") or kind not in ENDS_SHOWN:
             return text
         limit = self.max_len
         if kind is str:
@@ -182,8 +195,7 @@ class SafeRepr:
         out = ["<%s ..., " % kind.__name__]
         self._attributes(pairs, out, limit, 1)
         out.append(">")
-        text = "".join(out)
-        return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+        return _cut("".join(out), limit)
 
     def _attributes(self, pairs, out, limit, level):
         """`a=1, b=[2]` into `out`, while the text so far is within `limit`, then ", ..."."""
@@ -270,8 +282,7 @@ class SafeRepr:
             # The default repr shows only an address; the attributes show what changed.
             items = []
             if level <= 3:  # deeper, the class name is enough
-                fields = instance_dict(obj, kind)
-                items = (list(fields.items()) if fields is not None else []) + slot_values(obj, kind)
+                items = object_fields(obj, kind)
             if not items:
                 out.append("<%s object>" % kind.__name__)
                 return

@@ -91,11 +91,7 @@ def tracer():
 def _traced(tracer, source, call, **kwargs):
     """The trace of a run that starts threads; where this user may start none (docs/sandbox.md:
     not root, without the runs' namespaces), the refusal is the sandbox's and is said so."""
-    trace = tracer.trace_call(source, call, **kwargs)
-    if threads_refused_here(tracer, trace):
-        pytest.skip("this user may start no threads here: " + trace["message"])
-    assert [e.message for e in VALIDATOR.iter_errors(trace)] == []
-    return trace
+    return _script_ok(tracer, tracer.trace_call(source, call, **kwargs))
 
 
 def test_the_lines_a_started_thread_runs_are_in_the_trace(tracer):
@@ -241,6 +237,8 @@ if __name__ == "__main__":
 
 
 def _script_ok(tracer, result):
+    """`result` (a trace, or a recording's result), checked against the JSON Schema; where
+    this user may start no threads, the test skips, saying so (see _traced)."""
     if threads_refused_here(tracer, result):
         pytest.skip("this user may start no threads here: " + result["message"])
     assert [e.message for e in VALIDATOR.iter_errors(result)] == []

@@ -132,9 +132,9 @@ def _may_change_things(test: ast.AST) -> bool:
 
 
 def comparable(text: str | None) -> str | None:
-    """A value's text as both processes write it: no addresses; a set's items in one order
-    (string hashes, and so set orders, differ between processes); anything that is not a
-    literal only as "<object>" (the tracer's reprs of objects are its own)."""
+    """A value's text as both processes write it: no addresses; sets' items in one order, at
+    any depth (string hashes, and so set orders, differ between processes); anything that
+    is not a literal only as "<object>" (the tracer's reprs of objects are its own)."""
     if text is None:
         return None
     text = re.sub(r" at 0x[0-9a-f]+", "", text)
@@ -142,9 +142,27 @@ def comparable(text: str | None) -> str | None:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return "<object>"
+    return _canonical(value) if _holds_a_set(value) else text
+
+
+def _holds_a_set(value) -> bool:
     if isinstance(value, (set, frozenset)):
-        return "{" + ", ".join(sorted(map(repr, value))) + "}"
-    return text
+        return True
+    if isinstance(value, dict):
+        return any(map(_holds_a_set, value)) or any(map(_holds_a_set, value.values()))
+    return isinstance(value, (list, tuple)) and any(map(_holds_a_set, value))
+
+
+def _canonical(value) -> str:
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(map(_canonical, value))) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_canonical(k)}: {_canonical(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_canonical, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_canonical, value)) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
 
 
 def under(python: str, programs: list[tuple[str, str]]) -> list[dict]:
@@ -161,25 +179,56 @@ def change_differences(trace: dict, source: str, call: str, cut: int, seen: Coun
     """(missing, extra): what the naive tracer saw (here, or `seen`: its changes() under
     another interpreter) and the trace does not list, and the reverse. Texts longer than
     `cut` (the tracer's max_repr), or with "..." in them (the tracer's cut ones do, at the
-    end or, for a long list, dict or str, in the middle), compare as None. The one documented difference is left
-    out: a `for` header starting an iteration always lists its loop variables, even when
-    bound to the same object again."""
+    end or, for a long list, dict or str, in the middle), compare as None. A change the
+    trace lists under a place inside a local (`grid[5][0]`, where the local's cut text does
+    not show it) counts as a change of the local, with the text None, and the part of the
+    naive tracer's full text there must read as the trace says (where that text is a
+    literal). The one documented difference is left out: a `for` header starting an
+    iteration always lists its loop variables, even when bound to the same object again."""
     from semcoder_inference.tracer.line_tracer import loop_table
 
     def shown(text):  # a cut text, or one that might be (the same rule on both sides)
         return None if len(text) > cut or "..." in text else comparable(text)
 
     naive: Counter = Counter()
+    full: dict = {}
     for (function, line, name, text), n in (changes(source, call) if seen is None else seen).items():
         naive[(function, line, name, shown(text))] += n
+        full.setdefault((function, line, name), []).append(text)
     ours: Counter = Counter()
+    wrong_places: Counter = Counter()
     for event in trace["events"]:
+        roots = set()
         for name, text in event["changes"].items():
-            ours[(event["function"], event["line"], name, shown(text))] += 1
+            root = _ROOT.match(name).group()
+            key = (event["function"], event["line"], root)
+            if root == name:
+                ours[key + (shown(text),)] += 1
+                continue
+            if root not in roots:  # a change of the local, however many places
+                roots.add(root)
+                ours[key + (None,)] += 1
+            if shown(text) is not None and not any(_part(whole, name[len(root):]) in (None, shown(text))
+                                                   for whole in full.get(key, ())):
+                wrong_places[key[:2] + (name, text)] += 1
     loops, _ = loop_table(ast.parse(source))
     headers = {(header, name) for header, _, targets in loops for name in targets}
     extra = {key: n for key, n in (ours - naive).items() if (key[1], key[2]) not in headers}
+    extra.update(wrong_places)
     return dict(naive - ours), extra
+
+
+_ROOT = re.compile(r"[^\[.]+")
+
+
+def _part(text: str, place: str) -> str | None:
+    """The comparable text of what sits at `place` (`[5][0]`, `['h']`) in the literal
+    `text`; None where that cannot be told (not a literal, an attribute)."""
+    try:
+        value = eval("_whole" + place, {"__builtins__": {}}, {"_whole": ast.literal_eval(text)})
+    except Exception:
+        return None
+    return comparable(repr(value))
 
 
 _CONDITION = re.compile(r"\[L(\d+)\]: (?:The condition `.*` is (true|false)|The loop condition is (false), so "

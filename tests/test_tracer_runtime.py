@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from semcoder_inference.errors import SemcoderError
-from semcoder_inference.tracer import Limits, Tracer
+from semcoder_inference.tracer import Limits, Tracer, render_monologue, render_table
 
 
 @pytest.fixture(scope="module")
@@ -643,9 +643,9 @@ def test_the_zygote_holds_no_compiler_garbage():
 
 def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
     """A long list, dict or str shows its first and last items, `[0, 1, ..., 38, 39]`, within
-    max_repr characters: what a loop appends shows. A small container of atoms whose change
-    lies between the two is still listed (with the same text), unless what it holds is
-    equal and reads the same (another object of an equal string)."""
+    max_repr characters: what a loop appends shows. A change between the two is listed under
+    its place (`xs[20]`), unless what the place holds is equal and reads the same (another
+    object of an equal string)."""
     source = (
         "def f():\n"
         "    xs = [str(i) + 'x' for i in range(40)]\n"
@@ -672,17 +672,17 @@ def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     changes = {e["line"]: e["changes"] for e in line_events(trace)}
     assert changes[2] == {"xs": "['0x', '1x', '2x', '3x', ..., '37x', '38x', '39x']"}
-    assert changes[3] == changes[2] and changes[5] == changes[2]
+    assert changes[3] == {"xs[20]": "'Z'"} and changes[5] == {"xs[20]": "1"}
     assert changes[4] == {}
-    assert list(changes[7]) == ["fs"] and list(changes[9]) == ["d"]
+    assert changes[7] == {"fs[20]": "-0.0"} and changes[9] == {"d[20]": "1"}
     assert changes[13] == {"xs": "['0x', '1x', '2x', '3x', ..., '38x', '39x', 'end']"}
     assert changes[15] == {"text": "'" + 'a' * 27 + '...' + 'a' * 26 + "Z'"}
-    assert changes[11] == {"box": "<Box ..., last=1>"} and changes[12] == {}
+    assert changes[11] == {"box.last": "1"} and changes[12] == {}
 
 
 def test_an_object_whose_repr_is_cut_shows_the_attributes_a_line_changed(tracer):
-    """Its first attributes are all a cut repr shows; a line that changes later ones names
-    those: rebound, added, or a list, dict or set it holds grown or shrunk."""
+    """Its first attributes are all a cut repr shows; a line that changes later ones lists
+    those, by their names: rebound, added, or a list, dict or set it holds grown or shrunk."""
     source = (
         "class Cart:\n"
         "    def __init__(self):\n"
@@ -702,8 +702,65 @@ def test_an_object_whose_repr_is_cut_shows_the_attributes_a_line_changed(tracer)
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
     assert changes[9]["cart"].startswith("<Cart owner='ann', address=") and changes[9]["cart"].endswith("...")
-    assert changes[10] == {"cart": "<Cart ..., items=['pen']>"}
-    assert changes[11] == {"cart": "<Cart ..., total=3>"}
-    assert changes[12] == {"cart": "<Cart ..., note='gift'>"}
+    assert changes[10] == {"cart.items": "['pen']"}
+    assert changes[11] == {"cart.total": "3"}
+    assert changes[12] == {"cart.note": "'gift'"}
     assert changes[13] == {}
-    assert changes[14] == {"cart": "<Cart ..., owner='bo'>"}
+    assert list(changes[14]) == ["cart"] and changes[14]["cart"].startswith("<Cart owner='bo', address=")
+
+
+def test_a_change_deep_inside_a_cut_value_is_listed_under_its_place(tracer):
+    """Where a local's cut text does not show what a line changed inside it, the change is
+    listed under the place's own name, as the line would write it: an item of a grid, a
+    key's list in a dict, an item of a tuple's list, an attribute of an object in a list. A
+    container changed in more places than a few is listed whole; so is a local whose keys
+    were removed, or whose change has no name (an item of a set). A part replaced by another
+    that reads the same is no change. The hover table and the monologue say the same."""
+    source = (
+        "class Node:\n"
+        "    def __init__(self, value):\n"
+        "        self.value = value\n"
+        "\n"
+        "def f():\n"
+        "    grid = [[0] * 10 for _ in range(10)]\n"
+        "    grid[5][2] += 1\n"                     # 7
+        "    graph = {k: [] for k in 'abcdefghijklmnop'}\n"
+        "    graph['h'].append('a')\n"             # 9: the list's new text
+        "    graph['z'] = ['h']\n"                 # 10: a key added at the end: shows
+        "    rows = [(k, [k, k]) for k in range(20)]\n"
+        "    rows[10][1][0] = 'x'\n"               # 12: inside a tuple
+        "    nodes = [Node(k) for k in range(12)]\n"
+        "    nodes[6].value = -1\n"                # 14: an object's attribute
+        "    grid[3][:] = [7] * 10\n"              # 15: a whole row: the row
+        "    grid[6][6], grid[8][8] = 4, 4\n"       # 16: two places
+        "    for i in range(2, 8):\n"
+        "        grid[i][5] = 9\n"                 # 18: one place each time
+        "    grid[4][0:6] = [1] * 6\n"             # 19: six places: the row
+        "    del graph['a']\n"                     # 20: a key removed: the whole dict
+        "    bags = {k: {k} for k in range(30)}\n"
+        "    bags[15].add(99)\n"                   # 22: the set, as a place
+        "    bags[15].discard(15)\n"               # 23: the set again
+        "    nodes[6] = Node(-1)\n"                # 24: another object that reads the same
+        "    graph['h'] = list(graph['h'])\n"      # 25: another list, equal
+        "    return grid[5][2]\n")
+    trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[7] == {"grid[5][2]": "1"}
+    assert changes[9] == {"graph['h']": "['a']"}
+    assert list(changes[10]) == ["graph"] and changes[10]["graph"].endswith(", 'z': ['h']}")
+    assert changes[12] == {"rows[10][1][0]": "'x'"}
+    assert changes[14] == {"nodes[6].value": "-1"}
+    assert changes[15] == {"grid[3]": "[7, 7, 7, 7, 7, 7, 7, 7, 7, 7]"}
+    assert changes[16] == {"grid[6][6]": "4", "grid[8][8]": "4"}
+    assert [e["changes"] for e in line_events(trace, "f") if e["line"] == 18] == [
+        {f"grid[{i}][5]": "9"} for i in range(2, 8)]
+    assert changes[19] == {"grid[4]": "[1, 1, 1, 1, 1, 1, 0, 0, 0, 0]"}
+    assert list(changes[20]) == ["graph"] and changes[20]["graph"].startswith("{'b': [], 'c': []")
+    assert changes[22] == {"bags[15]": "{99, 15}"} or changes[22] == {"bags[15]": "{15, 99}"}
+    assert changes[23] == {"bags[15]": "{99}"}
+    assert changes[24] == {} and changes[25] == {}
+    table = render_table(trace, source)
+    assert "| 7 `grid[5][2] += 1` | `grid[5][2] = 1` |" in table
+    monologue = render_monologue(trace, source, "f")
+    assert "[L11]: `grid[5][2]` is updated to `1`." in monologue
+    assert "[L13]: `graph['h']` is updated to `['a']`." in monologue

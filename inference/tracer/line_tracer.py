@@ -129,14 +129,25 @@ def _yielded_value(frame, value):
 _AWAITING = object()
 
 
-# A list, dict or set of at most this many atoms is known to be unchanged, without its
-# repr, when it still holds the same objects in the same order: an atom is immutable, so
-# the same objects give the same repr. (Most locals a line does not touch are such
-# containers, and walking one for its repr on every line was most of a trace's cost.)
-# Comparing 1000 parts by identity costs about what the repr of a container's first
-# few dozen (all a repr shows) does.
-_SHALLOW_MAX = 1000
+# What a local's snapshot remembers of a container (list, tuple, dict, set) or an object
+# with the default repr, and of those it holds: a _Node per container, down to the atoms.
+# A local is known to be unchanged, without its repr, when it still holds the same objects
+# at every level (an atom is immutable, so the same objects give the same repr). Most
+# locals a line does not touch are such values, and walking one for its repr on every line
+# was most of a trace's cost. And where a line changed something that the local's cut repr
+# does not show (`grid[5][0] += 1` in a 10 x 10 grid, `xs[50] = -1` in a long list), the
+# nodes say where: the change is listed under that place's own name, `grid[5][0]`.
+# At most this many elements, over all of a local's nodes, are remembered: comparing
+# them by identity costs about what the repr of a container's first few dozen (all a
+# repr shows) does.
+_NODE_ELEMENTS = 1000
+_NODE_DEPTH = 6  # as deep as a repr goes
+# More places than this changed under one container: the container itself is listed.
+_PLACES_MAX = 3
+_KEY_TEXT_MAX = 40  # a longer dict key is not written into a name
 _ATOM_TYPES = frozenset(ATOMS)
+_SEQUENCES = frozenset((list, tuple))
+_SETS = frozenset((set, frozenset))
 _is = operator.is_
 
 
@@ -148,77 +159,218 @@ def _fields(value, kind):
     return dict(object_fields(value, kind))
 
 
-def _atom_parts(value, kind, fields):
-    """What _same_parts compares: the elements (a dict: keys, then values; an object with
-    the default repr, whose `fields` are given: its attributes' names, then values) of a
-    small list, dict, set or tuple, or such an object, made only of atoms; None for
-    anything else."""
-    if kind is list or kind is set or kind is tuple:
-        if len(value) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, value)):
-            return tuple(value)
+def _contents(value, kind):
+    """(what a node compares, whether it maps names or keys to values): the list, tuple,
+    set or dict itself, or an object's attributes (a dict); None for anything else."""
+    if kind in _SEQUENCES or kind in _SETS:
+        return value, False
+    if kind is dict:
+        return value, True
+    fields = _fields(value, kind)
+    return None if fields is None else (fields, True)
+
+
+def _elements(body, mapping):
+    """A node's items: the elements, or a mapping's keys and then its values."""
+    return tuple(body) + tuple(body.values()) if mapping else tuple(body)
+
+
+class _Node:
+    """What a snapshot remembers of one container or object: its `size`; its `items` (see
+    _elements; None when over the budget); a node for each value that is itself a container
+    or an object (`children`: (position among the values, node) pairs); whether some value
+    is neither an atom nor has a node (`opaque`: an object with a repr of its own, or one
+    past the budget); whether every level below is remembered (`complete`: then the same
+    objects throughout mean the same repr); and how many elements it holds in all
+    (`weight`, against the budget). `hot`: the index in `children` of the one that changed
+    last (-1: none), checked first, since a loop tends to change the same part again."""
+
+    __slots__ = ("size", "items", "children", "opaque", "complete", "weight", "hot")
+
+
+def _node(value, kind, budget, depth=0):
+    """The _Node of `value` (None if it is neither a container nor an object with the
+    default repr). `budget`: [elements left], shared by a local's nodes."""
+    contents = _contents(value, kind)
+    if contents is None:
         return None
-    mapping = value if kind is dict else fields
-    if mapping is not None and len(mapping) <= _SHALLOW_MAX and _ATOM_TYPES.issuperset(map(type, mapping)) \
-            and _ATOM_TYPES.issuperset(map(type, mapping.values())):
-        return tuple(mapping) + tuple(mapping.values())
-    return None
+    body, mapping = contents
+    node = _Node()
+    node.size = size = len(body)
+    node.children = ()
+    node.hot = -1
+    if size > budget[0] or depth >= _NODE_DEPTH:
+        node.items = None
+        node.opaque = True
+        node.complete = False
+        node.weight = 0
+        return node
+    budget[0] -= size
+    node.items = items = _elements(body, mapping)
+    values = body.values() if mapping else body
+    if _ATOM_TYPES.issuperset(map(type, values)):
+        node.opaque = False
+    else:
+        first = size if mapping else 0
+        node.children, node.opaque = _children(items, first, range(size), budget, depth)
+    _finish(node, not mapping or _ATOM_TYPES.issuperset(map(type, body)))
+    return node
 
 
-def _same_parts(value, kind, parts):
-    """Whether `value` (of type `kind`) still holds exactly `parts` (see _atom_parts)."""
-    if kind is list or kind is set or kind is tuple:
-        return len(value) == len(parts) and all(map(_is, value, parts))
-    mapping = value if kind is dict else _fields(value, kind)
-    size = len(mapping)
-    return size * 2 == len(parts) and all(map(_is, mapping, parts)) and \
-        all(map(_is, mapping.values(), parts[size:]))
-
-
-_SIZED = frozenset((list, dict, set, bytearray))
-
-
-def _shape(fields):
-    """Of an object with the default repr, whose attributes are `fields`: (their names,
-    their values, the length of each that is a list, dict, set or bytearray, else -1)."""
-    values = tuple(fields.values())
-    return tuple(fields), values, tuple(len(v) if type(v) in _SIZED else -1 for v in values)
-
-
-def _moved_attributes(old, new):
-    """(name, value) of each attribute of shape `new` that `old` did not have, or held
-    another value in (not merely another object of an equal atom), or whose length
-    changed (an append to a list it holds)."""
-    before = {name: (value, size) for name, value, size in zip(*old)}
-    moved = []
-    for name, value, size in zip(*new):
-        was, was_size = before.get(name, (_MISSING, None))
-        if was is value:
-            if size != was_size:
-                moved.append((name, value))
+def _children(items, first, positions, budget, depth):
+    """((position, node) of each value at `positions` (among items[first:]) that is a
+    container or an object, whether some other value is no atom)."""
+    children = []
+    opaque = False
+    for at in positions:
+        item = items[first + at]
+        item_kind = type(item)
+        if item_kind in _ATOM_TYPES:
             continue
-        if was is not _MISSING and type(was) is type(value) and type(value) in _ATOM_TYPES \
-                and not _values_differ((was,), (value,)):
-            continue
-        moved.append((name, value))
-    return moved
+        child = _node(item, item_kind, budget, depth + 1) if budget[0] > 0 else None
+        if child is None:  # an object with a repr of its own, or the budget is spent
+            opaque = True
+        else:
+            children.append((at, child))
+    return children, opaque
 
 
-_MISSING = object()
+def _finish(node, atom_keys):
+    children = node.children
+    node.complete = atom_keys and not node.opaque and all(child.complete for _, child in children)
+    node.weight = node.size + sum(child.weight for _, child in children)
 
 
-def _values_differ(old, new):
-    """Whether two _atom_parts hold different values (not merely other objects: `x[i] =
-    x[i].lower()` of a digit puts an equal string there). Called only when the container's
-    repr and length look the same, so when what changed lies past where its repr is cut."""
-    if len(old) != len(new):
-        return True
-    for a, b in zip(old, new):
-        if a is b:
-            continue
-        kind = type(a)
-        if kind is not type(b) or (repr(a) != repr(b) if kind is float else a != b):
-            return True
-    return False
+def _same_sequence(part, child):
+    """The quick case of _unchanged: a list or tuple of atoms that holds the same ones."""
+    return not child.children and type(part) in _SEQUENCES and child.items is not None \
+        and len(part) == child.size and all(map(_is, part, child.items))
+
+
+def _unchanged(value, kind, node):
+    """Whether `value` holds the same objects, at every level, as when `node` (complete)
+    was made of it."""
+    body, mapping = _contents(value, kind)
+    items, size = node.items, node.size
+    if len(body) != size or not all(map(_is, body, items)) or (
+            mapping and not all(map(_is, body.values(), itertools.islice(items, size, None)))):
+        return False
+    first = size if mapping else 0
+    children = node.children
+    if node.hot >= 0:
+        at, child = children[node.hot]
+        part = items[first + at]
+        if not _same_sequence(part, child) and not _unchanged(part, type(part), child):
+            return False
+    for at, child in children:
+        part = items[first + at]
+        if not _same_sequence(part, child) and not _unchanged(part, type(part), child):
+            return False
+    return True
+
+
+def _atoms_differ(old, new):
+    """Whether two atoms hold different values (not merely are other objects: `x[i] =
+    x[i].lower()` of a digit puts an equal string there)."""
+    kind = type(old)
+    return kind is not type(new) or (repr(old) != repr(new) if kind is float else old != new)
+
+
+def _place(kind, key):
+    """The name of a value relative to its container: `[3]` (`key`: its position), `['key']`,
+    `.name`; None where none can be written (a set's item, a key that is no atom, or long)."""
+    if kind in _SEQUENCES:
+        return "[%d]" % key
+    if kind in _SETS:
+        return None
+    if kind is not dict:
+        return "." + key if type(key) is str else None
+    if type(key) not in _ATOM_TYPES:
+        return None
+    text = repr(key)
+    return "[%s]" % text if len(text) <= _KEY_TEXT_MAX else None
+
+
+_ADDED = object()
+
+
+def _refresh(value, kind, node, budget, depth=0):
+    """Compare `value` with what `node` remembers of it, and remember it anew: (its node
+    now, where it changed). Where: a list of (name relative to `value`, the part there, the
+    part it replaced, or _ADDED), empty when nothing changed that the node can tell; None
+    when it changed as a whole: items added to a list or removed, keys removed or replaced,
+    more than _PLACES_MAX places, or a place that has no name. The nodes of unchanged parts
+    are kept (the budget is not exact where a rebuild follows a partial refresh)."""
+    contents = _contents(value, kind)
+    if contents is None:  # (its class was changed to one with a repr of its own)
+        return None, None
+    body, mapping = contents
+    items, size = node.items, node.size
+    now = len(body)
+    if items is None or now > budget[0]:
+        return _node(value, kind, budget, depth), ([] if now == size else None)
+    new = _elements(body, mapping)
+    if mapping:
+        # Keys (or attributes) added after the others are places of their own.
+        if now < size or not all(map(_is, new[:size], items)):
+            return _node(value, kind, budget, depth), None
+        keys, old_values, values = new[:now], items[size:], new[now:]
+    elif now != size:
+        return _node(value, kind, budget, depth), None
+    else:
+        keys, old_values, values = None, items, new
+    budget[0] -= now
+    same = list(map(_is, old_values, values))
+    found = []
+    at = -1
+    while len(found) <= _PLACES_MAX:
+        try:
+            at = same.index(False, at + 1)
+        except ValueError:
+            break
+        old, part = old_values[at], values[at]
+        if type(old) not in _ATOM_TYPES or type(part) not in _ATOM_TYPES or _atoms_differ(old, part):
+            found.append((_place(kind, at if keys is None else keys[at]), part, old))
+    children = []
+    kept = True
+    hot = -1  # (its place among the values)
+    for at, child in node.children:
+        if not same[at]:
+            kept = False
+            continue  # replaced: a place of its own already, and a new node below
+        part = old_values[at]
+        if _same_sequence(part, child):
+            fresh, below = child, ()
+            budget[0] -= child.weight
+        else:
+            fresh, below = _refresh(part, type(part), child, budget, depth + 1)
+        if fresh is None:
+            return _node(value, kind, budget, depth), None
+        kept = kept and fresh is child
+        children.append((at, fresh))
+        if below is None or below:
+            hot = at if hot < 0 else hot
+            place = _place(kind, at if keys is None else keys[at])
+            found += [(place, part, part)] if below is None or place is None else \
+                [(place + name, inner, was) for name, inner, was in below]
+    found += [(_place(kind, keys[at]), values[at], _ADDED) for at in range(size, now)]
+    if kept and now == size and all(same):
+        return node, found
+    fresh = _Node()
+    fresh.size, fresh.items, fresh.opaque = now, new, node.opaque  # (what was opaque and is kept stays so)
+    fresh.hot = -1
+    if not all(same) or now > size:  # new values: their nodes, in the order of their places
+        changed = [at for at in range(now) if at >= size or not same[at]]
+        more, opaque = _children(new, now if mapping else 0, changed, budget, depth)
+        fresh.opaque = fresh.opaque or opaque
+        children = sorted(children + more)
+    fresh.children = children
+    if hot >= 0:
+        fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
+    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, keys)))
+    if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
+        return fresh, None
+    return fresh, found
 
 
 class _Frame:
@@ -271,38 +423,35 @@ class LineTracer:
         for name, value in frame.f_locals.items():
             old = snapshot.get(name)
             kind = type(value)
-            if old is not None and old[0] is value:
-                if kind in ATOMS:
+            same_object = old is not None and old[0] is value
+            if same_object:
+                if kind in _ATOM_TYPES:
                     continue
-                parts = old[2]
-                if parts is not None and _same_parts(value, kind, parts):
-                    continue  # a small container of atoms, each the one it held before
-            if kind in ENDS_SHOWN:
-                text = safe_repr.ends(value)  # a long one shows its end too: what a loop appends
-            else:
-                text = safe_repr(value)
+                node = old[2]
+                if node is not None and node.complete and _unchanged(value, kind, node):
+                    continue  # the same objects throughout: the same repr
+            text = safe_repr.ends(value) if kind in ENDS_SHOWN else safe_repr(value)
             fp = fingerprint(value, text)
+            places = None
             if kind in _ATOM_TYPES:
-                parts = shape = None
-                changed = old is None or old[0] is not value or old[1] != fp
+                node = None
+            elif same_object and old[2] is not None:
+                node, places = _refresh(value, kind, old[2], [_NODE_ELEMENTS])
             else:
-                fields = _fields(value, kind)  # (an object's attributes, read once)
-                parts = _atom_parts(value, kind, fields)
-                shape = None if fields is None else _shape(fields)
-                changed = old is None or old[0] is not value or old[1] != fp or (
-                    parts is not None and old[2] is not None and _values_differ(old[2], parts))
-                # (the last: a container of atoms changed where its repr does not show)
-                if shape is not None and text[-3:] == "..." and old is not None and old[0] is value \
-                        and old[3] is not None:
-                    # An object whose repr is cut: name the attributes it changed, which its
-                    # first ones (what the cut repr shows) need not be.
-                    moved = _moved_attributes(old[3], shape)
-                    if moved:
-                        changed = True
-                        text = safe_repr.attributes(kind, moved)
-            if changed:
+                node = _node(value, kind, [_NODE_ELEMENTS])
+            if not same_object or old[1] != fp:
                 changes[name] = text
-            snapshot[name] = (value, fp, parts, shape)
+            elif "..." in text or " object>" in text:
+                # The same text, cut (or with an object deep inside shown by its class
+                # alone): list the places that changed where it does not show.
+                if places is None:
+                    changes[name] = text
+                for place, part, was in places or ():
+                    shown = safe_repr.ends(part) if type(part) in ENDS_SHOWN else safe_repr(part)
+                    if was is part or was is _ADDED or type(was) in _ATOM_TYPES or shown != (
+                            safe_repr.ends(was) if type(was) in ENDS_SHOWN else safe_repr(was)):
+                        changes[name + place] = shown  # (not another object that reads the same)
+            snapshot[name] = (value, fp, node)
         return changes
 
     def _name(self, code):

@@ -182,11 +182,12 @@ def _told_after(events: list[dict], index: int) -> int | None:
 
 
 def _assigned(changes: dict, known: set) -> list[str]:
-    """"`x` is assigned `1`" for a name its frame had not bound yet, else "is updated to";
-    the names join `known`."""
+    """"`x` is assigned `1`" for a name its frame had not bound yet, else "is updated to"
+    (always for a place inside a local, `grid[5][0]`); the names join `known`."""
     said = []
     for var, value in changes.items():
-        said.append(f"`{var}` {'is updated to' if var in known else 'is assigned'} `{value}`")
+        updated = var in known or not var.isidentifier()
+        said.append(f"`{var}` {'is updated to' if updated else 'is assigned'} `{value}`")
         known.add(var)
     return said
 

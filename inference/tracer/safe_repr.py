@@ -188,15 +188,6 @@ class SafeRepr:
         shown = opening + ", ".join(first) + ", ..., " + ", ".join(reversed(last)) + closing
         return shown if len(shown) <= limit + 8 else text
 
-    def attributes(self, kind, pairs):
-        """`<Kind ..., b=2, c=[3]>`: some attributes (`pairs` of name and value) of an object
-        of class `kind` whose repr is cut before them (those a line changed)."""
-        limit = self.max_len
-        out = ["<%s ..., " % kind.__name__]
-        self._attributes(pairs, out, limit, 1)
-        out.append(">")
-        return _cut("".join(out), limit)
-
     def _attributes(self, pairs, out, limit, level):
         """`a=1, b=[2]` into `out`, while the text so far is within `limit`, then ", ..."."""
         for index, (name, value) in enumerate(pairs):

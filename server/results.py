@@ -11,6 +11,9 @@ import ast
 from typing import Any, Iterable
 
 MAX_VALUES_PER_NAME = 4  # a loop shows its first values, then "…"
+# A loop that changes a new place inside a local each time (`grid[i][j] = 0`) shows its
+# first places, then how many more.
+MAX_PLACES_PER_NAME = 4
 MAX_TABLE_ROWS = 40
 # A run whose module took this long before the call gets a hint about preloading its imports.
 SLOW_MODULE_S = 0.25
@@ -27,9 +30,18 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
     out = []
     for line in sorted(states):
         values = {}
+        places: dict[str, int] = {}  # per local, how many places inside it this line changed
         for name, seen in states[line].items():
+            if not name.isidentifier():  # a place inside a local: `grid[5][2]`, `cart.total`
+                local = name.split("[", 1)[0].split(".", 1)[0]
+                places[local] = places.get(local, 0) + 1
+                if places[local] > MAX_PLACES_PER_NAME:
+                    continue
             shown = seen[:MAX_VALUES_PER_NAME]
             values[name] = " → ".join(shown) + (" → …" if len(seen) > MAX_VALUES_PER_NAME else "")
+        for local, count in places.items():
+            if count > MAX_PLACES_PER_NAME:
+                values[f"{local}[…]"] = f"… ({count - MAX_PLACES_PER_NAME} more places)"
         out.append({"line": line, "values": values, "source": source})
     return out
 

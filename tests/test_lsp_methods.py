@@ -184,6 +184,38 @@ def test_a_thread_running_the_same_function_is_another_run_whose_values_stay_out
         {"line": 12, "values": {"subtotal": "60"}, "source": "actual"}]
 
 
+def test_a_loop_changing_a_new_place_each_time_shows_the_first_places_and_how_many_more():
+    events = [{"line": 5, "depth": 0, "function": "f", "kind": "line", "changes": {f"grid[{i}][0]": "1"}}
+              for i in range(7)]
+    events.append({"line": 5, "depth": 0, "function": "f", "kind": "line", "changes": {"i": "7", "cart.total": "3"}})
+    (state,) = actual_line_states({"events": events}, "f", 1, 9)
+    assert state["values"] == {"grid[0][0]": "1", "grid[1][0]": "1", "grid[2][0]": "1", "grid[3][0]": "1",
+                               "i": "7", "cart.total": "3", "grid[…]": "… (3 more places)"}
+
+
+GRID = """\
+def mark(n):
+    grid = [[0] * 10 for _ in range(10)]
+    grid[5][n] += 1
+    for i in range(8):
+        grid[i][9] = i
+    return grid[5]
+
+assert mark(2) == [0, 0, 1, 0, 0, 0, 0, 0, 0, 5]
+"""
+
+
+async def test_hover_names_the_place_a_line_changed_inside_a_long_value(tmp_path):
+    """The grid's text is cut: the hover says which cell each line changed."""
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "grid.py", GRID)
+        value = await hover(client, uri, line_of(GRID, "def mark"), 5)
+        assert "returned `[0, 0, 1, 0, 0, 0, 0, 0, 0, 5]`" in value
+        assert "| grid[5][2] = 1 |" in value
+        # (grid[0][9] = 0 puts an equal number there: no change)
+        assert "| grid[1][9] = 1, grid[2][9] = 2, grid[3][9] = 3, grid[4][9] = 4, grid[…] = … (3 more places) |" in value
+
+
 async def test_hover_in_a_method_shows_its_real_trace(tmp_path):
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "basket.py", BASKET)

@@ -32,7 +32,7 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
         values = {}
         places: dict[str, int] = {}  # per local, how many places inside it this line changed
         for name, seen in states[line].items():
-            if not name.isidentifier():  # a place inside a local: `grid[5][2]`, `cart.total`
+            if not name.isidentifier() and not name.startswith("global "):  # a place: `grid[5][2]`, `cart.total`
                 local = name.split("[", 1)[0].split(".", 1)[0]
                 places[local] = places.get(local, 0) + 1
                 if places[local] > MAX_PLACES_PER_NAME:
@@ -71,6 +71,8 @@ def actual_line_states(trace: dict | None, function: str, first: int, last: int)
             continue
         for name, value in (e.get("changes") or {}).items():
             _merge(states, e["line"], str(name), str(value))
+        for name, value in (e.get("globals") or {}).items():  # module globals the line changed
+            _merge(states, e["line"], f"global {name}", str(value))
     return _flatten(states, "actual")
 
 

@@ -17,6 +17,7 @@ import re
 import json
 import subprocess
 import sys
+import types
 from collections import Counter
 
 FILENAME = "<naive>"
@@ -74,15 +75,23 @@ def _run(source: str, call: str, local):
 
 
 def changes(source: str, call: str) -> Counter:
-    """(function, line, name, text) → how many times that line gave that local that text."""
+    """(function, line, name, text) → how many times that line gave that local that text.
+    The module globals that hold data and whose names the function's code holds are named
+    `global NAME`; the values a call finds them with are no change."""
     seen: Counter = Counter()
 
-    def record(frame, line, before):
+    def record(frame, line, before, call=False):
         now = {name: (value, _text(value)) for name, value in frame.f_locals.items()}
+        module = frame.f_globals
+        for name in frame.f_code.co_names:
+            value = module.get(name, now)
+            if value is not now and not name.startswith("__") and not callable(value) \
+                    and not isinstance(value, types.ModuleType):
+                now["global " + name] = (value, _text(value))
         if line is not None:
             for name, (value, text) in now.items():
                 old = before.get(name)
-                if old is None or old[0] is not value or old[1] != text:
+                if (old is None or old[0] is not value or old[1] != text) and not (call and name.startswith("global ")):
                     seen[(_name(frame.f_code), line, name, text)] += 1
         return now
 
@@ -91,7 +100,7 @@ def changes(source: str, call: str) -> Counter:
         if event == "call" and known is not None:  # resumed: take in silently what changed
             frames[frame] = (frame.f_lineno, record(frame, None, {}))
         elif event == "call":
-            frames[frame] = (frame.f_lineno, record(frame, frame.f_lineno, {}))  # the arguments
+            frames[frame] = (frame.f_lineno, record(frame, frame.f_lineno, {}, call=True))  # the arguments
         else:
             line, before = known
             frames[frame] = (frame.f_lineno, record(frame, line, before))
@@ -199,7 +208,8 @@ def change_differences(trace: dict, source: str, call: str, cut: int, seen: Coun
     wrong_places: Counter = Counter()
     for event in trace["events"]:
         roots = set()
-        for name, text in event["changes"].items():
+        listed = list(event["changes"].items()) + [("global " + k, v) for k, v in event.get("globals", {}).items()]
+        for name, text in listed:
             root = _ROOT.match(name).group()
             key = (event["function"], event["line"], root)
             if root == name:

@@ -417,6 +417,47 @@ def f(n):
     nodes[7].value = "seven"
     return grid[6], graph["h"], counts[20], nodes[7].seen
 ''', "f(4)"),
+("module globals", '''LIMIT = 3
+CACHE = {}
+calls = 0
+log = []
+BOARD = [[0] * 10 for _ in range(10)]
+
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    def bump(self):
+        self.count += 1
+        log.append(self.count)
+        return self.count
+
+def fib(n):
+    global calls
+    calls += 1
+    if n in CACHE:
+        return CACHE[n]
+    CACHE[n] = n if n < 2 else fib(n - 1) + fib(n - 2)
+    return CACHE[n]
+
+def mark(i):
+    BOARD[i][i] = LIMIT
+
+def start():
+    global created
+    created = [calls]
+    del created
+
+def f(n):
+    counter = Counter()
+    for _ in range(LIMIT):
+        counter.bump()
+    value = fib(n)
+    mark(2)
+    mark(7)
+    start()
+    return value, calls, len(log)
+''', "f(5)"),
 ]
 
 

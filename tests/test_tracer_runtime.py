@@ -764,3 +764,48 @@ def test_a_change_deep_inside_a_cut_value_is_listed_under_its_place(tracer):
     monologue = render_monologue(trace, source, "f")
     assert "[L11]: `grid[5][2]` is updated to `1`." in monologue
     assert "[L13]: `graph['h']` is updated to `['a']`." in monologue
+
+
+def test_module_globals_a_function_changes_are_listed_apart_from_its_locals(tracer):
+    """A line that changes a module global the function's code names (with `global`, or a
+    list or dict it mutates, or a callee it calls) lists it under `globals`; the values a
+    call finds them with are no change, and functions, classes and modules are not watched.
+    A long global's change shows by its place. The table and the monologue say `global`."""
+    source = (
+        "import math\n"
+        "CACHE = {}\n"
+        "calls = 0\n"
+        "BOARD = [[0] * 10 for _ in range(10)]\n"
+        "\n"
+        "def square(n):\n"
+        "    global calls\n"
+        "    calls += 1\n"                           # 8
+        "    CACHE[n] = n * n\n"                     # 9
+        "    BOARD[n][n] = math.floor(n * n)\n"      # 10
+        "    return CACHE[n]\n"
+        "\n"
+        "def f(n):\n"
+        "    total = square(n) + square(n + 1)\n"    # 14: the callee changed calls
+        "    return total, calls\n")
+    trace = tracer.trace_call(source, "f(3)")
+    assert trace["return"]["repr"] == "(25, 2)"
+    events = trace["events"]
+    assert all("globals" not in e for e in events if e["kind"] == "call")
+    listed = [(e["function"], e["line"], e["changes"], e.get("globals")) for e in events if e["kind"] == "line"]
+    assert listed == [
+        ("f", 14, {"total": "25"}, {"calls": "2"}),
+        ("square", 8, {}, {"calls": "1"}),
+        ("square", 9, {}, {"CACHE": "{3: 9}"}),
+        ("square", 10, {}, {"BOARD[3][3]": "9"}),
+        ("square", 11, {}, None),
+        ("square", 8, {}, {"calls": "2"}),
+        ("square", 9, {}, {"CACHE": "{3: 9, 4: 16}"}),
+        ("square", 10, {}, {"BOARD[4][4]": "16"}),
+        ("square", 11, {}, None),
+        ("f", 15, {}, None),
+    ]
+    table = render_table(trace, source)
+    assert "| 8 `calls += 1` | · `global calls = 1` |" in table
+    assert "`total = 25`, `global calls = 2`" in table
+    monologue = render_monologue(trace, source, "square")
+    assert "[L13]: The global `CACHE` is updated to `{3: 9}`." in monologue

@@ -356,3 +356,18 @@ def test_forward_monologue_of_generators_exceptions_and_threads():
         text = forward_monologue(starter, "f(1)", threaded, formats.label_lines(starter))
         assert text.count("the function is called") == 1 and "`n = 0`" not in text
         assert text.count(": the function returns") == 1
+
+
+def test_forward_monologue_states_module_globals_and_places():
+    """A global the function changes, and a change deep inside a long local, are stated as
+    the trace lists them: `the global ...`, and by the place's own name."""
+    from semcoder_inference.tracer import Tracer
+    from semcoder_training.data.monologue import forward_monologue
+
+    source = ("seen = []\n\ndef f(n):\n    grid = [[0] * 12 for _ in range(12)]\n    grid[6][n] = 1\n"
+              "    seen.append(n)\n    return grid[6]\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f(3)")
+    text = forward_monologue(source, "f(3)", trace, formats.label_lines(source))
+    assert "[L9]: after this line runs, `grid[6][3]` is `1`." in text
+    assert "[L10]: after this line runs, the global `seen` is `[3]`." in text

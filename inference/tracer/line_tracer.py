@@ -191,29 +191,38 @@ class _Node:
 def _node(value, kind, budget, depth=0):
     """The _Node of `value` (None if it is neither a container nor an object with the
     default repr). `budget`: [elements left], shared by a local's nodes."""
-    contents = _contents(value, kind)
-    if contents is None:
-        return None
-    body, mapping = contents
+    # (Written out for the common kinds: a snapshot is taken of every local a line changed.)
+    if kind is list or kind is tuple or kind in _SETS:
+        body, mapping = value, False
+    elif kind is dict:
+        body, mapping = value, True
+    else:
+        body = _fields(value, kind)
+        if body is None:
+            return None
+        mapping = True
     node = _Node()
-    node.size = size = len(body)
-    node.children = ()
-    node.hot = -1
+    size = len(body)
     if size > budget[0] or depth >= _NODE_DEPTH:
-        node.items = None
-        node.opaque = True
-        node.complete = False
-        node.weight = 0
+        node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
+            size, None, (), True, False, 0, -1
         return node
     budget[0] -= size
-    node.items = items = _elements(body, mapping)
-    values = body.values() if mapping else body
-    if _ATOM_TYPES.issuperset(map(type, values)):
-        node.opaque = False
+    if mapping:
+        items = tuple(body) + tuple(body.values())
+        atom_keys = _ATOM_TYPES.issuperset(map(type, body))
+        flat = _ATOM_TYPES.issuperset(map(type, body.values()))
     else:
-        first = size if mapping else 0
-        node.children, node.opaque = _children(items, first, range(size), budget, depth)
-    _finish(node, not mapping or _ATOM_TYPES.issuperset(map(type, body)))
+        items = tuple(body)
+        atom_keys = True
+        flat = _ATOM_TYPES.issuperset(map(type, items))
+    if flat:
+        node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
+            size, items, (), False, atom_keys, size, -1
+        return node
+    node.size, node.items, node.hot = size, items, -1
+    node.children, node.opaque = _children(items, size if mapping else 0, range(size), budget, depth)
+    _finish(node, atom_keys)
     return node
 
 
@@ -250,13 +259,20 @@ def _same_sequence(part, child):
 def _unchanged(value, kind, node):
     """Whether `value` holds the same objects, at every level, as when `node` (complete)
     was made of it."""
-    body, mapping = _contents(value, kind)
     items, size = node.items, node.size
-    if len(body) != size or not all(map(_is, body, items)) or (
-            mapping and not all(map(_is, body.values(), itertools.islice(items, size, None)))):
-        return False
-    first = size if mapping else 0
+    if kind is list or kind is tuple or kind in _SETS:
+        if len(value) != size or not all(map(_is, value, items)):
+            return False
+        first = 0
+    else:
+        body = value if kind is dict else _fields(value, kind)
+        if len(body) != size or not all(map(_is, body, items)) or \
+                not all(map(_is, body.values(), itertools.islice(items, size, None))):
+            return False
+        first = size
     children = node.children
+    if not children:
+        return True
     if node.hot >= 0:
         at, child = children[node.hot]
         part = items[first + at]
@@ -373,12 +389,39 @@ def _refresh(value, kind, node, budget, depth=0):
     return fresh, found
 
 
-class _Frame:
-    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at")
+_STORE_GLOBAL, _DELETE_GLOBAL = opcode.opmap["STORE_GLOBAL"], opcode.opmap["DELETE_GLOBAL"]
+_GLOBAL_WRITES = frozenset((_STORE_GLOBAL, _DELETE_GLOBAL))
+_MODULE = type(sys)
 
-    def __init__(self, depth, thread):
+
+def _watched_globals(code, module_globals):
+    """The module globals a function's code names that hold data (not functions, classes
+    or modules), and those it assigns with `global` (which may not exist yet): what it can
+    change, or see changed, beside its locals. A name its code uses only as an attribute
+    (`self.count` beside a global `count`) is watched too: `co_names` holds both."""
+    names = module_globals.keys() & code.co_names  # (most often only functions)
+    watched = [name for name in code.co_names if name in names and name[:2] != "__"
+               and not callable(module_globals[name]) and type(module_globals[name]) is not _MODULE] if names else []
+    raw = code.co_code
+    if _STORE_GLOBAL in raw or _DELETE_GLOBAL in raw:  # (a byte of an argument may look the same)
+        extended = 0
+        for index in range(0, len(raw), 2):  # word code (3.6+); a cache entry is a word too
+            op, arg = raw[index], raw[index + 1] | extended
+            extended = arg << 8 if op == opcode.EXTENDED_ARG else 0
+            if op in _GLOBAL_WRITES and code.co_names[arg] not in watched:
+                watched.append(code.co_names[arg])
+    return tuple(dict.fromkeys(watched))
+
+
+class _Frame:
+    __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at", "watched",
+                 "global_snapshot")
+
+    def __init__(self, depth, thread, watched):
         self.depth = depth
         self.snapshot = {}
+        self.watched = watched  # see _watched_globals
+        self.global_snapshot = {}
         self.pending = None
         self.loops = {}
         self.awaiting = False  # suspended inside an `await`, not at a `yield`
@@ -410,6 +453,7 @@ class LineTracer:
         # Watch mode: once the watched call is known, only the calls it makes (at any depth)
         # are traced, not a caller of it that the event loop resumes (an outer coroutine).
         self.only_within = False
+        self._watched = {}  # code object → the globals it watches (see _watched_globals)
 
     def _stop_recording(self):
         self.recording = False
@@ -417,10 +461,21 @@ class LineTracer:
         sys.settrace(None)
 
     def _diff(self, info, frame):
+        return self._compare(frame.f_locals.items(), info.snapshot)
+
+    def _diff_globals(self, info, frame):
+        """What changed in the module globals the frame's code watches (see
+        _watched_globals); a global not (or no longer) defined is left out."""
+        module_globals = frame.f_globals
+        return self._compare([(name, module_globals[name]) for name in info.watched if name in module_globals],
+                             info.global_snapshot)
+
+    def _compare(self, pairs, snapshot):
+        """Of (name, value) pairs: those whose value changed since `snapshot` (updated), as
+        name → text, or listed under their places (see _refresh)."""
         changes = {}
-        snapshot = info.snapshot
         safe_repr = self.repr
-        for name, value in frame.f_locals.items():
+        for name, value in pairs:
             old = snapshot.get(name)
             kind = type(value)
             same_object = old is not None and old[0] is value
@@ -435,7 +490,9 @@ class LineTracer:
             places = None
             if kind in _ATOM_TYPES:
                 node = None
-            elif same_object and old[2] is not None:
+            elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
+                # (places are needed only where the text looks the same; a nested value
+                # keeps the nodes of its unchanged parts)
                 node, places = _refresh(value, kind, old[2], [_NODE_ELEMENTS])
             else:
                 node = _node(value, kind, [_NODE_ELEMENTS])
@@ -478,7 +535,10 @@ class LineTracer:
             if depth > self.max_depth:
                 self.state.truncated["depth"] = True
                 return None
-            info = frames[frame] = _Frame(depth, None if in_main else self._thread_number())
+            watched = self._watched.get(code)
+            if watched is None:
+                watched = self._watched[code] = _watched_globals(code, frame.f_globals)
+            info = frames[frame] = _Frame(depth, None if in_main else self._thread_number(), watched)
             resumed = False
         else:
             resumed = True  # a generator continuing after a yield
@@ -486,6 +546,8 @@ class LineTracer:
                 info.awaiting = False
                 return self.on_event
         changes = self._diff(info, frame)
+        if info.watched:
+            self._diff_globals(info, frame)  # (the globals as the call finds them are no change)
         if resumed:
             # What changed while the generator was suspended (a list it shares, mutated by
             # its caller) is not its doing: only the snapshot takes it in.
@@ -536,6 +598,10 @@ class LineTracer:
             # frame suspends and once it has resumed (see the "return" event below).
             changes = pending["changes"]
             changes.update(self._diff(info, frame))
+            if info.watched:
+                changed = self._diff_globals(info, frame)
+                if changed:
+                    pending.setdefault("globals", {}).update(changed)
             info.pending = None
             loop = self.ranges.get(pending["line"])
             if loop is not None and loop[2] and loop[0] < line <= loop[1] and not changes.keys() >= set(loop[2]):

@@ -24,8 +24,10 @@ def _code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _assignments(changes: dict) -> str:
-    return ", ".join(_code_span(f"{name} = {value}") for name, value in changes.items())
+def _assignments(changes: dict, globals_: dict | None = None) -> str:
+    """`x = 1`, …, then each module global the line changed, `global count = 5`."""
+    return ", ".join([_code_span(f"{name} = {value}") for name, value in changes.items()]
+                     + [_code_span(f"global {name} = {value}") for name, value in (globals_ or {}).items()])
 
 
 def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> str:
@@ -55,8 +57,8 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
             text = f"{indent}{verb} {_code_span(str(event.get('value', '')))}"
         elif kind == "exception":
             text = f"{indent}raises {_code_span(str(event.get('value', '')))}"
-        elif changes:
-            text = indent + _assignments(changes)
+        elif changes or event.get("globals"):
+            text = indent + _assignments(changes, event.get("globals"))
             if event.get("iteration"):
                 text += f" (iteration {event['iteration']})"
         else:
@@ -283,6 +285,7 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             if truth is not None:
                 sentences.append(f"The condition `{statement.test}` is {'true' if truth else 'false'}")
         sentences += _assigned(changes, known)
+        sentences += [f"the global `{name}` is updated to `{value}`" for name, value in (event.get("globals") or {}).items()]
         if not sentences:
             continue
         text = "; ".join(sentences)

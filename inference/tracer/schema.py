@@ -26,7 +26,7 @@ _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events"
 _OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
-_EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread"))
+_EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread", "globals"))
 
 
 def json_schema() -> dict:
@@ -118,15 +118,18 @@ def _event_ok(event) -> bool:
     return (event["kind"] in _EVENT_KINDS and type(event["function"]) is str
             and (line is None or type(line) is int) and type(depth) is int and depth >= 0
             and (iteration is None or (type(iteration) is int and iteration >= 1))
-            and type(changes) is dict
-            and all(type(k) is str and type(v) is str for k, v in changes.items())
-            and (len(event) == 6 or _marks_ok(event)))
+            and _texts_ok(changes) and (len(event) == 6 or _marks_ok(event)))
 
 
 def _marks_ok(event) -> bool:
     return (("value" not in event or type(event["value"]) is str)
+            and ("globals" not in event or _texts_ok(event["globals"]))
             and all(event[mark] is True for mark in ("resumed", "yield") if mark in event)
             and ("thread" not in event or (type(event["thread"]) is int and event["thread"] >= 1)))
+
+
+def _texts_ok(changes) -> bool:
+    return type(changes) is dict and all(type(k) is str and type(v) is str for k, v in changes.items())
 
 
 def _check_event(event, where: str) -> None:
@@ -140,10 +143,9 @@ def _check_event(event, where: str) -> None:
     iteration = event["iteration"]
     if not (iteration is None or (_is_int(iteration) and iteration >= 1)):
         _fail(where, "has a bad iteration")
-    changes = event["changes"]
-    if not isinstance(changes, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in changes.items()):
-        _fail(where, "has changes that are not names and texts")
+    for field in ("changes", "globals"):
+        if field in event and not _texts_ok(event[field]):
+            _fail(where, f"has {field} that are not names and texts")
     if "value" in event:
         _text(event["value"], where + ".value")
     for mark in ("resumed", "yield"):

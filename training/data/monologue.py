@@ -59,8 +59,9 @@ def _where(line: int, labels: LabeledCode | None) -> str:
     return f"line {line}"
 
 
-def _describe_changes(changes: dict) -> str:
-    return ", ".join(f"{_q(name)} is {_q(value)}" for name, value in changes.items())
+def _describe_changes(changes: dict, globals_: dict | None = None) -> str:
+    return ", ".join([f"{_q(name)} is {_q(value)}" for name, value in changes.items()]
+                     + [f"the global {_q(name)} is {_q(value)}" for name, value in (globals_ or {}).items()])
 
 
 def _describe_arguments(changes: dict) -> str:
@@ -111,8 +112,8 @@ def _steps(trace: dict, labels: LabeledCode | None) -> list[str]:
             raised = str(event.get("value") or "").partition(":")[0]
             raised = raised or (trace.get("exception") or {}).get("type")
             steps.append(f"{where}: `{raised}` is raised." if raised else f"{where}: an exception is raised.")
-        elif changes:
-            steps.append(f"{where}{loop}: after this line runs, {_describe_changes(changes)}.")
+        elif changes or event.get("globals"):
+            steps.append(f"{where}{loop}: after this line runs, {_describe_changes(changes, event.get('globals'))}.")
         else:
             steps.append(f"{where}{loop}: this line runs; no variable changes.")
     if len(steps) > MAX_STEPS:

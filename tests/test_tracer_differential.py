@@ -597,3 +597,16 @@ def test_random_changes_deep_inside_long_values_are_the_naive_tracers():
             assert naive_tracer.change_differences(trace, source, "f()", 60) == ({}, {}), seed
             places += sum(not name.isidentifier() for event in trace["events"] for name in event["changes"])
     assert places > 500  # (they do reach the places)
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_random_changes_deep_inside_long_values_under_each_interpreter(python):
+    """40 of those random programs under each interpreter found, against the naive tracer
+    run by that interpreter."""
+    programs = [(_mutating_program(random.Random(seed)), "f()") for seed in range(40)]
+    naive = naive_tracer.under(python, programs)
+    with Tracer(python=python, workers=1, limits=Limits(max_repr=60, max_events=100_000)) as tracer:
+        for seed, ((source, call), seen) in enumerate(zip(programs, naive)):
+            trace = tracer.trace_call(source, call)
+            assert trace["status"] == "ok", (seed, trace["message"])
+            assert naive_tracer.change_differences(trace, source, call, 60, seen["changes"]) == ({}, {}), seed

@@ -809,3 +809,43 @@ def test_module_globals_a_function_changes_are_listed_apart_from_its_locals(trac
     assert "`total = 25`, `global calls = 2`" in table
     monologue = render_monologue(trace, source, "square")
     assert "[L13]: The global `CACHE` is updated to `{3: 9}`." in monologue
+
+
+def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
+    """A list that holds itself, tuple keys, slots set late, and an object whose class is
+    changed to one with a repr of its own: the run goes on undisturbed (the tracer's own
+    reading of a value must never raise in the user's code) and places are named where
+    they can be."""
+    source = (
+        "class Plain:\n"
+        "    pass\n"
+        "\n"
+        "class Fancy:\n"
+        "    def __repr__(self):\n"
+        "        return 'Fancy!'\n"
+        "\n"
+        "class Slotted:\n"
+        "    __slots__ = ('a', 'b')\n"
+        "\n"
+        "def f():\n"
+        "    a = [0] * 30\n"
+        "    a.append(a)\n"
+        "    a[20] = -1\n"                                  # 14
+        "    d = {(i, i): [i] for i in range(30)}\n"
+        "    d[(7, 7)].append(1)\n"                         # 16
+        "    p = Plain()\n"
+        "    p.__dict__.update({'x%d' % i: i for i in range(30)})\n"
+        "    p.x20 = 'changed'\n"                           # 19
+        "    p.__class__ = Fancy\n"                         # 20
+        "    p.x21 = 0\n"                                   # 21: unseen behind its own repr
+        "    s = [Slotted() for _ in range(20)]\n"
+        "    s[12].b = [1]\n"                               # 23
+        "    s[12].b.append(2)\n"                           # 24
+        "    return len(a)\n")
+    trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "31", trace["message"]
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[14] == {"a[20]": "-1"}
+    assert changes[16] == {"d[(7, 7)]": "[7, 1]"}
+    assert changes[19] == {"p.x20": "'changed'"} and changes[20] == {"p": "Fancy!"} and changes[21] == {}
+    assert changes[23] == {"s[12].b": "[1]"} and changes[24] == {"s[12].b": "[1, 2]"}

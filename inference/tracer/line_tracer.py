@@ -188,9 +188,10 @@ class _Node:
     __slots__ = ("size", "items", "children", "opaque", "complete", "weight", "hot")
 
 
-def _node(value, kind, budget, depth=0):
+def _node(value, kind, budget, depth=0, above=()):
     """The _Node of `value` (None if it is neither a container nor an object with the
-    default repr). `budget`: [elements left], shared by a local's nodes."""
+    default repr). `budget`: [elements left], shared by a local's nodes; `above`: the ids
+    of the containers it is inside (one that holds itself gets no node again)."""
     # (Written out for the common kinds: a snapshot is taken of every local a line changed.)
     if kind is list or kind is tuple or kind in _SETS:
         body, mapping = value, False
@@ -221,14 +222,16 @@ def _node(value, kind, budget, depth=0):
             size, items, (), False, atom_keys, size, -1
         return node
     node.size, node.items, node.hot = size, items, -1
-    node.children, node.opaque = _children(items, size if mapping else 0, range(size), budget, depth)
+    node.children, node.opaque = _children(items, size if mapping else 0, range(size), budget, depth,
+                                           above + (id(value),))
     _finish(node, atom_keys)
     return node
 
 
-def _children(items, first, positions, budget, depth):
+def _children(items, first, positions, budget, depth, above):
     """((position, node) of each value at `positions` (among items[first:]) that is a
-    container or an object, whether some other value is no atom)."""
+    container or an object, whether some other value is no atom). `above`: as for _node,
+    the container's own id included."""
     children = []
     opaque = False
     for at in positions:
@@ -236,7 +239,10 @@ def _children(items, first, positions, budget, depth):
         item_kind = type(item)
         if item_kind in _ATOM_TYPES:
             continue
-        child = _node(item, item_kind, budget, depth + 1) if budget[0] > 0 else None
+        if budget[0] <= 0 or id(item) in above:  # spent, or a container holding itself
+            child = None
+        else:
+            child = _node(item, item_kind, budget, depth + 1, above)
         if child is None:  # an object with a repr of its own, or the budget is spent
             opaque = True
         else:
@@ -266,6 +272,8 @@ def _unchanged(value, kind, node):
         first = 0
     else:
         body = value if kind is dict else _fields(value, kind)
+        if body is None:  # (its class was changed to one with a repr of its own)
+            return False
         if len(body) != size or not all(map(_is, body, items)) or \
                 not all(map(_is, body.values(), itertools.islice(items, size, None))):
             return False
@@ -301,7 +309,7 @@ def _place(kind, key):
         return None
     if kind is not dict:
         return "." + key if type(key) is str else None
-    if type(key) not in _ATOM_TYPES:
+    if type(key) not in _ATOM_TYPES and not (type(key) is tuple and _ATOM_TYPES.issuperset(map(type, key))):
         return None
     text = repr(key)
     return "[%s]" % text if len(text) <= _KEY_TEXT_MAX else None
@@ -310,7 +318,7 @@ def _place(kind, key):
 _ADDED = object()
 
 
-def _refresh(value, kind, node, budget, depth=0):
+def _refresh(value, kind, node, budget, depth=0, above=()):
     """Compare `value` with what `node` remembers of it, and remember it anew: (its node
     now, where it changed). Where: a list of (name relative to `value`, the part there, the
     part it replaced, or _ADDED), empty when nothing changed that the node can tell; None
@@ -324,15 +332,15 @@ def _refresh(value, kind, node, budget, depth=0):
     items, size = node.items, node.size
     now = len(body)
     if items is None or now > budget[0]:
-        return _node(value, kind, budget, depth), ([] if now == size else None)
+        return _node(value, kind, budget, depth, above), ([] if now == size else None)
     new = _elements(body, mapping)
     if mapping:
         # Keys (or attributes) added after the others are places of their own.
         if now < size or not all(map(_is, new[:size], items)):
-            return _node(value, kind, budget, depth), None
+            return _node(value, kind, budget, depth, above), None
         keys, old_values, values = new[:now], items[size:], new[now:]
     elif now != size:
-        return _node(value, kind, budget, depth), None
+        return _node(value, kind, budget, depth, above), None
     else:
         keys, old_values, values = None, items, new
     budget[0] -= now
@@ -359,9 +367,9 @@ def _refresh(value, kind, node, budget, depth=0):
             fresh, below = child, ()
             budget[0] -= child.weight
         else:
-            fresh, below = _refresh(part, type(part), child, budget, depth + 1)
+            fresh, below = _refresh(part, type(part), child, budget, depth + 1, above + (id(value),))
         if fresh is None:
-            return _node(value, kind, budget, depth), None
+            return _node(value, kind, budget, depth, above), None
         kept = kept and fresh is child
         children.append((at, fresh))
         if below is None or below:
@@ -377,7 +385,7 @@ def _refresh(value, kind, node, budget, depth=0):
     fresh.hot = -1
     if not all(same) or now > size:  # new values: their nodes, in the order of their places
         changed = [at for at in range(now) if at >= size or not same[at]]
-        more, opaque = _children(new, now if mapping else 0, changed, budget, depth)
+        more, opaque = _children(new, now if mapping else 0, changed, budget, depth, above + (id(value),))
         fresh.opaque = fresh.opaque or opaque
         children = sorted(children + more)
     fresh.children = children
@@ -483,19 +491,29 @@ class LineTracer:
                 if kind in _ATOM_TYPES:
                     continue
                 node = old[2]
-                if node is not None and node.complete and _unchanged(value, kind, node):
-                    continue  # the same objects throughout: the same repr
+                try:
+                    if node is not None and node.complete and _unchanged(value, kind, node):
+                        continue  # the same objects throughout: the same repr
+                except Exception:  # (see below)
+                    pass
             text = safe_repr.ends(value) if kind in ENDS_SHOWN else safe_repr(value)
             fp = fingerprint(value, text)
-            places = None
-            if kind in _ATOM_TYPES:
-                node = None
-            elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
-                # (places are needed only where the text looks the same; a nested value
-                # keeps the nodes of its unchanged parts)
-                node, places = _refresh(value, kind, old[2], [_NODE_ELEMENTS])
-            else:
-                node = _node(value, kind, [_NODE_ELEMENTS])
+            node = places = None
+            try:
+                if kind in _ATOM_TYPES:
+                    pass
+                elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
+                    # (places are needed only where the text looks the same; a nested value
+                    # keeps the nodes of its unchanged parts)
+                    node, places = _refresh(value, kind, old[2], [_NODE_ELEMENTS])
+                else:
+                    node = _node(value, kind, [_NODE_ELEMENTS])
+            except Exception:
+                # Nodes read only builtin containers and attributes through their
+                # descriptors, but a class can still be odd (a metaclass that answers
+                # `__repr__` itself): then the text alone tells, and the run goes on. An
+                # exception here would be raised in the user's code.
+                node = places = None
             if not same_object or old[1] != fp:
                 changes[name] = text
             elif "..." in text or " object>" in text:

@@ -285,7 +285,8 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             if truth is not None:
                 sentences.append(f"The condition `{statement.test}` is {'true' if truth else 'false'}")
         sentences += _assigned(changes, known)
-        sentences += [f"the global `{name}` is updated to `{value}`" for name, value in (event.get("globals") or {}).items()]
+        sentences += [f"the global `{name}` is updated to `{value}`"
+                      for name, value in (event.get("globals") or {}).items()]
         if not sentences:
             continue
         text = "; ".join(sentences)

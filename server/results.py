@@ -201,6 +201,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             out.append(f"⚠ The sandbox crashed: {actual.get('message') or 'the process died'}")
         else:
             out.append(f"⚠ {actual.get('message') or status}")
+        if actual.get("trace_stopped"):
+            out.append(f"⚠ The trace stops early: {actual['trace_stopped']}.")
         if actual.get("stdout"):
             out.append(f"stdout: {_code(actual['stdout'][:200])}")
         module_s = actual.get("module_s")

@@ -849,3 +849,79 @@ def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
     assert changes[16] == {"d[(7, 7)]": "[7, 1]"}
     assert changes[19] == {"p.x20": "'changed'"} and changes[20] == {"p": "Fancy!"} and changes[21] == {}
     assert changes[23] == {"s[12].b": "[1]"} and changes[24] == {"s[12].b": "[1, 2]"}
+
+
+def test_a_tracer_that_fails_stops_recording_and_leaves_the_run_alone():
+    """Whatever goes wrong inside the trace function (here: the repr of one value raises,
+    as a bug of ours would) must not become an exception of the user's code: the tracer
+    stops recording, the call returns its own value, and the result says why the trace
+    stops early. The run's own limits (MemoryError, RecursionError) still pass through."""
+    import ast as ast_module
+
+    from semcoder_inference.tracer import child, line_tracer
+
+    source = "def f(n):\n    a = n + 1\n    b = 'boom'\n    c = a * 2\n    return c\n"
+    namespace = {"__name__": "m"}
+    exec(compile(source, "<t>", "exec"), namespace)
+
+    def traced(failure):
+        state = child.RunState({"limits": Limits().as_request(), "filename": "<t>", "mode": "call"}, "/", -1)
+        state.loops = line_tracer.loop_map(line_tracer.loop_table(ast_module.parse(source)))
+        real = state.repr
+
+        class Broken:
+            budget, max_len = real.budget, real.max_len
+
+            def __call__(self, value, max_len=None):
+                if value == "boom":
+                    raise failure
+                return real(value, max_len)
+
+            def ends(self, value):
+                return self(value)
+
+        state.repr = Broken()
+        tracer = line_tracer.LineTracer(state)
+        sys.settrace(tracer.on_call)
+        try:
+            value = eval("f(1)", namespace)
+        finally:
+            sys.settrace(None)
+        return state, value
+
+    state, value = traced(TypeError("a bug of ours"))
+    assert value == 4  # the call ran to its end, untraced once line 3's change was to be read
+    assert [(e["line"], e["changes"]) for e in state.events if e["kind"] == "line"] == [(2, {"a": "2"}), (3, {})]
+    result = state.result("ok", "returned 4")
+    assert result["trace_stopped"] == "the tracer could not go on (TypeError: a bug of ours); the run went on untraced"
+    assert "| | **trace stopped early**: the tracer could not go on" in render_table(result).replace("|  |", "| |")
+    with pytest.raises(MemoryError):
+        traced(MemoryError())
+
+
+def test_a_metaclass_that_answers_for_its_classes_changes_nothing(tracer):
+    """A metaclass whose `__getattribute__` refuses `__repr__`, `__name__`, `__mro__` and
+    `__dict__`: the tracer reads a class through `type`'s own descriptors, so the run is
+    traced as any other (before, the metaclass's error became the run's)."""
+    source = (
+        "class Meta(type):\n"
+        "    def __getattribute__(cls, name):\n"
+        "        if name in ('__repr__', '__name__', '__mro__', '__dict__'):\n"
+        "            raise ValueError('no ' + name)\n"
+        "        return super().__getattribute__(name)\n"
+        "\n"
+        "class Odd(metaclass=Meta):\n"
+        "    __slots__ = ('__secret', 'b')\n"
+        "\n"
+        "    def __init__(self):\n"
+        "        self.__secret = 1\n"
+        "        self.b = [2]\n"
+        "\n"
+        "def f():\n"
+        "    o = Odd()\n"
+        "    o.b.append(3)\n"
+        "    return 1\n")
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok" and "trace_stopped" not in trace, trace["message"]
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[15] == {"o": "<Odd __secret=1, b=[2]>"} and changes[16] == {"o": "<Odd __secret=1, b=[2, 3]>"}

@@ -89,6 +89,7 @@ class RunState:
         self.caller_line = None  # watch mode: the line of the traced file that made the call
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
         self.module_s = None  # call mode: how long the module's own code (its imports) took
+        self.tracer_failure = None  # what made the tracer stop recording (LineTracer._broke)
 
     def at_line(self, frame=None):
         """" at line 7": where the run is (`frame`, the one a limit's signal interrupted, or
@@ -121,6 +122,8 @@ class RunState:
         }
         if self.module_s is not None:
             out["module_s"] = round(self.module_s, 6)
+        if self.tracer_failure:
+            out["trace_stopped"] = "the tracer could not go on (%s); the run went on untraced" % self.tracer_failure
         mode = self.request.get("mode")
         if mode == "watch":
             out["caller_line"] = self.caller_line

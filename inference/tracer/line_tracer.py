@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, ENDS_SHOWN, fingerprint, object_fields, safe_str
+from .safe_repr import ATOMS, ENDS_SHOWN, fingerprint, keeps_default_repr, object_fields, safe_str
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -154,7 +154,7 @@ _is = operator.is_
 def _fields(value, kind):
     """An object's attributes as its repr shows them (see SafeRepr: a class that keeps the
     default repr), read without running user code; None for any other value."""
-    if kind in _ATOM_TYPES or kind.__repr__ is not object.__repr__:
+    if kind in _ATOM_TYPES or not keeps_default_repr(kind):
         return None
     return dict(object_fields(value, kind))
 
@@ -532,51 +532,66 @@ class LineTracer:
     def _name(self, code):
         return getattr(code, "co_qualname", code.co_name)
 
+    def _broke(self, exc):
+        """The tracer itself failed on something (an odd value, or a bug of ours): it stops
+        recording, and the run goes on untraced. Raised in the trace function, the error
+        would have become the user's code's own, failing a run that does not fail. The
+        result says so (`trace_stopped`, RunState.result)."""
+        self.recording = False
+        self.state.tracer_failure = "%s: %s" % (type(exc).__name__, safe_str(exc, self.repr))
+        sys.settrace(None)
+        return None
+
     def on_call(self, frame, event, arg):
-        code = frame.f_code
-        if code.co_filename != self.filename or code.co_name in _SKIPPED_CODE or not self.recording:
-            return None
-        frames = self.frames
-        info = frames.get(frame)
-        if info is None:
-            parent = frame.f_back
-            depth = 0
-            while parent is not None:
-                parent_info = frames.get(parent)
-                if parent_info is not None:
-                    depth = parent_info.depth + 1
-                    break
-                parent = parent.f_back
-            in_main = _thread.get_ident() == self.main_thread
-            if parent is None and self.only_within and in_main:
-                return None  # (a thread the watched call started is all within it)
-            if depth > self.max_depth:
-                self.state.truncated["depth"] = True
+        try:
+            code = frame.f_code
+            if code.co_filename != self.filename or code.co_name in _SKIPPED_CODE or not self.recording:
                 return None
-            watched = self._watched.get(code)
-            if watched is None:
-                watched = self._watched[code] = _watched_globals(code, frame.f_globals)
-            info = frames[frame] = _Frame(depth, None if in_main else self._thread_number(), watched)
-            resumed = False
-        else:
-            resumed = True  # a generator continuing after a yield
-            if info.awaiting:  # or a coroutine after an await: the same call goes on
-                info.awaiting = False
-                return self.on_event
-        changes = self._diff(info, frame)
-        if info.watched:
-            self._diff_globals(info, frame)  # (the globals as the call finds them are no change)
-        if resumed:
-            # What changed while the generator was suspended (a list it shares, mutated by
-            # its caller) is not its doing: only the snapshot takes it in.
-            changes = {}
-        ev = self._emit(frame.f_lineno, info, self._name(code), None, changes, "call")
-        if resumed and ev is not None:
-            ev["resumed"] = True
-            # The line that yielded is not done: what it does with the value sent in
-            # (`x = yield v`) is its change, not the next line's.
-            info.pending = ev
-        return self.on_event
+            frames = self.frames
+            info = frames.get(frame)
+            if info is None:
+                parent = frame.f_back
+                depth = 0
+                while parent is not None:
+                    parent_info = frames.get(parent)
+                    if parent_info is not None:
+                        depth = parent_info.depth + 1
+                        break
+                    parent = parent.f_back
+                in_main = _thread.get_ident() == self.main_thread
+                if parent is None and self.only_within and in_main:
+                    return None  # (a thread the watched call started is all within it)
+                if depth > self.max_depth:
+                    self.state.truncated["depth"] = True
+                    return None
+                watched = self._watched.get(code)
+                if watched is None:
+                    watched = self._watched[code] = _watched_globals(code, frame.f_globals)
+                info = frames[frame] = _Frame(depth, None if in_main else self._thread_number(), watched)
+                resumed = False
+            else:
+                resumed = True  # a generator continuing after a yield
+                if info.awaiting:  # or a coroutine after an await: the same call goes on
+                    info.awaiting = False
+                    return self.on_event
+            changes = self._diff(info, frame)
+            if info.watched:
+                self._diff_globals(info, frame)  # (the globals as the call finds them are no change)
+            if resumed:
+                # What changed while the generator was suspended (a list it shares, mutated by
+                # its caller) is not its doing: only the snapshot takes it in.
+                changes = {}
+            ev = self._emit(frame.f_lineno, info, self._name(code), None, changes, "call")
+            if resumed and ev is not None:
+                ev["resumed"] = True
+                # The line that yielded is not done: what it does with the value sent in
+                # (`x = yield v`) is its change, not the next line's.
+                info.pending = ev
+            return self.on_event
+        except (MemoryError, RecursionError):
+            raise  # the run's own limits: reported as such
+        except Exception as exc:
+            return self._broke(exc)
 
     def _thread_number(self):
         local = self._thread_local
@@ -603,74 +618,79 @@ class LineTracer:
         return event
 
     def on_event(self, frame, event, arg):
-        if not self.recording:
-            return None
-        info = self.frames.get(frame)
-        if info is None or (info.thread is not None and self.thread_events_left <= 0):
-            return None
-        line = frame.f_lineno
-        self.state.last_line = line
-        pending = info.pending
-        if pending is not None:
-            # Added to what it had: a line that awaits gets its changes both before the
-            # frame suspends and once it has resumed (see the "return" event below).
-            changes = pending["changes"]
-            changes.update(self._diff(info, frame))
-            if info.watched:
-                changed = self._diff_globals(info, frame)
-                if changed:
-                    pending.setdefault("globals", {}).update(changed)
-            info.pending = None
-            loop = self.ranges.get(pending["line"])
-            if loop is not None and loop[2] and loop[0] < line <= loop[1] and not changes.keys() >= set(loop[2]):
-                # A new iteration: show the loop variables even if rebound to equal values,
-                # in the order the header names them.
-                snapshot = info.snapshot
-                listed = {target: changes[target] if target in changes else snapshot[target][1][0]
-                          for target in loop[2] if target in changes or target in snapshot}
-                listed.update(changes)
-                pending["changes"] = listed
-        name = self._name(frame.f_code)
-        if event == "line":
-            info.raised_at = -1
-            loops = info.loops
-            if loops:
-                for header in list(loops):
-                    first, last, _ = self.ranges[header]
-                    if line < first or line > last:
-                        del loops[header]
-            if line in self.ranges:
-                loops[line] = loops.get(line, 0) + 1
-            header = self.innermost.get(line)
-            iteration = loops.get(header) if header is not None else None
-            info.pending = self._emit(line, info, name, iteration, {}, "line")
-        elif event == "return":
-            # Still at the instruction that raised (at a `yield`, when a generator is
-            # closed or thrown into): the frame leaves by the exception, it yields nothing.
-            how = RAISED if frame.f_lasti == info.raised_at else exit_kind(frame)
-            if how is YIELDED:
-                arg = _yielded_value(frame, arg)
-                if arg is _AWAITING:  # the event loop's business; it resumes as the same call
-                    info.awaiting = True
-                    # The awaiting line is not done: what it assigns once resumed (`x =
-                    # await ...`, an `async for` target) is its change, not the next line's.
-                    info.pending = pending
-                    return self.on_event
-            if how is not RAISED:
-                ev = self._emit(line, info, name, None, {}, "return")
-                if ev is not None:
-                    ev["value"] = self.repr(arg)
-                    if how is YIELDED:
-                        ev["yield"] = True
-            if how is not YIELDED:
-                self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
-        elif event == "exception":
-            if iteration_ended(frame, arg[0]):
-                info.pending = pending  # the await goes on to its assignment, on this line
-            else:
-                info.raised_at = frame.f_lasti
-                exc_type, exc_value = arg[0], arg[1]
-                ev = self._emit(line, info, name, None, {}, "exception")
-                if ev is not None:
-                    ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
-        return self.on_event if self.recording else None
+        try:
+            if not self.recording:
+                return None
+            info = self.frames.get(frame)
+            if info is None or (info.thread is not None and self.thread_events_left <= 0):
+                return None
+            line = frame.f_lineno
+            self.state.last_line = line
+            pending = info.pending
+            if pending is not None:
+                # Added to what it had: a line that awaits gets its changes both before the
+                # frame suspends and once it has resumed (see the "return" event below).
+                changes = pending["changes"]
+                changes.update(self._diff(info, frame))
+                if info.watched:
+                    changed = self._diff_globals(info, frame)
+                    if changed:
+                        pending.setdefault("globals", {}).update(changed)
+                info.pending = None
+                loop = self.ranges.get(pending["line"])
+                if loop is not None and loop[2] and loop[0] < line <= loop[1] and not changes.keys() >= set(loop[2]):
+                    # A new iteration: show the loop variables even if rebound to equal values,
+                    # in the order the header names them.
+                    snapshot = info.snapshot
+                    listed = {target: changes[target] if target in changes else snapshot[target][1][0]
+                              for target in loop[2] if target in changes or target in snapshot}
+                    listed.update(changes)
+                    pending["changes"] = listed
+            name = self._name(frame.f_code)
+            if event == "line":
+                info.raised_at = -1
+                loops = info.loops
+                if loops:
+                    for header in list(loops):
+                        first, last, _ = self.ranges[header]
+                        if line < first or line > last:
+                            del loops[header]
+                if line in self.ranges:
+                    loops[line] = loops.get(line, 0) + 1
+                header = self.innermost.get(line)
+                iteration = loops.get(header) if header is not None else None
+                info.pending = self._emit(line, info, name, iteration, {}, "line")
+            elif event == "return":
+                # Still at the instruction that raised (at a `yield`, when a generator is
+                # closed or thrown into): the frame leaves by the exception, it yields nothing.
+                how = RAISED if frame.f_lasti == info.raised_at else exit_kind(frame)
+                if how is YIELDED:
+                    arg = _yielded_value(frame, arg)
+                    if arg is _AWAITING:  # the event loop's business; it resumes as the same call
+                        info.awaiting = True
+                        # The awaiting line is not done: what it assigns once resumed (`x =
+                        # await ...`, an `async for` target) is its change, not the next line's.
+                        info.pending = pending
+                        return self.on_event
+                if how is not RAISED:
+                    ev = self._emit(line, info, name, None, {}, "return")
+                    if ev is not None:
+                        ev["value"] = self.repr(arg)
+                        if how is YIELDED:
+                            ev["yield"] = True
+                if how is not YIELDED:
+                    self.frames.pop(frame, None)  # a suspended generator keeps its loop counts
+            elif event == "exception":
+                if iteration_ended(frame, arg[0]):
+                    info.pending = pending  # the await goes on to its assignment, on this line
+                else:
+                    info.raised_at = frame.f_lasti
+                    exc_type, exc_value = arg[0], arg[1]
+                    ev = self._emit(line, info, name, None, {}, "exception")
+                    if ev is not None:
+                        ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
+            return self.on_event if self.recording else None
+        except (MemoryError, RecursionError):
+            raise  # the run's own limits: reported as such
+        except Exception as exc:
+            return self._broke(exc)

@@ -72,6 +72,8 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
             shown_later.setdefault(after, []).append((cell, text))  # after the calls the line made
         else:
             rows.append((cell, text))
+    if trace.get("trace_stopped"):
+        rows.append(("", f"**trace stopped early**: {str(trace['trace_stopped']).replace('|', '/')}"))
     status = trace.get("status")
     if status != "ok":
         rows.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))

@@ -28,14 +28,19 @@ class _Slotted:
 _SLOT = type(_Slotted.__dict__["slot"])  # member_descriptor: reads a slot in C
 _INSTANCE_DICT = type(type.__dict__["__dict__"])  # getset_descriptor: an object's __dict__, in C
 _type_attribute = type.__getattribute__
+# A class's MRO and namespace, read through `type`'s own descriptors: a metaclass cannot
+# answer for them (with a property of its own named `__mro__`, say).
+_mro = type.__dict__["__mro__"].__get__
+_namespace = type.__dict__["__dict__"].__get__
+class_name = type.__dict__["__name__"].__get__
 
 
 def instance_dict(obj, kind):
     """The object's own __dict__, read through the descriptor its class got from Python
     (no user __getattribute__ or property runs); None if it has none, or if a class put
     something else under that name."""
-    for klass in _type_attribute(kind, "__mro__"):
-        descriptor = _type_attribute(klass, "__dict__").get("__dict__")
+    for klass in _mro(kind):
+        descriptor = _namespace(klass).get("__dict__")
         if descriptor is None:
             continue
         if type(descriptor) is not _INSTANCE_DICT:
@@ -46,6 +51,18 @@ def instance_dict(obj, kind):
             return None
         return fields if type(fields) is dict else None
     return None
+
+
+def keeps_default_repr(kind):
+    """Whether objects of class `kind` keep `object.__repr__` (their class, not a
+    metaclass's `__getattribute__`, answers); False where that cannot be told."""
+    try:
+        return _type_attribute(kind, "__repr__") is _OBJECT_REPR
+    except Exception:
+        return False
+
+
+_OBJECT_REPR = object.__repr__
 
 
 def object_fields(obj, kind):
@@ -60,8 +77,8 @@ def slot_values(obj, kind):
     them), read through the slot descriptors themselves: no user __getattribute__,
     __getattr__ or property runs."""
     found = []
-    for klass in _type_attribute(kind, "__mro__"):
-        members = _type_attribute(klass, "__dict__")
+    for klass in _mro(kind):
+        members = _namespace(klass)
         names = members.get("__slots__")
         if type(names) is str:
             names = (names,)
@@ -72,7 +89,7 @@ def slot_values(obj, kind):
                 continue
             key = name
             if name.startswith("__") and not name.endswith("__"):  # stored under its mangled name
-                key = "_%s%s" % (klass.__name__.lstrip("_"), name)
+                key = "_%s%s" % (class_name(klass).lstrip("_"), name)
             descriptor = members.get(key)
             if type(descriptor) is not _SLOT:
                 continue
@@ -269,15 +286,15 @@ class SafeRepr:
                 out.append(",")
             out.append(closing)
             return
-        if kind.__repr__ is object.__repr__:
+        if keeps_default_repr(kind):
             # The default repr shows only an address; the attributes show what changed.
             items = []
             if level <= 3:  # deeper, the class name is enough
                 items = object_fields(obj, kind)
             if not items:
-                out.append("<%s object>" % kind.__name__)
+                out.append("<%s object>" % class_name(kind))
                 return
-            out.append("<%s " % kind.__name__)
+            out.append("<%s " % class_name(kind))
             self._attributes(items, out, limit, level + 1)
             out.append(">")
             return

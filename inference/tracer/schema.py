@@ -20,10 +20,12 @@ SCHEMA_FILE = Path(__file__).with_name("trace.schema.json")
 STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit", "crashed", "invalid"))
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
-                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s"))
+                     "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s",
+                     "trace_stopped"))
 # Only from record_calls and watch_call (calls, caller_line, exited), for a coroutine
-# (awaited), or once a call's module has run (module_s).
-_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s"))
+# (awaited), once a call's module has run (module_s), or where the tracer itself stopped
+# recording and the run went on untraced (trace_stopped: why).
+_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s", "trace_stopped"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread", "globals"))
@@ -231,6 +233,8 @@ def check(result: dict) -> None:
         _fail("awaited", "is not true")
     if "module_s" in result:
         _duration(result["module_s"], "module_s")
+    if "trace_stopped" in result:
+        _text(result["trace_stopped"], "trace_stopped")
     if "calls" in result:
         if not isinstance(result["calls"], list):
             _fail("calls", "is not a list")

@@ -76,14 +76,14 @@ def _run(source: str, call: str, local):
 
 def changes(source: str, call: str) -> Counter:
     """(function, line, name, text) → how many times that line gave that local that text.
-    The module globals that hold data and whose names the function's code holds are named
-    `global NAME`; the values a call finds them with are no change."""
+    The module globals that hold data and whose names the function's code holds (see
+    _names_used) are named `global NAME`; the values a call finds them with are no change."""
     seen: Counter = Counter()
 
     def record(frame, line, before, call=False):
         now = {name: (value, _text(value)) for name, value in frame.f_locals.items()}
         module = frame.f_globals
-        for name in frame.f_code.co_names:
+        for name in _names_used(frame.f_code):
             value = module.get(name, now)
             if value is not now and not name.startswith("__") and not callable(value) \
                     and not isinstance(value, types.ModuleType):
@@ -110,6 +110,16 @@ def changes(source: str, call: str) -> Counter:
 
     _run(source, call, local)
     return seen
+
+
+def _names_used(code) -> list[str]:
+    """The names a function's code holds, its comprehensions', generator expressions' and
+    lambdas' included (they run untraced: what they do is the line's that runs them)."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name in UNTRACED:
+            names += _names_used(const)
+    return names
 
 
 def truths(source: str, call: str) -> dict[int, list]:

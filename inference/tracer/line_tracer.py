@@ -405,20 +405,30 @@ _MODULE = type(sys)
 def _watched_globals(code, module_globals):
     """The module globals a function's code names that hold data (not functions, classes
     or modules), and those it assigns with `global` (which may not exist yet): what it can
-    change, or see changed, beside its locals. A name its code uses only as an attribute
-    (`self.count` beside a global `count`) is watched too: `co_names` holds both."""
-    names = module_globals.keys() & code.co_names  # (most often only functions)
-    watched = [name for name in code.co_names if name in names and name[:2] != "__"
+    change, or see changed, beside its locals. Its comprehensions, generator expressions
+    and lambdas count as its code: they run untraced, and what they do shows in the line
+    that runs them. A name the code uses only as an attribute (`self.count` beside a
+    global `count`) is watched too: `co_names` holds both."""
+    codes = [code]
+    for inner in codes:  # (grows as it goes)
+        codes += [const for const in inner.co_consts if type(const) is _CODE and const.co_name in _SKIPPED_CODE]
+    named = code.co_names if len(codes) == 1 else tuple(name for inner in codes for name in inner.co_names)
+    names = module_globals.keys() & named  # (most often only functions)
+    watched = [name for name in named if name in names and name[:2] != "__"
                and not callable(module_globals[name]) and type(module_globals[name]) is not _MODULE] if names else []
-    raw = code.co_code
-    if _STORE_GLOBAL in raw or _DELETE_GLOBAL in raw:  # (a byte of an argument may look the same)
-        extended = 0
-        for index in range(0, len(raw), 2):  # word code (3.6+); a cache entry is a word too
-            op, arg = raw[index], raw[index + 1] | extended
-            extended = arg << 8 if op == opcode.EXTENDED_ARG else 0
-            if op in _GLOBAL_WRITES and code.co_names[arg] not in watched:
-                watched.append(code.co_names[arg])
+    for inner in codes:
+        raw = inner.co_code
+        if _STORE_GLOBAL in raw or _DELETE_GLOBAL in raw:  # (a byte of an argument may look the same)
+            extended = 0
+            for index in range(0, len(raw), 2):  # word code (3.6+); a cache entry is a word too
+                op, arg = raw[index], raw[index + 1] | extended
+                extended = arg << 8 if op == opcode.EXTENDED_ARG else 0
+                if op in _GLOBAL_WRITES:
+                    watched.append(inner.co_names[arg])
     return tuple(dict.fromkeys(watched))
+
+
+_CODE = type(_watched_globals.__code__)
 
 
 class _Frame:

@@ -13,7 +13,7 @@ from lsprotocol import types
 from lsp_helpers import hover, line_of, open_document, replay_env, request, running_server, wait_for
 from semcoder_lsp.calls import CLASS_METHOD, METHOD, PROPERTY, STATIC_METHOD, analyse, byte_col, call_at
 from semcoder_lsp.code_actions import extract_function, replace_function
-from semcoder_lsp.results import actual_line_states
+from semcoder_lsp.results import actual_line_states, render_markdown
 
 EXEC_ON = {"execution": {"enabled": True}}
 
@@ -193,6 +193,16 @@ def test_a_loop_changing_a_new_place_each_time_shows_the_first_places_and_how_ma
     (state,) = actual_line_states({"events": events}, "f", 1, 9)
     assert state["values"] == {"grid[0][0]": "1", "grid[1][0]": "1", "grid[2][0]": "1", "grid[3][0]": "1",
                                "i": "7", "cart.total": "3", "global calls": "2", "grid[…]": "… (3 more places)"}
+
+
+def test_the_hover_says_when_the_trace_stopped_early():
+    """A run whose tracer stopped recording (trace_stopped) still shows its own result, and
+    says why its table ends early."""
+    why = "the tracer could not go on (TypeError: a bug of ours); the run went on untraced"
+    result = {"call": "f(1)", "callSource": "assert", "lineStates": [],
+              "actual": {"status": "ok", "return": {"repr": "4"}, "trace_stopped": why}}
+    text = render_markdown(result, ["def f(n):", "    return n + 3"])
+    assert "returned `4`" in text and f"⚠ The trace stops early: {why}." in text
 
 
 GRID = """\

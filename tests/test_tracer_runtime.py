@@ -925,3 +925,23 @@ def test_a_metaclass_that_answers_for_its_classes_changes_nothing(tracer):
     assert trace["status"] == "ok" and "trace_stopped" not in trace, trace["message"]
     changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
     assert changes[15] == {"o": "<Odd __secret=1, b=[2]>"} and changes[16] == {"o": "<Odd __secret=1, b=[2, 3]>"}
+
+
+def test_a_local_holding_many_containers_remembers_only_its_first_ones(tracer):
+    """A local's nodes are bounded (2000 elements, each container counting 30 more), so a
+    line's diff stays cheap however many containers it holds: a dict of 500 one-item lists
+    remembers its first 47. A change in one of those is listed by its place; one in a list
+    past them goes unseen while the dict's text does not show it. A flat list of 1000 atoms
+    is remembered whole."""
+    source = (
+        "def f():\n"
+        "    d = {k: [k] for k in range(500)}\n"
+        "    d[20].append(-20)\n"              # 3: remembered
+        "    d[400].append(-400)\n"             # 4: past the budget, not in the text
+        "    xs = list(range(1000))\n"
+        "    xs[500] = -1\n"                    # 6
+        "    return len(d)\n")
+    trace = tracer.trace_call(source, "f()")
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[3] == {"d[20]": "[20, -20]"} and changes[4] == {}
+    assert changes[6] == {"xs[500]": "-1"}

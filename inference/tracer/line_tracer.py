@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, ENDS_SHOWN, fingerprint, keeps_default_repr, object_fields, safe_str
+from .safe_repr import ATOMS, ENDS_SHOWN, attribute_map, fingerprint, keeps_default_repr, safe_str
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -137,10 +137,22 @@ _AWAITING = object()
 # was most of a trace's cost. And where a line changed something that the local's cut repr
 # does not show (`grid[5][0] += 1` in a 10 x 10 grid, `xs[50] = -1` in a long list), the
 # nodes say where: the change is listed under that place's own name, `grid[5][0]`.
-# At most this many elements, over all of a local's nodes, are remembered: comparing
-# them by identity costs about what the repr of a container's first few dozen (all a
-# repr shows) does.
-_NODE_ELEMENTS = 1000
+# A local's nodes remember at most this many elements in all, each node counting as
+# _NODE_COST more: visiting a node costs about what comparing that many elements by
+# identity does. So a line's diff stays bounded (about what the repr of a container's
+# first few dozen items, all a repr shows, costs) however many containers a local holds:
+# a 30 x 30 grid is remembered whole, a dict of 500 one-item lists by its first 47, a
+# list of 300 objects of one attribute by its first 27.
+_NODE_COST = 30
+_OBJECT_COST = 60  # an object's attributes are read through its class: several lookups
+_NODE_ELEMENTS = 2000
+
+
+def _cost(kind, size):
+    """What a node of `size` elements of a value of class `kind` takes of the budget."""
+    if kind is list or kind is tuple or kind is dict or kind in _SETS:
+        return size + _NODE_COST
+    return size + _OBJECT_COST
 _NODE_DEPTH = 6  # as deep as a repr goes
 # More places than this changed under one container: the container itself is listed.
 _PLACES_MAX = 3
@@ -156,7 +168,7 @@ def _fields(value, kind):
     default repr), read without running user code; None for any other value."""
     if kind in _ATOM_TYPES or not keeps_default_repr(kind):
         return None
-    return dict(object_fields(value, kind))
+    return attribute_map(value, kind)
 
 
 def _contents(value, kind):
@@ -204,11 +216,14 @@ def _node(value, kind, budget, depth=0, above=()):
         mapping = True
     node = _Node()
     size = len(body)
-    if size > budget[0] or depth >= _NODE_DEPTH:
+    cost = _cost(kind, size)
+    if cost > budget[0] or depth >= _NODE_DEPTH:
+        if depth:
+            return None  # a part past the budget is not remembered
         node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
-            size, None, (), True, False, 0, -1
+            size, None, (), True, False, 0, -1  # the local itself: its size only
         return node
-    budget[0] -= size
+    budget[0] -= cost
     if mapping:
         items = tuple(body) + tuple(body.values())
         atom_keys = _ATOM_TYPES.issuperset(map(type, body))
@@ -219,12 +234,12 @@ def _node(value, kind, budget, depth=0, above=()):
         flat = _ATOM_TYPES.issuperset(map(type, items))
     if flat:
         node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
-            size, items, (), False, atom_keys, size, -1
+            size, items, (), False, atom_keys, cost, -1
         return node
     node.size, node.items, node.hot = size, items, -1
     node.children, node.opaque = _children(items, size if mapping else 0, range(size), budget, depth,
                                            above + (id(value),))
-    _finish(node, atom_keys)
+    _finish(node, atom_keys, cost)
     return node
 
 
@@ -239,27 +254,35 @@ def _children(items, first, positions, budget, depth, above):
         item_kind = type(item)
         if item_kind in _ATOM_TYPES:
             continue
-        if budget[0] <= 0 or id(item) in above:  # spent, or a container holding itself
+        if budget[0] <= _NODE_COST or id(item) in above:  # spent, or a container holding itself
             child = None
         else:
             child = _node(item, item_kind, budget, depth + 1, above)
-        if child is None:  # an object with a repr of its own, or the budget is spent
+        if child is None:  # an object with a repr of its own, or past the budget
             opaque = True
         else:
             children.append((at, child))
     return children, opaque
 
 
-def _finish(node, atom_keys):
+def _finish(node, atom_keys, cost):
     children = node.children
     node.complete = atom_keys and not node.opaque and all(child.complete for _, child in children)
-    node.weight = node.size + sum(child.weight for _, child in children)
+    node.weight = cost + sum(child.weight for _, child in children)
 
 
-def _same_sequence(part, child):
-    """The quick case of _unchanged: a list or tuple of atoms that holds the same ones."""
-    return not child.children and type(part) in _SEQUENCES and child.items is not None \
-        and len(part) == child.size and all(map(_is, part, child.items))
+def _same_flat(part, child):
+    """The quick case of _unchanged (and of _refresh), with no call deeper: a node with no
+    nodes below (its values are atoms, or ones it cannot see into) whose value still holds
+    the same objects."""
+    if child.children or child.items is None:
+        return False
+    kind, items, size = type(part), child.items, child.size
+    if kind is list or kind is tuple or kind in _SETS:
+        return len(part) == size and all(map(_is, part, items))
+    body = part if kind is dict else _fields(part, kind)
+    return body is not None and len(body) == size and all(map(_is, body, items)) and \
+        all(map(_is, body.values(), itertools.islice(items, size, None)))
 
 
 def _unchanged(value, kind, node):
@@ -284,11 +307,11 @@ def _unchanged(value, kind, node):
     if node.hot >= 0:
         at, child = children[node.hot]
         part = items[first + at]
-        if not _same_sequence(part, child) and not _unchanged(part, type(part), child):
+        if not _same_flat(part, child) and not _unchanged(part, type(part), child):
             return False
     for at, child in children:
         part = items[first + at]
-        if not _same_sequence(part, child) and not _unchanged(part, type(part), child):
+        if not _same_flat(part, child) and not _unchanged(part, type(part), child):
             return False
     return True
 
@@ -331,67 +354,75 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     body, mapping = contents
     items, size = node.items, node.size
     now = len(body)
-    if items is None or now > budget[0]:
+    cost = _cost(kind, now)
+    if items is None or cost > budget[0]:
         return _node(value, kind, budget, depth, above), ([] if now == size else None)
-    new = _elements(body, mapping)
-    if mapping:
-        # Keys (or attributes) added after the others are places of their own.
-        if now < size or not all(map(_is, new[:size], items)):
-            return _node(value, kind, budget, depth, above), None
-        keys, old_values, values = new[:now], items[size:], new[now:]
-    elif now != size:
-        return _node(value, kind, budget, depth, above), None
+    # Old values are items[first:], new ones new[start:]; keys (a mapping's) come first.
+    first = size if mapping else 0
+    if now == size and all(map(_is, body, items)) and (
+            not mapping or all(map(_is, body.values(), itertools.islice(items, size, None)))):
+        new, start, same = items, first, None  # nothing replaced here: only parts below can differ
     else:
-        keys, old_values, values = None, items, new
-    budget[0] -= now
-    same = list(map(_is, old_values, values))
+        new = _elements(body, mapping)
+        start = now if mapping else 0
+        if mapping:
+            # Keys (or attributes) added after the others are places of their own.
+            if now < size or not all(map(_is, itertools.islice(new, size), items)):
+                return _node(value, kind, budget, depth, above), None
+        elif now != size:
+            return _node(value, kind, budget, depth, above), None
+        same = list(map(_is, itertools.islice(items, first, None), itertools.islice(new, start, None)))
+    budget[0] -= cost
     found = []
-    at = -1
-    while len(found) <= _PLACES_MAX:
+    at = -1 if same is not None else size  # (the values replaced at this level)
+    while len(found) <= _PLACES_MAX and at < size:
         try:
             at = same.index(False, at + 1)
         except ValueError:
             break
-        old, part = old_values[at], values[at]
+        old, part = items[first + at], new[start + at]
         if type(old) not in _ATOM_TYPES or type(part) not in _ATOM_TYPES or _atoms_differ(old, part):
-            found.append((_place(kind, at if keys is None else keys[at]), part, old))
+            found.append((_place(kind, items[at] if mapping else at), part, old))
     children = []
     kept = True
+    lost = False  # a part no longer remembered (past the budget now, or its class changed)
     hot = -1  # (its place among the values)
+    inside = above + (id(value),)
     for at, child in node.children:
-        if not same[at]:
+        if same is not None and not same[at]:
             kept = False
             continue  # replaced: a place of its own already, and a new node below
-        part = old_values[at]
-        if _same_sequence(part, child):
-            fresh, below = child, ()
+        part = items[first + at]
+        if _same_flat(part, child):
+            children.append((at, child))
             budget[0] -= child.weight
-        else:
-            fresh, below = _refresh(part, type(part), child, budget, depth + 1, above + (id(value),))
+            continue
+        fresh, below = _refresh(part, type(part), child, budget, depth + 1, inside)
         if fresh is None:
-            return _node(value, kind, budget, depth, above), None
-        kept = kept and fresh is child
-        children.append((at, fresh))
+            kept, lost = False, True
+        else:
+            kept = kept and fresh is child
+            children.append((at, fresh))
         if below is None or below:
-            hot = at if hot < 0 else hot
-            place = _place(kind, at if keys is None else keys[at])
+            hot = at if hot < 0 and fresh is not None else hot
+            place = _place(kind, items[at] if mapping else at)
             found += [(place, part, part)] if below is None or place is None else \
                 [(place + name, inner, was) for name, inner, was in below]
-    found += [(_place(kind, keys[at]), values[at], _ADDED) for at in range(size, now)]
-    if kept and now == size and all(same):
+    found += [(_place(kind, new[at]), new[now + at], _ADDED) for at in range(size, now)]
+    if kept and same is None:
         return node, found
     fresh = _Node()
-    fresh.size, fresh.items, fresh.opaque = now, new, node.opaque  # (what was opaque and is kept stays so)
+    fresh.size, fresh.items, fresh.opaque = now, new, node.opaque or lost  # (what was opaque stays so)
     fresh.hot = -1
-    if not all(same) or now > size:  # new values: their nodes, in the order of their places
+    if now > size or (same is not None and not all(same)):  # new values: their nodes, in order
         changed = [at for at in range(now) if at >= size or not same[at]]
-        more, opaque = _children(new, now if mapping else 0, changed, budget, depth, above + (id(value),))
+        more, opaque = _children(new, start, changed, budget, depth, inside)
         fresh.opaque = fresh.opaque or opaque
         children = sorted(children + more)
     fresh.children = children
     if hot >= 0:
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
-    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, keys)))
+    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost)
     if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
         return fresh, None
     return fresh, found

@@ -35,22 +35,70 @@ _namespace = type.__dict__["__dict__"].__get__
 class_name = type.__dict__["__name__"].__get__
 
 
-def instance_dict(obj, kind):
-    """The object's own __dict__, read through the descriptor its class got from Python
-    (no user __getattribute__ or property runs); None if it has none, or if a class put
-    something else under that name."""
+def _layout(kind):
+    """How objects of class `kind` keep their attributes: (the descriptor of their own
+    __dict__, or None: none, or a class put something else under that name; (name,
+    descriptor) of each slot; the class), found through `type`'s own descriptors. Kept per class: a
+    class's slots and its __dict__ slot are fixed when it is made."""
+    found = _LAYOUTS.get(id(kind))  # (by id: a metaclass may hash its classes its own way)
+    if found is not None and found[2] is kind:
+        return found
+    dict_descriptor = None
     for klass in _mro(kind):
         descriptor = _namespace(klass).get("__dict__")
-        if descriptor is None:
+        if descriptor is not None:
+            dict_descriptor = descriptor if type(descriptor) is _INSTANCE_DICT else None
+            break
+    slots = []
+    for klass in _mro(kind):
+        members = _namespace(klass)
+        names = members.get("__slots__")
+        if type(names) is str:
+            names = (names,)
+        if type(names) not in (tuple, list):
             continue
-        if type(descriptor) is not _INSTANCE_DICT:
-            return None
+        for name in names:
+            if type(name) is not str or name in ("__dict__", "__weakref__"):
+                continue
+            key = name
+            if name.startswith("__") and not name.endswith("__"):  # stored under its mangled name
+                key = "_%s%s" % (class_name(klass).lstrip("_"), name)
+            descriptor = members.get(key)
+            if type(descriptor) is _SLOT:
+                slots.append((name, descriptor))
+    if len(_LAYOUTS) >= 4096:  # (a run that makes classes in a loop)
+        _LAYOUTS.clear()
+    found = _LAYOUTS[id(kind)] = (dict_descriptor, tuple(slots), kind)  # (holding it keeps its id)
+    return found
+
+
+_LAYOUTS = {}
+
+
+def instance_dict(obj, kind):
+    """The object's own __dict__ (itself, not a copy), read through the descriptor its class
+    got from Python (no user __getattribute__ or property runs); None if it has none."""
+    descriptor = _layout(kind)[0]
+    if descriptor is None:
+        return None
+    try:
+        fields = descriptor.__get__(obj, kind)
+    except Exception:
+        return None
+    return fields if type(fields) is dict else None
+
+
+def slot_values(obj, kind):
+    """(name, value) of each set slot of `obj` (classes with __slots__ keep no __dict__ for
+    them), read through the slot descriptors themselves: no user __getattribute__,
+    __getattr__ or property runs."""
+    found = []
+    for name, descriptor in _layout(kind)[1]:
         try:
-            fields = descriptor.__get__(obj, kind)
+            found.append((name, descriptor.__get__(obj, kind)))
         except Exception:
-            return None
-        return fields if type(fields) is dict else None
-    return None
+            pass  # not set (yet)
+    return found
 
 
 def keeps_default_repr(kind):
@@ -72,32 +120,13 @@ def object_fields(obj, kind):
     return (list(fields.items()) if fields is not None else []) + slot_values(obj, kind)
 
 
-def slot_values(obj, kind):
-    """(name, value) of each set slot of `obj` (classes with __slots__ keep no __dict__ for
-    them), read through the slot descriptors themselves: no user __getattribute__,
-    __getattr__ or property runs."""
-    found = []
-    for klass in _mro(kind):
-        members = _namespace(klass)
-        names = members.get("__slots__")
-        if type(names) is str:
-            names = (names,)
-        if type(names) not in (tuple, list):
-            continue
-        for name in names:
-            if type(name) is not str or name in ("__dict__", "__weakref__"):
-                continue
-            key = name
-            if name.startswith("__") and not name.endswith("__"):  # stored under its mangled name
-                key = "_%s%s" % (class_name(klass).lstrip("_"), name)
-            descriptor = members.get(key)
-            if type(descriptor) is not _SLOT:
-                continue
-            try:
-                found.append((name, descriptor.__get__(obj, kind)))
-            except AttributeError:
-                pass  # not set (yet)
-    return found
+def attribute_map(obj, kind):
+    """The same as a dict: the object's own __dict__ itself where it has no slots (no copy:
+    the caller only reads it)."""
+    fields = instance_dict(obj, kind)
+    if not _layout(kind)[1]:
+        return fields if fields is not None else {}
+    return dict(object_fields(obj, kind))
 
 
 class ReprTimeout(BaseException):

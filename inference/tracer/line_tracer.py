@@ -145,14 +145,7 @@ _AWAITING = object()
 # list of 300 objects of one attribute by its first 27.
 _NODE_COST = 30
 _OBJECT_COST = 60  # an object's attributes are read through its class: several lookups
-_NODE_ELEMENTS = 2000
-
-
-def _cost(kind, size):
-    """What a node of `size` elements of a value of class `kind` takes of the budget."""
-    if kind is list or kind is tuple or kind is dict or kind in _SETS:
-        return size + _NODE_COST
-    return size + _OBJECT_COST
+_NODE_BUDGET = 2000
 _NODE_DEPTH = 6  # as deep as a repr goes
 # More places than this changed under one container: the container itself is listed.
 _PLACES_MAX = 3
@@ -161,6 +154,13 @@ _ATOM_TYPES = frozenset(ATOMS)
 _SEQUENCES = frozenset((list, tuple))
 _SETS = frozenset((set, frozenset))
 _is = operator.is_
+
+
+def _cost(kind, size):
+    """What a node of `size` elements of a value of class `kind` takes of the budget."""
+    if kind is list or kind is tuple or kind is dict or kind in _SETS:
+        return size + _NODE_COST
+    return size + _OBJECT_COST
 
 
 def _fields(value, kind):
@@ -193,8 +193,8 @@ class _Node:
     or an object (`children`: (position among the values, node) pairs); whether some value
     is neither an atom nor has a node (`opaque`: an object with a repr of its own, or one
     past the budget); whether every level below is remembered (`complete`: then the same
-    objects throughout mean the same repr); and how many elements it holds in all
-    (`weight`, against the budget). `hot`: the index in `children` of the one that changed
+    objects throughout mean the same repr); and what it and the nodes below take of the
+    budget (`weight`, see _cost). `hot`: the index in `children` of the one that changed
     last (-1: none), checked first, since a loop tends to change the same part again."""
 
     __slots__ = ("size", "items", "children", "opaque", "complete", "weight", "hot")
@@ -202,8 +202,9 @@ class _Node:
 
 def _node(value, kind, budget, depth=0, above=()):
     """The _Node of `value` (None if it is neither a container nor an object with the
-    default repr). `budget`: [elements left], shared by a local's nodes; `above`: the ids
-    of the containers it is inside (one that holds itself gets no node again)."""
+    default repr). `budget`: [what is left of _NODE_BUDGET], shared by a local's nodes;
+    `above`: the ids of the containers it is inside (one that holds itself gets no node
+    again)."""
     # (Written out for the common kinds: a snapshot is taken of every local a line changed.)
     if kind is list or kind is tuple or kind in _SETS:
         body, mapping = value, False
@@ -271,23 +272,10 @@ def _finish(node, atom_keys, cost):
     node.weight = cost + sum(child.weight for _, child in children)
 
 
-def _same_flat(part, child):
-    """The quick case of _unchanged (and of _refresh), with no call deeper: a node with no
-    nodes below (its values are atoms, or ones it cannot see into) whose value still holds
-    the same objects."""
-    if child.children or child.items is None:
-        return False
-    kind, items, size = type(part), child.items, child.size
-    if kind is list or kind is tuple or kind in _SETS:
-        return len(part) == size and all(map(_is, part, items))
-    body = part if kind is dict else _fields(part, kind)
-    return body is not None and len(body) == size and all(map(_is, body, items)) and \
-        all(map(_is, body.values(), itertools.islice(items, size, None)))
-
-
 def _unchanged(value, kind, node):
-    """Whether `value` holds the same objects, at every level, as when `node` (complete)
-    was made of it."""
+    """Whether `value` holds the same objects, at every level `node` has nodes for, as
+    when `node` was made of it (for a complete node: the same repr). `node` has its
+    items: only the local's own node goes without, past the budget."""
     items, size = node.items, node.size
     if kind is list or kind is tuple or kind in _SETS:
         if len(value) != size or not all(map(_is, value, items)):
@@ -307,11 +295,11 @@ def _unchanged(value, kind, node):
     if node.hot >= 0:
         at, child = children[node.hot]
         part = items[first + at]
-        if not _same_flat(part, child) and not _unchanged(part, type(part), child):
+        if not _unchanged(part, type(part), child):
             return False
     for at, child in children:
         part = items[first + at]
-        if not _same_flat(part, child) and not _unchanged(part, type(part), child):
+        if not _unchanged(part, type(part), child):
             return False
     return True
 
@@ -393,7 +381,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
             kept = False
             continue  # replaced: a place of its own already, and a new node below
         part = items[first + at]
-        if _same_flat(part, child):
+        if not child.children and _unchanged(part, type(part), child):  # (no call deeper)
             children.append((at, child))
             budget[0] -= child.weight
             continue
@@ -546,9 +534,9 @@ class LineTracer:
                 elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
                     # (places are needed only where the text looks the same; a nested value
                     # keeps the nodes of its unchanged parts)
-                    node, places = _refresh(value, kind, old[2], [_NODE_ELEMENTS])
+                    node, places = _refresh(value, kind, old[2], [_NODE_BUDGET])
                 else:
-                    node = _node(value, kind, [_NODE_ELEMENTS])
+                    node = _node(value, kind, [_NODE_BUDGET])
             except Exception:
                 # Nodes read only builtin containers and attributes through their
                 # descriptors, but a class can still be odd (a metaclass that answers
@@ -563,9 +551,8 @@ class LineTracer:
                 if places is None:
                     changes[name] = text
                 for place, part, was in places or ():
-                    shown = safe_repr.ends(part) if type(part) in ENDS_SHOWN else safe_repr(part)
-                    if was is part or was is _ADDED or type(was) in _ATOM_TYPES or shown != (
-                            safe_repr.ends(was) if type(was) in ENDS_SHOWN else safe_repr(was)):
+                    shown = safe_repr.ends(part)  # (`ends` is the plain repr where it shows no ends)
+                    if was is part or was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
                         changes[name + place] = shown  # (not another object that reads the same)
             snapshot[name] = (value, fp, node)
         return changes

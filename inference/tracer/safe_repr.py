@@ -38,8 +38,8 @@ class_name = type.__dict__["__name__"].__get__
 def _layout(kind):
     """How objects of class `kind` keep their attributes: (the descriptor of their own
     __dict__, or None: none, or a class put something else under that name; (name,
-    descriptor) of each slot; the class), found through `type`'s own descriptors. Kept per class: a
-    class's slots and its __dict__ slot are fixed when it is made."""
+    descriptor) of each slot; the class), found through `type`'s own descriptors. Kept
+    per class: a class's slots and its __dict__ slot are fixed when it is made."""
     found = _LAYOUTS.get(id(kind))  # (by id: a metaclass may hash its classes its own way)
     if found is not None and found[2] is kind:
         return found
@@ -121,12 +121,15 @@ def object_fields(obj, kind):
 
 
 def attribute_map(obj, kind):
-    """The same as a dict: the object's own __dict__ itself where it has no slots (no copy:
-    the caller only reads it)."""
+    """The same as a dict: the object's own __dict__ itself where no slot of it is set (no
+    copy: the caller only reads it)."""
     fields = instance_dict(obj, kind)
-    if not _layout(kind)[1]:
+    slots = slot_values(obj, kind)
+    if not slots:
         return fields if fields is not None else {}
-    return dict(object_fields(obj, kind))
+    merged = dict(fields) if fields is not None else {}
+    merged.update(slots)  # (as object_fields lists them: the slots after the __dict__)
+    return merged
 
 
 class ReprTimeout(BaseException):

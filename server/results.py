@@ -32,7 +32,7 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
         values = {}
         places: dict[str, int] = {}  # per local, how many places inside it this line changed
         for name, seen in states[line].items():
-            if not name.isidentifier() and not name.startswith("global "):  # a place: `grid[5][2]`, `cart.total`
+            if not name.removeprefix("global ").isidentifier():  # a place: `grid[5][2]`, `global BOARD[3][3]`
                 local = name.split("[", 1)[0].split(".", 1)[0]
                 places[local] = places.get(local, 0) + 1
                 if places[local] > MAX_PLACES_PER_NAME:

@@ -185,14 +185,20 @@ def test_a_thread_running_the_same_function_is_another_run_whose_values_stay_out
 
 
 def test_a_loop_changing_a_new_place_each_time_shows_the_first_places_and_how_many_more():
-    """(and a module global the line changed is named `global NAME`)"""
+    """(and a module global the line changed is named `global NAME`, its places capped the
+    same way)"""
     events = [{"line": 5, "depth": 0, "function": "f", "kind": "line", "changes": {f"grid[{i}][0]": "1"}}
               for i in range(7)]
     events.append({"line": 5, "depth": 0, "function": "f", "kind": "line", "changes": {"i": "7", "cart.total": "3"},
                    "globals": {"calls": "2"}})
+    events += [{"line": 5, "depth": 0, "function": "f", "kind": "line", "changes": {},
+                "globals": {f"BOARD[{i}][{i}]": "0"}} for i in range(6)]
     (state,) = actual_line_states({"events": events}, "f", 1, 9)
     assert state["values"] == {"grid[0][0]": "1", "grid[1][0]": "1", "grid[2][0]": "1", "grid[3][0]": "1",
-                               "i": "7", "cart.total": "3", "global calls": "2", "grid[…]": "… (3 more places)"}
+                               "i": "7", "cart.total": "3", "global calls": "2",
+                               "global BOARD[0][0]": "0", "global BOARD[1][1]": "0", "global BOARD[2][2]": "0",
+                               "global BOARD[3][3]": "0",
+                               "grid[…]": "… (3 more places)", "global BOARD[…]": "… (2 more places)"}
 
 
 def test_the_hover_says_when_the_trace_stopped_early():

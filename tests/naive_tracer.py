@@ -23,6 +23,9 @@ from collections import Counter
 FILENAME = "<naive>"
 UNTRACED = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>", "<module>"))
 _SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
+# The text of a change that a local's text does not show (see _inside): it compares as a
+# cut text does (see change_differences).
+INSIDE = "<changed inside ...>"
 
 
 def _text(value) -> str:
@@ -37,19 +40,52 @@ def _text(value) -> str:
     if kind is dict:
         return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
     if kind.__repr__ is object.__repr__:
-        attributes = dict(getattr(value, "__dict__", None) or {})
-        for cls in kind.__mro__:
-            slots = getattr(cls, "__slots__", ())
-            for slot in (slots,) if isinstance(slots, str) else slots:
-                if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
-                    attributes[slot] = getattr(value, slot)
-        if not attributes:
-            return f"<{kind.__name__} object>"
-        return f"<{kind.__name__} " + ", ".join(f"{name}={_text(v)}" for name, v in attributes.items()) + ">"
+        return _as_object(value)
     try:
         return repr(value)
-    except Exception as exc:  # (an object half made: its __repr__ reads what is not set yet)
+    except AttributeError:  # an object half made: its __repr__ reads what is not set yet
+        return _as_object(value)
+    except Exception as exc:
         return f"<repr failed: {type(exc).__name__}>"
+
+
+def _attributes(value) -> dict:
+    attributes = dict(getattr(value, "__dict__", None) or {})
+    for cls in type(value).__mro__:
+        slots = getattr(cls, "__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
+                attributes[slot] = getattr(value, slot)
+    return attributes
+
+
+def _as_object(value) -> str:
+    attributes = _attributes(value)
+    if not attributes:
+        return f"<{type(value).__name__} object>"
+    return f"<{type(value).__name__} " + ", ".join(f"{name}={_text(v)}" for name, v in attributes.items()) + ">"
+
+
+def _inside(value, depth: int = 0) -> str:
+    """What a value holds, with the attributes of the objects whose `__repr__` the traced
+    source defines (their text may leave out a change: the tracer lists it under its place),
+    and which objects they are."""
+    kind = type(value)
+    if depth > 6:
+        return "..."
+    if kind in (list, tuple, set, frozenset):
+        return kind.__name__ + "(" + ", ".join(_inside(v, depth + 1) for v in value) + ")"
+    if kind is dict:
+        return "{" + ", ".join(f"{_inside(k, depth + 1)}: {_inside(v, depth + 1)}" for k, v in value.items()) + "}"
+    method = kind.__repr__
+    if method is object.__repr__:
+        return f"<{kind.__name__} " + ", ".join(
+            f"{name}={_inside(v, depth + 1)}" for name, v in _attributes(value).items()) + ">"
+    if getattr(getattr(method, "__code__", None), "co_filename", None) == FILENAME:
+        # (which object, too: another one that reads the same may hold other things)
+        return f"<{kind.__name__} {id(value)} {_text(value)} " + ", ".join(
+            f"{name}={_inside(v, depth + 1)}" for name, v in _attributes(value).items()) + ">"
+    return _text(value)
 
 
 def _name(code) -> str:
@@ -81,18 +117,22 @@ def changes(source: str, call: str) -> Counter:
     seen: Counter = Counter()
 
     def record(frame, line, before, call=False):
-        now = {name: (value, _text(value)) for name, value in frame.f_locals.items()}
+        now = {name: (value, _text(value), _inside(value)) for name, value in frame.f_locals.items()}
         module = frame.f_globals
         for name in _names_used(frame.f_code):
             value = module.get(name, now)
             if value is not now and not name.startswith("__") and not callable(value) \
                     and not isinstance(value, types.ModuleType):
-                now["global " + name] = (value, _text(value))
+                now["global " + name] = (value, _text(value), _inside(value))
         if line is not None:
-            for name, (value, text) in now.items():
+            for name, (value, text, inside) in now.items():
                 old = before.get(name)
-                if (old is None or old[0] is not value or old[1] != text) and not (call and name.startswith("global ")):
+                if call and name.startswith("global "):
+                    continue
+                if old is None or old[0] is not value or old[1] != text:
                     seen[(_name(frame.f_code), line, name, text)] += 1
+                elif old[2] != inside:  # the same text, something inside changed
+                    seen[(_name(frame.f_code), line, name, INSIDE)] += 1
         return now
 
     def local(frame, event, arg, frames):
@@ -231,6 +271,13 @@ def change_differences(trace: dict, source: str, call: str, cut: int, seen: Coun
             if shown(text) is not None and not any(_part(whole, name[len(root):]) in (None, shown(text))
                                                    for whole in full.get(key, ())):
                 wrong_places[key[:2] + (name, text)] += 1
+    # An object listed whole where its text did not change (more places changed inside it
+    # than are listed, or an attribute was removed): as a change the text does not show.
+    for key in {key[:3] for key in ours if key[3] == "<object>"}:
+        surplus = min(ours[key + ("<object>",)] - naive[key + ("<object>",)], naive[key + (None,)] - ours[key + (None,)])
+        if surplus > 0:
+            ours[key + ("<object>",)] -= surplus
+            ours[key + (None,)] += surplus
     loops, _ = loop_table(ast.parse(source))
     headers = {(header, name) for header, _, targets in loops for name in targets}
     extra = {key: n for key, n in (ours - naive).items() if (key[1], key[2]) not in headers}

@@ -417,6 +417,52 @@ def f(n):
     nodes[7].value = "seven"
     return grid[6], graph["h"], counts[20], nodes[7].seen
 ''', "f(4)"),
+("objects with a repr of their own", '''class Node:
+    def __init__(self, value, parent=None):
+        self.value = value
+        self.parent = parent
+        self.children = []
+        if parent is not None:
+            parent.children.append(self)
+
+    def __repr__(self):
+        return f"Node({self.value})"
+
+    def reset(self):
+        self.children = []
+        self.seen = 0
+        self.marks = {}
+        self.note = "reset"
+        self.value = self.value
+
+class Half:
+    def __init__(self, a):
+        self.a = a
+        self.describe()
+        self.b = a * 2
+
+    def describe(self):
+        return self.a
+
+    def __repr__(self):
+        return f"Half({self.a}, {self.b})"
+
+def f(n):
+    root = Node(0)
+    for i in range(1, n):
+        Node(i, root)
+    root.children[1].children.append(Node(9))
+    kids = root.children
+    kids[0].value = -1
+    extra = Node(5)
+    extra.reset()
+    del extra.note
+    half = Half(3)
+    pairs = [(Node(1), Node(2))]
+    pairs[0][1].children.append(root)
+    pairs[0] = (Node(1), Node(2))
+    return [k.value for k in kids], half.b
+''', "f(4)"),
 ("module globals", '''LIMIT = 3
 CACHE = {}
 calls = 0
@@ -539,7 +585,8 @@ def test_standard_library_modules_traced_as_user_code(tracer, module, call):
 
 # Statements of random programs that change long nested values in every way a line can:
 # an item of a grid, a key's list, an attribute of an object in a list, a set in a dict, a
-# list in a tuple; items and keys added, removed, replaced by equal ones, sorted, swapped.
+# list in a tuple, what an object's own __repr__ leaves out; items and keys added,
+# removed, replaced by equal ones, sorted, swapped.
 _MUTATIONS = [
     "grid[step % len(grid)][(step * 7) % len(grid[step % len(grid)])] += {v}",
     "grid[-1][:] = [{v}] * len(grid[-1])",
@@ -563,6 +610,11 @@ _MUTATIONS = [
     "flat.insert(len(flat) // 2, {v})",
     "flat[1], flat[-2] = flat[-2], flat[1]",
     "flat.sort(key=str)",
+    "tags[step % len(tags)].notes.append({v})",
+    "tags[step % len(tags)].k = {v}",
+    "tags[0].extra = {{step: [{v}]}}",
+    "tags[-1].notes = tags[-1].notes[1:]",
+    "tags[step % len(tags)] = Tag({v})",
 ]
 
 
@@ -573,6 +625,14 @@ def _mutating_program(rng: random.Random) -> str:
         "        self.k = k",
         "        self.items = []",
         "",
+        "class Tag:",
+        "    def __init__(self, k):",
+        "        self.k = k",
+        "        self.notes = []",
+        "",
+        "    def __repr__(self):",
+        "        return f'Tag({self.k})'",
+        "",
         "def f():",
         f"    grid = [[{rng.randint(0, 3)}] * {rng.randint(3, 14)} for _ in range({rng.randint(3, 14)})]",
         f"    graph = {{k: [k] * {rng.randint(0, 3)} for k in 'abcdefghijklmnopqrst'[:{rng.randint(3, 20)}]}}",
@@ -580,6 +640,7 @@ def _mutating_program(rng: random.Random) -> str:
         f"    bags = {{k: {{k}} for k in range({rng.randint(2, 30)})}}",
         f"    rows = [(k, [k, str(k)]) for k in range({rng.randint(2, 25)})]",
         f"    flat = list(range({rng.randint(5, 60)}))",
+        f"    tags = [Tag(k) for k in range({rng.randint(1, 8)})]",
         f"    for step in range({rng.randint(3, 12)}):",
     ]
     lines += ["        " + rng.choice(_MUTATIONS).format(v=rng.randint(-5, 99)) for _ in range(rng.randint(2, 6))]
@@ -588,9 +649,10 @@ def _mutating_program(rng: random.Random) -> str:
 
 def test_random_changes_deep_inside_long_values_are_the_naive_tracers():
     """80 random programs (seeded) that change parts of long nested values which their cut
-    texts (max_repr 60) do not show: every change is listed, under the local or under the
-    place that changed, and every place's value is the naive tracer's."""
-    places = 0
+    texts (max_repr 60), or whose objects' own `__repr__` leaves out, do not show: every
+    change is listed, under the local or under the place that changed, and every place's
+    value is the naive tracer's."""
+    places = hidden = 0
     with Tracer(workers=1, limits=Limits(max_repr=60, max_events=100_000)) as tracer:
         for seed in range(80):
             source = _mutating_program(random.Random(seed))
@@ -598,7 +660,9 @@ def test_random_changes_deep_inside_long_values_are_the_naive_tracers():
             assert trace["status"] == "ok", (seed, trace["message"])
             assert naive_tracer.change_differences(trace, source, "f()", 60) == ({}, {}), seed
             places += sum(not name.isidentifier() for event in trace["events"] for name in event["changes"])
-    assert places > 500  # (they do reach the places)
+            hidden += sum(name.startswith("tags") and not name.isidentifier()
+                          for event in trace["events"] for name in event["changes"])
+    assert places > 500 and hidden > 100  # (they do reach the places, and inside own-repr objects)
 
 
 @pytest.mark.parametrize("python", _interpreters(oldest=9))

@@ -766,6 +766,68 @@ def test_a_change_deep_inside_a_cut_value_is_listed_under_its_place(tracer):
     assert "[L13]: `graph['h']` is updated to `['a']`." in monologue
 
 
+def test_what_a_repr_of_the_traced_file_leaves_out_is_listed_under_its_place(tracer):
+    """Objects whose `__repr__` the traced file defines are walked like those with the
+    default repr: a change their text does not show is listed under its place, at any depth
+    and through aliases; changed in more places than are listed, the object shows its
+    attributes. While its __init__ has not set what its repr reads, it shows what it holds
+    so far. A library's objects (here a Logger, whose repr leaves out `propagate`) are not
+    walked: their internals would be noise."""
+    source = (
+        "import logging\n"
+        "\n"
+        "class Node:\n"
+        "    def __init__(self, value):\n"
+        "        self.value = value\n"                      # 5
+        "        self.children = []\n"                      # 6
+        "\n"
+        "    def __repr__(self):\n"
+        "        return f'Node({self.value})'\n"
+        "\n"
+        "    def add(self, child):\n"
+        "        self.children.append(child)\n"             # 12
+        "\n"
+        "    def reset(self):\n"
+        "        self.a, self.b, self.c, self.d = 1, 2, 3, 4\n"  # 15
+        "\n"
+        "def f():\n"
+        "    root = Node(1)\n"                               # 18
+        "    root.children.append(Node(2))\n"                # 19
+        "    root.children[0].children.append(Node(3))\n"    # 20
+        "    root.value = 10\n"                              # 21: its text shows it
+        "    nodes = [Node(5), root]\n"                      # 22
+        "    root.add(Node(4))\n"                            # 23: seen through both names
+        "    nodes[0].reset()\n"                             # 24: four places: the object
+        "    nodes[0] = Node(5)\n"                           # 25: another one that reads the same
+        "    log = logging.getLogger('semcoder-test')\n"     # 26
+        "    log.propagate = False\n"                        # 27: a library's object: not walked
+        "    return root\n")
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[18] == {"root": "Node(1)"}
+    assert changes[19] == {"root.children": "[Node(2)]"}
+    assert changes[20] == {"root.children[0].children": "[Node(3)]"}
+    assert changes[21] == {"root": "Node(10)"}
+    assert changes[23] == {"root.children": "[Node(2), Node(4)]", "nodes[1].children": "[Node(2), Node(4)]"}
+    assert changes[24] == {"nodes[0]": "<Node value=5, children=[], a=1, b=2, c=3, d=4>"}
+    assert changes[25] == {"nodes[0]": "Node(5)"}
+    assert changes[27] == {}
+    inits = [e for e in trace["events"] if e["function"] == "Node.__init__"]
+    assert inits[0]["kind"] == "call" and inits[0]["changes"] == {"self": "<Node object>", "value": "1"}
+    assert [e["changes"] for e in inits[1:3]] == [{"self": "Node(1)"}, {"self.children": "[]"}]
+    added = [e["changes"] for e in trace["events"] if e["function"] == "Node.add" and e["kind"] == "line"]
+    assert added == [{"self.children": "[Node(2), Node(4)]"}]
+    reset = tracer.trace_call(source.replace("    nodes[0].reset()\n", "    root.reset()\n"), "f()")
+    changes = {e["line"]: e["changes"] for e in line_events(reset, "f")}
+    whole = "<Node value=10, children=[Node(2), Node(4)], a=1, b=2, c=3, d=4>"
+    assert changes[24] == {"root": whole, "nodes[1]": whole}
+    table = render_table(trace, source)
+    assert "| 19 `root.children.append(Node(2))` | `root.children = [Node(2)]` |" in table
+    monologue = render_monologue(trace, source, "f")
+    assert "[L23]: `root.children` is updated to `[Node(2)]`." in monologue
+
+
 def test_module_globals_a_function_changes_are_listed_apart_from_its_locals(tracer):
     """A line that changes a module global the function's code names (with `global`, or a
     list or dict it mutates, or a callee it calls) lists it under `globals`; the values a
@@ -837,7 +899,7 @@ def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
         "    p.__dict__.update({'x%d' % i: i for i in range(30)})\n"
         "    p.x20 = 'changed'\n"                           # 19
         "    p.__class__ = Fancy\n"                         # 20
-        "    p.x21 = 0\n"                                   # 21: unseen behind its own repr
+        "    p.x21 = 0\n"                                   # 21: behind its own repr
         "    s = [Slotted() for _ in range(20)]\n"
         "    s[12].b = [1]\n"                               # 23
         "    s[12].b.append(2)\n"                           # 24
@@ -847,7 +909,8 @@ def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
     changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
     assert changes[14] == {"a[20]": "-1"}
     assert changes[16] == {"d[(7, 7)]": "[7, 1]"}
-    assert changes[19] == {"p.x20": "'changed'"} and changes[20] == {"p": "Fancy!"} and changes[21] == {}
+    assert changes[19] == {"p.x20": "'changed'"} and changes[20] == {"p": "Fancy!"}
+    assert changes[21] == {"p.x21": "0"}  # (Fancy's __repr__ is the traced file's: see below)
     assert changes[23] == {"s[12].b": "[1]"} and changes[24] == {"s[12].b": "[1, 2]"}
 
 

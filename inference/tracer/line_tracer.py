@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, ENDS_SHOWN, attribute_map, fingerprint, keeps_default_repr, safe_str
+from .safe_repr import ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, fingerprint, safe_str, type_attribute
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -153,6 +153,7 @@ _KEY_TEXT_MAX = 40  # a longer dict key is not written into a name
 _ATOM_TYPES = frozenset(ATOMS)
 _SEQUENCES = frozenset((list, tuple))
 _SETS = frozenset((set, frozenset))
+_CONTAINERS = _SEQUENCES | _SETS | {dict}
 _is = operator.is_
 
 
@@ -164,11 +165,38 @@ def _cost(kind, size):
 
 
 def _fields(value, kind):
-    """An object's attributes as its repr shows them (see SafeRepr: a class that keeps the
-    default repr), read without running user code; None for any other value."""
-    if kind in _ATOM_TYPES or not keeps_default_repr(kind):
+    """An object's attributes, read without running user code, where they tell what its
+    text shows: a class that keeps the default repr (SafeRepr shows them), or one whose
+    own `__repr__` is written in the traced file (it may leave some out: see _Node's
+    `veiled`); None for any other value (a library's object: its internals are noise)."""
+    if kind in _ATOM_TYPES:
         return None
-    return attribute_map(value, kind)
+    try:
+        method = type_attribute(kind, "__repr__")
+    except Exception:
+        return None
+    if method is OBJECT_REPR or _traced_repr(method):
+        return attribute_map(value, kind)
+    return None
+
+
+def _traced_repr(method):
+    """Whether a class's `__repr__` is a plain function of the traced file."""
+    return type(method) is _FUNCTION and method.__code__.co_filename == _traced_file[0]
+
+
+def _own_repr(kind):
+    """Whether `kind`, an object that has a node, has a `__repr__` of its own."""
+    try:
+        return type_attribute(kind, "__repr__") is not OBJECT_REPR
+    except Exception:
+        return True
+
+
+_FUNCTION = type(_traced_repr)
+# The file being traced (set by LineTracer): objects of the classes it defines a `__repr__`
+# for are walked (see _fields).
+_traced_file = [None]
 
 
 def _contents(value, kind):
@@ -191,13 +219,16 @@ class _Node:
     """What a snapshot remembers of one container or object: its `size`; its `items` (see
     _elements; None when over the budget); a node for each value that is itself a container
     or an object (`children`: (position among the values, node) pairs); whether some value
-    is neither an atom nor has a node (`opaque`: an object with a repr of its own, or one
-    past the budget); whether every level below is remembered (`complete`: then the same
-    objects throughout mean the same repr); and what it and the nodes below take of the
-    budget (`weight`, see _cost). `hot`: the index in `children` of the one that changed
-    last (-1: none), checked first, since a loop tends to change the same part again."""
+    is neither an atom nor has a node (`opaque`: an object with a library's repr, or one
+    past the budget); whether it or a node below is an object with a `__repr__` of the
+    traced file (`veiled`: its text need not show what changed inside); whether every level
+    below is remembered and none is veiled (`complete`: then the same objects throughout
+    mean the same repr); and what it and the nodes below take of the budget (`weight`, see
+    _cost). `hot`: the index in `children` of the one that changed last (-1: none), checked
+    first, since a loop tends to change the same part again. `kind`: the class of the value
+    (an object's may be changed, and with it what its repr shows)."""
 
-    __slots__ = ("size", "items", "children", "opaque", "complete", "weight", "hot")
+    __slots__ = ("kind", "size", "items", "children", "opaque", "veiled", "complete", "weight", "hot")
 
 
 def _node(value, kind, budget, depth=0, above=()):
@@ -216,13 +247,14 @@ def _node(value, kind, budget, depth=0, above=()):
             return None
         mapping = True
     node = _Node()
+    node.kind = kind
     size = len(body)
     cost = _cost(kind, size)
     if cost > budget[0] or depth >= _NODE_DEPTH:
         if depth:
             return None  # a part past the budget is not remembered
-        node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
-            size, None, (), True, False, 0, -1  # the local itself: its size only
+        node.size, node.items, node.children, node.opaque, node.veiled, node.complete, node.weight, node.hot = \
+            size, None, (), True, False, False, 0, -1  # the local itself: its size only
         return node
     budget[0] -= cost
     if mapping:
@@ -233,14 +265,15 @@ def _node(value, kind, budget, depth=0, above=()):
         items = tuple(body)
         atom_keys = True
         flat = _ATOM_TYPES.issuperset(map(type, items))
+    own = mapping and kind is not dict and _own_repr(kind)
     if flat:
-        node.size, node.items, node.children, node.opaque, node.complete, node.weight, node.hot = \
-            size, items, (), False, atom_keys, cost, -1
+        node.size, node.items, node.children, node.opaque, node.veiled, node.complete, node.weight, node.hot = \
+            size, items, (), False, own, atom_keys and not own, cost, -1
         return node
     node.size, node.items, node.hot = size, items, -1
     node.children, node.opaque = _children(items, size if mapping else 0, range(size), budget, depth,
                                            above + (id(value),))
-    _finish(node, atom_keys, cost)
+    _finish(node, atom_keys, cost, own)
     return node
 
 
@@ -266,9 +299,12 @@ def _children(items, first, positions, budget, depth, above):
     return children, opaque
 
 
-def _finish(node, atom_keys, cost):
+def _finish(node, atom_keys, cost, own):
+    """A node's `veiled`, `complete` and `weight`, from its children's (`own`: it is an
+    object with a `__repr__` of its own)."""
     children = node.children
-    node.complete = atom_keys and not node.opaque and all(child.complete for _, child in children)
+    node.veiled = own or any(child.veiled for _, child in children)
+    node.complete = atom_keys and not node.opaque and not node.veiled and all(child.complete for _, child in children)
     node.weight = cost + sum(child.weight for _, child in children)
 
 
@@ -282,8 +318,10 @@ def _unchanged(value, kind, node):
             return False
         first = 0
     else:
+        if kind is not node.kind:  # (its class was changed)
+            return False
         body = value if kind is dict else _fields(value, kind)
-        if body is None:  # (its class was changed to one with a repr of its own)
+        if body is None:  # (its class was changed to one with a library's repr)
             return False
         if len(body) != size or not all(map(_is, body, items)) or \
                 not all(map(_is, body.values(), itertools.islice(items, size, None))):
@@ -292,15 +330,18 @@ def _unchanged(value, kind, node):
     children = node.children
     if not children:
         return True
-    if node.hot >= 0:
-        at, child = children[node.hot]
+    hot = node.hot
+    if hot >= 0:
+        at, child = children[hot]
         part = items[first + at]
         if not _unchanged(part, type(part), child):
             return False
-    for at, child in children:
+        if len(children) == 1:
+            return True
+    for index, (at, child) in enumerate(children):
         part = items[first + at]
-        if not _unchanged(part, type(part), child):
-            return False
+        if index != hot and not _unchanged(part, type(part), child):  # (once each: a chain of
+            return False                                                 # nodes is not walked 2^n times)
     return True
 
 
@@ -337,8 +378,10 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     more than _PLACES_MAX places, or a place that has no name. The nodes of unchanged parts
     are kept (the budget is not exact where a rebuild follows a partial refresh)."""
     contents = _contents(value, kind)
-    if contents is None:  # (its class was changed to one with a repr of its own)
+    if contents is None:  # (its class was changed to one with a library's repr)
         return None, None
+    if kind is not node.kind:  # (its class was changed to another we walk)
+        return _node(value, kind, budget, depth, above), None
     body, mapping = contents
     items, size = node.items, node.size
     now = len(body)
@@ -363,6 +406,9 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     budget[0] -= cost
     found = []
     at = -1 if same is not None else size  # (the values replaced at this level)
+    # A part that is (or holds) an object with a `__repr__` of its own, replaced by another,
+    # changed even where the two read the same: what they hold may differ.
+    veiled = {at for at, child in node.children if child.veiled} if node.veiled and same is not None else ()
     while len(found) <= _PLACES_MAX and at < size:
         try:
             at = same.index(False, at + 1)
@@ -370,7 +416,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
             break
         old, part = items[first + at], new[start + at]
         if type(old) not in _ATOM_TYPES or type(part) not in _ATOM_TYPES or _atoms_differ(old, part):
-            found.append((_place(kind, items[at] if mapping else at), part, old))
+            found.append((_place(kind, items[at] if mapping else at), part, _ADDED if at in veiled else old))
     children = []
     kept = True
     lost = False  # a part no longer remembered (past the budget now, or its class changed)
@@ -400,6 +446,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     if kept and same is None:
         return node, found
     fresh = _Node()
+    fresh.kind = kind
     fresh.size, fresh.items, fresh.opaque = now, new, node.opaque or lost  # (what was opaque stays so)
     fresh.hot = -1
     if now > size or (same is not None and not all(same)):  # new values: their nodes, in order
@@ -410,7 +457,8 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     fresh.children = children
     if hot >= 0:
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
-    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost)
+    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost,
+            mapping and kind is not dict and _own_repr(kind))
     if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
         return fresh, None
     return fresh, found
@@ -472,6 +520,7 @@ class LineTracer:
     def __init__(self, state):
         self.state = state
         self.filename = state.filename
+        _traced_file[0] = state.filename
         self.frames = {}
         self.events = state.events
         self.max_events = state.limits["max_events"]
@@ -516,21 +565,27 @@ class LineTracer:
             old = snapshot.get(name)
             kind = type(value)
             same_object = old is not None and old[0] is value
+            held = False  # the same objects throughout, as far as the node remembers
             if same_object:
                 if kind in _ATOM_TYPES:
                     continue
                 node = old[2]
                 try:
-                    if node is not None and node.complete and _unchanged(value, kind, node):
-                        continue  # the same objects throughout: the same repr
+                    held = node is not None and (node.complete or node.veiled) and _unchanged(value, kind, node)
                 except Exception:  # (see below)
                     pass
+                if held and node.complete:
+                    continue  # the same repr
             text = safe_repr.ends(value) if kind in ENDS_SHOWN else safe_repr(value)
             fp = fingerprint(value, text)
             node = places = None
             try:
                 if kind in _ATOM_TYPES:
                     pass
+                elif held:
+                    # A `__repr__` of the traced file's may read anything: its text is
+                    # worked out again, but nothing the node holds changed.
+                    node, places = old[2], []
                 elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
                     # (places are needed only where the text looks the same; a nested value
                     # keeps the nodes of its unchanged parts)
@@ -545,17 +600,30 @@ class LineTracer:
                 node = places = None
             if not same_object or old[1] != fp:
                 changes[name] = text
-            elif "..." in text or " object>" in text:
+            elif "..." in text or " object>" in text or (node is not None and node.veiled):
                 # The same text, cut (or with an object deep inside shown by its class
-                # alone): list the places that changed where it does not show.
+                # alone, or by a `__repr__` that may leave out what changed): list the
+                # places that changed where it does not show.
                 if places is None:
-                    changes[name] = text
+                    changes[name] = self._whole(value, kind, text) if node is not None else text
                 for place, part, was in places or ():
+                    if was is part:  # changed inside, in more places than are listed
+                        changes[name + place] = self._whole(part, type(part), None)
+                        continue
                     shown = safe_repr.ends(part)  # (`ends` is the plain repr where it shows no ends)
-                    if was is part or was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
+                    if was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
                         changes[name + place] = shown  # (not another object that reads the same)
             snapshot[name] = (value, fp, node)
         return changes
+
+    def _whole(self, value, kind, text):
+        """The text of a value that changed inside as a whole (or in more places than are
+        listed): an object whose class has a `__repr__` of its own (it had a node: the
+        traced file's) shows its attributes, which that repr may leave out; anything else
+        its text (`text`, or worked out where None)."""
+        if kind not in _CONTAINERS and kind not in _ATOM_TYPES and _own_repr(kind):
+            return self.repr.as_object(value)
+        return text if text is not None else self.repr.ends(value)
 
     def _name(self, code):
         return getattr(code, "co_qualname", code.co_name)

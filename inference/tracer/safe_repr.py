@@ -27,7 +27,7 @@ class _Slotted:
 
 _SLOT = type(_Slotted.__dict__["slot"])  # member_descriptor: reads a slot in C
 _INSTANCE_DICT = type(type.__dict__["__dict__"])  # getset_descriptor: an object's __dict__, in C
-_type_attribute = type.__getattribute__
+type_attribute = type.__getattribute__
 # A class's MRO and namespace, read through `type`'s own descriptors: a metaclass cannot
 # answer for them (with a property of its own named `__mro__`, say).
 _mro = type.__dict__["__mro__"].__get__
@@ -105,12 +105,12 @@ def keeps_default_repr(kind):
     """Whether objects of class `kind` keep `object.__repr__` (their class, not a
     metaclass's `__getattribute__`, answers); False where that cannot be told."""
     try:
-        return _type_attribute(kind, "__repr__") is _OBJECT_REPR
+        return type_attribute(kind, "__repr__") is OBJECT_REPR
     except Exception:
         return False
 
 
-_OBJECT_REPR = object.__repr__
+OBJECT_REPR = object.__repr__
 
 
 def object_fields(obj, kind):
@@ -179,6 +179,10 @@ class ReprBudget:
             remaining = state.deadline - time.monotonic()
             _setitimer(_ITIMER_REAL, max(remaining, 0.001), 0)
         return text
+
+
+# What a __repr__ that raised AttributeError shows as (see SafeRepr._walk).
+MISSING_ATTRIBUTE = "<repr failed: AttributeError>"
 
 
 def _unbudgeted_repr(obj):
@@ -319,20 +323,36 @@ class SafeRepr:
             out.append(closing)
             return
         if keeps_default_repr(kind):
-            # The default repr shows only an address; the attributes show what changed.
-            items = []
-            if level <= 3:  # deeper, the class name is enough
-                items = object_fields(obj, kind)
-            if not items:
-                out.append("<%s object>" % class_name(kind))
-                return
-            out.append("<%s " % class_name(kind))
-            self._attributes(items, out, limit, level + 1)
-            out.append(">")
+            self._object(obj, kind, out, limit, level)
             return
         # Anything else may run user code (a __repr__, or a container's elements' reprs).
         text = self.budget.call(obj)
+        if text == MISSING_ATTRIBUTE:
+            # Its __repr__ reads an attribute not set yet: the object is still being built
+            # (the `self` of its __init__). What it holds so far tells more.
+            self._object(obj, kind, out, limit, level)
+            return
         out.append(text if len(text) <= limit else text[:limit])
+
+    def as_object(self, obj):
+        """`obj` shown as the default repr would show it (see _object), whatever its class's
+        own `__repr__` shows."""
+        parts = []
+        self._object(obj, type(obj), parts, self.max_len, 0)
+        return _cut("".join(parts), self.max_len)
+
+    def _object(self, obj, kind, out, limit, level):
+        """An object as the default repr would show it, with its attributes instead of an
+        address (they show what changed): `<Box items=[1], total=1>`, `<Box object>`."""
+        items = []
+        if level <= 3:  # deeper, the class name is enough
+            items = object_fields(obj, kind)
+        if not items:
+            out.append("<%s object>" % class_name(kind))
+            return
+        out.append("<%s " % class_name(kind))
+        self._attributes(items, out, limit, level + 1)
+        out.append(">")
 
 
 def fingerprint(value, text):

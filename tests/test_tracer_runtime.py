@@ -903,10 +903,16 @@ def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
         "    s = [Slotted() for _ in range(20)]\n"
         "    s[12].b = [1]\n"                               # 23
         "    s[12].b.append(2)\n"                           # 24
-        "    return len(a)\n")
+        "    q = Plain()\n"
+        "    q.__class__ = Other\n"                          # 26: the same attributes, another class
+        "    return len(a)\n"
+        "\n"
+        "class Other:\n"
+        "    pass\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     assert trace["status"] == "ok" and trace["return"]["repr"] == "31", trace["message"]
     changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[26] == {"q": "<Other object>"}
     assert changes[14] == {"a[20]": "-1"}
     assert changes[16] == {"d[(7, 7)]": "[7, 1]"}
     assert changes[19] == {"p.x20": "'changed'"} and changes[20] == {"p": "Fancy!"}

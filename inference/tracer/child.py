@@ -90,6 +90,7 @@ class RunState:
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
         self.module_s = None  # call mode: how long the module's own code (its imports) took
         self.tracer_failure = None  # what made the tracer stop recording (LineTracer._broke)
+        self.package = ""  # the package the module lies in, imported before it runs
 
     def at_line(self, frame=None):
         """" at line 7": where the run is (`frame`, the one a limit's signal interrupted, or
@@ -469,6 +470,54 @@ class Prepared:
                 return
 
 
+def _module_name(filename, dotted):
+    """The name the traced module runs under when it is not run as a script: the one
+    `import` would give it (`shapes` for shapes.py; `dotted`, the server's, `pkg.shapes`,
+    for a file in a package), so that its classes read as the user knows them (`<class
+    'shapes.Rectangle'>`) and a module that imports it back gets this one. A name already
+    taken here (a module the interpreter or the tracer loaded, one of the standard
+    library's) or no name (a source with no file) gives a private one."""
+    name = dotted or os.path.splitext(os.path.basename(filename))[0]
+    top = name.partition(".")[0]
+    if not top.isidentifier() or top in sys.modules or \
+            top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
+        return "__semcoder_traced__"
+    return name
+
+
+_ModuleSpec = type(sys.__spec__)  # importlib's ModuleSpec, without importing importlib
+
+
+def _place_in_package(module, request, filename):
+    """Make the module one of its package's (request["module"]: its dotted name, as
+    pool._module_path found it), as `import pkg.shapes` or `python -m pkg.shapes` does:
+    relative imports resolve, and the folder above the top package is on sys.path (after
+    the file's own). The package's name (see _import_package)."""
+    dotted = request["module"]
+    is_package = bool(request.get("is_package"))
+    module.__spec__ = _ModuleSpec(dotted, None, origin=filename, is_package=is_package)
+    module.__package__ = dotted if is_package else dotted.rpartition(".")[0]
+    if is_package:
+        module.__path__ = [os.path.dirname(filename)]
+    root = request.get("module_root")
+    if root and root not in sys.path:
+        sys.path.insert(1 if sys.path and sys.path[0] == os.path.dirname(filename) else 0, root)
+    return dotted.rpartition(".")[0]
+
+
+def _import_package(state, name):
+    """Import the package the module `name` lies in before the module runs, as the import
+    system does: its __init__ runs first, and an error there is the run's, as it would be
+    the user's. An __init__ that imports the module itself loads it from its file (not
+    from ours, which has not run yet); ours takes its name back after."""
+    if state.package:
+        ours = sys.modules.pop(name, None)
+        try:
+            __import__(state.package)
+        finally:
+            sys.modules[name] = ours
+
+
 def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_code=None):
     """Body of a forked child: sandbox itself, run, write the trace, exit.
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already; `hook`:
@@ -491,7 +540,11 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
         if path not in sys.path:
             sys.path.insert(0, path)
     mode = request.get("mode", "call")
-    module_name = "__main__" if mode in ("record", "watch") and not request.get("entry") else "__semcoder_traced__"
+    dotted = request.get("module")
+    if mode in ("record", "watch") and not request.get("entry"):
+        module_name = "__main__"
+    else:
+        module_name = _module_name(filename, dotted)
     # As if the file were run with no arguments (argparse reads sys.argv): not the
     # zygote's command line, which names our own files and folders.
     sys.argv = [filename]
@@ -502,6 +555,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     module.__builtins__ = __builtins__
     namespace = module.__dict__
     sys.modules[module_name] = module
+    if dotted and module_name != "__semcoder_traced__":
+        state.package = _place_in_package(module, request, filename)
 
     if read_code is not None:
         read_code(request)
@@ -529,6 +584,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     awaited = False
     try:
         began = time.monotonic()
+        _import_package(state, module_name)
         exec(code, namespace)
         state.started = time.monotonic()
         state.module_s = state.started - began
@@ -715,6 +771,7 @@ def _run_profiled(state, profile, code, entry_code, namespace):
         sys.setprofile(profile)
         THREAD_PROFILE[0] = profile
         try:
+            _import_package(state, namespace["__name__"])
             exec(code, namespace)
             if entry_code is not None:
                 exec(entry_code, namespace)

@@ -451,8 +451,12 @@ class Tracer:
         sys_path = [os.path.dirname(filename)] if filename != "<source>" else []
         if self.workspace_root and self.workspace_root not in sys_path:
             sys_path.append(self.workspace_root)
-        return {"op": "run", "source": source, "filename": filename, "limits": request_limits,
-                "sys_path": sys_path}, limits
+        message = {"op": "run", "source": source, "filename": filename, "limits": request_limits,
+                   "sys_path": sys_path}
+        found = module_path(filename) if filename != "<source>" else None
+        if found:
+            message["module"], message["module_root"], message["is_package"] = found
+        return message, limits
 
     def _script_folders(self, message: dict) -> list[str]:
         """Where a script would be run from: its own folder, then the workspace. Every run
@@ -656,6 +660,27 @@ def describe_isolation(info: dict) -> str:
 
 def _listed(items: list[str], conjunction: str) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def module_path(filename: str) -> tuple[str, str, bool] | None:
+    """(dotted name, the folder above its top package, whether it is a package's
+    __init__.py) of a file that lies in a package (its folder holds an __init__.py), as
+    `import` would name it: `pkg.sub.core` for pkg/sub/core.py. None for a file that is a
+    module of its own (or whose folders are no identifiers)."""
+    folder, base = os.path.split(filename)
+    stem, extension = os.path.splitext(base)
+    if extension != ".py" or not stem.isidentifier():
+        return None
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, name = os.path.split(folder)
+        if not name.isidentifier():
+            return None
+        parts.append(name)
+    if not parts or (len(parts) == 1 and not is_package):
+        return None
+    return ".".join(reversed(parts)), folder, is_package
 
 
 def split_assert(text: str) -> tuple[str, str | None]:

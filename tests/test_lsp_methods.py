@@ -234,6 +234,44 @@ async def test_hover_names_the_place_a_line_changed_inside_a_long_value(tmp_path
         assert "| grid[1][9] = 1, grid[2][9] = 2, grid[3][9] = 3, grid[4][9] = 4, grid[…] = … (3 more places) |" in value
 
 
+TREE = """\
+from .shapes import Leaf
+
+
+class Tree:
+    def __init__(self, name):
+        self.name = name
+        self.leaves = []
+
+    def __repr__(self):
+        return f"Tree({self.name!r})"
+
+
+def grow(name, n):
+    tree = Tree(name)
+    for i in range(n):
+        tree.leaves.append(Leaf(i))
+    return len(tree.leaves)
+
+assert grow("oak", 2) == 2
+"""
+
+
+async def test_hover_in_a_package_resolves_relative_imports_and_shows_what_a_repr_leaves_out(tmp_path):
+    """A file of a package, with a relative import, hovered in the editor: the run finds the
+    package's other module, and the tree's appends (which its own __repr__ does not show)
+    are named by their place."""
+    (tmp_path / "garden").mkdir()
+    (tmp_path / "garden" / "__init__.py").write_text("")
+    (tmp_path / "garden" / "shapes.py").write_text("class Leaf:\n    def __init__(self, i):\n        self.i = i\n\n"
+                                                   "    def __repr__(self):\n        return f'Leaf({self.i})'\n")
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "garden" / "trees.py", TREE)
+        value = await hover(client, uri, line_of(TREE, "def grow"), 5)
+        assert "returned `2`" in value, value
+        assert "| 16 `tree.leaves.append(Leaf(i))` | tree.leaves = [Leaf(0)] → [Leaf(0), Leaf(1)] |" in value
+
+
 async def test_hover_in_a_method_shows_its_real_trace(tmp_path):
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "basket.py", BASKET)

@@ -585,8 +585,8 @@ def test_standard_library_modules_traced_as_user_code(tracer, module, call):
 
 # Statements of random programs that change long nested values in every way a line can:
 # an item of a grid, a key's list, an attribute of an object in a list, a set in a dict, a
-# list in a tuple, what an object's own __repr__ leaves out; items and keys added,
-# removed, replaced by equal ones, sorted, swapped.
+# list in a tuple, what an object's own __repr__ leaves out, an item of a bytearray or an
+# array.array; items and keys added, removed, replaced by equal ones, sorted, swapped.
 _MUTATIONS = [
     "grid[step % len(grid)][(step * 7) % len(grid[step % len(grid)])] += {v}",
     "grid[-1][:] = [{v}] * len(grid[-1])",
@@ -615,11 +615,18 @@ _MUTATIONS = [
     "tags[0].extra = {{step: [{v}]}}",
     "tags[-1].notes = tags[-1].notes[1:]",
     "tags[step % len(tags)] = Tag({v})",
+    "buf[(step * 5) % len(buf)] = {v} % 256",
+    "buf.append({v} % 256)",
+    "nums[(step * 3) % len(nums)] = {v}",
+    "nums[0], nums[-1] = nums[-1], {v}",
+    "nums.append(step)",
 ]
 
 
 def _mutating_program(rng: random.Random) -> str:
     lines = [
+        "import array",
+        "",
         "class Obj:",
         "    def __init__(self, k):",
         "        self.k = k",
@@ -641,6 +648,8 @@ def _mutating_program(rng: random.Random) -> str:
         f"    rows = [(k, [k, str(k)]) for k in range({rng.randint(2, 25)})]",
         f"    flat = list(range({rng.randint(5, 60)}))",
         f"    tags = [Tag(k) for k in range({rng.randint(1, 8)})]",
+        f"    buf = bytearray(range({rng.randint(1, 200)}))",
+        f"    nums = array.array('i', range({rng.randint(1, 90)}))",
         f"    for step in range({rng.randint(3, 12)}):",
     ]
     lines += ["        " + rng.choice(_MUTATIONS).format(v=rng.randint(-5, 99)) for _ in range(rng.randint(2, 6))]
@@ -652,7 +661,7 @@ def test_random_changes_deep_inside_long_values_are_the_naive_tracers():
     texts (max_repr 60), or whose objects' own `__repr__` leaves out, do not show: every
     change is listed, under the local or under the place that changed, and every place's
     value is the naive tracer's."""
-    places = hidden = 0
+    places = hidden = items = 0
     with Tracer(workers=1, limits=Limits(max_repr=60, max_events=100_000)) as tracer:
         for seed in range(80):
             source = _mutating_program(random.Random(seed))
@@ -662,7 +671,9 @@ def test_random_changes_deep_inside_long_values_are_the_naive_tracers():
             places += sum(not name.isidentifier() for event in trace["events"] for name in event["changes"])
             hidden += sum(name.startswith("tags") and not name.isidentifier()
                           for event in trace["events"] for name in event["changes"])
-    assert places > 500 and hidden > 100  # (they do reach the places, and inside own-repr objects)
+            items += sum(name.startswith(("buf[", "nums[")) for event in trace["events"] for name in event["changes"])
+    # (they do reach the places: inside own-repr objects and buffers too)
+    assert places > 500 and hidden > 100 and items > 100
 
 
 @pytest.mark.parametrize("python", _interpreters(oldest=9))

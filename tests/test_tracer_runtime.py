@@ -828,6 +828,80 @@ def test_what_a_repr_of_the_traced_file_leaves_out_is_listed_under_its_place(tra
     assert "[L23]: `root.children` is updated to `[Node(2)]`." in monologue
 
 
+def test_arrays_and_bytearrays_are_compared_by_their_bytes(tracer):
+    """numpy arrays, bytearrays and array.arrays: a change their (cut, or reformatted) text
+    does not show is listed by the index of the items that changed; more than three, a new
+    shape or size: the array, whole. One that did not change is not listed, however its
+    text is cut (numpy's own "..." included), and a view shows what a change to its base
+    did. An array numpy cannot export (of objects) is read by its text alone."""
+    source = (
+        "import array\n"
+        "import numpy as np\n"
+        "\n"
+        "def f():\n"
+        "    a = np.zeros(100)\n"
+        "    a[50] = 1.5\n"                        # 6: numpy respaces its text; the item tells
+        "    g = np.zeros((20, 20), dtype=np.int64)\n"
+        "    g[3, 4] = 7\n"                        # 8
+        "    g[3] += 1\n"                          # 9: twenty items: the array
+        "    view = g[3]\n"
+        "    g[3, 0] = -2\n"                       # 11: the view too
+        "    flags = np.zeros(500, dtype=bool)\n"
+        "    flags[[7, 9]] = True\n"               # 13: two items
+        "    half = np.full(300, 0.1, dtype=np.float32)\n"
+        "    half[299] = 0.2\n"                    # 15: as numpy shows a float32
+        "    b = bytearray(300)\n"
+        "    b[150] = 65\n"                        # 17
+        "    nums = array.array('i', range(200))\n"
+        "    nums[100] = -1\n"                     # 19
+        "    nums.append(5)\n"                     # 20: a new size: the array
+        "    big = np.zeros(5000)\n"
+        "    g.shape = (40, 10)\n"                 # 22: a new shape
+        "    objs = np.array([[1], [2]] * 100, dtype=object)\n"
+        "    small = np.arange(5)\n"
+        "    small[2] = 9\n"                       # 25: its text shows it
+        "    return int(g.sum())\n")
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    assert changes[6] == {"a[50]": "1.5"}
+    assert changes[8] == {"g[3, 4]": "7"}
+    assert list(changes[9]) == ["g"]
+    assert changes[11]["g[3, 0]"] == "-2" and changes[11]["view"].startswith("array([-2,  1,  1,  1,  8,")
+    assert changes[13] == {"flags[7]": "True", "flags[9]": "True"}
+    assert changes[15] == {"half[299]": "0.2"}
+    assert changes[17] == {"b[150]": "65"}
+    assert changes[19] == {"nums[100]": "-1"}
+    assert list(changes[20]) == ["nums"] and changes[20]["nums"].endswith("...")
+    assert list(changes[22]) == ["g"]
+    assert changes[25] == {"small": "array([0, 1, 9, 3, 4])"}
+    # Listed on the lines that made them only:
+    for local, line in (("a", 5), ("g", 7), ("b", 16), ("nums", 18), ("big", 21), ("objs", 23)):
+        assert [n for n, c in sorted(changes.items()) if any(k == local or k.startswith(local + "[") for k in c)][0] == line
+    assert [n for n, c in changes.items() if "big" in c] == [21] and [n for n, c in changes.items() if "objs" in c] == [23]
+    assert [n for n, c in changes.items() if "b" in c] == [16]
+
+
+def test_a_librarys_long_repr_is_cut_with_a_marker_and_not_listed_again_unchanged(tracer):
+    source = (
+        "from collections import deque, defaultdict\n"
+        "\n"
+        "def f():\n"
+        "    q = deque(range(100))\n"
+        "    d = defaultdict(list, {i: [i] for i in range(50)})\n"
+        "    t = 0\n"
+        "    for i in range(3):\n"
+        "        t += i\n"
+        "    q.append(-1)\n"                       # 9: its text shows nothing new (cut)
+        "    return t\n")
+    trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
+    events = line_events(trace, "f")
+    assert events[0]["changes"]["q"] == "deque([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, ..."
+    assert events[1]["changes"]["d"].endswith("...") and len(events[1]["changes"]["d"]) == 60
+    listed = [e["line"] for e in events if "q" in e["changes"] or "d" in e["changes"]]
+    assert listed == [4, 5]  # (a library's object is not walked: line 9's append is unseen)
+
+
 def test_module_globals_a_function_changes_are_listed_apart_from_its_locals(tracer):
     """A line that changes a module global the function's code names (with `global`, or a
     list or dict it mutates, or a callee it calls) lists it under `globals`; the values a

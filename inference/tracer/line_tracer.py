@@ -16,7 +16,7 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, fingerprint, safe_str, type_attribute
+from .safe_repr import ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, fingerprint, safe_str, type_attribute
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -464,6 +464,89 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     return fresh, found
 
 
+# Values compared by their bytes: a bytearray, an array.array, a numpy array. Their reprs
+# (a library's, or cut) hide most of what a line changes; their bytes tell it, cheaply.
+_BUFFER_MAX = 1 << 20  # a larger one is not copied on every line (its changes go unseen)
+_BUFFER_CLASSES = frozenset((("array", "array"), ("numpy", "ndarray")))
+_buffer_classes = {}  # id(class) -> (class, whether it is one of those)
+_class_module = type.__dict__["__module__"].__get__
+
+
+def _is_buffer(kind):
+    """Whether values of class `kind` are compared by their bytes (see _bytes)."""
+    if kind is bytearray:
+        return True
+    found = _buffer_classes.get(id(kind))  # (by id: a metaclass may hash its classes its own way)
+    if found is not None and found[0] is kind:
+        return found[1]
+    try:
+        answer = (_class_module(kind), class_name(kind)) in _BUFFER_CLASSES
+    except Exception:
+        answer = False
+    if len(_buffer_classes) >= 4096:
+        _buffer_classes.clear()
+    _buffer_classes[id(kind)] = (kind, answer)
+    return answer
+
+
+def _bytes(value):
+    """(its bytes in C order, shape, item format, item size), what a buffer value is
+    compared by; None where it exports none (a numpy array of objects) or is too large."""
+    try:
+        with memoryview(value) as view:
+            if view.nbytes > _BUFFER_MAX:
+                return None
+            return view.tobytes(), view.shape, view.format, view.itemsize
+    except Exception:
+        return None
+
+
+def _buffer_places(old, new):
+    """[(`[3, 4]`, the item's text)] of the items that differ between two _bytes of one
+    value; None when it changed as a whole (reshaped, resized, more than _PLACES_MAX items,
+    or items whose format Python cannot read)."""
+    data, shape, form, size = new
+    before = old[0]
+    if old[1:] != new[1:] or not shape or not size or len(before) != len(data):
+        return None
+    try:
+        items = memoryview(data).cast(form.lstrip("@"))
+    except (TypeError, ValueError):
+        return None  # (a complex number, another byte order, unicode)
+    found = []
+    if not _differing(before, data, 0, len(data), size, found):
+        return None
+    places = []
+    for position in found:
+        index, flat = [], position
+        for extent in reversed(shape):
+            flat, at = divmod(flat, extent)
+            index.append(str(at))
+        item = items[position]
+        text = repr(float("%.8g" % item)) if form.lstrip("@") == "f" else repr(item)  # (a float32 as numpy shows it)
+        places.append(("[%s]" % ", ".join(reversed(index)), text))
+    return places
+
+
+def _differing(before, data, start, end, size, found):
+    """Add to `found` the positions of the items that differ in bytes [start, end) of two
+    buffers of items of `size` bytes, narrowing down by eighths (a slice compares in C);
+    False once they are more than _PLACES_MAX."""
+    if end - start <= size * 8:
+        for at in range(start, end, size):
+            if before[at:at + size] != data[at:at + size]:
+                if len(found) == _PLACES_MAX:
+                    return False
+                found.append(at // size)
+        return True
+    step = max((end - start) // 8 // size, 1) * size
+    for at in range(start, end, step):
+        part = min(at + step, end)
+        if before[at:part] != data[at:part] and not _differing(before, data, at, part, size, found):
+            return False
+    return True
+
+
 _STORE_GLOBAL, _DELETE_GLOBAL = opcode.opmap["STORE_GLOBAL"], opcode.opmap["DELETE_GLOBAL"]
 _GLOBAL_WRITES = frozenset((_STORE_GLOBAL, _DELETE_GLOBAL))
 _MODULE = type(sys)
@@ -566,9 +649,12 @@ class LineTracer:
             kind = type(value)
             same_object = old is not None and old[0] is value
             held = False  # the same objects throughout, as far as the node remembers
+            if same_object and kind in _ATOM_TYPES:
+                continue
+            if kind not in _ATOM_TYPES and kind not in _CONTAINERS and _is_buffer(kind):
+                self._compare_bytes(name, value, kind, old if same_object else None, snapshot, changes)
+                continue
             if same_object:
-                if kind in _ATOM_TYPES:
-                    continue
                 node = old[2]
                 try:
                     held = node is not None and (node.complete or node.veiled) and _unchanged(value, kind, node)
@@ -604,8 +690,8 @@ class LineTracer:
                 # The same text, cut (or with an object deep inside shown by its class
                 # alone, or by a `__repr__` that may leave out what changed): list the
                 # places that changed where it does not show.
-                if places is None:
-                    changes[name] = self._whole(value, kind, text) if node is not None else text
+                if places is None and node is not None:  # (no node: the text alone tells)
+                    changes[name] = self._whole(value, kind, text)
                 for place, part, was in places or ():
                     if was is part:  # changed inside, in more places than are listed
                         changes[name + place] = self._whole(part, type(part), None)
@@ -615,6 +701,38 @@ class LineTracer:
                         changes[name + place] = shown  # (not another object that reads the same)
             snapshot[name] = (value, fp, node)
         return changes
+
+    def _compare_bytes(self, name, value, kind, old, snapshot, changes):
+        """_compare for a value compared by its bytes (see _is_buffer). `old`: its snapshot
+        entry, where the local still holds the same object. The same bytes: the same repr
+        (not worked out again: numpy's costs more than the copy). Other bytes that the text
+        does not show: the items that changed, by their index (`a[50]`, `g[3, 4]`)."""
+        data = _bytes(value)
+        if old is not None and data is not None and type(old[2]) is tuple:
+            if old[2] == data:
+                return
+            if "..." in old[1][0]:
+                # Its text is cut: the items that changed tell more, and making it again
+                # (numpy's formats the whole array) is not needed to find them.
+                places = _buffer_places(old[2], data)
+                if places:
+                    for place, shown in places:
+                        changes[name + place] = shown
+                    snapshot[name] = (value, old[1], data)
+                    return
+        text = self.repr(value)
+        fp = fingerprint(value, text)
+        snapshot[name] = (value, fp, data)
+        places = None
+        if old is not None and data is not None and type(old[2]) is tuple and (old[1] == fp or "..." in text):
+            # (the same text, or a cut one: numpy's, which may change its spacing for a
+            # new value it does not show)
+            places = _buffer_places(old[2], data)
+        if places:
+            for place, shown in places:
+                changes[name + place] = shown
+        elif old is None or old[1] != fp or (data is not None and type(old[2]) is tuple):
+            changes[name] = text  # (the same text too: the bytes say it changed, as a whole)
 
     def _whole(self, value, kind, text):
         """The text of a value that changed inside as a whole (or in more places than are

@@ -332,7 +332,7 @@ class SafeRepr:
             # (the `self` of its __init__). What it holds so far tells more.
             self._object(obj, kind, out, limit, level)
             return
-        out.append(text if len(text) <= limit else text[:limit])
+        out.append(_cut(text, limit))  # (cut, it says so)
 
     def as_object(self, obj):
         """`obj` shown as the default repr would show it (see _object), whatever its class's

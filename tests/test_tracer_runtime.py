@@ -23,6 +23,11 @@ def line_events(trace, function=None):
     return [e for e in trace["events"] if e["kind"] == "line" and (function is None or e["function"] == function)]
 
 
+def changes_by_line(trace, function=None):
+    """line → what it changed (the last time it ran; in `function`, where given)."""
+    return {e["line"]: e["changes"] for e in line_events(trace, function)}
+
+
 def test_lines_changes_iterations_and_return(tracer):
     source = "def f(nums):\n    output = []\n    for n in nums:\n        output.append(n * 2)\n    return output\n"
     trace = tracer.trace_call(source, "f([1, 2])", filename="/work/x.py")
@@ -48,7 +53,7 @@ def test_lines_changes_iterations_and_return(tracer):
 def test_mutation_without_rebinding_is_detected(tracer):
     source = "def f():\n    xs = []\n    d = {}\n    xs.append(1)\n    d['k'] = xs\n    xs.append(2)\n    return 0\n"
     trace = tracer.trace_call(source, "f()")
-    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    changes = changes_by_line(trace)
     assert changes[4] == {"xs": "[1]"}
     assert changes[5] == {"d": "{'k': [1]}"}
     # xs and d share the list: mutating it changes both.
@@ -76,7 +81,7 @@ def test_every_kind_of_in_place_change_to_a_container_shows(tracer):
         "    d['c'] = d.pop('a')\n"    # 14: another key, the same value objects in the same order
         "    return 0\n")
     trace = tracer.trace_call(source, "f()")
-    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    changes = changes_by_line(trace)
     assert changes[7] == {"xs": "[True, 0.0, 'a']"}
     assert changes[8] == {"xs": "[True, -0.0, 'a']"}
     assert changes[9] == {"d": "{'b': 2, 'a': 1}"}
@@ -670,7 +675,7 @@ def test_a_change_past_where_a_repr_is_cut_still_shows(tracer):
         "            setattr(self, 'field%d' % i, i)\n"
         "        self.last = 0\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
-    changes = {e["line"]: e["changes"] for e in line_events(trace)}
+    changes = changes_by_line(trace)
     assert changes[2] == {"xs": "['0x', '1x', '2x', '3x', ..., '37x', '38x', '39x']"}
     assert changes[3] == {"xs[20]": "'Z'"} and changes[5] == {"xs[20]": "1"}
     assert changes[4] == {}
@@ -700,7 +705,7 @@ def test_an_object_whose_repr_is_cut_shows_the_attributes_a_line_changed(tracer)
         "    cart.owner = 'bo'\n"            # 14: shown by the cut repr itself
         "    return cart.total\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[9]["cart"].startswith("<Cart owner='ann', address=") and changes[9]["cart"].endswith("...")
     assert changes[10] == {"cart.items": "['pen']"}
     assert changes[11] == {"cart.total": "3"}
@@ -744,7 +749,7 @@ def test_a_change_deep_inside_a_cut_value_is_listed_under_its_place(tracer):
         "    graph['h'] = list(graph['h'])\n"      # 25: another list, equal
         "    return grid[5][2]\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[7] == {"grid[5][2]": "1"}
     assert changes[9] == {"graph['h']": "['a']"}
     assert list(changes[10]) == ["graph"] and changes[10]["graph"].endswith(", 'z': ['h']}")
@@ -804,7 +809,7 @@ def test_what_a_repr_of_the_traced_file_leaves_out_is_listed_under_its_place(tra
         "    return root\n")
     trace = tracer.trace_call(source, "f()")
     assert trace["status"] == "ok", trace["message"]
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[18] == {"root": "Node(1)"}
     assert changes[19] == {"root.children": "[Node(2)]"}
     assert changes[20] == {"root.children[0].children": "[Node(3)]"}
@@ -819,7 +824,7 @@ def test_what_a_repr_of_the_traced_file_leaves_out_is_listed_under_its_place(tra
     added = [e["changes"] for e in trace["events"] if e["function"] == "Node.add" and e["kind"] == "line"]
     assert added == [{"self.children": "[Node(2), Node(4)]"}]
     reset = tracer.trace_call(source.replace("    nodes[0].reset()\n", "    root.reset()\n"), "f()")
-    changes = {e["line"]: e["changes"] for e in line_events(reset, "f")}
+    changes = changes_by_line(reset, "f")
     whole = "<Node value=10, children=[Node(2), Node(4)], a=1, b=2, c=3, d=4>"
     assert changes[24] == {"root": whole, "nodes[1]": whole}
     table = render_table(trace, source)
@@ -863,7 +868,7 @@ def test_arrays_and_bytearrays_are_compared_by_their_bytes(tracer):
         "    return int(g.sum())\n")
     trace = tracer.trace_call(source, "f()")
     assert trace["status"] == "ok", trace["message"]
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[6] == {"a[50]": "1.5"}
     assert changes[8] == {"g[3, 4]": "7"}
     assert list(changes[9]) == ["g"]
@@ -985,7 +990,7 @@ def test_odd_values_keep_the_run_going_and_their_places_named(tracer):
         "    pass\n")
     trace = tracer.trace_call(source, "f()", limits=Limits(max_repr=60))
     assert trace["status"] == "ok" and trace["return"]["repr"] == "31", trace["message"]
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[26] == {"q": "<Other object>"}
     assert changes[14] == {"a[20]": "-1"}
     assert changes[16] == {"d[(7, 7)]": "[7, 1]"}
@@ -1066,7 +1071,7 @@ def test_a_metaclass_that_answers_for_its_classes_changes_nothing(tracer):
         "    return 1\n")
     trace = tracer.trace_call(source, "f()")
     assert trace["status"] == "ok" and "trace_stopped" not in trace, trace["message"]
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[15] == {"o": "<Odd __secret=1, b=[2]>"} and changes[16] == {"o": "<Odd __secret=1, b=[2, 3]>"}
 
 
@@ -1085,6 +1090,6 @@ def test_a_local_holding_many_containers_remembers_only_its_first_ones(tracer):
         "    xs[500] = -1\n"                    # 6
         "    return len(d)\n")
     trace = tracer.trace_call(source, "f()")
-    changes = {e["line"]: e["changes"] for e in line_events(trace, "f")}
+    changes = changes_by_line(trace, "f")
     assert changes[3] == {"d[20]": "[20, -20]"} and changes[4] == {}
     assert changes[6] == {"xs[500]": "-1"}

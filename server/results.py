@@ -8,6 +8,7 @@ hover, an inlay hint and a `semcoder/trace` result never disagree. Lines are 0-b
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Iterable
 
 MAX_VALUES_PER_NAME = 4  # a loop shows its first values, then "…"
@@ -37,13 +38,22 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
                 places[local] = places.get(local, 0) + 1
                 if places[local] > MAX_PLACES_PER_NAME:
                     continue
-            shown = seen[:MAX_VALUES_PER_NAME]
+            shown = [_one_line(text) for text in seen[:MAX_VALUES_PER_NAME]]
             values[name] = " → ".join(shown) + (" → …" if len(seen) > MAX_VALUES_PER_NAME else "")
         for local, count in places.items():
             if count > MAX_PLACES_PER_NAME:
                 values[f"{local}[…]"] = f"… ({count - MAX_PLACES_PER_NAME} more places)"
         out.append({"line": line, "values": values, "source": source})
     return out
+
+
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
+def _one_line(text: str) -> str:
+    """A value's text on one line, for a table cell or an inlay hint: a repr that breaks its
+    lines (numpy's, `array([[1., 0.],\n       [0., 1.]])`) reads `array([[1., 0.], [0., 1.]])`."""
+    return _LINE_BREAK.sub(" ", text) if "\n" in text else text
 
 
 def _same_function(traced: object, function: str) -> bool:

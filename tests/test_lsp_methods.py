@@ -201,6 +201,14 @@ def test_a_loop_changing_a_new_place_each_time_shows_the_first_places_and_how_ma
                                "grid[…]": "… (3 more places)", "global BOARD[…]": "… (2 more places)"}
 
 
+def test_a_value_whose_repr_breaks_lines_reads_on_one_line():
+    """numpy's repr of a matrix breaks its lines; a table cell or an inlay hint cannot."""
+    events = [{"line": 2, "depth": 0, "function": "f", "kind": "line",
+               "changes": {"m": "array([[1., 0.],\n       [0., 1.]])", "s": "'a\\nb'"}}]
+    (state,) = actual_line_states({"events": events}, "f", 1, 3)
+    assert state["values"] == {"m": "array([[1., 0.], [0., 1.]])", "s": "'a\\nb'"}
+
+
 def test_the_hover_says_when_the_trace_stopped_early():
     """A run whose tracer stopped recording (trace_stopped) still shows its own result, and
     says why its table ends early."""

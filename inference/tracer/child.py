@@ -490,7 +490,7 @@ _ModuleSpec = type(sys.__spec__)  # importlib's ModuleSpec, without importing im
 
 def _place_in_package(module, request, filename):
     """Make the module one of its package's (request["module"]: its dotted name, as
-    pool._module_path found it), as `import pkg.shapes` or `python -m pkg.shapes` does:
+    pool.module_path found it), as `import pkg.shapes` or `python -m pkg.shapes` does:
     relative imports resolve, and the folder above the top package is on sys.path (after
     the file's own). The package's name (see _import_package)."""
     dotted = request["module"]

@@ -16,7 +16,8 @@ import opcode
 import operator
 import sys
 
-from .safe_repr import ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, fingerprint, safe_str, type_attribute
+from .safe_repr import (ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, fingerprint, keeps_default_repr,
+                        safe_str, type_attribute)
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -185,14 +186,6 @@ def _traced_repr(method):
     return type(method) is _FUNCTION and method.__code__.co_filename == _traced_file[0]
 
 
-def _own_repr(kind):
-    """Whether `kind`, an object that has a node, has a `__repr__` of its own."""
-    try:
-        return type_attribute(kind, "__repr__") is not OBJECT_REPR
-    except Exception:
-        return True
-
-
 _FUNCTION = type(_traced_repr)
 # The file being traced (set by LineTracer): objects of the classes it defines a `__repr__`
 # for are walked (see _fields).
@@ -265,7 +258,7 @@ def _node(value, kind, budget, depth=0, above=()):
         items = tuple(body)
         atom_keys = True
         flat = _ATOM_TYPES.issuperset(map(type, items))
-    own = mapping and kind is not dict and _own_repr(kind)
+    own = mapping and kind is not dict and not keeps_default_repr(kind)
     if flat:
         node.size, node.items, node.children, node.opaque, node.veiled, node.complete, node.weight, node.hot = \
             size, items, (), False, own, atom_keys and not own, cost, -1
@@ -458,7 +451,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     if hot >= 0:
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
     _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost,
-            mapping and kind is not dict and _own_repr(kind))
+            mapping and kind is not dict and not keeps_default_repr(kind))
     if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
         return fresh, None
     return fresh, found
@@ -708,30 +701,31 @@ class LineTracer:
         (not worked out again: numpy's costs more than the copy). Other bytes that the text
         does not show: the items that changed, by their index (`a[50]`, `g[3, 4]`)."""
         data = _bytes(value)
-        if old is not None and data is not None and type(old[2]) is tuple:
-            if old[2] == data:
+        known = old is not None and data is not None and type(old[2]) is tuple  # bytes to compare
+        if known and old[2] == data:
+            return
+        cut = known and "..." in old[1][0]
+        if cut:
+            # Its text is cut: the items that changed tell more, and making it again (numpy's
+            # formats the whole array) is not needed to find them.
+            places = _buffer_places(old[2], data)
+            if places:
+                for place, shown in places:
+                    changes[name + place] = shown
+                snapshot[name] = (value, old[1], data)
                 return
-            if "..." in old[1][0]:
-                # Its text is cut: the items that changed tell more, and making it again
-                # (numpy's formats the whole array) is not needed to find them.
-                places = _buffer_places(old[2], data)
-                if places:
-                    for place, shown in places:
-                        changes[name + place] = shown
-                    snapshot[name] = (value, old[1], data)
-                    return
         text = self.repr(value)
         fp = fingerprint(value, text)
         snapshot[name] = (value, fp, data)
-        places = None
-        if old is not None and data is not None and type(old[2]) is tuple and (old[1] == fp or "..." in text):
-            # (the same text, or a cut one: numpy's, which may change its spacing for a
-            # new value it does not show)
+        if known and not cut and (old[1] == fp or "..." in text):
+            # (the same text, or one cut now: numpy's may change its spacing for a new value
+            # it does not show)
             places = _buffer_places(old[2], data)
-        if places:
-            for place, shown in places:
-                changes[name + place] = shown
-        elif old is None or old[1] != fp or (data is not None and type(old[2]) is tuple):
+            if places:
+                for place, shown in places:
+                    changes[name + place] = shown
+                return
+        if old is None or old[1] != fp or known:
             changes[name] = text  # (the same text too: the bytes say it changed, as a whole)
 
     def _whole(self, value, kind, text):
@@ -739,7 +733,7 @@ class LineTracer:
         listed): an object whose class has a `__repr__` of its own (it had a node: the
         traced file's) shows its attributes, which that repr may leave out; anything else
         its text (`text`, or worked out where None)."""
-        if kind not in _CONTAINERS and kind not in _ATOM_TYPES and _own_repr(kind):
+        if kind not in _CONTAINERS and kind not in _ATOM_TYPES and not keeps_default_repr(kind):
             return self.repr.as_object(value)
         return text if text is not None else self.repr.ends(value)
 

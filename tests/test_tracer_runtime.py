@@ -189,7 +189,7 @@ def test_an_assert_on_an_async_function_compares_the_coroutine(tracer):
     source = "async def fetch(n):\n    return n * 2\n"
     checked = tracer.trace_call(source, "fetch(3)", expect="6")
     assert checked["status"] == "ok" and checked["assertion"]["passed"] is False and "awaited" not in checked
-    assert checked["return"]["repr"].startswith("<coroutine object fetch at ") and checked["events"] == []
+    assert checked["return"]["repr"] == "<coroutine object fetch>" and checked["events"] == []
     traced = tracer.trace_call(source, "fetch(3)")
     assert traced["awaited"] is True and traced["return"]["repr"] == "6"
 

@@ -116,3 +116,20 @@ def test_ends_shows_the_first_and_last_items_of_a_long_value():
         value = _value(rng)
         text = safe.ends(value)
         assert len(text) <= 48 and (text == safe(value) or ", ..., " in text or "..." in text[1:-1])
+
+
+def test_a_librarys_repr_drops_addresses_and_says_where_it_is_cut():
+    """Addresses differ from run to run and tell the reader nothing; a repr too long for
+    the limit ends in "..." like every cut text."""
+    from collections import deque
+
+    safe = SafeRepr(200, PlainReprBudget())
+
+    def helper():
+        pass
+
+    assert safe(helper) == f"<function {helper.__qualname__}>"
+    assert safe(iter([1])) == "<list_iterator object>"
+    assert safe([map(str, [])]) == "[<map object>]"
+    assert SafeRepr(60, PlainReprBudget())(deque(range(100))) == \
+        "deque([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, ..."

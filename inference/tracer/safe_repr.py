@@ -9,6 +9,7 @@ raises or hangs shows up as a short marker instead of breaking the run.
 from __future__ import annotations
 
 import _thread
+import re
 import signal
 import time
 
@@ -181,6 +182,9 @@ class ReprBudget:
         return text
 
 
+# An object's address in a repr (`<function f at 0x7f...>`, `<list_iterator object at
+# 0x7f...>`): it differs from run to run and tells the reader nothing; left out.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # What a __repr__ that raised AttributeError shows as (see SafeRepr._walk).
 MISSING_ATTRIBUTE = "<repr failed: AttributeError>"
 
@@ -332,6 +336,8 @@ class SafeRepr:
             # (the `self` of its __init__). What it holds so far tells more.
             self._object(obj, kind, out, limit, level)
             return
+        if " at 0x" in text:
+            text = _ADDRESS.sub("", text)
         out.append(_cut(text, limit))  # (cut, it says so)
 
     def as_object(self, obj):

@@ -69,7 +69,9 @@ def test_a_package_that_imports_the_module_first_gets_it_from_disk_and_the_edit_
     (tmp_path / "calc/__init__.py").write_text("raise RuntimeError('half-written package')\n")
     broken = tracer.trace_call(edited, "both(5)", filename=str(path))
     assert broken["status"] == "exception"
-    assert broken["exception"]["message"] == "half-written package"
+    assert broken["exception"]["message"] == (
+        "half-written package (raised while importing the package `calc` the file lies in, "
+        f"at {tmp_path / 'calc' / '__init__.py'} line 1)")
 
 
 def test_a_module_on_its_own_is_named_by_its_file_and_imported_back_as_itself(tracer, tmp_path):

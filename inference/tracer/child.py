@@ -91,6 +91,7 @@ class RunState:
         self.module_s = None  # call mode: how long the module's own code (its imports) took
         self.tracer_failure = None  # what made the tracer stop recording (LineTracer._broke)
         self.package = ""  # the package the module lies in, imported before it runs
+        self.importing_package = False
 
     def at_line(self, frame=None):
         """" at line 7": where the run is (`frame`, the one a limit's signal interrupted, or
@@ -331,6 +332,12 @@ def _exception_result(state, exc, traceback=None):
     elif isinstance(exc, OSError) and exc.errno in _REFUSED_ERRNOS and _raised_in_multiprocessing(traceback or exc.__traceback__):
         # sem_open in the read-only /dev/shm: "Read-only file system" would not say why.
         message = info["message"] = message + _NO_MULTIPROCESSING_REASON
+    if state.importing_package:
+        # Raised before any line of the file ran: where, in words.
+        last = _innermost(traceback or exc.__traceback__)
+        where = ", at %s line %d" % (last.tb_frame.f_code.co_filename, last.tb_lineno) if last else ""
+        message = info["message"] = message + " (raised while importing the package `%s` the file lies in%s)" % (
+            state.package, where)
     return state.result("exception", "%s: %s%s" % (info["type"], message, at), exception=info)
 
 
@@ -341,11 +348,17 @@ _NO_MULTIPROCESSING_REASON = (" (multiprocessing needs shared memory and new pro
                               "allows a run neither)")
 
 
-def _raised_in_multiprocessing(tb):
-    """Whether the innermost frame of traceback `tb` is multiprocessing's own code."""
+def _innermost(tb):
+    """The last entry of traceback `tb` (where the exception was raised), or None."""
     last = None
     while tb is not None:
         last, tb = tb, tb.tb_next
+    return last
+
+
+def _raised_in_multiprocessing(tb):
+    """Whether the innermost frame of traceback `tb` is multiprocessing's own code."""
+    last = _innermost(tb)
     return last is not None and "multiprocessing" in last.tb_frame.f_code.co_filename.replace("\\", "/").split("/")
 
 
@@ -512,10 +525,12 @@ def _import_package(state, name):
     from ours, which has not run yet); ours takes its name back after."""
     if state.package:
         ours = sys.modules.pop(name, None)
+        state.importing_package = True  # (an exception from here says so: _exception_result)
         try:
             __import__(state.package)
         finally:
             sys.modules[name] = ours
+        state.importing_package = False
 
 
 def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_code=None):

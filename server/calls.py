@@ -64,7 +64,7 @@ class FunctionInfo:
 class CallSite:
     function: str
     call: str  # e.g. "f(1, 2)"
-    origin: str  # "cursor" | "assert" | "doctest" | "comment" | "main" | "explicit"
+    origin: str  # "cursor" | "assert" | "doctest" | "comment" | "main" | "asserts" | "tests" | "explicit"
     line: int  # where it appears (0-based)
     expected: str | None = None  # expected value, source text
     start_col: int = 0
@@ -95,11 +95,12 @@ class ModuleInfo:
     @functools.cached_property
     def entry_hash(self) -> str:
         """A hash of the code that calls the file's functions when it runs: its top-level
-        `if ... "__main__" ...` blocks and `test*` functions (see tracing.Tracing._record_calls)."""
+        `if ... "__main__" ...` blocks, asserts and `test*` functions (see
+        tracing.Tracing._record_calls)."""
         parts = []
         for node in (self.tree.body if self.tree is not None else ()):
             first = self.lines[node.lineno - 1] if node.lineno <= len(self.lines) else ""
-            entry = (isinstance(node, ast.If) and "__main__" in first) or \
+            entry = (isinstance(node, ast.If) and "__main__" in first) or isinstance(node, ast.Assert) or \
                 (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"))
             if entry:
                 parts.append("\n".join(self.lines[node.lineno - 1 : node.end_lineno]))

@@ -181,14 +181,16 @@ def render_markdown(result: dict, lines: list[str]) -> str:
     """The hover text for a TraceResult."""
     out: list[str] = []
     origin = {"assert": "from an assert", "doctest": "from a doctest", "comment": "from a `# semcoder:` comment",
-              "main": "recorded from `__main__`", "tests": "recorded from the file's tests",
+              "main": "recorded from `__main__`", "asserts": "recorded from the file's asserts",
+              "tests": "recorded from the file's tests",
               "cursor": "under the cursor", "explicit": "supplied"}
     where = origin.get(result.get("callSource"), "call")
     actual = result.get("actual")
     if result.get("watched"):
         # Traced where the file makes the call: `call` shows the values the run had.
         caller = (actual or {}).get("caller_line")
-        runs = {"tests": "where the file's tests call it", "main": "where the file calls it"}.get(
+        runs = {"tests": "where the file's tests call it", "main": "where the file calls it",
+                "asserts": "where the file's asserts call it"}.get(
             result.get("callSource"), "where it runs")
         where = f"traced {runs}" + (f", from line {caller + 1}" if isinstance(caller, int) and caller >= 0 else "")
     out.append(f"**SemCoder** · {_code(result['call'])} ({where})")

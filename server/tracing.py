@@ -60,7 +60,7 @@ class Recorded:
     """Calls of a function seen while running its file (see Tracing._record_calls)."""
 
     key: tuple[str, str]  # (the file's entry_hash, the function's source hash) they were recorded for
-    calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "tests"
+    calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "asserts" | "tests"
     unreplayable: CallSite | None  # the first call whose values are not literals, to be watched
     stopped: str | None = None  # why a run ended early ("running `__main__` stopped: timed out after 5 s …")
 
@@ -87,6 +87,20 @@ def entry_running(tests: list[str]) -> str:
     """Code that runs each test in turn; a failing test does not stop the others."""
     return (f"for _semcoder_test in ({', '.join(tests)},):\n"
             "    try:\n        _semcoder_test()\n    except Exception:\n        pass\n")
+
+
+def top_level_asserts(tree: ast.Module, text: str) -> list[str]:
+    """The conditions of the file's top-level asserts, at most MAX_RECORDED_TESTS."""
+    found = [ast.get_source_segment(text, node.test) for node in tree.body if isinstance(node, ast.Assert)]
+    return [condition for condition in found if condition][:MAX_RECORDED_TESTS]
+
+
+def entry_checking(conditions: list[str]) -> str:
+    """Code that evaluates each assert's condition in turn (the module runs with its
+    asserts blanked: see _runnable); one that fails or raises does not stop the others."""
+    checks = ", ".join(f"lambda: (\n{condition}\n)" for condition in conditions)
+    return (f"for _semcoder_check in ({checks},):\n"
+            "    try:\n        _semcoder_check()\n    except Exception:\n        pass\n")
 
 
 def example_call(fn: FunctionInfo) -> str:
@@ -260,11 +274,12 @@ class Tracing:
         return Target(uri, info, fn, site)
 
     async def _record_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:
-        """Run the file's `__main__` block, then (if that gave no replayable call) the
-        zero-argument `test_*` functions that name `fn` (its class, for a method), and keep
-        the calls of `fn` they make. A call is replayable when each argument's repr reads
-        back as an equal literal; the first other one (a method's always: its instance is
-        no literal) is kept, to be traced where it happens (see Tracing.watched_trace)."""
+        """Run the file's `__main__` block, then (as long as that gave no replayable call)
+        the zero-argument `test_*` functions that name `fn` (its class, for a method), then
+        its top-level asserts' conditions, and keep the calls of `fn` they make. A call is
+        replayable when each argument's repr reads back as an equal literal; the first other
+        one (a method's always: its instance is no literal) is kept, to be traced where it
+        happens (see Tracing.watched_trace)."""
         if self._recorded(uri, info, fn) is not None:
             return
         tree = _tree(info)
@@ -273,6 +288,9 @@ class Tracing:
         tests = zero_argument_tests(tree, fn.name.split(".", 1)[0])
         if tests:
             runs.append((entry_running(tests), "tests"))
+        checks = top_level_asserts(tree, info.text)
+        if checks:  # (which may call `fn` only on the way: a method, an `__init__`)
+            runs.append((entry_checking(checks), "asserts"))
         seen: list[tuple[str, bool, str, str | None, int | None]] = []
         stopped: list[str] = []
         source = _runnable(info)
@@ -286,7 +304,7 @@ class Tracing:
             if recording.stopped:
                 # Kept (not run again on every hover: a script that never ends costs its
                 # whole time limit each time), and said when there is no call.
-                where = "`__main__`" if origin == "main" else "the file's tests"
+                where = {"main": "`__main__`", "asserts": "the file's asserts"}.get(origin, "the file's tests")
                 stopped.append(f"running {where} stopped: {recording.stopped}")
             if any(literal for _, literal, *_ in seen):
                 break

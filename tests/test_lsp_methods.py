@@ -268,7 +268,8 @@ assert grow("oak", 2) == 2
 async def test_hover_in_a_package_resolves_relative_imports_and_shows_what_a_repr_leaves_out(tmp_path):
     """A file of a package, with a relative import, hovered in the editor: the run finds the
     package's other module, and the tree's appends (which its own __repr__ does not show)
-    are named by their place."""
+    are named by their place. Its __init__, which only the asserts' calls reach, is traced
+    where they reach it."""
     (tmp_path / "garden").mkdir()
     (tmp_path / "garden" / "__init__.py").write_text("")
     (tmp_path / "garden" / "shapes.py").write_text("class Leaf:\n    def __init__(self, i):\n        self.i = i\n\n"
@@ -278,6 +279,11 @@ async def test_hover_in_a_package_resolves_relative_imports_and_shows_what_a_rep
         value = await hover(client, uri, line_of(TREE, "def grow"), 5)
         assert "returned `2`" in value, value
         assert "| 16 `tree.leaves.append(Leaf(i))` | tree.leaves = [Leaf(0)] → [Leaf(0), Leaf(1)] |" in value
+        # An __init__ no assert calls itself: traced where the file's asserts reach it.
+        built = await hover(client, uri, line_of(TREE, "self.leaves = []"), 10)
+        assert "(traced where the file's asserts call it, from line 14)" in built, built
+        assert "| 5 `def __init__(self, name):` | self = <Tree object>, name = 'oak' |" in built
+        assert "| 6 `self.name = name` | self = Tree('oak') |" in built and "| 7 `self.leaves = []` | self.leaves = [] |" in built
 
 
 async def test_hover_in_a_method_shows_its_real_trace(tmp_path):

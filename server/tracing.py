@@ -85,8 +85,7 @@ def _is_zero_argument_test(node: ast.AST) -> bool:
 
 def entry_running(tests: list[str]) -> str:
     """Code that runs each test in turn; a failing test does not stop the others."""
-    return (f"for _semcoder_test in ({', '.join(tests)},):\n"
-            "    try:\n        _semcoder_test()\n    except Exception:\n        pass\n")
+    return _each_in_turn(tests)
 
 
 def top_level_asserts(tree: ast.Module, text: str) -> list[str]:
@@ -98,9 +97,12 @@ def top_level_asserts(tree: ast.Module, text: str) -> list[str]:
 def entry_checking(conditions: list[str]) -> str:
     """Code that evaluates each assert's condition in turn (the module runs with its
     asserts blanked: see _runnable); one that fails or raises does not stop the others."""
-    checks = ", ".join(f"lambda: (\n{condition}\n)" for condition in conditions)
-    return (f"for _semcoder_check in ({checks},):\n"
-            "    try:\n        _semcoder_check()\n    except Exception:\n        pass\n")
+    return _each_in_turn([f"lambda: (\n{condition}\n)" for condition in conditions])
+
+
+def _each_in_turn(callables: list[str]) -> str:
+    return (f"for _semcoder_step in ({', '.join(callables)},):\n"
+            "    try:\n        _semcoder_step()\n    except Exception:\n        pass\n")
 
 
 def example_call(fn: FunctionInfo) -> str:

@@ -181,6 +181,12 @@ def _fields(value, kind):
     return None
 
 
+def _has_own_repr(kind):
+    """Whether values of class `kind` are objects (not atoms or builtin containers) whose
+    class has a `__repr__` of its own."""
+    return kind not in _CONTAINERS and kind not in _ATOM_TYPES and not keeps_default_repr(kind)
+
+
 def _traced_repr(method):
     """Whether a class's `__repr__` is a plain function of the traced file."""
     return type(method) is _FUNCTION and method.__code__.co_filename == _traced_file[0]
@@ -258,7 +264,7 @@ def _node(value, kind, budget, depth=0, above=()):
         items = tuple(body)
         atom_keys = True
         flat = _ATOM_TYPES.issuperset(map(type, items))
-    own = mapping and kind is not dict and not keeps_default_repr(kind)
+    own = mapping and _has_own_repr(kind)
     if flat:
         node.size, node.items, node.children, node.opaque, node.veiled, node.complete, node.weight, node.hot = \
             size, items, (), False, own, atom_keys and not own, cost, -1
@@ -451,7 +457,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     if hot >= 0:
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
     _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost,
-            mapping and kind is not dict and not keeps_default_repr(kind))
+            mapping and _has_own_repr(kind))
     if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
         return fresh, None
     return fresh, found
@@ -461,25 +467,18 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
 # (a library's, or cut) hide most of what a line changes; their bytes tell it, cheaply.
 _BUFFER_MAX = 1 << 20  # a larger one is not copied on every line (its changes go unseen)
 _BUFFER_CLASSES = frozenset((("array", "array"), ("numpy", "ndarray")))
-_buffer_classes = {}  # id(class) -> (class, whether it is one of those)
 _class_module = type.__dict__["__module__"].__get__
 
 
 def _is_buffer(kind):
-    """Whether values of class `kind` are compared by their bytes (see _bytes)."""
+    """Whether values of class `kind` are compared by their bytes (see _bytes). (Read
+    through `type`'s own descriptors, and not kept per class: that costs as much.)"""
     if kind is bytearray:
         return True
-    found = _buffer_classes.get(id(kind))  # (by id: a metaclass may hash its classes its own way)
-    if found is not None and found[0] is kind:
-        return found[1]
     try:
-        answer = (_class_module(kind), class_name(kind)) in _BUFFER_CLASSES
-    except Exception:
-        answer = False
-    if len(_buffer_classes) >= 4096:
-        _buffer_classes.clear()
-    _buffer_classes[id(kind)] = (kind, answer)
-    return answer
+        return (_class_module(kind), class_name(kind)) in _BUFFER_CLASSES
+    except Exception:  # (a `__module__` that is no string)
+        return False
 
 
 def _bytes(value):
@@ -704,28 +703,24 @@ class LineTracer:
         known = old is not None and data is not None and type(old[2]) is tuple  # bytes to compare
         if known and old[2] == data:
             return
+        # Its text cut: the items that changed tell more, and making the text again (numpy's
+        # formats the whole array) is not needed to find them.
         cut = known and "..." in old[1][0]
-        if cut:
-            # Its text is cut: the items that changed tell more, and making it again (numpy's
-            # formats the whole array) is not needed to find them.
-            places = _buffer_places(old[2], data)
-            if places:
-                for place, shown in places:
-                    changes[name + place] = shown
-                snapshot[name] = (value, old[1], data)
-                return
-        text = self.repr(value)
-        fp = fingerprint(value, text)
+        places = _buffer_places(old[2], data) if cut else None
+        if places:
+            fp = old[1]  # (the text, not made again)
+        else:
+            text = self.repr(value)
+            fp = fingerprint(value, text)
+            if known and not cut and (old[1] == fp or "..." in text):
+                # (the same text, or one cut now: numpy's may change its spacing for a new
+                # value it does not show)
+                places = _buffer_places(old[2], data)
         snapshot[name] = (value, fp, data)
-        if known and not cut and (old[1] == fp or "..." in text):
-            # (the same text, or one cut now: numpy's may change its spacing for a new value
-            # it does not show)
-            places = _buffer_places(old[2], data)
-            if places:
-                for place, shown in places:
-                    changes[name + place] = shown
-                return
-        if old is None or old[1] != fp or known:
+        if places:
+            for place, shown in places:
+                changes[name + place] = shown
+        elif old is None or old[1] != fp or known:
             changes[name] = text  # (the same text too: the bytes say it changed, as a whole)
 
     def _whole(self, value, kind, text):
@@ -733,7 +728,7 @@ class LineTracer:
         listed): an object whose class has a `__repr__` of its own (it had a node: the
         traced file's) shows its attributes, which that repr may leave out; anything else
         its text (`text`, or worked out where None)."""
-        if kind not in _CONTAINERS and kind not in _ATOM_TYPES and not keeps_default_repr(kind):
+        if _has_own_repr(kind):
             return self.repr.as_object(value)
         return text if text is not None else self.repr.ends(value)
 

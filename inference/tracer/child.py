@@ -494,8 +494,11 @@ def _module_name(filename, dotted):
     top = name.partition(".")[0]
     if not top.isidentifier() or top in sys.modules or \
             top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
-        return "__semcoder_traced__"
+        return PRIVATE_MODULE
     return name
+
+
+PRIVATE_MODULE = "__semcoder_traced__"
 
 
 _ModuleSpec = type(sys.__spec__)  # importlib's ModuleSpec, without importing importlib
@@ -570,7 +573,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     module.__builtins__ = __builtins__
     namespace = module.__dict__
     sys.modules[module_name] = module
-    if dotted and module_name != "__semcoder_traced__":
+    if dotted and module_name != PRIVATE_MODULE:
         state.package = _place_in_package(module, request, filename)
 
     if read_code is not None:

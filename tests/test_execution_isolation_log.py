@@ -52,6 +52,12 @@ def test_the_isolation_sentence_says_what_holds_and_what_does_not():
     assert guarded.endswith("that stops careless and hostile Python code, and native code from starting programs, "
                             "reaching other processes, using the network or writing files outside the run's folder "
                             "(docs/sandbox.md)")
+    # Each run's own fork filter (x86-64, _confine).
+    forks = describe_isolation({**base, "namespaces": False, "syscall_filter": True, "landlock": True,
+                                "forks_refused": True, "namespaces_error": "unshare failed"})
+    assert "held by the audit hook, rlimits, a seccomp filter, Landlock and a fork filter only" in forks
+    assert forks.endswith("native code from making processes, starting programs, reaching other processes, using "
+                          "the network or writing files outside the run's folder (docs/sandbox.md)")
     no_read_only_mounts = describe_isolation({**base, "namespaces": True, "pid_namespace": True,
                                               "read_only_outside": False, "landlock": True})
     assert ("every other mount" not in no_read_only_mounts

@@ -337,9 +337,11 @@ def f():
 
 def test_a_run_cannot_start_a_program_even_past_the_audit_hook():
     """Root is exempt from RLIMIT_NPROC, so where the interpreter has _posixsubprocess built
-    in, a run can fork past the hook. The syscall filter refuses the program's exec
-    (EPERM: "OSError:1:" from the forked process). Without the filter, the runs' PID
-    namespace holds the program, and the zygote kills it as soon as the run has ended."""
+    in, a run can try to fork past the hook. On x86-64 every run refuses itself new
+    processes (_confine.no_forks): the fork fails with EPERM. Without that, the syscall
+    filter refuses the program's exec (EPERM: "OSError:1:" from the forked process);
+    without either, the runs' PID namespace holds the program, and the zygote kills it as
+    soon as the run has ended."""
     import psutil
 
     def sleepers():
@@ -347,9 +349,14 @@ def test_a_run_cannot_start_a_program_even_past_the_audit_hook():
 
     with Tracer(python="/usr/bin/python3", workers=1) as tracer:
         started = tracer.trace_call(SPAWN, "f()")
-        if started["status"] != "ok":  # not root, or no built-in copy: nothing could fork
-            assert started["exception"]["type"] in ("BlockingIOError", "ModuleNotFoundError", "ImportError"), started
+        if started["status"] != "ok":  # refused, or not root, or no built-in copy: nothing could fork
+            refused = started["exception"]["type"] == "PermissionError"
+            assert refused or started["exception"]["type"] in ("BlockingIOError", "ModuleNotFoundError",
+                                                               "ImportError"), started
+            assert not refused or (tracer.isolation_info["forks_refused"] and "[Errno 1]" in started["message"])
+            assert sleepers() == []
             return
+        assert not tracer.isolation_info["forks_refused"], started
         if tracer.isolation_info["syscall_filter"]:
             assert started["return"]["repr"] == "b'OSError:1:'", started
         else:
@@ -574,6 +581,32 @@ def test_environment_is_minimal(tracer):
     assert own["return"]["repr"] == "'Name:'"
 
 
+def test_a_run_cannot_open_its_zygote_s_files_in_proc(tracer):
+    """The zygote's /proc/<pid>/fd holds the pipe the next request comes through: a run
+    that opened it could read later runs' sources and answer them with forged results. The
+    hook refuses other processes' /proc paths as it resolves them, but a link it cannot
+    see through (a descriptor's target) leaves it to the kernel, which refuses: the zygote
+    is not dumpable, and runs hold no capabilities (_confine.c)."""
+    info = tracer.isolation_info
+    assert info["undumpable"] is True and info["capabilities"] == 0, info
+    source = ("import os\ndef f():\n    os.symlink('/proc/%d/fd' % os.getppid(), 'zygote')\n    got = []\n"
+              "    for fd in range(8):\n        try:\n"
+              "            os.close(os.open('zygote/%d' % fd, os.O_RDONLY | os.O_NONBLOCK))\n"
+              "            got.append('opened')\n        except FileNotFoundError:\n            pass\n"
+              "        except OSError as exc:\n            got.append(exc.errno or str(exc))\n    return got\n")
+    trace = tracer.trace_call(source, "f()", limits=FAST.merged(max_return_repr=10000))
+    got = ast.literal_eval(trace["return"]["repr"])
+    assert "opened" not in got and 13 in got, got  # 13: EACCES, the kernel's refusal
+    status = tracer.trace_call("def f():\n    return open('/proc/self/status').read()\n", "f()",
+                               limits=FAST.merged(max_return_repr=100000))
+    fields = dict(line.split(":", 1) for line in ast.literal_eval(status["return"]["repr"]).splitlines())
+    assert all(int(fields[name], 16) == 0 for name in ("CapPrm", "CapEff", "CapInh", "CapAmb")), fields
+    if sys.platform.startswith("linux") and os.uname().machine == "x86_64":
+        # and every run refuses itself new processes, below the hook (test_tracer_confine)
+        assert info["forks_refused"] is True
+        assert int(fields["Seccomp_filters"]) == 1 + bool(info["syscall_filter"])
+
+
 def test_hostile_repr_is_contained(tracer):
     source = (
         "class Raises:\n    def __repr__(self):\n        raise RuntimeError('no repr')\n\n"
@@ -608,6 +641,19 @@ def test_ctypes_and_signals_are_refused(tracer):
         assert trace["status"] == "exception", how
         assert trace["exception"]["type"] == "ModuleNotFoundError", how
         assert trace["exception"]["message"] == "the sandbox does not allow importing _ctypes", how
+    # Nor under another name: an extension's init function is found by its name's last
+    # part, so a spec made by hand for `x._ctypes` on the real file loads _ctypes itself;
+    # and a str subclass that never equals anything must not slip past the name check.
+    import _ctypes
+
+    renamed = ("import importlib.machinery as machinery, importlib.util as util\n"
+               "class Name(str):\n    def __eq__(self, other):\n        return False\n    __hash__ = str.__hash__\n"
+               "def f(name, path):\n    loader = machinery.ExtensionFileLoader(name, path)\n"
+               "    return util.module_from_spec(util.spec_from_file_location(name, path, loader=loader))\n")
+    for name in ("'x._ctypes'", "Name('_ctypes')", "Name('x._ctypes')"):
+        trace = tracer.trace_call(renamed, f"f({name}, {_ctypes.__file__!r})")
+        assert trace["status"] == "exception", name
+        assert trace["exception"]["message"] == "the sandbox does not allow importing _ctypes", name
     kill = tracer.trace_call(f"import os\ndef f():\n    os.kill({os.getpid()}, 9)\n", "f()")
     assert kill["status"] == "exception" and "signalling" in kill["message"]
     # ... but a run may signal itself (signal 0 only asks whether it exists)

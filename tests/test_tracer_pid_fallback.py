@@ -143,7 +143,7 @@ def test_without_namespaces_the_kernel_still_keeps_runs_from_other_processes_and
         assert got["reach"] == ("{'pidfd_open': 'PermissionError', 'setpriority': 'PermissionError', "
                                 "'sched_setaffinity': 'PermissionError'}")
         assert got["nice"] == 0  # the bystander's priority is untouched
-        assert "a seccomp filter and Landlock only" in got["said"]
+        assert "a seccomp filter, Landlock and a fork filter only" in got["said"]
     # Landlock: SQLite may be imported (the kernel holds its writes), and its ATTACH of a
     # file outside the run's folder fails
     assert info["landlock"] is True, info["landlock_error"]

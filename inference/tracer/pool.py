@@ -625,7 +625,7 @@ def describe_isolation(info: dict) -> str:
     (`Tracer.worker_info`): which namespaces, or why none and what that leaves."""
     python = f"Python {info.get('python', '?')} ({info.get('executable', '?')})"
     guards = ["the audit hook", "rlimits"] + ["a seccomp filter"] * bool(info.get("syscall_filter")) \
-        + ["Landlock"] * bool(info.get("landlock"))
+        + ["Landlock"] * bool(info.get("landlock")) + ["a fork filter"] * bool(info.get("forks_refused"))
     if info.get("namespaces"):
         if info.get("pid_namespace"):
             spaces = "user, network, mount and PID namespaces"
@@ -646,6 +646,8 @@ def describe_isolation(info: dict) -> str:
     why = info.get("namespaces_error") or "not available"
     # What the kernel still refuses native code (code that makes system calls itself).
     stopped, free = [], []
+    if info.get("forks_refused"):  # (without it, the sentence names what it does not stop, and no more)
+        stopped.append("making processes")
     (stopped if info.get("syscall_filter") else free).extend(
         ["starting programs", "reaching other processes", "using the network"])
     (stopped if info.get("landlock") else free).append("writing files outside the run's folder")

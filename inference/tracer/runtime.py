@@ -36,7 +36,11 @@ from .safe_repr import SafeRepr
 from .syscall_filter import filter_mode, lock_down
 from .write_guard import confine_writes
 from . import prefault
-from .sandbox import _proc_pid, apply_fixed_limits, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, mount_own_proc, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+try:
+    from . import _confine  # optional C half: see _confine.c
+except ImportError:  # not built (no compiler), or not CPython
+    _confine = None
+from .sandbox import _proc_pid, apply_fixed_limits, capability_sets, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, mount_own_proc, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -135,6 +139,31 @@ def prepare_run_folder(run_root, real_root):
 
 # Whether the zygote runs as SCHED_BATCH (see zygote): its children then switch back.
 _ZYGOTE_IN_BACKGROUND = [False]
+# Whether every spare refuses itself new processes in the kernel (_confine.no_forks), set
+# by the zygote once it knows the system allows it (see _confine_runs).
+_NO_FORKS = [False]
+
+
+def _confine_runs():
+    """Once, in the zygote, before any fork (see _confine.c): give up every capability
+    (root's too), then make the zygote non-dumpable, so that its runs (its own user)
+    cannot open its /proc files, such as the request pipe in /proc/1/fd; and find out
+    whether spares can refuse themselves forks. Returns what the hello reports: why
+    capabilities may remain, why the zygote may still be dumpable, why runs may still
+    fork as far as the kernel goes (None for each that holds)."""
+    if _confine is None:
+        missing = "the _confine module is not built, or not loadable by this interpreter"
+        return missing, missing, missing
+    problems = []
+    for step in (_confine.drop_capabilities, _confine.undumpable):
+        try:
+            step()
+            problems.append(None)
+        except (OSError, NotImplementedError) as exc:
+            problems.append(str(exc))
+    forks = None if _confine.has_no_forks() else "the fork filter knows only x86-64 Linux's system calls"
+    _NO_FORKS[0] = forks is None
+    return problems[0], problems[1], forks
 
 
 def _schedule(policy):
@@ -203,6 +232,8 @@ class Spare:
                 pass
             if _ZYGOTE_IN_BACKGROUND[0]:
                 _schedule(os.SCHED_OTHER)  # a run competes as any process does
+            if _NO_FORKS[0]:
+                _confine.no_forks()  # fails closed: the spare reports a broken sandbox
             os.dup2(0, 2)  # the zygote's 0 and 1 are /dev/null already; 2 is the server's log
             keep = (protocol_in, protocol_out, notify_w)
             if _PROBE_REPORT[0] is not None:  # a probe of learn_pages, not a spare
@@ -734,6 +765,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     _IN_PID_NAMESPACE[0] = pid_error is None
     install_stand_ins()
     prepare_thread_starts()
+    capabilities_error, dumpable_error, forks_error = _confine_runs()
     if run_root is None:
         run_root = new_run_root()
     read_only = namespaces_error is None and read_only_outside(run_root)
@@ -773,7 +805,11 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "namespaces_error": namespaces_error, "platform": sys.platform, "run_root": run_root, "tmpfs": tmpfs,
              "rehearse_when_idle_s": _REHEARSE_WHEN_IDLE_S, "preloaded": preloaded,
              "zygote_in_background": _ZYGOTE_IN_BACKGROUND[0],
-             "preload_errors": preload_errors, "prefault": prefaulting}
+             "preload_errors": preload_errors, "prefault": prefaulting,
+             "undumpable": dumpable_error is None, "undumpable_error": dumpable_error,
+             "forks_refused": forks_error is None, "forks_refused_error": forks_error,
+             # Read back from the kernel: the sets or-ed together (0: none), -1 if unknown.
+             "capabilities": capability_sets(), "capabilities_error": capabilities_error}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:
         serve(run_root, real_root, protocol_in, protocol_out)

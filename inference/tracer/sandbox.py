@@ -245,7 +245,7 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
              type=type, isinstance=isinstance, int=int, len=len, function=type(_resolved), lstat=os.lstat,
              getpid=os.getpid, readlink=os.readlink, bad_value=ValueError,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
-             internet=(2, 10),
+             internet=(2, 10), exact_text=str.__str__, last_part=str.rpartition,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
@@ -296,16 +296,23 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
         if event[:7] == "ctypes.":
             raise refused("the sandbox does not allow ctypes")
         if event == "import":
-            name = args[0]
+            # The name as the interpreter reads it: a str subclass (a hand-made spec's name)
+            # could answer `in` and slicing as it pleases.
+            name = exact_text(args[0])
+            where = text(args[1])
+            if where is not None:
+                # An extension module's load (only those name their file). Its init
+                # function is found by the name's last part, so `x._ctypes`, spec'd by
+                # hand on the real _ctypes file, loads _ctypes all the same.
+                name = last_part(name, ".")[2]
             if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
                 raise not_found("the sandbox does not allow importing %s" % name, name=name)
             if name in native_writers:
                 raise not_found("the sandbox does not allow importing %s without Linux namespaces or Landlock: "
                                 "it writes files from native code, where only the kernel can hold it to the run's "
                                 "folder" % name, name=name)
-            # An extension module's load names its file: one the run wrote (in its folder)
-            # would be native code of its own choosing, past this hook.
-            where = text(args[1])
+            # One the run wrote (in its folder) would be native code of its own choosing,
+            # past this hook.
             if where is not None and within(resolved(where), root, prefix):
                 raise refused("the sandbox does not allow loading native code from its own folder (%s)" % where)
         if event == "object.__setattr__" and type(args[0]) is function and args[1] in guarded \
@@ -518,6 +525,17 @@ def no_new_privileges(ctypes, libc):
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return "prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(ctypes.get_errno())
     return None
+
+
+def capability_sets():
+    """This process's permitted, effective and inheritable capabilities, or-ed together
+    (from /proc/self/status); -1 when they cannot be read."""
+    try:
+        with open("/proc/self/status") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        return int(fields["CapPrm"], 16) | int(fields["CapEff"], 16) | int(fields["CapInh"], 16)
+    except (OSError, KeyError, ValueError):
+        return -1
 
 
 def die_with_parent():

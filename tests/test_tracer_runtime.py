@@ -1093,3 +1093,41 @@ def test_a_local_holding_many_containers_remembers_only_its_first_ones(tracer):
     changes = changes_by_line(trace, "f")
     assert changes[3] == {"d[20]": "[20, -20]"} and changes[4] == {}
     assert changes[6] == {"xs[500]": "-1"}
+
+
+def test_a_deleted_name_is_forgotten_and_its_object_goes_when_the_code_lets_it_go(tracer):
+    """`del x` leaves the snapshot too: the name bound again to an equal value is a change,
+    and the object is not kept alive by the trace (its `__del__` runs where it would, before
+    the next line's own output)."""
+    source = ("class D:\n    def __del__(self):\n        print('deleted')\n\n"
+              "def f():\n    b = 3\n    del b\n    b = 3\n    d = D()\n    del d\n    print('after del')\n    return b\n\n"
+              "g = 1\n\ndef h():\n    global g\n    g = 5\n    del g\n    g = 5\n    return 1\n")
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    changes = changes_by_line(trace)
+    assert changes[6] == {"b": "3"} and changes[8] == {"b": "3"}
+    assert trace["stdout"] == "deleted\nafter del\n"
+    globals_trace = tracer.trace_call(source, "h()")
+    rebound = {e["line"]: e.get("globals") for e in line_events(globals_trace)}
+    assert rebound[18] == {"g": "5"} and rebound[20] == {"g": "5"}, rebound
+
+
+def test_a_caught_recursion_error_leaves_the_rest_of_the_call_traced(tracer):
+    """At the recursion limit the trace function's own calls cross it first. Raised there,
+    the error turned tracing off for good (the interpreter does that to a trace function
+    that raises): nothing after the `except` was traced, and the code caught the tracer's
+    error ("... in comparison"), not its own. Now the frames too deep to trace go untraced,
+    as past max_depth, and the code meets the limit itself."""
+    source = ("def deep(n):\n    return deep(n + 1)\n\n"
+              "class T:\n    def go(self, n):\n        return self.go(n + 1)\n\n"
+              "def f(which):\n    try:\n        deep(0) if which == 0 else T().go(0)\n"
+              "    except RecursionError as e:\n        msg = str(e)\n    x = 1\n    y = [x]\n    return msg, y\n")
+    for which in (0, 1):
+        for limit in (300, 1000):
+            trace = tracer.trace_call(source, f"f({which})", limits=Limits(recursion_limit=limit))
+            assert trace["status"] == "ok", trace["message"]
+            assert trace["return"]["repr"] == "('maximum recursion depth exceeded', [1])"
+            changes = changes_by_line(trace, "f")
+            assert changes[13] == {"x": "1"} and changes[14] == {"y": "[1]"}, changes
+            assert trace["events"][-1]["kind"] == "return" and trace["events"][-1]["depth"] == 0
+            assert trace["truncated"]["depth"] is True and "trace_stopped" not in trace

@@ -692,6 +692,12 @@ class LineTracer:
                     if was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
                         changes[name + place] = shown  # (not another object that reads the same)
             snapshot[name] = (value, fp, node)
+        if len(snapshot) > len(pairs):
+            # A name deleted (`del x`): forgotten, so that its object goes when the code lets
+            # it go (a `__del__` runs where it would), and the name bound again is a change.
+            current = {name for name, _ in pairs}
+            for name in [name for name in snapshot if name not in current]:
+                del snapshot[name]
         return changes
 
     def _compare_bytes(self, name, value, kind, old, snapshot, changes):
@@ -791,8 +797,18 @@ class LineTracer:
                 # (`x = yield v`) is its change, not the next line's.
                 info.pending = ev
             return self.on_event
-        except (MemoryError, RecursionError):
-            raise  # the run's own limits: reported as such
+        except MemoryError:
+            raise  # the run's own limit: reported as such
+        except RecursionError:
+            # The traced code has come so near the interpreter's recursion limit that this
+            # function's own calls crossed it. Raised from here, the error would turn
+            # tracing off for good (the interpreter does that to a trace function that
+            # raises) and reach the user's code at another place, with another message
+            # ("... in comparison"). Instead this frame goes untraced, as one past
+            # max_depth: the code's own next call meets the limit as it would have. (No
+            # call here: at the limit, it would raise again.)
+            self.state.truncated["depth"] = True
+            return None
         except Exception as exc:
             return self._broke(exc)
 
@@ -893,7 +909,10 @@ class LineTracer:
                     if ev is not None:
                         ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
             return self.on_event if self.recording else None
-        except (MemoryError, RecursionError):
-            raise  # the run's own limits: reported as such
+        except MemoryError:
+            raise  # the run's own limit: reported as such
+        except RecursionError:  # (see on_call)
+            self.state.truncated["depth"] = True
+            return None
         except Exception as exc:
             return self._broke(exc)

@@ -45,6 +45,14 @@ def test_table_json_and_monologue(program):
     assert "`total` is updated to `3`" in mono
 
 
+
+def test_the_table_is_followed_by_what_the_run_printed_on_both_streams(tmp_path):
+    path = tmp_path / "noisy.py"
+    path.write_text("import sys\n\ndef f():\n    print('out')\n    print('err', file=sys.stderr)\n    return 1\n")
+    table = semcoder("trace", str(path), "--call", "f()").stdout
+    assert table.endswith("| 6 | return `1` |\n\nstdout:\nout\n\nstderr:\nerr\n"), table
+
+
 def test_limit_flags_and_exit_status(program):
     proc = semcoder("trace", str(program), "--call", "spin()", "--timeout", "0.5", "--json", check=False)
     assert proc.returncode == 1

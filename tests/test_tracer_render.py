@@ -7,7 +7,8 @@ import re
 import pytest
 
 from semcoder_inference.formats import label_lines
-from semcoder_inference.tracer import Tracer, render_monologue, render_table
+from semcoder_inference.tracer import Limits, Tracer, render_monologue, render_table
+from semcoder_inference.tracer.render import render_output
 
 SOURCE = (
     "def f(nums):\n"
@@ -202,3 +203,173 @@ def test_what_yield_from_gives_is_told_after_the_delegate_returns():
     with Tracer(workers=1) as tracer:
         trace = tracer.trace_call(pairs, "f([(1, 2), (1, 3)])")
     assert [list(e["changes"]) for e in trace["events"] if e["line"] == 2 and e["changes"]] == [["a", "b"], ["a", "b"]]
+
+
+def _said_on(steps: list[str], label: str) -> list[str]:
+    """The steps that name `label`, without their numbers."""
+    return [step.split(". ", 1)[1] for step in steps if f"{label}:" in step]
+
+
+def test_a_while_condition_over_several_lines_is_judged_past_its_last_line():
+    source = ("def f(xs):\n"
+              "    i = 0\n"
+              "    while (i < len(xs) and\n"   # L7: reports line 3, then line 4, as it is evaluated
+              "           xs[i] > 0):\n"
+              "        i += 1\n"
+              "    return i\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f([1, 2, -1])")
+    steps = render_monologue(trace, source).splitlines()
+    assert _said_on(steps, "[L7]") == [
+        "[L7]: Iteration 1 of the loop starts.",
+        "[L7]: Iteration 2 of the loop starts.",
+        "[L7]: The loop condition is false, so the loop ends.",  # xs[2] > 0, on the next line, was false
+    ]
+    assert not _said_on(steps, "[L8]")
+
+
+def test_a_for_target_over_several_lines_starts_its_iteration_with_what_it_binds():
+    source = ("def f(pairs):\n"
+              "    s = 0\n"
+              "    for (a,\n"
+              "         b) in pairs:\n"   # b is bound here, after line 3 has run
+              "        s += a * b\n"
+              "    return s\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f([(1, 2), (3, 4)])")
+    # the header's first line lists b with its value of the iteration before
+    assert [e["changes"] for e in trace["events"] if e["line"] == 3 and e["changes"]][1] == {"a": "3", "b": "2"}
+    assert render_monologue(trace, source).splitlines()[2:7] == [
+        "3. [L7]: Iteration 1 of the loop starts with `a = 1` and `b = 2`.",
+        "4. [L9]: `s` is updated to `2`.",
+        "5. [L7]: Iteration 2 of the loop starts with `a = 3` and `b = 4`.",
+        "6. [L9]: `s` is updated to `14`.",
+        "7. [L7]: The loop ends.",
+    ]
+
+
+def test_a_loop_on_one_line_says_no_values_at_the_start_of_its_iterations():
+    """Header and body share the line: what an event lists is after the body ran."""
+    source = ("def f(n):\n"
+              "    while n < 3: n += 1\n"
+              "    return n\n"
+              "\n"
+              "def g():\n"
+              "    out = [1, 2, 3]\n"
+              "    for x in [1, 2, 3]: out.append(x)\n"
+              "    return out\n"
+              "\n"
+              "def h(n):\n"
+              "    while n: break\n"
+              "    while True: return n\n")
+    with Tracer(workers=1) as tracer:
+        traces = [tracer.trace_call(source, call) for call in ("f(0)", "g()", "h(1)")]
+    f, g, h = (render_monologue(trace, source).splitlines() for trace in traces)
+    assert _said_on(f, "[L6]") == [
+        "[L6]: In iteration 1 of the loop, `n` is updated to `1`.",
+        "[L6]: In iteration 2 of the loop, `n` is updated to `2`.",
+        "[L6]: `n` is updated to `3`; the loop condition is false, so the loop ends.",
+    ]
+    assert _said_on(g, "[L11]") == [
+        "[L11]: In iteration 1 of the loop, `out` is updated to `[1, 2, 3, 1]`; `x` is assigned `1`.",
+        "[L11]: In iteration 2 of the loop, `out` is updated to `[1, 2, 3, 1, 2]`; `x` is updated to `2`.",
+        "[L11]: In iteration 3 of the loop, `out` is updated to `[1, 2, 3, 1, 2, 3]`; `x` is updated to `3`.",
+        "[L11]: The loop ends.",
+    ]
+    # n is 1: the loops end by their `break` and `return`, not by a false condition
+    assert _said_on(h, "[L15]") == ["[L15]: The loop ends."]
+    assert _said_on(h, "[L16]") == ["[L16]: The loop ends.", "[L16]: `h` returns `1`."]
+
+
+def test_a_monologue_says_where_the_trace_was_cut():
+    source = "def f(n):\n    while n < 100:\n        n += 1\n    return n\n"
+    with Tracer(workers=1) as tracer:
+        cut = tracer.trace_call(source, "f(0)", limits=Limits(max_events=4))
+        deep = tracer.trace_call("def f(n):\n    return n if n < 1 else f(n - 1) + 1\n", "f(5)",
+                                 limits=Limits(max_depth=2))
+        long = tracer.trace_call("def f(n):\n    return list(range(n))\n", "f(1000)",
+                                 limits=Limits(max_return_repr=64))
+    assert cut["truncated"]["events"] and cut["events"][-1]["line"] == 2  # cut after the loop's check
+    assert render_monologue(cut, source).splitlines() == [
+        "1. The function `f` is called with `n = 0`.",
+        "2. [L6]: Iteration 1 of the loop starts.",
+        "3. [L7]: `n` is updated to `1`.",
+        # whether the check after it held, the trace does not show: nothing is said of it
+        "4. The trace was cut short at the events limit: the steps after this one are not shown.",
+        "5. The return value of `f(0)` is `100`.",
+    ]
+    assert deep["truncated"]["depth"]
+    assert "The trace was cut short at the depth limit: the steps of calls nested deeper are not shown." \
+        in render_monologue(deep, "def f(n):\n    return n if n < 1 else f(n - 1) + 1\n")
+    assert long["truncated"]["return"]
+    text = render_monologue(long, "def f(n):\n    return list(range(n))\n", with_answer=True)
+    assert text.splitlines()[-1].endswith("(its text cut short at the return limit).")
+    assert "[ANSWER]" not in text  # a cut text is no value to assert
+
+
+def test_a_monologue_says_where_the_tracer_stopped():
+    """As in test_tracer_runtime: the repr of one value fails, as a bug of ours would."""
+    import ast as ast_module
+    import sys
+
+    from semcoder_inference.tracer import child, line_tracer
+
+    source = "def f(n):\n    a = n + 1\n    b = 'boom'\n    c = a * 2\n    return c\n"
+    namespace = {"__name__": "m"}
+    exec(compile(source, "<t>", "exec"), namespace)
+    state = child.RunState({"limits": Limits().as_request(), "filename": "<t>", "mode": "call"}, "/", -1)
+    state.loops = line_tracer.loop_map(line_tracer.loop_table(ast_module.parse(source)))
+    real = state.repr
+
+    class Broken:
+        budget, max_len = real.budget, real.max_len
+
+        def __call__(self, value, max_len=None):
+            if value == "boom":
+                raise TypeError("a bug of ours")
+            return real(value, max_len)
+
+        def ends(self, value):
+            return self(value)
+
+    state.repr = Broken()
+    sys.settrace(line_tracer.LineTracer(state).on_call)
+    try:
+        eval("f(1)", namespace)
+    finally:
+        sys.settrace(None)
+    steps = render_monologue(state.result("ok", "returned 4"), source).splitlines()
+    assert steps[1:3] == [
+        "2. [L6]: `a` is assigned `2`.",
+        "3. The trace stopped early here: the tracer could not go on (TypeError: a bug of ours); "
+        "the run went on untraced.",
+    ]
+
+
+def test_render_output_shows_stderr_like_stdout():
+    source = "import sys\n\ndef f():\n    print('out')\n    print('oops', file=sys.stderr)\n    return 1\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f()")
+    assert render_output(trace) == "\nstdout:\nout\n\nstderr:\noops\n"
+    assert render_output({**trace, "stdout": ""}) == "\nstderr:\noops\n"
+    assert render_output({**trace, "stdout": "", "stderr": ""}) == ""
+
+
+def test_values_with_backticks_get_a_longer_fence():
+    source = ("def f(s):\n"
+              "    t = s + '``'\n"
+              "    if t.endswith('`'):\n"
+              "        t = t + '!'\n"
+              "    return t\n")
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f('a`b')")
+    steps = render_monologue(trace, source).splitlines()
+    assert steps == [
+        "1. The function `f` is called with `` s = 'a`b' ``.",
+        "2. [L6]: `t` is assigned ``` 'a`b``' ```.",
+        "3. [L7]: The condition `` t.endswith('`') `` is true.",
+        "4. [L8]: `t` is updated to ``` 'a`b``!' ```.",
+        "5. [L9]: `f` returns ``` 'a`b``!' ```.",
+        "6. The return value of `` f('a`b') `` is ``` 'a`b``!' ```.",
+    ]
+    assert "| 2 ``` t = s + '``' ``` | ``` t = 'a`b``' ``` |" in render_table(trace, source).splitlines()

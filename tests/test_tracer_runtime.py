@@ -127,8 +127,9 @@ def test_exception_messages_keep_their_quotes(tracer):
     missing = tracer.trace_call("import not_installed_anywhere\ndef f():\n    return 1\n", "f()")
     assert missing["exception"]["message"] == "No module named 'not_installed_anywhere'"
     assert missing["message"] == "ModuleNotFoundError: No module named 'not_installed_anywhere' at line 1"
-    # KeyError's text is its key's repr: the key is shown bare
-    assert tracer.trace_call("def f():\n    return {}['k']\n", "f()")["message"] == "KeyError: k at line 2"
+    # KeyError's text is its key's repr, and it keeps its quotes, as in Python's traceback:
+    # bare, the key '1' would read as the int 1 (this once expected "KeyError: k").
+    assert tracer.trace_call("def f():\n    return {}['k']\n", "f()")["message"] == "KeyError: 'k' at line 2"
 
 
 def test_stdout_stderr_captured(tracer):
@@ -1076,11 +1077,11 @@ def test_a_metaclass_that_answers_for_its_classes_changes_nothing(tracer):
 
 
 def test_a_local_holding_many_containers_remembers_only_its_first_ones(tracer):
-    """A local's nodes are bounded (2000 elements, each container counting 30 more), so a
+    """A local's nodes are bounded (4500 elements, each container counting 30 more), so a
     line's diff stays cheap however many containers it holds: a dict of 500 one-item lists
-    remembers its first 47. A change in one of those is listed by its place; one in a list
+    remembers its first 128. A change in one of those is listed by its place; one in a list
     past them goes unseen while the dict's text does not show it. A flat list of 1000 atoms
-    is remembered whole."""
+    is remembered whole; so is a 50 x 50 grid, every cell of which a line may change."""
     source = (
         "def f():\n"
         "    d = {k: [k] for k in range(500)}\n"
@@ -1093,6 +1094,13 @@ def test_a_local_holding_many_containers_remembers_only_its_first_ones(tracer):
     changes = changes_by_line(trace, "f")
     assert changes[3] == {"d[20]": "[20, -20]"} and changes[4] == {}
     assert changes[6] == {"xs[500]": "-1"}
+    grid = ("def f(n):\n    dp = [[0] * n for _ in range(n)]\n    for i in range(n):\n        dp[i][i] = i + 1\n"
+            "    dp[n - 1][0] = -7\n    return dp[n - 1]\n")
+    trace = tracer.trace_call(grid, "f(50)")
+    cells = [e["changes"] for e in line_events(trace, "f") if e["line"] == 4]
+    assert list(cells[0]) == ["dp"]  # (the first row, which the cut text shows)
+    assert cells[1:] == [{f"dp[{i}][{i}]": str(i + 1)} for i in range(1, 50)]
+    assert changes_by_line(trace, "f")[5] == {"dp[49][0]": "-7"}
 
 
 def test_a_deleted_name_is_forgotten_and_its_object_goes_when_the_code_lets_it_go(tracer):

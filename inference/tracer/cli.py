@@ -11,7 +11,7 @@ from ..errors import SemcoderError
 from .limits import Limits
 from .pool import ISOLATION_MODES, Tracer
 from .python_finder import find_python
-from .render import render_monologue, render_table
+from .render import render_monologue, render_output, render_table
 from .schema import json_schema
 
 
@@ -100,8 +100,7 @@ def run_trace(args: argparse.Namespace) -> int:
         print(render_monologue(trace, source))
     else:
         print(render_table(trace, source))
-        if trace.get("stdout"):
-            print("\nstdout:\n" + trace["stdout"], end="" if trace["stdout"].endswith("\n") else "\n")
+        print(render_output(trace), end="")
         if trace.get("caller_line"):
             print(f"\ncalled from line {trace['caller_line']}: {trace.get('call')}")
         if trace.get("assertion") is not None:

@@ -14,14 +14,22 @@ from ..formats import label_lines
 _MAX_CELL = 160
 
 
+def _span(text: str) -> str:
+    """`text` as a Markdown code span, whatever backticks it holds: CommonMark ends a span at
+    the first run of backticks as long as its fence, so the fence is one longer than any
+    run inside. A space pads text with backticks (one at either end would join the fence)
+    or with a space at both ends (CommonMark strips one from each side)."""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if "`" in text or (text[:1] == text[-1:] == " " and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _code_span(text: str) -> str:
-    """A Markdown code span that survives backticks and table pipes in the value."""
+    """A code span for a table cell: one line, pipes escaped, long values cut."""
     text = text.replace("\n", "\\n").replace("|", "\\|")
     if len(text) > _MAX_CELL:
         text = text[: _MAX_CELL - 3] + "..."
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    return _span(text)
 
 
 def _assignments(changes: dict, globals_: dict | None = None) -> str:
@@ -88,11 +96,22 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
     return "\n".join(out)
 
 
+def render_output(trace: dict) -> str:
+    """What the run printed, for the CLI to print after the table: a `stdout:` and a `stderr:`
+    section, each only where the stream got something; empty when neither did."""
+    sections = []
+    for stream in ("stdout", "stderr"):
+        text = trace.get(stream)
+        if text:
+            sections.append(f"\n{stream}:\n{text}" + ("" if text.endswith("\n") else "\n"))
+    return "".join(sections)
+
+
 class _Structure:
     """Loops and if-statements of the source, by line, to state facts about control flow."""
 
     def __init__(self, source: str):
-        self.loops: dict[int, tuple[int, int, str]] = {}
+        self.loops: dict[int, _Loop] = {}
         self.ifs: dict[int, _If] = {}
         self.params: dict[str, tuple[str, ...]] = {}  # a function's parameters, by qualified name
         try:
@@ -103,7 +122,11 @@ class _Structure:
         for node in ast.walk(tree):
             if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
                 last_body = node.body[-1].end_lineno or node.body[-1].lineno
-                self.loops[node.lineno] = (node.body[0].lineno, last_body, "while" if isinstance(node, ast.While) else "for")
+                is_while = isinstance(node, ast.While)
+                header = [node.test] if is_while else [node.target, node.iter]
+                leaves = any(isinstance(n, (ast.Break, ast.Return)) for n in ast.walk(ast.Module(node.body, [])))
+                self.loops[node.lineno] = _Loop(node.body[0].lineno, last_body, "while" if is_while else "for",
+                                                max(n.end_lineno or n.lineno for n in header), leaves)
             elif isinstance(node, ast.If):
                 last_body = node.body[-1].end_lineno or node.body[-1].lineno
                 # one line, however many the condition takes in the source
@@ -133,6 +156,20 @@ class _Structure:
             matches = [names for name, names in self.params.items() if name.rpartition(".")[2] == function]
             found = matches[0] if len(matches) == 1 else None
         return found
+
+
+class _Loop(NamedTuple):
+    first: int  # the body's lines
+    last: int
+    kind: str  # "for" or "while"
+    header_end: int  # the header's last line (several when its condition or target is in parentheses)
+    leaves: bool  # the body has a `break` or `return` (a nested loop's or function's too)
+
+    @property
+    def shared(self) -> bool:
+        """The body starts on the header's (last) line: the events of that line hold what
+        the body did too, and what they list is after it ran."""
+        return self.first <= self.header_end
 
 
 class _If(NamedTuple):
@@ -174,15 +211,18 @@ def _next_in_frame(events: list[dict], index: int) -> int | None:
     return None
 
 
-def _told_after(events: list[dict], index: int) -> int | None:
+def _told_after(events: list[dict], index: int, end: int | None = None) -> int | None:
     """Where to tell what the line of events[index] did when it called traced code (the
     calls' steps come between it and its frame's next event): that next event's place.
-    None when it called nothing traced (another thread's steps in between do not count)."""
-    after = _next_in_frame(events, index)
+    None when it called nothing traced (another thread's steps in between do not count).
+    With `end`, the step is told for events[index] through events[end] of the same frame
+    (a loop header over several lines): calls made from any of them count."""
+    after = _next_in_frame(events, index if end is None else end)
     if after is None:
         return None
-    thread = events[index].get("thread")
-    return after if any(e.get("thread") == thread for e in events[index + 1:after]) else None
+    thread, depth = events[index].get("thread"), events[index].get("depth")
+    return after if any(e.get("thread") == thread and e.get("depth") != depth
+                        for e in events[index + 1:after]) else None
 
 
 def _assigned(changes: dict, known: set) -> list[str]:
@@ -191,7 +231,7 @@ def _assigned(changes: dict, known: set) -> list[str]:
     said = []
     for var, value in changes.items():
         updated = var in known or not var.isidentifier()
-        said.append(f"`{var}` {'is updated to' if updated else 'is assigned'} `{value}`")
+        said.append(f"{_span(var)} {'is updated to' if updated else 'is assigned'} {_span(value)}")
         known.add(var)
     return said
 
@@ -216,8 +256,11 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         depths = [e.get("depth", 0) for e in events if e.get("function") == function and not e.get("thread")]
         base_depth = min(depths) if depths else None
     told_later: dict[int, list[str]] = {}  # see the end of the loop
+    told_with_header: set[int] = set()  # a loop header's later lines, told with its first
     for index, event in enumerate(events):
         steps += told_later.pop(index, ())
+        if index in told_with_header:
+            continue
         kind = event.get("kind")
         depth = event.get("depth") or 0
         name = event.get("function")
@@ -228,7 +271,7 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         line = event.get("line")
         frame_key = (thread, depth, name)
         known = bound.setdefault(frame_key, set())
-        who = f"`{name}`"
+        who = _span(str(name))
         if kind == "call" and event.get("resumed"):
             received = _assigned(changes, known)  # what `x = yield v` does with the value sent in
             resumes = f"{where(line, thread)}: {who} resumes after its `yield`"
@@ -245,23 +288,34 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
             params = structure.parameters(str(name))
             # A closure's free variables are locals too, but no arguments of the call.
             held = {k: v for k, v in changes.items() if params is not None and k not in params}
-            args = " and ".join(f"`{k} = {v}`" for k, v in changes.items() if k not in held)
+            args = " and ".join(_span(f"{k} = {v}") for k, v in changes.items() if k not in held)
             in_thread = f" in thread {thread}" if thread else ""
-            closure = " and ".join(f"`{k} = {v}`" for k, v in held.items())
+            closure = " and ".join(_span(f"{k} = {v}") for k, v in held.items())
             steps.append(f"The function {who} is called{in_thread}" + (f" with {args}" if args else " with no arguments")
                          + (f" (its closure holds {closure})." if closure else "."))
             continue
         if kind == "return":
             verb = "yields" if event.get("yield") else "returns"
-            steps.append(f"{where(line, thread)}: {who} {verb} `{event.get('value', '')}`.")
+            steps.append(f"{where(line, thread)}: {who} {verb} {_span(str(event.get('value', '')))}.")
             continue
         if kind == "exception":
-            steps.append(f"{where(line, thread)}: `{event.get('value', '')}` is raised in {who}.")
+            steps.append(f"{where(line, thread)}: {_span(str(event.get('value', '')))} is raised in {who}.")
             continue
         sentences = []
-        loop = structure.loops.get(line)
+        loop = structure.loops.get(line) if event.get("iteration") else None
         position = _next_in_frame(events, index)
-        if line in structure.ifs:
+        end = index  # the last event this step tells of
+        globals_ = event.get("globals") or {}
+        if loop is not None and not loop.shared:
+            # A header over several lines reports each as it runs: what the iteration starts
+            # with is known after the last (`for (a,\n b) in pairs` binds b there).
+            while (position is not None and events[position].get("kind") == "line"
+                   and line < (events[position].get("line") or 0) <= loop.header_end):
+                changes = {**changes, **(events[position].get("changes") or {})}
+                globals_ = {**globals_, **(events[position].get("globals") or {})}
+                told_with_header.add(position)
+                end, position = position, _next_in_frame(events, position)
+        elif line in structure.ifs:
             # A condition over several lines reports each as it is evaluated: look past them.
             test_end = structure.ifs[line].test_end
             while (position is not None and events[position].get("kind") == "line"
@@ -271,35 +325,66 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         next_line = following.get("line") if following else None
         # the line itself raised: a condition neither held nor failed
         raised_here = following is not None and following.get("kind") == "exception" and next_line == line
-        if loop is not None and event.get("iteration"):
-            first, last, kind_of_loop = loop
-            entering = next_line is not None and first <= next_line <= last and following.get("kind") == "line"
-            if entering:
-                values = " and ".join(f"`{k} = {v}`" for k, v in changes.items())
-                sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
-                known.update(changes)
-                changes = {}
-            elif not changes and not raised_here:
-                sentences.append("The loop ends" if kind_of_loop == "for" else "The loop condition is false, so the loop ends")
+        in_iteration = ""  # a one-line loop's step: "In iteration 2 of the loop, ..."
+        ends = None  # the sentence that says the loop is over, told after the changes
+        if loop is not None:
+            # Where the frame went next says what the header did. Left: to a line past
+            # the loop, or out of the function (not a `yield`, after which it comes back).
+            left = not raised_here and following is not None and (
+                following.get("kind") == "line" and not line <= next_line <= loop.last
+                or following.get("kind") == "return" and not following.get("yield"))
+            if left:
+                # With a body on the header's line, a `break` or `return` can end the loop there.
+                condition_false = loop.kind == "while" and not (loop.shared and loop.leaves)
+                ends = "the loop condition is false, so the loop ends" if condition_false else "the loop ends"
+            if not loop.shared:
+                if following is not None and following.get("kind") == "line" and loop.first <= next_line <= loop.last:
+                    values = " and ".join(_span(f"{k} = {v}") for k, v in changes.items())
+                    sentences.append(f"Iteration {event['iteration']} of the loop starts" + (f" with {values}" if values else ""))
+                    known.update(changes)
+                    changes = {}
+            elif (loop.first == loop.last == line and following is not None
+                  and following.get("kind") == "line" and next_line == line):
+                # A whole loop on one line: each event is one iteration, header and body, and
+                # what it lists is after the body ran. Back on the line, the loop went round:
+                # this iteration ran. (Where the body takes more lines, the tracer counts each
+                # return to the header line as an iteration: no number is said then.)
+                in_iteration = f"In iteration {event['iteration']} of the loop, "
         elif line in structure.ifs and next_line is not None and not raised_here:
             statement = structure.ifs[line]
             truth = statement.truth(line, following)
             if truth is not None:
-                sentences.append(f"The condition `{statement.test}` is {'true' if truth else 'false'}")
+                sentences.append(f"The condition {_span(statement.test)} is {'true' if truth else 'false'}")
         sentences += _assigned(changes, known)
-        sentences += [f"the global `{name}` is updated to `{value}`"
-                      for name, value in (event.get("globals") or {}).items()]
+        sentences += [f"the global {_span(name)} is updated to {_span(value)}"
+                      for name, value in globals_.items()]
+        if ends:
+            sentences.append(ends)
+        if in_iteration:
+            sentences = [in_iteration + "; ".join(sentences)] if sentences else [f"Iteration {event['iteration']} of the loop runs"]
         if not sentences:
             continue
         text = "; ".join(sentences)
         step = f"{where(line, thread)}: {text[0].upper()}{text[1:]}."
-        after = _told_after(events, index)
+        after = _told_after(events, index, end)
         if after is not None:
             # The line called traced code: what it did is told once those calls are done
             # (`a = fib(n - 1)`: fib's steps, then "`a` is assigned `1`").
             told_later.setdefault(after, []).append(step)
         else:
             steps.append(step)
+    # Where the trace ends before the run did, say so: the steps above are not all of it.
+    cut = trace.get("truncated") or {}
+    if trace.get("trace_stopped"):
+        steps.append(f"The trace stopped early here: {trace['trace_stopped']}.")
+    if cut.get("events"):
+        # The calling thread's steps end at the cut; threads get half the events, and
+        # theirs may be cut while the calling thread's go on.
+        threads = any(e.get("thread") for e in events)
+        steps.append("The trace was cut short at the events limit: " + (
+            "not every step of the run is shown." if threads else "the steps after this one are not shown."))
+    if cut.get("depth"):
+        steps.append("The trace was cut short at the depth limit: the steps of calls nested deeper are not shown.")
     ret = trace.get("return")
     status = trace.get("status")
     call = trace.get("call")
@@ -307,11 +392,12 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
         # An async function's call was run to its end (see child._run_coroutine): its value
         # is the awaited one, not the coroutine the call itself gives.
         value_of = f"await {call}" if trace.get("awaited") else call
-        steps.append(f"The return value of `{value_of}` is `{ret.get('repr')}`.")
+        shown = " (its text cut short at the return limit)" if cut.get("return") else ""
+        steps.append(f"The return value of {_span(str(value_of))} is {_span(str(ret.get('repr')))}{shown}.")
     elif trace.get("message"):
         steps.append(f"The run did not return: {trace['message']}.")
     body = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
-    if with_answer and status == "ok" and ret:
+    if with_answer and status == "ok" and ret and not cut.get("return"):  # a cut text is no value to assert
         checked = f"asyncio.run({call})" if trace.get("awaited") else call
         body += f"\n[ANSWER]\nassert {checked} == {ret.get('repr')}\n[/ANSWER]"
     return body

@@ -182,7 +182,8 @@ def test_async_functions_and_delegation_read_like_plain_calls_under_each_interpr
                          ("return", "2", False), ("call", None, True), ("return", "None", False)]
         # A StopIteration the code raises itself is still one.
         trace = tracer.trace_call(ASYNC_SOURCE, "first([])")
-        assert [e["value"] for e in trace["events"] if e["kind"] == "exception"] == ["StopIteration: "]
+        # (no ": " after an empty message, as Python writes it)
+        assert [e["value"] for e in trace["events"] if e["kind"] == "exception"] == ["StopIteration"]
 
 
 SEND_SOURCE = """def running_total():

@@ -85,7 +85,7 @@ def test_the_fast_answer_agrees_with_the_definition(limit):
     checked = 0
     for value in _values():
         text = SAFE_REPR(value, limit)
-        if len(text) >= limit:  # cut short: the tracer marks it truncated, never literal
+        if len(text) >= limit:  # cut short: the tracer marks it truncated (literal: see is_literal below)
             continue
         expected = by_definition(value, text, limit)
         assert reads_back(value, text, lambda back: SAFE_REPR(back, limit) == text) is expected, (value, text)
@@ -113,3 +113,59 @@ def test_a_traced_return_says_whether_it_is_a_literal():
         literal = {kind: tracer.trace_call(source, f"f({kind!r})")["return"]["literal"]
                    for kind in ("list", "nan", "fake", "set", "cycle")}
     assert literal == {"list": True, "nan": False, "fake": False, "set": True, "cycle": False}
+
+
+def by_value(value):
+    """The definition, for a whole repr: repr(value) reads back as an equal value of the
+    same type."""
+    try:
+        back = ast.literal_eval(repr(value))
+    except Exception:
+        return False
+    return type(back) is type(value) and back == value
+
+
+def test_is_literal_decides_from_the_value_as_the_definition_does():
+    """What `literal` says of a return value whose text a limit cut (child.is_literal): the
+    value itself, made only of builtin literal types (exact ones), is a literal."""
+    rng = random.Random(11)
+    values = [_random_value(rng) for _ in range(2000)] + [
+        None, 2**70, 2**3999, 1.5, -0.0, float("inf"), [float("nan")], 1 + 2j, complex(float("inf"), 0),
+        "", b"\x00", [], (), {}, {1, 2}, set(), frozenset({1}), [{1: (2, "a")}], list(range(10000)), range(3)]
+    for value in values:
+        assert child.is_literal(value) is by_value(value), value
+    deep = None
+    for i in range(99):
+        deep = (i, deep)
+    assert child.is_literal(deep) and by_value(deep)
+    cyclic = [1]
+    cyclic.append(cyclic)
+    assert not child.is_literal(cyclic) and not child.is_literal({"me": cyclic})
+    assert not child.is_literal([Name("a")])  # (exact types only: stricter than reading back)
+    assert not child.is_literal(2**4000)  # documented: ints up to 4000 bits (SafeRepr shows `<int with 4001 bits>`)
+    assert not child.is_literal(list(range(child.LITERAL_PARTS)))  # not looked at whole: documented
+
+
+def test_a_return_value_cut_anywhere_is_flagged_and_literal_is_about_the_value():
+    """`cons(9)` gave `(8, (7, (6, (5, (4, (3, (2, ...)))))))` with truncated.return false:
+    the depth limit cut it inside, where the text does not end in "...". And `literal`
+    was false: the cut text does not read back, but the value does (docs/trace-schema.md)."""
+    source = ("def cons(n):\n    out = None\n    for i in range(n):\n        out = (i, out)\n    return out\n\n"
+              "class Node:\n    pass\n\n"
+              "def wide(n):\n    return list(range(n))\n\n"
+              "def objects(n):\n    return [Node() for i in range(n)]\n\n"
+              "def cyclic():\n    xs = [1]\n    xs.append(xs)\n    xs[0] = 2\n    return xs\n")
+    with Tracer(workers=1) as tracer:
+        deep = tracer.trace_call(source, "cons(9)")
+        assert deep["return"] == {"repr": "(8, (7, (6, (5, (4, (3, (2, ...)))))))", "literal": True}
+        assert deep["truncated"]["return"] is True
+        whole = tracer.trace_call(source, "cons(3)")
+        assert whole["return"] == {"repr": "(2, (1, (0, None)))", "literal": True}
+        assert whole["truncated"]["return"] is False
+        long = tracer.trace_call(source, "wide(5000)")
+        assert long["truncated"]["return"] is True and long["return"]["literal"] is True
+        assert long["return"]["repr"].endswith("...") and len(long["return"]["repr"]) <= 10000
+        many = tracer.trace_call(source, "objects(2000)")
+        assert many["truncated"]["return"] is True and many["return"]["literal"] is False
+        loop = tracer.trace_call(source, "cyclic()")  # whole, as Python prints it; not a literal
+        assert loop["return"] == {"repr": "[2, [...]]", "literal": False} and loop["truncated"]["return"] is False

@@ -1139,3 +1139,31 @@ def test_a_caught_recursion_error_leaves_the_rest_of_the_call_traced(tracer):
             assert changes[13] == {"x": "1"} and changes[14] == {"y": "[1]"}, changes
             assert trace["events"][-1]["kind"] == "return" and trace["events"][-1]["depth"] == 0
             assert trace["truncated"]["depth"] is True and "trace_stopped" not in trace
+
+
+def test_the_standard_library_s_containers_are_walked_like_the_builtins(tracer):
+    """A deque, OrderedDict, defaultdict or Counter has a library's repr, cut at its end: a
+    change past the cut (a BFS queue's append, the 30th key's list) went unseen. They are
+    walked like lists and dicts now, so such a change is listed by its place."""
+    source = (
+        "from collections import Counter, OrderedDict, defaultdict, deque\n"
+        "def f():\n"
+        "    q = deque(range(40))\n"
+        "    q.append(99)\n"                          # 4: appended, past the cut text
+        "    q[35] = -5\n"                            # 5
+        "    o = OrderedDict((i, i) for i in range(40))\n"
+        "    o[20] = 'x'\n"                           # 7
+        "    g = defaultdict(list)\n"
+        "    for k in range(30):\n"
+        "        g[k].append(k)\n"
+        "    g[29].append(-1)\n"                      # 11
+        "    c = Counter({i: 100 - i for i in range(40)})\n"
+        "    c[35] -= 1\n"                            # 13: its order stays, past the cut
+        "    return len(q)\n")
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "ok", trace["message"]
+    changes = changes_by_line(trace, "f")
+    assert changes[4] == {"q[40]": "99"} and changes[5] == {"q[35]": "-5"}
+    assert changes[7] == {"o[20]": "'x'"}
+    assert changes[11] == {"g[29]": "[29, -1]"}
+    assert changes[13] == {"c[35]": "64"}

@@ -133,3 +133,77 @@ def test_a_librarys_repr_drops_addresses_and_says_where_it_is_cut():
     assert safe([map(str, [])]) == "[<map object>]"
     assert SafeRepr(60, PlainReprBudget())(deque(range(100))) == \
         "deque([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, ..."
+
+
+class Node:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_a_value_found_again_inside_itself_prints_as_python_prints_it():
+    """A self-containing container printed as nesting down to the depth limit,
+    `[2, [2, [2, ...]]]`, as if it were a deep value; Python prints `[2, [...]]`. Such a
+    text is whole: no limit cut it."""
+    safe = SafeRepr(120, PlainReprBudget())
+    xs = [1]
+    xs.append(xs)
+    xs[0] = 2
+    me = {"k": 1}
+    me["me"] = me
+    holder = ([],)
+    holder[0].append(holder)  # a tuple holding a list holding the tuple
+    pair = [[], 0]
+    pair[0].append(pair)
+    shared = [1]
+    twice = [shared, shared, (shared,)]  # the same list twice, not inside itself: shown twice
+    for value in (xs, me, holder, pair, twice, {"a": xs, "b": [xs]}):
+        assert safe.shown(value) == (repr(value), False), value
+    assert safe(xs) == "[2, [...]]" and safe(me) == "{'k': 1, 'me': {...}}" and safe(holder) == "([(...)],)"
+    # walked objects, in sets too
+    parent, child = Node(0), Node(1)
+    parent.child, child.parent = child, parent
+    assert safe.shown(child) == ("<Node value=1, parent=<Node value=0, child=<Node ...>>>", False)
+    parent.bag = {child}
+    assert safe([parent]) == "[<Node value=0, child=<Node value=1, parent=<Node ...>>, bag={<Node value=1, " \
+                             "parent=<Node ...>>}>]"
+    loop = Node(2)
+    loop.me = loop
+    assert safe.as_object(loop) == "<Node value=2, me=<Node ...>>"
+    # a long one, as events show it (first and last items)
+    long = list(range(100))
+    long.append(long)
+    assert SafeRepr(40, PlainReprBudget()).ends(long) == "[0, 1, 2, 3, 4, ..., 98, 99, [...]]"
+
+
+def test_shown_says_when_any_limit_cut_the_text():
+    """A value cut deep inside (`(8, (7, ...))`) does not end in "...": only SafeRepr knows
+    it cut it (trace["truncated"]["return"])."""
+    safe = SafeRepr(120, PlainReprBudget())
+    cons = None
+    for i in range(9):
+        cons = (i, cons)
+    assert safe.shown(cons) == ("(8, (7, (6, (5, (4, (3, (2, ...)))))))", True)
+    assert safe.shown(list(range(100)))[1] is True  # items left out
+    assert safe.shown("x" * 200)[1] is True and safe.shown(b"x" * 200)[1] is True
+    assert safe.shown(2 ** 5000) == ("<int with 5001 bits>", True)
+    deep = Node(0)
+    for i in range(1, 6):
+        deep = Node(deep)
+    assert safe.shown(deep) == ("<Node value=<Node value=<Node value=<Node value=<Node object>>>>>", True)
+    assert safe.shown([1, "a", (None, 2.5), {"k": [b"x"]}, Node(1)]) == \
+        ("[1, 'a', (None, 2.5), {'k': [b'x']}, <Node value=1>]", False)
+    assert safe.shown(cons, 5) == ("(8...", True)
+
+
+def test_a_traced_self_containing_value_reads_as_python_prints_it():
+    """Through the real tracer: the return value, its message and the events' changes."""
+    from semcoder_inference.tracer import Tracer
+
+    source = "def f():\n    xs = [1]\n    xs.append(xs)\n    xs[0] = 2\n    me = {}\n    me['me'] = me\n    return xs, me\n"
+    with Tracer(workers=1) as tracer:
+        trace = tracer.trace_call(source, "f()")
+    assert trace["return"] == {"repr": "([2, [...]], {'me': {...}})", "literal": False}
+    assert trace["message"] == "returned ([2, [...]], {'me': {...}})" and trace["truncated"]["return"] is False
+    changes = {e["line"]: e["changes"] for e in trace["events"] if e["kind"] == "line"}
+    assert changes[3] == {"xs": "[1, [...]]"} and changes[4] == {"xs": "[2, [...]]"}
+    assert changes[6] == {"me": "{'me': {...}}"}

@@ -54,6 +54,8 @@ RUNS = {
     "assertion fails": ("def f(x):\n    return x\n", "f(1)", "2", None, "ok"),
     "expected value fails": ("def f(x):\n    return x\n", "f(1)", "undefined_name", None, "ok"),
     "raises": ("def g(d):\n    return d['k']\n\ndef f():\n    return g({})\n", "f()", None, None, "exception"),
+    # (its traceback sums up the repeated frames in an entry with no line: see test_tracer_messages.py)
+    "recurses away": ("def f(n):\n    return f(n + 1)\n", "f(0)", None, None, "exception"),
     "loops forever": ("def f():\n    while True:\n        pass\n", "f()", None, None, "timeout"),
     "stuck in native code": ("def f():\n    return sum(range(10 ** 13))\n", "f()", None, None, "timeout"),
     "burns CPU": ("def f():\n    while True:\n        pass\n", "f()", None, FAST.merged(timeout_s=10, cpu_s=1),

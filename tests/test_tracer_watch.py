@@ -111,7 +111,8 @@ def test_never_called_and_failing_before_the_call(tracer):
     assert trace["message"] == "running the module never called f from line 5"
     failing = source.replace("print('no call')", "{}['k']\n    f(object())")
     trace = tracer.watch_call(failing, "f", filename="/work/m.py")
-    assert trace["status"] == "exception" and trace["message"] == "KeyError: k at line 5, before f was called"
+    # (the key keeps its quotes, as in Python's traceback: see test_tracer_messages.py)
+    assert trace["status"] == "exception" and trace["message"] == "KeyError: 'k' at line 5, before f was called"
 
 
 def test_a_script_sees_no_arguments_of_ours_and_its_exit_is_said(tracer):

@@ -20,7 +20,7 @@ import time
 from .capture import BoundedWriter
 from .prefault import PROBE as _PREFAULT_PROBE, report as _prefault_report
 from .line_tracer import RAISED, YIELDED, LineTracer, exit_kind, loop_map, loop_table
-from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, safe_str
+from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, _cut, exception_text, safe_str
 from .sandbox import apply_limits, make_audit_hook
 
 SCHEMA = "semcoder.trace/1"
@@ -299,22 +299,46 @@ def _on_cpu(state):
     return handler
 
 
+# As Python's traceback does, a line repeated more times in a row than this (a runaway
+# recursion: a thousand frames alike) is listed this many times, then once more as a count.
+_REPEATS_SHOWN = 3
+
+
 def _user_traceback(tb, filename):
+    """(the frames of `tb` in the traced file, outermost first; the line of the innermost).
+    Past _REPEATS_SHOWN frames alike in a row, one entry stands for the rest, in Python's
+    words: {"line": None, "function": "f", "text": "[Previous line repeated 996 more times]"}."""
     frames = []
+    last, repeats = None, 0
+
+    def say_repeated():
+        if repeats > _REPEATS_SHOWN:
+            more = repeats - _REPEATS_SHOWN
+            frames.append({"line": None, "function": last[1], "text": "[Previous line repeated %d more time%s]" % (
+                more, "s" if more > 1 else "")})
+
     while tb is not None:
         frame, line = tb.tb_frame, tb.tb_lineno
         tb = tb.tb_next
-        if frame.f_code.co_filename == filename:
-            frames.append({"line": line, "function": frame.f_code.co_name,
-                           "text": linecache.getline(filename, line).strip()})
-    return frames
+        if frame.f_code.co_filename != filename:
+            continue
+        here = (line, frame.f_code.co_name)
+        if here != last:
+            say_repeated()
+            last, repeats = here, 0
+        repeats += 1
+        if repeats <= _REPEATS_SHOWN:
+            frames.append({"line": line, "function": here[1], "text": linecache.getline(filename, line).strip()})
+    say_repeated()
+    return frames, (last[0] if last else None)
 
 
 def _exception_result(state, exc, traceback=None):
     """`traceback`: the exception's, where it is not attached to it yet (a trace function
     sees an exception on its way out of a frame, before any handler has caught it)."""
-    tb = _user_traceback(traceback or exc.__traceback__, state.filename)
-    line = tb[-1]["line"] if tb else state.last_line
+    tb, line = _user_traceback(traceback or exc.__traceback__, state.filename)
+    if not tb:
+        line = state.last_line
     message = safe_str(exc, state.repr)
     info = {"type": type(exc).__name__, "message": message, "line": line, "traceback": tb}
     at = " at line %d" % line if line else ""
@@ -336,9 +360,11 @@ def _exception_result(state, exc, traceback=None):
         # Raised before any line of the file ran: where, in words.
         last = _innermost(traceback or exc.__traceback__)
         where = ", at %s line %d" % (last.tb_frame.f_code.co_filename, last.tb_lineno) if last else ""
-        message = info["message"] = message + " (raised while importing the package `%s` the file lies in%s)" % (
-            state.package, where)
-    return state.result("exception", "%s: %s%s" % (info["type"], message, at), exception=info)
+        message = info["message"] = (message + " " if message else "") + \
+            "(raised while importing the package `%s` the file lies in%s)" % (state.package, where)
+    # "KeyboardInterrupt at line 3" where the message is empty, as Python writes it (no ": ").
+    return state.result("exception", "%s%s%s" % (info["type"], ": " + message if message else "", at),
+                        exception=info)
 
 
 # multiprocessing's locks and queues are POSIX semaphores in /dev/shm, which a run may not
@@ -373,17 +399,65 @@ _NO_THREAD_REASON = (" (the sandbox allows a run no new processes, and for users
 def _returned(state, value):
     """The result of a call that returned `value`."""
     result = state.result("ok", "returned", **{"return": _return_info(state, value)})
-    result["message"] = "returned %s" % result["return"]["repr"][:200]
+    result["message"] = "returned %s" % _cut(result["return"]["repr"], MESSAGE_REPR)  # ("..." where cut)
     return result
 
 
+MESSAGE_REPR = 200  # characters of the return value's repr in the message
+
+
 def _return_info(state, value):
+    """{"repr", "literal"}: `literal` is about the value, whether its whole repr reads back
+    as an equal value of the same type, not about the text here, which a limit may have cut
+    (then truncated.return says so)."""
     limit = max(int(state.limits["max_return_repr"]), 64)
-    text = state.repr(value, limit + 1)
-    if len(text) > limit:
+    text, cut = state.repr.shown(value, limit)
+    if cut:
         state.truncated["return"] = True
-        return {"repr": text[:limit] + "...", "literal": False}
-    return {"repr": text, "literal": reads_back(value, text, lambda back: state.repr(back, limit + 1) == text)}
+        return {"repr": text, "literal": is_literal(value)}
+    return {"repr": text, "literal": reads_back(value, text, lambda back: state.repr(back, limit) == text)}
+
+
+# How much of a value whose text was cut is_literal looks at: past either, it answers false
+# (documented), as a value it has not seen whole. Tens of milliseconds at most, after the call.
+LITERAL_PARTS = 100000
+LITERAL_DEPTH = 100
+
+
+def is_literal(value):
+    """Whether repr(value) reads back (ast.literal_eval) as an equal value of the same type,
+    decided from the value itself, for a value whose text was cut: it is made only of None,
+    bools, ints (up to 4000 bits), finite floats and complex numbers, strings, bytes, lists,
+    tuples, dicts and sets (those exact types; `set()` reads back too, from Python 3.9), at
+    most LITERAL_DEPTH levels deep and of LITERAL_PARTS parts (a container that holds itself
+    is deeper than any: its repr, `[1, [...]]`, reads back as another value)."""
+    parts = LITERAL_PARTS
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        parts -= 1
+        kind = type(item)
+        if kind is int:
+            if item.bit_length() > 4000:  # (as _plain_repr; SafeRepr shows `<int with 5000 bits>`)
+                return False
+        elif kind is float or kind is complex:
+            if item - item != 0:  # inf, nan: their reprs read back as names
+                return False
+        elif kind is list or kind is tuple or kind is dict or kind is set:
+            if depth >= LITERAL_DEPTH or len(item) > parts:
+                return False
+            if kind is dict:
+                for pair in item.items():
+                    stack.append((pair[0], depth + 1))
+                    stack.append((pair[1], depth + 1))
+            else:
+                for element in item:
+                    stack.append((element, depth + 1))
+        elif item is not None and kind is not bool and kind is not str and kind is not bytes:
+            return False
+        if parts < 0:
+            return False
+    return True
 
 
 def reads_back(value, text, same_text=None):
@@ -637,7 +711,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
                                    "actual_repr": result["return"]["repr"]}
         except BaseException as exc:
             result["assertion"] = {"passed": False, "expected_repr": None,
-                                   "error": "%s: %s" % (type(exc).__name__, safe_str(exc, state.repr))}
+                                   "error": exception_text(exc, state.repr)}
     state.finish(result)
 
 

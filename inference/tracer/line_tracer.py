@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import _thread
 import ast
+import collections
 import gc
 import itertools
 import opcode
 import operator
 import sys
 
-from .safe_repr import (ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, fingerprint, keeps_default_repr,
-                        safe_str, type_attribute)
+from .safe_repr import (ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, exception_text, fingerprint,
+                        keeps_default_repr, type_attribute)
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -153,15 +154,21 @@ _NODE_DEPTH = 6  # as deep as a repr goes
 _PLACES_MAX = 3
 _KEY_TEXT_MAX = 40  # a longer dict key is not written into a name
 _ATOM_TYPES = frozenset(ATOMS)
-_SEQUENCES = frozenset((list, tuple))
+# The standard library's own containers are walked like the builtins they resemble: their
+# reprs are cut like any library's, so a change past the cut (a BFS queue's append, a
+# counter's 30th key) would otherwise go unseen. Exact classes only: a subclass may keep
+# more than its items.
+_SEQUENCES = frozenset((list, tuple, collections.deque))
 _SETS = frozenset((set, frozenset))
-_CONTAINERS = _SEQUENCES | _SETS | {dict}
+_DICTS = frozenset((dict, collections.OrderedDict, collections.defaultdict, collections.Counter))
+_CONTAINERS = _SEQUENCES | _SETS | _DICTS
+_DEQUE = collections.deque
 _is = operator.is_
 
 
 def _cost(kind, size):
     """What a node of `size` elements of a value of class `kind` takes of the budget."""
-    if kind is list or kind is tuple or kind is dict or kind in _SETS:
+    if kind is list or kind is tuple or kind is dict or kind in _CONTAINERS:
         return size + _NODE_COST
     return size + _OBJECT_COST
 
@@ -204,7 +211,7 @@ def _contents(value, kind):
     set or dict itself, or an object's attributes (a dict); None for anything else."""
     if kind in _SEQUENCES or kind in _SETS:
         return value, False
-    if kind is dict:
+    if kind in _DICTS:
         return value, True
     fields = _fields(value, kind)
     return None if fields is None else (fields, True)
@@ -241,6 +248,8 @@ def _node(value, kind, budget, depth=0, above=()):
         body, mapping = value, False
     elif kind is dict:
         body, mapping = value, True
+    elif kind in _CONTAINERS:  # (the standard library's: rarer, so tested after)
+        body, mapping = value, kind in _DICTS
     else:
         body = _fields(value, kind)
         if body is None:
@@ -313,14 +322,14 @@ def _unchanged(value, kind, node):
     when `node` was made of it (for a complete node: the same repr). `node` has its
     items: only the local's own node goes without, past the budget."""
     items, size = node.items, node.size
-    if kind is list or kind is tuple or kind in _SETS:
+    if kind is list or kind is tuple or kind in _SETS or kind is _DEQUE:
         if len(value) != size or not all(map(_is, value, items)):
             return False
         first = 0
     else:
         if kind is not node.kind:  # (its class was changed)
             return False
-        body = value if kind is dict else _fields(value, kind)
+        body = value if kind in _DICTS else _fields(value, kind)
         if body is None:  # (its class was changed to one with a library's repr)
             return False
         if len(body) != size or not all(map(_is, body, items)) or \
@@ -359,7 +368,7 @@ def _place(kind, key):
         return "[%d]" % key
     if kind in _SETS:
         return None
-    if kind is not dict:
+    if kind not in _DICTS:
         return "." + key if type(key) is str else None
     if type(key) not in _ATOM_TYPES and not (type(key) is tuple and _ATOM_TYPES.issuperset(map(type, key))):
         return None
@@ -396,11 +405,12 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     else:
         new = _elements(body, mapping)
         start = now if mapping else 0
-        if mapping:
-            # Keys (or attributes) added after the others are places of their own.
-            if now < size or not all(map(_is, itertools.islice(new, size), items)):
-                return _node(value, kind, budget, depth, above), None
-        elif now != size:
+        # Keys (or attributes) added after the others are places of their own, and so are
+        # items appended to a deque, whose cut text ends with its first items. (A list's
+        # text shows its last items: grown, it is listed whole, `[29, -1]`, which reads
+        # better than its new places.)
+        if now < size or now > size and not (mapping or kind is _DEQUE) or \
+                (mapping or now > size) and not all(map(_is, itertools.islice(new, size), items)):
             return _node(value, kind, budget, depth, above), None
         same = list(map(_is, itertools.islice(items, first, None), itertools.islice(new, start, None)))
     budget[0] -= cost
@@ -442,7 +452,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
             place = _place(kind, items[at] if mapping else at)
             found += [(place, part, part)] if below is None or place is None else \
                 [(place + name, inner, was) for name, inner, was in below]
-    found += [(_place(kind, new[at]), new[now + at], _ADDED) for at in range(size, now)]
+    found += [(_place(kind, new[at] if mapping else at), new[start + at], _ADDED) for at in range(size, now)]
     if kept and same is None:
         return node, found
     fresh = _Node()
@@ -748,7 +758,7 @@ class LineTracer:
         would have become the user's code's own, failing a run that does not fail. The
         result says so (`trace_stopped`, RunState.result)."""
         self.recording = False
-        self.state.tracer_failure = "%s: %s" % (type(exc).__name__, safe_str(exc, self.repr))
+        self.state.tracer_failure = exception_text(exc, self.repr)
         sys.settrace(None)
         return None
 
@@ -905,10 +915,10 @@ class LineTracer:
                     info.pending = pending  # the await goes on to its assignment, on this line
                 else:
                     info.raised_at = frame.f_lasti
-                    exc_type, exc_value = arg[0], arg[1]
+                    exc_value = arg[1]
                     ev = self._emit(line, info, name, None, {}, "exception")
                     if ev is not None:
-                        ev["value"] = "%s: %s" % (exc_type.__name__, safe_str(exc_value, self.repr))
+                        ev["value"] = exception_text(exc_value, self.repr)
             return self.on_event if self.recording else None
         except MemoryError:
             raise  # the run's own limit: reported as such

@@ -206,6 +206,22 @@ def _cut(text, limit):
     return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
 
 
+# What ReprBudget.call gives for a __repr__ that ran out of time: a limit cut its text.
+_OUT_OF_TIME = frozenset(("<repr timed out>", "<repr skipped: out of time>"))
+# A container found again inside itself, as Python's own reprs print it: `[1, [...]]`.
+_AGAIN = {list: "[...]", tuple: "(...)", dict: "{...}", set: "set(...)", frozenset: "frozenset(...)"}
+
+
+class _Pass(set):
+    """One repr being made: the ids of the containers and objects it is inside (one found
+    again inside itself prints as Python prints it, `[1, [...]]`, not as nesting down to the
+    depth limit), and `cut`, set once a limit (depth, items, length, time) cut its text. One
+    per call, not per SafeRepr: the threads of a run share theirs. (A set itself: made for
+    every value of every event, it must cost next to nothing.)"""
+
+    cut = False
+
+
 class SafeRepr:
     """Bounded reprs: builtin containers are walked here (so no user code runs and the
     size is capped); any other object's repr runs under a time budget."""
@@ -217,8 +233,21 @@ class SafeRepr:
     def __call__(self, obj, max_len=None):
         limit = max_len or self.max_len
         parts = []
-        self._walk(obj, parts, limit, 0)
+        self._walk(obj, parts, limit, 0, _Pass())
         return _cut("".join(parts), limit)
+
+    def shown(self, obj, max_len=None):
+        """(the bounded repr, whether a limit cut any of it): a text can be cut where it does
+        not end in "...", deep inside (`(1, (2, ...))`), or by a __repr__'s time budget."""
+        limit = max_len or self.max_len
+        parts = []
+        walk = _Pass()
+        self._walk(obj, parts, limit, 0, walk)
+        text = "".join(parts)
+        if len(text) > limit:
+            walk.cut = True
+            text = _cut(text, limit)
+        return text, walk.cut
 
     def ends(self, obj):
         """Like calling this, but a list, tuple, dict or str too long for max_len shows its
@@ -237,34 +266,36 @@ class SafeRepr:
             return head[:-1] + "..." + tail[1:]
         items = list(obj.items()) if kind is dict else obj  # (a dict's items: a copy, in C)
         budget = (limit - 8) // 2
-        first = self._items(items, range(len(items)), budget, kind is dict)
-        last = self._items(items, range(len(items) - 1, len(first) - 1, -1), budget, kind is dict)
+        walk = _Pass((id(obj),))  # (its items are walked inside it: `[0, ..., 99, [...]]`)
+        first = self._items(items, range(len(items)), budget, kind is dict, walk)
+        last = self._items(items, range(len(items) - 1, len(first) - 1, -1), budget, kind is dict, walk)
         if not first or not last or len(first) + len(last) >= len(items):
             return text
         opening, closing = {list: "[]", tuple: "()", dict: "{}"}[kind]
         shown = opening + ", ".join(first) + ", ..., " + ", ".join(reversed(last)) + closing
         return shown if len(shown) <= limit + 8 else text
 
-    def _attributes(self, pairs, out, limit, level):
+    def _attributes(self, pairs, out, limit, level, walk):
         """`a=1, b=[2]` into `out`, while the text so far is within `limit`, then ", ..."."""
         for index, (name, value) in enumerate(pairs):
             if sum(len(p) for p in out) > limit:
+                walk.cut = True
                 out.append(", ...")
                 break
             out.append("%s%s=" % (", " if index else "", name))
-            self._walk(value, out, limit, level)
+            self._walk(value, out, limit, level, walk)
 
-    def _items(self, items, indexes, budget, pairs):
+    def _items(self, items, indexes, budget, pairs, walk):
         """The texts of items[i] for i in `indexes`, as many as fit in `budget` characters."""
         texts, used = [], 0
         for index in indexes:
             out = []
             if pairs:
-                self._walk(items[index][0], out, budget, 1)
+                self._walk(items[index][0], out, budget, 1, walk)
                 out.append(": ")
-                self._walk(items[index][1], out, budget, 1)
+                self._walk(items[index][1], out, budget, 1, walk)
             else:
-                self._walk(items[index], out, budget, 1)
+                self._walk(items[index], out, budget, 1, walk)
             item = "".join(out)
             used += len(item) + 2
             if used > budget:
@@ -272,23 +303,32 @@ class SafeRepr:
             texts.append(item)
         return texts
 
-    def _walk(self, obj, out, limit, level):
+    def _walk(self, obj, out, limit, level, walk):
         kind = type(obj)
         if kind in ATOMS:
             if kind is int and obj.bit_length() > 4000:
+                walk.cut = True
                 out.append("<int with %d bits>" % obj.bit_length())
             elif kind is str and len(obj) > limit:
+                walk.cut = True
                 out.append(repr(obj[:limit]))
             elif kind is bytes and len(obj) > limit:
+                walk.cut = True
                 out.append(repr(obj[:limit]))
             else:
                 out.append(repr(obj))
             return
         if kind is bytearray or kind is range:
+            if kind is bytearray and len(obj) > limit:
+                walk.cut = True
             out.append(repr(obj if kind is range else bytearray(obj[:limit])))
             return
         if kind in (list, tuple, set, frozenset, dict):
+            if id(obj) in walk:  # found again inside itself: before the depth limit, not a cut
+                out.append(_AGAIN[kind])
+                return
             if level > 6:
+                walk.cut = True
                 out.append("...")
                 return
             if kind is dict:
@@ -303,11 +343,13 @@ class SafeRepr:
             else:
                 opening, closing = ("{", "}") if kind is set else ("frozenset({", "})")
             out.append(opening)
+            walk.add(id(obj))
             used = sum(len(p) for p in out)
             first = True
             items = obj.items() if kind is dict else obj
             for item in items:
                 if used > limit:
+                    walk.cut = True
                     out.append(", ...")
                     break
                 start = len(out)
@@ -315,49 +357,61 @@ class SafeRepr:
                     out.append(", ")
                 first = False
                 if kind is dict:
-                    self._walk(item[0], out, limit, level + 1)
+                    self._walk(item[0], out, limit, level + 1, walk)
                     out.append(": ")
-                    self._walk(item[1], out, limit, level + 1)
+                    self._walk(item[1], out, limit, level + 1, walk)
                 else:
-                    self._walk(item, out, limit, level + 1)
+                    self._walk(item, out, limit, level + 1, walk)
                 for index in range(start, len(out)):  # only what this item added: linear, not quadratic
                     used += len(out[index])
+            walk.discard(id(obj))
             if kind is tuple and len(obj) == 1:
                 out.append(",")
             out.append(closing)
             return
         if keeps_default_repr(kind):
-            self._object(obj, kind, out, limit, level)
+            self._object(obj, kind, out, limit, level, walk)
             return
         # Anything else may run user code (a __repr__, or a container's elements' reprs).
         text = self.budget.call(obj)
         if text == MISSING_ATTRIBUTE:
             # Its __repr__ reads an attribute not set yet: the object is still being built
             # (the `self` of its __init__). What it holds so far tells more.
-            self._object(obj, kind, out, limit, level)
+            self._object(obj, kind, out, limit, level, walk)
             return
         if " at 0x" in text:
             text = _ADDRESS.sub("", text)
+        if text in _OUT_OF_TIME or len(text) > limit:
+            walk.cut = True
         out.append(_cut(text, limit))  # (cut, it says so)
 
     def as_object(self, obj):
         """`obj` shown as the default repr would show it (see _object), whatever its class's
         own `__repr__` shows."""
         parts = []
-        self._object(obj, type(obj), parts, self.max_len, 0)
+        self._object(obj, type(obj), parts, self.max_len, 0, _Pass())
         return _cut("".join(parts), self.max_len)
 
-    def _object(self, obj, kind, out, limit, level):
+    def _object(self, obj, kind, out, limit, level, walk):
         """An object as the default repr would show it, with its attributes instead of an
-        address (they show what changed): `<Box items=[1], total=1>`, `<Box object>`."""
-        items = []
-        if level <= 3:  # deeper, the class name is enough
-            items = object_fields(obj, kind)
+        address (they show what changed): `<Box items=[1], total=1>`, `<Box object>`; one
+        found again inside itself (`node.parent.child`), `<Box ...>`, as a list is `[...]`."""
+        if id(obj) in walk:
+            out.append("<%s ...>" % class_name(kind))
+            return
+        if level > 3:  # deeper, the class name is enough (a cut, where it has attributes)
+            if instance_dict(obj, kind) or slot_values(obj, kind):
+                walk.cut = True
+            out.append("<%s object>" % class_name(kind))
+            return
+        items = object_fields(obj, kind)
         if not items:
             out.append("<%s object>" % class_name(kind))
             return
         out.append("<%s " % class_name(kind))
-        self._attributes(items, out, limit, level + 1)
+        walk.add(id(obj))
+        self._attributes(items, out, limit, level + 1, walk)
+        walk.discard(id(obj))
         out.append(">")
 
 
@@ -370,19 +424,35 @@ def fingerprint(value, text):
     return (text, size)
 
 
+# The most characters of an exception's message kept ("..." at the end where cut).
+MESSAGE_LEN = 1000
+
+
 def safe_str(exc, safe_repr):
+    """str(exc), what Python's traceback shows after "KeyError: ", quotes and all
+    (`KeyError: '1'`: a key's repr; stripping the quotes would make `1` of the key '1'), at
+    most MESSAGE_LEN characters; "" for an empty message (see exception_text)."""
     try:
         if type(exc).__str__ is BaseException.__str__:
             if len(exc.args) == 1:
                 arg = exc.args[0]
-                return arg[:1000] if type(arg) is str else safe_repr(arg)
-            return safe_repr(exc.args) if exc.args else ""
-        text = safe_repr.budget.call(_StrProxy(exc))
-        # KeyError's str is its key's repr: 'k' reads as k. Only a text quoted at both ends
-        # ("No module named 'numpy'" keeps its closing quote).
-        return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
+                # str(arg), as Python's: a str (subclass) as it is (str.__str__ runs no user code)
+                text = str.__str__(arg) if issubclass(type(arg), str) else safe_repr(arg)
+            else:
+                text = safe_repr(exc.args) if exc.args else ""
+        else:
+            text = safe_repr.budget.call(_StrProxy(exc))
+        return _cut(text, MESSAGE_LEN)
     except BaseException:
         return "<message unavailable>"
+
+
+def exception_text(exc, safe_repr):
+    """"KeyError: '1'", or the type's name alone where the message is empty
+    ("KeyboardInterrupt", not "KeyboardInterrupt: "), as Python's traceback ends."""
+    message = safe_str(exc, safe_repr)
+    name = type(exc).__name__
+    return "%s: %s" % (name, message) if message else name
 
 
 class _StrProxy:

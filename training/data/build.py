@@ -75,8 +75,11 @@ def _run(source: str, call: str) -> dict:
 
 
 def _ok(trace: dict) -> bool:
+    """A run whose return value can be asserted: a literal, its text whole (`literal` is about
+    the value; a cut text, `truncated.return`, is no value to train on)."""
     ret = trace.get("return")
-    return trace.get("status") == "ok" and ret is not None and bool(ret.get("literal"))
+    return trace.get("status") == "ok" and ret is not None and bool(ret.get("literal")) \
+        and not (trace.get("truncated") or {}).get("return")
 
 
 def process_seed(seed_json: dict, config_json: dict) -> dict:

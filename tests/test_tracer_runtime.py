@@ -1167,3 +1167,18 @@ def test_the_standard_library_s_containers_are_walked_like_the_builtins(tracer):
     assert changes[7] == {"o[20]": "'x'"}
     assert changes[11] == {"g[29]": "[29, -1]"}
     assert changes[13] == {"c[35]": "64"}
+
+
+def test_tracing_turned_off_by_the_code_is_said_not_passed_over(tracer):
+    """`sys.settrace(None)` in the traced code (or a trace function of its own) ends the
+    trace there: the result says so, rather than read as a call whose last lines did
+    nothing."""
+    source = ("import sys\n\ndef f():\n    a = 1\n    sys.settrace(None)\n    b = 2\n    return a + b\n\n"
+              "def g():\n    sys.settrace(lambda *args: None)\n    c = 3\n    return c\n")
+    for call in ("f()", "g()"):
+        trace = tracer.trace_call(source, call)
+        assert trace["status"] == "ok", trace["message"]
+        assert trace["trace_stopped"].startswith("tracing was turned off during the call"), call
+    assert [e["line"] for e in line_events(tracer.trace_call(source, "f()"))] == [4, 5]
+    plain = tracer.trace_call("def h():\n    return 1\n", "h()")
+    assert "trace_stopped" not in plain

@@ -90,6 +90,7 @@ class RunState:
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
         self.module_s = None  # call mode: how long the module's own code (its imports) took
         self.tracer_failure = None  # what made the tracer stop recording (LineTracer._broke)
+        self.tracing_lost = None  # tracing turned off under the tracer (LineTracer.check_still_on)
         self.package = ""  # the package the module lies in, imported before it runs
         self.importing_package = False
 
@@ -126,6 +127,8 @@ class RunState:
             out["module_s"] = round(self.module_s, 6)
         if self.tracer_failure:
             out["trace_stopped"] = "the tracer could not go on (%s); the run went on untraced" % self.tracer_failure
+        elif self.tracing_lost:
+            out["trace_stopped"] = self.tracing_lost
         mode = self.request.get("mode")
         if mode == "watch":
             out["caller_line"] = self.caller_line
@@ -689,6 +692,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
                 awaited = True
                 value = _run_coroutine(value)
         finally:
+            tracer.check_still_on()
             sys.settrace(None)
             THREAD_TRACE[0] = None
             tracer.recording = False  # threads still running add no events past the call

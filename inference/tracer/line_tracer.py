@@ -762,6 +762,17 @@ class LineTracer:
         sys.settrace(None)
         return None
 
+    def check_still_on(self):
+        """As the traced call ends, before the trace function is removed: whether tracing
+        went off under the tracer during the call, by the code's own `sys.settrace` (or a
+        trace function of its own), or by the interpreter, which turns tracing off when a
+        call of the trace function fails before any of its code runs (at the recursion
+        limit, where on_call cannot catch it). The steps after that are missing: the
+        result says so (`trace_stopped`, RunState.result)."""
+        if self.recording and getattr(sys.gettrace(), "__self__", None) is not self:
+            self.state.tracing_lost = ("tracing was turned off during the call (by the code's own sys.settrace, or "
+                                       "by Python at its recursion limit); the steps after that are not traced")
+
     def on_call(self, frame, event, arg):
         try:
             code = frame.f_code

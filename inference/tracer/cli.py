@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--expect", help="also check that the call returns this value (a Python expression)")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the structured trace as JSON (only JSON on stdout)")
-    out.add_argument("--monologue", action="store_true", help="print a SemCoder-style forward monologue")
+    out.add_argument("--monologue", action="store_true", help="print a SemCoder-style forward monologue; its [Lk] labels are SemCoder's, counted as in its prompts: [Lk] is line k-4 of the file")
     parser.add_argument("--python", help="interpreter to run the code with (default: the workspace's venv, else this Python)")
     parser.add_argument("--workspace", help="folder to look for .venv/venv/env in (default: the file's folder)")
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",

@@ -1182,3 +1182,32 @@ def test_tracing_turned_off_by_the_code_is_said_not_passed_over(tracer):
     assert [e["line"] for e in line_events(tracer.trace_call(source, "f()"))] == [4, 5]
     plain = tracer.trace_call("def h():\n    return 1\n", "h()")
     assert "trace_stopped" not in plain
+
+
+def test_a_generator_function_s_call_is_drawn_so_its_body_shows(tracer):
+    """Calling a generator function runs none of its body: the trace showed only that a
+    generator was made. Now it is drawn as list() would draw it (up to DRAWN_MAX items: one
+    may never end), and the trace shows the body's steps and what it yielded. An assert's
+    call keeps its own value, the generator, as the assert compares it."""
+    import jsonschema
+
+    from semcoder_inference.tracer import schema
+
+    source = ("def squares(n):\n    for i in range(n):\n        sq = i * i\n        yield sq\n\n"
+              "def naturals():\n    n = 0\n    while True:\n        yield n\n        n += 1\n")
+    trace = tracer.trace_call(source, "squares(3)")
+    assert trace["status"] == "ok" and trace["drawn"] == {"items": 3, "ended": True}
+    assert trace["return"] == {"repr": "[0, 1, 4]", "literal": True} and trace["message"] == "yielded [0, 1, 4]"
+    assert [e["value"] for e in trace["events"] if e.get("yield")] == ["0", "1", "4"]
+    assert [e["changes"] for e in line_events(trace) if e["line"] == 3] == [{"sq": "0"}, {"sq": "1"}, {"sq": "4"}]
+    assert render_monologue(trace, source).endswith("The return value of `list(squares(3))` is `[0, 1, 4]`.")
+    assert render_table(trace, source).endswith("| | the generator, drawn with `list()`: `[0, 1, 4]` |".replace("| |", "|  |"))
+    endless = tracer.trace_call(source, "naturals()")
+    assert endless["status"] == "ok" and endless["drawn"] == {"items": 1000, "ended": False}
+    assert endless["truncated"]["return"] is True and endless["message"].endswith(
+        "and more (only its first 1000 items were drawn)")
+    for run in (trace, endless):
+        schema.check(run)
+        jsonschema.validate(run, schema.json_schema())
+    asserted = tracer.check_assert(source, "squares(3)", "[0, 1, 4]")
+    assert "drawn" not in asserted and asserted["assertion"]["passed"] is False  # a generator is no list

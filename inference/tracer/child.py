@@ -677,6 +677,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
         _watch(state, code, prepared.entry_code, namespace)
     value = None
     awaited = False
+    drawn = None
     try:
         began = time.monotonic()
         _import_package(state, module_name)
@@ -691,6 +692,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
             if expect_code is None and type(value) is _COROUTINE:
                 awaited = True
                 value = _run_coroutine(value)
+            elif expect_code is None and type(value) is _GENERATOR:
+                value, drawn = _draw(value)
         finally:
             tracer.check_still_on()
             sys.settrace(None)
@@ -707,6 +710,13 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     result = _returned(state, value)
     if awaited:
         result["awaited"] = True
+    if drawn is not None:
+        # The call gave a generator: what it yielded, as list() would give it.
+        result["drawn"] = drawn
+        result["message"] = "yielded %s%s" % (_cut(result["return"]["repr"], MESSAGE_REPR), "" if drawn["ended"] else
+                                              " and more (only its first %d items were drawn)" % DRAWN_MAX)
+        if not drawn["ended"]:
+            state.truncated["return"] = True  # (not all of what list() would give)
     if expect_code is not None:
         try:
             expected = eval(expect_code, namespace)
@@ -737,6 +747,29 @@ def _run_coroutine(coroutine):
     import asyncio
 
     return asyncio.run(coroutine)
+
+
+def _generator_function():
+    yield
+
+
+_GENERATOR = type(_generator_function())
+# The most items _draw takes from a generator (one may never end).
+DRAWN_MAX = 1000
+
+
+def _draw(generator):
+    """What `list()` of the call would give, up to DRAWN_MAX items, and {"items": how many,
+    "ended": whether the generator ended}: a generator function's call runs none of its body
+    until something draws from it, so the trace then shows what the body does, not only
+    that calling it made a generator. Not with an expected value: an assert compares what
+    the call gives, a generator."""
+    items = []
+    for item in generator:
+        items.append(item)
+        if len(items) >= DRAWN_MAX:
+            return items, {"items": len(items), "ended": False}
+    return items, {"items": len(items), "ended": True}
 
 
 _MAX_MIRRORED = 1000  # entries linked per folder

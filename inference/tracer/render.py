@@ -85,6 +85,8 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
     status = trace.get("status")
     if status != "ok":
         rows.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))
+    elif trace.get("drawn"):  # the call gave a generator, drawn to its end (see child._draw)
+        rows.append(("", f"the generator, drawn with `list()`: {_code_span(str((trace.get('return') or {}).get('repr')))}"))
     cut = [what for what, flag in (trace.get("truncated") or {}).items() if flag]
     out = ["| line | values |", "| ---: | --- |"]
     shown = rows if len(rows) <= max_rows else rows[: max_rows - 1]
@@ -391,13 +393,14 @@ def render_monologue(trace: dict, source: str, function: str | None = None, with
     if status == "ok" and ret:
         # An async function's call was run to its end (see child._run_coroutine): its value
         # is the awaited one, not the coroutine the call itself gives.
-        value_of = f"await {call}" if trace.get("awaited") else call
+        # A generator's was drawn (child._draw): its value is what list() gives.
+        value_of = f"await {call}" if trace.get("awaited") else f"list({call})" if trace.get("drawn") else call
         shown = " (its text cut short at the return limit)" if cut.get("return") else ""
         steps.append(f"The return value of {_span(str(value_of))} is {_span(str(ret.get('repr')))}{shown}.")
     elif trace.get("message"):
         steps.append(f"The run did not return: {trace['message']}.")
     body = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
     if with_answer and status == "ok" and ret and not cut.get("return"):  # a cut text is no value to assert
-        checked = f"asyncio.run({call})" if trace.get("awaited") else call
+        checked = f"asyncio.run({call})" if trace.get("awaited") else f"list({call})" if trace.get("drawn") else call
         body += f"\n[ANSWER]\nassert {checked} == {ret.get('repr')}\n[/ANSWER]"
     return body

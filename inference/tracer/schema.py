@@ -21,11 +21,11 @@ STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit",
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
                      "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s",
-                     "trace_stopped"))
+                     "trace_stopped", "drawn"))
 # Only from record_calls and watch_call (calls, caller_line, exited), for a coroutine
-# (awaited), once a call's module has run (module_s), or where the tracer itself stopped
+# (awaited) or a generator (drawn), once a call's module has run (module_s), or where the tracer itself stopped
 # recording and the run went on untraced (trace_stopped: why).
-_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s", "trace_stopped"))
+_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s", "trace_stopped", "drawn"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread", "globals"))
@@ -233,6 +233,11 @@ def check(result: dict) -> None:
         _fail("awaited", "is not true")
     if "module_s" in result:
         _duration(result["module_s"], "module_s")
+    if "drawn" in result:
+        _exact(result["drawn"], "drawn", ("items", "ended"))
+        if not (_is_int(result["drawn"]["items"]) and result["drawn"]["items"] >= 0):
+            _fail("drawn.items", "is not a count")
+        _flag(result["drawn"]["ended"], "drawn.ended")
     if "trace_stopped" in result:
         _text(result["trace_stopped"], "trace_stopped")
     if "calls" in result:

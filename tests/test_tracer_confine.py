@@ -130,3 +130,74 @@ def test_a_process_without_capabilities_cannot_open_an_undumpable_process_s_file
     assert int(permitted, 16) == int(effective, 16) == int(inheritable, 16) == int(ambient, 16) == 0
     if got["had CAP_SETPCAP"]:  # root (here, or in a user namespace) gives up the bounding set too
         assert int(bounding, 16) == 0
+
+
+SHIELD = r"""
+import ctypes, sys
+from semcoder_inference.tracer import Tracer
+
+with Tracer(workers=1, isolation=sys.argv[1]) as tracer:
+    info = tracer.isolation_info
+    assert tracer.trace_call("def f():\n    return 1\n", "f()")["status"] == "ok"
+    own = bool(info["pid_namespace"] and info["own_proc"])
+    print(own, ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the dumpable flag are Linux's")
+@pytest.mark.parametrize("isolation", ["auto", "audit"])
+def test_the_server_hides_itself_from_runs_that_see_its_proc(isolation):
+    """Runs without a PID namespace and a /proc of their own see the server's /proc/<pid>:
+    its memory, environment and descriptors (the editor's messages on its stdin). The
+    process that starts the zygotes then makes itself non-dumpable, which closes them to
+    processes of its user without capabilities (every run)."""
+    result = subprocess.run([sys.executable, "-c", SHIELD, isolation], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    own, dumpable = result.stdout.split()
+    assert dumpable == ("1" if own == "True" else "0"), result.stdout
+    if isolation == "audit":
+        assert own == "False" and dumpable == "0"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_run_ends_with_its_zygote_even_without_a_pid_namespace():
+    """Without a PID namespace nothing ended a run whose zygote was killed: it lived on,
+    the child of init, for as long as it liked. Every run now dies with its zygote."""
+    import signal
+    import threading
+    import time
+
+    from semcoder_inference.tracer import Limits, Tracer
+
+    import psutil
+
+    tracer = Tracer(workers=1, isolation="audit", limits=Limits(timeout_s=10))
+    try:
+        assert tracer.trace_call("def f():\n    return 1\n", "f()")["status"] == "ok"
+        zygote = tracer.worker_pids[0]
+        def run() -> None:
+            try:
+                tracer.trace_call("import time\ndef f():\n    time.sleep(8)\n", "f()")
+            except Exception:
+                pass  # (the tracer is closed under it)
+
+        started = threading.Thread(target=run, daemon=True)
+        started.start()
+        deadline = time.monotonic() + 5
+        runs: list[str] = []
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.1)
+            runs = [str(child.pid) for child in psutil.Process(zygote).children()]
+        assert runs, "no run started"
+        os.kill(zygote, signal.SIGKILL)
+        time.sleep(0.5)
+
+        def alive(pid: str) -> bool:
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+            except OSError:
+                return False
+
+        assert not [pid for pid in runs if alive(pid)]
+    finally:
+        tracer.close()

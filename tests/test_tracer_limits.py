@@ -59,6 +59,40 @@ def test_a_run_cannot_disarm_its_timers(tracer):
         assert trace["status"] == "exception" and "time limits" in trace["message"], attempt
 
 
+def test_a_run_that_disarms_its_timer_and_hides_its_exit_is_still_killed_at_its_limit(tracer):
+    """What the hook refuses, the child's own saved copy of signal() still does (a run can
+    find it in sys.modules); and a run can close the pipe whose end tells the zygote that
+    it is exiting. The zygote still kills it one second past its limit: it never waits for
+    a child's exit longer than that."""
+    source = ("import _signal, os, sys, time\n"
+              "def f():\n"
+              "    child = next(m for name, m in sys.modules.items() if name.endswith('.child') and hasattr(m, '_original_signal'))\n"
+              "    child._original_signal(_signal.SIGALRM, _signal.SIG_IGN)\n"
+              "    for fd in range(3, 64):\n"
+              "        try:\n            os.close(fd)\n        except OSError:\n            pass\n"
+              "    time.sleep(30)\n")
+    started = time.monotonic()
+    trace = tracer.trace_call(source, "f()")
+    assert trace["status"] == "timeout" and "killed" in trace["message"], trace["message"]
+    assert time.monotonic() - started < 8  # (1 s limit, 1 s grace; it waited 2 x 18 s)
+    assert tracer.trace_call("def g():\n    return 5\n", "g()")["return"]["repr"] == "5"
+
+
+def test_a_folder_a_run_made_read_only_is_still_removed_after_it(tracer):
+    """A run that makes a folder of its own read-only (0o500) kept what it held from being
+    removed after it: the zygote (without capabilities, as root too) could not delete in
+    it, so a later run found it there, a channel from one run to the next. Cleanup gives a
+    folder its permissions back as it enters it."""
+    leave = ("import os\ndef f():\n    os.mkdir('keep')\n    open('keep/marker', 'w').write('left by run A')\n"
+             "    os.mkdir('keep/locked')\n    os.chmod('keep/locked', 0o300)\n    os.chmod('keep', 0o500)\n"
+             "    return os.path.basename(os.getcwd())\n")
+    look = "import os\ndef f():\n    return os.path.basename(os.getcwd()), os.path.exists('../%s/keep/marker')\n"
+    with Tracer(limits=FAST, workers=1, isolation=tracer.isolation) as alone:
+        folder = ast.literal_eval(alone.trace_call(leave, "f()")["return"]["repr"])
+        later = ast.literal_eval(alone.trace_call(look % folder, "f()")["return"]["repr"])
+    assert later == (folder, False), later  # its usual folder again, made afresh
+
+
 def test_cpu_time_limit(tracer):
     source = "def f():\n    x = 0\n    while True:\n        x += 1\n"
     trace = tracer.trace_call(source, "f()", limits=FAST.merged(timeout_s=10, cpu_s=1))
@@ -573,7 +607,12 @@ def test_environment_is_minimal(tracer):
         trace = tracer.trace_call(f"def f():\n    return open({path!r}, 'rb').read()\n", "f()")
         assert trace["exception"]["message"] == "the sandbox does not allow reading other processes", path
     for how in ("os.chdir('/proc')\n    return open('%d/environ', 'rb').read()" % pid,
-                "os.symlink('/proc/%d', 'other')\n    return open('other/environ', 'rb').read()" % pid):
+                "os.symlink('/proc/%d', 'other')\n    return open('other/environ', 'rb').read()" % pid,
+                # a folder descriptor on /proc, which os.open's audit event does not show
+                "proc = os.open('/proc', os.O_RDONLY | os.O_DIRECTORY)\n"
+                "    return os.read(os.open('%d/environ', os.O_RDONLY, dir_fd=proc), 100)" % pid,
+                "here = os.open('/proc/%d', os.O_RDONLY | os.O_DIRECTORY)\n"
+                "    return os.read(os.open('environ', os.O_RDONLY, dir_fd=here), 100)" % pid):
         trace = tracer.trace_call(f"import os\ndef f():\n    {how}\n", "f()")
         assert trace["exception"]["message"] == "the sandbox does not allow reading other processes", how
     # its own entries stay readable
@@ -829,6 +868,30 @@ def test_a_run_cannot_forge_results_of_later_runs(tracer):
     for n in range(4):
         trace = tracer.trace_call("def g(n):\n    return n * 3\n", f"g({n})")
         assert trace["status"] == "ok" and trace["return"]["repr"] == str(n * 3)
+
+
+def test_a_result_a_run_writes_itself_is_held_to_the_run_s_limits(tracer):
+    """A run can write its own result (it holds the pipe): output and events far past its
+    limits reached the server and the editor whole (250 MB of stdout took the server to 771
+    MB). They are cut to the limits, and said to be; a frame past 64 MB is refused."""
+    source = (
+        "import gc, json, os, struct, sys\n"
+        "def f(stdout, events):\n"
+        "    child = next(m for name, m in sys.modules.items() if name.endswith('.child') and hasattr(m, 'RunState'))\n"
+        "    state = next(o for o in gc.get_objects() if type(o) is child.RunState)\n"
+        "    event = {'line': 2, 'depth': 0, 'function': 'f', 'iteration': None, 'changes': {}, 'kind': 'line'}\n"
+        "    body = json.dumps({'schema': 'semcoder.trace/1', 'status': 'ok', 'message': 'returned 1', 'id': "
+        "state.request['id'], 'events': [event] * events, 'truncated': {}, 'stdout': 'x' * stdout, "
+        "'return': {'repr': '1', 'literal': True}}).encode()\n"
+        "    os.write(state.result_fd, struct.pack('>I', len(body)) + body)\n"
+        "    os._exit(0)\n")
+    forged = tracer.trace_call(source, "f(1 << 20, 2000)")
+    assert forged["status"] == "ok" and len(forged["stdout"]) == FAST.max_output_bytes
+    assert len(forged["events"]) == FAST.max_events
+    assert forged["truncated"]["stdout"] is True and forged["truncated"]["events"] is True
+    huge = tracer.trace_call(source, "f(65 << 20, 0)", limits=FAST.merged(timeout_s=5.0))
+    assert huge["status"] == "crashed" and "stdout" not in huge["message"]
+    assert tracer.trace_call("def g():\n    return 5\n", "g()")["return"]["repr"] == "5"
 
 
 def test_frames_a_run_writes_after_its_own_result_never_reach_later_runs(tracer):

@@ -32,6 +32,7 @@ it offers a run only takes rights away from the caller. */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -136,6 +137,22 @@ no_forks(PyObject *self, PyObject *unused)
 #endif
 }
 
+/* die_with_parent(): this process is killed when its parent (the zygote) ends. Without a
+   PID namespace nothing else would end a run that outlives its zygote; with one, the kernel
+   ends them all with the zygote anyway. */
+static PyObject *
+die_with_parent(PyObject *self, PyObject *unused)
+{
+#ifdef __linux__
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+#else
+    PyErr_SetString(PyExc_NotImplementedError, "only Linux has a parent-death signal");
+    return NULL;
+#endif
+}
+
 static PyObject *
 has_no_forks(PyObject *self, PyObject *unused)
 {
@@ -153,6 +170,7 @@ static PyMethodDef methods[] = {
      "undumpable(): make this process non-dumpable: processes of its user may no longer open its /proc files."},
     {"no_forks", no_forks, METH_NOARGS,
      "no_forks(): refuse this process (and its threads) any new process from now on; threads stay allowed."},
+    {"die_with_parent", die_with_parent, METH_NOARGS, "die_with_parent(): be killed when the parent process ends."},
     {"has_no_forks", has_no_forks, METH_NOARGS, "has_no_forks() -> whether no_forks works on this system."},
     {NULL, NULL, 0, NULL},
 };

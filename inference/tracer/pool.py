@@ -45,7 +45,9 @@ _ZYGOTE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 # How long past the run's own limit we wait for a zygote before declaring it stuck.
 _STUCK_MARGIN_S = 15.0
 _START_TIMEOUT_S = 30.0
-_MAX_FRAME = 256 * 1024 * 1024
+# The largest frame read from a zygote: a run writes its own result, so a hostile one could
+# send anything up to this (20000 events of several long values fit in a few MB).
+_MAX_FRAME = 64 * 1024 * 1024
 _READ_SIZE = 1 << 16
 # The zygote's interpreter runs code objects compiled here when this tag is its own too.
 _BYTECODE_TAG = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
@@ -344,11 +346,13 @@ class Tracer:
         """A new zygote for a place already counted in `_started`, which is given back if
         the zygote cannot start."""
         try:
-            return _Zygote(self.python, self.isolation, self.preload)
+            zygote = _Zygote(self.python, self.isolation, self.preload)
         except BaseException:
             with self._lock:
                 self._started -= 1
             raise
+        _shield_this_process(zygote.info)
+        return zygote
 
     def _give_back(self, zygote: _Zygote, healthy: bool) -> None:
         if healthy and not self._closed:
@@ -406,7 +410,7 @@ class Tracer:
                     words = zygote.last_words()  # why, if the worker itself gave up
                 self._give_back(zygote, healthy)
             if result is not None:
-                return conform(result, message.get("function"), message.get("call"))
+                return _within_limits(conform(result, message.get("function"), message.get("call")), limits)
             _replacing("a tracer worker broke", words)
         if words:  # the worker itself gave up: not the run's doing
             return crashed(f"the sandbox could not run this: its worker stopped, saying {words!r}",
@@ -613,6 +617,43 @@ class Tracer:
             self.close()
         except Exception:
             pass
+
+
+def _shield_this_process(info: dict) -> None:
+    """Where runs see this machine's /proc (no PID namespace with a /proc of its own: the
+    audit-only fallback, say), make this process, the server, non-dumpable before any run:
+    runs are processes of the same user, and through /proc/<pid> could read its memory,
+    its environment and its descriptors (the editor's messages on its stdin, the zygotes'
+    request pipes), wherever the audit hook misses a path. (It costs core dumps and
+    debuggers of this user attaching to it.) Nothing to do, or nothing possible (no
+    _confine), otherwise."""
+    if info.get("pid_namespace") and info.get("own_proc"):
+        return
+    try:
+        from . import _confine
+        _confine.undumpable()
+    except (ImportError, OSError, NotImplementedError) as exc:
+        log.warning("runs see this machine's processes, and this process could not hide itself from them: %s", exc)
+
+
+def _within_limits(result: dict, limits: Limits) -> dict:
+    """`result` held to the limits the run had, whatever it says: a run writes its own
+    result, and a hostile one could hand the server (and the editor) output or events far
+    past them. An honest run's result is unchanged."""
+    truncated = result["truncated"]
+    for stream in ("stdout", "stderr"):
+        if len(result[stream]) > limits.max_output_bytes:
+            result[stream] = result[stream][:limits.max_output_bytes]
+            truncated[stream] = True
+    if len(result["events"]) > limits.max_events:
+        del result["events"][limits.max_events:]
+        truncated["events"] = True
+    returned = result.get("return")
+    shown = max(limits.max_return_repr, 64)  # (as child._return_info)
+    if returned and len(returned["repr"]) > shown + 3:  # (+ "...")
+        returned["repr"] = returned["repr"][:shown] + "..."
+        truncated["return"] = True
+    return result
 
 
 def _replacing(what: str, words: str) -> None:

@@ -18,6 +18,7 @@ survives into the next.
 
 from __future__ import annotations
 
+import _signal
 import ast
 import gc
 import json
@@ -142,6 +143,7 @@ _ZYGOTE_IN_BACKGROUND = [False]
 # Whether every spare refuses itself new processes in the kernel (_confine.no_forks), set
 # by the zygote once it knows the system allows it (see _confine_runs).
 _NO_FORKS = [False]
+_LINUX = sys.platform.startswith("linux")
 
 
 def _confine_runs():
@@ -194,6 +196,36 @@ def _read_request(protocol_in):
             return request
 
 
+class _Overdue(Exception):
+    """Raised by the zygote's SIGALRM handler: a child outlived the wait for its exit."""
+
+
+def _overdue(signum, frame):
+    raise _Overdue()
+
+
+def _wait_until(pid, deadline):
+    """The wait status of child `pid`, once it has exited, or None if it is still alive at
+    `deadline`. The end of a child's notify pipe usually means it is exiting, but a run can
+    close its end itself and live on: the wait is bounded by an alarm (set only for it, in
+    the zygote, whose own handler raises _Overdue), so that a run can never hold the zygote
+    past its deadline."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None
+    status = None
+    previous = _signal.signal(signal.SIGALRM, _overdue)  # (_signal: no enum conversions)
+    _signal.setitimer(signal.ITIMER_REAL, remaining)
+    try:
+        status = os.waitpid(pid, 0)[1]
+    except _Overdue:
+        pass
+    finally:
+        _signal.setitimer(signal.ITIMER_REAL, 0)
+        _signal.signal(signal.SIGALRM, previous)
+    return status
+
+
 class Spare:
     """A child forked before its request arrives. Fork, set-up and (once it has waited a
     while) a rehearsal happen while the server is idle; the child then reads the next
@@ -234,6 +266,8 @@ class Spare:
                 _schedule(os.SCHED_OTHER)  # a run competes as any process does
             if _NO_FORKS[0]:
                 _confine.no_forks()  # fails closed: the spare reports a broken sandbox
+            if _confine is not None and _LINUX:
+                _confine.die_with_parent()  # (without a PID namespace, nothing else would end it)
             os.dup2(0, 2)  # the zygote's 0 and 1 are /dev/null already; 2 is the server's log
             keep = (protocol_in, protocol_out, notify_w)
             if _PROBE_REPORT[0] is not None:  # a probe of learn_pages, not a spare
@@ -301,11 +335,16 @@ class Spare:
                         kill()
                     except OSError:
                         pass
-                return os.waitpid(self.pid, 0)[1], True
+                try:
+                    return os.waitpid(self.pid, 0)[1], True
+                except ChildProcessError:  # reaped already, as the alarm went off (_wait_until)
+                    return 0, True
             ready, _, _ = select.select((notify_r,), (), (), remaining)
             # The run may write on the pipe itself; only its end (EOF at exit) matters.
             if ready and not os.read(notify_r, 4096):
-                return os.waitpid(self.pid, 0)[1], False
+                status = _wait_until(self.pid, deadline)
+                if status is not None:
+                    return status, False
 
     def cleanup(self):
         os.close(self.notify_r)

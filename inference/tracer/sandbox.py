@@ -198,6 +198,22 @@ def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserro
     return found
 
 
+def _other_process(full, readlink=os.readlink, getpid=os.getpid, int=int, oserror=OSError, bad_value=ValueError):
+    """Whether the resolved path `full` is in another process's /proc/<pid>."""
+    if full[:6] != "/proc/":
+        return False
+    part = full.split("/")[2]
+    if not part.isdigit():
+        return False
+    # This process's pid as /proc names it (see _proc_pid), asked only here: the hook is
+    # made once, in the zygote, before the process that runs it exists.
+    try:
+        mine = int(readlink("/proc/self"))
+    except (oserror, bad_value):
+        mine = getpid()
+    return int(part) != mine
+
+
 def _stays_inside(where, full, root, prefix, resolved=_resolved, within=_within, open_folders=_open_folders):
     """Whether the path `where` (text), `full` once resolved, is inside for a call that may
     take a `dir_fd` (os.open, os.mkdir, os.rename, ...): a relative path must stay inside
@@ -246,6 +262,7 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
              getpid=os.getpid, readlink=os.readlink, bad_value=ValueError,
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
              internet=(2, 10), exact_text=str.__str__, last_part=str.rpartition,
+             other_process=_other_process, open_folders=_open_folders,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
@@ -268,17 +285,13 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
                         pass
                 raise refused("the sandbox does not allow writing outside its temporary working directory (%s%s)"
                               % (shown(path), ": the project's file, which runs may only read" if linked else ""))
-            if full is not None and full[:6] == "/proc/":
-                part = full.split("/")[2]
-                if part.isdigit():
-                    # This process's pid as /proc names it (see _proc_pid), asked only
-                    # here: the hook is made once, in the zygote, before the process that
-                    # runs it exists.
-                    try:
-                        mine = int(readlink("/proc/self"))
-                    except (oserror, bad_value):
-                        mine = getpid()
-                    if int(part) != mine:
+            if full is not None and other_process(full):
+                raise refused("the sandbox does not allow reading other processes")
+            # os.open may be given a dir_fd on /proc, or on /proc/<pid>, that its event does
+            # not show: a relative path is checked from every folder the run holds open too.
+            if mode is None and where is not None and where[:1] != "/":
+                for folder in open_folders():
+                    if other_process(resolved(folder + "/" + where)):
                         raise refused("the sandbox does not allow reading other processes")
             return
         if event in forbidden:
@@ -334,7 +347,7 @@ def _own_code():
     hold its state (they are the same for every hook _hook_for makes)."""
     hook = _hook_for("/", "/", frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
     return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _stays_inside, _inside,
-                                          _shown))
+                                          _shown, _other_process))
 
 
 _OWN_CODE = _own_code()
@@ -652,11 +665,21 @@ def temp_base():
     return os.getcwd()
 
 
+def _own_again(fd):
+    """Give the folder open on `fd` back the permissions to list and empty it."""
+    try:
+        os.fchmod(fd, 0o700)
+    except OSError:
+        pass
+
+
 def remove_tree(path):
     """shutil.rmtree(path, ignore_errors=True), but without shutil (it imports bz2 and lzma
     into every zygote), without recursion and holding two descriptors at most: a run may
     nest folders deeper than the stack, the descriptor limit or PATH_MAX. Links are
-    removed, never followed; a folder a run took its permissions from is given them back."""
+    removed, never followed; a folder a run took its permissions from is given them back
+    (as it is entered: in a folder the run made read-only, nothing could be removed, and
+    what it held stayed for later runs to read)."""
     flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
@@ -666,6 +689,7 @@ def remove_tree(path):
         except OSError:
             pass
         return
+    _own_again(fd)
     below = []  # names from `path` down to the folder `fd` is open on
     stuck = set()  # (device, inode) of folders that would not go: never entered twice
     try:
@@ -696,6 +720,7 @@ def remove_tree(path):
                     continue
                 os.close(fd)
                 fd = child
+                _own_again(fd)
                 below.append(sub.name)
                 continue
             if not below:

@@ -28,6 +28,12 @@ from dataclasses import dataclass, field
 from semcoder_inference.errors import SemcoderError
 
 COMMENT_CALL = re.compile(r"#\s*semcoder:\s*(?P<call>.+?)\s*$")
+# The line breaks of Python source (and of LSP): str.splitlines also breaks at a form feed,
+# U+2028 and others, which would shift every later line against the ast's numbers.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A def line's name: one pattern for all functions (a pattern per name would be compiled
+# anew for each function of a big file).
+_DEF_NAME = re.compile(r"\bdef\s+(\w+)")
 
 
 class SourceError(SemcoderError):
@@ -93,6 +99,32 @@ class ModuleInfo:
         return [c for c in self.calls if c.function == function]
 
     @functools.cached_property
+    def line_offsets(self) -> list[int]:
+        """Where each line starts in `text` (str indices), found once: source segments are
+        cut from it (see segment) rather than by splitting the whole text again per node."""
+        return [0, *(m.end() for m in _LINE_BREAK.finditer(self.text))]
+
+    def segment(self, node: ast.AST) -> str:
+        """The source text of `node`, exactly as ast.get_source_segment gives it (original
+        line ends included), in time proportional to the segment, not to the file."""
+        try:
+            first, last = node.lineno - 1, node.end_lineno - 1
+            start_col, end_col = node.col_offset, node.end_col_offset
+        except AttributeError:
+            return ""
+        if last is None or end_col is None or not 0 <= first <= last < len(self.line_offsets):
+            return ""
+        return self.text[self._offset(first, start_col) : self._offset(last, end_col)]
+
+    def _offset(self, line: int, byte_column: int) -> int:
+        """The str index of a UTF-8 byte column (an ast offset) on a 0-based line."""
+        start = self.line_offsets[line]
+        text = self.lines[line] if line < len(self.lines) else ""
+        if text.isascii():
+            return start + min(byte_column, len(text))
+        return start + len(text.encode()[:byte_column].decode(errors="ignore"))
+
+    @functools.cached_property
     def entry_hash(self) -> str:
         """A hash of the code that calls the file's functions when it runs: its top-level
         `if ... "__main__" ...` blocks, asserts and `test*` functions (see
@@ -120,7 +152,7 @@ def analyse(text: str) -> ModuleInfo:
         ) from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise SourceError(f"SemCoder cannot analyse this file: {exc}.") from None
-    lines = text.splitlines()
+    lines = split_lines(text)
     functions: dict[str, FunctionInfo] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -136,12 +168,23 @@ def analyse(text: str) -> ModuleInfo:
     return info
 
 
+def split_lines(text: str) -> list[str]:
+    """The text's lines as Python and LSP count them (breaks: \\r\\n, \\r, \\n), without their
+    ends; like str.splitlines, a final line break starts no further line."""
+    lines = _LINE_BREAK.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, kind: str,
                    lines: list[str]) -> FunctionInfo:
     start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
     end = (node.end_lineno or node.lineno) - 1
     def_text = lines[node.lineno - 1]
-    m = re.search(r"\bdef\s+(" + re.escape(node.name) + r")\b", def_text)
+    m = _DEF_NAME.search(def_text)
+    if m is None or m.group(1) != node.name:  # (a name the parser normalised, say)
+        m = re.search(r"\bdef\s+(" + re.escape(node.name) + r")\b", def_text)
     text = "\n".join(lines[start : end + 1]) + "\n"
     return FunctionInfo(
         name=name,
@@ -225,7 +268,7 @@ def literal_call(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | Non
 
 
 def _segment(info: ModuleInfo, node: ast.AST) -> str:
-    return ast.get_source_segment(info.text, node) or ""
+    return info.segment(node)
 
 
 def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:

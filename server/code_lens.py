@@ -44,7 +44,7 @@ def register(server) -> None:
                     arguments=[{"uri": uri, "function": fn.name, "call": call.call, "line": fn.def_line}])))
             elif watched is not None:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
-                    title=f"SemCoder: traced where the file calls it, line {watched.line + 1}",
+                    title=f"SemCoder: traced {_where_called(info, fn, watched)}",
                     command="semcoder.showTrace",
                     arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line}])))
             else:
@@ -52,6 +52,21 @@ def register(server) -> None:
                     title="SemCoder: supply a call…", command="semcoder.supplyCall",
                     arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line, "example": example_call(fn)}])))
         return lenses
+
+
+# Where a watched call is made, by what ran the file (as the hover's title says it).
+_RUNS = {"main": "where the file calls it", "tests": "where the file's tests call it",
+         "asserts": "where the file's asserts call it"}
+
+
+def _where_called(info, fn, watched: CallSite) -> str:
+    """`where the file calls it, line 24`: the caller's line, as running the file reported
+    it. A call made from no line of the file (the asserts' conditions run as code of their
+    own) has none: the recorded site then carries the function's `def` line, which is not
+    where it was called from, so no line is named rather than a wrong one."""
+    known = 0 <= watched.line < len(info.lines) and watched.line != fn.def_line
+    where = _RUNS.get(watched.origin, "where the file calls it")
+    return f"{where}, line {watched.line + 1}" if known else where
 
 
 async def predict_input(ls, uri: str, function: str, output: str,

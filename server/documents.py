@@ -1,13 +1,17 @@
 """Reading documents and caching their analysis per version.
 
 Open documents come from the client; a URI the client never opened is read from disk
-once (so a hover on a file outside the editor still works), and anything that cannot be
-read or is not UTF-8 text becomes a clear SourceError rather than a traceback.
+once (so a hover on a file outside the editor still works) and decoded as Python decodes
+source (a UTF-8 BOM, a `# -*- coding: latin-1 -*-` line, else UTF-8); anything that cannot
+be read or decoded becomes a clear SourceError rather than a traceback.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
+import tokenize
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -35,12 +39,7 @@ class DocumentStore:
             raise SourceError(
                 f"SemCoder cannot read {path}: {exc.strerror or exc}. Open the file in the editor first."
             ) from None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{path.name} is not UTF-8 text (invalid byte at offset {exc.start}), so SemCoder cannot analyse it."
-            ) from None
+        return decode_source(data, path.name)
 
     def version(self, uri: str) -> int | None:
         doc = self.server.workspace.text_documents.get(uri)
@@ -68,3 +67,31 @@ class DocumentStore:
 
     def forget(self, uri: str) -> None:
         self._analysis.pop(uri, None)
+
+
+def decode_source(data: bytes, name: str) -> str:
+    """A Python file's bytes as text, decoded as the interpreter decodes them
+    (tokenize.detect_encoding: a UTF-8 BOM, which is dropped, or a coding declaration in the
+    first two lines, else UTF-8). Line ends are kept as they are (LSP positions count them).
+    Raises SourceError naming the file."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        message = str(exc)
+        if message.startswith("unknown encoding"):
+            raise SourceError(f"{name} declares an encoding Python does not know ({message}), "
+                              "so SemCoder cannot analyse it.") from None
+        if message.startswith("encoding problem"):  # Python refuses such a file too
+            raise SourceError(f"{name} starts with a UTF-8 byte order mark but declares another encoding, "
+                              "so SemCoder cannot analyse it.") from None
+        if not message.startswith("invalid or missing encoding declaration"):
+            raise SourceError(f"{name} cannot be decoded as Python source ({message}), "
+                              "so SemCoder cannot analyse it.") from None
+        encoding = "utf-8"  # bytes that are not UTF-8 in the first lines: said below
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        label = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+        raise SourceError(
+            f"{name} is not {label} text (invalid byte at offset {exc.start}), so SemCoder cannot analyse it."
+        ) from None

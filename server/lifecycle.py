@@ -15,7 +15,7 @@ COMMAND_CLEAR_CACHE = "semcoder.clearCache"
 
 
 def register(server) -> None:
-    from . import diagnostics
+    from . import diagnostics, inlay
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls, params: types.InitializeParams) -> None:
@@ -34,6 +34,7 @@ def register(server) -> None:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(ls, params: types.DidChangeConfigurationParams) -> None:
+        execution = ls.settings.execution
         raw = plain(params.settings)
         if isinstance(raw, dict) and isinstance(raw.get("semcoder"), dict):
             from .server import _deep_merge
@@ -41,6 +42,10 @@ def register(server) -> None:
             ls.apply_settings(_deep_merge(ls._init_options, raw["semcoder"]), source="didChangeConfiguration")
         else:
             await ls.pull_configuration()
+        if ls.settings.execution != execution:
+            # Real values came from runs under the old settings (or execution is off now,
+            # and its diagnostics are cleared): the inlay hints drop them too.
+            inlay.forget_actual(ls)
         ls.executor.warm(ls.settings.execution)
         if ls.models.engine is not None:
             ls.models.start_loading()

@@ -27,6 +27,7 @@ from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
 from .convert import plain
 from .execution import definitions_only
 from .results import expectation_failure
+from .tracing import sandbox_expectation
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +93,29 @@ def repair_code(info: ModuleInfo, fn: FunctionInfo) -> str:
         return fn.source.rstrip("\n")
 
 
-async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected: str | None) -> dict:
-    """Run the candidate against the failing call and the file's other asserts."""
+async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected: str | None,
+                 origin: str = "assert") -> dict:
+    """Run the candidate against the failing call (from an assert, or a doctest: `origin`)
+    and the file's other asserts, each judged as its diagnostic is (expectation_failure: an
+    assert with `==` in the sandbox, a doctest by its text)."""
     if not ls.settings.execution.enabled:
         return {"status": "skipped", "message": "Execution is disabled: the candidate was not run."}
     try:
         info = analyse(new_text)
     except SemcoderError as exc:
         return {"status": "failed", "message": str(exc)}
-    checks = [CallSite(fn_name, call, "assert", 0, expected)]
-    checks += [c for c in info.calls if c.origin in ("assert", "doctest") and c.call != call]
+    kind = "doctest" if origin == "doctest" else "assert"
+    # The failing call where the new text has it (an assert in a test function may compare
+    # with the test's locals: see sandbox_expectation), else as a top-level assert.
+    failing = next((c for c in info.calls if c.origin == kind and c.call == call and c.expected == expected),
+                   CallSite(fn_name, call, kind, 0, expected))
+    checks = [failing] + [c for c in info.calls if c.origin in ("assert", "doctest") and c.call != call]
     defs = definitions_only(new_text, info.tree or ast.parse(new_text))
     path = ls.documents.path(uri)
     for site in checks[:20]:
-        trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path)
-        problem = expectation_failure(trace, site.expected)
+        trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path,
+                                             expect=sandbox_expectation(info, site))
+        problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
         if problem is not None:
             return {"status": "failed", "message": problem}
     return {"status": "passed", "message": f"passes {len(checks[:20])} check(s)"}
@@ -116,7 +125,10 @@ async def repair_function(
     ls, uri: str, *, line: int | None = None, function: str | None = None, call: str | None = None,
     expected: str | None = None, candidates: int = 1,
     on_text: Callable[[str], None] | None = None, on_candidate: Callable[[dict], None] | None = None,
+    origin: str | None = None,
 ) -> dict:
+    """`origin`: where a given failing call comes from (a diagnostic's data: "assert",
+    "doctest"), so that candidates are judged as it is; a call given alone is an assert's."""
     info = ls.documents.analysis(uri)
     fn = info.functions.get(function) if function else None
     if fn is None and line is not None:
@@ -124,13 +136,14 @@ async def repair_function(
         fn = info.functions.get(site.function) if site else info.function_at(line)
         if site and call is None:
             call, expected = site.call, site.expected if expected is None else expected
+            origin = site.origin
     if fn is None:
         raise SemcoderError("Place the cursor in a function, or on a failing assert, to repair it.")
     if call is None:
         site = next((c for c in info.calls_for(fn.name) if c.origin in ("assert", "doctest")), None)
         if site is None:
             raise SemcoderError(f"No failing call is known for `{fn.name}`: add an assert that shows the bug.")
-        call, expected = site.call, site.expected
+        call, expected, origin = site.call, site.expected, site.origin
     test = failed_test(call, expected)
     result = {"function": fn.name, "failedTest": test, "candidates": [], "message": None}
     try:
@@ -161,7 +174,7 @@ async def repair_function(
             continue
         seen.add(new_fn)
         new_text, rng = replace_function(info, fn, new_fn)
-        check = await verify(ls, uri, new_text, fn.name, call, expected)
+        check = await verify(ls, uri, new_text, fn.name, call, expected, origin or "assert")
         verified = {"passed": True, "failed": False}.get(check["status"])
         title = f"{TITLE} ({'verified' if verified else 'unverified'})"
         candidate = {
@@ -202,6 +215,7 @@ def register(server) -> None:
             result = await repair_function(
                 ls, data["uri"], function=data.get("function"), call=data.get("call"),
                 expected=data.get("expected"), candidates=int(data.get("candidates") or 1),
+                origin=data.get("origin"),
             )
         except (SemcoderError, KeyError) as exc:
             action.title = f"{TITLE}: {exc}"

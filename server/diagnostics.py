@@ -2,23 +2,26 @@
 
 Per document, work is debounced after edits and cancelled when the document changes
 again. A real run of an assert, a doctest or a `# semcoder:` call that raises (or stops
-at a limit), or of an assert or doctest that gives another value, gives an Error at the
-failing line; a
-predicted failure gives a Hint marked "predicted:". A diagnostic belongs to a function's
-source hash, so it disappears as soon as that function changes.
+at a limit), or of an assert or doctest whose value fails it (an assert as Python decides
+it: `==` evaluated in the sandbox; a doctest by the printed text), gives an Error at the
+failing line; a predicted failure gives a Hint marked "predicted:". A diagnostic belongs
+to a function's source hash, so it disappears as soon as that function changes. A change
+on disk to another Python file of the workspace (a save, the client's file watcher) runs
+the other documents' checks again: their runs may import it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from lsprotocol import types
 
 from semcoder_inference.errors import SemcoderError
 
-from .calls import CallSite, ModuleInfo
-from .results import expectation_failure, normalise_value
+from .calls import CallSite, ModuleInfo, utf16_col
+from .results import expectation_failure, normalise_value, same_literal
 from .tracing import Target
 from .worker import BACKGROUND
 
@@ -36,7 +39,15 @@ _published: dict[str, list[types.Diagnostic]] = {}
 
 
 def schedule(ls, uri: str, *, delay: float = DEBOUNCE_S) -> None:
-    """(Re)start the diagnostics of `uri` after `delay` seconds of quiet."""
+    """(Re)start the diagnostics of `uri` after `delay` seconds of quiet. Runs on each
+    didOpen, didChange and didSave: a document whose file changed on disk (saved) makes
+    what the other documents' runs gave stale, as they may import it (_others_changed)."""
+    if ls.tracing.notice_disk_state(uri):
+        _others_changed(ls, {ls.documents.path(uri)})
+    _schedule(ls, uri, delay)
+
+
+def _schedule(ls, uri: str, delay: float) -> None:
     old = _tasks.pop(uri, None)
     if old is not None:
         old.cancel()
@@ -68,7 +79,24 @@ def on_document_changed(ls, uri: str) -> None:
         _publish(ls, uri, kept)
 
 
+def _others_changed(ls, changed: set[str]) -> None:
+    """Files (paths) changed on disk: check the other open documents again, and drop the
+    real values the inlay hints of other files show (a hover traces them again)."""
+    for other in list(ls.workspace.text_documents):
+        if changed - {ls.documents.path(other)}:
+            _schedule(ls, other, DEBOUNCE_S)
+    dropped = False
+    for key, job in list(ls.latest.items()):
+        if job.actual is not None and changed - {ls.documents.path(key[0])}:
+            ls.latest[key] = dataclasses.replace(job, actual=None)
+            dropped = True
+    if dropped:
+        ls.request_inlay_refresh()
+
+
 def on_document_closed(ls, uri: str) -> None:
+    if ls.tracing.notice_disk_state(uri):
+        _others_changed(ls, {ls.documents.path(uri)})
     task = _tasks.pop(uri, None)
     if task is not None:
         task.cancel()
@@ -85,11 +113,12 @@ def _publish(ls, uri: str, diagnostics: list[types.Diagnostic]) -> None:
 
 
 def _line_range(info: ModuleInfo, line: int) -> types.Range:
+    """The line without its indentation, in UTF-16 code units (LSP's positions)."""
     line = max(0, min(line, len(info.lines) - 1)) if info.lines else 0
     text = info.lines[line] if info.lines else ""
-    start = len(text) - len(text.lstrip())
-    return types.Range(start=types.Position(line=line, character=start),
-                       end=types.Position(line=line, character=len(text)))
+    indent = len(text) - len(text.lstrip())
+    return types.Range(start=types.Position(line=line, character=utf16_col(text, len(text[:indent].encode()))),
+                       end=types.Position(line=line, character=utf16_col(text, len(text.encode()))))
 
 
 def failing_line(trace: dict, site: CallSite, fn_start: int, fn_end: int) -> int:
@@ -120,7 +149,7 @@ async def _run(ls, uri: str, delay: float) -> None:
                 fn = info.functions[site.function]
                 target = Target(uri, info, fn, site)
                 trace = await ls.tracing.actual_trace(target)
-                problem = expectation_failure(trace, site.expected)
+                problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
                 if problem is None:
                     continue
                 line = failing_line(trace, site, fn.start, fn.end)
@@ -128,7 +157,8 @@ async def _run(ls, uri: str, delay: float) -> None:
                     range=_line_range(info, line), message=problem, source="semcoder",
                     severity=types.DiagnosticSeverity.Error, code="failing-call",
                     data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
-                          "kind": "actual", "sourceHash": fn.source_hash, "callLine": site.line},
+                          "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
+                          "callLine": site.line},
                 ))
             _publish(ls, uri, diagnostics)
         elif ls.models.engine is not None:
@@ -158,17 +188,33 @@ async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> N
             await asyncio.sleep(PREEMPTED_RETRY_S)
         if run.status != "complete" or run.output is None:
             continue
-        if normalise_value(run.output) == normalise_value(site.expected):
+        # As expectation_failure decides it without a run: a doctest's text as text, an
+        # assert's literals with `==` (`2.0 == 2`); an expected expression says nothing.
+        if site.origin == "doctest":
+            fails = normalise_value(run.output) != normalise_value(site.expected)
+        else:
+            fails = same_literal(run.output, site.expected) is False
+        if not fails:
             continue
         diagnostics.append(types.Diagnostic(
             range=_line_range(info, site.line),
             message=f"predicted: {site.call} returns {run.output}, expected {site.expected}",
             source="semcoder", severity=types.DiagnosticSeverity.Hint, code="predicted-failure",
             data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
-                  "kind": "predicted", "sourceHash": fn.source_hash, "callLine": site.line},
+                  "origin": site.origin, "kind": "predicted", "sourceHash": fn.source_hash,
+                  "callLine": site.line},
         ))
         _publish(ls, uri, list(diagnostics))
 
 
 def register(server) -> None:
-    """Diagnostics are pushed (publishDiagnostics); nothing to register."""
+    """Diagnostics are pushed (publishDiagnostics). A Python file that changed on disk
+    (workspace/didChangeWatchedFiles) makes the other documents' checks run again."""
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def on_watched_files(ls, params: types.DidChangeWatchedFilesParams) -> None:
+        changed = [c.uri for c in params.changes if ls.documents.path(c.uri).endswith(".py")]
+        for uri in changed:
+            ls.tracing.workspace_file_changed(uri)
+        if changed:
+            _others_changed(ls, {ls.documents.path(uri) for uri in changed})

@@ -33,17 +33,21 @@ _DEFINITIONS = (
 )
 
 
+def is_definition(node: ast.stmt) -> bool:
+    """Whether a top-level statement is one definitions_only keeps."""
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        # Constants stay; assignments that call things (x = main()) may have effects.
+        return not any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(node))
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return True  # the module docstring
+    return isinstance(node, _DEFINITIONS)
+
+
 def definitions_only(text: str, tree: ast.Module) -> str:
     """The module with non-definition top-level statements blanked (line numbers kept)."""
     lines = text.split("\n")
     for node in tree.body:
-        keep = isinstance(node, _DEFINITIONS)
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            # Constants stay; assignments that call things (x = main()) may have effects.
-            keep = not any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(node))
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            keep = True  # the module docstring
-        if keep:
+        if is_definition(node):
             continue
         for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
             lines[i] = ""
@@ -163,10 +167,14 @@ class Executor:
         except RuntimeError:  # closed: the server is shutting down
             pass
 
-    async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str) -> dict:
+    async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str,
+                         expect: str | None = None) -> dict:
         """The real trace of `call` (0-based lines). Never raises for the code's own failures:
-        those are in the dict's status; a broken sandbox gives status "crashed"."""
-        return await self._traced(settings, call, lambda tracer: tracer.trace_call(source, call, filename=filename))
+        those are in the dict's status; a broken sandbox gives status "crashed". With
+        `expect` (an assert's expected value, an expression), `assertion` says whether
+        `call == expect` in the sandbox, as the assert would decide (docs/trace-schema.md)."""
+        return await self._traced(settings, call, lambda tracer: tracer.trace_call(
+            source, call, filename=filename, expect=expect))
 
     async def watch_call(self, settings: ExecutionSettings, source: str, target: str, filename: str,
                          entry: str | None = None, target_line: int | None = None,

@@ -63,8 +63,11 @@ def _same_function(traced: object, function: str) -> bool:
                                   and traced == function.rpartition(".")[2])
 
 
-def actual_line_states(trace: dict | None, function: str, first: int, last: int) -> list[dict]:
-    """Values per line of `function` (document lines first..last) from a real trace."""
+def actual_line_states(trace: dict | None, function: str, first: int, last: int,
+                       def_line: int | None = None) -> list[dict]:
+    """Values per line of `function` (document lines first..last) from a real trace. Python
+    3.8+ reports a decorated function's call at its first decorator's line; its frame runs
+    no line above `def_line`, so what it reports there (the arguments) goes on `def_line`."""
     if not trace:
         return []
     events = [
@@ -79,10 +82,11 @@ def actual_line_states(trace: dict | None, function: str, first: int, last: int)
     for e in events:
         if e.get("depth", 0) != top:
             continue
+        line = def_line if def_line is not None and e["line"] < def_line else e["line"]
         for name, value in (e.get("changes") or {}).items():
-            _merge(states, e["line"], str(name), str(value))
+            _merge(states, line, str(name), str(value))
         for name, value in (e.get("globals") or {}).items():  # module globals the line changed
-            _merge(states, e["line"], f"global {name}", str(value))
+            _merge(states, line, f"global {name}", str(value))
     return _flatten(states, "actual")
 
 
@@ -147,9 +151,34 @@ def differences(actual_trace: dict | None, actual: list[dict], predicted: list[d
     return diffs
 
 
-def expectation_failure(trace: dict | None, expected: str | None) -> str | None:
-    """Why a real run fails its call site: an exception, or a value that differs from the
-    assert's expectation. None when it passes (or nothing can be said)."""
+def same_literal(a: str | None, b: str | None) -> bool | None:
+    """Whether two values' texts are equal as Python compares them (`==`: `2.0 == 2`,
+    `{'b': 2, 'a': 1} == {'a': 1, 'b': 2}`), when both are literals; None when either is
+    not (an expression, an object's repr): text says nothing about equality then."""
+    if a is None or b is None:
+        return None
+    try:
+        return bool(ast.literal_eval(a.strip()) == ast.literal_eval(b.strip()))
+    except Exception:  # not literals (ValueError, SyntaxError, …), or an == that raises
+        return None
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text.strip())
+    except Exception:
+        return False
+    return True
+
+
+def expectation_failure(trace: dict | None, expected: str | None, *, doctest: bool = False) -> str | None:
+    """Why a real run fails its call site: an exception, or a value that fails the assert's
+    (or the doctest's) expectation. None when it passes (or nothing can be said).
+
+    An assert passes as Python decides it: the trace's `assertion` is `call == expected`
+    evaluated in the sandbox (see Tracing.actual_trace). Without one (the expected value
+    could not be evaluated where the run was: it names a local of a test function), only
+    literals are compared, with `==`. A doctest compares the printed text, as doctest does."""
     if not trace:
         return None
     status = trace.get("status")
@@ -159,22 +188,102 @@ def expectation_failure(trace: dict | None, expected: str | None) -> str | None:
         return f"{call} raised {exc.get('type')}: {exc.get('message')}"
     if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
         return f"{call}: {trace.get('message') or status}"
-    if status == "ok" and expected is not None:
-        got = (trace.get("return") or {}).get("repr")
-        if got is not None and normalise_value(got) != normalise_value(expected):
-            return f"assert failed: {call} returned {got}, expected {expected}"
+    if status != "ok" or expected is None:
+        return None
+    got = (trace.get("return") or {}).get("repr")
+    if got is None:
+        return None
+    assertion = trace.get("assertion")
+    if not doctest and isinstance(assertion, dict):
+        if assertion.get("passed"):
+            return None
+        if assertion.get("expected_repr") is None and assertion.get("error"):
+            # The expected expression raised (a name not defined), or comparing with it did
+            # (`==` of numpy arrays): the assert raises that, so it fails.
+            if _is_literal(expected):
+                return (f"assert failed: {call} returned {got}, and comparing it with the expected value "
+                        f"{expected} raised {assertion['error']}")
+            return f"assert failed: {call} returned {got}, but the expected value {expected} raised {assertion['error']}"
+        shown = assertion.get("expected_repr")
+        value = f" ({shown})" if isinstance(shown, str) and normalise_value(shown) != normalise_value(expected) else ""
+        return f"assert failed: {call} returned {got}, expected {expected}{value}"
+    if doctest:
+        passed = normalise_value(got) == normalise_value(expected)
+    else:
+        passed = same_literal(got, expected)
+    if passed is False:
+        return f"assert failed: {call} returned {got}, expected {expected}"
     return None
 
 
 def _code(text: str) -> str:
+    """`text` as a Markdown code span, shown literally whatever it holds: CommonMark ends a
+    span at the first backtick run as long as its fence, so the fence is one longer than any
+    run inside; a space pads text with a backtick at an end (it would join the fence) or a
+    space at both ends (CommonMark strips one from each side)."""
     text = text.replace("\n", " ")
-    ticks = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
+    if not text:
+        return "` `"
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _cell(text: str) -> str:
+    """Text for a table cell: one line, its pipes escaped (in a GFM table a pipe ends the
+    cell even inside a code span; `\\|` is read as `|` there)."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+MAX_STDOUT_CHARS = 500
+MAX_STDOUT_LINES = 12
+
+
+def _fenced(text: str) -> str:
+    """`text` as a fenced code block: the fence is longer than any backtick run inside."""
+    fence = "`" * max(3, max(map(len, re.findall("`+", text)), default=0) + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _stdout(actual: dict) -> list[str]:
+    """What the run printed: one line as a code span, more lines as a block, its lines kept;
+    cut at MAX_STDOUT_LINES lines or MAX_STDOUT_CHARS characters, ending in "…" and a note
+    where cut (here, or by the tracer's own output limit)."""
+    text = actual["stdout"]
+    lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
+    shown = "\n".join(lines[:MAX_STDOUT_LINES])[:MAX_STDOUT_CHARS]
+    note = []
+    if len(shown) < len("\n".join(lines)):
+        of_lines = f", {shown.count(chr(10)) + 1} of {len(lines)} lines" if len(lines) > 1 else ""
+        note.append(f"_stdout cut: {len(shown)} of its {len(text)} characters shown{of_lines}._")
+    if (actual.get("truncated") or {}).get("stdout"):
+        note.append("_The run printed more than the sandbox keeps (its first 64 KiB)._")
+    if note:
+        shown += "…"
+    if "\n" not in shown:
+        return [f"stdout: {_code(shown)}", *note]
+    return ["stdout:", _fenced(shown), *note]
+
+
+def _verdict(result: dict) -> str | None:
+    """Whether the real run passes the assert or doctest its call comes from, in the same
+    words as its diagnostic (expectation_failure); None when there is no expectation, or the
+    run raised (its "raised" line says so)."""
+    actual = result.get("actual") or {}
+    expected = result.get("expected")
+    if expected is None or actual.get("status") != "ok" or result.get("watched"):
+        return None
+    doctest = result.get("callSource") == "doctest"
+    problem = expectation_failure(actual, expected, doctest=doctest)
+    if problem is not None:
+        return f"⚠ {problem}"
+    if doctest:
+        return "✓ the doctest passes"
+    assertion = actual.get("assertion")
+    got = (actual.get("return") or {}).get("repr")
+    if (assertion.get("passed") if isinstance(assertion, dict) else same_literal(got, expected)):
+        return f"✓ the assert passes: {_code(str(actual.get('call')) + ' == ' + expected)}"
+    return None  # (an expected value that names a test's locals: nothing can be said)
 
 
 def render_markdown(result: dict, lines: list[str]) -> str:
@@ -202,21 +311,30 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         status = actual.get("status")
         if status == "ok":
             ret = (actual.get("return") or {}).get("repr")
-            awaited = " (a coroutine, run to its end with `asyncio.run`)" if actual.get("awaited") else ""
-            out.append(f"returned {_code(str(ret))}{awaited}")
+            drawn = actual.get("drawn")
+            if drawn:  # a generator function: drawn as list() draws it (the tracer's `drawn`)
+                more = "" if drawn.get("ended") else f", its first {drawn.get('items')} items only"
+                out.append(f"yielded {_code(str(ret))} (a generator, drawn with `list()`{more})")
+            else:
+                awaited = " (a coroutine, run to its end with `asyncio.run`)" if actual.get("awaited") else ""
+                out.append(f"returned {_code(str(ret))}{awaited}")
         elif status == "exception" and actual.get("exception"):
             exc = actual["exception"]
             line = exc.get("line")
             where = f" at line {line + 1}" if isinstance(line, int) and line >= 0 else ""
-            out.append(f"raised {_code(str(exc.get('type')) + ': ' + str(exc.get('message')))}{where}")
+            message = exc.get("message")  # ("KeyboardInterrupt" alone where it is empty, as Python writes it)
+            out.append(f"raised {_code(str(exc.get('type')) + (': ' + str(message) if message else ''))}{where}")
         elif status == "crashed":
             out.append(f"⚠ The sandbox crashed: {actual.get('message') or 'the process died'}")
         else:
             out.append(f"⚠ {actual.get('message') or status}")
         if actual.get("trace_stopped"):
             out.append(f"⚠ The trace stops early: {actual['trace_stopped']}.")
+        verdict = _verdict(result)
+        if verdict:
+            out.append(verdict)
         if actual.get("stdout"):
-            out.append(f"stdout: {_code(actual['stdout'][:200])}")
+            out.extend(_stdout(actual))
         module_s = actual.get("module_s")
         if isinstance(module_s, (int, float)) and module_s >= SLOW_MODULE_S:
             out.append(f"_The module's own code took {module_s:.2f} s before the call (its imports, mostly). "
@@ -234,7 +352,9 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             line = state["line"]
             code = lines[line].strip() if 0 <= line < len(lines) else ""
             mark = "≈ " if state["source"] == "predicted" else ""
-            values = ", ".join(f"{k} = {v}" for k, v in state["values"].items())
+            # Each value literally, as a code span: a repr is no Markdown (`'__init__'` would
+            # turn bold, `<Node object>` into an HTML tag).
+            values = ", ".join(_code(f"{k} = {v}") for k, v in state["values"].items())
             out.append(f"| {line + 1} {_cell(_code(code[:60]))} | {mark}{_cell(values)} |")
         if len(states) > MAX_TABLE_ROWS:
             out.append(f"| … | {len(states) - MAX_TABLE_ROWS} more lines |")
@@ -275,7 +395,7 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             if d["what"] == "return":
                 out.append(f"- result: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
             else:
-                out.append(f"- line {d['line'] + 1}, `{d['name']}`: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
+                out.append(f"- line {d['line'] + 1}, {_code(str(d['name']))}: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
     elif actual is not None and status == "complete" and pred.get("output") is not None:
         out.append("")
         out.append("Prediction matches the actual run.")

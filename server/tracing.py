@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import logging
+import os
+import time
 from dataclasses import dataclass
 
 from semcoder_inference.errors import SemcoderError
@@ -59,7 +61,9 @@ class NothingToTrace(SemcoderError):
 class Recorded:
     """Calls of a function seen while running its file (see Tracing._record_calls)."""
 
-    key: tuple[str, str]  # (the file's entry_hash, the function's source hash) they were recorded for
+    # (the file's entry_hash, the function's source hash, the workspace's other files' version,
+    # see Tracing.changes_elsewhere) they were recorded for
+    key: tuple[str, str, int]
     calls: list[tuple[str, str]]  # replayable calls, with where they came from: "main" | "asserts" | "tests"
     unreplayable: CallSite | None  # the first call whose values are not literals, to be watched
     stopped: str | None = None  # why a run ended early ("running `__main__` stopped: timed out after 5 s …")
@@ -88,9 +92,11 @@ def entry_running(tests: list[str]) -> str:
     return _each_in_turn(tests)
 
 
-def top_level_asserts(tree: ast.Module, text: str) -> list[str]:
-    """The conditions of the file's top-level asserts, at most MAX_RECORDED_TESTS."""
-    found = [ast.get_source_segment(text, node.test) for node in tree.body if isinstance(node, ast.Assert)]
+def top_level_asserts(tree: ast.Module, info: ModuleInfo) -> list[str]:
+    """The conditions of the file's top-level asserts, at most MAX_RECORDED_TESTS (cut
+    from the lines the analysis split once: ast.get_source_segment splits the whole text
+    again for each)."""
+    found = (info.segment(node.test) for node in tree.body if isinstance(node, ast.Assert))
     return [condition for condition in found if condition][:MAX_RECORDED_TESTS]
 
 
@@ -129,6 +135,85 @@ def _called(info: ModuleInfo, call: str) -> FunctionInfo | None:
     return info.functions[named[0]] if named else None
 
 
+def sandbox_expectation(info: ModuleInfo, site: CallSite) -> str | None:
+    """The expected value to compare in the sandbox, as the assert would (`call == expected`,
+    Tracer.trace_call's `expect`, evaluated in the module as a replayed call runs it: its
+    definitions only), or None where that would not be the value the assert compares: a
+    doctest compares printed text instead; an expected value that names a local of the
+    function the assert is in (`want` in `def test_f(): want = 4; assert f(2) == want`), or
+    a global only a statement the replay skips binds (`R = main()`, the `__main__` block)."""
+    if site.expected is None or site.watched or site.origin == "doctest":
+        return None
+    try:
+        expected = ast.parse(site.expected.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    names = {n.id for n in ast.walk(expected) if isinstance(n, ast.Name)}
+    if not names:
+        return site.expected.strip()
+    tree = _tree(info)
+    kept, skipped = _module_bindings(info)
+    if names & (skipped - kept):
+        return None
+    if info.function_at(site.line) is not None:
+        for node in ast.walk(tree):
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                    and node.lineno - 1 <= site.line <= (node.end_lineno or node.lineno) - 1
+                    and names & _bound_in(node)):
+                return None
+    return site.expected.strip()
+
+
+def _module_bindings(info: ModuleInfo) -> tuple[set[str], set[str]]:
+    """The module-level names bound by the top-level statements a replayed call runs
+    (definitions_only), and those bound by the others. Cached on the analysis."""
+    cache = vars(info)
+    if "_module_bindings" not in cache:
+        from .execution import is_definition
+
+        kept: set[str] = set()
+        skipped: set[str] = set()
+        for node in _tree(info).body:
+            (kept if is_definition(node) else skipped).update(_scope_names([node]))
+        cache["_module_bindings"] = (kept, skipped)
+    return cache["_module_bindings"]
+
+
+def _bound_in(fn: ast.AST) -> set[str]:
+    """The names a function (or lambda) binds in its own scope: its parameters,
+    assignments, imports, loop and `with` targets, nested functions and classes."""
+    args = fn.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    return params | _scope_names(fn.body if isinstance(fn.body, list) else [fn.body])
+
+
+def _scope_names(nodes: list[ast.AST]) -> set[str]:
+    """The names `nodes` bind in the scope they are in (not inside the functions, classes,
+    lambdas and comprehensions they hold: those are scopes of their own)."""
+    bound: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            stack.extend(node.decorator_list)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        stack.extend(ast.iter_child_nodes(node))
+    return bound
+
+
 @dataclass
 class Target:
     uri: str
@@ -146,7 +231,7 @@ class TraceJob:
 
     def result(self) -> dict:
         fn = self.target.function
-        actual_states = actual_line_states(self.actual, fn.name, fn.start, fn.end)
+        actual_states = actual_line_states(self.actual, fn.name, fn.start, fn.end, fn.def_line)
         predicted = self.run.to_dict()
         predicted_states = predicted_line_states(predicted["steps"])
         call = self.target.call.call
@@ -181,6 +266,53 @@ class Tracing:
         self.explicit_calls: dict[tuple[str, str], str] = {}  # (uri, function) -> call
         self.recorded: dict[tuple[str, str], Recorded] = {}  # (uri, function) -> calls seen running the file
         self._actual_memo: dict[str, dict] = {}
+        # Runs import the workspace's other files from disk, so what they gave depends on
+        # those files too: each change of one counts (the memo's keys and the recorded calls
+        # hold the count of changes of files other than their own), see workspace_file_changed.
+        self._changes = 0
+        self._changes_of: dict[str, int] = {}  # file path -> changes of that file
+        self._disk_state: dict[str, tuple] = {}  # file path -> its stat when last looked at
+        self._since_ns = time.time_ns()  # before any run
+
+    # -- the workspace's other files -----------------------------------------------------------
+
+    def _file(self, uri: str) -> str:
+        return self.server.documents.path(uri)
+
+    def workspace_file_changed(self, uri: str) -> None:
+        """A Python file of the workspace changed on disk (saved, or changed by another
+        program): every run of another file may import it, so their traces are stale."""
+        path = self._file(uri)
+        self._changes += 1
+        self._changes_of[path] = self._changes_of.get(path, 0) + 1
+        self._disk_state[path] = _stat(path)
+
+    def notice_disk_state(self, uri: str) -> bool:
+        """Look at the file of `uri` (a document the editor opened, changed, saved or
+        closed) on disk; count a change (workspace_file_changed) when it is not as it was
+        when last looked at, or, looked at for the first time, when it changed after the
+        server started. Says whether it counted one. Cheap: one stat (on every keystroke:
+        an unsaved edit changes nothing on disk, which is what runs import)."""
+        path = self._file(uri)
+        if not path.endswith(".py") or "://" in path:
+            return False
+        state = _stat(path)
+        known = self._disk_state.get(path)
+        if known is None:
+            self._disk_state[path] = state
+            # First seen: it changed for runs already made only if it changed after they
+            # began (a second's margin: file times come from a coarser clock).
+            if not state or max(state[0], state[1]) < self._since_ns - 1_000_000_000:
+                return False
+        elif known == state:
+            return False
+        self.workspace_file_changed(uri)
+        return True
+
+    def changes_elsewhere(self, uri: str) -> int:
+        """How many times Python files of the workspace other than `uri`'s changed: part of
+        the key of everything a run of `uri` gave (its own text is part of it anyway)."""
+        return self._changes - self._changes_of.get(self._file(uri), 0)
 
     # -- finding what to trace -------------------------------------------------------------
 
@@ -206,7 +338,8 @@ class Tracing:
         """What running the file recorded for this version of `fn` and of the code that calls
         it when the file runs (None if not run since either changed)."""
         recorded = self.recorded.get((uri, fn.name))
-        return recorded if recorded is not None and recorded.key == (info.entry_hash, fn.source_hash) else None
+        key = (info.entry_hash, fn.source_hash, self.changes_elsewhere(uri))
+        return recorded if recorded is not None and recorded.key == key else None
 
     async def find_target(
         self,
@@ -290,11 +423,12 @@ class Tracing:
         tests = zero_argument_tests(tree, fn.name.split(".", 1)[0])
         if tests:
             runs.append((entry_running(tests), "tests"))
-        checks = top_level_asserts(tree, info.text)
+        checks = top_level_asserts(tree, info)
         if checks:  # (which may call `fn` only on the way: a method, an `__init__`)
             runs.append((entry_checking(checks), "asserts"))
         seen: list[tuple[str, bool, str, str | None, int | None]] = []
         stopped: list[str] = []
+        changes = self.changes_elsewhere(uri)  # as the runs begin: a change meanwhile runs them again
         source = _runnable(info)
         for entry, origin in runs:
             recording = await self.server.executor.record_calls(
@@ -314,7 +448,7 @@ class Tracing:
                                       watched=True, entry=entry)
                              for call, literal, origin, entry, line in seen if not literal), None)
         self.recorded[(uri, fn.name)] = Recorded(
-            (info.entry_hash, fn.source_hash),
+            (info.entry_hash, fn.source_hash, changes),
             [(call, origin) for call, literal, origin, *_ in seen if literal], unreplayable,
             "; ".join(stopped) or None)
 
@@ -349,7 +483,8 @@ class Tracing:
         # the first made at all.
         from_line = target.call.line + 1 if target.call.origin == "cursor" else None
         key = make_key("watched", source, fn.name, target.call.entry or "", from_line, exec_settings.python,
-                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri)
+                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri,
+                       self.changes_elsewhere(target.uri))
         memo = self._actual_memo.get(key)
         if memo is not None:
             return memo
@@ -370,13 +505,17 @@ class Tracing:
             return await self.watched_trace(target)
         exec_settings = self.server.settings.execution
         defs = definitions_only(target.info.text, _tree(target.info))
-        key = make_key("actual", defs, target.call.call, exec_settings.python,
-                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri)
+        # An assert's call is compared with its expected value in the sandbox, with `==`,
+        # so that the trace says whether the assert passes as Python would decide it.
+        expect = sandbox_expectation(target.info, target.call)
+        key = make_key("actual", defs, target.call.call, expect, exec_settings.python,
+                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri,
+                       self.changes_elsewhere(target.uri))
         memo = self._actual_memo.get(key)
         if memo is not None:
             return memo
         trace = await self.server.executor.trace_call(
-            exec_settings, defs, target.call.call, self.server.documents.path(target.uri)
+            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect
         )
         self._remember_actual(key, trace)
         return trace
@@ -429,6 +568,14 @@ def _runnable(info: ModuleInfo) -> str:
     from .execution import without_top_level_asserts
 
     return without_top_level_asserts(info.text, _tree(info))
+
+
+def _stat(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 def _tree(info: ModuleInfo):

@@ -65,8 +65,6 @@ def test_analysis_does_not_split_the_whole_file_per_assert(monkeypatch):
     assert not any(whole)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the change to server/tracing.py: top_level_asserts(tree, info) "
-                                       "cutting with ModuleInfo.segment")
 def test_recording_from_the_asserts_does_not_split_the_whole_file_per_assert(monkeypatch):
     """The asserts' conditions, run to record calls (a hover on a method no assert calls
     with literals): 27 s for a 5,000-line file with 1,500 asserts when each was cut with
@@ -267,8 +265,6 @@ assert cached(5) == 6
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="needs the change to server/results.py and server/tracing.py "
-                                       "(actual_line_states: a decorated function's call event at its def line)")
 async def test_a_decorated_functions_arguments_sit_on_its_def_line(tmp_path):
     """Python 3.8+ reports a decorated function's call at its first decorator's line; the
     arguments belong to the `def` line, in the trace's rows and in the inlay hints."""

@@ -237,9 +237,10 @@ async def test_hover_names_the_place_a_line_changed_inside_a_long_value(tmp_path
         uri = open_document(client, tmp_path / "grid.py", GRID)
         value = await hover(client, uri, line_of(GRID, "def mark"), 5)
         assert "returned `[0, 0, 1, 0, 0, 0, 0, 0, 0, 5]`" in value
-        assert "| grid[5][2] = 1 |" in value
+        assert "| `grid[5][2] = 1` |" in value
         # (grid[0][9] = 0 puts an equal number there: no change)
-        assert "| grid[1][9] = 1, grid[2][9] = 2, grid[3][9] = 3, grid[4][9] = 4, grid[…] = … (3 more places) |" in value
+        assert ("| `grid[1][9] = 1`, `grid[2][9] = 2`, `grid[3][9] = 3`, `grid[4][9] = 4`, "
+                "`grid[…] = … (3 more places)` |") in value
 
 
 TREE = """\
@@ -278,12 +279,12 @@ async def test_hover_in_a_package_resolves_relative_imports_and_shows_what_a_rep
         uri = open_document(client, tmp_path / "garden" / "trees.py", TREE)
         value = await hover(client, uri, line_of(TREE, "def grow"), 5)
         assert "returned `2`" in value, value
-        assert "| 16 `tree.leaves.append(Leaf(i))` | tree.leaves = [Leaf(0)] → [Leaf(0), Leaf(1)] |" in value
+        assert "| 16 `tree.leaves.append(Leaf(i))` | `tree.leaves = [Leaf(0)] → [Leaf(0), Leaf(1)]` |" in value
         # An __init__ no assert calls itself: traced where the file's asserts reach it.
         built = await hover(client, uri, line_of(TREE, "self.leaves = []"), 10)
         assert "(traced where the file's asserts call it, from line 14)" in built, built
-        assert "| 5 `def __init__(self, name):` | self = <Tree object>, name = 'oak' |" in built
-        assert "| 6 `self.name = name` | self = Tree('oak') |" in built and "| 7 `self.leaves = []` | self.leaves = [] |" in built
+        assert "| 5 `def __init__(self, name):` | `self = <Tree object>`, `name = 'oak'` |" in built
+        assert "| 6 `self.name = name` | `self = Tree('oak')` |" in built and "| 7 `self.leaves = []` | `self.leaves = []` |" in built
 
 
 async def test_hover_in_a_method_shows_its_real_trace(tmp_path):
@@ -293,7 +294,7 @@ async def test_hover_in_a_method_shows_its_real_trace(tmp_path):
         assert "`Basket([10, 20, 30]).total(50)` (from an assert)" in value
         assert "returned `30`" in value
         assert "subtotal = 60" in value and "cut = 30" in value
-        assert "self = <Basket prices=[10, 20, 30]>, discount = 50" in value
+        assert "`self = <Basket prices=[10, 20, 30]>`, `discount = 50`" in value
         assert "self.prices = list" not in value  # only total's own lines, not __init__'s
         # a static method, called on the class by a comment
         value = await hover(client, uri, line_of(BASKET, "rate = 8"), 8)
@@ -378,3 +379,23 @@ async def test_a_method_prediction_lands_on_the_method_lines(tmp_path):
         assert result["predicted"]["output"] == "30" and result["actual"]["return"]["repr"] == "30"
         assert result["differences"] == []
         assert "Prediction matches the actual run" in result["markdown"]
+
+
+GENERATOR = (
+    "def gen_squares(n):\n"
+    "    for i in range(n):\n"
+    "        sq = i * i\n"
+    "        yield sq\n"
+    "\n"
+    "assert list(gen_squares(4)) == [0, 1, 4, 9]\n"
+)
+
+
+async def test_hover_on_a_generator_function_shows_its_body_run(tmp_path):
+    """Calling a generator function runs none of its body: the hover showed `returned
+    <generator object gen_squares>` and no steps. The call is drawn as list() would draw it."""
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "squares.py", GENERATOR)
+        value = await hover(client, uri, line_of(GENERATOR, "sq = i * i"), 8)
+        assert "yielded `[0, 1, 4, 9]` (a generator, drawn with `list()`)" in value
+        assert "`sq = 0 → 1 → 4 → 9`" in value or "`sq = 0 → 1 → 4 → …`" in value, value

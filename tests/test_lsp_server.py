@@ -319,7 +319,7 @@ async def test_an_async_function_in_a_file_that_imports_subprocess_and_numpy(tmp
         value = await hover(client, uri, 4, 12)
         assert "`mean_later([1, 2, 6])` (from a `# semcoder:` comment)" in value
         assert "returned `3.0` (a coroutine, run to its end with `asyncio.run`)" in value
-        assert "| 8 `mean = float(np.mean(values))` | mean = 3.0 |" in value
+        assert "| 8 `mean = float(np.mean(values))` | `mean = 3.0` |" in value
 
 
 async def test_preloaded_modules_serve_hovers_and_a_bad_one_is_explained(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from semcoder_lsp.calls import analyse, byte_col, call_at, function_called_at, utf16_col
-from semcoder_lsp.results import differences, expectation_failure, normalise_value
+from semcoder_lsp.results import _code, differences, expectation_failure, normalise_value
 from semcoder_lsp.settings import Settings, parse_settings
 
 
@@ -101,6 +101,75 @@ def test_expectations_and_differences_compare_values_not_text():
     predicted = [{"line": 3, "values": {"x": "3"}, "source": "predicted"}]
     diffs = differences(ok, actual, predicted, "[1, 2]")
     assert diffs == [{"line": 3, "what": "value", "name": "x", "predicted": "3", "actual": "1 → 2"}]
+
+
+def test_an_assert_is_judged_by_the_sandbox_comparison_and_a_doctest_by_its_text():
+    """`assertion` (call == expected, evaluated in the sandbox) decides an assert; without
+    one only literals are compared, with ==; a doctest compares what it prints."""
+    def ok(got, assertion=None):
+        return {"status": "ok", "call": "f(1)", "return": {"repr": got}, "assertion": assertion}
+
+    passed = {"passed": True, "expected_repr": "2", "actual_repr": "2.0"}
+    assert expectation_failure(ok("2.0", passed), "2") is None
+    failed = {"passed": False, "expected_repr": "7", "actual_repr": "6"}
+    assert expectation_failure(ok("6", failed), "2 * 3 + 1") == "assert failed: f(1) returned 6, expected 2 * 3 + 1 (7)"
+    assert expectation_failure(ok("6", {**failed, "expected_repr": "5"}), "5") == \
+        "assert failed: f(1) returned 6, expected 5"
+    raised = {"passed": False, "expected_repr": None, "error": "NameError: name 'X' is not defined"}
+    assert expectation_failure(ok("6", raised), "X") == \
+        "assert failed: f(1) returned 6, but the expected value X raised NameError: name 'X' is not defined"
+    ambiguous = {"passed": False, "expected_repr": None, "error": "ValueError: ambiguous"}
+    assert expectation_failure(ok("array([1, 2])", ambiguous), "[1, 2]") == \
+        "assert failed: f(1) returned array([1, 2]), and comparing it with the expected value [1, 2] raised " \
+        "ValueError: ambiguous"
+    # no assertion: literals compare with ==, an expression (a test's local) says nothing
+    assert expectation_failure(ok("2.0"), "2") is None and expectation_failure(ok("True"), "1") is None
+    assert expectation_failure(ok("2.5"), "2") == "assert failed: f(1) returned 2.5, expected 2"
+    assert expectation_failure(ok("6"), "want") is None
+    # a doctest: text, as doctest compares it (the sandbox's verdict is not asked for)
+    assert expectation_failure(ok("2.0", passed), "2", doctest=True) == "assert failed: f(1) returned 2.0, expected 2"
+    assert expectation_failure(ok("'a'"), '"a"', doctest=True) is None
+
+
+def test_the_expected_value_an_assert_compares_in_the_sandbox():
+    from semcoder_lsp.tracing import sandbox_expectation
+
+    source = (
+        "N = 4\n"
+        "def f(x):\n"
+        '    """\n'
+        "    >>> f(1)\n"
+        "    2\n"
+        '    """\n'
+        "    return x * 2\n"
+        "def test_f():\n"
+        "    want = 4\n"
+        "    assert f(2) == want\n"
+        "    assert f(2) == N\n"
+        "assert f(2) == N\n"
+        "assert f(2) == 2 * 2\n"
+        "R = f(2)\n"
+        "assert f(2) == R\n"
+        "if __name__ == '__main__':\n"
+        "    M = 4\n"
+        "    assert f(2) == M\n"
+        "assert f(2) == NOT_DEFINED\n"
+    )
+    info = analyse(source)
+    expects = {(c.origin, c.line): sandbox_expectation(info, c) for c in info.calls}
+    # A doctest compares text. A test's local, or a global only a statement that a replayed
+    # call does not run binds (an assignment that calls, the __main__ block), cannot be
+    # evaluated where the call runs; a name the file never binds can (and raises).
+    assert expects == {("doctest", 3): None, ("assert", 9): None, ("assert", 10): "N",
+                       ("assert", 11): "N", ("assert", 12): "2 * 2", ("assert", 14): None,
+                       ("assert", 17): None, ("assert", 18): "NOT_DEFINED"}
+
+
+def test_code_spans_show_any_text_literally():
+    assert _code("__init__") == "`__init__`" and _code("<Node object>") == "`<Node object>`"
+    assert _code("a`b") == "``a`b``" and _code("x = '``'") == "```x = '``'```"
+    assert _code("`x") == "`` `x ``" and _code(" a ") == "`  a  `" and _code("") == "` `"
+    assert _code("two\nlines") == "`two lines`"
 
 
 async def test_a_model_job_whose_caller_stops_waiting_is_cancelled():

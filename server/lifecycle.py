@@ -31,6 +31,7 @@ def register(server) -> None:
         ls.executor.warm(ls.settings.execution)  # once the settings are settled
         if ls.models.engine is not None:
             ls.models.start_loading()  # load once, in the background, with progress
+        await _watch_python_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(ls, params: types.DidChangeConfigurationParams) -> None:
@@ -123,3 +124,20 @@ def register(server) -> None:
         ls.cache.clear()
         ls.predictor.runs.clear()
         return {"ok": True}
+
+
+async def _watch_python_files(ls) -> None:
+    """Ask the client to tell of every change to the workspace's Python files on disk
+    (workspace/didChangeWatchedFiles, see diagnostics.register): runs import them from
+    disk, so a change made outside the editor (a `git checkout`, a formatter) makes the
+    traces of the files that import them stale. Where the client cannot watch for us, saves
+    in the editor are still noticed."""
+    if not ls.supports_file_watching:
+        return
+    watcher = types.FileSystemWatcher(glob_pattern="**/*.py")
+    try:
+        await ls.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
+            id="semcoder-python-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=[watcher]))]))
+    except Exception as exc:  # the client refused: saves in the editor are still noticed
+        log.info("the client would not watch the workspace's Python files: %s", exc)

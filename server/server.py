@@ -105,6 +105,10 @@ class SemcoderServer(LanguageServer):
     def supports_configuration(self) -> bool:
         return bool(self._cap("workspace", "configuration"))
 
+    @property
+    def supports_file_watching(self) -> bool:
+        return bool(self._cap("workspace", "did_change_watched_files", "dynamic_registration"))
+
     def _first_workspace_root(self) -> str | None:
         roots = self.workspace_roots()
         return str(roots[0]) if roots else None

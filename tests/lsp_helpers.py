@@ -44,6 +44,12 @@ def make_client() -> LanguageClient:
     client.work_done: dict[Any, list[dict]] = {}
     client.statuses: list[dict] = []
     client.inlay_refreshes = 0
+    client.registrations: list[dict] = []
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def on_register(ls, params: types.RegistrationParams):
+        ls.registrations.extend(plain(params)["registrations"])
+        return None
 
     @client.feature(types.PROGRESS)
     def on_progress(ls, params: types.ProgressParams):
@@ -71,6 +77,7 @@ def capabilities() -> types.ClientCapabilities:
         workspace=types.WorkspaceClientCapabilities(
             configuration=True,
             inlay_hint=types.InlayHintWorkspaceClientCapabilities(refresh_support=True),
+            did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
         ),
         text_document=types.TextDocumentClientCapabilities(
             hover=types.HoverClientCapabilities(content_format=[types.MarkupKind.Markdown]),

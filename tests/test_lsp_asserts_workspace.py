@@ -78,3 +78,12 @@ async def test_a_change_on_disk_the_file_watcher_reports_reaches_open_files(tmp_
         await wait_for(lambda: diagnostics_for(client, main_uri) == [])
         value = await hover(client, main_uri, 2, 5)
         assert "returned `5`" in value and "✓ the assert passes: `total(2) == 5`" in value, value
+
+
+async def test_the_server_asks_the_editor_to_watch_the_workspace_s_python_files(tmp_path):
+    """Runs import the workspace's other files from disk: the server asks for their changes
+    (a `git checkout`, a formatter), not only the saves it sees."""
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        await wait_for(lambda: client.registrations, timeout=10)
+        watched = [r for r in client.registrations if r["method"] == "workspace/didChangeWatchedFiles"]
+        assert [w["globPattern"] for w in watched[0]["registerOptions"]["watchers"]] == ["**/*.py"]

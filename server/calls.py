@@ -56,6 +56,7 @@ class FunctionInfo:
     docstring: str
     kind: str = FUNCTION
     indent: str = ""  # the leading whitespace of its lines in the file (a method's class body)
+    takes_no_arguments: bool = False  # every parameter has a default (or there is none)
 
     @property
     def is_method(self) -> bool:
@@ -70,7 +71,7 @@ class FunctionInfo:
 class CallSite:
     function: str
     call: str  # e.g. "f(1, 2)"
-    origin: str  # "cursor" | "assert" | "doctest" | "comment" | "main" | "asserts" | "tests" | "explicit"
+    origin: str  # "cursor" | "assert" | "doctest" | "comment" | "main" | "asserts" | "tests" | "explicit" | "no-arguments"
     line: int  # where it appears (0-based)
     expected: str | None = None  # expected value, source text
     start_col: int = 0
@@ -196,7 +197,15 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, kind
         docstring=ast.get_docstring(node) or "",
         kind=kind,
         indent=def_text[: len(def_text) - len(def_text.lstrip())],
+        takes_no_arguments=_takes_no_arguments(node.args),
     )
+
+
+def _takes_no_arguments(args: ast.arguments) -> bool:
+    """Whether a call with no arguments binds every parameter (each one has a default, or
+    gathers the rest: `*args`, `**kwargs`)."""
+    positional = args.posonlyargs + args.args
+    return len(args.defaults) == len(positional) and all(d is not None for d in args.kw_defaults)
 
 
 def _method_kind(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

@@ -292,7 +292,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
     origin = {"assert": "from an assert", "doctest": "from a doctest", "comment": "from a `# semcoder:` comment",
               "main": "recorded from `__main__`", "asserts": "recorded from the file's asserts",
               "tests": "recorded from the file's tests",
-              "cursor": "under the cursor", "explicit": "supplied"}
+              "cursor": "under the cursor", "explicit": "supplied",
+              "no-arguments": "it takes no arguments, and no other call is known"}
     where = origin.get(result.get("callSource"), "call")
     actual = result.get("actual")
     if result.get("watched"):

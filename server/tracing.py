@@ -399,6 +399,9 @@ class Tracing:
                 if watched is not None and self.server.settings.execution.enabled:
                     # Values no literal can rebuild: trace that call where the file makes it.
                     return Target(uri, info, fn, watched)
+                if not fn.is_method and fn.takes_no_arguments:
+                    # `f()` is a call of it as good as any (a test function, a `main`).
+                    return Target(uri, info, fn, CallSite(fn.name, f"{fn.name}()", "no-arguments", fn.def_line))
                 recorded = self._recorded(uri, info, fn)
                 stopped = f" {recorded.stopped[0].upper()}{recorded.stopped[1:]}." if recorded and recorded.stopped else ""
                 raise NothingToTrace(

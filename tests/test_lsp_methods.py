@@ -399,3 +399,32 @@ async def test_hover_on_a_generator_function_shows_its_body_run(tmp_path):
         value = await hover(client, uri, line_of(GENERATOR, "sq = i * i"), 8)
         assert "yielded `[0, 1, 4, 9]` (a generator, drawn with `list()`)" in value
         assert "`sq = 0 → 1 → 4 → 9`" in value or "`sq = 0 → 1 → 4 → …`" in value, value
+
+
+NO_ARGUMENTS = (
+    "def area(w, h):\n"
+    "    return w * h\n"
+    "\n"
+    "def test_area():\n"
+    "    got = area(2, 3)\n"
+    "    assert got == 6\n"
+    "\n"
+    "def greet(name='you', *rest, **more):\n"
+    "    text = 'hi ' + name\n"
+    "    return text\n"
+)
+
+
+async def test_a_function_that_takes_no_arguments_is_traced_with_none(tmp_path):
+    """`f()` is a call of a function whose parameters all have defaults: hovering a test
+    function said "No known call for `test_area`"."""
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "zero.py", NO_ARGUMENTS)
+        value = await hover(client, uri, line_of(NO_ARGUMENTS, "got = area(2, 3)"), 8)
+        assert "`test_area()` (it takes no arguments, and no other call is known)" in value, value
+        assert "`got = 6`" in value and "returned `None`" in value
+        value = await hover(client, uri, line_of(NO_ARGUMENTS, "text = 'hi '"), 8)
+        assert "returned `'hi you'`" in value
+        # one that needs its arguments is called as the file's tests call it
+        value = await hover(client, uri, line_of(NO_ARGUMENTS, "return w * h"), 8)
+        assert "`area(2, 3)` (recorded from the file's tests)" in value, value

@@ -35,6 +35,14 @@ LARGE_FILE_LINES = 5000
 PREEMPTED_RETRY_S = 1.0
 
 _tasks: dict[str, asyncio.Task] = {}
+
+
+def cancel_all() -> None:
+    """At shutdown: checks still waiting or running stop (their runs would find the
+    executor closed)."""
+    for task in _tasks.values():
+        task.cancel()
+    _tasks.clear()
 _published: dict[str, list[types.Diagnostic]] = {}
 
 

@@ -326,7 +326,9 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             message = exc.get("message")  # ("KeyboardInterrupt" alone where it is empty, as Python writes it)
             out.append(f"raised {_code(str(exc.get('type')) + (': ' + str(message) if message else ''))}{where}")
         elif status == "crashed":
-            out.append(f"⚠ The sandbox crashed: {actual.get('message') or 'the process died'}")
+            said = actual.get("message") or "the process died"
+            # (the executor's own failures say so already: "The sandbox crashed: …")
+            out.append(f"⚠ {said}" if said.startswith("The sandbox") else f"⚠ The sandbox crashed: {said}")
         else:
             out.append(f"⚠ {actual.get('message') or status}")
         if actual.get("trace_stopped"):

@@ -242,6 +242,9 @@ class SemcoderServer(LanguageServer):
         asyncio.get_running_loop().call_later(max(0.0, wait), send)
 
     def shutdown_work(self) -> None:
+        from . import diagnostics
+
+        diagnostics.cancel_all()
         self.predictor.cancel_where(lambda run: True)
         self.executor.close()
         engine = self.models.engine

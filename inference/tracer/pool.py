@@ -105,10 +105,13 @@ class _Zygote:
             if words.startswith("tracer: preloading "):
                 raise TracerError(f"The sandbox could not preload a module: {words[len('tracer: '):]}.",
                                   hint="Remove it from the modules to preload (semcoder.execution.preload).")
-            said = f" It said: {words}" if words else ""
+            if words:  # what went wrong, in its words (not always the interpreter's version)
+                raise TracerError(f"The Python interpreter {python!r} could not start the tracer. It said: {words}",
+                                  hint="The tracer needs Python 3.9 or newer on Linux or macOS; if this one is "
+                                       "older, point the python setting at another interpreter.")
             raise TracerError(
                 f"The Python interpreter {python!r} could not start the tracer (it needs Python 3.9 or newer "
-                f"on Linux or macOS).{said}",
+                f"on Linux or macOS).",
                 hint="Point the python setting at another interpreter.",
             )
         self.info = hello

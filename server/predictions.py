@@ -53,12 +53,16 @@ class PredictionRun:
     function_source: str | None = None  # to tell cheaply whether an edit made it stale
     has_inlay_listener: bool = False
     engine_ttft_s: float | None = None  # the engine's own time to first token for this run
+    # The function's first line when the prediction was made: its steps name document lines
+    # of then, and the run is shared (and cached) by the function's code, wherever it is now.
+    function_start: int | None = None
     preempted: bool = False  # cancelled to make room for the user's request; retry later
 
     def to_dict(self) -> dict:
         return {
             "status": self.status, "message": self.message, "monologue": self.monologue,
             "steps": list(self.steps), "output": self.output, "modelId": self.model_id,
+            "functionStart": self.function_start,
         }
 
     def emit(self, partial: dict) -> None:
@@ -85,7 +89,7 @@ def _finished_run(key: str, function: str, call: str, data: dict) -> PredictionR
     run = PredictionRun(key, function, call, status=data.get("status", "complete"),
                         message=data.get("message"), monologue=data.get("monologue", ""),
                         steps=list(data.get("steps", [])), output=data.get("output"),
-                        model_id=data.get("modelId"))
+                        model_id=data.get("modelId"), function_start=data.get("functionStart"))
     run.done.set()
     return run
 
@@ -117,6 +121,7 @@ class Predictor:
         uri: str | None = None,
         source_hash: str | None = None,
         function_source: str | None = None,
+        function_start: int | None = None,
     ) -> PredictionRun:
         """The run for (code, call): finished from the cache, in flight, or newly started.
 
@@ -140,7 +145,8 @@ class Predictor:
             self.runs[key] = run
             return run
         run = PredictionRun(key, function, call, model_id=self.models.model_id, uri=uri,
-                            source_hash=source_hash, priority=priority, function_source=function_source)
+                            source_hash=source_hash, priority=priority, function_source=function_source,
+                            function_start=function_start)
         self._prune()
         self.runs[key] = run
         asyncio.get_running_loop().create_task(

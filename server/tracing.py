@@ -214,6 +214,18 @@ def _scope_names(nodes: list[ast.AST]) -> set[str]:
     return bound
 
 
+def moved_steps(steps: list[dict], made_at: int | None, fn: FunctionInfo) -> list[dict]:
+    """A prediction's steps with the lines of `fn` where it is now: the prediction is shared
+    by the function's code wherever it stands, and its steps name the document lines of
+    when it was made (`made_at`, the function's first line then). Lines outside the function
+    (a helper's) are left as they were."""
+    if made_at is None or made_at == fn.start:
+        return steps
+    shift, last = fn.start - made_at, made_at + (fn.end - fn.start)
+    return [{**step, "lines": [line + shift if made_at <= line <= last else line for line in step.get("lines") or []]}
+            for step in steps]
+
+
 @dataclass
 class Target:
     uri: str
@@ -233,6 +245,7 @@ class TraceJob:
         fn = self.target.function
         actual_states = actual_line_states(self.actual, fn.name, fn.start, fn.end, fn.def_line)
         predicted = self.run.to_dict()
+        predicted["steps"] = moved_steps(predicted["steps"], predicted.get("functionStart"), fn)
         predicted_states = predicted_line_states(predicted["steps"])
         call = self.target.call.call
         if self.target.call.watched and isinstance(self.actual, dict) and isinstance(self.actual.get("call"), str):
@@ -537,6 +550,7 @@ class Tracing:
             workspace_root=str(roots[0]) if roots else None,
             call=target.call.call, function=target.function.name, priority=priority, uri=target.uri,
             source_hash=target.function.source_hash, function_source=target.function.source,
+            function_start=target.function.start,
         )
 
     async def run(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True,

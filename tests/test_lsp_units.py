@@ -207,3 +207,25 @@ async def test_a_model_job_whose_caller_stops_waiting_is_cancelled():
     finally:
         stopped.set()
         worker.close()
+
+
+def test_a_shared_prediction_s_steps_follow_their_function_where_it_is_now():
+    """A prediction is shared (and cached) by the function's code, wherever the function
+    stands; its steps name document lines of when it was made. Moved down by three lines
+    (an import added above), the function's own lines move with it; a helper's do not."""
+    from semcoder_lsp.calls import analyse
+    from semcoder_lsp.predictions import PredictionRun, _finished_run
+    from semcoder_lsp.tracing import moved_steps
+
+    before = "def area(w, h):\n    a = w * h\n    return a\n"
+    after = "import os\n\n\n" + before
+    made = analyse(before).functions["area"]
+    now = analyse(after).functions["area"]
+    run = PredictionRun("key", "area", "area(3, 4)", status="complete", function_start=made.start,
+                        steps=[{"index": 1, "text": "a = 12", "lines": [1], "mentions": [["a", "12"]]},
+                               {"index": 2, "text": "helper", "lines": [40], "mentions": []}])
+    cached = _finished_run("key", "area", "area(3, 4)", run.to_dict())  # as the cache gives it back
+    moved = moved_steps(cached.to_dict()["steps"], cached.to_dict()["functionStart"], now)
+    assert [step["lines"] for step in moved] == [[4], [40]]
+    assert moved_steps(run.to_dict()["steps"], made.start, made) == run.to_dict()["steps"]
+    assert moved_steps(run.to_dict()["steps"], None, now) == run.to_dict()["steps"]  # (older cache entries)

@@ -8,12 +8,11 @@ be read or decoded becomes a clear SourceError rather than a traceback.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import io
-import tokenize
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from semcoder_inference.sources import SourceUnreadable, decode_python
 
 from .calls import ModuleInfo, SourceError, analyse
 
@@ -70,28 +69,10 @@ class DocumentStore:
 
 
 def decode_source(data: bytes, name: str) -> str:
-    """A Python file's bytes as text, decoded as the interpreter decodes them
-    (tokenize.detect_encoding: a UTF-8 BOM, which is dropped, or a coding declaration in the
-    first two lines, else UTF-8). Line ends are kept as they are (LSP positions count them).
-    Raises SourceError naming the file."""
+    """A Python file's bytes as text, decoded as the interpreter decodes them (see
+    semcoder_inference.sources: a BOM, a coding declaration, else UTF-8). Line ends are kept
+    as they are (LSP positions count them). Raises SourceError naming the file."""
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:
-        message = str(exc)
-        if message.startswith("unknown encoding"):
-            raise SourceError(f"{name} declares an encoding Python does not know ({message}), "
-                              "so SemCoder cannot analyse it.") from None
-        if message.startswith("encoding problem"):  # Python refuses such a file too
-            raise SourceError(f"{name} starts with a UTF-8 byte order mark but declares another encoding, "
-                              "so SemCoder cannot analyse it.") from None
-        if not message.startswith("invalid or missing encoding declaration"):
-            raise SourceError(f"{name} cannot be decoded as Python source ({message}), "
-                              "so SemCoder cannot analyse it.") from None
-        encoding = "utf-8"  # bytes that are not UTF-8 in the first lines: said below
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        label = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
-        raise SourceError(
-            f"{name} is not {label} text (invalid byte at offset {exc.start}), so SemCoder cannot analyse it."
-        ) from None
+        return decode_python(data, name)
+    except SourceUnreadable as exc:
+        raise SourceError(str(exc)) from None

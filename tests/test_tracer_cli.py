@@ -130,3 +130,19 @@ def test_watch_traces_the_first_call_where_the_script_makes_it(tmp_path):
     assert "called from line 11: count(<Cart items=[3, 4]>)" in table
     missing = semcoder("trace", str(path), "--watch", "nothing", check=False)
     assert missing.returncode == 1 and "running the module never called nothing" in missing.stdout
+
+
+def test_files_are_read_as_python_reads_them(tmp_path):
+    """A UTF-8 byte order mark (Windows editors write one) and a coding line: Python runs
+    such files, and `semcoder trace` refused them ("invalid non-printable character U+FEFF",
+    "'utf-8' codec can't decode")."""
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbfdef f(x):\r\n    return x + 1\r\n")
+    latin = tmp_path / "latin.py"
+    latin.write_bytes("# -*- coding: latin-1 -*-\ndef g():\n    return 'caf\xe9'\n".encode("latin-1"))
+    assert "| 2 | return `2` |" in semcoder("trace", str(bom), "--call", "f(1)").stdout
+    assert "| 3 | return `'café'` |" in semcoder("trace", str(latin), "--call", "g()").stdout
+    broken = tmp_path / "broken.py"
+    broken.write_bytes(b"def h():\n    return '\xff'\n")
+    failed = semcoder("trace", str(broken), "--call", "h()", check=False)
+    assert failed.returncode != 0 and "is not UTF-8 text (invalid byte at offset" in failed.stderr

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SemcoderError
+from ..sources import read_python
 from .limits import Limits
 from .pool import ISOLATION_MODES, Tracer
 from .python_finder import find_python
@@ -65,10 +66,7 @@ def run_trace(args: argparse.Namespace) -> int:
         raise SemcoderError("Which file? Give the Python file that defines the function.",
                             hint='e.g. semcoder trace shapes.py --call "area(2, 3)"')
     path = Path(args.file)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SemcoderError(f"Cannot read {args.file}: {exc}.") from exc
+    source = read_python(path)  # (a BOM or a coding line, as Python reads the file)
     limits = Limits(
         timeout_s=args.timeout, cpu_s=args.cpu_seconds, memory_mb=args.memory_mb,
         max_output_bytes=args.max_output, max_events=args.max_events, max_depth=args.max_depth,

@@ -69,7 +69,7 @@ def test_record_calls(program):
 
 def test_user_mistakes_are_one_paragraph_errors(tmp_path):
     proc = semcoder("trace", str(tmp_path / "missing.py"), "--call", "f()", check=False)
-    assert proc.returncode == 2 and proc.stderr.startswith("semcoder: Cannot read")
+    assert proc.returncode == 2 and proc.stderr.startswith("semcoder: There is no file")
     assert "Traceback" not in proc.stderr
     proc = semcoder("trace", str(tmp_path / "missing.py"), "--call", "f()", "--timeout", "-1", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -6,6 +6,14 @@ else. `slice_function` collects those transitively from the same file and, where
 names a module inside the workspace (`from pkg.mod import helper`, or a relative import),
 from that module too. With a token budget, the nearest dependencies are kept first.
 
+A module-level statement is one part, shown once and in file order, however many of the names
+it binds are used (`A, B = 1, 2`). Names follow Python's scopes: a function's own names
+(parameters, assignments, imports, nested definitions) shadow the module's, except those it
+declares `global`; `nonlocal` names are the enclosing function's; class-body names are not seen
+by method bodies. A name bound only inside a module-level `if` or `try` (a platform switch, an
+optional import) brings the whole statement; a name bound nowhere in the module brings its
+star imports (or, for a star import of a workspace module, the definition there).
+
 The snippet comes with a line map (snippet line -> (file path, file line)) so that lines the
 model names in its monologue can be shown on the real lines of the real files.
 """
@@ -13,6 +21,8 @@ model names in its monologue can be shown on the real lines of the real files.
 from __future__ import annotations
 
 import ast
+import builtins
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +105,10 @@ class _Module:
             self.tree = _salvage(self.lines)
         self.definitions: dict[str, ast.stmt] = {}
         self.imports: dict[str, tuple[ast.Import | ast.ImportFrom, ast.alias]] = {}
+        # Names bound only inside a module-level `if` or `try` (an optional import, a
+        # platform switch): the whole statement, each one that binds the name, in file order.
+        self.blocks: dict[str, list[ast.stmt]] = {}
+        self.star_imports: list[ast.ImportFrom] = []
         for node in self.tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.definitions[node.name] = node
@@ -107,9 +121,18 @@ class _Module:
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
                     if alias.name == "*":
+                        self.star_imports.append(node)  # type: ignore[arg-type]
                         continue
                     bound = alias.asname or alias.name.split(".")[0]
                     self.imports[bound] = (node, alias)
+            elif isinstance(node, _BLOCKS):
+                for name in sorted(_scope_bindings([node])[0]):
+                    self.blocks.setdefault(name, []).append(node)
+        for name in list(self.blocks):
+            if name in self.definitions or name in self.imports:
+                del self.blocks[name]  # bound plainly too: the plain binding is the one used
+        # Every name a module-level statement binds, however (a `for` target, a `with` name...).
+        self.bound = _scope_bindings(self.tree.body)[0]
 
     def text_lines(self, first: int, last: int) -> list[tuple[int, str]]:
         return [(number, self.lines[number - 1]) for number in range(first, last + 1)]
@@ -172,27 +195,101 @@ def _kind(node: ast.stmt) -> str:
     return "constant"
 
 
-def _bound_locally(node: ast.AST) -> set[str]:
-    """Names a function binds itself (parameters, assignments, loop variables): a module-level
-    name spelled the same is shadowed there, not referenced."""
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_BLOCKS = (ast.If, ast.Try) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+# Names every module has without binding them: a use of one needs no definition (and no star
+# import) in the snippet.
+_ALWAYS_BOUND = frozenset(dir(builtins)) | {"__file__", "__builtins__", "__annotations__", "__path__"}
+
+
+def _scope_bindings(body: list[ast.AST]) -> tuple[set[str], set[str]]:
+    """The names one scope's own statements bind (assignments, loop and `with` targets,
+    imports, nested `def`/`class` names, `except ... as`, `del`, match captures, `:=` inside
+    comprehensions), and the names it declares `global`.
+
+    Nested functions, lambdas and classes are scopes of their own: what they bind is theirs,
+    and comprehension targets are the comprehension's. Names declared `global` or `nonlocal`
+    are not the scope's own, whether or not it assigns them.
+    """
     bound: set[str] = set()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+    declared_global: set[str] = set()
+    declared_nonlocal: set[str] = set()
+
+    def visit(node: ast.AST, in_comprehension: bool) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            return  # decorators, defaults and bases bind nothing worth following
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Global):
+            declared_global.update(node.names)
+        elif isinstance(node, ast.Nonlocal):
+            declared_nonlocal.update(node.names)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name != "*":
+                    bound.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            bound.add(node.target.id)  # `:=` binds in the enclosing scope, even in a comprehension
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if not in_comprehension:
+                bound.add(node.id)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        inside = in_comprehension or isinstance(node, _COMPREHENSIONS)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    for node in body:
+        visit(node, False)
+    return bound - declared_global - declared_nonlocal, declared_global
+
+
+def _bound_locally(node: ast.AST) -> tuple[set[str], set[str]]:
+    """Names a function binds itself (parameters, assignments, loop variables, imports, nested
+    definitions): a module-level name spelled the same is shadowed there, not referenced. And
+    the names it declares `global`: those are the module's, even if an enclosing function has
+    its own."""
+    bound: set[str] = set()
+    if isinstance(node, _FUNCTIONS):
         args = node.args
         for arg in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
             if arg is not None:
                 bound.add(arg.arg)
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            bound.add(child.id)
-        elif isinstance(child, (ast.Global, ast.Nonlocal)):
-            bound.difference_update(child.names)  # `global X` means the module's X
-    return bound
+    body = node.body if isinstance(node.body, list) else [node.body]  # type: ignore[attr-defined]
+    own, declared_global = _scope_bindings(body)
+    return (bound | own) - declared_global, declared_global
 
 
-def _free_names(node: ast.AST, bound: frozenset[str], out: list[str]) -> None:
-    """Append the names `node` reads that no enclosing function binds, in first-use order."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+def _comprehension_free_names(node: ast.AST, bound: frozenset[str], out: list[str]) -> None:
+    """A comprehension is a scope: its targets are its own; its first iterable is evaluated
+    outside it."""
+    inner = bound
+    for index, generator in enumerate(node.generators):  # type: ignore[attr-defined]
+        _free_names(generator.iter, bound if index == 0 else inner, out)
+        targets = {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}
+        inner = inner | targets
+        for condition in generator.ifs:
+            _free_names(condition, inner, out)
+    results = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
+    for result in results:
+        _free_names(result, inner, out)
+
+
+def _free_names(node: ast.AST, bound: frozenset[str], out: list[str], class_scope: frozenset[str] | None = None) -> None:
+    """Append the names `node` reads that no enclosing function binds, in first-use order.
+
+    `class_scope` is given for the members of a class body: what the class body binds is seen
+    by its own statements and by its methods' decorators and defaults, not by method bodies.
+    """
+    if isinstance(node, _FUNCTIONS):
         # Decorators, defaults and annotations run in the enclosing scope; the body in its own.
+        outer_scope = bound if class_scope is None else class_scope
         args = node.args
         outer: list[ast.AST] = list(args.defaults) + [d for d in args.kw_defaults if d is not None]
         if not isinstance(node, ast.Lambda):
@@ -200,11 +297,33 @@ def _free_names(node: ast.AST, bound: frozenset[str], out: list[str]) -> None:
             every_arg = args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]
             outer += [a.annotation for a in every_arg if a is not None and a.annotation is not None]
         for child in outer:
-            _free_names(child, bound, out)
-        inner = bound | _bound_locally(node)
+            _free_names(child, outer_scope, out)
+        own, declared_global = _bound_locally(node)
+        inner = (bound | own) - declared_global
         for child in node.body if isinstance(node.body, list) else [node.body]:
             _free_names(child, inner, out)
         return
+    if isinstance(node, ast.ClassDef):
+        outer_scope = bound if class_scope is None else class_scope
+        for child in list(node.decorator_list) + list(node.bases) + list(node.keywords):
+            _free_names(child, outer_scope, out)
+        own, declared_global = _scope_bindings(node.body)
+        members = (bound | own) - declared_global
+        for child in node.body:
+            _free_names(child, bound - declared_global, out, class_scope=members)
+        return
+    if class_scope is not None:  # a statement of a class body (not a method): the class scope
+        bound = class_scope
+    if isinstance(node, _COMPREHENSIONS):
+        _comprehension_free_names(node, bound, out)
+        return
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        read = node.target.id  # `COUNT += 1` reads COUNT before it writes it
+        if read not in bound and read not in out:
+            _free_names(node.value, bound, out)
+            if read not in out:
+                out.append(read)
+            return
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
         if node.id not in bound and node.id not in out:
             out.append(node.id)
@@ -240,6 +359,9 @@ class _Slicer:
         self.modules: dict[str, _Module] = {module.path: module}
         self.parts: dict[str, SlicePart] = {}
         self.order: list[str] = []  # discovery order of part keys
+        # The statements already taken: one statement is one part, however many of the names
+        # it binds are used (`A, B = 1, 2`).
+        self.statements: set[tuple[str, int, int]] = set()
 
     # --- workspace modules -------------------------------------------------------------------
 
@@ -331,7 +453,7 @@ class _Slicer:
             part = SlicePart(function, "target", module.path, 0, tuple(module.node_lines(cls)))
             return part, [cls]
         lines = module.text_lines(header_first, body_first - 1)
-        nodes: list[ast.AST] = list(cls.bases) + list(cls.keywords) + list(cls.decorator_list)
+        nodes: list[ast.AST] = []
         nodes_in_body = 0
         for index, item in enumerate(cls.body):
             is_docstring = index == 0 and isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)
@@ -348,7 +470,11 @@ class _Slicer:
             nodes.append(item)
             nodes_in_body += 1
         part = SlicePart(function, "target", module.path, 0, tuple(lines))
-        return part, nodes
+        # The kept members read as one class, so that what the class body binds (`b = a + 1`
+        # after `a = 1`) is not taken for the module's.
+        kept = copy.copy(cls)
+        kept.body = nodes  # type: ignore[assignment]
+        return part, [kept]
 
     def collect(self, function: str) -> None:
         target, nodes = self.target(function)
@@ -360,29 +486,51 @@ class _Slicer:
             for name in _references(nodes):
                 if module is self.main and name in skip:
                     continue
-                found = self._resolve_name(module, name, parent)
-                if found is not None:
-                    queue.append(found)
+                queue.extend(self._resolve_name(module, name, parent))
+
+    def _statement(
+        self, module: _Module, node: ast.stmt, name: str, kind: str, parent: SlicePart
+    ) -> list[tuple[_Module, SlicePart, list[ast.AST]]]:
+        """Add a module-level statement as a part (once, however many of its names are used);
+        return it for its own references to be followed, or nothing if it was already in."""
+        where = (module.path, node.lineno, node.col_offset)
+        if where in self.statements:
+            return []
+        part = SlicePart(name, kind, module.path, parent.depth + 1, tuple(module.node_lines(node)), parent.key)
+        if not self._add(part):
+            return []
+        self.statements.add(where)
+        return [(module, part, [node])]
 
     def _resolve_name(
-        self, module: _Module, name: str, parent: SlicePart, alias_of: str | None = None
-    ) -> tuple[_Module, SlicePart, list[ast.AST]] | None:
-        """Add the part that defines `name` in `module`; return it if its own references need
-        following. `alias_of` is the name the referencing code uses (for `import x as y`)."""
+        self, module: _Module, name: str, parent: SlicePart
+    ) -> list[tuple[_Module, SlicePart, list[ast.AST]]]:
+        """Add the parts that bind `name` in `module`; return those whose own references need
+        following."""
         node = module.definitions.get(name)
         if node is not None:
-            part = SlicePart(name, _kind(node), module.path, parent.depth + 1, tuple(module.node_lines(node)), parent.key)
-            if self._add(part):
-                return module, part, [node]
-            return None
-        if name not in module.imports:
-            return None  # a builtin, or a name the code binds some other way
+            return self._statement(module, node, name, _kind(node), parent)
+        if name in module.imports:
+            return self._import(module, name, parent)
+        if name in module.blocks:
+            # Bound only inside module-level `if`/`try` statements: each of them, whole.
+            found: list[tuple[_Module, SlicePart, list[ast.AST]]] = []
+            for block in module.blocks[name]:
+                found.extend(self._statement(module, block, name, "constant", parent))
+            return found
+        if name in module.bound or name in _ALWAYS_BOUND:
+            return []  # a builtin, or a name the module binds some other way (a `for` target)
+        # Otherwise unbound: it can only come from a star import.
+        return self._star(module, name, parent)
+
+    def _import(
+        self, module: _Module, name: str, parent: SlicePart
+    ) -> list[tuple[_Module, SlicePart, list[ast.AST]]]:
         node, alias = module.imports[name]
-        if isinstance(node, ast.ImportFrom) and alias.name != "*":
+        if isinstance(node, ast.ImportFrom):
             neighbour = self._resolve_module(module, node)
-            if neighbour is not None and neighbour is not module:
-                if alias.name in neighbour.definitions or alias.name in neighbour.imports:
-                    return self._resolve_name(neighbour, alias.name, parent)
+            if neighbour is not None and neighbour is not module and _provides(neighbour, alias.name):
+                return self._resolve_name(neighbour, alias.name, parent)
         # Not in the workspace: the snippet needs the import itself.
         if isinstance(node, ast.ImportFrom):
             text = f"from {'.' * node.level}{node.module or ''} import {alias.name}"
@@ -390,9 +538,54 @@ class _Slicer:
             text = f"import {alias.name}"
         if alias.asname:
             text += f" as {alias.asname}"
+        self._import_part(module, node, text, parent)
+        return []
+
+    def _star(
+        self, module: _Module, name: str, parent: SlicePart
+    ) -> list[tuple[_Module, SlicePart, list[ast.AST]]]:
+        """`name` from `module`'s star imports: the definition where a star import names a
+        workspace module that binds it (following that module's own star imports); else every
+        star import of a module outside the workspace that it may come through (which of them
+        binds it cannot be told without running them)."""
+        reached: list[_Module] = []
+        found = self._star_from_workspace(module, name, parent, reached)
+        if found is not None:
+            return found
+        for where in reached:
+            for node in where.star_imports:
+                if self._resolve_module(where, node) is None:
+                    text = f"from {'.' * node.level}{node.module or ''} import *"
+                    self._import_part(where, node, text, parent)
+        return []
+
+    def _star_from_workspace(
+        self, module: _Module, name: str, parent: SlicePart, reached: list[_Module]
+    ) -> list[tuple[_Module, SlicePart, list[ast.AST]]] | None:
+        """The parts for `name` from the workspace modules `module` star-imports, or None if
+        none of them binds it; `reached` collects the modules whose star imports it may come
+        through."""
+        reached.append(module)
+        for node in module.star_imports:
+            neighbour = self._resolve_module(module, node)
+            if neighbour is None or neighbour in reached:
+                continue
+            if _provides(neighbour, name):
+                return self._resolve_name(neighbour, name, parent)
+            if name not in neighbour.bound and neighbour.star_imports:
+                found = self._star_from_workspace(neighbour, name, parent, reached)
+                if found is not None:
+                    return found
+        return None
+
+    def _import_part(self, module: _Module, node: ast.stmt, text: str, parent: SlicePart) -> None:
         part = SlicePart(text, "import", module.path, parent.depth + 1, ((node.lineno, text),), parent.key)
         self._add(part)
-        return None
+
+
+def _provides(module: _Module, name: str) -> bool:
+    """Whether `module` binds `name` in a way the slicer can cut out (not a star import)."""
+    return name in module.definitions or name in module.imports or name in module.blocks
 
 
 def _render(parts: list[SlicePart], main_path: str) -> tuple[str, dict[int, tuple[str, int]]]:

@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any, Iterable
 
-MAX_VALUES_PER_NAME = 4  # a loop shows its first values, then "…"
+MAX_VALUES_PER_NAME = 4  # a loop shows its first values, "…", then its last
 # A loop that changes a new place inside a local each time (`grid[i][j] = 0`) shows its
 # first places, then how many more.
 MAX_PLACES_PER_NAME = 4
@@ -38,8 +38,9 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
                 places[local] = places.get(local, 0) + 1
                 if places[local] > MAX_PLACES_PER_NAME:
                     continue
-            shown = [_one_line(text) for text in seen[:MAX_VALUES_PER_NAME]]
-            values[name] = " → ".join(shown) + (" → …" if len(seen) > MAX_VALUES_PER_NAME else "")
+            if len(seen) > MAX_VALUES_PER_NAME:  # the first ones, then where the loop ended
+                seen = seen[:MAX_VALUES_PER_NAME - 1] + ["…"] + seen[-1:]
+            values[name] = " → ".join(_one_line(text) for text in seen)
         for local, count in places.items():
             if count > MAX_PLACES_PER_NAME:
                 values[f"{local}[…]"] = f"… ({count - MAX_PLACES_PER_NAME} more places)"

@@ -398,7 +398,7 @@ async def test_hover_on_a_generator_function_shows_its_body_run(tmp_path):
         uri = open_document(client, tmp_path / "squares.py", GENERATOR)
         value = await hover(client, uri, line_of(GENERATOR, "sq = i * i"), 8)
         assert "yielded `[0, 1, 4, 9]` (a generator, drawn with `list()`)" in value
-        assert "`sq = 0 → 1 → 4 → 9`" in value or "`sq = 0 → 1 → 4 → …`" in value, value
+        assert "`sq = 0 → 1 → 4 → 9`" in value, value
 
 
 NO_ARGUMENTS = (

@@ -229,3 +229,15 @@ def test_a_shared_prediction_s_steps_follow_their_function_where_it_is_now():
     assert [step["lines"] for step in moved] == [[4], [40]]
     assert moved_steps(run.to_dict()["steps"], made.start, made) == run.to_dict()["steps"]
     assert moved_steps(run.to_dict()["steps"], None, now) == run.to_dict()["steps"]  # (older cache entries)
+
+
+def test_a_loop_s_values_end_with_the_last_one():
+    """A long loop showed its first four values and "…": where it ended (the sum it was
+    building) never appeared."""
+    from semcoder_lsp.results import actual_line_states
+
+    events = [{"kind": "call", "line": 0, "depth": 0, "function": "f", "changes": {"n": "100"}}]
+    events += [{"kind": "line", "line": 2, "depth": 0, "function": "f", "changes": {"acc": str(total)}}
+               for total in (1, 5, 14, 30, 55, 328350)]
+    states = actual_line_states({"events": events, "status": "ok"}, "f", 0, 3)
+    assert {s["line"]: s["values"] for s in states}[2] == {"acc": "1 → 5 → 14 → … → 328350"}

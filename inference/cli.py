@@ -34,13 +34,57 @@ def command_group(subparsers: argparse._SubParsersAction, name: str, help: str) 
     return group
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level; choose one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: str | object) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=default,
+        metavar="{" + ",".join(LOG_LEVELS) + "}",
+        help="log level for stderr (default WARNING); may come before or after the command",
+    )
+
+
+def _log_level_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept --log-level after any (sub-)command too (`semcoder predict ... --log-level DEBUG`,
+    as error hints suggest). SUPPRESS: a sub-command that is not given it does not reset the
+    value given before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                if "--log-level" not in sub._option_string_actions:
+                    _add_log_level(sub, argparse.SUPPRESS)
+                _log_level_everywhere(sub)
+
+
+def _robust_stdio() -> None:
+    """Print what cannot be encoded (a monologue's `²` or `世界` on a latin-1 or ASCII terminal)
+    as backslash escapes instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # closed or detached: nothing to print to anyway
+                pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semcoder",
         description="SemCoder: predicted and real execution traces for Python code.",
     )
     parser.add_argument("--version", action="version", version=f"semcoder {__version__}")
-    parser.add_argument("--log-level", default="WARNING", help="log level for stderr (default WARNING)")
+    _add_log_level(parser, "WARNING")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Order by name so `--help` is stable whatever order the metadata lists them in.
     for ep in sorted(entry_points(group="semcoder.commands"), key=lambda e: e.name):
@@ -50,13 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
             log.debug("commands %s unavailable: %s", ep.name, exc)
             continue
         register(sub)
+    _log_level_everywhere(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    _robust_stdio()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

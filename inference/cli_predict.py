@@ -6,18 +6,27 @@
 The monologue streams to stdout as the model writes it; the parsed answer follows on its own
 line. Everything else (model loading, the tiny-model label) goes to stderr, so stdout can be
 piped. The model is `--model`, else $SEMCODER_MODEL, else the locally built tiny test model.
+
+Exit status (as `semcoder trace`: 0 a result, 1 it ran but gave none, 2 a usage error):
+0 when the model finished an answer that states a value ("answer: VALUE"); 1 when it gave
+none that can be used, and the answer line says why: "(none: ...)" no [ANSWER] block,
+"(incomplete: ...)" cut off by --max-tokens or stopped before [/ANSWER], "(unparsed: ...)" /
+"(no input: ...)" an answer that states no value or input; 2 for bad arguments, files or models.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import io
 import os
 import sys
+import tokenize
 from pathlib import Path
 
 from .engine import GenerationParams
 from .errors import SemcoderError, SettingsError
+from .sources import read_python
 
 MODEL_ENV = "SEMCODER_MODEL"
 CACHE_ENV = "SEMCODER_CACHE"  # where the tiny test model is built (default <repo>/.cache)
@@ -29,6 +38,11 @@ TINY_LABEL = (
     f"    export {MODEL_ENV}={SUGGESTED_MODEL}"
 )
 
+EXIT_STATUS = (
+    "exit status: 0 an answer with a value; 1 no usable answer (none, cut off by --max-tokens, "
+    "or stating no value), said on the answer line; 2 bad arguments, file or model"
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
@@ -37,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Predict the result of a call with SemCoder's forward monologue. The function "
         "and the helpers, classes, constants and imports it uses are sent to the model; the "
         "monologue streams to stdout, then the parsed answer is printed as 'answer: ...'.",
+        epilog=EXIT_STATUS,
     )
     predict.add_argument("file", metavar="FILE", help="the Python module that defines the function")
     predict.add_argument("--call", required=True, help='the call to predict, e.g. "f(1, 2)"')
@@ -53,9 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="find an input that makes a function return a given output (backward monologue)",
         description="Ask SemCoder for an input with which FUNCTION returns OUTPUT. The reasoning "
         "streams to stdout, then the call with the found input is printed as 'answer: ...'.",
+        epilog=EXIT_STATUS,
     )
     backward.add_argument("file", metavar="FILE", help="the Python module that defines the function")
-    backward.add_argument("--function", required=True, help="the function (or Class.method)")
+    backward.add_argument(
+        "--function",
+        required=True,
+        help="a top-level function (not a method: SemCoder's input format, `assert f(??) == OUTPUT`, "
+        "has no place for an instance)",
+    )
     backward.add_argument("--output", required=True, help='the expected return value, e.g. "[1, 2]"')
     _add_model_options(backward)
     backward.set_defaults(handler=_predict_input)
@@ -92,10 +113,20 @@ def _repo_root() -> Path:
     return here if (here / "pyproject.toml").is_file() else Path.cwd()
 
 
+def check_model_option(explicit: str | None) -> None:
+    """An empty --model is a mistake (an unset shell variable, say), not a request for the default."""
+    if explicit is not None and not explicit.strip():
+        raise SettingsError(
+            "--model is empty.",
+            hint=f"Give a .gguf path or OWNER/REPO:FILE.gguf, or leave --model out to use ${MODEL_ENV}.",
+        )
+
+
 def resolve_model_spec(explicit: str | None) -> tuple[str, bool]:
     """(model spec, is_tiny): --model, else $SEMCODER_MODEL, else the tiny test model."""
+    check_model_option(explicit)
     if explicit:
-        return explicit, False
+        return explicit.strip(), False
     from_env = os.environ.get(MODEL_ENV, "").strip()
     if from_env:
         return from_env, False
@@ -137,12 +168,7 @@ def _params(args: argparse.Namespace) -> GenerationParams:
 
 def _read_module(file: str) -> tuple[str, Path]:
     path = Path(file).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), path.resolve()
-    except FileNotFoundError:
-        raise SemcoderError(f"There is no file {file}.", hint="Give the path of a Python module.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SemcoderError(f"Cannot read {file}: {exc}.") from None
+    return read_python(path), path.resolve()  # (a BOM or a coding line, as Python reads the file)
 
 
 def _workspace_for(path: Path, explicit: str | None) -> str:
@@ -154,16 +180,45 @@ def _workspace_for(path: Path, explicit: str | None) -> str:
     return str(path.parent)
 
 
+def _has_comment(text: str) -> bool:
+    try:
+        return any(tok.type == tokenize.COMMENT for tok in tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+
+
+def _expression(option: str, text: str, example: str) -> ast.expr:
+    """`text` as one Python expression, or a SettingsError: it goes into the prompt's
+    assertion, where a comment would hide the rest of the line and a second statement or a
+    cut-off value would make the program the model reads invalid."""
+    if not text.strip():
+        raise SettingsError(f"{option} is empty; write {example}.")
+    try:
+        expression = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        raise SettingsError(f"{option} {text!r} is not a Python expression; write {example}.") from None
+    if _has_comment(text):
+        raise SettingsError(f"{option} {text!r} holds a comment; give only the expression, e.g. {example}.")
+    return expression
+
+
+def check_call(call: str) -> ast.Call:
+    """--call as one Python call expression (SettingsError otherwise)."""
+    expression = _expression("--call", call, 'a call such as "f(1, 2)"')
+    if not isinstance(expression, ast.Call):
+        raise SettingsError(f"--call {call!r} is not a call; write it as \"f(1, 2)\".")
+    return expression
+
+
+def check_output(output: str) -> None:
+    """--output as one Python expression (SettingsError otherwise)."""
+    _expression("--output", output, 'a Python value such as "[1, 2]" or "\'abc\'"')
+
+
 def function_from_call(call: str, source: str) -> str:
     """The function a call runs: `f(1)` -> f; `Rect(2, 3).area()` or `Rect.area(r)` -> Rect.area
     when Rect is a class in `source`."""
-    try:
-        expression = ast.parse(call.strip(), mode="eval").body
-    except SyntaxError:
-        raise SettingsError(f"--call {call!r} is not a Python expression; write a call such as \"f(1, 2)\".") from None
-    if not isinstance(expression, ast.Call):
-        raise SettingsError(f"--call {call!r} is not a call; write it as \"f(1, 2)\".")
-    func = expression.func
+    func = check_call(call).func
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):
@@ -189,7 +244,29 @@ def _progress(fraction: float, message: str) -> None:
         print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
 
 
-def _run(args: argparse.Namespace, events_for) -> int:
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def answer_line(final, args: argparse.Namespace, unusable: str = "unparsed") -> tuple[str, int]:
+    """The "answer: ..." line for the final event, and the exit status: 0 only for a finished
+    answer with a value; otherwise the line says plainly what is missing and why (1)."""
+    if final is not None and final.complete and final.value is not None:
+        return f"answer: {final.value}", 0
+    if final is None:
+        return "answer: (none: the model did not write an [ANSWER] block)", 1
+    reason = final.reason or "the model did not write an [ANSWER] block"
+    stats = final.stats
+    if stats is not None and stats.finish_reason == "length":
+        reason += f" (--max-tokens {args.max_tokens}; raise it for a longer answer)"
+    if not final.answer:
+        return f"answer: (none: {reason})", 1
+    if not final.complete:
+        return f"answer: (incomplete: {reason}; it got as far as: {_one_line(final.answer)})", 1
+    return f"answer: ({unusable}: {reason}; the model wrote: {_one_line(final.answer)})", 1
+
+
+def _run(args: argparse.Namespace, events_for, unusable: str = "unparsed") -> int:
     engine = _make_engine(args)
     try:
         engine.load(_progress)
@@ -204,16 +281,14 @@ def _run(args: argparse.Namespace, events_for) -> int:
                 final = event
         if not ended_with_newline:
             sys.stdout.write("\n")
-        if final is not None and final.value:
-            print(f"answer: {final.value}", flush=True)
-        else:
-            print("answer: (none: the model did not write an [ANSWER] block)", flush=True)
+        line, status = answer_line(final, args, unusable)
+        print(line, flush=True)
         if final is not None and final.context is not None and final.context.dropped:
             print(
                 "note: left out of the prompt to fit the context: " + ", ".join(final.context.dropped),
                 file=sys.stderr,
             )
-        return 0
+        return status
     finally:
         engine.close()
 
@@ -222,7 +297,9 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import build_output_prompt, predict_output
 
     source, path = _read_module(args.file)
+    check_call(args.call)  # also when --function names the function
     function = args.function or function_from_call(args.call, source)
+    check_model_option(args.model)
     params = _params(args)
     workspace = _workspace_for(path, args.workspace)
 
@@ -236,9 +313,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _predict_input(args: argparse.Namespace) -> int:
-    from .predict import build_input_prompt, predict_input
+    from .predict import build_input_prompt, check_input_function, predict_input
 
     source, path = _read_module(args.file)
+    check_input_function(args.function)
+    check_output(args.output)
+    check_model_option(args.model)
     params = _params(args)
     workspace = _workspace_for(path, args.workspace)
 
@@ -248,4 +328,4 @@ def _predict_input(args: argparse.Namespace) -> int:
             print(built.text, file=sys.stderr, flush=True)
         return predict_input(engine, source, args.function, args.output, params, context=built.context, path=str(path))
 
-    return _run(args, events)
+    return _run(args, events, unusable="no input")

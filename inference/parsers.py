@@ -12,8 +12,10 @@ state, which the tests check by splitting at every position.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
+import textwrap
 import tokenize
 from dataclasses import dataclass, field
 
@@ -97,12 +99,13 @@ class AnswerParser(_SpanParser):
 
 
 _FENCE_OPEN = re.compile(r"\A```[\w+-]*[ \t]*\n")
-_FENCE_CLOSE = re.compile(r"\n?```[ \t]*\Z")
+_FENCE_CLOSE = re.compile(r"\n?[ \t]*```[ \t]*\Z")
 
 
 class RefinedParser(_SpanParser):
     """`.code`: the program after the last `[Refined]` (up to `[/Refined]`), without the
-    ```python fences the model wraps it in; None before any `[Refined]`."""
+    ```python fences the model wraps it in and without indentation common to all its lines;
+    None before any `[Refined]`."""
 
     start_marker = REFINED_START
     stop_marker = REFINED_STOP
@@ -115,11 +118,138 @@ class RefinedParser(_SpanParser):
         code = span.strip("\n")
         code = _FENCE_OPEN.sub("", code.lstrip(), count=1) if code.lstrip().startswith("```") else code
         code = _FENCE_CLOSE.sub("", code.rstrip(), count=1)
-        return code.strip("\n")
+        # The model may indent the whole program (as in a list or under a heading); a program
+        # indented as a block does not compile, so take the common indentation off.
+        return textwrap.dedent(code).strip("\n")
 
 
 # ---------------------------------------------------------------------------------------------
 # Answers: `assert f(x) == value`
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What an [ANSWER] block says: `value` (the predicted output, or the call with the found
+    input), or None with `problem` saying why the answer gives none."""
+
+    value: str | None
+    problem: str | None = None
+
+
+_PLACEHOLDER = "??"
+_MAX_ANSWER_LINES = 200  # an answer is one assertion; don't try forever on prose
+
+
+def _answer_lines(answer: str) -> list[str]:
+    """The answer's lines without the ```python fences the model sometimes adds."""
+    return [line for line in answer.strip().splitlines() if not line.strip().startswith("```")]
+
+
+def _first_statement(answer: str) -> tuple[ast.stmt, str] | None:
+    """The first statement of the answer and its source text, parsed with `ast`: from the first
+    line that starts with `assert` (else the first line), the fewest lines that parse, so a
+    value written over several lines is whole and a second assertion or trailing prose is not
+    part of it. None when no such prefix is Python (cut off, or not code)."""
+    lines = _answer_lines(answer)
+    starts = [i for i, line in enumerate(lines) if line.strip().startswith("assert")]
+    first = starts[0] if starts else next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    for end in range(first + 1, min(len(lines), first + _MAX_ANSWER_LINES) + 1):
+        chunk = "\n".join([lines[first].lstrip(), *lines[first + 1 : end]])
+        try:
+            tree = ast.parse(chunk)
+        except (SyntaxError, ValueError):
+            continue
+        if tree.body:
+            return tree.body[0], chunk
+    return None
+
+
+def _source_of(node: ast.expr, chunk: str) -> str:
+    """A node's text as the model wrote it; a value spread over several lines is put on one
+    (`[\\n  1,\\n  2]` -> `[1, 2]`)."""
+    text = ast.get_source_segment(chunk, node) or ast.unparse(node)
+    return ast.unparse(node) if "\n" in text else text.strip()
+
+
+_OPERATORS = {
+    ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}
+
+
+def _comparison(statement: ast.stmt) -> tuple[ast.expr, ast.expr | None] | str:
+    """(left, right) of `assert left == right` or `left == right`; (expression, None) for a bare
+    expression; else why the statement is no answer."""
+    if isinstance(statement, ast.Assert):
+        test = statement.test  # a message after a comma (`assert x == 3, "msg"`) is not part of it
+    elif isinstance(statement, ast.Expr):
+        test = statement.value
+    else:
+        return "the answer is not an assertion"
+    if isinstance(test, ast.Compare):
+        if len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            return test.left, test.comparators[0]
+        if len(test.ops) > 1:
+            return "the answer chains several comparisons instead of one `==`"
+        return f"the answer compares with `{_OPERATORS.get(type(test.ops[0]), '?')}`, not `==`"
+    if isinstance(statement, ast.Assert):
+        return "the answer's assertion has no `== value`"
+    return test, None
+
+
+def _unparsed_problem(answer: str) -> str:
+    if not answer.strip():
+        return "the answer is empty"
+    assertion = _first_assertion(answer)
+    parts = _split_comparison(assertion)
+    if parts is not None and not parts[1].strip():
+        return "the answer has nothing after `==`"
+    if _PLACEHOLDER in answer:
+        return f"the answer repeats the `{_PLACEHOLDER}` placeholder"
+    return "the answer is not a Python assertion"
+
+
+def parse_output_answer(answer: str) -> ParsedAnswer:
+    """The predicted output of `assert f(x) == value` (or of a bare value): `value` as the model
+    wrote it, without `assert`, a trailing comment or an assertion message. No value for an
+    answer that does not parse (cut off, empty after `==`, prose) or does not say `== value`
+    (`assert f(1)`, `assert f(1) is None`)."""
+    found = _first_statement(answer)
+    if found is None:
+        return ParsedAnswer(None, _unparsed_problem(answer))
+    statement, chunk = found
+    parts = _comparison(statement)
+    if isinstance(parts, str):
+        return ParsedAnswer(None, parts)
+    left, right = parts
+    return ParsedAnswer(_source_of(right if right is not None else left, chunk))
+
+
+def parse_input_answer(answer: str, function: str | None = None) -> ParsedAnswer:
+    """The call with the found input, from `assert f(input) == output` (or a bare `f(input)`).
+    Refused (no value) when the answer does not parse, when it repeats the prompt's `f(??)`
+    placeholder, or when it is not a call of `function` (when given)."""
+    found = _first_statement(answer)
+    if found is None:
+        # `??` is not Python: an answer that parses has it only inside a string, if at all.
+        if _PLACEHOLDER in _first_assertion(answer).partition("==")[0]:
+            return ParsedAnswer(None, f"the answer repeats the `{_PLACEHOLDER}` placeholder instead of an input")
+        return ParsedAnswer(None, _unparsed_problem(answer))
+    statement, chunk = found
+    parts = _comparison(statement)
+    if isinstance(parts, str):
+        return ParsedAnswer(None, parts)
+    call = parts[0]
+    if not isinstance(call, ast.Call):
+        return ParsedAnswer(None, "the answer is not a call of the function")
+    if function is not None:
+        called = call.func.id if isinstance(call.func, ast.Name) else None
+        if called != function:
+            what = f"`{called}`" if called else f"`{_source_of(call.func, chunk)}`"
+            return ParsedAnswer(None, f"the answer calls {what}, not `{function}`")
+    return ParsedAnswer(_source_of(call, chunk))
 
 
 def _split_comparison(answer: str) -> tuple[str, str] | None:
@@ -157,22 +287,40 @@ def _drop_assert(text: str) -> str:
 
 def _first_assertion(answer: str) -> str:
     """An answer holds one assertion; if the model wrote more lines, the first one counts."""
-    lines = [line for line in answer.strip().splitlines() if line.strip()]
+    lines = [line for line in _answer_lines(answer) if line.strip()]
     for line in lines:
         if line.strip().startswith("assert"):
             return line
-    return answer.strip()
+    return "\n".join(lines).strip()
 
 
 def output_from_answer(answer: str) -> str:
-    """The predicted output: what follows `==`, with `assert` dropped."""
+    """The predicted output as text: what follows `==`, `assert` dropped (see
+    parse_output_answer); "" when a parsed answer states none (`assert f(1)`). An answer that is
+    not Python (cut off) falls back to the plain text split the original evaluation used."""
+    parsed = parse_output_answer(answer)
+    if parsed.value is not None:
+        return parsed.value
+    if _first_statement(answer) is not None:
+        return ""
     assertion = _first_assertion(answer)
     parts = _split_comparison(assertion)
     return _drop_assert(parts[1] if parts else assertion)
 
 
 def input_from_answer(answer: str) -> str:
-    """The predicted input: what precedes `==` (the call, e.g. `f(3)`), `assert` dropped."""
+    """The predicted input as text: what precedes `==` (the call, e.g. `f(3)`), `assert`
+    dropped. Lenient: it checks neither what is called nor that there is an `== output`
+    (parse_input_answer does, and refuses `f(??)`)."""
+    found = _first_statement(answer)
+    if found is not None:
+        statement, chunk = found
+        node = statement.test if isinstance(statement, ast.Assert) else getattr(statement, "value", None)
+        if isinstance(node, ast.Compare):
+            node = node.left
+        if isinstance(node, ast.expr):
+            return _source_of(node, chunk)
+        return ""
     assertion = _first_assertion(answer)
     parts = _split_comparison(assertion)
     return _drop_assert(parts[0] if parts else assertion)

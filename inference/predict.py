@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from .context import CodeSlice, slice_function
 from .engine import CancelToken, Engine, GenerationParams, GenerationStats
-from .errors import PromptTooLongError
+from .errors import PromptTooLongError, SettingsError
 from .formats import (
     ANSWER_STOP,
     REFINED_STOP,
@@ -36,9 +36,10 @@ from .parsers import (
     AnswerParser,
     MonologueParser,
     MonologueStep,
+    ParsedAnswer,
     RefinedParser,
-    input_from_answer,
-    output_from_answer,
+    parse_input_answer,
+    parse_output_answer,
 )
 from .validation import check_generation_params
 
@@ -71,7 +72,10 @@ class PredictionEvent:
                     [ANSWER] (quotes restored to the program's style), `value` the predicted
                     output (predict_output) or call with the found input (predict_input),
                     `text` the whole generation; `complete` is False when generation ran out of
-                    tokens or was cancelled before an answer was finished.
+                    tokens, was cancelled, or ended (end of text, another stop string) before
+                    `[/ANSWER]`. `value` is None unless the answer is complete and states a
+                    value; `reason` then says why in words ("the model ran out of tokens
+                    before [/ANSWER]", "the answer has nothing after `==`", ...).
     kind "refined": the last event of predict_repair; `code` is the fixed program.
     """
 
@@ -85,6 +89,7 @@ class PredictionEvent:
     cancelled: bool = False
     stats: GenerationStats | None = None
     context: CodeSlice | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,14 +221,41 @@ def _final(
     answer_parser: AnswerParser,
     context: CodeSlice,
     cancel: CancelToken | None,
-    extract: Callable[[str], str],
+    extract: Callable[[str], ParsedAnswer],
 ) -> PredictionEvent:
     stats = engine.last_stats
     cancelled = bool(stats.cancelled or (cancel is not None and cancel.cancelled))
     raw = answer_parser.answer
     answer = restore_string_quotes(raw) if raw else None
-    value = extract(answer) if answer else None
-    complete = bool(answer) and not cancelled and (answer_parser.complete or stats.finish_reason == "stop")
+    # The engine cuts the stop string off, so "stop" usually means [/ANSWER] came. An engine
+    # that says which stop matched (LlamaCppEngine: None for the end-of-text token) lets an
+    # answer that ended otherwise count as unfinished.
+    stopped_at_tag = stats.finish_reason == "stop" and stats.extra.get("stop", ANSWER_STOP) == ANSWER_STOP
+    complete = bool(answer) and not cancelled and (answer_parser.complete or stopped_at_tag)
+    value: str | None = None
+    if cancelled:
+        reason = "generation was cancelled"
+    elif raw is None:
+        reason = (
+            "the model ran out of tokens before writing an [ANSWER] block"
+            if stats.finish_reason == "length"
+            else "the model did not write an [ANSWER] block"
+        )
+    elif not answer:
+        reason = (
+            "the model ran out of tokens before writing its answer"
+            if stats.finish_reason == "length" and not answer_parser.complete
+            else "the [ANSWER] block is empty"
+        )
+    elif not complete:
+        reason = (
+            "the model ran out of tokens before [/ANSWER]"
+            if stats.finish_reason == "length"
+            else "the model stopped before [/ANSWER]"
+        )
+    else:
+        parsed = extract(answer)
+        value, reason = parsed.value, parsed.problem
     return PredictionEvent(
         "answer",
         text=answer_parser.text,
@@ -233,6 +265,7 @@ def _final(
         cancelled=cancelled,
         stats=stats,
         context=context,
+        reason=reason,
     )
 
 
@@ -262,7 +295,7 @@ def predict_output(
     yield from _stream_monologue(
         engine, built.text, params, cancel, built.prompt.labels.label_to_line, built.context, answers
     )
-    yield _final(engine, answers, built.context, cancel, output_from_answer)
+    yield _final(engine, answers, built.context, cancel, parse_output_answer)
 
 
 def build_input_prompt(
@@ -278,7 +311,8 @@ def build_input_prompt(
 ) -> InputPrompt:
     """The backward prompt `predict_input` would send, fitted to the engine's context."""
     params = _with_stop(params, ANSWER_STOP)
-    name = function.split(".")[-1]
+    check_input_function(function)
+    name = function
     fitted = _fitted_slice(
         engine,
         params,
@@ -290,6 +324,19 @@ def build_input_prompt(
         workspace_root,
     )
     return InputPrompt(backward_prompt(fitted.text, output, name), fitted, name)
+
+
+def check_input_function(function: str) -> None:
+    """Input prediction is for top-level functions: SemCoder's backward format is
+    `assert f(??) == output`, a call of a plain function, with no place for the instance a
+    method needs. Raises SettingsError for `Class.method` (or any dotted name)."""
+    if "." in function:
+        raise SettingsError(
+            f"Predicting an input works for top-level functions; `{function}` is a method.",
+            hint="SemCoder's input-prediction format (`assert f(??) == output`) has no place for the "
+            "instance a method is called on. Predict the output of a call instead "
+            '(`semcoder predict FILE --call "Class(...).method(...)"`).',
+        )
 
 
 def predict_input(
@@ -307,13 +354,15 @@ def predict_input(
     """Find an input for which `function` returns `output`, with a backward monologue.
 
     Yields "delta" and "step" events (backward steps name no lines), then an "answer" event
-    whose `value` is the call with the found input, e.g. "f(3)".
+    whose `value` is the call with the found input, e.g. "f(3)"; an answer that repeats the
+    `f(??)` placeholder or calls another function gives no value (see `reason`). `function`
+    must be a top-level function (SettingsError for `Class.method`: see check_input_function).
     """
     params = _with_stop(params, ANSWER_STOP)
     built = build_input_prompt(engine, source, function, output, params, context, path=path, workspace_root=workspace_root)
     answers = AnswerParser()
     yield from _stream_monologue(engine, built.text, params, cancel, {}, built.context, answers)
-    yield _final(engine, answers, built.context, cancel, input_from_answer)
+    yield _final(engine, answers, built.context, cancel, lambda answer: parse_input_answer(answer, built.function_name))
 
 
 def predict_repair(

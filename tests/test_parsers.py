@@ -15,6 +15,8 @@ from semcoder_inference.parsers import (
     input_from_answer,
     mentions_in,
     output_from_answer,
+    parse_input_answer,
+    parse_output_answer,
 )
 
 # A monologue in the shape SemCoder writes them (numbered steps, [Lk] labels, backticks).
@@ -202,3 +204,127 @@ def test_refined_parser_without_fences_and_unterminated():
     assert parser.code is None
     parser.feed("[Refined]\ndef g():\n    return 1\n")
     assert parser.code == "def g():\n    return 1" and not parser.complete
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers parsed with `ast`: the value alone, whatever its shape, or no value with a reason
+
+
+@pytest.mark.parametrize(
+    "answer,value",
+    [
+        ("assert f(1) == [\n  1,\n  2]", "[1, 2]"),  # a value over several lines, on one
+        ("assert f(1) == 3  # because", "3"),  # a comment is not part of it
+        ('assert f(1) == 3, "msg"', "3"),  # nor is the assertion's message
+        ("assert f(1) == {'a': [1,\n 2]}\nassert f(2) == 5", "{'a': [1, 2]}"),  # the first assertion
+        ('assert f("a==b") == "c==d"', '"c==d"'),  # as written, quotes kept
+        ("```python\nassert f(1) == 3\n```", "3"),
+        ("  assert f(1) == 3\nThat is all.", "3"),  # indented, prose after it
+        ("[1, 2]", "[1, 2]"),  # a bare value
+        ("f(1) == 4", "4"),
+    ],
+)
+def test_parse_output_answer_values(answer, value):
+    assert parse_output_answer(answer).value == value
+    assert parse_output_answer(answer).problem is None
+    assert output_from_answer(answer) == value
+
+
+@pytest.mark.parametrize(
+    "answer,problem",
+    [
+        ("assert f(1)", "has no `== value`"),
+        ("assert f(1) is None", "compares with `is`, not `==`"),
+        ("assert f(1) != 2", "compares with `!=`, not `==`"),
+        ("assert f(1) == 2 == 3", "chains several comparisons"),
+        ("assert f(1) == ", "has nothing after `==`"),
+        ("assert f(1) == [1, 2", "is not a Python assertion"),  # cut off
+        ("assert f(1) == ??", "repeats the `??` placeholder"),
+        ("The function returns three.", "is not a Python assertion"),
+        ("", "is empty"),
+    ],
+)
+def test_parse_output_answer_without_a_value(answer, problem):
+    parsed = parse_output_answer(answer)
+    assert parsed.value is None and problem in parsed.problem
+
+
+def test_output_from_answer_states_no_value_for_assertions_without_one():
+    assert output_from_answer("assert f(1)") == ""
+    assert output_from_answer("assert f(1) is None") == ""
+    assert output_from_answer("assert f(1) == ") == ""
+
+
+@pytest.mark.parametrize(
+    "answer,call",
+    [
+        ("assert f(3) == [3, 4]", "f(3)"),
+        ("f(3)", "f(3)"),
+        ('assert f(x="a==b") == 1', 'f(x="a==b")'),
+        ("assert f([\n  1,\n  2]) == 3  # sum", "f([1, 2])"),
+        ('assert f(1, 2) == 3, "msg"\nassert f(0) == 0', "f(1, 2)"),
+    ],
+)
+def test_parse_input_answer_calls(answer, call):
+    parsed = parse_input_answer(answer, "f")
+    assert (parsed.value, parsed.problem) == (call, None)
+    assert input_from_answer(answer) == call
+
+
+@pytest.mark.parametrize(
+    "answer,problem",
+    [
+        ("assert f(??) == [3, 4]", "repeats the `??` placeholder instead of an input"),
+        ("assert f(??, 2) == 1", "repeats the `??` placeholder"),
+        ("assert g(3) == [3, 4]", "calls `g`, not `f`"),
+        ("assert obj.f(3) == [3, 4]", "calls `obj.f`, not `f`"),
+        ("assert [3] == [3, 4]", "is not a call of the function"),
+        ("assert f(3)", "has no `== value`"),
+        ("assert f(3 == [3, 4]", "is not a Python assertion"),
+        ("", "is empty"),
+    ],
+)
+def test_parse_input_answer_refuses_answers_that_give_no_input(answer, problem):
+    parsed = parse_input_answer(answer, "f")
+    assert parsed.value is None and problem in parsed.problem
+
+
+MULTILINE_ANSWER = "steps...\n[ANSWER]\nassert f(1) == [\n    1,  # one\n    2,\n]\n[/ANSWER]\nmore"
+
+
+def test_multiline_answer_same_value_for_every_split():
+    for pieces in splits(MULTILINE_ANSWER, random.Random(11)):
+        parser = AnswerParser()
+        for piece in pieces:
+            parser.feed(piece)
+        assert parse_output_answer(parser.answer).value == "[1, 2]"
+        assert parse_input_answer(parser.answer, "f").value == "f(1)"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[Refined]\n    def f():\n        return 1\n[/Refined]",
+        "[Refined]\n    ```python\n    def f():\n        return 1\n    ```\n[/Refined]",
+        "[Refined]\n```python\n    def f():\n        return 1\n```\n[/Refined]",
+    ],
+)
+def test_refined_code_is_dedented_so_it_compiles(text):
+    for pieces in splits(text, random.Random(13), count=10):
+        parser = RefinedParser()
+        for piece in pieces:
+            parser.feed(piece)
+        assert parser.code == "def f():\n    return 1"
+    compile(parser.code, "<refined>", "exec")
+
+
+def test_a_question_mark_string_is_an_input_not_the_placeholder():
+    assert parse_input_answer('assert f("??") == 1', "f").value == 'f("??")'
+
+
+def test_input_from_answer_stays_lenient():
+    """The plain-text helper (used by callers that check the call themselves) keeps the call
+    of an assertion without `== output`, but now parses it whole."""
+    assert input_from_answer("assert f(3)") == "f(3)"
+    assert input_from_answer("assert f(3) is None  # hm") == "f(3)"
+    assert input_from_answer("assert f(\n  [1, 2]) == 3") == "f([1, 2])"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from semcoder_inference.engine import CancelToken, GenerationParams
-from semcoder_inference.errors import PromptTooLongError
+from semcoder_inference.errors import PromptTooLongError, SettingsError
 from semcoder_inference.formats import ANSWER_STOP, REFINED_STOP, backward_prompt, repair_prompt
 from semcoder_inference.predict import (
     build_output_prompt,
@@ -243,3 +243,86 @@ def test_real_engine_prompt_is_fitted_with_its_own_tokenizer(tiny_model):
     with LlamaCppEngine(str(tiny_model.gguf_q8_0), n_ctx=48, n_threads=2) as small:
         with pytest.raises(PromptTooLongError, match="context of 48"):
             list(predict_output(small, SOURCE, "circle_area", call, params, path=str(SHAPES)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer event: a value only for a finished answer that states one, else a reason
+
+
+def final_output(script, params=None, engine=None):
+    engine = engine or ReplayEngine(script)
+    return list(predict_output(engine, SOURCE, "circle_area", "circle_area(2)", params, path=str(SHAPES)))[-1]
+
+
+def test_an_answer_cut_off_by_max_tokens_has_no_value_and_says_why():
+    final = final_output("[ANSWER]\nassert circle_area(2) == [1, 1, 1, 1, 1, 1]\n[/ANSWER]", GenerationParams(max_tokens=6))
+    assert not final.complete and final.value is None
+    assert final.answer == "assert circle_area(2) == [1, 1,"
+    assert final.reason == "the model ran out of tokens before [/ANSWER]"
+    # Cut off where the text happens to parse: still no value (`== 1` may have been `== 10`).
+    final = final_output("[ANSWER]\nassert circle_area(2) == 10 [/ANSWER]", GenerationParams(max_tokens=5))
+    assert final.answer == "assert circle_area(2) == 10"
+    assert not final.complete and final.value is None
+
+
+class EndOfTextEngine(ReplayEngine):
+    """Reports, as LlamaCppEngine does, which stop string ended the text: None for the model's
+    end-of-text token."""
+
+    def stream(self, prompt, params=GenerationParams(), cancel=None):
+        yield from super().stream(prompt, params, cancel)
+        self.last_stats.extra["stop"] = next((stop for stop in params.stop if stop in self._script), None)
+
+
+def test_a_model_that_stops_before_the_closing_tag_gives_an_incomplete_answer():
+    engine = EndOfTextEngine("[ANSWER]\nassert circle_area(2) == [1,")
+    final = final_output(None, engine=engine)
+    assert engine.last_stats.finish_reason == "stop"
+    assert not final.complete and final.value is None
+    assert final.reason == "the model stopped before [/ANSWER]"
+    # The closing tag seen in the text (or matched as the stop string) makes it finished.
+    final = final_output(None, engine=EndOfTextEngine("[ANSWER]\nassert circle_area(2) == 12.57\n[/ANSWER]"))
+    assert final.complete and final.value == "12.57" and final.reason is None
+
+
+@pytest.mark.parametrize(
+    "answer,value,reason",
+    [
+        ("assert circle_area(2) == [\n  1,\n  2]", "[1, 2]", None),
+        ("assert circle_area(2) == 12.57  # because", "12.57", None),
+        ('assert circle_area(2) == 12.57, "msg"', "12.57", None),
+        ("assert circle_area(2)", None, "the answer's assertion has no `== value`"),
+        ("assert circle_area(2) is None", None, "the answer compares with `is`, not `==`"),
+        ("assert circle_area(2) == ", None, "the answer has nothing after `==`"),
+    ],
+)
+def test_the_value_is_parsed_with_ast(answer, value, reason):
+    final = final_output(f"[ANSWER]\n{answer}\n[/ANSWER]")
+    assert final.complete and (final.value, final.reason) == (value, reason)
+
+
+def test_no_answer_and_an_empty_answer_are_told_apart():
+    assert final_output("no tags at all").reason == "the model did not write an [ANSWER] block"
+    assert final_output("[ANSWER]\n[/ANSWER]").reason == "the [ANSWER] block is empty"
+    final = final_output("thinking and thinking", GenerationParams(max_tokens=1))
+    assert final.reason == "the model ran out of tokens before writing an [ANSWER] block"
+
+
+@pytest.mark.parametrize(
+    "answer,reason",
+    [
+        ("assert triangle_kind(??) == 'equilateral'", "the answer repeats the `??` placeholder instead of an input"),
+        ("assert polygon_perimeter([1, 1]) == 'equilateral'", "the answer calls `polygon_perimeter`, not `triangle_kind`"),
+    ],
+)
+def test_predict_input_refuses_answers_that_give_no_input(answer, reason):
+    engine = ReplayEngine(f"[ANSWER]\n{answer}\n[/ANSWER]")
+    final = list(predict_input(engine, SOURCE, "triangle_kind", "'equilateral'", path=str(SHAPES)))[-1]
+    assert final.complete and final.value is None and final.reason == reason
+
+
+def test_predict_input_refuses_a_method():
+    engine = ReplayEngine("[ANSWER]\nassert describe(1) == 'x'\n[/ANSWER]")
+    with pytest.raises(SettingsError, match=r"`Rectangle\.describe` is a method"):
+        list(predict_input(engine, SOURCE, "Rectangle.describe", "'2x3 (6 cm2)'", path=str(SHAPES)))
+    assert engine.prompts == []  # no `assert describe(??) == ...` prompt was sent

@@ -12,10 +12,10 @@ from lsprotocol import types
 from semcoder_inference.engine import CancelToken, GenerationParams
 from semcoder_inference.errors import SemcoderError
 from semcoder_inference.formats import ANSWER_STOP, backward_prompt
-from semcoder_inference.parsers import AnswerParser, input_from_answer
+from semcoder_inference.parsers import AnswerParser, parse_input_answer
 
 from .calls import CallSite
-from .results import normalise_value
+from .results import expectation_failure
 from .tracing import Target, example_call
 
 log = logging.getLogger(__name__)
@@ -103,15 +103,18 @@ async def predict_input(ls, uri: str, function: str, output: str,
     if not answer:
         return {"call": None, "input": None, "verified": None, "monologue": "".join(text),
                 "message": "The model gave no [ANSWER]."}
-    call = input_from_answer(answer).strip()
-    if call.startswith("assert "):
-        call = call[len("assert "):].strip()
+    parsed = parse_input_answer(answer, function)  # (refuses `f(??)` copied back, or another function)
+    if parsed.value is None:
+        return {"call": None, "input": None, "verified": None, "monologue": "".join(text),
+                "message": f"The model's answer gives no input: {parsed.problem}."}
+    call = parsed.value
     args = call[len(function) + 1 : -1] if call.startswith(function + "(") and call.endswith(")") else None
     verified = None
     if ls.settings.execution.enabled:
-        trace = await ls.tracing.actual_trace(Target(uri, info, fn, CallSite(function, call, "explicit", fn.def_line)))
-        got = (trace.get("return") or {}).get("repr") if trace.get("status") == "ok" else None
-        verified = got is not None and normalise_value(got) == normalise_value(output)
+        # Checked as the assert `call == output` would be: Python's ==, in the sandbox.
+        site = CallSite(function, call, "explicit", fn.def_line, expected=output)
+        trace = await ls.tracing.actual_trace(Target(uri, info, fn, site))
+        verified = trace.get("status") == "ok" and expectation_failure(trace, output) is None
         if verified:
             ls.tracing.explicit_calls[(uri, function)] = call
     return {"call": call, "input": args, "verified": verified, "monologue": "".join(text), "message": None}

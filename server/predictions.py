@@ -56,6 +56,7 @@ class PredictionRun:
     # The function's first line when the prediction was made: its steps name document lines
     # of then, and the run is shared (and cached) by the function's code, wherever it is now.
     function_start: int | None = None
+    answer_reason: str | None = None  # why the answer states no value (predict's own words)
     preempted: bool = False  # cancelled to make room for the user's request; retry later
 
     def to_dict(self) -> dict:
@@ -186,6 +187,7 @@ class Predictor:
                     run.emit({"steps": [step], "status": "generating"})
                 elif event.kind == "answer":
                     run.output = event.value
+                    run.answer_reason = event.reason  # why there is no value, in words
 
             def work() -> None:  # on the model worker thread
                 for event in predict_output(engine, source, function, call, params, run.cancel,
@@ -209,7 +211,9 @@ class Predictor:
                 return
             run.status = "complete"
             if run.output is None:
-                run.message = "The model gave no [ANSWER]."
+                # (cut off by the token limit, no [/ANSWER], or an answer that states no value)
+                reason = run.answer_reason
+                run.message = f"The model gave no answer: {reason}." if reason else "The model gave no [ANSWER]."
             self.cache.put("forward", run.key, run.to_dict())
             final: dict[str, Any] = {"status": "done"}
             if run.output is not None:

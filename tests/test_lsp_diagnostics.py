@@ -224,3 +224,21 @@ async def test_backward_prediction_is_checked_by_running_it(tmp_path):
         wrong = await request(client, "semcoder/predictInput", {
             "textDocument": {"uri": uri}, "function": "g", "output": "16"})
         assert wrong["verified"] is False
+
+
+async def test_a_backward_answer_is_checked_by_python_s_equality_and_must_give_an_input(tmp_path):
+    """`2.0` is the output `2` as the assert sees it (the check compared texts); an answer
+    that copies the `g(??)` placeholder back gives no input, and says so."""
+    answer = "Half of 4.\n[/MONOLOGUE]\n[ANSWER]\nassert g(4) == 2\n[/ANSWER]\n"
+    source = "def g(y):\n    return y / 2\n"
+    async with running_server(tmp_path, env=replay_env(tmp_path, answer), init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "half.py", source)
+        result = await request(client, "semcoder/predictInput", {
+            "textDocument": {"uri": uri}, "function": "g", "output": "2"})
+        assert result["call"] == "g(4)" and result["verified"] is True
+    copied = "I cannot tell.\n[/MONOLOGUE]\n[ANSWER]\nassert g(??) == 2\n[/ANSWER]\n"
+    async with running_server(tmp_path, env=replay_env(tmp_path, copied), init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "half.py", source)
+        result = await request(client, "semcoder/predictInput", {
+            "textDocument": {"uri": uri}, "function": "g", "output": "2"})
+        assert result["call"] is None and "placeholder" in result["message"], result

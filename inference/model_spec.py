@@ -73,6 +73,7 @@ GGML_TYPE_SIZES: dict[int, tuple[int, int]] = {
     39: (32, 17),  # MXFP4
     40: (64, 36),  # NVFP4
     41: (128, 18),  # Q1_0
+    42: (64, 18),  # Q2_0 (in llama-cpp-python 0.3.36's ggml; the gguf package does not list it yet)
 }
 
 # llama.cpp's `general.file_type` values (enum llama_ftype), for `semcoder model info`.
@@ -91,8 +92,22 @@ TENSOR_TYPE_NAMES = {
 # GGUF metadata value types -> struct format for the fixed-size ones.
 _SCALAR_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_UINT32 = 4
+_VALUE_TYPE_NAMES = {
+    0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32", 7: "bool",
+    8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64",
+}
 _MAX_STRING = 1 << 24  # a metadata string longer than 16 MiB means a corrupt header
 _MAX_ITEMS = 1 << 28
+_MAX_NESTING = 8  # arrays of arrays (llama.cpp reads none); deeper means a corrupt header
+# ggml's limits (GGML_MAX_DIMS, GGML_MAX_NAME, int64 element counts, size_t byte counts):
+# llama.cpp refuses a tensor beyond them.
+_MAX_DIMS = 4
+_MAX_TENSOR_NAME = 63
+_MAX_ELEMENTS = (1 << 63) - 1
+_MAX_BYTES = (1 << 64) - 1
+_ABSURD_DATA = 1 << 50  # 1 PiB: no model file holds this much, so a header that says so is corrupt
+LLAMA_MAX_LAYERS = 512  # llama.cpp aborts the process (GGML_ASSERT) on a block count outside 1..512
 
 
 @dataclass
@@ -107,6 +122,8 @@ class GGUFInfo:
     parameters: int = 0
     tensor_types: dict[str, int] = field(default_factory=dict)  # type name -> tensor count
     tensor_bytes: dict[str, int] = field(default_factory=dict, repr=False)  # name -> bytes of data (known types)
+    metadata_types: dict[str, int] = field(default_factory=dict, repr=False)  # key -> GGUF value type
+    unknown_tensor_types: dict[str, int] = field(default_factory=dict, repr=False)  # tensor name -> ggml type
 
     @property
     def architecture(self) -> str:
@@ -117,15 +134,17 @@ class GGUFInfo:
 
     @property
     def context_length(self) -> int | None:
+        """The context the model was trained with; None when absent or not a whole number."""
         value = self.arch_value("context_length")
-        return int(value) if value is not None else None
+        return value if _is_whole(value) and value > 0 else None
 
     @property
     def quant_type(self) -> str:
         ftype = self.metadata.get("general.file_type")
-        if ftype is not None:
-            return FILE_TYPES.get(int(ftype), f"file type {ftype}")
-        # Older writers leave file_type out: name the type most weights use.
+        if _is_whole(ftype):
+            return FILE_TYPES.get(ftype, f"file type {ftype}")
+        # Older writers leave file_type out (and a broken one may write something else):
+        # name the type most weights use.
         if self.tensor_types:
             return max(self.tensor_types.items(), key=lambda kv: kv[1])[0]
         return "unknown"
@@ -135,7 +154,7 @@ class GGUFInfo:
         model = self.metadata.get("tokenizer.ggml.model", "none")
         pre = self.metadata.get("tokenizer.ggml.pre")
         tokens = self.metadata.get("tokenizer.ggml.tokens")
-        size = f", {len(tokens)} tokens" if tokens is not None else ""
+        size = f", {len(tokens)} tokens" if isinstance(tokens, ArrayInfo) else ""
         return f"{model}" + (f" (pre-tokenizer {pre})" if pre else "") + size
 
     def summary(self) -> dict:
@@ -147,7 +166,7 @@ class GGUFInfo:
             "architecture": self.architecture,
             "parameters": _human_count(self.parameters),
             "quantization": self.quant_type,
-            "context length": self.context_length,
+            "context length": self.context_length if self.context_length is not None else self.arch_value("context_length"),
             "layers": self.arch_value("block_count"),
             "embedding size": self.arch_value("embedding_length"),
             "tokenizer": self.tokenizer,
@@ -160,9 +179,10 @@ class ArrayInfo(list):
     """A metadata array. Long string arrays (a 32k vocabulary) are not materialised:
     only their length is kept, which is all the checks and `model info` need."""
 
-    def __init__(self, items: list, length: int):
+    def __init__(self, items: list, length: int, item_type: int = -1):
         super().__init__(items)
         self.length = length
+        self.item_type = item_type
 
     def __len__(self) -> int:  # the real length even when items were not kept
         return self.length
@@ -203,12 +223,14 @@ class _Reader:
             raise _Truncated()
         self.fh.seek(n, os.SEEK_CUR)
 
-    def value(self, vtype: int):
+    def value(self, vtype: int, depth: int = 0):
         if vtype in _SCALAR_FORMATS:
             return self.unpack(_SCALAR_FORMATS[vtype])
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
+            if depth >= _MAX_NESTING:
+                raise _Corrupt(f"arrays nested more than {_MAX_NESTING} deep")
             item_type = self.unpack("<I")
             count = self.unpack("<Q")
             if count > _MAX_ITEMS:
@@ -216,13 +238,13 @@ class _Reader:
             # Keep short arrays; for long ones keep only the length (and skip fast when
             # the items have a fixed size).
             if count <= 64:
-                return ArrayInfo([self.value(item_type) for _ in range(count)], count)
+                return ArrayInfo([self.value(item_type, depth + 1) for _ in range(count)], count, item_type)
             if item_type in _SCALAR_FORMATS:
                 self.skip(count * struct.calcsize(_SCALAR_FORMATS[item_type]))
             else:
                 for _ in range(count):
-                    self.value(item_type)
-            return ArrayInfo([], count)
+                    self.value(item_type, depth + 1)
+            return ArrayInfo([], count, item_type)
         raise _Corrupt(f"an unknown metadata type {vtype}")
 
 
@@ -306,37 +328,70 @@ def _parse(reader: _Reader, path: Path, size: int) -> GGUFInfo:
     if tensor_count > 1_000_000 or kv_count > 1_000_000:
         raise _Corrupt(f"{tensor_count} tensors and {kv_count} metadata entries")
     metadata: dict = {}
+    types: dict[str, int] = {}
     for _ in range(kv_count):
         key = reader.string()
         vtype = reader.unpack("<I")
-        metadata[key] = reader.value(vtype)
-    info = GGUFInfo(path=path, version=version, file_size=size, metadata=metadata, tensor_count=tensor_count)
+        try:
+            metadata[key] = reader.value(vtype)
+        except _Corrupt as exc:
+            raise _Corrupt(f"metadata entry `{key}` holds {exc}") from None
+        types[key] = vtype
+    info = GGUFInfo(path=path, version=version, file_size=size, metadata=metadata, tensor_count=tensor_count, metadata_types=types)
+    alignment = metadata.get("general.alignment", 32)
+    if "general.alignment" in metadata:
+        if types["general.alignment"] != _UINT32:
+            raise _Corrupt(f"`general.alignment` is {_describe_value(alignment, types['general.alignment'])}, where GGUF needs a whole number (uint32)")
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise _Corrupt(f"`general.alignment` is {alignment}, not a power of two")
     data_end = 0  # bytes of tensor data the header promises, relative to the data start
+    expected_offset: int | None = 0  # where the next tensor must start (llama.cpp's rule); None once unknown
+    seen: set[str] = set()
     for _ in range(tensor_count):
         name = reader.string()
         n_dims = reader.unpack("<I")
-        if n_dims > 8:
-            raise _Corrupt(f"tensor {name!r} with {n_dims} dimensions")
+        if n_dims > _MAX_DIMS:
+            raise _Corrupt(f"tensor {name!r} with {n_dims} dimensions (at most {_MAX_DIMS})")
         dims = [reader.unpack("<Q") for _ in range(n_dims)]
         ttype = reader.unpack("<I")
         offset = reader.unpack("<Q")
+        if len(name.encode("utf-8")) > _MAX_TENSOR_NAME:
+            raise _Corrupt(f"a tensor name of {len(name.encode('utf-8'))} bytes (at most {_MAX_TENSOR_NAME})")
+        if name in seen:
+            raise _Corrupt(f"two tensors named {name!r}")
+        seen.add(name)
         elements = 1
         for d in dims:
             elements *= d
+        if any(d > _MAX_ELEMENTS for d in dims) or elements > _MAX_ELEMENTS:
+            shape = " x ".join(str(d) for d in dims)
+            raise _Corrupt(f"tensor {name!r} has dimensions {shape}, more elements than a tensor can have")
         info.parameters += elements
         type_name = TENSOR_TYPE_NAMES.get(ttype, f"type {ttype}")
         info.tensor_types[type_name] = info.tensor_types.get(type_name, 0) + 1
         if ttype in GGML_TYPE_SIZES:
             block, block_bytes = GGML_TYPE_SIZES[ttype]
+            row = dims[0] if dims else 1
+            if row % block:
+                raise _Corrupt(f"tensor {name!r} of type {type_name} has rows of {row} values, not a multiple of its block of {block}")
             nbytes = (elements // block) * block_bytes
+            if nbytes > _MAX_BYTES:
+                raise _Corrupt(f"tensor {name!r} would take {_human_size(nbytes)}, more than memory can address")
             info.tensor_bytes[name] = nbytes
+            if expected_offset is not None:
+                if offset != expected_offset:
+                    raise _Corrupt(f"tensor {name!r} starts at byte {offset} of the data, where the tensors before it end at byte {expected_offset}")
+                expected_offset += (nbytes + alignment - 1) // alignment * alignment
             data_end = max(data_end, offset + nbytes)
         else:
+            info.unknown_tensor_types[name] = ttype
+            expected_offset = None  # its size is unknown, so where the next one starts is too
             data_end = max(data_end, offset)
-    alignment = int(metadata.get("general.alignment", 32) or 32)
     header_end = reader.fh.tell()
     data_start = (header_end + alignment - 1) // alignment * alignment
     needed = data_start + data_end
+    if needed > size and needed > _ABSURD_DATA:
+        raise _Corrupt(f"its tensors would need {_human_size(needed)} of data, far more than any model, in a file of {_human_size(size)}")
     if needed > size:
         raise ModelError(
             f"The model file {path} is truncated: its header describes {_human_size(needed)} of data "
@@ -360,7 +415,73 @@ def check_gguf(path: str | os.PathLike) -> GGUFInfo:
         )
     if info.tensor_count == 0:
         raise ModelError(f"The model file {info.path} contains no tensors (it holds only metadata or a vocabulary).")
+    problem = _metadata_problem(info)
+    if problem:
+        raise ModelError(
+            f"llama.cpp cannot load the model file {info.path}: {problem}.",
+            hint="The file is damaged, was written by a faulty converter, or was made for a newer llama.cpp; fetch it again, or convert the model again with `semcoder model export`.",
+        )
     return info
+
+
+def _metadata_problem(info: GGUFInfo) -> str | None:
+    """What in the tensor list or metadata llama.cpp would refuse (its loader checks the
+    same things, then fails with a C++ exception, or for a block count out of range aborts
+    the process)."""
+    for name, ttype in info.unknown_tensor_types.items():
+        return (
+            f"tensor {name!r} has ggml type {ttype}, which the llama.cpp in this install does not know "
+            "(a corrupt tensor entry, or a type newer than this llama.cpp)"
+        )
+    for key, value in info.metadata.items():
+        if isinstance(value, ArrayInfo) and value.item_type == _ARRAY:
+            return f"metadata entry `{key}` is an array of arrays, which llama.cpp does not read"
+    arch = info.architecture
+    for key, required in (
+        (f"{arch}.context_length", True),
+        (f"{arch}.embedding_length", True),
+        (f"{arch}.block_count", True),
+        ("general.file_type", False),
+    ):
+        if key not in info.metadata:
+            if required:
+                return f"it has no `{key}` entry, which llama.cpp needs"
+            continue
+        vtype = info.metadata_types.get(key)
+        if vtype != _UINT32:
+            return f"`{key}` is {_describe_value(info.metadata[key], vtype)}, where llama.cpp needs a whole number (uint32)"
+    layers = info.metadata[f"{arch}.block_count"]
+    if not 1 <= layers <= LLAMA_MAX_LAYERS:
+        return f"`{arch}.block_count` is {layers}, where llama.cpp needs 1 to {LLAMA_MAX_LAYERS} layers"
+    tokenizer = info.metadata.get("tokenizer.ggml.model")
+    if tokenizer is None:
+        return "it has no `tokenizer.ggml.model` entry, so llama.cpp does not know its tokenizer"
+    if info.metadata_types.get("tokenizer.ggml.model") != _STRING:
+        return f"`tokenizer.ggml.model` is {_describe_value(tokenizer, info.metadata_types.get('tokenizer.ggml.model'))}, where llama.cpp needs a string"
+    if tokenizer not in ("none", "no_vocab"):
+        tokens = info.metadata.get("tokenizer.ggml.tokens")
+        if tokens is None:
+            return "it has no vocabulary (`tokenizer.ggml.tokens`)"
+        if not (isinstance(tokens, ArrayInfo) and tokens.item_type == _STRING):
+            return f"`tokenizer.ggml.tokens` is {_describe_value(tokens, info.metadata_types.get('tokenizer.ggml.tokens'))}, where llama.cpp needs an array of strings"
+    return None
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _describe_value(value, vtype: int | None) -> str:
+    """`a string ('big')`, `an array of 2 uint32 items`, `a float32 (4096.0)`."""
+    if isinstance(value, ArrayInfo):
+        item = _VALUE_TYPE_NAMES.get(value.item_type, "unknown")
+        return f"an array of {len(value)} {item} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({shown!r})"
+    name = _VALUE_TYPE_NAMES.get(vtype, type(value).__name__)
+    article = "an" if name[0] in "aeiou" else "a"
+    return f"{article} {name} ({value})"
 
 
 # ---------------------------------------------------------------------------- specs
@@ -508,8 +629,8 @@ def _describe_hub_error(exc: Exception) -> str:
 
 def _human_size(n: int) -> str:
     size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if size < 1024 or unit == "EiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
         size /= 1024
     return f"{n} B"

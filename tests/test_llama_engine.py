@@ -310,3 +310,41 @@ def test_detokenize_keeps_pieces_longer_than_32_bytes(tiny_model):
         assert engine.detokenize(ids) == text
     finally:
         engine.close()
+
+
+def test_gguf_version_2_files_load(tiny_model, tmp_path):
+    # llama.cpp reads GGUF v2 as it reads v3 (v2 files are little-endian v3 files), so the
+    # header checks accept v2 too: a v2 file refused by llama.cpp is refused for another reason.
+    import struct
+
+    data = bytearray(tiny_model.gguf_q8_0.read_bytes())
+    data[4:8] = struct.pack("<I", 2)
+    v2 = tmp_path / "v2.gguf"
+    v2.write_bytes(bytes(data))
+    engine = LlamaCppEngine(str(v2), n_ctx=256)
+    try:
+        engine.load()
+        assert engine.gguf_info.version == 2
+        assert "".join(engine.stream("x = ", GenerationParams(max_tokens=2, temperature=0.0)))
+    finally:
+        engine.close()
+
+
+def test_a_block_count_of_zero_is_refused_before_llama_cpp_aborts(tiny_model, tmp_path):
+    # llama.cpp checks the block count with GGML_ASSERT, which aborts the whole process
+    # (the language server with it); the engine must refuse such a file itself.
+    import struct
+
+    from semcoder_inference.errors import ModelError
+
+    data = bytearray(tiny_model.gguf_q8_0.read_bytes())
+    key = b"llama.block_count"
+    at = data.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+    assert struct.unpack_from("<I", data, at)[0] == 4  # a uint32 value follows
+    struct.pack_into("<I", data, at + 4, 0)
+    bad = tmp_path / "zero-layers.gguf"
+    bad.write_bytes(bytes(data))
+    engine = LlamaCppEngine(str(bad), n_ctx=256)
+    with pytest.raises(ModelError, match="`llama.block_count` is 0"):
+        engine.load()
+    engine.close()

@@ -160,7 +160,7 @@ def test_model_info_describes_a_real_model(tiny_model):
     assert info["quantization"] == "Q4_K_M"
     assert info["context length"] == 4096
     assert info["tokenizer"].startswith("gpt2 (pre-tokenizer deepseek-coder)")
-    assert info["loadable"] == "yes"
+    assert info["header check"].startswith("passed") and "loadable" not in info  # says what was checked
     header = read_gguf_header(tiny_model.gguf_q8_0)
     assert header.quant_type == "Q8_0" and header.parameters > 100_000
 
@@ -355,3 +355,159 @@ def test_pull_with_the_hub_unreachable_is_explained(tmp_path):
     env = {"HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "2"}
     done = _cli("model", "pull", "a/b:x.gguf", env_extra=env)
     _assert_clean_failure(done, "cannot be reached", "semcoder model pull a/b:x.gguf")
+
+
+# ------------------------------------------------------------------ hand-made headers
+# Files written byte by byte, so that each carries exactly one defect that a converter
+# could produce, in an otherwise complete header (every key llama.cpp requires).
+
+_U32, _STR, _ARR = 4, 8, 9
+
+
+def _s(text: str | bytes) -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    return struct.pack("<Q", len(data)) + data
+
+
+def _kv(key: str, vtype: int, payload: bytes) -> bytes:
+    return _s(key) + struct.pack("<I", vtype) + payload
+
+
+def _kv_str(key: str, value: str) -> bytes:
+    return _kv(key, _STR, _s(value))
+
+
+def _kv_u32(key: str, value: int) -> bytes:
+    return _kv(key, _U32, struct.pack("<I", value))
+
+
+def _tensor(name: str, dims, ttype: int = 0, offset: int = 0) -> bytes:
+    return _s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", ttype, offset)
+
+
+def _good_kvs() -> dict[str, bytes]:
+    tokens = struct.pack("<IQ", _STR, 3) + b"".join(_s(t) for t in ("a", "b", "c"))
+    return {
+        "general.architecture": _kv_str("general.architecture", "llama"),
+        "general.file_type": _kv_u32("general.file_type", 0),
+        "llama.context_length": _kv_u32("llama.context_length", 128),
+        "llama.embedding_length": _kv_u32("llama.embedding_length", 16),
+        "llama.block_count": _kv_u32("llama.block_count", 1),
+        "tokenizer.ggml.model": _kv_str("tokenizer.ggml.model", "gpt2"),
+        "tokenizer.ggml.tokens": _kv("tokenizer.ggml.tokens", _ARR, tokens),
+    }
+
+
+def _hand_made(path: Path, *, replace: dict | None = None, tensors=None, version: int = 3) -> Path:
+    """A GGUF file: the complete header above with `replace` (key -> raw kv bytes, or None
+    to leave the key out), and `tensors` (raw tensor entries; default one 16x16 F32 tensor
+    with its data)."""
+    kvs = _good_kvs()
+    kvs.update(replace or {})
+    entries = [kv for kv in kvs.values() if kv is not None]
+    tensors = [_tensor("w", [16, 16])] if tensors is None else tensors
+    header = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(entries)) + b"".join(entries) + b"".join(tensors)
+    header += b"\0" * (-len(header) % 32)
+    path.write_bytes(header + b"\0" * 1024)
+    return path
+
+
+def test_hand_made_complete_header_passes(tmp_path):
+    """The base of the files below passes, in GGUF v3 and v2 (llama.cpp reads both)."""
+    from semcoder_inference.model_spec import check_gguf
+
+    for version in (3, 2):
+        info = check_gguf(_hand_made(tmp_path / f"good-v{version}.gguf", version=version))
+        assert info.context_length == 128 and info.quant_type == "F32" and info.version == version
+
+
+@pytest.mark.parametrize(
+    "name, replace, fragments",
+    [
+        ("ftype_str", {"general.file_type": _kv_str("general.file_type", "Q4")}, ["`general.file_type` is a string ('Q4')", "uint32"]),
+        ("ctx_str", {"llama.context_length": _kv_str("llama.context_length", "big")}, ["`llama.context_length` is a string ('big')"]),
+        ("ctx_arr", {"llama.context_length": _kv("llama.context_length", _ARR, struct.pack("<IQII", _U32, 2, 1, 2))},
+         ["`llama.context_length` is an array of 2 uint32 items"]),
+        ("ctx_missing", {"llama.context_length": None}, ["no `llama.context_length` entry"]),
+        ("blocks_str", {"llama.block_count": _kv_str("llama.block_count", "two")}, ["`llama.block_count` is a string ('two')"]),
+        ("blocks_zero", {"llama.block_count": _kv_u32("llama.block_count", 0)}, ["`llama.block_count` is 0", "1 to 512"]),
+        ("tokens_str", {"tokenizer.ggml.tokens": _kv_str("tokenizer.ggml.tokens", "abc")}, ["`tokenizer.ggml.tokens` is a string", "array of strings"]),
+        ("nested_array", {"x.nested": _kv("x.nested", _ARR, struct.pack("<IQ", _ARR, 1) + struct.pack("<IQ", _U32, 0))},
+         ["`x.nested` is an array of arrays"]),
+    ],
+)
+def test_metadata_llama_cpp_would_refuse(tmp_path, name, replace, fragments):
+    """Model info describes such a file and says what is wrong; the engine refuses it before
+    llama.cpp does (which throws, or for a block count of 0 aborts the whole process)."""
+    bad = _hand_made(tmp_path / f"{name}.gguf", replace=replace)
+    header = read_gguf_header(bad)  # the header itself is readable
+    summary = header.summary()  # and describable, whatever the odd values (no ValueError)
+    assert header.quant_type and summary["architecture"] == "llama"
+    assert header.context_length in (None, 128)
+    message = _load_error(bad)
+    assert "llama.cpp cannot load the model file" in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_model_info_and_predict_explain_odd_metadata(tmp_path):
+    ctx = _hand_made(tmp_path / "ctx.gguf", replace={"llama.context_length": _kv_str("llama.context_length", "big")})
+    done = _cli("model", "info", str(ctx))
+    _assert_clean_failure(done, "`llama.context_length` is a string ('big')")
+    assert "header check" in done.stdout and "failed" in done.stdout and "big" in done.stdout
+    ftype = _hand_made(tmp_path / "ftype.gguf", replace={"general.file_type": _kv_str("general.file_type", "Q4")})
+    _assert_clean_failure(_cli("model", "info", str(ftype), "--json"), "`general.file_type` is a string ('Q4')")
+    source = tmp_path / "f.py"
+    source.write_text("def f(x):\n    return x + 1\n")
+    _assert_clean_failure(_cli("predict", str(source), "--call", "f(1)", "--model", str(ctx)), "`llama.context_length` is a string")
+
+
+def test_unknown_tensor_type_is_refused(tmp_path):
+    bad = _hand_made(tmp_path / "unknown-type.gguf", tensors=[_tensor("w", [16, 16], ttype=99)])
+    assert read_gguf_header(bad).tensor_types == {"type 99": 1}
+    message = _load_error(bad)
+    assert "tensor 'w' has ggml type 99" in message and "does not know" in message
+    done = _cli("model", "info", str(bad))
+    _assert_clean_failure(done, "ggml type 99")
+    assert "passed" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name, replace, tensors, fragment",
+    [
+        ("align_str", {"general.alignment": _kv_str("general.alignment", "x")}, None, "`general.alignment` is a string ('x')"),
+        ("align_odd", {"general.alignment": _kv_u32("general.alignment", 24)}, None, "`general.alignment` is 24, not a power of two"),
+        ("nested_deep", {"x.nested": _kv("x.nested", _ARR, struct.pack("<IQ", _ARR, 1) * 3000 + struct.pack("<IQ", _U32, 0))},
+         None, "arrays nested more than"),
+        ("huge_dims", {}, [_tensor("w", [2**40, 2**40])], "dimensions 1099511627776 x 1099511627776"),
+        ("absurd_size", {}, [_tensor("w", [2**26, 2**26])], "far more than any model"),
+        ("five_dims", {}, [_tensor("w", [1, 1, 1, 1, 1])], "5 dimensions"),
+        ("bad_row", {}, [_tensor("w", [16, 16], ttype=8)], "not a multiple of its block of 32"),
+        ("same_name", {}, [_tensor("w", [4]), _tensor("w", [4], offset=32)], "two tensors named 'w'"),
+        ("gap", {}, [_tensor("w", [4]), _tensor("v", [4], offset=4096)], "tensor 'v' starts at byte 4096"),
+    ],
+)
+def test_corrupt_headers_are_called_corrupt(tmp_path, name, replace, tensors, fragment):
+    """Values that cannot be are a corrupt header, not a truncated download (before: a
+    ValueError, a RecursionError, or 'truncated … 4503599627370496.00 GiB')."""
+    bad = _hand_made(tmp_path / f"{name}.gguf", replace=replace, tensors=tensors)
+    with pytest.raises(ModelError) as info:
+        read_gguf_header(bad)
+    message = str(info.value)
+    assert "corrupt GGUF header" in message and fragment in message, message
+    assert "truncated" not in message and "\n" not in message
+
+
+def test_corrupt_header_from_the_cli(tmp_path):
+    bad = _hand_made(tmp_path / "huge.gguf", tensors=[_tensor("w", [2**40, 2**40])])
+    _assert_clean_failure(_cli("model", "info", str(bad)), "corrupt GGUF header", "more elements than a tensor can have")
+    nested = _hand_made(tmp_path / "nested.gguf", replace={"x": _kv("x", _ARR, struct.pack("<IQ", _ARR, 1) * 3000 + struct.pack("<IQ", _U32, 0))})
+    _assert_clean_failure(_cli("model", "info", str(nested)), "corrupt GGUF header")
+
+
+def test_a_real_truncated_download_is_still_called_truncated(tiny_model, tmp_path):
+    data = tiny_model.gguf_q4_k_m.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    message = _load_error(cut)
+    assert "truncated" in message and "corrupt" not in message and "MiB" in message

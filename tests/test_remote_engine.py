@@ -217,3 +217,263 @@ def test_base_url_with_v1_suffix_is_accepted(server):
     engine = RemoteEngine(server + "/v1/", n_ctx=SERVER_CTX)
     assert engine.base_url == server
     assert "".join(engine.stream(PROMPT, GenerationParams(max_tokens=2, temperature=0.0)))
+
+
+# ------------------------------------------------------------------ a scripted fake server
+# Each test picks the fake server's behaviour with the first part of the URL path:
+# http://127.0.0.1:PORT/<mode>/v1/...  It records the last completion request's body.
+
+
+def _sse(obj) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _chunk(text, finish=None) -> bytes:
+    return _sse({"choices": [{"text": text, "index": 0, "finish_reason": finish}]})
+
+
+class _FakeHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    bodies: list = []
+    release = threading.Event()  # set at teardown: ends the "hang" modes
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code, body: bytes, ctype="application/json"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, parts, delay=0.0):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for part in parts:
+            self.wfile.write(part)
+            self.wfile.flush()
+            if delay:
+                self.release.wait(delay)
+
+    def _mode(self):
+        mode, _, rest = self.path.lstrip("/").partition("/")
+        return mode, "/" + rest
+
+    def do_GET(self):
+        mode, rest = self._mode()
+        if rest == "/v1/models":
+            if mode == "models_list":
+                return self._send(200, b"[]")
+            if mode == "models_null":
+                return self._send(200, b'{"data": null}')
+            if mode == "models_html":
+                return self._send(200, b"<html><body>Sign in</body></html>", "text/html")
+            if mode == "models_hang":
+                self.release.wait(10)
+                return
+            return self._send(200, json.dumps({"data": [{"id": "fake-model"}]}).encode())
+        if rest == "/props" and mode == "props_inf":
+            return self._send(200, b'{"default_generation_settings": {"n_ctx": Infinity}, "n_ctx": -5}')
+        self._send(404, b"not found", "text/plain")
+
+    def do_POST(self):
+        mode, rest = self._mode()
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if rest == "/tokenize":
+            if mode == "tokens_int":
+                return self._send(200, b'{"tokens": 5}')
+            return self._send(404, b"not found", "text/plain")
+        if rest != "/v1/completions":
+            return self._send(404, b"not found", "text/plain")
+        type(self).bodies.append(body)
+        if mode == "ok":
+            return self._stream([_chunk("a"), _chunk("b"), _chunk("", "length"), b"data: [DONE]\n\n"])
+        if mode == "hang":  # accepts the request, then says nothing (a server reading a long prompt)
+            self.release.wait(10)
+            return
+        if mode == "slow_start":  # the first token comes after 2 s, then the rest at once
+            self.release.wait(2)
+            return self._stream([_chunk("late "), _chunk("answer", "stop"), b"data: [DONE]\n\n"])
+        if mode == "stall":  # one token, then nothing
+            return self._stream([_chunk("a"), b""], delay=10)
+        if mode == "html200":
+            return self._send(200, b"<!DOCTYPE html><html><body>proxy login</body></html>", "text/html")
+        if mode == "nonstream":
+            return self._send(200, json.dumps({"choices": [{"text": "whole answer", "finish_reason": "stop"}]}).encode())
+        if mode == "no_finish":  # ends properly with [DONE] but never says why it stopped
+            return self._stream([_chunk("abc"), b"data: [DONE]\n\n"])
+        if mode == "usage":  # vLLM with stream_options.include_usage: a last chunk without choices
+            return self._stream([_chunk("ab"), _chunk("cd", "length"),
+                                 _sse({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}}),
+                                 b"data: [DONE]\n\n"])
+        if mode == "strict":  # a server that rejects fields it does not know
+            unknown = sorted(set(body) & {"top_k", "min_p", "repeat_penalty", "stream_options"})
+            if unknown:
+                return self._send(422, json.dumps({"detail": [{"loc": ["body", unknown[0]], "msg": "extra fields not permitted"}]}).encode())
+            return self._stream([_chunk("fine", "stop"), b"data: [DONE]\n\n"])
+        if mode == "choices_str":
+            return self._stream([_sse({"choices": "abc"}), b"data: [DONE]\n\n"])
+        if mode == "list_chunk":
+            return self._stream([b"data: [1, 2]\n\n", b"data: [DONE]\n\n"])
+        self._send(404, b"not found", "text/plain")
+
+
+@pytest.fixture
+def fake():
+    """Base URL of the fake server; the fixture returns a function mode -> URL."""
+    _FakeHandler.bodies = []
+    _FakeHandler.release = threading.Event()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield lambda mode: f"http://127.0.0.1:{httpd.server_address[1]}/{mode}"
+    finally:
+        _FakeHandler.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+QUICK = GenerationParams(max_tokens=8)
+
+
+def test_a_server_slow_to_start_answering_is_waited_for(fake):
+    # timeout_s limits the wait between events; the first token may take longer (the
+    # server reads the prompt first). Before, this was "Cannot reach the model server".
+    engine = RemoteEngine(fake("slow_start"), timeout_s=1)
+    assert engine.first_token_timeout_s > 60
+    assert "".join(engine.stream("p", QUICK)) == "late answer"
+    assert engine.last_stats.time_to_first_token_s >= 1.5
+
+
+def test_a_server_that_does_not_answer_in_time_is_not_called_unreachable(fake):
+    engine = RemoteEngine(fake("hang"), timeout_s=0.5, first_token_timeout_s=1)
+    engine.load()  # the server answers /v1/models: it is running
+    started = time.monotonic()
+    with pytest.raises(GenerationError) as info:
+        list(engine.stream("p", QUICK))
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "did not answer the completion request within 1 s" in message
+    assert "first_token_timeout_s" in message and "running" in message
+    assert "Cannot reach" not in message and "Start one with" not in message
+    assert engine.last_stats.finish_reason == "error"
+
+
+def test_a_stream_that_stalls_names_the_wait_between_tokens(fake):
+    engine = RemoteEngine(fake("stall"), timeout_s=1)
+    got = []
+    with pytest.raises(GenerationError) as info:
+        for delta in engine.stream("p", QUICK):
+            got.append(delta)
+    assert got == ["a"]
+    message = str(info.value)
+    assert "did not answer the next part of its answer within 1 s" in message and "timeout_s" in message
+    assert "Cannot reach" not in message
+
+
+def test_a_slow_model_list_is_not_called_unreachable(fake):
+    engine = RemoteEngine(fake("models_hang"), timeout_s=1)
+    with pytest.raises(ModelError) as info:
+        engine.load()
+    message = str(info.value)
+    assert "did not answer GET /v1/models within 1 s" in message and "Cannot reach" not in message
+
+
+@pytest.mark.parametrize("mode, shown", [("models_list", "[]"), ("models_null", '{"data": null}'), ("models_html", "an HTML page")])
+def test_an_odd_model_list_is_a_model_error(fake, mode, shown):
+    with pytest.raises(ModelError) as info:
+        RemoteEngine(fake(mode), timeout_s=5).load()
+    message = str(info.value)
+    assert shown in message and "does not look like" in message and "/v1/models" in message
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("http://127.0.0.1:99999", "port"),
+    ("http://127.0.0.1:0", "port"),
+    ("http://127.0.0.1:80x", "port"),
+    ("http://[::1", "base_url"),
+    ("http://127.0.0.1:8000/my server", "spaces"),
+])
+def test_malformed_urls_are_settings_errors(url, fragment):
+    with pytest.raises(SettingsError) as info:
+        RemoteEngine(url)
+    assert fragment in str(info.value) and "base_url" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, setting", [
+    ({"api_key": "secret\nX-Injected: 1"}, "api_key"),
+    ({"api_key": "clé"}, "api_key"),
+    ({"timeout_s": float("nan")}, "timeout_s"),
+    ({"timeout_s": float("inf")}, "timeout_s"),
+    ({"first_token_timeout_s": 0}, "first_token_timeout_s"),
+    ({"n_ctx": True}, "n_ctx"),
+    ({"model": 3}, "model"),
+])
+def test_bad_engine_settings_are_settings_errors(kwargs, setting):
+    with pytest.raises(SettingsError) as info:
+        RemoteEngine("http://127.0.0.1:8000", **kwargs)
+    assert setting in str(info.value)
+    assert "secret" not in str(info.value)  # an API key is never echoed
+
+
+def test_odd_props_and_tokenize_answers_are_ignored(fake):
+    engine = RemoteEngine(fake("props_inf"), timeout_s=5)
+    engine.load()
+    assert engine.n_ctx == 4096  # Infinity and -5 are not context sizes
+    counter = RemoteEngine(fake("tokens_int"), timeout_s=5)
+    assert counter.count_tokens("abcdef") == 3  # {"tokens": 5} is not a token list: estimate
+
+
+@pytest.mark.parametrize("mode", ["choices_str", "list_chunk"])
+def test_events_that_are_not_completion_chunks(fake, mode):
+    with pytest.raises(GenerationError, match="not a completion chunk"):
+        list(RemoteEngine(fake(mode), timeout_s=5).stream("p", QUICK))
+
+
+@pytest.mark.parametrize("mode, kind", [("html200", "an HTML page"), ("nonstream", "a single JSON answer")])
+def test_an_answer_that_is_not_an_event_stream(fake, mode, kind):
+    with pytest.raises(GenerationError) as info:
+        list(RemoteEngine(fake(mode), timeout_s=5).stream("p", QUICK))
+    message = str(info.value)
+    assert kind in message and "does not look like an OpenAI-compatible streaming endpoint" in message
+    assert "ended the stream" not in message and "context" not in message
+
+
+def test_no_finish_reason_is_not_invented(fake):
+    engine = RemoteEngine(fake("no_finish"), timeout_s=5)
+    assert "".join(engine.stream("p", QUICK)) == "abc"
+    assert engine.last_stats.finish_reason == ""
+
+
+def test_token_counts_come_from_the_servers_usage(fake):
+    engine = RemoteEngine(fake("usage"), timeout_s=5)
+    assert "".join(engine.stream("p", QUICK)) == "abcd"
+    stats = engine.last_stats
+    assert stats.generated_tokens == 5 and stats.prompt_tokens == 7 and stats.finish_reason == "length"
+    assert stats.extra["generated_tokens_counted"] == "server"
+    plain = RemoteEngine(fake("ok"), timeout_s=5)
+    assert "".join(plain.stream("p", QUICK)) == "ab"
+    assert plain.last_stats.generated_tokens == 2 and plain.last_stats.extra["generated_tokens_counted"] == "chunks"
+
+
+def test_the_request_samples_like_the_local_engine(fake):
+    from semcoder_inference.llama_engine import MIN_P, TOP_K
+
+    engine = RemoteEngine(fake("ok"), timeout_s=5)
+    list(engine.stream("p", GenerationParams(max_tokens=8, temperature=0.5, top_p=0.9, seed=4)))
+    body = _FakeHandler.bodies[-1]
+    assert body["top_k"] == TOP_K == 40 and body["min_p"] == MIN_P and body["repeat_penalty"] == 1.0
+    assert body["temperature"] == 0.5 and body["top_p"] == 0.9 and body["seed"] == 4
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_a_server_that_refuses_the_extra_fields_is_asked_without_them(fake):
+    engine = RemoteEngine(fake("strict"), timeout_s=5)
+    assert "".join(engine.stream("p", QUICK)) == "fine"
+    assert "top_k" not in _FakeHandler.bodies[-1]
+    assert "".join(engine.stream("p", QUICK)) == "fine"  # remembered: one request this time
+    assert len(_FakeHandler.bodies) == 3

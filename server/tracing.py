@@ -376,6 +376,10 @@ class Tracing:
             fn = _called(info, call)
             if fn is None:
                 raise NothingToTrace(f"`{call}` is not a call of a top-level function or method of this file.")
+        elif call and fn is not None:
+            called = _called(info, call)
+            if called is not None and called.name != fn.name:  # (its trace would be labelled fn's)
+                raise NothingToTrace(f"`{call}` calls `{called.name}`, not `{fn.name}`.")
         if fn is None and line is not None:
             if 0 <= line < len(info.lines) and cursor_calls:
                 col = byte_col(info.lines[line], character or 0)

@@ -428,3 +428,18 @@ async def test_a_function_that_takes_no_arguments_is_traced_with_none(tmp_path):
         # one that needs its arguments is called as the file's tests call it
         value = await hover(client, uri, line_of(NO_ARGUMENTS, "return w * h"), 8)
         assert "`area(2, 3)` (recorded from the file's tests)" in value, value
+
+
+async def test_a_trace_request_whose_call_calls_another_function_is_refused(tmp_path):
+    """`semcoder/trace` with `function: area` and `call: other(1)` traced `other` and
+    labelled (and kept) the result as area's latest trace."""
+    source = "def area(w, h):\n    return w * h\n\ndef other(x):\n    return x\n"
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "two.py", source)
+        with pytest.raises(Exception) as refused:
+            await request(client, "semcoder/trace", {"textDocument": {"uri": uri}, "function": "area",
+                                                     "call": "other(1)"})
+        assert "`other(1)` calls `other`, not `area`" in str(refused.value)
+        fine = await request(client, "semcoder/trace", {"textDocument": {"uri": uri}, "function": "area",
+                                                        "call": "area(2, 3)"})
+        assert fine["actual"]["return"]["repr"] == "6"

@@ -165,20 +165,52 @@ def test_backward_records_answer_with_an_input_that_gives_the_output(built):
         assert formats.training_prompt("bwd_mnl", r["bwd_mnl"]).endswith("[MONOLOGUE]\n")
 
 
-def test_monologue_values_are_the_real_values(built):
-    """Each value a forward monologue states (`x` is assigned `v`, `x = v`) is in the real trace."""
-    from semcoder_inference.tracer import Tracer
-
-    rows = [r for r in _rows(built / "pyx.jsonl") if r["fwd_mnl"]][:6]
-    with Tracer() as tracer:
-        for r in rows:
+def _stated_values_are_real(rows: list[dict], tracer) -> int:
+    """Each value a record states (forward: `x` is assigned `v`, `x = v`; backward and PyX-R:
+    `x` is `v`, `x = v`) is the whole value the variable had in a fresh trace whose values
+    are not cut (max_repr 100000): a value stated cut ("...") matches none. Returns how many
+    were checked."""
+    checked = 0
+    for r in rows:
+        if r.get("fwd_mnl"):
             code = re.sub(r" # \[L\d+\]$", "", r["fwd_mnl"].split("[PYTHON]\n", 1)[1].split("\nassert ", 1)[0], flags=re.M)
             call = formats.restore_string_quotes(re.search(r"^assert (.*) == \?\?$", r["fwd_mnl"], re.M).group(1))
-            trace = tracer.trace_call(code, call)
-            real = {(name, formats.swap_string_quotes(value)) for e in trace["events"] for name, value in e["changes"].items()}
-            stated = re.findall(r"`([A-Za-z_]\w*)` (?:is assigned|is updated to) `([^`]*)`", r["response"])
-            stated += re.findall(r"`([A-Za-z_]\w*) = ([^`]*)`", r["response"])
-            assert stated and set(stated) <= real
+            text = r["response"]
+            stated = re.findall(r"`([A-Za-z_]\w*)` (?:is assigned|is updated to) `([^`]*)`", text)
+        elif r.get("bwd_mnl"):
+            code = r["bwd_mnl"].split("PYTHON]\n", 1)[1].split("\nassert ", 1)[0]
+            parser = AnswerParser()
+            parser.feed(r["response"])
+            call = formats.restore_string_quotes(parser.answer.removeprefix("assert ").split(" == ")[0])
+            text = r["response"]
+            stated = re.findall(r"`([A-Za-z_]\w*)` is `([^`]*)`", text)
+        elif r.get("fault"):
+            code = r["fault"].split("### Buggy Solution\n```python\n", 1)[1].split("\n```", 1)[0]
+            failed = r["fault"].split("### Failed Test\n```python\n", 1)[1].split("\n```", 1)[0]
+            call = re.match(r"retv = (\w+\(.*\))\nassert retv == ", failed, re.S).group(1)
+            text = r["response"].split("### Root Cause Analysis", 1)[0]  # the simulation
+            stated = re.findall(r"`([A-Za-z_]\w*)` is `([^`]*)`", text)
+        else:
+            continue
+        stated += re.findall(r"`([A-Za-z_]\w*) = ([^`]*)`", text)
+        trace = tracer.trace_call(code, call)
+        real = {(name, formats.swap_string_quotes(value)) for e in trace["events"]
+                for name, value in {**e["changes"], **(e.get("globals") or {})}.items()}
+        assert stated and set(stated) <= real, (set(stated) - real, r["response"])
+        checked += len(stated)
+    return checked
+
+
+def test_monologue_values_are_the_real_values(built):
+    """Each value a monologue or a PyX-R simulation states (`x` is assigned `v`, `x = v`) is
+    in the real trace, whole."""
+    from semcoder_inference.tracer import Limits, Tracer
+
+    pyx = _rows(built / "pyx.jsonl")
+    rows = ([r for r in pyx if r["fwd_mnl"]][:6] + [r for r in pyx if r["bwd_mnl"]][:6]
+            + _rows(built / "pyx_r.jsonl")[:6])
+    with Tracer(limits=Limits(max_repr=100_000)) as tracer:
+        assert _stated_values_are_real(rows, tracer) > 0
 
 
 def test_repair_records_fail_then_get_fixed(built):
@@ -371,3 +403,163 @@ def test_forward_monologue_states_module_globals_and_places():
     text = forward_monologue(source, "f(3)", trace, formats.label_lines(source))
     assert "[L9]: after this line runs, `grid[6][3]` is `1`." in text
     assert "[L10]: after this line runs, the global `seen` is `[3]`." in text
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def test_no_record_states_a_cut_value(tmp_path):
+    """Values longer than the hover limit are traced whole (`t`, 322 characters; `xs`, 60
+    items) and stated whole; a run whose value is still cut at the build's max_repr gives no
+    forward or backward record (its input still tests the PyX-R rows), and no PyX-R row
+    simulates a run with a cut value."""
+    from semcoder_inference.tracer import Limits, Tracer
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"code": "def f(s):\n    t = s * 40\n    return len(t)\n", "inputs": ["'abcdefgh'"], "description": "x"},
+        {"code": "def f(n):\n    xs = list(range(n))\n    return sum(xs)\n", "inputs": ["60"], "description": "y"},
+        {"code": "def g(s):\n    t = s * 400\n    return len(t)\n", "inputs": ["'abcdefgh'"], "description": "z"},
+    ]))
+    out = tmp_path / "out"
+    sheet = build(BuildConfig(out_dir=out, seeds_path=seeds, workers=1, progress=False, holdout=0.0,
+                              mutations_per_seed=1, decontaminate=False))
+    pyx, pyx_r = _rows(out / "pyx.jsonl"), _rows(out / "pyx_r.jsonl")
+    for r in pyx + pyx_r:
+        assert "..." not in r["response"] and "…" not in r["response"]
+    text = "".join(r["response"] for r in pyx)
+    assert '`t` is assigned `"' + "abcdefgh" * 40 + '"`' in text
+    assert "`xs` is assigned `" + str(list(range(60))) + "`" in text
+    assert not any("g(" in (r["fwd_mnl"] or r["bwd_mnl"] or "") for r in pyx)  # 3200 characters: cut
+    assert sheet["counts"]["records_dropped_cut_value"] >= 2
+    with Tracer(limits=Limits(max_repr=100_000)) as tracer:
+        assert _stated_values_are_real([r for r in pyx if not r["nl"]] + pyx_r, tracer) > 0
+
+
+def test_monologue_cut_value_detection():
+    from semcoder_training.data.monologue import cut_values, may_be_cut
+
+    assert not may_be_cut("[0, 1, 2]", 120) and not may_be_cut("'abc'", 120) and not may_be_cut("<Box items=[1]>", 120)
+    for text in ["'abc...xyz'", "[0, 1, ..., 59]", "[[[[[[[...]]]]]]]", "<repr timed out>", "<int with 5000 bits>",
+                 "<Node object>", "x" * 118]:
+        assert may_be_cut(text, 120), text
+    trace = {"function": "f", "status": "ok", "return": {"repr": "3", "literal": True}, "truncated": {},
+             "events": [{"line": 1, "depth": 0, "function": "f", "iteration": None, "kind": "call", "changes": {"n": "3"}},
+                        {"line": 2, "depth": 0, "function": "f", "iteration": None, "kind": "line",
+                         "changes": {"xs": "[0, 1, ..., 9]"}}]}
+    assert cut_values(trace, 120) == ["[0, 1, ..., 9]"]
+    trace["events"].pop()
+    assert cut_values(trace, 120) == []
+    trace["truncated"] = {"return": True}
+    assert cut_values(trace, 120) == ["3"]
+
+
+def test_repair_simulation_counts_iterations_and_says_where_it_raised():
+    """The header's last pass, which ends the loop, is no iteration; the exception's line is
+    the one the steps name (a recursion's innermost frame is elsewhere); the answer's code
+    spans all use double quotes."""
+    from semcoder_inference.tracer import Tracer
+    from semcoder_training.data.inject import BugVariant
+    from semcoder_training.data.monologue import forward_monologue
+    from semcoder_training.data.records import repair_record
+
+    loops = ("def f(n):\n    total = 0\n    for x in range(n):\n        total += x\n    i = 0\n"
+             "    while i < 2:\n        i += 1\n    return total + i\n")
+    recursion = "def f(n):\n    if n == 0:\n        return 0\n    return f(n + 1) + 1\n"
+    sets = "def f(a, b):\n    return {a, 'zz'}\n"
+    with Tracer(workers=1) as tracer:
+        looped = tracer.trace_call(loops, "f(3)")
+        deep = tracer.trace_call(recursion, "f(1)")
+        wrong = tracer.trace_call(sets, "f('x', 'y')")
+    text = forward_monologue(loops, "f(3)", looped, formats.label_lines(loops), labelled=False)
+    assert re.findall(r"line 3 \(iteration (\d+)\)", text) == ["1", "2", "3"]
+    assert "line 3: the loop ends." in text and "(iteration 4)" not in text
+    assert re.findall(r"line 6 \(iteration (\d+)\)", text) == ["1", "2"]
+    assert "line 6: the loop condition is false, so the loop ends." in text and "line 6 (iteration 3)" not in text
+
+    assert deep["status"] == "exception" and deep["exception"]["line"] == 1
+    bug = BugVariant("off_by_one", 4, "`n - 1` was changed to `n + 1`", recursion,
+                     fixed=recursion.replace("n + 1", "n - 1"), buggy_line=4)
+    row = repair_record("p", recursion, bug.fixed, "f", "1", "1", deep, bug, bug_kind="off_by_one")
+    simulation, analysis = row["response"].split("### Root Cause Analysis", 1)
+    assert "line 4: `RecursionError` is raised." in simulation
+    assert "`RecursionError: maximum recursion depth exceeded` at line 4" in analysis
+    assert "at line 1 " not in analysis.split("(", 1)[0]
+
+    bug = BugVariant("wrong_variable", 2, "`{a, b, 'zz'}` was changed to `{a, 'zz'}`", sets,
+                     fixed=sets.replace("{a, 'zz'}", "{a, b, 'zz'}"), buggy_line=2)
+    row = repair_record("p", sets, bug.fixed, "f", "'x', 'y'", "{'x', 'zz', 'y'}", wrong, bug, bug_kind="wrong_variable")
+    analysis = row["response"].split("### Root Cause Analysis", 1)[1].split("### Bug Fixing", 1)[0]
+    spans = re.findall(r"`([^`]*)`", analysis)
+    assert '{"x", "zz", "y"}' in spans and all("'" not in span for span in spans), analysis
+
+
+def test_a_work_folder_resumes_only_under_its_settings(tmp_path):
+    """Seeds finished under other settings are not reused: the build says which setting
+    changed, and the datasheet always describes the records."""
+    from semcoder_inference.errors import SemcoderError
+
+    out = tmp_path / "out"
+    first = build(BuildConfig(out_dir=out, generated_seeds=3, workers=1, progress=False, holdout=0.0, decontaminate=False))
+    config = json.loads((out / "work" / "config.json").read_text())
+    assert config["max_inputs_per_seed"] == 4 and config["random_seed"] == 0
+    with pytest.raises(SemcoderError, match=r"max_inputs_per_seed \(--max-inputs\): 4 then, 1 now") as caught:
+        build(BuildConfig(out_dir=out, generated_seeds=3, workers=1, progress=False, holdout=0.0, decontaminate=False,
+                          max_inputs_per_seed=1, max_bugs_per_seed=0))
+    assert "max_bugs_per_seed" in str(caught.value) and "delete" in caught.value.hint
+    assert json.loads((out / "datasheet.json").read_text())["records_total"] == first["records_total"]
+    # the same settings (other workers, holdout) resume it
+    again = build(BuildConfig(out_dir=out, generated_seeds=3, workers=2, progress=False, holdout=0.0, decontaminate=False))
+    assert again["counts"]["seeds_resumed"] == 3 and again["records_per_task"] == first["records_per_task"]
+    # a work folder an older builder began (no recorded settings) is not reused either
+    (out / "work" / "config.json").unlink()
+    with pytest.raises(SemcoderError, match="did not record its settings"):
+        build(BuildConfig(out_dir=out, generated_seeds=3, workers=1, progress=False, holdout=0.0, decontaminate=False))
+    # a fresh folder under the new settings: what the datasheet says
+    fresh = build(BuildConfig(out_dir=tmp_path / "fresh", generated_seeds=3, workers=1, progress=False, holdout=0.0,
+                              decontaminate=False, max_inputs_per_seed=1, max_bugs_per_seed=0))
+    assert fresh["config"]["max_inputs_per_seed"] == 1 and fresh["records_per_task"]["fault"] == 0
+    assert fresh["records_per_task"]["fwd_mnl"] <= 3
+
+
+def test_seeds_keep_the_constants_and_helpers_they_use(tmp_path):
+    """A function that reads a module constant or calls a helper is cut out with them, as the
+    server's prompts cut it (context.slice_function), and gives records; an input that still
+    fails is counted under its exception's name."""
+    from semcoder_inference.context import slice_function
+
+    code = ("import math\nRATE = 3\n\ndef helper(x):\n    return x + 1\n\ndef scaled(x):\n    return x * RATE\n\n"
+            "def bumped(x):\n    return helper(x) * 2\n\ndef area(r):\n    return round(math.pi * r * r, 2)\n\n"
+            "def broken(x):\n    return x + MISSING\n\n"
+            "assert scaled(2) == 6\nassert bumped(3) == 8\nprint(area(2))\nprint(helper(1))\nprint(broken(1))\n")
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    (folder / "mod.py").write_text(code)
+    seeds = {s.function: s for s in load_seeds(folder)}
+    assert set(seeds) == {"helper", "scaled", "bumped", "area", "broken"}
+    for name, seed in seeds.items():
+        assert seed.source == slice_function(code, name, path=str(folder / "mod.py"), workspace_root=str(folder)).text + "\n"
+    assert "RATE = 3" in seeds["scaled"].source and "def helper" in seeds["bumped"].source
+    sheet = build(BuildConfig(out_dir=tmp_path / "out", seeds_path=folder, workers=1, progress=False, holdout=0.0,
+                              mutations_per_seed=0, decontaminate=False))
+    calls = {re.search(r"assert (\w+)\(.*\) == \?\?", r["fwd_mnl"]).group(1)
+             for r in _rows(tmp_path / "out" / "pyx.jsonl") if r["fwd_mnl"]}
+    assert calls == {"helper", "scaled", "bumped", "area"}
+    assert sheet["counts"]["inputs_exception"] == 1 and sheet["counts"]["exception_NameError"] == 1
+    assert "| exception_NameError | 1 |" in (tmp_path / "out" / "datasheet.md").read_text()
+
+
+def test_mutated_set_inputs_do_not_depend_on_the_hash_seed():
+    """Python orders a set of strings by hash, which changes with PYTHONHASHSEED: mutated
+    inputs (and so the whole build) must not."""
+    import os
+
+    script = ("import random\nfrom semcoder_training.data.mutate import mutate_inputs\n"
+              "print(mutate_inputs([\"{'apple', 'kiwi', 'plum', 'fig', 'pear', 'lime'}, 2\"], 8, random.Random(5)))\n")
+    outputs = set()
+    for hash_seed in ("1", "2", "3"):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert proc.returncode == 0, proc.stderr
+        outputs.add(proc.stdout)
+    assert len(outputs) == 1, outputs

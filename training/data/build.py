@@ -23,6 +23,7 @@ from semcoder_inference.errors import SemcoderError
 
 from .decontam import Decontaminator
 from .inject import BUG_KINDS, inject_bugs
+from .monologue import cut_values
 from .mutate import mutate_inputs
 from .records import backward_record, forward_record, nl_record, repair_record
 from .seeds import Seed, generate_seeds, load_seeds
@@ -39,6 +40,9 @@ class BuildConfig:
     workers: int = 2
     timeout_s: float = 2.0  # sandbox limits for one run
     memory_mb: int = 256
+    # Characters of a value's text in a trace (the tracer's `max_repr`; its default, 120, is
+    # for hovers). A record that would state a value still cut at this length is left out.
+    max_repr: int = 1000
     decontaminate: bool = True
     cruxeval_path: Path | None = None
     teacher_url: str | None = None  # OpenAI-compatible endpoint for teacher monologues
@@ -53,11 +57,11 @@ class BuildConfig:
 _TRACER = None
 
 
-def _init_worker(timeout_s: float, memory_mb: int) -> None:
+def _init_worker(timeout_s: float, memory_mb: int, max_repr: int) -> None:
     global _TRACER
     from semcoder_inference.tracer import Limits, Tracer
 
-    _TRACER = Tracer(limits=Limits(timeout_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb))
+    _TRACER = Tracer(limits=Limits(timeout_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb, max_repr=max_repr))
 
 
 def _close_worker() -> None:
@@ -99,6 +103,9 @@ def process_seed(seed_json: dict, config_json: dict) -> dict:
             break
         trace = _run(seed.source, f"{seed.function}({args})")
         counts[f"inputs_{trace.get('status')}"] += 1
+        if trace.get("status") == "exception":
+            # Why inputs fail, by exception type (a NameError: the seed lacks something).
+            counts[f"exception_{(trace.get('exception') or {}).get('type')}"] += 1
         if _ok(trace):
             kept.append((args, trace))
         elif trace.get("status") == "ok":
@@ -112,8 +119,13 @@ def process_seed(seed_json: dict, config_json: dict) -> dict:
         records.append(nl)
     for args, trace in kept:
         call = f"{seed.function}({args})"
-        records.append(forward_record(seed.source, call, trace, generator="trace", **meta))
-        records.append(backward_record(seed.source, seed.function, args, trace, generator="trace", **meta))
+        if cut_values(trace, cfg["max_repr"]):
+            # A value the monologues would state is cut ("..."): its text is no value of the
+            # run. The input still serves as a test of the PyX-R rows (its return is whole).
+            counts["records_dropped_cut_value"] += 2
+        else:
+            records.append(forward_record(seed.source, call, trace, generator="trace", **meta))
+            records.append(backward_record(seed.source, seed.function, args, trace, generator="trace", **meta))
         if cfg.get("teacher_url"):
             from .teacher import teacher_forward_record
 
@@ -138,9 +150,10 @@ def process_seed(seed_json: dict, config_json: dict) -> dict:
         rng.shuffle(options)
         for bug in options[:3]:
             counts[f"bugs_tried_{kind}"] += 1
-            failing = _first_failure(bug, seed.function, kept)
+            failing, cut = _first_failure(bug, seed.function, kept, cfg["max_repr"])
             if failing is None:
-                counts[f"bugs_passing_{kind}"] += 1
+                # Passing every test, or failing only where its run states a cut value.
+                counts[f"bugs_cut_value_{kind}" if cut else f"bugs_passing_{kind}"] += 1
                 continue
             args, expected, buggy_trace = failing
             # `tests` (every kept input with its real output) lets `semcoder eval repair`
@@ -153,16 +166,22 @@ def process_seed(seed_json: dict, config_json: dict) -> dict:
     return {"seed_id": seed.seed_id, "records": records, "repairs": repairs, "counts": dict(counts)}
 
 
-def _first_failure(bug, function: str, kept: list[tuple[str, dict]]):
-    """The first kept input whose test fails on the buggy program, with its real trace."""
+def _first_failure(bug, function: str, kept: list[tuple[str, dict]], max_repr: int):
+    """(the first kept input whose test fails on the buggy program, with its real trace, or
+    None; whether a failing run was passed over because its simulation would state a cut
+    value)."""
+    cut = False
     for args, good in kept:
         trace = _run(bug.source, f"{function}({args})")
         expected = good["return"]["repr"]
         returned = (trace.get("return") or {}).get("repr")
-        if trace.get("status") != "ok" or returned != expected:
+        if trace.get("status") != "ok" or returned != expected or (trace.get("truncated") or {}).get("return"):
             if trace.get("status") in ("ok", "exception"):  # a readable failing run
-                return args, expected, trace
-    return None
+                if cut_values(trace, max_repr):
+                    cut = True
+                    continue
+                return (args, expected, trace), cut
+    return None, cut
 
 
 def _worker_entry(seed_json: dict, config_json: dict) -> dict:
@@ -170,6 +189,58 @@ def _worker_entry(seed_json: dict, config_json: dict) -> dict:
 
 
 # ---------------------------------------------------------------- driver side
+
+# What a worker writes for a seed (work/progress.jsonl) depends on these settings, and on
+# the builder itself: WORK_FORMAT changes when what it writes does (2: values are traced with
+# `max_repr` and records that would state a cut value are left out). A work folder resumes
+# only under the settings it was begun with (work/config.json); the others (workers, seeds,
+# holdout, decontamination) only choose among finished seeds and may change.
+WORK_FORMAT = 2
+WORK_SETTINGS = {  # setting -> the `semcoder data build` option that sets it
+    "mutations_per_seed": "--mutations", "max_inputs_per_seed": "--max-inputs", "max_bugs_per_seed": "--max-bugs",
+    "timeout_s": "--timeout", "memory_mb": None, "max_repr": None, "random_seed": "--seed",
+    "teacher_url": "--teacher", "teacher_model": "--teacher-model",
+}
+
+
+def _work_config(config: BuildConfig) -> dict:
+    settings = {"work_format": WORK_FORMAT, **{key: getattr(config, key) for key in WORK_SETTINGS}}
+    return json.loads(json.dumps(settings))  # as it reads back from the file
+
+
+def _claim_work_folder(work: Path, config: BuildConfig) -> None:
+    """Record the settings of a new work folder, or check that an existing one was begun with
+    these: its finished seeds are reused, and seeds done under other settings would give
+    records that the datasheet does not describe."""
+    path = work / "config.json"
+    wanted = _work_config(config)
+    progress = work / "progress.jsonl"
+    begun = progress.exists() and progress.stat().st_size > 0  # (no finished seed: nothing to reuse)
+    if begun and path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            stored = None
+        if stored == wanted:
+            return
+        if isinstance(stored, dict):
+            changed = [f"{key} ({WORK_SETTINGS.get(key) or 'setting'}): {stored.get(key)!r} then, {value!r} now"
+                       for key, value in wanted.items() if stored.get(key) != value and key != "work_format"]
+            if stored.get("work_format") != WORK_FORMAT:
+                changed.append(f"the builder's work format: {stored.get('work_format')!r} then, {WORK_FORMAT} now")
+            what = "; ".join(changed)
+        else:
+            what = f"{path} cannot be read"
+        raise SemcoderError(f"The output folder {work.parent} holds a build begun with other settings ({what}), "
+                            "so its finished seeds cannot be reused.",
+                            hint=f"Rerun with the settings it was begun with to resume it, or build into another --out "
+                                 f"(or delete {work}) to start anew.")
+    if begun:
+        raise SemcoderError(f"The output folder {work.parent} holds a build begun by an older version of "
+                            "`semcoder data build`, which did not record its settings, so its finished seeds cannot be reused.",
+                            hint=f"Build into another --out (or delete {work}) to start anew.")
+    _atomic_write(path, json.dumps(wanted, indent=2) + "\n")
+
 
 def _record_key(row: dict) -> str:
     text = json.dumps({k: row.get(k) for k in ("nl", "fwd_mnl", "bwd_mnl", "fault", "response")}, sort_keys=True)
@@ -196,6 +267,7 @@ def build(config: BuildConfig) -> dict:
     out = Path(config.out_dir)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
+    _claim_work_folder(work, config)
     started = time.perf_counter()
 
     seeds = load_seeds(config.seeds_path) if config.seeds_path else generate_seeds(config.generated_seeds, config.random_seed)
@@ -235,7 +307,7 @@ def build(config: BuildConfig) -> dict:
             bar.update(1)
 
         if config.workers <= 1:
-            _init_worker(config.timeout_s, config.memory_mb)
+            _init_worker(config.timeout_s, config.memory_mb, config.max_repr)
             try:
                 for s in todo:
                     keep(process_seed(s.to_json(), config_json))
@@ -243,7 +315,7 @@ def build(config: BuildConfig) -> dict:
                 _close_worker()
         elif todo:
             with ProcessPoolExecutor(max_workers=config.workers, initializer=_init_worker,
-                                     initargs=(config.timeout_s, config.memory_mb)) as pool:
+                                     initargs=(config.timeout_s, config.memory_mb, config.max_repr)) as pool:
                 futures = [pool.submit(_worker_entry, s.to_json(), config_json) for s in todo]
                 for future in as_completed(futures):
                     keep(future.result())

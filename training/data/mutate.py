@@ -30,7 +30,23 @@ def parse_arguments(args_source: str) -> list[object] | None:
 
 
 def format_arguments(values: list[object]) -> str:
-    return ", ".join(repr(v) for v in values)
+    return ", ".join(_literal(v) for v in values)
+
+
+def _literal(value: object) -> str:
+    """repr(value), but a set's elements in sorted order: Python prints them in hash order,
+    which for strings changes from process to process (PYTHONHASHSEED), and a build must
+    give the same inputs every time."""
+    if isinstance(value, (set, frozenset)) and value:
+        items = ", ".join(sorted(_literal(v) for v in value))
+        return "{" + items + "}" if type(value) is set else "frozenset({" + items + "})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def mutate_value(value: object, rng: random.Random, depth: int = 0) -> object:
@@ -72,7 +88,8 @@ def mutate_value(value: object, rng: random.Random, depth: int = 0) -> object:
             d[k] = mutate_value(d[k], rng, depth + 1)
         return d
     if isinstance(value, set):
-        return set(mutate_value(list(value), rng, depth)) if value else {rng.randint(0, 9)}
+        # (its elements in a fixed order: a set's own order is the hash order, see _literal)
+        return set(mutate_value(sorted(value, key=_literal), rng, depth)) if value else {rng.randint(0, 9)}
     return value  # None, bytes, complex: kept
 
 

@@ -82,8 +82,9 @@ def repair_record(problem: str, buggy: str, fixed: str, function: str, args: str
         "### Execution Simulation\n"
         f"{simulation.strip()}\n\n"
         "### Root Cause Analysis\n"
-        f"The test expects `{expected}`, but {outcome}. "
-        f"{_where(bug)}: {bug.description}.\n\n"
+        # Code spans in the simulation's quote style (double quotes), as everywhere in the answer.
+        f"The test expects {model_quotes(f'`{expected}`')}, but {outcome}. "
+        f"{_where(bug)}: {model_quotes(bug.description)}.\n\n"
         "### Bug Fixing\n"
         "Undoing that change gives the corrected program:\n"
         "[Refined]\n```python\n" + fixed.rstrip("\n") + "\n```\n" + formats.REFINED_STOP

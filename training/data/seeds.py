@@ -246,9 +246,11 @@ def load_seeds(path: Path) -> list[Seed]:
         files = sorted(p for p in path.rglob("*.py") if p.is_file())
         if not files:
             raise SemcoderError(f"The seed folder {path} holds no .py files.")
-        seeds = [s for p in files for s in seeds_from_python(p.read_text(encoding="utf-8", errors="replace"), origin=str(p))]
+        seeds = [s for p in files for s in seeds_from_python(p.read_text(encoding="utf-8", errors="replace"), origin=str(p),
+                                                               path=p, workspace_root=path)]
     elif path.suffix == ".py":
-        seeds = seeds_from_python(path.read_text(encoding="utf-8", errors="replace"), origin=str(path))
+        seeds = seeds_from_python(path.read_text(encoding="utf-8", errors="replace"), origin=str(path), path=path,
+                                  workspace_root=path.parent)
     else:
         seeds = seeds_from_jsonl(path)
     return seeds
@@ -289,11 +291,13 @@ def _first_function(code: str) -> str | None:
     return names[0] if names else None
 
 
-def seeds_from_python(code: str, origin: str = "") -> list[Seed]:
+def seeds_from_python(code: str, origin: str = "", path: Path | None = None,
+                      workspace_root: Path | None = None) -> list[Seed]:
     """Every top-level function of a module that is called somewhere in the module with
     literal arguments (in a test, an assert, a __main__ block) becomes a seed; those calls
     are its inputs. Functions never called with literals are skipped: without an input
-    there is nothing to run."""
+    there is nothing to run. `path` (the module's file) and `workspace_root` (the seed
+    folder) let the slicer follow imports of the folder's other modules."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -311,14 +315,27 @@ def seeds_from_python(code: str, origin: str = "") -> list[Seed]:
     for name, node in functions.items():
         if not inputs[name]:
             continue
-        # The seed is the function alone (plus the module's imports): the call sites that
-        # gave us inputs are not part of the program under study.
-        imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        func_src = ast.get_source_segment(code, node) or ast.unparse(node)
-        source = "\n".join(imports + [func_src]) + "\n"
+        # The seed is the function and what it needs (the module constants, helpers, classes
+        # and imports it uses, transitively), cut out of the module by the slicer that makes
+        # the server's prompts: a training prompt has the shape of an inference prompt. The
+        # call sites that gave us inputs are not part of the program under study.
+        source = _sliced(code, name, node, path, workspace_root)
         seeds.append(Seed(source=source, function=name, inputs=inputs[name],
                           description=ast.get_docstring(node) or "", origin=f"{origin}:{node.lineno}"))
     return seeds
+
+
+def _sliced(code: str, name: str, node: ast.FunctionDef, path: Path | None, workspace_root: Path | None) -> str:
+    """`name` and its dependencies, as `semcoder_inference.context.slice_function` cuts them
+    for a prompt; the function and the module's imports where the slicer fails."""
+    from semcoder_inference.context import slice_function
+
+    try:
+        return slice_function(code, name, path=str(path) if path else None,
+                              workspace_root=str(workspace_root) if workspace_root else None).text.rstrip("\n") + "\n"
+    except (SemcoderError, SyntaxError, ValueError, RecursionError):
+        imports = [ast.unparse(n) for n in ast.parse(code).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        return "\n".join(imports + [ast.get_source_segment(code, node) or ast.unparse(node)]) + "\n"
 
 
 def _is_literal(node: ast.AST) -> bool:

@@ -50,7 +50,12 @@ def _train(args) -> int:
         raise _need_train_extra(exc) from None
     summary = train(load_config(args.recipe, args.set))
     last = summary["history"][-1] if summary["history"] else {}
-    print(f"done: {summary['steps']} steps, final loss {last.get('loss', float('nan')):.4f}, checkpoint {summary['checkpoint']}")
+    loss = f"final loss {last['loss']:.4f}" if last else "no steps run"
+    if summary.get("finished", True):
+        print(f"done: {summary['steps']} steps, {loss}, checkpoint {summary['checkpoint']}")
+    else:  # stop_after ended it early: say where it stopped and what a rerun resumes from
+        print(f"stopped after step {summary['steps']} of {summary['max_steps']} (stop_after), {loss}, "
+              f"last checkpoint {summary['checkpoint']} (rerun the same command to resume from it)")
     return 0
 
 

@@ -44,9 +44,14 @@ def _digest(path: str) -> str | None:
 
 
 def provenance(meta: dict, checkpoint: Path) -> dict[str, object]:
-    """GGUF metadata keys that say where the weights came from."""
+    """GGUF metadata keys that say where the weights came from. The data hashes are the ones
+    taken when training started (meta.json's data_files: one per JSONL file); checkpoints
+    from before that recorded only paths, hashed now (null for a folder)."""
     config = meta.get("config", {})
-    data = [{"path": str(p), "sha256_16": _digest(p)} for p in meta.get("data", [])]
+    if meta.get("data_files") is not None:
+        data = [{"path": f["path"], "sha256_16": f["sha256"][:16]} for f in meta["data_files"]]
+    else:
+        data = [{"path": str(p), "sha256_16": _digest(p)} for p in meta.get("data", [])]
     return {
         "semcoder.provenance.base_model": str(meta.get("base_model", "")),
         "semcoder.provenance.method": str(meta.get("method", "")),
@@ -54,7 +59,7 @@ def provenance(meta: dict, checkpoint: Path) -> dict[str, object]:
         "semcoder.provenance.data": json.dumps(data, sort_keys=True),
         "semcoder.provenance.recipe_path": str(meta.get("recipe") or ""),
         "semcoder.provenance.recipe": json.dumps(config, sort_keys=True, default=str),
-        "semcoder.provenance.checkpoint": str(checkpoint),
+        "semcoder.provenance.checkpoint": str(checkpoint.resolve()),
     }
 
 
@@ -65,15 +70,34 @@ def merged_hf_dir(checkpoint: Path, work: Path) -> Path:
         from .lora import merge_lora
 
         out = work / "merged"
-        merge_lora(meta["base_model"], checkpoint / "adapter", out)
+        merge_lora(_base_model(meta, checkpoint), checkpoint / "adapter", out)
         return out
     if (checkpoint / "model").is_dir():
         model_dir = checkpoint / "model"
-        if not any(model_dir.glob("tokenizer*")):  # the tokenizer lives with the base model
-            for f in Path(meta["base_model"]).glob("tokenizer*"):
-                shutil.copy2(f, model_dir / f.name)
-        return model_dir
+        if any(model_dir.glob("tokenizer*")):
+            return model_dir
+        # An older full checkpoint without the tokenizer (it lives with the base model): a
+        # folder in `work` with links to the weights and copies of the tokenizer files, so the
+        # checkpoint itself is left as it is.
+        base = _base_model(meta, checkpoint)
+        view = work / "model"
+        view.mkdir()
+        for f in model_dir.iterdir():
+            (view / f.name).symlink_to(f.resolve())
+        for f in base.glob("tokenizer*"):
+            shutil.copy2(f, view / f.name)
+        return view
     raise SemcoderError(f"The checkpoint {checkpoint} has neither adapter/ nor model/ weights.")
+
+
+def _base_model(meta: dict, checkpoint: Path) -> Path:
+    base = Path(str(meta.get("base_model", "")))
+    if not str(meta.get("base_model", "")) or not base.is_dir():
+        relative = " (a relative path, from a checkpoint that stored it as given: run export from the folder training ran in)" \
+            if str(meta.get("base_model", "")) and not base.is_absolute() else ""
+        raise SemcoderError(f"The base model {str(base)!r} that {checkpoint / 'meta.json'} names is not a folder here{relative}.",
+                            hint="Put the base model back at that path, or edit base_model in meta.json to where it is now.")
+    return base
 
 
 def export_run(run_or_checkpoint: str | Path, out: str | Path, quant: str = "q4_k_m", *, keep_hf: str | Path | None = None,

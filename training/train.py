@@ -23,6 +23,8 @@ import json
 import math
 import os
 import random
+import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -69,12 +71,22 @@ DEFAULTS: dict = {
 }
 
 
+# Keys a recipe may carry that training does not read (the recipe's own notes, provenance).
+EXTRA_KEYS = ("recipe_path", "notes", "provenance")
+SECTIONS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, dict))  # `lora`: nested keys
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict:
     """The recipe's YAML merged over DEFAULTS, then `key=value` overrides (dotted keys reach
-    into nested sections: `lora.rank=4`; values are parsed as YAML: `max_steps=3`)."""
+    into nested sections: `lora.rank=4`; values are parsed as YAML: `max_steps=3`).
+
+    Every key is checked, nested ones too: an unknown key, a value of the wrong type or out of
+    range is a SemcoderError that names the key, the value and what is expected (all the
+    problems at once). Paths (model folder, data, output_dir, recipe) become absolute."""
     import yaml
 
     config = json.loads(json.dumps(DEFAULTS))
+    problems: list[str] = []
     if path is not None:
         path = Path(path)
         if not path.exists():
@@ -85,45 +97,214 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise SemcoderError(f"The recipe {path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise SemcoderError(f"The recipe {path} must be a YAML mapping of keys to values.")
-        _merge(config, loaded, str(path))
-        config["recipe_path"] = str(path)
+        _merge(config, loaded, f"in {path}", problems)
+        config["recipe_path"] = str(path.resolve())
     for item in overrides or []:
-        key, sep, value = item.partition("=")
+        key, sep, text = item.partition("=")
         if not sep or not key:
-            raise SemcoderError(f"--set {item!r} is not of the form key=value.")
-        target = config
+            problems.append(f"--set {item!r} is not of the form key=value")
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            problems.append(f"--set {item!r}: the value {text!r} is not valid YAML")
+            continue
         parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
         if parts[0] not in DEFAULTS:
-            raise SemcoderError(f"--set {item!r}: unknown key {parts[0]!r}.", hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.")
-        target[parts[-1]] = yaml.safe_load(value)
-    _validate(config)
+            problems.append(f"--set {item!r}: unknown key {parts[0]!r}")
+        elif len(parts) == 1:
+            _merge(config, {key: value}, f"in --set {item!r}", problems)
+        elif parts[0] not in SECTIONS:
+            problems.append(f"--set {item!r}: {parts[0]} is a single value, not a section with keys (--set {parts[0]}=VALUE)")
+        elif len(parts) > 2 or parts[1] not in DEFAULTS[parts[0]]:
+            problems.append(f"--set {item!r}: unknown key {key!r} (the keys of {parts[0]}: {', '.join(DEFAULTS[parts[0]])})")
+        else:
+            if not isinstance(config[parts[0]], dict):
+                config[parts[0]] = json.loads(json.dumps(DEFAULTS[parts[0]]))
+            config[parts[0]][parts[1]] = value
+    problems += _check(config)
+    _raise_problems(problems)
     return config
 
 
-def _merge(base: dict, extra: dict, where: str) -> None:
+def _merge(base: dict, extra: dict, where: str, problems: list[str]) -> None:
     for key, value in extra.items():
-        if key not in DEFAULTS and key not in ("recipe_path", "notes", "provenance"):
-            raise SemcoderError(f"Unknown key {key!r} in {where}.", hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.")
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key].update(value)
+        if key not in DEFAULTS and key not in EXTRA_KEYS:
+            problems.append(f"unknown key {key!r} {where}")
+        elif key in SECTIONS and isinstance(value, dict):
+            unknown = [k for k in value if k not in DEFAULTS[key]]
+            for k in unknown:
+                problems.append(f"unknown key '{key}.{k}' {where} (the keys of {key}: {', '.join(DEFAULTS[key])})")
+            if not isinstance(base.get(key), dict):
+                base[key] = json.loads(json.dumps(DEFAULTS[key]))
+            base[key].update({k: v for k, v in value.items() if k not in unknown})
         else:
             base[key] = value
 
 
-def _validate(config: dict) -> None:
-    if config["method"] not in ("lora", "qlora", "full"):
-        raise SemcoderError(f"method must be lora, qlora or full, not {config['method']!r}.")
-    if config["precision"] not in ("auto", "fp32", "bf16", "fp16"):
-        raise SemcoderError(f"precision must be auto, fp32, bf16 or fp16, not {config['precision']!r}.")
-    for key in ("max_steps", "micro_batch_size", "grad_accum", "max_seq_len"):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise SemcoderError(f"{key} must be a positive integer, not {config[key]!r}.")
-    if isinstance(config["data"], str):
-        config["data"] = [config["data"]]
-    if not config["data"]:
-        raise SemcoderError("The recipe names no data.", hint="Set `data:` to JSONL files from `semcoder data build`, or --set data=DIR/pyx.jsonl.")
+def _raise_problems(problems: list[str]) -> None:
+    if not problems:
+        return
+    hint = None
+    if any(re.search(r"unknown key '[^.']*'", p) for p in problems):  # a top-level one: list them all
+        hint = f"Known keys: {', '.join(sorted(DEFAULTS))}."
+    if len(problems) == 1:
+        first = problems[0].split(" ", 1)[0]
+        capital = first in CHECKS or first in DEFAULTS or first.startswith("--")  # keys stay as they are spelt
+        raise SemcoderError((problems[0] if capital else problems[0][0].upper() + problems[0][1:]) + ".", hint=hint)
+    raise SemcoderError(f"{len(problems)} problems in the config: " + "; ".join(problems) + ".", hint=hint)
+
+
+class _Bad(Exception):
+    pass
+
+
+def _int(low: int = 1, *, null: bool = False, note: str = ""):
+    expected = ("null or " if null else "") + ("a positive integer" if low == 1 else f"an integer >= {low}") + note
+
+    def check(v):
+        if v is None and null:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise _Bad
+        return v
+    return expected, check
+
+
+def _number(low: float, high: float | None = None, *, low_open: bool = False, high_open: bool = False):
+    if high is None:
+        expected = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        expected = f"a number from {low:g} to {high:g}" + (f" (below {high:g})" if high_open else "")
+
+    def check(v):
+        if isinstance(v, str):  # PyYAML reads 3e-3 (no dot) as text; it is a number all the same
+            try:
+                v = float(v)
+            except ValueError:
+                raise _Bad from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise _Bad
+        if v < low or (low_open and v == low) or (high is not None and (v > high or (high_open and v == high))):
+            raise _Bad
+        return float(v)
+    return expected, check
+
+
+def _bool():
+    def check(v):
+        if not isinstance(v, bool):  # "false" (a quoted string) is not false
+            raise _Bad
+        return v
+    return "true or false", check
+
+
+def _choice(*options: str):
+    def check(v):
+        if v not in options:
+            raise _Bad
+        return v
+    return ", ".join(options[:-1]) + " or " + options[-1], check
+
+
+def _text(what: str):
+    def check(v):
+        if not isinstance(v, str) or not v.strip():
+            raise _Bad
+        return v
+    return what, check
+
+
+def _texts(what: str):
+    def check(v):
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+            raise _Bad
+        return list(v)
+    return what, check
+
+
+# Every key, nested ones by their dotted name: (what is expected, check -> normalised value).
+CHECKS: dict = {
+    "model": _text("a Hugging Face folder, a Hugging Face repo id or `tiny`"),
+    "data": _texts("a JSONL file or folder, or a list of them"),
+    "output_dir": _text("a folder path"),
+    "method": _choice("lora", "qlora", "full"),
+    "lora.rank": _int(1),
+    "lora.alpha": _number(0, low_open=True),
+    "lora.dropout": _number(0, 1, high_open=True),
+    "lora.targets": _texts("a list of module names such as [q_proj, v_proj]"),
+    "max_seq_len": _int(1),
+    "packing": _bool(),
+    "pack_width": _int(1, null=True),
+    "micro_batch_size": _int(1),
+    "grad_accum": _int(1),
+    "max_steps": _int(1),
+    "lr": _number(0, low_open=True),
+    "min_lr_ratio": _number(0, 1),
+    "warmup_steps": _int(0),
+    "weight_decay": _number(0),
+    "grad_clip": _number(0, low_open=True),
+    "precision": _choice("auto", "fp32", "bf16", "fp16"),
+    "gradient_checkpointing": _bool(),
+    "distributed": _choice("ddp", "fsdp"),
+    "save_every": _int(1),
+    "log_every": _int(1),
+    "keep_checkpoints": _int(0, note=" (0 keeps every checkpoint)"),
+    "seed": _int(0),
+    "max_examples": _int(1, null=True),
+    "tensorboard": _bool(),
+    "threads": _int(1, null=True),
+    "stop_after": _int(1, null=True),
+}
+
+
+def _check(config: dict) -> list[str]:
+    """Check and normalise every key in place; the problems, one sentence each."""
+    problems = []
+    for section in SECTIONS:
+        if not isinstance(config.get(section), dict):
+            problems.append(f"{section} must be a mapping of {', '.join(DEFAULTS[section])}, not {config.get(section)!r}")
+            config[section] = json.loads(json.dumps(DEFAULTS[section]))  # so its keys are not reported again
+    for key, (expected, check) in CHECKS.items():
+        section, _, sub = key.partition(".")
+        holder, name = (config[section], sub) if sub else (config, key)
+        value = holder.get(name, DEFAULTS[section][sub] if sub else DEFAULTS[key])
+        try:
+            holder[name] = check(value)
+        except _Bad:
+            problems.append(f"{key} must be {expected}, not {value!r}")
+    if isinstance(config.get("data"), list) and not config["data"]:
+        problems.append("the recipe names no data (set `data:` to JSONL files from `semcoder data build`, "
+                        "or --set data=DIR/pyx.jsonl)")
+    if isinstance(config["lora"].get("targets"), list) and not config["lora"]["targets"]:
+        problems.append("lora.targets must name at least one module, not []")
+    if not problems:
+        _absolute_paths(config)
+    return problems
+
+
+def validate_config(config: dict) -> dict:
+    """Check (and normalise) a config dict built by hand; load_config already does this."""
+    _raise_problems(_check(config))
+    return config
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _absolute_paths(config: dict) -> None:
+    """Paths as absolute paths, so provenance, export and resume do not depend on the
+    working directory. `model` stays as written when it is `tiny` or a Hugging Face repo id."""
+    config["output_dir"] = _absolute(config["output_dir"])
+    config["data"] = [_absolute(p) for p in config["data"]]
+    model = str(config["model"])
+    if model != "tiny" and (Path(model).expanduser().exists() or model.startswith((".", "/", "~")) or model.count("/") != 1):
+        config["model"] = _absolute(model)
+    if config.get("recipe_path"):
+        config["recipe_path"] = _absolute(config["recipe_path"])
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -176,27 +357,50 @@ class Example:
     labels: list[int]  # IGNORE on BOS + prompt, token ids on response + EOS
 
 
+def data_files(paths: list[str]) -> list[Path]:
+    """The JSONL files that `data` names, in reading order (a folder means its *.jsonl)."""
+    files = []
+    for p in paths:
+        path = Path(p)
+        found = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+        if not found or not all(f.is_file() for f in found):
+            raise SemcoderError(f"The training data {path} does not exist{' (a folder with no *.jsonl)' if path.is_dir() else ''}.",
+                                hint="Build it with `semcoder data build --out DIR`.")
+        files += found
+    return files
+
+
+def data_fingerprint(paths: list[str]) -> list[dict]:
+    """[{path, sha256, bytes}] of every training file, taken when training starts: written to
+    meta.json (export copies it into the GGUF) and compared when a run resumes."""
+    import hashlib
+
+    out = []
+    for f in data_files(paths):
+        h = hashlib.sha256()
+        with f.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+        out.append({"path": str(f.resolve()), "sha256": h.hexdigest(), "bytes": f.stat().st_size})
+    return out
+
+
 def read_records(paths: list[str]) -> list[tuple[str, str, str]]:
     """(kind, instruction, response) for every PyX / PyX-R row."""
     rows = []
-    for p in paths:
-        path = Path(p)
-        files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-        if not files or not all(f.exists() for f in files):
-            raise SemcoderError(f"The training data {path} does not exist.", hint="Build it with `semcoder data build --out DIR`.")
-        for f in files:
-            for number, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise SemcoderError(f"Line {number} of {f} is not valid JSON.") from None
-                kinds = [k for k in TEMPLATES if row.get(k) is not None]
-                if len(kinds) != 1 or not isinstance(row.get("response"), str):
-                    raise SemcoderError(f"Line {number} of {f} is not a PyX/PyX-R record: it needs exactly one of "
-                                        f"{', '.join(TEMPLATES)} and a `response`.")
-                rows.append((kinds[0], row[kinds[0]], row["response"]))
+    for f in data_files(paths):
+        for number, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise SemcoderError(f"Line {number} of {f} is not valid JSON.") from None
+            kinds = [k for k in TEMPLATES if row.get(k) is not None]
+            if len(kinds) != 1 or not isinstance(row.get("response"), str):
+                raise SemcoderError(f"Line {number} of {f} is not a PyX/PyX-R record: it needs exactly one of "
+                                    f"{', '.join(TEMPLATES)} and a `response`.")
+            rows.append((kinds[0], row[kinds[0]], row["response"]))
     return rows
 
 
@@ -303,7 +507,7 @@ def resolve_model_path(spec: str) -> Path:
 
         cache = Path(os.environ.get("SEMCODER_TEST_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
         return Path(ensure_tiny_model(cache / "tiny-models", tokenizer="bpe").hf_dir)
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if not path.exists() and spec.count("/") == 1 and not spec.startswith((".", "/")):
         from huggingface_hub import snapshot_download  # an HF repo id such as semcoder/semcoder_s_1030
 
@@ -315,7 +519,7 @@ def resolve_model_path(spec: str) -> Path:
     if not (path / "config.json").exists():
         raise SemcoderError(f"The model {spec} is not a Hugging Face checkpoint folder (no config.json).",
                             hint="Point `model:` at a folder with config.json and weights, or use `tiny`.")
-    return path
+    return path.resolve()
 
 
 def choose_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -364,14 +568,36 @@ def build_model(config: dict, model_path: Path, d: Dist, compute_dtype: torch.dt
         from peft import LoraConfig, get_peft_model
 
         lora = config["lora"]
-        model = get_peft_model(model, LoraConfig(r=int(lora["rank"]), lora_alpha=float(lora["alpha"]),
-                                                 lora_dropout=float(lora.get("dropout", 0.0)),
-                                                 target_modules=list(lora["targets"]), bias="none", task_type="CAUSAL_LM"))
+        check_lora_targets(model, list(lora["targets"]), str(config["model"]))
+        try:
+            model = get_peft_model(model, LoraConfig(r=int(lora["rank"]), lora_alpha=float(lora["alpha"]),
+                                                     lora_dropout=float(lora.get("dropout", 0.0)),
+                                                     target_modules=list(lora["targets"]), bias="none", task_type="CAUSAL_LM"))
+        except ValueError as exc:  # peft's NoMatchingPeftModuleError and kin: its words, without the traceback
+            raise SemcoderError(f"LoRA could not be applied to {config['model']} with lora.targets={list(lora['targets'])}: {exc}",
+                                hint=f"Layers LoRA can adapt in this model: {', '.join(adaptable_modules(model))}.") from None
         if config["gradient_checkpointing"]:
             model.enable_input_require_grads()  # checkpointed blocks need a grad-requiring input
     if config["method"] != "qlora":
         model.to(d.device)
     return model
+
+
+def adaptable_modules(model) -> list[str]:
+    """The names (last part) of the layers peft's LoRA can wrap: linear, embedding, conv."""
+    kinds = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d)
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if name and isinstance(m, kinds)})
+
+
+def check_lora_targets(model, targets: list[str], spec: str) -> None:
+    """Every lora.targets entry must name a layer of the model (peft's rule for a list: the
+    module's full name is the target or ends with "." + target); peft itself complains only
+    when none matches, and then with a traceback."""
+    names = [name for name, _ in model.named_modules() if name]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise SemcoderError(f"lora.targets names {', '.join(repr(t) for t in missing)}, which the model {spec} does not have.",
+                            hint=f"Layers LoRA can adapt in this model: {', '.join(adaptable_modules(model))}.")
 
 
 def wrap_distributed(model, config: dict, d: Dist):
@@ -444,12 +670,16 @@ def save_checkpoint(out: Path, step: int, model, optimizer, scheduler, scaler, c
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         "history": history,
     }, tmp / "trainer_state.pt")
-    (tmp / "meta.json").write_text(json.dumps({"step": step, "method": config["method"], "base_model": config["_model_path"],
-                                               "data": config["data"], "recipe": config.get("recipe_path"),
-                                               "config": {k: v for k, v in config.items() if not k.startswith("_")}}, indent=2))
+    if config["method"] == "full":  # a complete HF folder: export needs nothing from the base model
+        for f in Path(config["_model_path"]).iterdir():
+            if f.is_file() and (f.name.startswith("tokenizer") or f.name in ("special_tokens_map.json", "vocab.json", "merges.txt")):
+                shutil.copy2(f, tmp / "model" / f.name)
+    (tmp / "meta.json").write_text(json.dumps({
+        "step": step, "method": config["method"], "base_model": config["_model_path"],
+        "data": config["data"], "data_files": config["_data_files"], "recipe": config.get("recipe_path"),
+        **config["_run"],
+        "config": {k: v for k, v in config.items() if not k.startswith("_")}}, indent=2))
     if ckpt.exists():
-        import shutil
-
         shutil.rmtree(ckpt)
     os.replace(tmp, ckpt)
     _prune(out, config["keep_checkpoints"])
@@ -461,8 +691,6 @@ def _is_fsdp(config: dict, d: Dist) -> bool:
 
 
 def _prune(out: Path, keep: int) -> None:
-    import shutil
-
     ckpts = sorted(out.glob("checkpoint-*"))
     for old in ckpts[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
@@ -473,10 +701,126 @@ def latest_checkpoint(out: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
+# ----------------------------------------------------------------------------- resume
+
+# Keys that may differ from the checkpoint's when a run resumes: they change where things go,
+# how often they are written, or speed and memory, never what the steps compute.
+RESUME_FREE = ("output_dir", "save_every", "log_every", "keep_checkpoints", "tensorboard", "threads", "stop_after",
+               "gradient_checkpointing")
+# Compared in their own way (see check_resume): data by content, precision by the dtype it
+# chose, distributed by whether the state is sharded, micro_batch_size and grad_accum by the
+# rows a step takes, max_steps only where the schedule depends on it.
+_RESUME_SPECIAL = ("data", "precision", "distributed", "micro_batch_size", "grad_accum", "max_steps")
+
+
+def _flat(config: dict) -> dict:
+    flat = {}
+    for key, default in DEFAULTS.items():
+        value = config.get(key, default)
+        if key in SECTIONS:
+            value = value if isinstance(value, dict) else {}
+            for sub, sub_default in default.items():
+                flat[f"{key}.{sub}"] = value.get(sub, sub_default)
+        else:
+            flat[key] = value
+    return flat
+
+
+def check_resume(config: dict, meta: dict, ckpt: Path) -> None:
+    """Refuse to resume from `ckpt` when the config now asks for something else than what the
+    checkpoint was trained with: the optimizer and schedule state would silently keep the old
+    values (lr), fail to load (method, lora.*) or the rows would change (data, seed, batch)."""
+    saved = json.loads(json.dumps(meta.get("config", {})))
+    _check(saved)  # the same normalisation (e.g. lr "3e-3" -> 0.003, absolute paths) as the config now
+    old, new = _flat(saved), _flat(config)
+    run = config["_run"]
+    diffs = []
+    for key in new:
+        if key in RESUME_FREE or key in _RESUME_SPECIAL:
+            continue
+        a, b = old[key], new[key]
+        if key == "model" and a != "tiny" and Path(str(a)).expanduser().exists():
+            a = _absolute(str(a))  # a checkpoint from before paths were stored absolute
+        if a != b:
+            diffs.append(f"{key} {a!r} in the checkpoint, {b!r} now")
+    # data: the same bytes in the same order (paths may move)
+    if meta.get("data_files") is not None:
+        then = [f["sha256"] for f in meta["data_files"]]
+        now = [f["sha256"] for f in config["_data_files"]]
+        if then != now:
+            if len(then) == len(now):
+                detail = ", ".join(f"{f['path']} changed since the checkpoint" if f["path"] == g["path"] else
+                                   f"{g['path']} is not {f['path']} of the checkpoint (other content)"
+                                   for f, g in zip(meta["data_files"], config["_data_files"]) if f["sha256"] != g["sha256"])
+            else:
+                detail = (f"{len(then)} files in the checkpoint ({', '.join(f['path'] for f in meta['data_files'])}), "
+                          f"{len(now)} now ({', '.join(f['path'] for f in config['_data_files'])})")
+            diffs.append(f"data: {detail}")
+    elif [_absolute(p) for p in old["data"] or []] != new["data"]:
+        diffs.append(f"data {old['data']!r} in the checkpoint, {new['data']!r} now")
+    # precision: the dtype it chose on this machine
+    if meta.get("dtype") is not None:
+        if meta["dtype"] != run["dtype"]:
+            diffs.append(f"precision {old['precision']!r} trained in {meta['dtype']}, {new['precision']!r} gives {run['dtype']} here")
+    elif old["precision"] != new["precision"]:
+        diffs.append(f"precision {old['precision']!r} in the checkpoint, {new['precision']!r} now")
+    # distributed: sharded (FSDP) and unsharded optimizer state are saved in different forms
+    if meta.get("sharded") is not None:
+        if meta["sharded"] != run["sharded"]:
+            how = {True: "sharded with FSDP", False: "not sharded"}
+            diffs.append(f"distributed: the checkpoint's state was {how[meta['sharded']]}, now it would be {how[run['sharded']]}")
+    elif old["distributed"] != new["distributed"]:
+        diffs.append(f"distributed {old['distributed']!r} in the checkpoint, {new['distributed']!r} now")
+    # batch: micro_batch_size and grad_accum (and the number of processes) may change together
+    # as long as a step takes the same rows
+    if meta.get("rows_per_step") is not None:
+        if meta["rows_per_step"] != run["rows_per_step"]:
+            diffs.append(f"micro_batch_size x grad_accum x processes {meta['micro_batch_size']} x {meta['grad_accum']} x "
+                         f"{meta['world']} = {meta['rows_per_step']} rows a step in the checkpoint, {new['micro_batch_size']} x "
+                         f"{new['grad_accum']} x {run['world']} = {run['rows_per_step']} now (each step would see other rows)")
+    else:
+        for key in ("micro_batch_size", "grad_accum"):
+            if old[key] != new[key]:
+                diffs.append(f"{key} {old[key]!r} in the checkpoint, {new[key]!r} now")
+    # max_steps: the cosine decays over max_steps, so it is part of the schedule unless the
+    # schedule is constant after warm-up (min_lr_ratio: 1.0); then a run may be extended.
+    step = int(meta.get("step", 0))
+    if old["max_steps"] != new["max_steps"]:
+        if float(new["min_lr_ratio"]) != 1.0:
+            diffs.append(f"max_steps {old['max_steps']!r} in the checkpoint, {new['max_steps']!r} now (the cosine schedule "
+                         f"decays over max_steps: only a constant schedule, min_lr_ratio: 1.0, can be extended or shortened)")
+        elif new["max_steps"] < step:
+            diffs.append(f"max_steps {new['max_steps']!r} is below the checkpoint's step {step}")
+    if diffs:
+        raise SemcoderError(
+            f"Cannot resume {config['output_dir']} from {ckpt.name} (step {step}): the config differs from the one the "
+            f"checkpoint was trained with: " + "; ".join(diffs) + ".",
+            hint=f"Use the checkpoint's values (see {ckpt / 'meta.json'}) or train into a new output_dir. May change on "
+                 f"resume: {', '.join(RESUME_FREE)}; micro_batch_size and grad_accum when a step takes as many rows; "
+                 f"max_steps when min_lr_ratio is 1.0.")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics of steps 1..step: the steps after the checkpoint are done again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a half-written last line
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 # ----------------------------------------------------------------------------- the run
 
 
 def train(config: dict) -> dict:
+    validate_config(config)  # load_config did; a config built by hand is checked here
     d = setup_distributed()
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
@@ -484,6 +828,25 @@ def train(config: dict) -> dict:
     torch.manual_seed(config["seed"])
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
+
+    # What this run is, for meta.json and for the resume check: the data's content (hashed
+    # now, at train time), the dtype the precision chose here, the rows a step takes.
+    dtype = choose_dtype(config["precision"], d.device)
+    micro, accum = config["micro_batch_size"], config["grad_accum"]
+    rows_per_step = micro * accum * d.world
+    config["_data_files"] = data_fingerprint(config["data"])
+    config["_run"] = {"world": d.world, "micro_batch_size": micro, "grad_accum": accum, "rows_per_step": rows_per_step,
+                      "dtype": str(dtype).removeprefix("torch."), "sharded": _is_fsdp(config, d)}
+    # A run resumes from the latest checkpoint in output_dir, if any, but only with the
+    # config it was trained with (check_resume names what differs).
+    ckpt = latest_checkpoint(out)
+    if ckpt is not None:
+        try:
+            meta = json.loads((ckpt / "meta.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise SemcoderError(f"Cannot resume from {ckpt}: its meta.json is unreadable ({exc}).",
+                                hint="Delete that checkpoint folder to resume from the one before, or use a new output_dir.") from None
+        check_resume(config, meta, ckpt)
 
     # Data: tokenized once, identically on every process.
     from transformers import AutoTokenizer
@@ -502,8 +865,7 @@ def train(config: dict) -> dict:
     stream = RowStream(examples, int(config.get("pack_width") or config["max_seq_len"]), config["packing"], config["seed"])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    # Model, precision, optimizer, schedule.
-    dtype = choose_dtype(config["precision"], d.device)
+    # Model, optimizer, schedule.
     model = build_model(config, model_path, d, dtype)
     model = wrap_distributed(model, config, d)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -518,9 +880,8 @@ def train(config: dict) -> dict:
 
         autocast = contextlib.nullcontext
 
-    # Resume from the latest checkpoint in output_dir, if any.
+    # Resume: weights, optimizer, schedule, scaler, RNG and loss history.
     start, history = 0, []
-    ckpt = latest_checkpoint(out)
     if ckpt is not None:
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
         inner = _unwrap(model)
@@ -544,10 +905,10 @@ def train(config: dict) -> dict:
         if d.main:
             print(f"resumed from {ckpt} at step {start}", file=sys.stderr)
 
+    if d.main:  # steps after the checkpoint are done again: their old metrics go
+        _truncate_metrics(out / "metrics.jsonl", start)
     metrics_file = (out / "metrics.jsonl").open("a") if d.main else None
     writer = _tensorboard(out) if (d.main and config["tensorboard"]) else None
-    micro, accum = config["micro_batch_size"], config["grad_accum"]
-    rows_per_step = micro * accum * d.world
     if d.main:
         print(f"training {config['method']} on {len(examples)} examples ({too_long} too long), "
               f"{rows_per_step} rows/step, {d.world} process(es), {dtype}, device {d.device}", file=sys.stderr)
@@ -618,8 +979,12 @@ def train(config: dict) -> dict:
         metrics_file.close()
     if writer:
         writer.close()
-    summary = {"steps": int(config["max_steps"]), "history": history, "output_dir": str(out),
-               "checkpoint": str(latest_checkpoint(out)), "examples": len(examples), "too_long": too_long, "world": d.world}
+    # What ran: `steps` is the step the run reached (below max_steps when stop_after ended it).
+    reached = history[-1]["step"] if history else start
+    last = latest_checkpoint(out)
+    summary = {"steps": reached, "max_steps": int(config["max_steps"]), "finished": reached >= int(config["max_steps"]),
+               "resumed_from": start, "history": history, "output_dir": str(out),
+               "checkpoint": str(last) if last else None, "examples": len(examples), "too_long": too_long, "world": d.world}
     if d.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if d.world > 1:

@@ -147,14 +147,16 @@ class RemoteEngine:
     def _broken(self, exc: BaseException, what: str, waited_s: float, setting: str, error=GenerationError) -> SemcoderError:
         """The server accepted the connection, then did not answer in time or hung up."""
         if isinstance(exc, (socket.timeout, TimeoutError)):
+            named = setting
             if setting == "first_token_timeout_s":
                 why = "It may still be reading a long prompt or finishing another client's request"
                 cure = ", or use a faster server or a shorter prompt"
+                named += " (semcoder.model.remoteTimeoutSeconds in the editor)"
             else:
                 why, cure = "It may be overloaded or stuck", ""
             return error(
                 f"The model server at {self.base_url} is running but did not answer {what} within {waited_s:g} s.",
-                hint=f"{why}; raise the remote engine's {setting} setting (now {waited_s:g} s){cure}.",
+                hint=f"{why}; raise the remote engine's {named} setting (now {waited_s:g} s){cure}.",
             )
         if isinstance(exc, http.client.RemoteDisconnected):
             reason = "it closed the connection without answering"

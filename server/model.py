@@ -55,7 +55,9 @@ def build_engine(settings: Settings) -> Any | None:
     if m.remoteUrl:
         from semcoder_inference.remote_engine import RemoteEngine
 
-        return RemoteEngine(m.remoteUrl)
+        # (the engine waits no less between tokens than before the first: 60 s at most there)
+        return RemoteEngine(m.remoteUrl, timeout_s=min(60.0, m.remoteTimeoutSeconds),
+                            first_token_timeout_s=m.remoteTimeoutSeconds)
     spec = settings.model_spec()
     if not spec:
         return None

@@ -16,6 +16,9 @@ from typing import Any, Callable
 class ModelSettings:
     path: str = ""
     remoteUrl: str = ""
+    # How long a remote server may take to its first token (it reads the whole prompt first);
+    # RemoteEngine's first_token_timeout_s.
+    remoteTimeoutSeconds: float = 300.0
     gpuLayers: int = 0
     threads: int = 0
     contextSize: int = 4096
@@ -48,7 +51,7 @@ class Settings:
     def engine_key(self) -> tuple:
         """The settings that need a different engine object when they change."""
         m = self.model
-        return (self.model_spec(), m.remoteUrl, m.gpuLayers, m.threads, m.contextSize)
+        return (self.model_spec(), m.remoteUrl, m.remoteTimeoutSeconds, m.gpuLayers, m.threads, m.contextSize)
 
 
 def _int_in(lo: int, hi: int) -> Callable[[Any], int | None]:
@@ -100,6 +103,7 @@ _CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "model": {
         "path": _string,
         "remoteUrl": _string,
+        "remoteTimeoutSeconds": _float_in(1.0, 3600.0),
         "gpuLayers": _int_in(0, 100000),
         "threads": _int_in(0, 1024),
         "contextSize": _int_in(512, 131072),

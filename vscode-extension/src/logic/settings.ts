@@ -5,7 +5,7 @@
 
 /** The keys the server understands, grouped as the server nests them. */
 export const SERVER_SETTING_KEYS = {
-  model: ["path", "remoteUrl", "gpuLayers", "threads", "contextSize", "maxTokens", "temperature"],
+  model: ["path", "remoteUrl", "remoteTimeoutSeconds", "gpuLayers", "threads", "contextSize", "maxTokens", "temperature"],
   execution: ["enabled", "python", "timeoutSeconds", "memoryMB", "preload"],
 } as const;
 

@@ -693,6 +693,15 @@ def test_ctypes_and_signals_are_refused(tracer):
         trace = tracer.trace_call(renamed, f"f({name}, {_ctypes.__file__!r})")
         assert trace["status"] == "exception", name
         assert trace["exception"]["message"] == "the sandbox does not allow importing _ctypes", name
+    # A NUL ends the C string CPython finds the init function by: "_ctypes\0" is _ctypes.
+    nul = tracer.trace_call(renamed, f"f('_ctypes\\x00', {_ctypes.__file__!r})")
+    assert nul["status"] == "exception" and nul["exception"]["type"] == "ModuleNotFoundError"
+    assert "holds a NUL" in nul["exception"]["message"]
+    # Nor can a run signal another process through a descriptor's owner (F_SETOWN + O_ASYNC).
+    owning = "import fcntl, socket\ndef f(command, value):\n    a, b = socket.socketpair()\n    fcntl.fcntl(a, command, value)\n"
+    for command in ("f(8, 1)", "f(10, 2)", "f(15, 1)"):  # F_SETOWN the zygote, F_SETSIG, F_SETOWN_EX
+        trace = tracer.trace_call(owning, command)
+        assert trace["status"] == "exception" and "signalling processes" in trace["exception"]["message"], command
     kill = tracer.trace_call(f"import os\ndef f():\n    os.kill({os.getpid()}, 9)\n", "f()")
     assert kill["status"] == "exception" and "signalling" in kill["message"]
     # ... but a run may signal itself (signal 0 only asks whether it exists)

@@ -17,7 +17,7 @@ import pytest
 from semcoder_inference.tracer import syscall_filter
 
 PROBE = r"""
-import ctypes, errno, json, mmap, os, resource, socket, sys, threading, time
+import ctypes, errno, fcntl, json, mmap, os, resource, socket, struct, sys, threading, time
 from semcoder_inference.tracer.syscall_filter import FILES_OPEN_AT_ONCE, filter_mode, lock_down
 sys.path.insert(0, sys.argv[-1])
 from kernel_probes import outcome
@@ -101,6 +101,12 @@ got["setrlimit, descriptors"] = outcome(lambda: resource.setrlimit(resource.RLIM
 got["getrlimit, descriptors"] = resource.getrlimit(resource.RLIMIT_NOFILE)
 got["a descriptor numbered like the exec one"] = outcome(lambda: os.dup2(true, exec_fd))
 got["netlink socket"] = outcome(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close())
+owned = socket.socketpair()[0]  # a descriptor whose owner would be signalled on its events
+got["fcntl F_SETOWN"] = outcome(lambda: fcntl.fcntl(owned, fcntl.F_SETOWN, bystander))
+got["fcntl F_SETSIG"] = outcome(lambda: fcntl.fcntl(owned, 10, 9))
+got["fcntl F_SETOWN_EX"] = outcome(lambda: fcntl.fcntl(owned, 15, struct.pack("ii", 1, bystander)))
+got["ioctl FIOSETOWN"] = outcome(lambda: fcntl.ioctl(owned, 0x8901, struct.pack("i", bystander)))
+got["fcntl F_GETFL"] = outcome(lambda: fcntl.fcntl(owned, fcntl.F_GETFL))
 got["packet socket"] = outcome(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close())
 got["IPv4 socket"] = outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
 got["IPv6 socket"] = outcome(lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close())
@@ -128,9 +134,9 @@ REFUSED = ("execve", "execveat, another descriptor", "x32 execve", "pidfd_open",
            "setpriority, a process group", "sched_setaffinity, another process", "prlimit, another process",
            "setrlimit, descriptors", "netlink socket", "packet socket", "IPv4 socket", "IPv6 socket",
            "Unix socket connect", "Unix socket bind", "Unix socket sendto an address", "sendmsg on a socket pair",
-           "fork, then execve")
+           "fork, then execve", "fcntl F_SETOWN", "fcntl F_SETSIG", "fcntl F_SETOWN_EX", "ioctl FIOSETOWN")
 ALLOWED = ("setpriority, itself", "nice", "sched_setaffinity, itself", "sched_setscheduler, itself", "setrlimit, CPU",
-           "send and receive on a socket pair", "thread")
+           "send and receive on a socket pair", "thread", "fcntl F_GETFL")
 
 
 # The filter's numbers are x86-64's; on other machines it is not installed (see the last

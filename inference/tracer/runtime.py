@@ -801,6 +801,9 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     os.dup2(null, 1)
     clean_environment()
     apply_fixed_limits()
+    # Python's own SIGINT handler would end the zygote on a stray interrupt (runs put back
+    # the default for themselves, see run_child).
+    _signal.signal(signal.SIGINT, _signal.SIG_IGN)
     _IN_PID_NAMESPACE[0] = pid_error is None
     install_stand_ins()
     prepare_thread_starts()

@@ -41,6 +41,12 @@ RUN_THREADS = 32
 # started, the zygote (PID 1 of the runs' PID namespace) and the run itself.
 _NAMESPACE_PROCESSES = 3
 
+# A descriptor's owner is sent a signal (of the caller's choice) on its every event: a way to
+# signal any process by pid without kill(). fcntl's F_SETOWN, F_SETSIG and F_SETOWN_EX;
+# ioctl's FIOSETOWN and SIOCSPGRP. Refused by the hook and by the syscall filter.
+SIGNALLING_FCNTL = (8, 10, 15)
+SIGNALLING_IOCTL = (0x8901, 0x8902)
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {
     "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod": (0,), "os.chown": (0,),
@@ -263,6 +269,7 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
              oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
              internet=(2, 10), exact_text=str.__str__, last_part=str.rpartition,
              other_process=_other_process, open_folders=_open_folders,
+             signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
         if event == "open":
             path, mode, flags = args[0], args[1], args[2]
@@ -308,10 +315,17 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
                     raise refused("the sandbox does not allow %s" % reason)
         if event[:7] == "ctypes.":
             raise refused("the sandbox does not allow ctypes")
+        # A descriptor's owner is sent a signal on its every event: kill() by other means.
+        if (event == "fcntl.fcntl" and args[1] in signalling_fcntl) or (
+                event == "fcntl.ioctl" and args[1] in signalling_ioctl):
+            raise refused("the sandbox does not allow signalling processes")
         if event == "import":
             # The name as the interpreter reads it: a str subclass (a hand-made spec's name)
             # could answer `in` and slicing as it pleases.
             name = exact_text(args[0])
+            if "\x00" in name:  # (CPython's C string of it ends there: "_ctypes\x00" loads _ctypes)
+                raise not_found("the sandbox does not allow importing a module whose name holds a NUL",
+                                name=name)
             where = text(args[1])
             if where is not None:
                 # An extension module's load (only those name their file). Its init

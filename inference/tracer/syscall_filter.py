@@ -43,7 +43,7 @@ import resource
 import struct
 import sys
 
-from .sandbox import FILES_OPEN_AT_ONCE, _forget_ctypes, no_new_privileges
+from .sandbox import FILES_OPEN_AT_ONCE, SIGNALLING_FCNTL, SIGNALLING_IOCTL, _forget_ctypes, no_new_privileges
 
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
@@ -54,6 +54,7 @@ _AF_UNIX = 1
 
 _SYS_EXECVEAT, _SYS_SETRLIMIT, _SYS_PRLIMIT64, _SYS_SETPRIORITY, _SYS_SOCKET = 322, 160, 302, 141, 41
 _SYS_CLONE, _SYS_CLONE3, _SYS_SENDTO, _SYS_PROCESS_MADVISE = 56, 435, 44, 440
+_SYS_FCNTL, _SYS_IOCTL = 72, 16
 # process_madvise's pidfd for the caller itself (PIDFD_SELF_PROCESS, Linux 6.15+): the
 # low 32 bits, as the kernel reads an int argument.
 _PIDFD_SELF_PROCESS = -10001 & 0xFFFFFFFF
@@ -123,6 +124,8 @@ def program(exec_fd, guard_pids=True):
     when(_SYS_CLONE, "clone")
     when(_SYS_CLONE3, "clone3")
     when(_SYS_PROCESS_MADVISE, "process_madvise")
+    when(_SYS_FCNTL, "fcntl")
+    when(_SYS_IOCTL, "ioctl")
     if guard_pids:
         when(_SYS_SETPRIORITY, "setpriority")
         for number in _SELF_ONLY:
@@ -183,6 +186,18 @@ def program(exec_fd, guard_pids=True):
     label("process_madvise")  # the caller's own memory only (see _prefault.c)
     load(_low(0))
     unless(_PIDFD_SELF_PROCESS, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("fcntl")  # no signals sent on a descriptor's events (see SIGNALLING_FCNTL)
+    load(_low(1))
+    for command in SIGNALLING_FCNTL:
+        when(command, "refuse")
+    code.append((_RETURN, None, None, _ALLOW))
+
+    label("ioctl")
+    load(_low(1))
+    for request in SIGNALLING_IOCTL:
+        when(request, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
     label("first argument is 0")  # pid 0: the caller

@@ -126,13 +126,13 @@ class _Module:
                     bound = alias.asname or alias.name.split(".")[0]
                     self.imports[bound] = (node, alias)
             elif isinstance(node, _BLOCKS):
-                for name in sorted(_scope_bindings([node])[0]):
+                for name in sorted(scope_bindings([node])[0]):
                     self.blocks.setdefault(name, []).append(node)
         for name in list(self.blocks):
             if name in self.definitions or name in self.imports:
                 del self.blocks[name]  # bound plainly too: the plain binding is the one used
         # Every name a module-level statement binds, however (a `for` target, a `with` name...).
-        self.bound = _scope_bindings(self.tree.body)[0]
+        self.bound = scope_bindings(self.tree.body)[0]
 
     def text_lines(self, first: int, last: int) -> list[tuple[int, str]]:
         return [(number, self.lines[number - 1]) for number in range(first, last + 1)]
@@ -203,7 +203,7 @@ _BLOCKS = (ast.If, ast.Try) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ()
 _ALWAYS_BOUND = frozenset(dir(builtins)) | {"__file__", "__builtins__", "__annotations__", "__path__"}
 
 
-def _scope_bindings(body: list[ast.AST]) -> tuple[set[str], set[str]]:
+def scope_bindings(body: list[ast.AST]) -> tuple[set[str], set[str]]:
     """The names one scope's own statements bind (assignments, loop and `with` targets,
     imports, nested `def`/`class` names, `except ... as`, `del`, match captures, `:=` inside
     comprehensions), and the names it declares `global`.
@@ -250,7 +250,7 @@ def _scope_bindings(body: list[ast.AST]) -> tuple[set[str], set[str]]:
     return bound - declared_global - declared_nonlocal, declared_global
 
 
-def _bound_locally(node: ast.AST) -> tuple[set[str], set[str]]:
+def bound_locally(node: ast.AST) -> tuple[set[str], set[str]]:
     """Names a function binds itself (parameters, assignments, loop variables, imports, nested
     definitions): a module-level name spelled the same is shadowed there, not referenced. And
     the names it declares `global`: those are the module's, even if an enclosing function has
@@ -262,7 +262,7 @@ def _bound_locally(node: ast.AST) -> tuple[set[str], set[str]]:
             if arg is not None:
                 bound.add(arg.arg)
     body = node.body if isinstance(node.body, list) else [node.body]  # type: ignore[attr-defined]
-    own, declared_global = _scope_bindings(body)
+    own, declared_global = scope_bindings(body)
     return (bound | own) - declared_global, declared_global
 
 
@@ -298,7 +298,7 @@ def _free_names(node: ast.AST, bound: frozenset[str], out: list[str], class_scop
             outer += [a.annotation for a in every_arg if a is not None and a.annotation is not None]
         for child in outer:
             _free_names(child, outer_scope, out)
-        own, declared_global = _bound_locally(node)
+        own, declared_global = bound_locally(node)
         inner = (bound | own) - declared_global
         for child in node.body if isinstance(node.body, list) else [node.body]:
             _free_names(child, inner, out)
@@ -307,7 +307,7 @@ def _free_names(node: ast.AST, bound: frozenset[str], out: list[str], class_scop
         outer_scope = bound if class_scope is None else class_scope
         for child in list(node.decorator_list) + list(node.bases) + list(node.keywords):
             _free_names(child, outer_scope, out)
-        own, declared_global = _scope_bindings(node.body)
+        own, declared_global = scope_bindings(node.body)
         members = (bound | own) - declared_global
         for child in node.body:
             _free_names(child, bound - declared_global, out, class_scope=members)

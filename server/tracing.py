@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
 from .cache import make_key
@@ -159,7 +160,7 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> str | None:
         for node in ast.walk(tree):
             if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
                     and node.lineno - 1 <= site.line <= (node.end_lineno or node.lineno) - 1
-                    and names & _bound_in(node)):
+                    and names & bound_locally(node)[0]):
                 return None
     return site.expected.strip()
 
@@ -174,44 +175,9 @@ def _module_bindings(info: ModuleInfo) -> tuple[set[str], set[str]]:
         kept: set[str] = set()
         skipped: set[str] = set()
         for node in _tree(info).body:
-            (kept if is_definition(node) else skipped).update(_scope_names([node]))
+            (kept if is_definition(node) else skipped).update(scope_bindings([node])[0])
         cache["_module_bindings"] = (kept, skipped)
     return cache["_module_bindings"]
-
-
-def _bound_in(fn: ast.AST) -> set[str]:
-    """The names a function (or lambda) binds in its own scope: its parameters,
-    assignments, imports, loop and `with` targets, nested functions and classes."""
-    args = fn.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
-    return params | _scope_names(fn.body if isinstance(fn.body, list) else [fn.body])
-
-
-def _scope_names(nodes: list[ast.AST]) -> set[str]:
-    """The names `nodes` bind in the scope they are in (not inside the functions, classes,
-    lambdas and comprehensions they hold: those are scopes of their own)."""
-    bound: set[str] = set()
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-            stack.extend(node.decorator_list)
-            continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            bound.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
-        stack.extend(ast.iter_child_nodes(node))
-    return bound
 
 
 def moved_steps(steps: list[dict], made_at: int | None, fn: FunctionInfo) -> list[dict]:

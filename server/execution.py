@@ -91,6 +91,12 @@ class Recording:
 
     calls: list[tuple[str, bool, int | None]]  # (call text, every argument a literal, 0-based caller line)
     stopped: str | None = None  # why the run ended early (a limit, an exception), in the tracer's words
+    # False when the run ended (another function had its calls) before it could have made more
+    complete: bool = True
+
+
+# Calls of a function kept from running its file (its first ones).
+_RECORDED_CALLS = 5
 
 
 def _describe(tracer: Any) -> None:
@@ -210,17 +216,21 @@ class Executor:
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
     async def record_calls(self, settings: ExecutionSettings, source: str, target: str, filename: str,
-                           entry: str | None = None, target_line: int | None = None) -> Recording | None:
-        """Calls of `target` seen when the module's __main__ block runs, or, with `entry`,
-        when the module is imported and `entry` runs (see Recording). None when the sandbox
-        itself failed, so the caller can try again later; a run that stopped at a limit or
-        raised is a Recording of the calls made before, with the reason."""
+                           entry: str | None = None, target_line: int | None = None,
+                           also: list[tuple[str, int | None]] = ()) -> dict[str, Recording] | None:
+        """Calls of `target`, and on the way of the functions in `also` ([(name, first
+        line)]), seen when the module's __main__ block runs, or, with `entry`, when the
+        module is imported and `entry` runs: name -> Recording, `target` always among them.
+        The run ends when `target` has its calls: another function's Recording is then
+        `complete` only when it has as many. None when the sandbox itself failed, so the
+        caller can try again later; a run that stopped at a limit or raised gives the calls
+        made before, with the reason."""
 
-        def run() -> Recording | None:
+        def run() -> dict[str, Recording] | None:
             try:
                 tracer = self._tracer(settings)
-                calls = tracer.record_calls(source, target=target, max_calls=5, filename=filename, entry=entry,
-                                            target_line=target_line)
+                calls = tracer.record_calls(source, target=target, max_calls=_RECORDED_CALLS, filename=filename,
+                                            entry=entry, target_line=target_line, also=also)
                 result = getattr(tracer, "last_record_result", None) or {}
             except Exception as exc:
                 log.warning("recording calls of %s failed: %s", target, exc)
@@ -233,10 +243,15 @@ class Executor:
             stopped = str(result.get("message") or result.get("status"))
             if result.get("status") == "ok":
                 stopped = f"it exited with {result['exited']}" if result.get("exited") else None
-            return Recording([(c["call"], bool(c.get("literal")),
-                               c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None)
-                              for c in calls or [] if isinstance(c, dict) and isinstance(c.get("call"), str)],
-                             stopped)
+            seen: dict[str, list[tuple[str, bool, int | None]]] = {name: [] for name, _ in [(target, None), *also]}
+            for c in calls or []:
+                if isinstance(c, dict) and isinstance(c.get("call"), str) and c.get("target") in seen:
+                    seen[c["target"]].append((c["call"], bool(c.get("literal")),
+                                              c["caller_line"] - 1 if isinstance(c.get("caller_line"), int) else None))
+            # The run went on to its end (or limit) unless `target` got all its calls first.
+            ran_out = len(seen[target]) < _RECORDED_CALLS
+            return {name: Recording(found, stopped, complete=ran_out or len(found) >= _RECORDED_CALLS)
+                    for name, found in seen.items()}
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

@@ -154,6 +154,7 @@ class SemcoderServer(LanguageServer):
         log.info("settings from %s: %s", source, settings)
         if old.execution != settings.execution:
             self.tracing.recorded.clear()
+            self.tracing.main_recorded.clear()
             from . import diagnostics
 
             for uri in list(self.workspace.text_documents):

@@ -30,7 +30,7 @@ from .calls import (
     called,
     function_called_at,
 )
-from .execution import definitions_only
+from .execution import Recording, definitions_only
 from .predictions import PredictionRun
 from .results import (
     actual_line_states,
@@ -244,6 +244,8 @@ class Tracing:
         self.server = server
         self.explicit_calls: dict[tuple[str, str], str] = {}  # (uri, function) -> call
         self.recorded: dict[tuple[str, str], Recorded] = {}  # (uri, function) -> calls seen running the file
+        # (uri, function) -> (its key as in Recorded, what running `__main__` recorded of it)
+        self.main_recorded: dict[tuple[str, str], tuple[tuple, Recording]] = {}
         self._actual_memo: dict[str, dict] = {}
         # Runs import the workspace's other files from disk, so what they gave depends on
         # those files too: each change of one counts (the memo's keys and the recorded calls
@@ -417,9 +419,13 @@ class Tracing:
         changes = self.changes_elsewhere(uri)  # as the runs begin: a change meanwhile runs them again
         source = _runnable(info)
         for entry, origin in runs:
-            recording = await self.server.executor.record_calls(
-                self.server.settings.execution, source, fn.name, path, entry=entry,
-                target_line=fn.start + 1)
+            if origin == "main":
+                recording = await self._main_recording(uri, info, fn, source, path, changes)
+            else:
+                recordings = await self.server.executor.record_calls(
+                    self.server.settings.execution, source, fn.name, path, entry=entry,
+                    target_line=fn.start + 1)
+                recording = recordings and recordings[fn.name]
             if recording is None:
                 return  # the sandbox failed: try again on the next hover
             seen += [(call, literal, origin, entry, line) for call, literal, line in recording.calls]
@@ -437,6 +443,30 @@ class Tracing:
             (info.entry_hash, fn.source_hash, changes),
             [(call, origin) for call, literal, origin, *_ in seen if literal], unreplayable,
             "; ".join(stopped) or None)
+
+    async def _main_recording(self, uri: str, info: ModuleInfo, fn: FunctionInfo, source: str, path: str,
+                              changes: int) -> Recording | None:
+        """What running the file's `__main__` block recorded of `fn`. One run records every
+        function of the file on the way, and what it saw whole is kept for each: a script
+        that never ends waits out its time limit once, not on the first hover of each of its
+        functions. A function's record is used while the code that runs the file, the
+        function and the workspace's other files are unchanged (as Tracing.recorded's)."""
+        def key(function: FunctionInfo) -> tuple:
+            return (info.entry_hash, function.source_hash, changes)
+
+        kept = self.main_recorded.get((uri, fn.name))
+        if kept is not None and kept[0] == key(fn):
+            return kept[1]
+        others = [(other.name, other.start + 1) for other in info.functions.values() if other.name != fn.name]
+        recordings = await self.server.executor.record_calls(
+            self.server.settings.execution, source, fn.name, path, target_line=fn.start + 1, also=others)
+        if recordings is None:
+            return None
+        for name, recording in recordings.items():
+            function = info.functions.get(name)
+            if function is not None and recording.complete:
+                self.main_recorded[(uri, name)] = (key(function), recording)
+        return recordings[fn.name]
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -293,6 +293,37 @@ async def test_a_main_block_that_never_ends_is_run_once_and_said(tmp_path):
         assert "No known call for `f`. Running `__main__` stopped: it exited with code 2." in value
 
 
+async def test_a_main_block_that_never_ends_is_run_once_for_all_its_functions(tmp_path):
+    # a game loop: its functions are called, and it never ends
+    source = ("def step(x):\n    return x + 1\n\n"
+              "def show(x):\n    return str(x)\n\n"
+              "def unused(x):\n    return x\n\n"
+              "if __name__ == '__main__':\n    x = 0\n    while True:\n        x = step(x)\n"
+              "        if x < 3:\n            show(x)\n")
+    options = {"execution": {"enabled": True, "timeoutSeconds": 1.5}}
+    async with running_server(tmp_path, init_options=options) as client:
+        uri = open_document(client, tmp_path / "game.py", source)
+        # `step` gets its five calls at once, and the run ends there: `show` had only two
+        value = await hover(client, uri, 0, 5)
+        assert "step(0)" in value
+        # so `show` runs the file to its limit, which records every function whole
+        value = await hover(client, uri, 3, 5)
+        assert "show(1)" in value
+        # the other functions are not run again: the last run saw all it could of them
+        started = asyncio.get_running_loop().time()
+        value = await hover(client, uri, 6, 5)
+        assert "No known call for `unused`. Running `__main__` stopped: timed out after 1.5 s" in value
+        assert asyncio.get_running_loop().time() - started < 1.0
+        # an edit of one function runs the file again for it, not for the others
+        edited = source.replace("return str(x)", "return repr(x)")
+        replace_document(client, uri, edited, 2)
+        started = asyncio.get_running_loop().time()
+        assert "step(0)" in await hover(client, uri, 0, 5)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        value = await hover(client, uri, 3, 5)
+        assert "show(1)" in value and "'1'" in value
+
+
 async def test_a_script_that_reads_its_data_file_gives_its_calls(tmp_path):
     source = ("def solve(lines):\n    total = sum(int(line) for line in lines)\n    return total\n\n"
               "def numbers(name):\n    # semcoder: numbers('input.txt')\n"

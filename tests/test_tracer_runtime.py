@@ -242,6 +242,30 @@ def test_record_calls_from_main_block_and_entry(tracer):
     assert len(odd) == 1 and odd[0]["literal"] is False and odd[0]["call"].startswith("f(<object object>")
 
 
+def test_one_recording_keeps_the_calls_of_several_functions(tracer):
+    source = ("class Box:\n    def put(self, x):\n        return [x]\n\n"
+              "def f(a):\n    return a + 1\n\n"
+              "def g(b):\n    return f(b) * 2\n\n"
+              "if __name__ == '__main__':\n    for i in range(4):\n        g(i)\n        Box().put(i)\n    g(9)\n")
+    also = [("f", 5), ("Box.put", 2), ("unused", None)]
+    calls = tracer.record_calls(source, target="g", max_calls=3, filename="/work/script.py", also=also)
+    # each call says whose it is; every function gets its own first three
+    by_target = {}
+    for c in calls:
+        by_target.setdefault(c["target"], []).append(c["call"])
+    assert by_target == {"g": ["g(0)", "g(1)", "g(2)"], "f": ["f(0)", "f(1)"],
+                         "Box.put": ["put(<Box object>, 0)", "put(<Box object>, 1)"]}
+    # the run ended as g's third call began: the third calls of f and Box.put had not come
+    assert tracer.last_record_result["message"] == "recorded 7 calls"
+    # with the target never called, the run goes to the end and every other one has its calls
+    calls = tracer.record_calls(source, target="unused", max_calls=2, filename="/work/script.py",
+                                also=[("g", 8), ("f", 5)])
+    assert [(c["target"], c["call"]) for c in calls] == [("g", "g(0)"), ("f", "f(0)"), ("g", "g(1)"), ("f", "f(1)")]
+    assert tracer.last_record_result["status"] == "ok"
+    with pytest.raises(SemcoderError):
+        tracer.record_calls(source, target="g", also=[("", None)])
+
+
 def test_calls_recorded_before_a_limit_are_kept():
     source = "def f(x):\n    return x\n\nif __name__ == '__main__':\n    f(1)\n    f([2])\n    while True:\n        pass\n"
     with Tracer(workers=1, limits=Limits(timeout_s=0.5)) as tracer:

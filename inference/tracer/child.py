@@ -844,22 +844,45 @@ def _caller_line(frame, filename):
 
 
 def _record(state, code, entry_code, namespace):
-    """Run the module (as __main__) or an entry point and keep the first calls of target."""
-    target = state.request["target"]
-    short = target.rsplit(".", 1)[-1]
-    max_calls = int(state.request.get("max_calls") or 5)
-    matches = _target_matcher(target, state.request.get("target_filename"), state.request.get("target_line"))
+    """Run the module (as __main__) or an entry point and keep the first calls of `target`,
+    and on the way those of the functions in `also` (a list of [name, first line or None]):
+    one run then serves every function of a file, so a script that never ends costs its
+    time limit once, not once per function. Each call says whose it is (`target`). The run
+    ends when `target` has `max_calls` calls (the others may have fewer then) or when every
+    one has."""
+    request = state.request
+    targets = [[request["target"], request.get("target_line")]] + list(request.get("also") or ())
+    max_calls = int(request.get("max_calls") or 5)
+    target_file = request.get("target_filename")
+    by_name = {}  # a code object's co_name -> [(matches, target, short name)]
+    for target, line in targets:
+        short = target.rsplit(".", 1)[-1]
+        by_name.setdefault(short, []).append((_target_matcher(target, target_file, line), target, short))
+    counts = dict.fromkeys((target for target, _ in targets), 0)
+    first = targets[0][0]
+    left = [len(counts) * max_calls]  # calls still to record before every target has its own
     calls = state.calls
 
     def profile(frame, event, arg):
-        if event != "call" or not matches(frame.f_code):
+        if event != "call":
             return
+        fcode = frame.f_code
+        candidates = by_name.get(fcode.co_name)
+        if candidates is None:
+            return
+        for matches, target, short in candidates:
+            if counts[target] < max_calls and matches(fcode):
+                break
+        else:
+            return
+        counts[target] += 1
+        left[0] -= 1
         caller = frame.f_back
         text, args, literal = _call_text(short, frame, state.repr)
-        calls.append({"call": text, "args": args, "literal": literal,
+        calls.append({"call": text, "args": args, "literal": literal, "target": target,
                       "caller_line": _caller_line(frame, state.filename),
                       "caller_file": caller.f_code.co_filename if caller is not None else None})
-        if len(calls) >= max_calls:
+        if left[0] <= 0 or counts[first] >= max_calls:
             state.finish(state.result("ok", "recorded %d calls" % len(calls)))
 
     exc = _run_profiled(state, profile, code, entry_code, namespace)

@@ -567,16 +567,22 @@ class Tracer:
 
     def record_calls(self, source: str, target: str = "f", max_calls: int = 5, filename: str | None = None,
                      entry: str | None = None, limits: Limits | None = None,
-                     target_filename: str | None = None, target_line: int | None = None) -> list[dict]:
+                     target_filename: str | None = None, target_line: int | None = None,
+                     also: list[tuple[str, int | None]] = ()) -> list[dict]:
         """Run the module as a script (its `if __name__ == "__main__"` block), or the module
         then `entry` (e.g. "test_f()" or "main()"), and return the first `max_calls` calls of
         `target`: {"call": "f(1, [2])", "args": [{"name", "repr", "literal"}], "literal": bool,
-        "caller_line": int | None}. `target` may be "Class.method"; `target_line` (its
-        first line) tells methods apart on interpreters before 3.11."""
+        "target": "f", "caller_line": int | None}. `target` may be "Class.method";
+        `target_line` (its first line) tells methods apart on interpreters before 3.11.
+        `also`, [(name, first line or None), ...]: other functions whose calls are kept on
+        the way (up to `max_calls` each; each call's "target" says whose), so that a script
+        that runs long costs that time once for all of them. The run still ends when
+        `target` has `max_calls` calls: then the others' lists may be incomplete."""
         message, limits = self._base(source, filename, limits)
-        if not target:
-            raise SemcoderError("record_calls needs the name of the function to watch.")
+        if not target or not all(name for name, _ in also):
+            raise SemcoderError("record_calls needs the name of each function to watch.")
         message.update(mode="record", target=target, max_calls=max(1, int(max_calls)), entry=entry,
+                       also=[[str(name), int(line) if line else None] for name, line in also if name != target],
                        call=None, function=target, mirror=self._script_folders(message),
                        target_filename=os.path.abspath(target_filename) if target_filename else None,
                        target_line=int(target_line) if target_line else None)

@@ -158,8 +158,9 @@ def _check_event(event, where: str) -> None:
 
 
 def _check_call(recorded, where: str) -> None:
-    _exact(recorded, where, ("call", "args", "literal", "caller_line", "caller_file"))
+    _exact(recorded, where, ("call", "args", "literal", "target", "caller_line", "caller_file"))
     _text(recorded["call"], where + ".call")
+    _text(recorded["target"], where + ".target")
     _flag(recorded["literal"], where + ".literal")
     _line(recorded["caller_line"], where + ".caller_line")
     _text(recorded["caller_file"], where + ".caller_file", optional=True)

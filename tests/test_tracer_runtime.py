@@ -1235,3 +1235,24 @@ def test_a_generator_function_s_call_is_drawn_so_its_body_shows(tracer):
         jsonschema.validate(run, schema.json_schema())
     asserted = tracer.check_assert(source, "squares(3)", "[0, 1, 4]")
     assert "drawn" not in asserted and asserted["assertion"]["passed"] is False  # a generator is no list
+
+
+def test_a_hash_seed_fixes_the_order_of_sets_of_strings(monkeypatch):
+    source = ("import os, sys\n\ndef f():\n    return list({'apple', 'kiwi', 'plum', 'fig', 'pear', 'lime', 'date'})\n\n"
+              "def flags():\n    return [sys.flags.no_user_site, sys.flags.ignore_environment,\n"
+              "            sorted(k for k in os.environ if k.startswith('PYTHON')), [p for p in sys.path if 'evil' in p]]\n")
+    # the server's own PYTHON* variables still never reach a run (nor the seed's: runs get an environment of their own)
+    monkeypatch.setenv("PYTHONPATH", "/tmp/evil")
+    monkeypatch.setenv("PYTHONSTARTUP", "/tmp/evil.py")
+    orders = {}
+    for seed in (7, 7, 8):
+        with Tracer(workers=1, hash_seed=seed) as tracer:
+            orders.setdefault(seed, []).append(tracer.trace_call(source, "f()")["return"]["repr"])
+            assert tracer.trace_call(source, "flags()")["return"]["repr"] == "[1, 0, [], []]"
+    assert orders[7][0] == orders[7][1] and orders[7][0] != orders[8][0]
+    # without one, every zygote draws its own, as Python does, and the interpreter runs with -I
+    with Tracer(workers=1) as tracer:
+        assert tracer.trace_call(source, "flags()")["return"]["repr"] == "[1, 1, [], []]"
+    for bad in (-1, 2**32, 1.5, True, "7"):
+        with pytest.raises(SemcoderError, match="hash_seed must be a whole number"):
+            Tracer(hash_seed=bad)

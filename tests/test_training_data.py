@@ -563,3 +563,20 @@ def test_mutated_set_inputs_do_not_depend_on_the_hash_seed():
         assert proc.returncode == 0, proc.stderr
         outputs.add(proc.stdout)
     assert len(outputs) == 1, outputs
+
+
+def test_builds_with_the_same_seed_give_the_same_text_for_sets_of_strings(tmp_path):
+    """The runs' own hash order is the build's --seed (Tracer(hash_seed=...)): a function
+    whose value follows a set of strings' order gives the same records build after build."""
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    (folder / "mod.py").write_text(
+        "def uniq(words):\n    seen = set(words)\n    return list(seen)\n\n"
+        "print(uniq(['apple', 'kiwi', 'plum', 'fig', 'pear', 'lime', 'date']))\n")
+    texts = []
+    for run, seed in enumerate((0, 0, 1)):
+        build(BuildConfig(out_dir=tmp_path / f"out{run}", seeds_path=folder, workers=1, progress=False, holdout=0.0,
+                          mutations_per_seed=0, decontaminate=False, random_seed=seed))
+        texts.append((tmp_path / f"out{run}" / "pyx.jsonl").read_text())
+    assert "seen` is assigned" in texts[0]
+    assert texts[0] == texts[1] and texts[0] != texts[2]

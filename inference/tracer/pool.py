@@ -72,8 +72,16 @@ class TracerError(SemcoderError):
 class _Zygote:
     """One warm process; not thread-safe (the pool hands it to one caller at a time)."""
 
-    def __init__(self, python: str, isolation: str, preload: tuple[str, ...] = ()):
+    def __init__(self, python: str, isolation: str, preload: tuple[str, ...] = (), hash_seed: int | None = None):
         env = {k: os.environ[k] for k in _ZYGOTE_ENV if k in os.environ}
+        # `-I` ignores every PYTHON* variable, PYTHONHASHSEED too. A fixed seed needs `-s`
+        # (no user site-packages) instead, which reads the environment: this one, built
+        # here, holds no other PYTHON* variable, and the launcher takes its own folder off
+        # sys.path as -I would (launch.py). The zygote's restart keeps the same flags.
+        flags = ["-I"]
+        if hash_seed is not None:
+            env["PYTHONHASHSEED"] = str(hash_seed)
+            flags = ["-s"]
         # glibc reserves 64 MB of address space for each new thread's own malloc arena, and
         # the memory limit (RLIMIT_AS) counts reservations: with one arena for all, a run's
         # threads (sandbox.RUN_THREADS) cost only their stacks. (Python allocates most
@@ -84,7 +92,7 @@ class _Zygote:
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", str(LAUNCHER), isolation,
+                [python, *flags, str(LAUNCHER), isolation,
                  "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload),
                  "on" if _PREFAULT else "off"],
                 stdin=subprocess.PIPE,
@@ -286,7 +294,7 @@ class Tracer:
 
     def __init__(self, python: str | None = None, limits: Limits | None = None, isolation: str = "auto",
                  workers: int | None = None, workspace_root: str | os.PathLike | None = None,
-                 preload: Sequence[str] = ()):
+                 preload: Sequence[str] = (), hash_seed: int | None = None):
         """`python`: the interpreter that runs the code (see find_python; default this one).
         `workers`: zygotes, i.e. runs at once (default 2, or 1 on a single CPU).
         `workspace_root`: put on sys.path of every run, after the traced file's folder, so
@@ -294,10 +302,17 @@ class Tracer:
         `preload`: modules (such as "numpy", "pandas") each zygote imports once, before any
         run, so that runs find them imported instead of importing them each time (see
         runtime._preload and docs/sandbox.md). One that is not installed is left out
-        (`worker_info` says why); one whose import starts a thread stops the zygote."""
+        (`worker_info` says why); one whose import starts a thread stops the zygote.
+        `hash_seed`: the runs' PYTHONHASHSEED (0 to 4294967295), for runs whose text must not
+        change from one tracer to the next (the order of a set of strings follows it);
+        None: a random seed per zygote, as Python's default."""
         if isolation not in ISOLATION_MODES:
             raise SettingsError(f"Unknown isolation {isolation!r}.", hint=f"Use one of {', '.join(ISOLATION_MODES)}.")
         self.preload = check_module_names(preload)
+        if hash_seed is not None and (isinstance(hash_seed, bool) or not isinstance(hash_seed, int)
+                                      or not 0 <= hash_seed <= 4294967295):
+            raise SettingsError(f"hash_seed must be a whole number from 0 to 4294967295, not {hash_seed!r}.")
+        self.hash_seed = hash_seed
         # Absolute (the zygote starts in "/"), but symlinks kept: a venv's python is a link.
         self.python = os.path.abspath(find_python(None, python) if python else find_python(None, None))
         self.limits = (limits or Limits()).validated()
@@ -349,7 +364,7 @@ class Tracer:
         """A new zygote for a place already counted in `_started`, which is given back if
         the zygote cannot start."""
         try:
-            zygote = _Zygote(self.python, self.isolation, self.preload)
+            zygote = _Zygote(self.python, self.isolation, self.preload, self.hash_seed)
         except BaseException:
             with self._lock:
                 self._started -= 1

@@ -754,7 +754,8 @@ def enter_then_restart(isolation, rehearsal):
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
                pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off",
                host_pid, proc_error or ""]
-    command = [sys.executable, "-I", LAUNCHER] + entered
+    # The flags it was started with (see pool._Zygote): -I, or -s where PYTHONHASHSEED counts.
+    command = [sys.executable, "-I" if sys.flags.isolated else "-s", LAUNCHER] + entered
     if pid_error is None:
         die_with_parent()
     try:

@@ -57,11 +57,14 @@ class BuildConfig:
 _TRACER = None
 
 
-def _init_worker(timeout_s: float, memory_mb: int, max_repr: int) -> None:
+def _init_worker(timeout_s: float, memory_mb: int, max_repr: int, hash_seed: int) -> None:
     global _TRACER
     from semcoder_inference.tracer import Limits, Tracer
 
-    _TRACER = Tracer(limits=Limits(timeout_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb, max_repr=max_repr))
+    # A fixed hash seed: a program whose values follow a set of strings' order gives the
+    # same text in every build (Python's default seed is random per process).
+    _TRACER = Tracer(limits=Limits(timeout_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb, max_repr=max_repr),
+                     hash_seed=hash_seed % 2**32)
 
 
 def _close_worker() -> None:
@@ -307,7 +310,7 @@ def build(config: BuildConfig) -> dict:
             bar.update(1)
 
         if config.workers <= 1:
-            _init_worker(config.timeout_s, config.memory_mb, config.max_repr)
+            _init_worker(config.timeout_s, config.memory_mb, config.max_repr, config.random_seed)
             try:
                 for s in todo:
                     keep(process_seed(s.to_json(), config_json))
@@ -315,7 +318,8 @@ def build(config: BuildConfig) -> dict:
                 _close_worker()
         elif todo:
             with ProcessPoolExecutor(max_workers=config.workers, initializer=_init_worker,
-                                     initargs=(config.timeout_s, config.memory_mb, config.max_repr)) as pool:
+                                     initargs=(config.timeout_s, config.memory_mb, config.max_repr,
+                                               config.random_seed)) as pool:
                 futures = [pool.submit(_worker_entry, s.to_json(), config_json) for s in todo]
                 for future in as_completed(futures):
                     keep(future.result())

@@ -195,10 +195,11 @@ def _worker_entry(seed_json: dict, config_json: dict) -> dict:
 
 # What a worker writes for a seed (work/progress.jsonl) depends on these settings, and on
 # the builder itself: WORK_FORMAT changes when what it writes does (2: values are traced with
-# `max_repr` and records that would state a cut value are left out). A work folder resumes
+# `max_repr` and records that would state a cut value are left out; 3: runs hash with --seed
+# as their PYTHONHASHSEED). A work folder resumes
 # only under the settings it was begun with (work/config.json); the others (workers, seeds,
 # holdout, decontamination) only choose among finished seeds and may change.
-WORK_FORMAT = 2
+WORK_FORMAT = 3
 WORK_SETTINGS = {  # setting -> the `semcoder data build` option that sets it
     "mutations_per_seed": "--mutations", "max_inputs_per_seed": "--max-inputs", "max_bugs_per_seed": "--max-bugs",
     "timeout_s": "--timeout", "memory_mb": None, "max_repr": None, "random_seed": "--seed",

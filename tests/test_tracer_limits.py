@@ -930,3 +930,76 @@ def test_frames_a_run_writes_after_its_own_result_never_reach_later_runs(tracer)
         trace = tracer.trace_call("def g(n):\n    return n * 3\n", f"g({n})")
         assert trace["status"] == "ok" and trace["return"]["repr"] == str(n * 3)
         time.sleep(0.1)
+
+
+HOLD_THE_ZYGOTE = (
+    "import gc, os, time\n\ndef f():\n"
+    "    # close every descriptor but the result's: the zygote no longer hears that this run ends\n"
+    "    keep = {o.result_fd for o in gc.get_objects() if type(o).__name__ == 'RunState'}\n"
+    "    for fd in range(3, 64):\n"
+    "        if fd not in keep:\n"
+    "            try:\n"
+    "                os.close(fd)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "    time.sleep(1.5)\n"
+    "    return 'held'\n")
+
+
+def test_stray_alarms_do_not_end_the_zygote():
+    """A zygote waits for a run that closed its notify pipe with an alarm-bounded waitpid;
+    a PID namespace's first process gets the signals it handles from its runs (native code
+    needs no audit event to send one), so SIGALRM may come at any moment of that wait. It
+    must never end the zygote (an exception raised by its handler outside the wait did)."""
+    import signal
+    import threading
+    import time
+
+    with Tracer(workers=1, limits=Limits(timeout_s=5)) as tracer:
+        info = tracer.isolation_info
+        if not info["pid_namespace"]:
+            # runs then cannot reach the zygote by pid at all (the hook refuses kill)
+            assert info["pid_namespace_error"]
+            return
+        zygotes = tracer.worker_pids
+        stop = time.monotonic() + 1.4
+        sent = [0]
+
+        def alarms():
+            time.sleep(0.05)
+            while time.monotonic() < stop:
+                os.kill(info["host_pid"], signal.SIGALRM)
+                sent[0] += 1
+                time.sleep(0.0002)
+
+        spammer = threading.Thread(target=alarms)
+        spammer.start()
+        try:
+            trace = tracer.trace_call(HOLD_THE_ZYGOTE, "f()")
+        finally:
+            spammer.join()
+        assert sent[0] > 100
+        assert trace["status"] == "ok" and trace["return"]["repr"] == "'held'", trace["message"]
+        assert tracer.worker_pids == zygotes
+        assert tracer.trace_call("def g():\n    return 2\n", "g()")["return"]["repr"] == "2"
+        assert tracer.worker_pids == zygotes
+
+
+def test_what_a_run_leaves_beside_its_folder_is_removed():
+    """Runs may write anywhere in the runs' tmpfs as far as Landlock goes; a run that got
+    past the hook filled it beside its own folder, and every later run failed for want of
+    space. The zygote empties the runs' root after each run. (Audit mode here: its root is
+    an ordinary folder this test can write in, as such a run would have.)"""
+    with Tracer(workers=1, isolation="audit") as tracer:
+        root = tracer.isolation_info["run_root"]
+        assert tracer.trace_call("def f():\n    return 1\n", "f()")["status"] == "ok"
+        os.makedirs(os.path.join(root, "left", "deep"))
+        with open(os.path.join(root, "left", "deep", "big"), "wb") as handle:
+            handle.write(b"x" * 100000)
+        with open(os.path.join(root, "beside"), "w") as handle:
+            handle.write("left by a run")
+        listing = "import os\n\ndef f():\n    return sorted(os.listdir('..'))\n"
+        seen = tracer.trace_call(listing, "f()")
+        assert seen["status"] == "ok"
+        assert tracer.trace_call(listing, "f()")["return"]["repr"] == "['run']"
+        assert sorted(os.listdir(root)) in ([], ["run"])

@@ -200,27 +200,46 @@ class _Overdue(Exception):
     """Raised by the zygote's SIGALRM handler: a child outlived the wait for its exit."""
 
 
+# Whether the zygote is inside _wait_until's waitpid: only then may its SIGALRM handler
+# raise. A run can send the zygote SIGALRM too (a PID namespace's first process gets the
+# signals it handles): raised anywhere else (before the `try`, in the `finally`), the
+# exception would end the zygote.
+_WAITING = [False]
+
+
 def _overdue(signum, frame):
-    raise _Overdue()
+    if _WAITING[0]:
+        _WAITING[0] = False
+        raise _Overdue()
 
 
 def _wait_until(pid, deadline):
     """The wait status of child `pid`, once it has exited, or None if it is still alive at
-    `deadline`. The end of a child's notify pipe usually means it is exiting, but a run can
-    close its end itself and live on: the wait is bounded by an alarm (set only for it, in
-    the zygote, whose own handler raises _Overdue), so that a run can never hold the zygote
-    past its deadline."""
+    `deadline` (or a stray SIGALRM came first: the caller then waits again). The end of a
+    child's notify pipe usually means it is exiting, but a run can close its end itself and
+    live on: the wait is bounded by an alarm (set only for it, in the zygote, whose own
+    handler raises _Overdue), so that a run can never hold the zygote past its deadline."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return None
     status = None
     previous = _signal.signal(signal.SIGALRM, _overdue)  # (_signal: no enum conversions)
-    _signal.setitimer(signal.ITIMER_REAL, remaining)
     try:
+        _WAITING[0] = True
+        _signal.setitimer(signal.ITIMER_REAL, remaining)
         status = os.waitpid(pid, 0)[1]
+        _WAITING[0] = False
     except _Overdue:
-        pass
+        # The alarm, or a stray SIGALRM that may have come just after the wait had reaped
+        # the child (before its status was kept): ask again without waiting.
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped == 0:
+                status = None  # still running
+        except ChildProcessError:
+            status = 0  # reaped, its status lost: the run's own result frame decides
     finally:
+        _WAITING[0] = False
         _signal.setitimer(signal.ITIMER_REAL, 0)
         _signal.signal(signal.SIGALRM, previous)
     return status
@@ -416,10 +435,19 @@ def serve(run_root, real_root, protocol_in, protocol_out):
         status, killed = spare.wait_end(timeout)
         write_all(protocol_out, _trailer_frame(request_id, status, killed, timeout, cpu, began))
         spare.cleanup()
+        _clear_run_root(run_root)
         _end_leftovers()
         # The next spare is forked only now: forking (copying the page tables of this
         # whole process) while the run is still going would take CPU from it.
         spare = Spare(run_root, real_root, protocol_in, protocol_out)
+
+
+def _clear_run_root(run_root):
+    """Remove whatever a run left beside its own folder (Landlock lets runs write anywhere
+    in the runs' tmpfs; a run that got past the hook filled it, and every later run of this
+    zygote then failed with "No space left on device"). Usually there is nothing."""
+    for name in os.listdir(run_root):
+        remove_tree(run_root + "/" + name)
 
 
 def _end_leftovers():

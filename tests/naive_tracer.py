@@ -279,7 +279,7 @@ def change_differences(trace: dict, source: str, call: str, cut: int, seen: Coun
             ours[key + ("<object>",)] -= surplus
             ours[key + (None,)] += surplus
     loops, _ = loop_table(ast.parse(source))
-    headers = {(header, name) for header, _, targets in loops for name in targets}
+    headers = {(header, name) for header, _, targets, _ in loops for name in targets}
     extra = {key: n for key, n in (ours - naive).items() if (key[1], key[2]) not in headers}
     extra.update(wrong_places)
     return dict(naive - ours), extra

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from semcoder_inference.tracer import Limits, Tracer
+from semcoder_inference.tracer import Limits, Tracer, render_monologue
 
 _KERNEL = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
 
@@ -263,3 +263,34 @@ def test_script_runs_find_calls_in_their_threads_under_each_interpreter(python):
         trace = tracer.watch_call(SCRIPT, "g")
         assert trace["status"] == "ok" and trace["return"]["repr"] == "7"
         assert [(e["function"], e.get("thread")) for e in trace["events"] if e["kind"] == "call"] == [("g", None), ("helper", 1)]
+
+
+MULTI_LINE_HEADERS = (
+    "def f(n):\n"
+    "    t = 0\n"
+    "    for x in range(0,\n"
+    "                   n):\n"
+    "        t += x\n"
+    "    i = 0\n"
+    "    while (i < n and\n"
+    "           i < 100):\n"
+    "        i += 1\n"
+    "    return t, i\n")
+
+
+@pytest.mark.parametrize("python", _interpreters(oldest=9))
+def test_a_header_over_several_lines_counts_each_iteration_once_under_each_interpreter(python):
+    """Every Python returns to a `for` header's first line (FOR_ITER) after its later lines
+    before the first iteration, and 3.9 does that for a `while` condition each time: that
+    return is the same check going on, not another iteration (it counted 1, 2, 4, 6)."""
+    with Tracer(python=python, workers=1) as tracer:
+        trace = tracer.trace_call(MULTI_LINE_HEADERS, "f(3)")
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "(3, 3)"
+    for header, last in ((3, 4), (7, 8)):
+        counted = [e["iteration"] for e in trace["events"] if e["kind"] == "line" and e["line"] == header]
+        assert counted == [1, 2, 3, 4], (header, counted)  # three iterations, then the check that ends it
+        inside = [e["iteration"] for e in trace["events"] if e["kind"] == "line" and header < e["line"] <= last + 1]
+        assert set(inside) <= {1, 2, 3, 4}
+    monologue = render_monologue(trace, MULTI_LINE_HEADERS)
+    assert "Iteration 1 of the loop starts with `x = 0`." in monologue
+    assert "Iteration 3 of the loop starts with `x = 2`." in monologue and "Iteration 4" not in monologue

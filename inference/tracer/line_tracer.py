@@ -22,8 +22,8 @@ from .safe_repr import (ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_nam
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
-    [[header line, last line, [names a `for` binds]], ...] and [[line, innermost loop
-    header], ...] for every line inside a loop. Only statements are visited: lambdas and
+    [[header line, last line, [names a `for` binds], the header's last line], ...] and
+    [[line, innermost loop header], ...] for every line inside a loop. Only statements are visited: lambdas and
     comprehensions are not traced, and a function defined in a loop has its own frame."""
     loops = []
     innermost = []
@@ -42,7 +42,8 @@ def loop_table(tree):
                 end = node.body[-1].end_lineno or node.body[-1].lineno
                 targets = [] if isinstance(node, ast.While) else [
                     n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
-                loops.append([node.lineno, end, targets])
+                parts = [node.test] if isinstance(node, ast.While) else [node.target, node.iter]
+                loops.append([node.lineno, end, targets, max(p.end_lineno or p.lineno for p in parts)])
             if header is not None:
                 innermost.extend([line, header] for line in range(node.lineno, end + 1))
             for field in ("body", "orelse", "finalbody"):
@@ -59,10 +60,11 @@ def loop_table(tree):
 
 
 def loop_map(table):
-    """The child's form of loop_table: {line: header} and {header: (first, last, targets)}.
-    Nested loops come later in the table, so their lines override the outer loop's."""
+    """The child's form of loop_table: {line: header} and {header: (first, last, targets,
+    header's last line)}. Nested loops come later in the table, so their lines override the
+    outer loop's."""
     loops, innermost = table
-    return dict(innermost), {h: (h, last, tuple(t)) for h, last, t in loops}
+    return dict(innermost), {h: (h, last, tuple(t), header_end) for h, last, t, header_end in loops}
 
 
 _RETURN_OPS = frozenset(opcode.opmap[name] for name in ("RETURN_VALUE", "YIELD_VALUE", "RETURN_CONST",
@@ -586,7 +588,7 @@ _CODE = type(_watched_globals.__code__)
 
 class _Frame:
     __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at", "watched",
-                 "global_snapshot")
+                 "global_snapshot", "checking")
 
     def __init__(self, depth, thread, watched):
         self.depth = depth
@@ -598,6 +600,9 @@ class _Frame:
         self.awaiting = False  # suspended inside an `await`, not at a `yield`
         self.thread = thread  # None in the thread that made the traced call, else its number
         self.raised_at = -1  # the instruction of an exception not yet handled in this frame
+        # (header, its last line) of a loop whose iteration was just counted, until a line
+        # past its header runs: the header's lines until then are that iteration's check
+        self.checking = None
 
 
 class LineTracer:
@@ -893,11 +898,24 @@ class LineTracer:
                 loops = info.loops
                 if loops:
                     for header in list(loops):
-                        first, last, _ = self.ranges[header]
+                        first, last = self.ranges[header][:2]
                         if line < first or line > last:
                             del loops[header]
+                checking = info.checking
+                if checking is not None and not checking[0] <= line <= checking[1]:
+                    checking = info.checking = None
                 if line in self.ranges:
+                    if (checking is not None and checking[0] == line and pending is not None
+                            and pending["kind"] == "line" and line < pending["line"]):
+                        # Back at the first line of a header written over several lines
+                        # from its later lines, with no line of the body run since the
+                        # iteration was counted: the same check going on (`for x in f(a,\n
+                        # b):` reaches FOR_ITER on its first line again; Python 3.9 does
+                        # that for a `while` too), no new iteration and no new step.
+                        info.pending = pending
+                        return self.on_event if self.recording else None
                     loops[line] = loops.get(line, 0) + 1
+                    info.checking = (line, self.ranges[line][3])
                 header = self.innermost.get(line)
                 iteration = loops.get(header) if header is not None else None
                 info.pending = self._emit(line, info, name, iteration, {}, "line")

@@ -88,6 +88,7 @@ got["clone3"] = raw(435, None, 0)  # a size of 0: EINVAL, were it let through
 got["mount"] = raw(165, b"none", b"/nonexistent-semcoder-probe", b"tmpfs", 0, None)
 got["io_uring_setup"] = raw(425, 1, ctypes.create_string_buffer(120))
 got["bpf"] = raw(321, 0, 0, 0)
+got["memfd_create"] = outcome(lambda: os.close(os.memfd_create("semcoder-probe")))
 got["setpriority, another process"] = outcome(lambda: os.setpriority(os.PRIO_PROCESS, bystander, 19))
 got["setpriority, a process group"] = outcome(lambda: os.setpriority(os.PRIO_PGRP, 0, 19))
 got["setpriority, itself"] = outcome(lambda: os.setpriority(os.PRIO_PROCESS, 0, 3))
@@ -130,7 +131,8 @@ os.execve(exec_fd, [sys.executable, "-c", "print('restarted under filter mode', 
 
 REFUSED = ("execve", "execveat, another descriptor", "x32 execve", "pidfd_open", "ptrace attach", "process_vm_readv",
            "process_madvise, a descriptor",
-           "unshare", "clone into a namespace", "mount", "io_uring_setup", "bpf", "setpriority, another process",
+           "unshare", "clone into a namespace", "mount", "io_uring_setup", "bpf", "memfd_create",
+           "setpriority, another process",
            "setpriority, a process group", "sched_setaffinity, another process", "prlimit, another process",
            "setrlimit, descriptors", "netlink socket", "packet socket", "IPv4 socket", "IPv6 socket",
            "Unix socket connect", "Unix socket bind", "Unix socket sendto an address", "sendmsg on a socket pair",

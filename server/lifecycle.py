@@ -64,7 +64,17 @@ def register(server) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def on_did_save(ls, params: types.DidSaveTextDocumentParams) -> None:
-        diagnostics.schedule(ls, params.text_document.uri, delay=0.0)
+        # A save is when the files on disk are as the user means them: what a run reads
+        # from disk other than Python files (a config.json, a CSV: the server is not told
+        # when they change) may have changed with it, so every real trace of every file runs
+        # again when next asked for, and the open documents' checks run again.
+        uri = params.text_document.uri
+        ls.tracing.refresh()
+        diagnostics.schedule(ls, uri, delay=0.0)
+        if ls.settings.execution.enabled:
+            for other in list(ls.workspace.text_documents):
+                if other != uri:
+                    diagnostics.schedule(ls, other)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
@@ -117,13 +127,28 @@ def register(server) -> None:
             "runsCancelled": ls.predictor.cancelled_count,
             "cacheHits": ls.cache.hits,
             "maxRssKb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            **ls.tracing.memo_stats(),
         }
 
     @server.command(COMMAND_CLEAR_CACHE)
     def clear_cache(ls, *args) -> dict:
+        """Forget every cached result: the predictions (memory and disk), the real traces,
+        the calls recorded by running the files, the real values of the inlay hints; the
+        open documents' checks then run again. Says what it cleared."""
         ls.cache.clear()
         ls.predictor.runs.clear()
-        return {"ok": True}
+        cleared = ls.tracing.clear()
+        inlay.forget_actual(ls)
+        if ls.settings.execution.enabled:
+            for uri in list(ls.workspace.text_documents):
+                diagnostics.schedule(ls, uri, delay=0.0)
+        traces = cleared["realTraces"]
+        functions = cleared["recordedFunctions"]
+        message = (f"SemCoder: cleared the cached predictions (in memory and on disk), "
+                   f"{traces} real trace{'' if traces == 1 else 's'} and the calls recorded for "
+                   f"{functions} function{'' if functions == 1 else 's'}; they run again when next needed.")
+        ls.show(message, types.MessageType.Info)
+        return {"ok": True, "cleared": cleared, "message": message}
 
 
 async def _watch_python_files(ls) -> None:

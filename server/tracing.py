@@ -11,7 +11,9 @@ import ast
 import dataclasses
 import logging
 import os
+import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from semcoder_inference.context import bound_locally, scope_bindings
@@ -52,6 +54,55 @@ EXECUTION_OFF_NOTE = (
     "Execution is disabled, so only the model's prediction is shown. Enable "
     "`semcoder.execution.enabled` in a trusted workspace to see the real trace."
 )
+
+
+# The real traces kept in memory (Tracing._actual_memo): at most this many bytes, as
+# trace_size estimates them, and this many entries; the least recently used go first. The
+# largest trace the tracer can send (a 64 MiB frame: 20,000 events of long values) takes
+# about 100 MB in memory, so it still fits, alone.
+MEMO_BUDGET_BYTES = 128 * 1024 * 1024
+MEMO_MAX_ENTRIES = 500
+
+
+@dataclass
+class _Memo:
+    """A real trace kept in Tracing._actual_memo."""
+
+    trace: dict
+    size: int  # bytes, as trace_size estimates them
+    group: tuple[str, str]  # (uri, "actual" | "watched"): whose traces of which kind
+    version: str  # what the group's traces were run from (see Tracing._memo_version)
+
+
+def trace_size(trace: object) -> int:
+    """About how many bytes a trace (a tracer dict, JSON data) holds in memory, CPython's
+    objects included; within 20 % on traces of 4 to 20,000 events. Cheap whatever the
+    trace's size (a few milliseconds for a 50 MB one): of a list or dict of more than
+    _SIZE_SAMPLE items (the events), as many spread evenly are walked and the rest counted
+    as their average. A dict's keys are not counted: the JSON decoder shares them."""
+    return _size(trace, 8)
+
+
+_SIZE_SAMPLE = 256
+
+
+def _size(value: object, depth: int) -> int:
+    if value is None or isinstance(value, bool):
+        return 0
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        items: list | tuple = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return size
+    if not depth or not items:
+        return size
+    if len(items) <= _SIZE_SAMPLE:
+        return size + sum(_size(item, depth - 1) for item in items)
+    step = len(items) / _SIZE_SAMPLE
+    sampled = sum(_size(items[int(i * step)], depth - 1) for i in range(_SIZE_SAMPLE))
+    return size + int(sampled * len(items) / _SIZE_SAMPLE)
 
 
 class NothingToTrace(SemcoderError):
@@ -246,7 +297,18 @@ class Tracing:
         self.recorded: dict[tuple[str, str], Recorded] = {}  # (uri, function) -> calls seen running the file
         # (uri, function) -> (its key as in Recorded, what running `__main__` recorded of it)
         self.main_recorded: dict[tuple[str, str], tuple[tuple, Recording]] = {}
-        self._actual_memo: dict[str, dict] = {}
+        # The real traces (actual_trace, watched_trace): key -> _Memo, least recently used
+        # first, within MEMO_BUDGET_BYTES and MEMO_MAX_ENTRIES; only the traces of the
+        # latest version of each document are kept (see _memo_version).
+        self._actual_memo: OrderedDict[str, _Memo] = OrderedDict()
+        self._memo_bytes = 0
+        self._memo_versions: dict[tuple[str, str], str] = {}  # group -> its latest version
+        # What a run may read that no Python file's count of changes holds (a data file such
+        # as config.json): each save of a document, and semcoder.clearCache, count one, and
+        # every real trace of every file runs again (part of every memo key).
+        self._refreshes = 0
+        # (interpreter, its lstat) -> its package folders (python_finder.package_folders)
+        self._package_folders: dict[tuple, list[str]] = {}
         # Runs import the workspace's other files from disk, so what they gave depends on
         # those files too: each change of one counts (the memo's keys and the recorded calls
         # hold the count of changes of files other than their own), see workspace_file_changed.
@@ -294,6 +356,31 @@ class Tracing:
         """How many times Python files of the workspace other than `uri`'s changed: part of
         the key of everything a run of `uri` gave (its own text is part of it anyway)."""
         return self._changes - self._changes_of.get(self._file(uri), 0)
+
+    def refresh(self) -> None:
+        """A document was saved: every real trace of every file runs again when next asked
+        for (what the code reads from disk, a data file the server is not told about, may
+        have changed with it). Recorded calls are kept (see clear)."""
+        self._refreshes += 1
+
+    def clear(self) -> dict[str, int]:
+        """semcoder.clearCache: forget every real trace and every recorded call (the calls
+        seen running the files, `main_recorded` included). A run or a recording in flight
+        when it came keeps its key of before, which no longer matches. Says how many of
+        each it forgot."""
+        cleared = {"realTraces": len(self._actual_memo),
+                   "recordedFunctions": len(set(self.recorded) | set(self.main_recorded))}
+        self._actual_memo.clear()
+        self._memo_bytes = 0
+        self._memo_versions.clear()
+        self._package_folders.clear()
+        self.recorded.clear()
+        self.main_recorded.clear()
+        self._refreshes += 1
+        # A change of no file counts for every file (changes_elsewhere): recordings in
+        # flight, keyed by the count of before, are not used.
+        self._changes += 1
+        return cleared
 
     # -- finding what to trace -------------------------------------------------------------
 
@@ -498,23 +585,92 @@ class Tracing:
         # The call under the cursor is the first one made from its line; a recorded one is
         # the first made at all.
         from_line = target.call.line + 1 if target.call.origin == "cursor" else None
-        key = make_key("watched", source, fn.name, target.call.entry or "", from_line, exec_settings.python,
-                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri,
-                       self.changes_elsewhere(target.uri))
-        memo = self._actual_memo.get(key)
+        group = (target.uri, "watched")
+        version = self._memo_version(group, source)
+        key = make_key(version, fn.name, target.call.entry or "", from_line)
+        memo = self._memo_get(key)
         if memo is not None:
             return memo
         trace = await self.server.executor.watch_call(
             exec_settings, source, fn.name, self.server.documents.path(target.uri),
             entry=target.call.entry, target_line=fn.start + 1, from_line=from_line)
-        self._remember_actual(key, trace)
+        self._remember_actual(key, trace, group, version)
         return trace
 
-    def _remember_actual(self, key: str, trace: dict) -> None:
-        if trace.get("status") != "crashed":
-            self._actual_memo[key] = trace
-            if len(self._actual_memo) > 500:
-                self._actual_memo.pop(next(iter(self._actual_memo)))
+    def _memo_version(self, group: tuple[str, str], code: str) -> str:
+        """What the real traces of `group` (a document's, of one kind) depend on beside
+        their call: the code the sandbox runs (`code`: the file's definitions, or the file
+        as it runs), the interpreter and its installed packages (_environment), the limits,
+        the workspace's other Python files (changes_elsewhere), and saves and clearCache
+        (refresh). The first trace asked for with a new version (the document was edited,
+        another file changed, a package was installed, a save) drops the group's traces of
+        the versions before: no later trace can use them, and each may be megabytes."""
+        exec_settings = self.server.settings.execution
+        version = make_key("memo", group[1], code, self._environment(), exec_settings.timeoutSeconds,
+                           exec_settings.memoryMB, list(exec_settings.preload), group[0],
+                           self.changes_elsewhere(group[0]), self._refreshes)
+        if self._memo_versions.get(group) != version:
+            self._memo_versions[group] = version
+            for key in [key for key, memo in self._actual_memo.items() if memo.group == group]:
+                self._memo_bytes -= self._actual_memo.pop(key).size
+        return version
+
+    def memo_stats(self) -> dict[str, int]:
+        """For semcoder/stats: the real traces kept, and their size as estimated."""
+        return {"realTraces": len(self._actual_memo), "realTraceBytes": self._memo_bytes}
+
+    def _memo_get(self, key: str) -> dict | None:
+        memo = self._actual_memo.get(key)
+        if memo is None:
+            return None
+        self._actual_memo.move_to_end(key)  # (most recently used last)
+        return memo.trace
+
+    def _remember_actual(self, key: str, trace: dict, group: tuple[str, str], version: str) -> None:
+        """Keep a real trace: not a crashed one (the next run may succeed), nor one of a
+        version that is no longer the latest (the document changed, or clearCache came,
+        while it ran); then drop the least recently used past MEMO_MAX_ENTRIES or
+        MEMO_BUDGET_BYTES (a trace larger than the whole budget is not kept)."""
+        if trace.get("status") == "crashed" or self._memo_versions.get(group) != version:
+            return
+        size = trace_size(trace)
+        if size > MEMO_BUDGET_BYTES:
+            return
+        old = self._actual_memo.pop(key, None)
+        if old is not None:
+            self._memo_bytes -= old.size
+        self._actual_memo[key] = _Memo(trace, size, group, version)
+        self._memo_bytes += size
+        while self._actual_memo and (len(self._actual_memo) > MEMO_MAX_ENTRIES
+                                     or self._memo_bytes > MEMO_BUDGET_BYTES):
+            self._memo_bytes -= self._actual_memo.popitem(last=False)[1].size
+
+    def _environment(self) -> tuple:
+        """What the sandbox runs the code with, resolved as the executor resolves it: the
+        workspace root, the interpreter (the setting; else the workspace's virtual
+        environment, which may appear meanwhile; else the server's Python) and the
+        modification times of its package folders, which change when a package is
+        installed, upgraded or removed. About 30 microseconds (the folders are found once
+        per interpreter)."""
+        from semcoder_inference.tracer import find_python
+        from semcoder_inference.tracer.python_finder import package_folders
+
+        roots = self.server.workspace_roots()
+        root = str(roots[0]) if roots else None
+        configured = self.server.settings.execution.python
+        try:
+            python = find_python(root, configured or None)
+        except SemcoderError:  # the run says why, and runs again once it exists
+            return (root, None, configured)
+        try:
+            st = os.lstat(python)
+            interpreter = (python, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            interpreter = (python,)
+        folders = self._package_folders.get(interpreter)
+        if folders is None:
+            folders = self._package_folders[interpreter] = package_folders(python)
+        return (root, *interpreter, *(_stat(folder)[:1] for folder in folders))
 
     async def actual_trace(self, target: Target) -> dict:
         if target.call.watched:
@@ -524,16 +680,16 @@ class Tracing:
         # An assert's call is compared with its expected value in the sandbox, with `==`,
         # so that the trace says whether the assert passes as Python would decide it.
         expect = sandbox_expectation(target.info, target.call)
-        key = make_key("actual", defs, target.call.call, expect, exec_settings.python,
-                       exec_settings.timeoutSeconds, exec_settings.memoryMB, target.uri,
-                       self.changes_elsewhere(target.uri))
-        memo = self._actual_memo.get(key)
+        group = (target.uri, "actual")
+        version = self._memo_version(group, defs)
+        key = make_key(version, target.call.call, expect)
+        memo = self._memo_get(key)
         if memo is not None:
             return memo
         trace = await self.server.executor.trace_call(
             exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect
         )
-        self._remember_actual(key, trace)
+        self._remember_actual(key, trace, group, version)
         return trace
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:

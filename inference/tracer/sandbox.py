@@ -6,6 +6,7 @@ mount and PID namespaces the zygote enters where Linux allows them. See docs/san
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import signal
@@ -56,6 +57,12 @@ _PATH_EVENTS = {
     # SQLite opens (and creates) its files in C, without an "open" event.
     "sqlite3.connect": (0,), "sqlite3.connect/handle": (),
 }
+# Raised by Python code of the standard library before it does its work through os calls,
+# whose own events are checked with the path they are given: a path object in one of these
+# (shutil.rmtree(pathlib.Path(...))) is left to them, unconverted (see _plain).
+_ADVISORY_EVENTS = frozenset(("shutil.rmtree",))
+# The only socket family a run may make (the same number on Linux and macOS).
+_AF_UNIX = 1
 _FORBIDDEN_EVENTS = {
     "os.fork": "creating processes", "os.forkpty": "creating processes",
     "os.system": "running commands", "os.exec": "running programs",
@@ -93,14 +100,17 @@ _FORBIDDEN_IMPORT_PREFIX = "_test"  # _testcapi, _testinternalcapi, ...
 _NATIVE_WRITERS = frozenset(("_sqlite3", "_gdbm", "_dbm", "_posixshmem", "readline"))
 
 
-def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
+def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False, runs_root=None):
     """The audit hook that refuses processes, network, writes outside `workdir`, ctypes,
-    and reading other processes' /proc entries. It raises PermissionError, so hostile code
-    sees an ordinary failure and the run ends cleanly (or is stopped by a limit).
+    native code from anywhere but an installed file, and reading other processes' /proc
+    entries. It raises PermissionError, so hostile code sees an ordinary failure and the
+    run ends cleanly (or is stopped by a limit).
     `real_workdir`: os.path.realpath(workdir), when the caller knows it already.
     `kernel_guards_files`: the kernel refuses writes outside the runs' folder (every mount
     but the runs' tmpfs is read-only, or Landlock holds them: see write_guard), so modules
     that write files from native code (_NATIVE_WRITERS) may be imported.
+    `runs_root`: the resolved folder that holds the runs' folders (default: the one that
+    holds `workdir`), where no extension module is loaded from either.
 
     Built before the run, and nothing a run can change steers it: everything it uses is
     an argument default (a tuple, which only an audited `__defaults__` assignment could
@@ -108,13 +118,28 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False):
     function. It has no closure cells (a run could rewrite those through gc), reads no
     module global or builtin (a run can rebind those), and calls no Python function of
     the standard library (whose globals a run can patch): _resolved does the work of
-    os.path.realpath with C calls."""
+    os.path.realpath with C calls.
+
+    Nor does any code of the run's run while it checks, which could change what a path
+    names between the check and the kernel's use of it (a link swapped after the hook
+    has followed it). It calls no method of an argument (a str subclass's, a path
+    object's `__fspath__`, even the `__class__` that isinstance() asks for): it reads
+    arguments by their exact type (_plain). It stops the garbage collector while it
+    checks a path (a collection runs gc.callbacks, finalizers and weakref callbacks of the
+    run's garbage), and gives it back as it found it. Two ways in remain, which pure Python
+    cannot close (docs/sandbox.md, "Not covered"): a Python signal handler of the run's
+    (an interval timer's), and a trace function, which the interpreter lets see an audit
+    hook's lines where the hook has a true `__cantrace__` (set on the function, found
+    through gc, or on its type)."""
     root = real_workdir or os.path.realpath(workdir)
+    if runs_root is None:
+        runs_root = root.rpartition("/")[0]
     # types.coroutine (asyncio uses it on import) marks a compiled function awaitable with
     # code.replace: only a flag changes, on code the compiler made.
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
-    return _hook_for(root, root + "/", *_FROZEN_TABLES,
-                     frozenset() if kernel_guards_files else _NATIVE_WRITERS, getattr(coroutine, "__code__", None), _OWN_CODE)
+    return _hook_for(root, root + "/", runs_root, *_FROZEN_TABLES,
+                     frozenset() if kernel_guards_files else _NATIVE_WRITERS, getattr(coroutine, "__code__", None),
+                     _OWN_CODE)
 
 
 def _proc_pid():
@@ -166,18 +191,27 @@ def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oser
     return "/" + "/".join(done)
 
 
-def _path_text(path, type=type, isinstance=isinstance, str=str, bytes=bytes, as_str=str.__str__,
-               decode=bytes.decode, encoding=sys.getfilesystemencoding()):
-    """A path as the kernel sees it, an exact str (a str or bytes subclass could answer the
-    hook's own method calls), or None for a path object. Builtin open, os.* and pathlib
-    convert path objects before their audit event; io.FileIO and sqlite3.connect pass the
-    object itself, and converting it again could give another path than theirs."""
-    if type(path) is str:
+def _plain(path, type=type, str=str, bytes=bytes, issubclass=issubclass, as_str=str.__str__,
+           copy_bytes=bytes.__getitem__, whole=slice(None), decode=bytes.decode,
+           encoding=sys.getfilesystemencoding()):
+    """A path argument as the exact str the kernel is given (bytes decoded), or None for
+    anything else. Nothing of the argument's own is called: a str or bytes subclass's data
+    is copied as the C code reads it (str.__str__ and bytes.__getitem__ of the base type,
+    and issubclass on its type, neither of which asks the object anything; isinstance
+    would ask for its `__class__`, which a run can make a property). A path object is
+    None: io.FileIO and sqlite3.connect hand it to their event as it is, having called its
+    `__fspath__` before the event (FileIO) or calling it after (sqlite3), and a second
+    call could answer another path. Builtin open, os.* and pathlib convert it before their
+    event, so those events get a str."""
+    kind = type(path)
+    if kind is str:
         return path
-    if isinstance(path, str):
-        return as_str(path)
-    if isinstance(path, bytes):
+    if kind is bytes:
         return decode(path, encoding, "surrogateescape")
+    if issubclass(kind, str):
+        return as_str(path)
+    if issubclass(kind, bytes):
+        return decode(copy_bytes(path, whole), encoding, "surrogateescape")
     return None
 
 
@@ -234,79 +268,225 @@ def _stays_inside(where, full, root, prefix, resolved=_resolved, within=_within,
     return True
 
 
-def _inside(path, root, prefix, isinstance=isinstance, int=int, text=_path_text, resolved=_resolved,
-            stays_inside=_stays_inside, within=_within, readlink=os.readlink, oserror=OSError):
-    """Whether `path` is the run's folder, in it, or /dev/null (see _stays_inside). A
-    descriptor (os.chmod(fd)) is checked by the file it is open on."""
-    if isinstance(path, int):
+def _inside(path, root, prefix, type=type, int=int, issubclass=issubclass, as_int=int.__index__, plain=_plain,
+            resolved=_resolved, stays_inside=_stays_inside, within=_within, readlink=os.readlink, oserror=OSError):
+    """Whether `path` is the run's folder, in it, or /dev/null (see _stays_inside); None
+    for a path object, which cannot be read without calling it (see _plain). A descriptor
+    (os.chmod(fd)) is checked by the file it is open on; an int subclass is read as the
+    int the C code reads, without its __index__."""
+    kind = type(path)
+    if kind is int or issubclass(kind, int):
         try:
-            return within(readlink("/proc/self/fd/%d" % path), root, prefix)
+            return within(readlink("/proc/self/fd/%d" % (path if kind is int else as_int(path))), root, prefix)
         except oserror:
             return False
-    path = text(path)
-    return path is not None and stays_inside(path, resolved(path), root, prefix)
+    path = plain(path)
+    if path is None:
+        return None
+    return stays_inside(path, resolved(path), root, prefix)
 
 
-def _shown(path, text=_path_text, isinstance=isinstance, int=int):
-    if isinstance(path, int):
-        return "descriptor %d" % path
-    path = text(path)
+def _shown(path, type=type, int=int, issubclass=issubclass, as_int=int.__index__, plain=_plain):
+    kind = type(path)
+    if kind is int or issubclass(kind, int):
+        return "descriptor %d" % (path if kind is int else as_int(path))
+    path = plain(path)
     return "a path object: pass str(path)" if path is None else path
 
 
-def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, forbidden_imports,
-              native_writers, coroutine_code, own_code):
-    """The hook itself (see make_audit_hook): every value it needs is bound here as a
-    default of `hook`."""
+def _native_code_refused(where, root, places, getcwd=os.getcwd, lstat=os.lstat, stat=os.stat, readlink=os.readlink,
+                         oserror=OSError):
+    """Why an extension module may not be loaded from `where` (its spec's origin, the path
+    dlopen is given), or None where it may: a regular file that exists, reached without
+    passing through the run's folder (`root`) or any of `places` (the runs' folder, /proc,
+    /dev, /sys), which are where a run can write or make up a file: a memfd is
+    /proc/self/fd/N (or /dev/fd/N, /proc/thread-self/fd/N), /proc/self/cwd is the run's
+    folder. Each place the path passes is checked as the links on the way are followed,
+    not only where it ends: a link in the run's folder that names an installed file now
+    could name the run's own by the time dlopen follows it. Past these checks every part
+    of the path lies where the run cannot change it."""
+    if "\x00" in where:  # (dlopen's C string ends there)
+        return "a path that holds a NUL"
+    path = where if where[:1] == "/" else getcwd() + "/" + where
+    pending = path.split("/")
+    pending.reverse()
+    done = []
+    hops = 0
+    passed = None  # the first of `places` passed (the walk goes on: into the run's folder?)
+    while pending:
+        part = pending.pop()
+        if part == "" or part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        # `done` is always resolved, so a path into a place passes the place itself.
+        here = "/" + "/".join(done + [part])
+        if here == root:
+            return "its own folder"
+        if passed is None:
+            for place, name in places:
+                if here == place:
+                    passed = name
+        try:
+            mode = lstat(here).st_mode
+        except oserror:
+            return passed or "a file that does not exist"
+        if mode & 0o170000 == 0o120000:  # a symbolic link
+            hops += 1
+            if hops > 40:
+                return passed or "a path with too many links"
+            target = readlink(here)
+            if target[:1] == "/":
+                done = []
+            more = target.split("/")
+            more.reverse()
+            pending.extend(more)
+        else:
+            done.append(part)
+    if passed is not None:
+        return passed
+    try:
+        found, opened = lstat("/" + "/".join(done)), stat(where)
+    except oserror:
+        return "a file that does not exist"
+    if found.st_mode & 0o170000 != 0o100000:
+        return "anything but a regular file"
+    if found.st_dev != opened.st_dev or found.st_ino != opened.st_ino:
+        return "a path that changed as it was checked"
+    return None
 
-    def hook(event, args, root=root, prefix=prefix, forbidden=forbidden, reasons=reasons,
-             path_events=path_events, path_positions=path_positions, forbidden_imports=forbidden_imports,
-             forbidden_prefix=_FORBIDDEN_IMPORT_PREFIX, native_writers=native_writers,
-             coroutine_code=coroutine_code, own_code=own_code, inside=_inside, stays_inside=_stays_inside,
-             within=_within, text=_path_text, shown=_shown, resolved=_resolved, getframe=sys._getframe,
-             type=type, isinstance=isinstance, int=int, len=len, function=type(_resolved), lstat=os.lstat,
-             getpid=os.getpid, readlink=os.readlink, bad_value=ValueError,
-             oserror=OSError, refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
-             internet=(2, 10), exact_text=str.__str__, last_part=str.rpartition,
-             other_process=_other_process, open_folders=_open_folders,
-             signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
-             guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
-        if event == "open":
-            path, mode, flags = args[0], args[1], args[2]
-            if isinstance(path, int):
-                return  # an already-open descriptor
-            writing = (mode is not None and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
-                mode is None and flags & write_flags)
-            where = text(path)
-            # Resolved for reads too: `/proc/self/../<pid>`, `//proc/<pid>`, a relative path
-            # from /proc or a link to it all name another process's files.
-            full = None if where is None else resolved(where)
-            # os.open (no mode) may be given a dir_fd that its event does not show
-            if writing and not (within(full, root, prefix) if mode is not None
-                                else where is not None and stays_inside(where, full, root, prefix)):
-                linked = False
-                if where is not None and where[:1] != "/":
-                    try:
-                        linked = lstat(where).st_mode & 0o170000 == 0o120000
-                    except oserror:
-                        pass
-                raise refused("the sandbox does not allow writing outside its temporary working directory (%s%s)"
-                              % (shown(path), ": the project's file, which runs may only read" if linked else ""))
-            if full is not None and other_process(full):
-                raise refused("the sandbox does not allow reading other processes")
-            # os.open may be given a dir_fd on /proc, or on /proc/<pid>, that its event does
-            # not show: a relative path is checked from every folder the run holds open too.
-            if mode is None and where is not None and where[:1] != "/":
-                for folder in open_folders():
-                    if other_process(resolved(folder + "/" + where)):
-                        raise refused("the sandbox does not allow reading other processes")
-            return
-        if event in forbidden:
-            if event == "os.kill" and args and args[0] == getpid():
+
+def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_positions, forbidden_imports,
+              advisory_events, native_writers, coroutine_code, own_code):
+    """The hook itself (see make_audit_hook): every value it needs is bound here as a
+    default of `hook`, or of `check_paths`, which does the work of the events that name a
+    file (open, import, the path events) apart: the hook runs on every traced call (for
+    its f_back), where binding only its own few defaults makes it a fifth faster than one
+    function with all of them (about 215 ns a call instead of 270, measured)."""
+    native_places = ((runs_root, "the runs' folder"), ("/proc", "/proc"), ("/dev", "/dev"), ("/sys", "/sys"))
+
+    def check_paths(event, args, root=root, prefix=prefix, native_places=native_places,
+                    path_positions=path_positions, forbidden_imports=forbidden_imports,
+                    forbidden_prefix=_FORBIDDEN_IMPORT_PREFIX, advisory_events=advisory_events,
+                    native_writers=native_writers, inside=_inside, stays_inside=_stays_inside, within=_within,
+                    plain=_plain, shown=_shown, resolved=_resolved, native_code_refused=_native_code_refused,
+                    type=type, issubclass=issubclass, int=int, str=str, len=len, lstat=os.lstat, oserror=OSError,
+                    refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
+                    exact_text=str.__str__, last_part=str.rpartition, other_process=_other_process,
+                    open_folders=_open_folders, collecting=gc.isenabled, stop_collecting=gc.disable,
+                    collect_again=gc.enable):
+        # No garbage collection while a path is checked: a collection runs the run's
+        # gc.callbacks, finalizers and weakref callbacks, which could change what a path
+        # names once it has been followed (see make_audit_hook). Nothing before this has
+        # checked anything. (No other event's check depends on anything a collection could
+        # change.)
+        was_collecting = collecting()
+        if was_collecting:
+            stop_collecting()
+        try:
+            if event == "open":
+                path, mode, flags = args[0], args[1], args[2]
+                kind = type(path)
+                if kind is int or issubclass(kind, int):
+                    return  # an already-open descriptor
+                writing = (type(mode) is str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+                    mode is None and type(flags) is int and flags & write_flags)
+                where = plain(path)
+                if where is None:
+                    if writing:
+                        raise refused("the sandbox does not allow writing outside its temporary working directory "
+                                      "(a path object: pass str(path))")
+                    raise refused("the sandbox does not allow opening a path object that is not a str or bytes: "
+                                  "pass a str path (os.fspath(path))")
+                # Resolved for reads too: `/proc/self/../<pid>`, `//proc/<pid>`, a relative path
+                # from /proc or a link to it all name another process's files.
+                full = resolved(where)
+                # os.open (no mode) may be given a dir_fd that its event does not show
+                if writing and not (within(full, root, prefix) if mode is not None
+                                    else stays_inside(where, full, root, prefix)):
+                    linked = False
+                    if where[:1] != "/":
+                        try:
+                            linked = lstat(where).st_mode & 0o170000 == 0o120000
+                        except oserror:
+                            pass
+                    raise refused("the sandbox does not allow writing outside its temporary working directory (%s%s)"
+                                  % (where, ": the project's file, which runs may only read" if linked else ""))
+                if other_process(full):
+                    raise refused("the sandbox does not allow reading other processes")
+                # os.open may be given a dir_fd on /proc, or on /proc/<pid>, that its event does
+                # not show: a relative path is checked from every folder the run holds open too.
+                if mode is None and where[:1] != "/":
+                    for folder in open_folders():
+                        if other_process(resolved(folder + "/" + where)):
+                            raise refused("the sandbox does not allow reading other processes")
                 return
-            # Internet sockets are refused as they are made (Unix ones, as socketpair and
-            # asyncio make, are not; what they may reach is the syscall filter's business).
-            if event == "socket.__new__" and args[1] not in internet:
+            if event == "import":
+                # The name as the interpreter reads it: a str subclass (a hand-made spec's name)
+                # could answer `in` and slicing as it pleases.
+                name = exact_text(args[0])
+                if "\x00" in name:  # (CPython's C string of it ends there: "_ctypes\x00" loads _ctypes)
+                    raise not_found("the sandbox does not allow importing a module whose name holds a NUL",
+                                    name=name)
+                origin = args[1]
+                where = None
+                if origin is not None:
+                    # An extension module's load (only those name their file). Its init
+                    # function is found by the name's last part, so `x._ctypes`, spec'd by
+                    # hand on the real _ctypes file, loads _ctypes all the same.
+                    where = plain(origin)
+                    if where is None:
+                        raise refused("the sandbox does not allow loading native code from a path object: "
+                                      "pass a str path")
+                    name = last_part(name, ".")[2]
+                if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
+                    raise not_found("the sandbox does not allow importing %s" % name, name=name)
+                if name in native_writers:
+                    raise not_found("the sandbox does not allow importing %s without Linux namespaces or Landlock: "
+                                    "it writes files from native code, where only the kernel can hold it to the run's "
+                                    "folder" % name, name=name)
+                # Native code of the run's own choosing (a file it wrote in its folder, a
+                # memfd) would run past this hook: only an installed file may be loaded.
+                if where is not None:
+                    why = native_code_refused(where, root, native_places)
+                    if why is not None:
+                        raise refused("the sandbox does not allow loading native code from %s (%s)" % (why, where))
+                return
+            for name, positions in path_positions:
+                if name == event:
+                    for index in positions:
+                        if index < len(args):
+                            verdict = inside(args[index], root, prefix)
+                            # A path object in an event that Python code raises before its
+                            # own os calls (which raise their own events, with the path
+                            # converted) is left to those.
+                            if verdict is None and event in advisory_events:
+                                continue
+                            if not verdict:
+                                raise refused("the sandbox does not allow changing files outside its temporary "
+                                              "working directory (%s)" % (shown(args[index]),))
+        finally:
+            if was_collecting:
+                collect_again()
+
+    def hook(event, args, checked=path_events | {"open", "import"}, check_paths=check_paths, forbidden=forbidden,
+             reasons=reasons, coroutine_code=coroutine_code, own_code=own_code, getframe=sys._getframe,
+             type=type, int=int, str=str, len=len, function=type(_resolved), getpid=os.getpid, refused=PermissionError,
+             unix_sockets=_AF_UNIX, signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
+             guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
+        if event in checked:
+            return check_paths(event, args)
+        if event in forbidden:
+            if event == "os.kill" and args and type(args[0]) is int and args[0] == getpid():
+                return
+            # Sockets are refused as they are made, but for Unix ones (socketpair and
+            # asyncio's loop make them; what they may reach is the syscall filter's
+            # business). An allow list: a family of -1 is the C code's default, which
+            # makes an internet socket (`_socket.socket()`), or the family of a
+            # descriptor it is given, read after this event.
+            if event == "socket.__new__" and len(args) > 1 and type(args[1]) is int and args[1] == unix_sockets:
                 return
             if event == "code.__new__" and coroutine_code is not None and getframe(1).f_code is coroutine_code:
                 return
@@ -316,42 +496,12 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
         if event[:7] == "ctypes.":
             raise refused("the sandbox does not allow ctypes")
         # A descriptor's owner is sent a signal on its every event: kill() by other means.
-        if (event == "fcntl.fcntl" and args[1] in signalling_fcntl) or (
-                event == "fcntl.ioctl" and args[1] in signalling_ioctl):
+        if (event == "fcntl.fcntl" and type(args[1]) is int and args[1] in signalling_fcntl) or (
+                event == "fcntl.ioctl" and type(args[1]) is int and args[1] in signalling_ioctl):
             raise refused("the sandbox does not allow signalling processes")
-        if event == "import":
-            # The name as the interpreter reads it: a str subclass (a hand-made spec's name)
-            # could answer `in` and slicing as it pleases.
-            name = exact_text(args[0])
-            if "\x00" in name:  # (CPython's C string of it ends there: "_ctypes\x00" loads _ctypes)
-                raise not_found("the sandbox does not allow importing a module whose name holds a NUL",
-                                name=name)
-            where = text(args[1])
-            if where is not None:
-                # An extension module's load (only those name their file). Its init
-                # function is found by the name's last part, so `x._ctypes`, spec'd by
-                # hand on the real _ctypes file, loads _ctypes all the same.
-                name = last_part(name, ".")[2]
-            if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
-                raise not_found("the sandbox does not allow importing %s" % name, name=name)
-            if name in native_writers:
-                raise not_found("the sandbox does not allow importing %s without Linux namespaces or Landlock: "
-                                "it writes files from native code, where only the kernel can hold it to the run's "
-                                "folder" % name, name=name)
-            # One the run wrote (in its folder) would be native code of its own choosing,
-            # past this hook.
-            if where is not None and within(resolved(where), root, prefix):
-                raise refused("the sandbox does not allow loading native code from its own folder (%s)" % where)
-        if event == "object.__setattr__" and type(args[0]) is function and args[1] in guarded \
-                and args[0].__code__ in own_code:
+        if event == "object.__setattr__" and type(args[0]) is function and type(args[1]) is str \
+                and args[1] in guarded and args[0].__code__ in own_code:
             raise refused("the sandbox does not allow changing its own functions")
-        if event in path_events:
-            for name, positions in path_positions:
-                if name == event:
-                    for index in positions:
-                        if index < len(args) and not inside(args[index], root, prefix):
-                            raise refused("the sandbox does not allow changing files outside its temporary "
-                                          "working directory (%s)" % (shown(args[index]),))
 
     return hook
 
@@ -359,16 +509,18 @@ def _hook_for(root, prefix, forbidden, reasons, path_events, path_positions, for
 def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
-    hook = _hook_for("/", "/", frozenset(), (), frozenset(), (), frozenset(), frozenset(), None, frozenset())
-    return frozenset(f.__code__ for f in (hook, _resolved, _path_text, _within, _open_folders, _stays_inside, _inside,
-                                          _shown, _other_process))
+    hook = _hook_for("/", "/", "", frozenset(), (), frozenset(), (), frozenset(), frozenset(), frozenset(), None,
+                     frozenset())
+    defaults = dict(zip(hook.__code__.co_varnames[2:hook.__code__.co_argcount], hook.__defaults__))
+    return frozenset(f.__code__ for f in (hook, defaults["check_paths"], _resolved, _plain, _within, _open_folders,
+                                          _stays_inside, _inside, _shown, _other_process, _native_code_refused))
 
 
 _OWN_CODE = _own_code()
 # The tables above as the hook holds them (made once, in the zygote): immutable, so that a
 # run that finds them through gc cannot change them.
 _FROZEN_TABLES = (frozenset(_FORBIDDEN_EVENTS), tuple(_FORBIDDEN_EVENTS.items()), frozenset(_PATH_EVENTS),
-                  tuple(_PATH_EVENTS.items()), _FORBIDDEN_IMPORTS)
+                  tuple(_PATH_EVENTS.items()), _FORBIDDEN_IMPORTS, _ADVISORY_EVENTS)
 
 
 def vm_bytes():

@@ -5,8 +5,9 @@ property that isinstance() asks for), between the hook's check of a path and the
 use of it; a socket of family -1 (an internet socket, made by default); and a path object
 whose `__fspath__` the C code called before the event, which the hook skipped. Each is
 checked with namespaces (where Linux allows them) and with the fallback that has only the
-audit hook and rlimits, where a path swapped after the check reached the kernel. One gap
-is kept as a strict xfail: a trace function the hook lets see its lines."""
+audit hook and rlimits, where a path swapped after the check reached the kernel. One known
+gap (docs/sandbox.md) is checked as it stands: a trace function the hook lets see its lines
+is held by the kernel layers alone."""
 
 from __future__ import annotations
 
@@ -376,14 +377,18 @@ def f():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a hook with a true __cantrace__ is traced (docs/sandbox.md)")
-def test_a_trace_function_never_sees_the_hook_s_lines(tracer, tmp_path):
+def test_a_trace_function_that_sees_the_hook_s_lines_is_held_by_the_kernel_alone(tracer, tmp_path):
+    """The known gap (docs/sandbox.md, "Not covered"): a hook given a true __cantrace__ is
+    traced, and a trace function can switch a link while the hook checks it. Only the
+    kernel layers hold then: with them nothing is written outside. (In audit mode the write
+    may go through, depending on where the switch lands.) Should the hook stop being traced,
+    `saw_the_hook` turns false here, and the doc must change with it."""
     outside = tmp_path / "outside"
     outside.mkdir()
     marked, saw_the_hook = _returned(tracer.trace_call(CANTRACE % str(outside), "f()"))
-    assert marked is True
-    assert saw_the_hook is False
-    assert list(outside.iterdir()) == []
+    assert marked is True and saw_the_hook is True
+    if tracer.isolation_info["namespaces"] or tracer.isolation_info.get("landlock"):
+        assert list(outside.iterdir()) == []
 
 
 # --- 4. sockets: Unix ones only ----------------------------------------------------------

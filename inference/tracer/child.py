@@ -59,11 +59,134 @@ def _c_encoder():
 _encode_c = _c_encoder()
 
 
-def encode_result(result):
-    """The result frame's body: UTF-8 JSON (lone surrogates a run printed become U+FFFD)."""
-    text = "".join(_encode_c(result, 0)) if _encode_c is not None else \
-        _json_dumps(result, ensure_ascii=False, default=str)
+# The largest frame the server reads from a zygote (pool._MAX_FRAME is this one): a run
+# writes its own result, so a hostile one could send anything up to it. An honest result is
+# kept within RESULT_MAX_BYTES (encode_result drops events from its end to fit), so a frame
+# past MAX_FRAME is never a run's own result: the server takes it for tampering.
+MAX_FRAME = 64 * 1024 * 1024
+RESULT_MAX_BYTES = MAX_FRAME // 4 * 3  # 48 MiB
+_EVENTS_PER_PIECE = 256  # a long trace is encoded (and measured) this many events at a time
+_NOTE_ROOM = 256  # bytes kept free for what a cut adds: the message's note, truncated.events
+_JOINED_MAX = 4 * 1024 * 1024  # a longer result is written part by part (RunState.finish)
+
+
+def _json(value):
+    """`value` as json.dumps(value, ensure_ascii=False, default=str) writes it, in UTF-8
+    (lone surrogates a run printed become "?")."""
+    text = "".join(_encode_c(value, 0)) if _encode_c is not None else \
+        _json_dumps(value, ensure_ascii=False, default=str)
     return text.encode("utf-8", "replace")
+
+
+def encode_result(result, budget=RESULT_MAX_BYTES):
+    """The result frame's body: the UTF-8 JSON json.dumps writes for `result`, byte for byte,
+    when that fits in `budget` bytes (see result_parts)."""
+    return b"".join(result_parts(result, budget))
+
+
+def result_parts(result, budget=RESULT_MAX_BYTES, total=None, why=None):
+    """The result frame's body in parts (bytes-like, to be joined): at most `budget` bytes.
+    The usual result is encoded in one call. A longer trace is encoded a piece of its events
+    at a time, and where the next piece would not fit, one event at a time: the events that
+    do not fit are left out from the end (`result` says so: truncated.events, and a note
+    after its message), so that an honest trace of any size comes back cut, never too big
+    for the server (which takes a frame past MAX_FRAME for tampering), and its encoding
+    never holds more than what is sent and one piece more. `total`: the number of events
+    the trace had before the caller cut some (`why`: what made it; RunState.finish)."""
+    events = result.get("events")
+    if type(events) is not list or (len(events) <= _EVENTS_PER_PIECE and total is None):
+        try:
+            whole = _json(result)
+            if len(whole) <= budget:
+                return [whole]
+            whole = None
+        except MemoryError:
+            whole = None
+        if type(events) is not list:
+            return [_json(_too_big(result, budget))]
+    keys = list(result)
+    at = keys.index("events")
+    head, tail = _json({key: result[key] for key in keys[:at]}), _json({key: result[key] for key in keys[at + 1:]})
+    room = budget - len(head) - len(tail) - len(b', "events": []')
+    if room < _NOTE_ROOM:  # too big without its events: what makes it so can only be a long text
+        _cut_texts(result, budget)
+        head, tail = _json({key: result[key] for key in keys[:at]}), _json({key: result[key] for key in keys[at + 1:]})
+        room = budget - len(head) - len(tail) - len(b', "events": []')
+        if room < _NOTE_ROOM:
+            return [_json(_too_big(result, budget))]
+    # The events' JSON, each piece without its brackets, to be joined by ", " (a piece's
+    # size counts the ", " before it), and how many events each holds.
+    pieces, sizes, counts = [], [], []
+    used = kept = 0
+    while kept < len(events):
+        piece = _json(events[kept:kept + _EVENTS_PER_PIECE])
+        size = len(piece) - 2 + (2 if pieces else 0)
+        if used + size > room:
+            break
+        pieces.append(memoryview(piece)[1:-1])
+        sizes.append(size)
+        counts.append(min(_EVENTS_PER_PIECE, len(events) - kept))
+        used += size
+        kept += counts[-1]
+    piece = None
+    if kept < len(events):
+        # Cut: room for the note too, then as many more events, one by one, as fit.
+        room -= _NOTE_ROOM
+        while used > room:
+            pieces.pop()
+            used -= sizes.pop()
+            kept -= counts.pop()
+        for event in events[kept:]:
+            one = _json(event)
+            size = len(one) + (2 if pieces else 0)
+            if used + size > room:
+                break
+            pieces.append(one)
+            used += size
+            kept += 1
+    if total is None:
+        total = len(events)
+    if kept < total:
+        truncated = result.get("truncated")
+        if isinstance(truncated, dict):
+            truncated["events"] = True
+        if isinstance(result.get("message"), str):
+            result["message"] += " (the trace keeps its first %d of %d events: %s)" % (
+                kept, total, why or "all of them would make the result larger than %d MB" % (budget >> 20))
+        head, tail = _json({key: result[key] for key in keys[:at]}), _json({key: result[key] for key in keys[at + 1:]})
+    parts = [memoryview(head)[:-1], b", " if len(head) > 2 else b"", b'"events": [']
+    for index, piece in enumerate(pieces):
+        if index:
+            parts.append(b", ")
+        parts.append(piece)
+    parts.append(b"]")
+    parts += [b", ", memoryview(tail)[1:]] if len(tail) > 2 else [b"}"]
+    return parts
+
+
+def _cut_texts(result, budget):
+    """Cut the texts a result may hold long (output, the return's repr, each limited by
+    the run's own limits, which may be set high) to a share of `budget`."""
+    most = budget // 32  # characters (a character takes up to 6 bytes in JSON: \u0000)
+    truncated = result.get("truncated")
+    truncated = truncated if isinstance(truncated, dict) else {}
+    for stream in ("stdout", "stderr"):
+        text = result.get(stream)
+        if isinstance(text, str) and len(text) > most:
+            result[stream] = text[:most]
+            truncated[stream] = True
+    returned = result.get("return")
+    if isinstance(returned, dict) and isinstance(returned.get("repr"), str) and len(returned["repr"]) > most:
+        returned["repr"] = returned["repr"][:most] + "..."
+        truncated["return"] = True
+
+
+def _too_big(result, budget):
+    """What is sent in place of a result too big even without its events and long texts."""
+    return {"schema": SCHEMA, "status": "crashed", "id": result.get("id"), "function": result.get("function"),
+            "call": result.get("call"), "events": [], "truncated": {},
+            "message": "the run's result was too big to send (over %d MB without its events)" % (budget >> 20)}
+
 
 class RunState:
     def __init__(self, request, workdir, result_fd):
@@ -148,13 +271,39 @@ class RunState:
         _setitimer(_ITIMER_REAL, 0, 0)
         self.reserve = None
         result["id"] = self.request.get("id")
+        parts = failure = total = why = None
+        message = result.get("message")
+        while parts is None and failure is None:
+            try:
+                parts = result_parts(result, RESULT_MAX_BYTES, total, why)
+            except MemoryError as exc:
+                # At the memory limit: the events hold most of it; the later half of them
+                # goes, until the rest can be encoded (the result says so).
+                events = result.get("events")
+                if type(events) is not list or not events:
+                    failure = type(exc).__name__
+                else:
+                    if total is None:
+                        total, why = len(events), "the run had no memory left to send more"
+                    del events[len(events) // 2:]
+                    result["message"] = message
+            except BaseException as exc:
+                failure = type(exc).__name__
+        if parts is None:  # never leave without a result
+            parts = [_json_dumps({"schema": SCHEMA, "status": "crashed", "id": self.request.get("id"),
+                                  "message": "the trace could not be encoded: %s" % failure,
+                                  "events": [], "truncated": {}}).encode()]
+        size = sum(map(len, parts))
         try:
-            data = encode_result(result)
-        except BaseException as exc:  # never leave without a result
-            data = _json_dumps({"schema": SCHEMA, "status": "crashed", "id": self.request.get("id"),
-                                "message": "the trace could not be encoded: %s" % type(exc).__name__,
-                                "events": [], "truncated": {}}).encode()
-        write_frame(self.result_fd, data)
+            data = b"".join(parts) if size <= _JOINED_MAX else None
+        except MemoryError:
+            data = None
+        if data is not None:
+            write_frame(self.result_fd, data)  # the usual result: one write
+        elif write_all(self.result_fd, struct.pack(">I", size)):
+            for part in parts:  # a long one part by part: a copy of it all may not fit in memory
+                if not write_all(self.result_fd, part):
+                    break
         if _PREFAULT_PROBE[0] is not None:  # a probe of runtime.learn_pages: say what it touched
             try:
                 _prefault_report()

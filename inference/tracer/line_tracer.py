@@ -605,6 +605,15 @@ class _Frame:
         self.checking = None
 
 
+class _Deep:
+    """In LineTracer.frames: a frame of the traced source past max_depth, left untraced but
+    known, until it returns, by its depth (see LineTracer.on_call). Never a _Frame."""
+    __slots__ = ("depth",)
+
+    def __init__(self, depth):
+        self.depth = depth
+
+
 class LineTracer:
     """sys.settrace callbacks recording user-code lines with the locals each line changed."""
 
@@ -799,12 +808,22 @@ class LineTracer:
                     return None  # (a thread the watched call started is all within it)
                 if depth > self.max_depth:
                     self.state.truncated["depth"] = True
-                    return None
+                    # Untraced, but kept in `frames` with its depth until it returns, so that
+                    # the calls it makes find their depth from it at once. Left out, each of
+                    # them walked up to the last traced frame: O(depth) a call, and a
+                    # recursion 20000 deep took seconds of the run's time in the tracer. Its
+                    # trace function only drops it on its "return" (no line events); the
+                    # frame is never kept alive past that.
+                    frames[frame] = _Deep(depth)
+                    frame.f_trace_lines = False
+                    return self._on_deep_event
                 watched = self._watched.get(code)
                 if watched is None:
                     watched = self._watched[code] = _watched_globals(code, frame.f_globals)
                 info = frames[frame] = _Frame(depth, None if in_main else self._thread_number(), watched)
                 resumed = False
+            elif info.__class__ is _Deep:  # (not reached: a frame past max_depth is dropped at its "return")
+                return self._on_deep_event
             else:
                 resumed = True  # a generator continuing after a yield
                 if info.awaiting:  # or a coroutine after an await: the same call goes on
@@ -838,6 +857,17 @@ class LineTracer:
             return None
         except Exception as exc:
             return self._broke(exc)
+
+    def _on_deep_event(self, frame, event, arg):
+        """The local trace function of a frame past max_depth (on_call): its "exception"
+        events pass, its "return" forgets it (a yield's too: a generator, resumed, finds its
+        depth again, and has its line events back, in case that depth is traced). At the
+        recursion limit this call needs no more stack than on_call needed for the same
+        frame, which it got."""
+        if event == "return":
+            self.frames.pop(frame, None)
+            frame.f_trace_lines = True
+        # (None leaves the frame's trace function as it is: no bound method made per event)
 
     def _thread_number(self):
         local = self._thread_local

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import SemcoderError, SettingsError
-from .child import TRAILER_OK, framed
+from .child import MAX_FRAME, TRAILER_OK, framed
 from .limits import Limits
 from .python_finder import find_python
 from .sandbox import remove_tree
@@ -46,8 +46,9 @@ _ZYGOTE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 _STUCK_MARGIN_S = 15.0
 _START_TIMEOUT_S = 30.0
 # The largest frame read from a zygote: a run writes its own result, so a hostile one could
-# send anything up to this (20000 events of several long values fit in a few MB).
-_MAX_FRAME = 64 * 1024 * 1024
+# send anything up to this. A run keeps its own result well below it (child.RESULT_MAX_BYTES:
+# a longer trace is cut), so a frame past it is tampering, and the worker is replaced.
+_MAX_FRAME = MAX_FRAME
 _READ_SIZE = 1 << 16
 # The zygote's interpreter runs code objects compiled here when this tag is its own too.
 _BYTECODE_TAG = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"

@@ -83,6 +83,10 @@ class _Zygote:
         if hash_seed is not None:
             env["PYTHONHASHSEED"] = str(hash_seed)
             flags = ["-s"]
+        # Without the site module: a workspace .venv's start-up files (.pth lines that run
+        # code, sitecustomize) are the workspace's code, and this first interpreter runs
+        # before any sandbox layer. The zygote runs them once it is inside (runtime.run_site).
+        flags.append("-S")
         # glibc reserves 64 MB of address space for each new thread's own malloc arena, and
         # the memory limit (RLIMIT_AS) counts reservations: with one arena for all, a run's
         # threads (sandbox.RUN_THREADS) cost only their stacks. (Python allocates most

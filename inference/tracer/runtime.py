@@ -756,6 +756,18 @@ def _preload_setting(text):
     return tuple(name for name in (text or "").split(",") if name)
 
 
+def run_site():
+    """Do what the site module does at start-up, where the interpreter started without it
+    (-S: see pool._Zygote). Its start-up files (the .pth files of its site-packages,
+    sitecustomize) are the workspace's when the interpreter is the workspace's .venv: the
+    zygote's first interpreter leaves them to the restart, which runs them inside the
+    namespaces, Landlock and the syscall filter; where there is no restart (audit mode, no
+    Linux, an exec that failed) they run here, before any run, as Python would have run them."""
+    if sys.flags.no_site:
+        import site
+        site.main()
+
+
 def enter_then_restart(isolation, rehearsal):
     """Enter the namespaces, then replace this interpreter with a fresh one (same
     namespaces and mounts, same pipes) that runs the zygote: in the same process, or, with
@@ -790,6 +802,7 @@ def enter_then_restart(isolation, rehearsal):
         _restart(command, exec_fd)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
+    run_site()
     zygote(isolation, run_root, error, tmpfs, pid_error, filter_error="the interpreter could not restart",
            landlock_error=landlock_error, host_pid=host_pid, proc_error=proc_error)
 
@@ -915,8 +928,10 @@ def main(argv):
     if isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
         enter_then_restart(isolation, rehearsal)
     elif isolation in ("auto", "namespaces"):
+        run_site()
         zygote(isolation, namespaces_error="namespaces exist only on Linux")
     else:
+        run_site()
         zygote(isolation)
     return 0
 

@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 
 from semcoder_inference.errors import SemcoderError
 
-COMMENT_CALL = re.compile(r"#\s*semcoder:\s*(?P<call>.+?)\s*$")
+from .execution import remember_module
+from .results import FALSY, TRUTHY, DoctestWant
+
+# Where a `# semcoder: CALL` comment's call begins; the call is the rest of the line,
+# stripped (comment_call). (A pattern that also matched the call, `(?P<call>.+?)\s*$`, took
+# time quadratic in a run of spaces inside it: seconds for one long line, every keystroke.)
+COMMENT_CALL = re.compile(r"#\s*semcoder:")
 # The line breaks of Python source (and of LSP): str.splitlines also breaks at a form feed,
 # U+2028 and others, which would shift every later line against the ast's numbers.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -73,7 +79,9 @@ class CallSite:
     call: str  # e.g. "f(1, 2)"
     origin: str  # "cursor" | "assert" | "doctest" | "comment" | "main" | "asserts" | "tests" | "explicit" | "no-arguments"
     line: int  # where it appears (0-based)
-    expected: str | None = None  # expected value, source text
+    # expected value, source text; an assert without `==` expects TRUTHY (FALSY with `not`);
+    # a doctest's is a DoctestWant, its output as text
+    expected: str | None = None
     start_col: int = 0
     end_col: int = 0
     # A call seen while running the file whose values are not literals: it is traced where
@@ -164,6 +172,7 @@ def analyse(text: str) -> ModuleInfo:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _is_accessor(item):
                     name = f"{node.name}.{item.name}"
                     functions[name] = _function_info(item, name, _method_kind(item), lines)
+    remember_module(tree)  # (so that is_definition judges its statements in it)
     info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree)
     info.calls = _file_calls(tree, info)
     return info
@@ -285,7 +294,8 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert):
             test = node.test
-            expected = None
+            # `assert f(1)` and `assert not f(1)` expect a true or a false value (TRUTHY, FALSY).
+            expected = TRUTHY
             target = test
             if (
                 isinstance(test, ast.Compare)
@@ -295,6 +305,8 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
                 target, expected = test.left, _segment(info, test.comparators[0])
                 if literal_call(target, info.functions) is None and literal_call(test.comparators[0], info.functions):
                     target, expected = test.comparators[0], _segment(info, test.left)
+            elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+                target, expected = test.operand, FALSY
             name = literal_call(target, info.functions)
             if name:
                 calls.append(
@@ -304,18 +316,32 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     for fn in info.functions.values():
         calls.extend(_doctest_calls(fn, info))
     for index, line in enumerate(info.lines):
-        m = COMMENT_CALL.search(line)
-        if not m:
+        found = comment_call(line) if "semcoder:" in line else None
+        if found is None:
             continue
-        call_text = m.group("call")
+        call_text, start, end = found
         try:
             expr = ast.parse(call_text, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
         name = literal_call(expr, info.functions)
         if name:
-            calls.append(CallSite(name, call_text, "comment", index, None, m.start("call"), m.end("call")))
+            calls.append(CallSite(name, call_text, "comment", index, None, start, end))
     return calls + _constructor_calls(calls, info.functions)
+
+
+def comment_call(line: str) -> tuple[str, int, int] | None:
+    """The call of a `# semcoder: CALL` comment on `line`, and where it starts and ends (str
+    indices), in time linear in the line's length."""
+    m = COMMENT_CALL.search(line)
+    if m is None:
+        return None
+    rest = line[m.end():]
+    call = rest.strip()
+    if not call:
+        return None
+    start = m.end() + (len(rest) - len(rest.lstrip()))
+    return call, start, start + len(call)
 
 
 def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]) -> list[CallSite]:
@@ -352,21 +378,26 @@ def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
     except ValueError:
         return []
     for ex in examples:
+        if ex.options.get(doctest.SKIP):
+            continue  # doctest does not run it
         source = ex.source.strip()
         try:
             expr = ast.parse(source, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
         name = literal_call(expr, info.functions)
         if not name:
             continue
+        # The call without what follows it on its line: a `# doctest: +ELLIPSIS` directive.
+        call = ast.get_source_segment(source, expr) or source
+        first = call.split("\n", 1)[0]
         line = fn.def_line
         for i in range(fn.def_line, fn.end + 1):
-            if ">>>" in info.lines[i] and source in info.lines[i]:
+            if ">>>" in info.lines[i] and first in info.lines[i]:
                 line = i
                 break
-        want = ex.want.strip() or None
-        found.append(CallSite(name, source, "doctest", line, want))
+        want = DoctestWant.of_example(ex) if ex.want.strip() else None
+        found.append(CallSite(name, call, "doctest", line, want))
     return found
 
 

@@ -5,7 +5,10 @@ work: the repair prompt (problem = name + docstring, the buggy function, the fai
 as the failed test), the `[Refined]` code, and, with execution enabled, a run of each
 candidate against the failing call and the file's other asserts. The edit replaces only
 the function (a method: only the method, indented as it was). Titles say "verified" or
-"unverified"; only verified ones are preferred.
+"unverified"; only verified ones are preferred. A candidate is verified only when the
+failing check definitely passes with it (and no other check definitely fails): one whose
+result cannot be judged (an expected value that names a test's local, which the call alone
+cannot evaluate, and a test that does not show it either) is unverified.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from semcoder_inference.parsers import RefinedParser
 from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
 from .convert import plain
 from .execution import definitions_only
-from .results import expectation_failure
+from .results import FALSY, TRUTHY, judge
 from .tracing import sandbox_expectation
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ def problem_text(fn: FunctionInfo) -> str:
 def failed_test(call: str, expected: str | None) -> str:
     if expected is None:
         return f"retv = {call}"
+    if expected in (TRUTHY, FALSY):  # `assert f(1)`, `assert not f(1)`
+        return f"retv = {call}\nassert {'' if expected == TRUTHY else 'not '}retv"
     return f"retv = {call}\nassert retv == {expected}"
 
 
@@ -96,8 +101,11 @@ def repair_code(info: ModuleInfo, fn: FunctionInfo) -> str:
 async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected: str | None,
                  origin: str = "assert") -> dict:
     """Run the candidate against the failing call (from an assert, or a doctest: `origin`)
-    and the file's other asserts, each judged as its diagnostic is (expectation_failure: an
-    assert with `==` in the sandbox, a doctest by its text)."""
+    and the file's other asserts, each judged as its diagnostic is (judge: an assert with
+    `==` in the sandbox, a doctest as doctest does). "passed" only when the failing check
+    definitely passes and no other definitely fails; "unknown" when the failing check
+    cannot be judged (its expected value is a test's local: then the test itself is run,
+    where it takes no arguments, and decides when it reaches the assert)."""
     if not ls.settings.execution.enabled:
         return {"status": "skipped", "message": "Execution is disabled: the candidate was not run."}
     try:
@@ -110,15 +118,52 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
     failing = next((c for c in info.calls if c.origin == kind and c.call == call and c.expected == expected),
                    CallSite(fn_name, call, kind, 0, expected))
     checks = [failing] + [c for c in info.calls if c.origin in ("assert", "doctest") and c.call != call]
-    defs = definitions_only(new_text, info.tree or ast.parse(new_text))
+    tree = info.tree or ast.parse(new_text)
+    defs = definitions_only(new_text, tree)
     path = ls.documents.path(uri)
-    for site in checks[:20]:
+    undecided = None
+    for index, site in enumerate(checks[:20]):
         trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path,
                                              expect=sandbox_expectation(info, site))
-        problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
-        if problem is not None:
+        passed, problem = judge(trace, site.expected, doctest=site.origin == "doctest")
+        if passed is None and index == 0 and site in info.calls:
+            passed, problem = await _judged_by_its_test(ls, tree, defs, path, site)
+        if passed is False:
             return {"status": "failed", "message": problem}
+        if passed is None and index == 0:
+            got = (trace.get("return") or {}).get("repr")
+            undecided = (f"Not verified: {site.call} " + (f"returns {got}" if got is not None else "runs")
+                         + (f", and whether that is the expected {site.expected} cannot be told where the call runs."
+                            if site.expected is not None else ", and whether that passes cannot be told."))
+    if undecided is not None:
+        return {"status": "unknown", "message": undecided}
     return {"status": "passed", "message": f"passes {len(checks[:20])} check(s)"}
+
+
+async def _judged_by_its_test(ls, tree: ast.Module, defs: str, path: str, site: CallSite) -> tuple[bool | None, str | None]:
+    """An assert inside a top-level `test*` function that takes no arguments, judged by
+    running that test: it passes when the test returns after the assert's line ran; it fails
+    when the test raises there. (None, None) otherwise (the test is not one, or stops
+    before the assert)."""
+    test = next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test")
+                 and node.lineno - 1 <= site.line <= (node.end_lineno or node.lineno) - 1), None)
+    if test is None or site.origin != "assert":
+        return None, None
+    args = test.args
+    if args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg:
+        return None, None
+    trace = await ls.executor.trace_call(ls.settings.execution, defs, f"{test.name}()", path)
+    status = trace.get("status")
+    if status == "ok":
+        ran = any(e.get("line") == site.line and e.get("function") == test.name for e in trace.get("events") or [])
+        return (True, None) if ran else (None, None)
+    exc = trace.get("exception") or {}
+    frames = [frame.get("line") for frame in exc.get("traceback") or []] + [exc.get("line")]
+    if status == "exception" and site.line in frames:
+        message = exc.get("message")
+        return False, (f"{test.name}() fails at its assert of {site.call}: {exc.get('type')}"
+                       + (f": {message}" if message else ""))
+    return None, None
 
 
 async def repair_function(

@@ -5,53 +5,282 @@ on one dedicated thread (so the event loop never blocks and the model worker is 
 used for it), keeps one Tracer per interpreter and limits, and converts the tracer's
 1-based lines to the 0-based document lines LSP uses.
 
-Only definitions are sent: top-level statements that would run when the module is
-imported (asserts, prints, loops) are blanked, keeping line numbers, so tracing `f(2)`
-does not also run the file's failing asserts.
+A replayed call runs the file's definitions only (definitions_only): the top-level work of
+the script (asserts, prints, loops, `main()`, the `__main__` block) is blanked, keeping line
+numbers, so tracing `f(2)` does not also run the file's failing asserts; what its functions
+and classes need stays (imports, constants, `WORD = re.compile(...)` read by a function,
+`try: import x / except ImportError:`), see kept_statements.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import builtins
 import copy
 import logging
+import re
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
 from .settings import ExecutionSettings
 
 log = logging.getLogger(__name__)
 
-_DEFINITIONS = (
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
-    ast.Assign, ast.AnnAssign,
-)
+# What a replayed call's run keeps of the file's top level (see definitions_only).
+_ALWAYS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass)
+_ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign) + ((ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ())
+_TRIES = (ast.Try,) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# How a top-level statement is kept: always (a definition, an import); when it is harmless
+# (an assignment, or a block of definitions, that calls nothing): unless it reads a name
+# only skipped statements bind; when needed (one that calls something): only when what it
+# binds is read by what is kept; never (the script's own work).
+ALWAYS, HARMLESS, WHEN_NEEDED, NEVER = "always", "harmless", "when needed", "never"
+# An attribute calls.analyse sets on each top-level statement: a weak reference to its
+# module, so that is_definition(node) can judge it in its module.
+MODULE_ATTRIBUTE = "_semcoder_module"
+_BUILTINS = frozenset(dir(builtins))  # (a name a skipped loop rebinds, `for id in ...`, is still bound)
 
 
-def is_definition(node: ast.stmt) -> bool:
-    """Whether a top-level statement is one definitions_only keeps."""
-    if isinstance(node, (ast.Assign, ast.AnnAssign)):
-        # Constants stay; assignments that call things (x = main()) may have effects.
-        return not any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(node))
+def remember_module(tree: ast.Module) -> None:
+    """Let each top-level statement of `tree` find its module (see is_definition)."""
+    ref = weakref.ref(tree)
+    for node in tree.body:
+        setattr(node, MODULE_ATTRIBUTE, ref)
+
+
+def is_definition(node: ast.stmt, tree: ast.Module | None = None) -> bool:
+    """Whether a top-level statement is one definitions_only keeps, in its module: `tree`,
+    else the one calls.analyse parsed it in (remember_module). A statement of no known
+    module is judged alone: what is kept whatever else the module holds."""
+    if tree is None:
+        ref = getattr(node, MODULE_ATTRIBUTE, None)
+        tree = ref() if ref is not None else None
+    if tree is None:
+        return statement_kind(node) in (ALWAYS, HARMLESS)
+    return id(node) in kept_statements(tree)
+
+
+def kept_statements(tree: ast.Module) -> frozenset[int]:
+    """The ids of the top-level statements of `tree` that a replayed call runs (cached on
+    the tree). Definitions and imports; the assignments and blocks of definitions
+    (`try: import x / except ImportError:`, `if TYPE_CHECKING:`, `if sys.version_info ...`)
+    that bind a name that what is kept reads, whatever they call (`WORD = re.compile(...)`
+    read by a function, `log = logging.getLogger(__name__)`, `app = Flask(__name__)` read by
+    a decorator), and those that call nothing (constants), unless they read a name only a
+    skipped statement binds. Not the script's own work: bare calls (`main()`, `print(...)`),
+    asserts, loops, `with`, the `if __name__ == "__main__":` block, and assignments with a
+    call that nothing kept reads (`R = main()` compared only by asserts)."""
+    cached = getattr(tree, "_semcoder_kept", None)
+    if cached is not None:
+        return cached
+    body = tree.body
+    kinds = [statement_kind(node) for node in body]
+    binds = [_binds(node) for node in body]
+    reads: dict[int, set[str]] = {}
+
+    def read_by(index: int) -> set[str]:
+        found = reads.get(index)
+        if found is None:
+            found = reads[index] = module_reads(body[index])
+        return found
+
+    kept = {i for i, kind in enumerate(kinds) if kind == ALWAYS}
+    # The statements that bind a name, or change what it holds (`CONFIG["path"] = ...`).
+    binders: dict[str, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        if kind in (HARMLESS, WHEN_NEEDED):
+            for name in binds[i] | _changes(body[i]):
+                binders.setdefault(name, []).append(i)
+    # What is kept reads names: the statements that bind them are kept too, and so on.
+    demanded: set[str] = set()
+    pending = [name for i in kept for name in read_by(i)]
+    while pending:
+        name = pending.pop()
+        if name in demanded:
+            continue
+        demanded.add(name)
+        for i in binders.get(name, ()):
+            if i not in kept:
+                kept.add(i)
+                pending.extend(read_by(i))
+    # Harmless statements nothing needs are kept as they always were (a constant an assert
+    # compares with, `EXPECTED = 6`). But no statement but a definition is kept that reads,
+    # as it runs, what only a skipped statement binds (`S = R` after `R = main()`, `X =
+    # f(i)` after `for i in ...`): it would stop the module with a NameError, and every
+    # call of the file with it, not only the calls that need it.
+    ran = kept | {i for i, kind in enumerate(kinds) if kind == HARMLESS}
+    runtime_reads: dict[int, set[str]] = {}
+    while True:
+        available = set().union(*(binds[i] for i in ran))
+        missing = set().union(*(binds[i] for i in range(len(body)) if i not in ran)) - available - _BUILTINS
+        if not missing:
+            break
+        dropped = set()
+        for i in ran:
+            if kinds[i] != ALWAYS:
+                if i not in runtime_reads:
+                    runtime_reads[i] = module_reads(body[i], when_run=True)
+                if runtime_reads[i] & missing:
+                    dropped.add(i)
+        if not dropped:
+            break
+        ran -= dropped
+    found = frozenset(id(body[i]) for i in ran)
+    tree._semcoder_kept = found  # type: ignore[attr-defined]
+    return found
+
+
+def _binds(node: ast.stmt) -> set[str]:
+    """The module-level names a top-level statement binds (scope_bindings, quicker for a
+    definition, whose body it need not walk)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    return scope_bindings([node])[0]
+
+
+def _changes(node: ast.stmt) -> set[str]:
+    """The names whose value an assignment changes in place: `CONFIG["path"] = ...`,
+    `Point.__doc__ = ...`, `TABLE[0] += 1` change CONFIG, Point, TABLE."""
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    found = set()
+    for target in targets:
+        for part in ast.walk(target) if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+            while isinstance(part, (ast.Attribute, ast.Subscript)):
+                part = part.value
+                if isinstance(part, ast.Name):
+                    found.add(part.id)
+    return found
+
+
+def statement_kind(node: ast.stmt) -> str:
+    """How definitions_only keeps a top-level statement (ALWAYS, HARMLESS, WHEN_NEEDED,
+    NEVER): see kept_statements."""
+    if isinstance(node, _ALWAYS):
+        return ALWAYS
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-        return True  # the module docstring
-    return isinstance(node, _DEFINITIONS)
+        return ALWAYS  # the module docstring
+    if isinstance(node, _ASSIGNMENTS) or (isinstance(node, (ast.If, *_TRIES)) and _definitions_block(node)):
+        return WHEN_NEEDED if _calls(node) else HARMLESS
+    return NEVER
+
+
+def _definitions_block(node: ast.stmt, handler: bool = False) -> bool:
+    """Whether `node` is a statement of a block of definitions: an import, a definition, an
+    assignment, or an `if` (not on `__name__`) or `try` made of them; an `except` handler
+    may also warn or print (`except ImportError: print("no yaml")`) and raise."""
+    if isinstance(node, (*_ALWAYS, *_ASSIGNMENTS, ast.Raise)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant) or (handler and isinstance(node.value, ast.Call))
+    if isinstance(node, ast.If):
+        if any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)):
+            return False  # the `__main__` block
+        return all(_definitions_block(n) for n in node.body + node.orelse)
+    if isinstance(node, _TRIES):
+        return (all(_definitions_block(n) for n in node.body + node.orelse + node.finalbody)
+                and all(_definitions_block(n, handler=True) for h in node.handlers for n in h.body))
+    return False
+
+
+def _calls(node: ast.AST) -> bool:
+    """Whether running `node` calls anything (or awaits): not in the bodies of the
+    functions and lambdas it defines, which run only when they are called."""
+    if isinstance(node, (ast.Call, ast.Await)):
+        return True
+    if isinstance(node, _FUNCTIONS):
+        args = node.args
+        outer = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        if not isinstance(node, ast.Lambda):
+            outer += node.decorator_list
+        return any(_calls(n) for n in outer)
+    return any(_calls(child) for child in ast.iter_child_nodes(node))
+
+
+def module_reads(node: ast.AST, when_run: bool = False) -> set[str]:
+    """The module-level names a top-level statement reads, when it runs or when what it
+    defines runs (its functions' and methods' bodies, decorators, defaults, class bodies;
+    `when_run`: not the bodies of its functions and lambdas): the names no enclosing
+    function binds itself (`bound_locally`), comprehension targets aside. `COUNT += 1`
+    reads COUNT."""
+    out: set[str] = set()
+    _reads(node, frozenset(), out, None, when_run)
+    return out
+
+
+def _reads(node: ast.AST, bound: frozenset[str], out: set[str], class_scope: frozenset[str] | None = None,
+           when_run: bool = False) -> None:
+    if isinstance(node, _FUNCTIONS):
+        # Decorators, defaults and annotations run in the enclosing scope; the body in its own.
+        outer_scope = bound if class_scope is None else class_scope
+        args = node.args
+        outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        if not isinstance(node, ast.Lambda):
+            outer += [*node.decorator_list, *([node.returns] if node.returns else [])]
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            outer += [a.annotation for a in every if a is not None and a.annotation is not None]
+        for child in outer:
+            _reads(child, outer_scope, out, when_run=when_run)
+        if when_run:
+            return  # (its body runs when it is called)
+        own, declared_global = bound_locally(node)
+        inner = frozenset((bound | own) - declared_global)
+        for child in node.body if isinstance(node.body, list) else [node.body]:
+            _reads(child, inner, out, when_run=when_run)
+        return
+    if isinstance(node, ast.ClassDef):
+        outer_scope = bound if class_scope is None else class_scope
+        for child in [*node.decorator_list, *node.bases, *node.keywords]:
+            _reads(child, outer_scope, out, when_run=when_run)
+        own, declared_global = scope_bindings(node.body)
+        members = frozenset((bound | own) - declared_global)
+        for child in node.body:  # its statements see the class's names; its methods' bodies do not
+            _reads(child, frozenset(bound - declared_global), out, members, when_run)
+        return
+    if class_scope is not None:
+        bound = class_scope
+    if isinstance(node, _COMPREHENSIONS):
+        inner = bound
+        for index, generator in enumerate(node.generators):
+            _reads(generator.iter, bound if index == 0 else inner, out, when_run=when_run)
+            inner = inner | {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}
+            for condition in generator.ifs:
+                _reads(condition, inner, out, when_run=when_run)
+        for result in ([node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]):
+            _reads(result, inner, out, when_run=when_run)
+        return
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id not in bound:
+        out.add(node.target.id)  # `COUNT += 1` reads COUNT first
+    elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+        out.add(node.id)
+    for child in ast.iter_child_nodes(node):
+        _reads(child, bound, out, when_run=when_run)
+
+
+# The line breaks Python counts (str.splitlines also breaks at a form feed and others).
+_LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
 
 
 def definitions_only(text: str, tree: ast.Module) -> str:
-    """The module with non-definition top-level statements blanked (line numbers kept)."""
-    lines = text.split("\n")
+    """The module with the top-level statements a replayed call does not run blanked (see
+    kept_statements), line numbers and line breaks kept."""
+    kept = kept_statements(tree)
+    parts = _LINE_BREAKS.split(text)  # line, break, line, break, ..., line
     for node in tree.body:
-        if is_definition(node):
+        if id(node) in kept:
             continue
         for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
-            lines[i] = ""
-    return "\n".join(lines)
+            if 2 * i < len(parts):
+                parts[2 * i] = ""
+    return "".join(parts)
 
 
 def without_top_level_asserts(text: str, tree: ast.Module) -> str:

@@ -8,6 +8,8 @@ hover, an inlay hint and a `semcoder/trace` result never disagree. Lines are 0-b
 from __future__ import annotations
 
 import ast
+import builtins
+import doctest as _doctest
 import re
 from typing import Any, Iterable
 
@@ -172,49 +174,240 @@ def _is_literal(text: str) -> bool:
     return True
 
 
+# What an assert without `==` expects: `assert f(1)` a true value, `assert not f(1)` a false
+# one. Words no expression can be (they do not parse), so that they stay apart from an
+# expected value, even in a diagnostic's data (a client sends them back for a repair).
+TRUTHY = "a true value"
+FALSY = "a false value"
+
+
+class DoctestWant(str):
+    """A doctest example's expected output as the server shows it (stripped), carrying what
+    judging it as doctest does needs: the output as doctest compares it (`want`), the
+    exception line it expects (`exc_msg`, or None), and the option flags the example's
+    directives set (`flags`) and clear (`cleared`). A plain string (sent back by a client)
+    is read as an example with no directives (DoctestWant.of)."""
+
+    want: str
+    exc_msg: str | None
+    flags: int
+    cleared: int
+
+    def __new__(cls, text: str = "", want: str | None = None, exc_msg: str | None = None,
+                flags: int = 0, cleared: int = 0) -> "DoctestWant":
+        self = super().__new__(cls, text)
+        self.want = want if want is not None else text.strip() + "\n"
+        self.exc_msg = exc_msg
+        self.flags = flags
+        self.cleared = cleared
+        return self
+
+    @classmethod
+    def of_example(cls, example: _doctest.Example) -> "DoctestWant":
+        flags = cleared = 0
+        for flag, on in example.options.items():
+            if on:
+                flags |= flag
+            else:
+                cleared |= flag
+        return cls(example.want.strip(), example.want, example.exc_msg, flags, cleared)
+
+    @classmethod
+    def of(cls, expected: str) -> "DoctestWant":
+        if isinstance(expected, DoctestWant):
+            return expected
+        want = expected.strip() + "\n"
+        m = _doctest.DocTestParser._EXCEPTION_RE.match(want)
+        return cls(expected.strip(), want, m.group("msg") if m else None)
+
+
+# Flags a doctest runner may add to every example (pytest's `doctest_optionflags`, say): an
+# example that passes only with them is neither said to pass nor to fail.
+_RUNNER_FLAGS = _doctest.ELLIPSIS | _doctest.NORMALIZE_WHITESPACE | _doctest.IGNORE_EXCEPTION_DETAIL
+_EXCEPTION_MESSAGE_CHARS = 1000  # the tracer's cut of an exception's message (docs/trace-schema.md)
+
+
 def expectation_failure(trace: dict | None, expected: str | None, *, doctest: bool = False) -> str | None:
     """Why a real run fails its call site: an exception, or a value that fails the assert's
-    (or the doctest's) expectation. None when it passes (or nothing can be said).
+    (or the doctest's) expectation. None when it passes, or when nothing can be said (see
+    judge)."""
+    return judge(trace, expected, doctest=doctest)[1]
+
+
+def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) -> tuple[bool | None, str | None]:
+    """Whether a real run passes its call site, and why not: (True, None), (False, why), or
+    (None, None) when that cannot be told from the run.
 
     An assert passes as Python decides it: the trace's `assertion` is `call == expected`
     evaluated in the sandbox (see Tracing.actual_trace). Without one (the expected value
     could not be evaluated where the run was: it names a local of a test function), only
-    literals are compared, with `==`. A doctest compares the printed text, as doctest does."""
+    literals are compared, with `==`. `assert f(1)` (TRUTHY) and `assert not f(1)` (FALSY)
+    pass on the truth of a value that is a literal. A doctest is judged as doctest judges it
+    (judge_doctest). A call site with no expectation (a `# semcoder:` comment) passes when
+    the call returns."""
     if not trace:
-        return None
+        return None, None
     status = trace.get("status")
     call = trace.get("call", "the call")
+    if doctest and expected is not None and status in ("ok", "exception"):
+        return judge_doctest(trace, expected)
     if status == "exception" and trace.get("exception"):
         exc = trace["exception"]
-        return f"{call} raised {exc.get('type')}: {exc.get('message')}"
+        return False, f"{call} raised {exc.get('type')}: {exc.get('message')}"
     if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
-        return f"{call}: {trace.get('message') or status}"
-    if status != "ok" or expected is None:
-        return None
+        return False, f"{call}: {trace.get('message') or status}"
+    if status != "ok":
+        return None, None
+    if expected is None:
+        if doctest:  # doctest expects no output at all (what it is not told here)
+            printed = trace.get("stdout") or (trace.get("return") or {}).get("repr") not in (None, "None")
+            return (None if printed else True), None
+        return True, None
     got = (trace.get("return") or {}).get("repr")
     if got is None:
-        return None
+        return None, None
+    if expected in (TRUTHY, FALSY):
+        return _judge_truth(trace, got, expected)
     assertion = trace.get("assertion")
-    if not doctest and isinstance(assertion, dict):
+    if isinstance(assertion, dict):
         if assertion.get("passed"):
-            return None
+            return True, None
         if assertion.get("expected_repr") is None and assertion.get("error"):
             # The expected expression raised (a name not defined), or comparing with it did
             # (`==` of numpy arrays): the assert raises that, so it fails.
             if _is_literal(expected):
-                return (f"assert failed: {call} returned {got}, and comparing it with the expected value "
-                        f"{expected} raised {assertion['error']}")
-            return f"assert failed: {call} returned {got}, but the expected value {expected} raised {assertion['error']}"
+                return False, (f"assert failed: {call} returned {got}, and comparing it with the expected value "
+                               f"{expected} raised {assertion['error']}")
+            return False, f"assert failed: {call} returned {got}, but the expected value {expected} raised {assertion['error']}"
         shown = assertion.get("expected_repr")
         value = f" ({shown})" if isinstance(shown, str) and normalise_value(shown) != normalise_value(expected) else ""
-        return f"assert failed: {call} returned {got}, expected {expected}{value}"
-    if doctest:
-        passed = normalise_value(got) == normalise_value(expected)
-    else:
-        passed = same_literal(got, expected)
+        return False, f"assert failed: {call} returned {got}, expected {expected}{value}"
+    if trace.get("drawn") or trace.get("awaited"):
+        return None, None  # (the assert compares the generator or coroutine itself, not what it gave)
+    passed = same_literal(got, expected)
     if passed is False:
-        return f"assert failed: {call} returned {got}, expected {expected}"
-    return None
+        return False, f"assert failed: {call} returned {got}, expected {expected}"
+    return passed, None
+
+
+def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str | None]:
+    """`assert f(1)` (TRUTHY), `assert not f(1)` (FALSY): the truth of the value, known
+    when it is a literal (the tracer's `literal`, its repr not cut)."""
+    if trace.get("drawn") or trace.get("awaited"):
+        truth = True  # the call gave a generator or a coroutine: an object, true
+    else:
+        value = trace.get("return") or {}
+        if not value.get("literal") or (trace.get("truncated") or {}).get("return"):
+            return None, None  # an object: its __bool__ or __len__ decides, in the run
+        try:
+            truth = bool(ast.literal_eval(got.strip()))
+        except Exception:
+            return None, None
+    if truth == (expected == TRUTHY):
+        return True, None
+    return False, f"assert failed: {trace.get('call', 'the call')} returned {got}, expected {expected}"
+
+
+def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
+    """A doctest example judged as doctest judges it, with its OutputChecker and the
+    example's option flags: what the call printed and the repr of the value it returned
+    (none for None) against the expected output; an expected traceback against the
+    exception the call raised (its last line: `Type: message`). (None, None) where the run
+    cannot tell: a repr or output a limit cut, a value shown otherwise than its repr (an
+    object with the default repr; a generator the tracer drew), an example that passes only
+    with flags a runner may add (ELLIPSIS, NORMALIZE_WHITESPACE, IGNORE_EXCEPTION_DETAIL).
+    (The output is the run's: output of the module's own code, which a replayed call runs
+    first, would count too.)"""
+    want = DoctestWant.of(expected)
+    if want.flags & _doctest.SKIP:
+        return None, None
+    checker = _doctest.OutputChecker()
+    flags, lenient = want.flags, (want.flags | _RUNNER_FLAGS) & ~want.cleared
+    call = trace.get("call", "the call")
+
+    def verdict(check) -> bool | None:
+        if check(flags):
+            return True
+        return None if check(lenient) else False
+
+    if trace.get("status") == "exception":
+        exc = trace.get("exception") or {}
+        kind, message = str(exc.get("type")), str(exc.get("message") or "")
+        raised = f"{call} raised {kind}: {message}" if message else f"{call} raised {kind}"
+        if want.exc_msg is None:
+            return False, raised
+        lines = _exception_lines(kind, message, want.exc_msg)
+        if lines is None:
+            return None, None
+
+        def check(option_flags: int) -> bool:
+            if any(checker.check_output(want.exc_msg, line, option_flags) for line in lines):
+                return True
+            return bool(option_flags & _doctest.IGNORE_EXCEPTION_DETAIL) and any(
+                checker.check_output(_strip_exception_details(want.exc_msg), _strip_exception_details(line),
+                                     option_flags) for line in lines)
+
+        passed = verdict(check)
+        return passed, (f"{raised}, expected {want.exc_msg.strip()}" if passed is False else None)
+    truncated = trace.get("truncated") or {}
+    value = trace.get("return") or {}
+    shown = value.get("repr")
+    if shown is None or truncated.get("stdout") or trace.get("drawn") or trace.get("awaited"):
+        return None, None
+    returned_none = shown == "None" and value.get("literal", True)
+    stdout = trace.get("stdout") or ""
+    got = stdout + ("" if returned_none else shown + "\n")
+    if want.exc_msg is not None:  # (a traceback is never what a call that returned shows)
+        return False, f"assert failed: {call} returned {shown}, expected it to raise {want.exc_msg.strip()}"
+    if not returned_none and truncated.get("return"):
+        return None, None  # a cut repr: what doctest would see is not known
+    passed = verdict(lambda option_flags: checker.check_output(want.want, got, option_flags))
+    if passed is False and not returned_none and value.get("literal") is False and "<" in shown:
+        # A repr the tracer may write its own way (`<Box items=[1]>` for the default
+        # `<m.Box object at 0x…>`): what doctest would see is not known.
+        return None, None
+    if passed is not False:
+        return passed, None
+    if stdout:
+        printed = stdout[:-1] if stdout.endswith("\n") else stdout
+        returned = "" if returned_none else f" and returned {shown}"
+        return False, f"assert failed: {call} printed {printed}{returned}, expected {expected}"
+    return False, f"assert failed: {call} returned {shown}, expected {expected}"
+
+
+def _exception_lines(kind: str, message: str, expected: str) -> list[str] | None:
+    """The last line of the traceback doctest would compare with `expected`, as
+    traceback.format_exception_only writes it: `Type: message`, or `Type` alone. A class not
+    among the builtins is named with its module by some runners (`shapes.Invalid`, under
+    pytest) and without by others (`Invalid`, testmod in `__main__`): either form counts,
+    the module as `expected` names it. None where the run cannot tell (a message the tracer
+    cut; a SyntaxError, which doctest shows on several lines)."""
+    if len(message) >= _EXCEPTION_MESSAGE_CHARS - 3 and message.endswith("..."):
+        return None
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        return None
+    text = f"{kind}: {message}\n" if message else f"{kind}\n"
+    lines = [text]
+    named = expected.split("\n", 1)[0].split(":", 1)[0].strip()
+    if not isinstance(getattr(builtins, kind, None), type) and named.endswith("." + kind):
+        lines.append(named[: -len(kind)] + text)
+    return lines
+
+
+def _strip_exception_details(msg: str) -> str:
+    """The exception's name alone, without its module or message (doctest's own, for
+    IGNORE_EXCEPTION_DETAIL): `foo.bar.MyError: la di da` -> `MyError`."""
+    start, end = 0, len(msg)
+    i = msg.find("\n")
+    if i >= 0:
+        end = i
+    i = msg.find(":", 0, end)
+    if i >= 0:
+        end = i
+    i = msg.rfind(".", 0, end)
+    if i >= 0:
+        start = i + 1
+    return msg[start:end]
 
 
 def _code(text: str) -> str:
@@ -268,23 +461,29 @@ def _stdout(actual: dict) -> list[str]:
 
 def _verdict(result: dict) -> str | None:
     """Whether the real run passes the assert or doctest its call comes from, in the same
-    words as its diagnostic (expectation_failure); None when there is no expectation, or the
-    run raised (its "raised" line says so)."""
+    words as its diagnostic (judge); None when there is no expectation, when nothing can be
+    said (an expected value that names a test's locals, say), or when the run raised where
+    no exception was expected (its "raised" line says so)."""
     actual = result.get("actual") or {}
     expected = result.get("expected")
-    if expected is None or actual.get("status") != "ok" or result.get("watched"):
+    if expected is None or result.get("watched"):
         return None
     doctest = result.get("callSource") == "doctest"
-    problem = expectation_failure(actual, expected, doctest=doctest)
-    if problem is not None:
+    status = actual.get("status")
+    # A doctest may expect the exception (its traceback).
+    if status != "ok" and not (doctest and status == "exception" and DoctestWant.of(expected).exc_msg):
+        return None
+    passed, problem = judge(actual, expected, doctest=doctest)
+    if passed is False:
         return f"⚠ {problem}"
+    if not passed:
+        return None
     if doctest:
         return "✓ the doctest passes"
-    assertion = actual.get("assertion")
-    got = (actual.get("return") or {}).get("repr")
-    if (assertion.get("passed") if isinstance(assertion, dict) else same_literal(got, expected)):
-        return f"✓ the assert passes: {_code(str(actual.get('call')) + ' == ' + expected)}"
-    return None  # (an expected value that names a test's locals: nothing can be said)
+    call = str(actual.get("call"))
+    if expected in (TRUTHY, FALSY):
+        return f"✓ the assert passes: {_code(call)} is {'true' if expected == TRUTHY else 'false'}"
+    return f"✓ the assert passes: {_code(call + ' == ' + expected)}"
 
 
 def render_markdown(result: dict, lines: list[str]) -> str:

@@ -1,0 +1,373 @@
+"""How the server judges what a real run shows: the module globals a replayed call needs,
+doctests judged as doctest judges them, asserts without `==`, which repairs count as
+verified, and a `# semcoder:` comment line analysed in linear time."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+
+from lsprotocol import types
+
+from lsp_helpers import hover, line_of, open_document, replay_env, request, running_server, wait_for
+
+EXEC_ON = {"execution": {"enabled": True}}
+
+
+def diagnostics_for(client, uri):
+    return list(client.diagnostics.get(uri, []))
+
+
+async def _repair(client, uri, diag):
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=types.CodeActionContext(diagnostics=[diag])))
+    assert [a.title for a in actions] == ["Repair with SemCoder"]
+    return await client.code_action_resolve_async(actions[0])
+
+
+def _refined(code: str) -> str:
+    """A replayed model answer whose `[Refined]` program is `code`."""
+    return f"### Root Cause Analysis\nThe function is wrong.\n[Refined]\n```python\n{code}```\n[/Refined]\n"
+
+
+GLOBALS = '''import re
+import logging
+from collections import namedtuple
+from typing import TYPE_CHECKING
+
+try:
+    import ujson as json
+except ImportError:
+    import json
+
+if TYPE_CHECKING:
+    from typing import List
+
+WORD = re.compile(r"[a-z]+")
+log = logging.getLogger(__name__)
+Point = namedtuple("Point", "x y")
+PRIMES = set([2, 3, 5, 7])
+CONFIG = {}
+CONFIG["sep"] = "-".join(["", ""])
+
+
+def count_words(text):
+    return len(WORD.findall(text))
+
+
+def norm(x, y):
+    p = Point(x, y)
+    return p.x + p.y
+
+
+def is_small_prime(n):
+    log.debug("checking %s", n)
+    return n in PRIMES
+
+
+def dump(value):
+    return json.dumps(value) + CONFIG["sep"]
+
+
+def last_word(text):
+    return WORD.findall(text)[0]
+
+
+def main():
+    print("the script ran")
+    return count_words("one two")
+
+
+R = main()
+main()
+print("the script printed")
+
+assert count_words("hello big world") == 3
+assert norm(1, 2) == 3
+assert is_small_prime(5) == True
+assert dump([1]) == "[1]-"
+assert count_words("one two") == R
+assert last_word("hello big world") == "world"
+
+if __name__ == "__main__":
+    raise SystemExit("the __main__ block ran")
+'''
+
+LAST_WORD_FIXED = _refined('def last_word(text):\n    return WORD.findall(text)[-1]\n')
+
+
+async def test_a_replayed_call_has_the_module_globals_its_function_reads(tmp_path):
+    """A replayed call runs the file's definitions and what they read (`WORD =
+    re.compile(...)`, `log = logging.getLogger(__name__)`, a namedtuple, `set([...])`, a
+    `try: import / except ImportError:` block, a dict filled in place), not the script's own
+    work (`R = main()` that only an assert compares with, `main()`, prints, the `__main__`
+    block). The repair of the one failing assert is verified the same way."""
+    path = tmp_path / "g.py"
+    path.write_text(GLOBALS)
+    failing = line_of(GLOBALS, 'assert last_word(')
+    async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, LAST_WORD_FIXED)) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        # the checks all ran (one publication): only the real failure, no NameError
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
+            (failing, """assert failed: last_word("hello big world") returned 'hello', expected "world\"""")]
+        for needle, call in [("assert count_words(\"hello", "count_words(\"hello big world\") == 3"),
+                             ("assert norm(", "norm(1, 2) == 3"), ("assert is_small_prime(", "is_small_prime(5) == True"),
+                             ("assert dump(", 'dump([1]) == "[1]-"')]:
+            line = line_of(GLOBALS, needle)
+            text = await hover(client, uri, line, 10)
+            assert f"✓ the assert passes: `{call}`" in text, text
+            assert "the script" not in text and "NameError" not in text, text
+        # `R` is bound only by `R = main()`, which a replayed call does not run: no verdict
+        text = await hover(client, uri, line_of(GLOBALS, "== R"), 10)
+        assert "returned `2`" in text and "the assert passes" not in text and "the script" not in text, text
+        resolved = await _repair(client, uri, diagnostics_for(client, uri)[0])
+        assert resolved.title == "Repair with SemCoder (verified)" and resolved.is_preferred is True
+        assert "[-1]" in resolved.edit.changes[uri][0].new_text
+    # (the fixture is what it claims: Python itself runs it up to the one failing assert)
+    ran = subprocess.run([sys.executable, "-c", GLOBALS.replace('assert last_word', 'last_word')],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 1 and "the __main__ block ran" in ran.stderr
+
+
+DOCTESTS = '''class Box:
+    def __init__(self, w):
+        self.w = w
+
+
+def greet(name):
+    """
+    >>> greet("bob")
+    hello bob
+    """
+    print("hello", name)
+
+
+def inverse(x):
+    """
+    >>> inverse(0)
+    Traceback (most recent call last):
+        ...
+    ZeroDivisionError: division by zero
+    """
+    return 1 / x
+
+
+def many(n):
+    """
+    >>> many(30)  # doctest: +ELLIPSIS
+    [0, 1, 2, ..., 29]
+    """
+    return list(range(n))
+
+
+def report(n):
+    """
+    >>> report(2)
+    n is 2
+    'done'
+    """
+    print("n is", n)
+    return "done"
+
+
+def make_box(w):
+    """
+    >>> make_box(1)  # doctest: +ELLIPSIS
+    <doc.Box object at 0x...>
+    """
+    return Box(w)
+
+
+def spaced(n):
+    """
+    >>> spaced(3)
+    [0,   1,   2]
+    """
+    return list(range(n))
+
+
+def double(x):
+    """
+    >>> double(2)
+    5
+    """
+    return x * 2
+
+
+def shout(word):
+    """
+    >>> shout("hi")
+    HI!
+    """
+    print(word.upper())
+
+
+def check(x):
+    """
+    >>> check(-1)
+    Traceback (most recent call last):
+    ValueError: negative
+    """
+    if x < 0:
+        raise KeyError(x)
+    return x
+'''
+
+
+async def test_doctests_are_judged_as_doctest_judges_them(tmp_path):
+    """Printed output, an expected traceback and `+ELLIPSIS` pass; an object's default repr
+    (which the tracer writes its own way) and an example that passes only with a runner's
+    NORMALIZE_WHITESPACE get no verdict; real failures are reported, exactly those that
+    `python -m doctest` reports."""
+    path = tmp_path / "doc.py"
+    path.write_text(DOCTESTS)
+    real = subprocess.run([sys.executable, "-m", "doctest", "doc.py"], capture_output=True, text=True, cwd=tmp_path)
+    failed_in_python = set(re.findall(r"in doc\.(\w+)", real.stdout))
+    assert failed_in_python == {"spaced", "double", "shout", "check"}, real.stdout
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        found = {(d.range.start.line, d.message) for d in diagnostics_for(client, uri)}
+        assert found == {
+            (line_of(DOCTESTS, ">>> double(2)"), "assert failed: double(2) returned 4, expected 5"),
+            (line_of(DOCTESTS, '>>> shout("hi")'), 'assert failed: shout("hi") printed HI, expected HI!'),
+            (line_of(DOCTESTS, "raise KeyError(x)"), "check(-1) raised KeyError: -1, expected ValueError: negative"),
+        }
+        # (`spaced` fails under plain doctest but passes where a runner adds NORMALIZE_WHITESPACE)
+        for needle in ('>>> greet("bob")', ">>> inverse(0)", ">>> many(30)", ">>> report(2)"):
+            text = await hover(client, uri, line_of(DOCTESTS, needle), 10)
+            assert "✓ the doctest passes" in text and "⚠" not in text, (needle, text)
+        text = await hover(client, uri, line_of(DOCTESTS, ">>> many(30)"), 10)
+        assert text.startswith("**SemCoder** · `many(30)` (from a doctest)"), text  # no directive in the call
+        for needle in (">>> make_box(1)", ">>> spaced(3)"):
+            text = await hover(client, uri, line_of(DOCTESTS, needle), 10)
+            assert "the doctest passes" not in text and "⚠" not in text, (needle, text)
+
+
+TRUTHINESS = '''def is_even(n):
+    return n % 2 == 0
+
+
+def evens(items):
+    return [i for i in items if is_even(i)]
+
+
+class Flag:
+    pass
+
+
+def flag():
+    return Flag()
+
+
+assert is_even(3)
+assert not is_even(2)
+assert is_even(4)
+assert evens([1, 3]) or False
+assert evens([2])
+assert flag()
+'''
+
+
+async def test_an_assert_without_equals_fails_on_a_false_value(tmp_path):
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, tmp_path / "t.py", TRUTHINESS)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        found = {(d.range.start.line, d.message) for d in diagnostics_for(client, uri)}
+        assert found == {
+            (line_of(TRUTHINESS, "assert is_even(3)"), "assert failed: is_even(3) returned False, expected a true value"),
+            (line_of(TRUTHINESS, "assert not is_even(2)"),
+             "assert failed: is_even(2) returned True, expected a false value"),
+        }
+        text = await hover(client, uri, line_of(TRUTHINESS, "assert is_even(4)"), 10)
+        assert "✓ the assert passes: `is_even(4)` is true" in text, text
+        text = await hover(client, uri, line_of(TRUTHINESS, "assert evens([2])"), 10)
+        assert "✓ the assert passes: `evens([2])` is true" in text, text
+        # an object: its truth is its class's to say, not the repr's; no verdict
+        text = await hover(client, uri, line_of(TRUTHINESS, "assert flag()"), 10)
+        assert "returned `<Flag object>`" in text and "the assert passes" not in text and "⚠" not in text, text
+        # the repair prompt's failed test is the assert as written
+        result = await request(client, "semcoder/repair", {
+            "textDocument": {"uri": uri}, "position": {"line": line_of(TRUTHINESS, "assert is_even(3)"), "character": 0}})
+        assert result["failedTest"] == "retv = is_even(3)\nassert retv"
+
+
+RATIO = '''def safe_ratio(a, b):
+    return a / b
+
+
+def test_ratio_of_zero():
+    expected = 0
+    assert safe_ratio(1, 0) == expected
+'''
+
+
+async def test_a_repair_whose_check_cannot_be_judged_by_the_call_is_verified_only_by_its_test(tmp_path):
+    """The failing assert compares with a test's local, which a replay of the call alone
+    cannot evaluate: "cannot judge" is no pass. Its test is run instead: a repair that
+    still fails it is unverified (and not preferred); one that passes it is verified."""
+    still_wrong = _refined("def safe_ratio(a, b):\n    if b == 0:\n        return None\n    return a / b\n")
+    fixed = _refined("def safe_ratio(a, b):\n    if b == 0:\n        return 0\n    return a / b\n")
+    for answer, title in [(still_wrong, "Repair with SemCoder (unverified)"), (fixed, "Repair with SemCoder (verified)")]:
+        async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+            uri = open_document(client, tmp_path / "r.py", RATIO)
+            await wait_for(lambda: diagnostics_for(client, uri))
+            (diag,) = diagnostics_for(client, uri)
+            assert diag.message == "safe_ratio(1, 0) raised ZeroDivisionError: division by zero"
+            resolved = await _repair(client, uri, diag)
+            assert resolved.title == title
+            assert resolved.is_preferred is (title.endswith("(verified)"))
+            result = await request(client, "semcoder/repair", {
+                "textDocument": {"uri": uri}, "position": {"line": line_of(RATIO, "assert safe_ratio"), "character": 4}})
+            verification = result["candidates"][0]["verification"]
+            if answer is still_wrong:
+                assert verification == {"status": "failed",
+                                        "message": "test_ratio_of_zero() fails at its assert of safe_ratio(1, 0): AssertionError"}
+            else:
+                assert verification["status"] == "passed"
+
+
+async def test_a_repair_whose_check_cannot_be_judged_at_all_is_unverified(tmp_path):
+    """No test runs the failing assert: whether the new value passes it stays unknown."""
+    source = ("def scale(x):\n    return x / 0\n\n\ndef check():\n    want = 2\n    assert scale(1) == want\n")
+    answer = _refined("def scale(x):\n    return x * 3\n")
+    async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+        uri = open_document(client, tmp_path / "s.py", source)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        (diag,) = diagnostics_for(client, uri)
+        resolved = await _repair(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (unverified)" and not resolved.is_preferred
+        result = await request(client, "semcoder/repair", {
+            "textDocument": {"uri": uri}, "position": {"line": 6, "character": 4}})
+        assert result["candidates"][0]["verification"] == {
+            "status": "unknown",
+            "message": "Not verified: scale(1) returns 3, and whether that is the expected want cannot be told "
+                       "where the call runs."}
+
+
+async def test_a_long_semcoder_comment_line_is_analysed_in_linear_time(tmp_path):
+    """A `# semcoder:` comment whose call holds a long run of spaces (200,000) is found
+    without freezing the server (a backtracking pattern took minutes on it)."""
+    long_call = "f(2," + " " * 200_000 + ")"
+    source = "def f(x):\n    # semcoder: " + long_call + "\n    return x\n"
+    async with running_server(tmp_path, init_options={"execution": {"enabled": False}}) as client:
+        small = open_document(client, tmp_path / "ok.py", "def add(a, b):\n    return a + b\n\nassert add(1, 2) == 3\n")
+        assert "add(1, 2)" in await hover(client, small, 3, 8)  # (the server is up)
+        uri = open_document(client, tmp_path / "long.py", source)
+        started = time.perf_counter()
+        try:
+            text = await asyncio.wait_for(hover(client, uri, 0, 5), 30)
+        except asyncio.TimeoutError:
+            client._server.kill()  # (stuck in the pattern: it would not even shut down for minutes)
+            raise
+        took = time.perf_counter() - started
+        assert "(from a `# semcoder:` comment)" in text and "`f(2," in text, text[:200]
+        assert took < 1.0, took
+        started = time.perf_counter()
+        await asyncio.wait_for(hover(client, small, 3, 8), 30)
+        assert time.perf_counter() - started < 1.0

@@ -15,6 +15,7 @@ import ast
 import os
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -533,3 +534,112 @@ def test_pathlib_and_shutil_with_path_objects_still_work_in_the_run_s_folder(tra
     assert read == ("readable", "z", True)
     assert removed == "PermissionError"
     assert (outside / "keep.txt").read_text() == "keep"
+
+
+# --- 6. fifth review: the run's own hook, finalizing, code-loading variables, lookups ------
+
+OWN_HOOK = """import sys
+seen = []
+
+def f():
+    sys.addaudithook(lambda event, args: seen.append(event))
+    open("mine.txt", "w").close()  # an event the run's hook would see, were it added
+    return len(seen)
+"""
+
+
+def test_a_run_cannot_add_an_audit_hook_of_its_own(tracer):
+    """A hook of the run's runs after the sandbox's, between its check and the kernel's use
+    of what it checked (it switched a link there and wrote outside). It is not added."""
+    assert _returned(tracer.trace_call(OWN_HOOK, "f()")) == 0
+
+
+FINALIZING = """import os, sys
+
+def f(target):
+    class Mine:
+        def __call__(self):
+            pass
+
+        def __del__(self, os_open=os.open, os_write=os.write,
+                    flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC, target=target):
+            fd = os_open(target, flags, 0o644)
+            os_write(fd, b"written after the audit hooks were gone")
+    # freed as the interpreter state is cleared, after its audit hooks
+    os.register_at_fork(before=Mine())
+    # the run's exit calls made no-ops: the child falls back into the zygote's code, which
+    # fails and ends the interpreter the ordinary way
+    sys.modules["_semcoder_tracer.child"]._os_exit = lambda *a: None
+    os._exit = lambda *a: None
+    return "patched"
+"""
+
+
+def test_a_run_that_makes_its_process_finalize_ends_before_its_hooks_are_gone(tracer, tmp_path):
+    target = tmp_path / "outside.txt"
+    trace = tracer.trace_call(FINALIZING, f"f({str(target)!r})")
+    assert trace["status"] == "ok" and trace["return"]["repr"] == "'patched'"
+    time.sleep(0.5)  # (the child's end comes after its result)
+    assert not target.exists()
+    assert _returned(tracer.trace_call("def g():\n    return 2\n", "g()")) == 2
+
+
+CODE_LOADING = """import os
+
+def f():
+    out = {}
+    for name in ("OPENSSL_CONF", "OPENSSL_MODULES", "GCONV_PATH", "LD_PRELOAD"):
+        try:
+            os.environ[name] = os.path.abspath("planted")
+            out[name] = "set"
+        except PermissionError as exc:
+            out[name] = str(exc)
+    os.environ["MY_SETTING"] = "1"  # any other variable: as Python allows
+    out["MY_SETTING"] = os.environ["MY_SETTING"]
+    return out
+"""
+
+
+def test_variables_that_make_a_library_load_code_cannot_be_set(tracer):
+    """OPENSSL_CONF named a provider module of the run's own, which hashlib's first use
+    loaded: native code with no import event."""
+    got = _returned(tracer.trace_call(CODE_LOADING, "f()"))
+    assert got["MY_SETTING"] == "1"
+    for name in ("OPENSSL_CONF", "OPENSSL_MODULES", "GCONV_PATH", "LD_PRELOAD"):
+        assert got[name] == f"the sandbox does not allow setting {name} (it makes a library load code)"
+
+
+LOOKUPS = """import socket
+
+def f():
+    out = []
+    for ask in (lambda: socket.gethostbyaddr("secret-data.example.com"),
+                lambda: socket.getnameinfo(("127.0.0.1", 80), 0)):
+        try:
+            ask()
+            out.append("asked")
+        except PermissionError as exc:
+            out.append(str(exc))
+    return out
+"""
+
+
+def test_name_lookups_that_query_the_network_are_refused(tracer):
+    """gethostbyaddr resolves a name it is given: a DNS query carries what it asks about."""
+    assert _returned(tracer.trace_call(LOOKUPS, "f()")) == ["the sandbox does not allow network access"] * 2
+
+
+DEEP_FRAME = """import gc, os, struct
+
+def f():
+    state = next(o for o in gc.get_objects() if type(o).__name__ == "RunState")
+    body = b"[" * 200000  # nesting json.loads refuses with RecursionError, not ValueError
+    os.write(state.result_fd, struct.pack(">I", len(body)) + body)
+    os._exit(0)
+"""
+
+
+def test_a_frame_nested_past_the_parser_is_garbage_like_any_other(tracer):
+    trace = tracer.trace_call(DEEP_FRAME, "f()")
+    assert trace["status"] == "crashed" and "broke its sandbox worker" in trace["message"]
+    assert _returned(tracer.trace_call("def g():\n    return 2\n", "g()")) == 2

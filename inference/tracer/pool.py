@@ -165,7 +165,9 @@ class _Zygote:
                         return {"trailer": True, "id": trailer_of, "result": None, "exit": 0}
                     try:
                         message = json.loads(body.decode("utf-8"))
-                    except ValueError:
+                    except (ValueError, RecursionError, MemoryError):
+                        # (nesting no honest result has, or more objects than memory holds:
+                        # a frame a run wrote itself, as much garbage as any other)
                         return None
                     return message if isinstance(message, dict) else None
             remaining = deadline - time.monotonic()

@@ -757,12 +757,12 @@ def _preload_setting(text):
 
 
 def run_site():
-    """Do what the site module does at start-up, where the interpreter started without it
+    """Do what the site module does at start-up: the zygote's interpreters start without it
     (-S: see pool._Zygote). Its start-up files (the .pth files of its site-packages,
     sitecustomize) are the workspace's when the interpreter is the workspace's .venv: the
-    zygote's first interpreter leaves them to the restart, which runs them inside the
-    namespaces, Landlock and the syscall filter; where there is no restart (audit mode, no
-    Linux, an exec that failed) they run here, before any run, as Python would have run them."""
+    zygote runs them once it has given up its capabilities, and, where there are namespaces,
+    inside them, Landlock and the syscall filter (after the restart). Where there are none
+    (audit mode, no Linux) they run as Python would have run them, only later."""
     if sys.flags.no_site:
         import site
         site.main()
@@ -794,15 +794,15 @@ def enter_then_restart(isolation, rehearsal):
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
                pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off",
                host_pid, proc_error or ""]
-    # The flags it was started with (see pool._Zygote): -I, or -s where PYTHONHASHSEED counts.
-    command = [sys.executable, "-I" if sys.flags.isolated else "-s", LAUNCHER] + entered
+    # The flags it was started with (see pool._Zygote): -I, or -s where PYTHONHASHSEED
+    # counts, and -S: the zygote runs the site module's start-up files itself (run_site).
+    command = [sys.executable, "-I" if sys.flags.isolated else "-s", "-S", LAUNCHER] + entered
     if pid_error is None:
         die_with_parent()
     try:
         _restart(command, exec_fd)
     except OSError as exc:
         sys.stderr.write("tracer: could not restart the interpreter after entering namespaces: %s\n" % exc)
-    run_site()
     zygote(isolation, run_root, error, tmpfs, pid_error, filter_error="the interpreter could not restart",
            landlock_error=landlock_error, host_pid=host_pid, proc_error=proc_error)
 
@@ -850,6 +850,10 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     install_stand_ins()
     prepare_thread_starts()
     capabilities_error, dumpable_error, forks_error = _confine_runs()
+    # Only now the interpreter's start-up files, which may be the workspace's code: inside
+    # the kernel layers where there are any, and after the zygote gave up its capabilities
+    # and made itself undumpable.
+    run_site()
     if run_root is None:
         run_root = new_run_root()
     read_only = namespaces_error is None and read_only_outside(run_root)
@@ -928,10 +932,8 @@ def main(argv):
     if isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
         enter_then_restart(isolation, rehearsal)
     elif isolation in ("auto", "namespaces"):
-        run_site()
         zygote(isolation, namespaces_error="namespaces exist only on Linux")
     else:
-        run_site()
         zygote(isolation)
     return 0
 

@@ -71,6 +71,13 @@ _FORBIDDEN_EVENTS = {
     "socket.__new__": "network access", "socket.connect": "network access", "socket.bind": "network access",
     "socket.sendto": "network access", "socket.sendmsg": "network access",
     "socket.getaddrinfo": "network access", "socket.gethostbyname": "network access",
+    # Name lookups reach the network too (a DNS query can carry what it asks about).
+    "socket.gethostbyaddr": "network access", "socket.getnameinfo": "network access",
+    "socket.sethostname": "changing the host name",
+    # A hook of the run's own runs after this one, between its check and the kernel's use
+    # of what it checked (a link switched there wrote outside the folder). Refused hooks
+    # are not added: sys.addaudithook says nothing of an Exception a hook raises.
+    "sys.addaudithook": "adding audit hooks",
     "resource.setrlimit": "changing resource limits", "resource.prlimit": "changing resource limits",
     "sys.remote_exec": "attaching to processes", "os.setns": "changing namespaces",
     "os.unshare": "changing namespaces", "syslog.openlog": "writing to the system log",
@@ -82,6 +89,11 @@ _FORBIDDEN_EVENTS = {
     # the interpreter's memory, and from there to native code past this hook.
     "code.__new__": "building code objects by hand",
 }
+# Environment variables that make a library load code later, as the process goes on:
+# OpenSSL's configuration (read at hashlib's first use) names provider and engine modules
+# to dlopen, and glibc's iconv loads GCONV_PATH modules. A run setting one would load its
+# own native code without an import. (LD_* are read only as a program starts: no exec.)
+_CODE_LOADING_VARIABLES = ("OPENSSL_", "GCONV_PATH", "LD_")
 # Refused as a ModuleNotFoundError, not a PermissionError, so that code which does without
 # an optional module still imports (numpy without ctypes, `try: import _winapi`).
 # _posixsubprocess is the real module: runs get a stand-in (see install_stand_ins).
@@ -475,9 +487,23 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
              reasons=reasons, coroutine_code=coroutine_code, own_code=own_code, getframe=sys._getframe,
              type=type, int=int, str=str, len=len, function=type(_resolved), getpid=os.getpid, refused=PermissionError,
              unix_sockets=_AF_UNIX, signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
-             guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__"))):
+             guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__")), plain=_plain,
+             code_loading=_CODE_LOADING_VARIABLES, exit_now=os._exit,
+             finalizing=frozenset(("cpython.PyInterpreterState_Clear", "cpython._PySys_ClearAuditHooks"))):
         if event in checked:
             return check_paths(event, args)
+        if event in finalizing:
+            # A run never ends by finalizing: it leaves with os._exit. One that returned
+            # into the zygote's code (its exit function replaced) would finalize, and free
+            # its objects after the hooks are gone: their __del__ would run unchecked.
+            exit_now(3)
+        if event == "os.putenv" and args:
+            name = plain(args[0])
+            if name is None:
+                raise refused("the sandbox needs an environment variable's name as a str")
+            for start in code_loading:
+                if name[:len(start)] == start:
+                    raise refused("the sandbox does not allow setting %s (it makes a library load code)" % name)
         if event in forbidden:
             if event == "os.kill" and args and type(args[0]) is int and args[0] == getpid():
                 return

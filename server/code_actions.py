@@ -28,7 +28,7 @@ from semcoder_inference.parsers import RefinedParser
 
 from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
 from .convert import plain
-from .execution import definitions_only
+from .execution import call_needs, definitions_only
 from .results import FALSY, TRUTHY, judge
 from .tracing import sandbox_expectation
 
@@ -119,15 +119,14 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
                    CallSite(fn_name, call, kind, 0, expected))
     checks = [failing] + [c for c in info.calls if c.origin in ("assert", "doctest") and c.call != call]
     tree = info.tree or ast.parse(new_text)
-    defs = definitions_only(new_text, tree)
     path = ls.documents.path(uri)
     undecided = None
     for index, site in enumerate(checks[:20]):
-        trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path,
-                                             expect=sandbox_expectation(info, site))
-        passed, problem = judge(trace, site.expected, doctest=site.origin == "doctest")
+        passed, problem, trace = await _checked(ls, info, tree, new_text, path, site)
         if passed is None and index == 0 and site in info.calls:
-            passed, problem = await _judged_by_its_test(ls, tree, defs, path, site)
+            passed, problem = await _judged_by_its_test(ls, tree, new_text, path, site)
+        if passed is False and index > 0 and await _failed_before(ls, uri, path, site):
+            continue  # (another function's check that failed already: not the candidate's doing)
         if passed is False:
             return {"status": "failed", "message": problem}
         if passed is None and index == 0:
@@ -140,7 +139,30 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
     return {"status": "passed", "message": f"passes {len(checks[:20])} check(s)"}
 
 
-async def _judged_by_its_test(ls, tree: ast.Module, defs: str, path: str, site: CallSite) -> tuple[bool | None, str | None]:
+async def _checked(ls, info, tree: ast.Module, text: str, path: str,
+                   site: CallSite) -> tuple[bool | None, str | None, dict]:
+    """A check run against `text` and judged as its diagnostic is: (passed, problem, trace)."""
+    defs = definitions_only(text, tree, call_needs(site.call))
+    trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path,
+                                         expect=sandbox_expectation(info, site))
+    return (*judge(trace, site.expected, doctest=site.origin == "doctest"), trace)
+
+
+async def _failed_before(ls, uri: str, path: str, site: CallSite) -> bool:
+    """Whether a check the candidate fails failed in the document as it is, too."""
+    try:
+        info = ls.documents.analysis(uri)
+    except SemcoderError:
+        return False
+    same = next((c for c in info.calls if c.origin == site.origin and c.call == site.call
+                 and c.expected == site.expected), None)
+    if same is None or info.tree is None:
+        return False
+    passed, _, _ = await _checked(ls, info, info.tree, info.text, path, same)
+    return passed is False
+
+
+async def _judged_by_its_test(ls, tree: ast.Module, text: str, path: str, site: CallSite) -> tuple[bool | None, str | None]:
     """An assert inside a top-level `test*` function that takes no arguments, judged by
     running that test: it passes when the test returns after the assert's line ran; it fails
     when the test raises there. (None, None) otherwise (the test is not one, or stops
@@ -152,6 +174,7 @@ async def _judged_by_its_test(ls, tree: ast.Module, defs: str, path: str, site: 
     args = test.args
     if args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg:
         return None, None
+    defs = definitions_only(text, tree, call_needs(f"{test.name}()"))
     trace = await ls.executor.trace_call(ls.settings.execution, defs, f"{test.name}()", path)
     status = trace.get("status")
     if status == "ok":

@@ -57,29 +57,52 @@ def remember_module(tree: ast.Module) -> None:
         setattr(node, MODULE_ATTRIBUTE, ref)
 
 
-def is_definition(node: ast.stmt, tree: ast.Module | None = None) -> bool:
-    """Whether a top-level statement is one definitions_only keeps, in its module: `tree`,
-    else the one calls.analyse parsed it in (remember_module). A statement of no known
-    module is judged alone: what is kept whatever else the module holds."""
+def is_definition(node: ast.stmt, tree: ast.Module | None = None, needs: frozenset[str] | None = None) -> bool:
+    """Whether a top-level statement is one definitions_only keeps (for a call that reads
+    `needs`, see kept_statements), in its module: `tree`, else the one calls.analyse
+    parsed it in (remember_module). A statement of no known module is judged alone: what
+    is kept whatever else the module holds."""
     if tree is None:
         ref = getattr(node, MODULE_ATTRIBUTE, None)
         tree = ref() if ref is not None else None
     if tree is None:
         return statement_kind(node) in (ALWAYS, HARMLESS)
-    return id(node) in kept_statements(tree)
+    return id(node) in kept_statements(tree, needs)
 
 
-def kept_statements(tree: ast.Module) -> frozenset[int]:
+def call_needs(call: str) -> frozenset[str] | None:
+    """The names a call expression reads, for kept_statements; None (keep what any call
+    could need) when it does not parse. An assert's expected value adds nothing: a global
+    only it reads (`R = main()`) is the script's work, and the expected value is then not
+    evaluated where the call runs (tracing.sandbox_expectation)."""
+    try:
+        node = ast.parse(call.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return frozenset(module_reads(node))
+
+
+def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> frozenset[int]:
     """The ids of the top-level statements of `tree` that a replayed call runs (cached on
     the tree). Definitions and imports; the assignments and blocks of definitions
     (`try: import x / except ImportError:`, `if TYPE_CHECKING:`, `if sys.version_info ...`)
-    that bind a name that what is kept reads, whatever they call (`WORD = re.compile(...)`
-    read by a function, `log = logging.getLogger(__name__)`, `app = Flask(__name__)` read by
-    a decorator), and those that call nothing (constants), unless they read a name only a
-    skipped statement binds. Not the script's own work: bare calls (`main()`, `print(...)`),
-    asserts, loops, `with`, the `if __name__ == "__main__":` block, and assignments with a
-    call that nothing kept reads (`R = main()` compared only by asserts)."""
-    cached = getattr(tree, "_semcoder_kept", None)
+    that bind a name that the call needs, whatever they call (`WORD = re.compile(...)`
+    read by the function called, `log = logging.getLogger(__name__)`, `app = Flask(__name__)`
+    read by a decorator), and those that call nothing (constants), unless they read a name
+    only a skipped statement binds. What a call needs: what `needs` names (the names the
+    call expression reads: see call_needs), what the functions and
+    classes they name read in turn, and what every definition reads as the module runs
+    (decorators, defaults, class bodies); None: what any function of the module reads. So a
+    global that another function needs, built by a call (`LINES = open("data.txt")...`,
+    `DATA = load()`), does not run, fail or print for a call that does not need it. Not the
+    script's own work: bare calls (`main()`, `print(...)`), asserts, loops, `with`, the
+    `if __name__ == "__main__":` block, and assignments with a call that nothing needed
+    reads (`R = main()` compared only by asserts)."""
+    cache = getattr(tree, "_semcoder_kept", None)
+    if cache is None:
+        cache = {}
+        tree._semcoder_kept = cache  # type: ignore[attr-defined]
+    cached = cache.get(needs)
     if cached is not None:
         return cached
     body = tree.body
@@ -96,13 +119,22 @@ def kept_statements(tree: ast.Module) -> frozenset[int]:
     kept = {i for i, kind in enumerate(kinds) if kind == ALWAYS}
     # The statements that bind a name, or change what it holds (`CONFIG["path"] = ...`).
     binders: dict[str, list[int]] = {}
+    defines: dict[str, list[int]] = {}  # the definitions and imports that bind a name
     for i, kind in enumerate(kinds):
         if kind in (HARMLESS, WHEN_NEEDED):
             for name in binds[i] | _changes(body[i]):
                 binders.setdefault(name, []).append(i)
+        elif kind == ALWAYS and needs is not None:
+            for name in binds[i]:
+                defines.setdefault(name, []).append(i)
     # What is kept reads names: the statements that bind them are kept too, and so on.
     demanded: set[str] = set()
-    pending = [name for i in kept for name in read_by(i)]
+    if needs is None:
+        pending = [name for i in kept for name in read_by(i)]
+    else:
+        # The call's names, and what the definitions read as the module runs; a function
+        # or class the call needs brings what its code reads (its body may run).
+        pending = list(needs) + [name for i in kept for name in module_reads(body[i], when_run=True)]
     while pending:
         name = pending.pop()
         if name in demanded:
@@ -112,6 +144,8 @@ def kept_statements(tree: ast.Module) -> frozenset[int]:
             if i not in kept:
                 kept.add(i)
                 pending.extend(read_by(i))
+        for i in defines.get(name, ()):
+            pending.extend(read_by(i))
     # Harmless statements nothing needs are kept as they always were (a constant an assert
     # compares with, `EXPECTED = 6`). But no statement but a definition is kept that reads,
     # as it runs, what only a skipped statement binds (`S = R` after `R = main()`, `X =
@@ -135,7 +169,7 @@ def kept_statements(tree: ast.Module) -> frozenset[int]:
             break
         ran -= dropped
     found = frozenset(id(body[i]) for i in ran)
-    tree._semcoder_kept = found  # type: ignore[attr-defined]
+    cache[needs] = found
     return found
 
 
@@ -269,10 +303,10 @@ def _reads(node: ast.AST, bound: frozenset[str], out: set[str], class_scope: fro
 _LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
 
 
-def definitions_only(text: str, tree: ast.Module) -> str:
-    """The module with the top-level statements a replayed call does not run blanked (see
-    kept_statements), line numbers and line breaks kept."""
-    kept = kept_statements(tree)
+def definitions_only(text: str, tree: ast.Module, needs: frozenset[str] | None = None) -> str:
+    """The module with the top-level statements a replayed call (that reads `needs`: see
+    kept_statements) does not run blanked, line numbers and line breaks kept."""
+    kept = kept_statements(tree, needs)
     parts = _LINE_BREAKS.split(text)  # line, break, line, break, ..., line
     for node in tree.body:
         if id(node) in kept:

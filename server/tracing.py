@@ -32,7 +32,7 @@ from .calls import (
     called,
     function_called_at,
 )
-from .execution import Recording, definitions_only
+from .execution import Recording, call_needs, definitions_only
 from .predictions import PredictionRun
 from .results import (
     actual_line_states,
@@ -204,7 +204,7 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> str | None:
     if not names:
         return site.expected.strip()
     tree = _tree(info)
-    kept, skipped = _module_bindings(info)
+    kept, skipped = _module_bindings(info, call_needs(site.call))
     if names & (skipped - kept):
         return None
     if info.function_at(site.line) is not None:
@@ -216,19 +216,21 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> str | None:
     return site.expected.strip()
 
 
-def _module_bindings(info: ModuleInfo) -> tuple[set[str], set[str]]:
-    """The module-level names bound by the top-level statements a replayed call runs
-    (definitions_only), and those bound by the others. Cached on the analysis."""
-    cache = vars(info)
-    if "_module_bindings" not in cache:
+def _module_bindings(info: ModuleInfo, needs: frozenset[str] | None = None) -> tuple[set[str], set[str]]:
+    """The module-level names bound by the top-level statements a replayed call (that
+    reads `needs`) runs (definitions_only), and those bound by the others. Cached on the
+    analysis."""
+    cache = vars(info).setdefault("_module_bindings", {})
+    if needs not in cache:
         from .execution import is_definition
 
         kept: set[str] = set()
         skipped: set[str] = set()
-        for node in _tree(info).body:
-            (kept if is_definition(node) else skipped).update(scope_bindings([node])[0])
-        cache["_module_bindings"] = (kept, skipped)
-    return cache["_module_bindings"]
+        tree = _tree(info)
+        for node in tree.body:
+            (kept if is_definition(node, tree, needs) else skipped).update(scope_bindings([node])[0])
+        cache[needs] = (kept, skipped)
+    return cache[needs]
 
 
 def moved_steps(steps: list[dict], made_at: int | None, fn: FunctionInfo) -> list[dict]:
@@ -676,7 +678,7 @@ class Tracing:
         if target.call.watched:
             return await self.watched_trace(target)
         exec_settings = self.server.settings.execution
-        defs = definitions_only(target.info.text, _tree(target.info))
+        defs = definitions_only(target.info.text, _tree(target.info), call_needs(target.call.call))
         # An assert's call is compared with its expected value in the sandbox, with `==`,
         # so that the trace says whether the assert passes as Python would decide it.
         expect = sandbox_expectation(target.info, target.call)

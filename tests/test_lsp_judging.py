@@ -371,3 +371,83 @@ async def test_a_long_semcoder_comment_line_is_analysed_in_linear_time(tmp_path)
         started = time.perf_counter()
         await asyncio.wait_for(hover(client, small, 3, 8), 30)
         assert time.perf_counter() - started < 1.0
+
+
+SETUP = '''LINES = open("data_not_here.txt").read().splitlines()
+
+
+def first():
+    return LINES[0]
+
+
+def load():
+    print("loading data")
+    return [7]
+
+
+DATA = load()
+
+
+def get():
+    return DATA[0]
+
+
+def add(x, y):
+    """
+    >>> add(1, 2)
+    3
+    """
+    return x + y
+
+
+assert add(1, 2) == 3
+assert add(2, 2) == 5
+assert get() == 7
+'''
+
+
+async def test_a_call_runs_only_the_module_set_up_it_needs(tmp_path):
+    """A global that another function needs, built by a call (a file that is not there, a
+    loader that prints), does not run, fail or print for a call that does not need it (it
+    raised FileNotFoundError on `add`, and printed into `add`'s doctest)."""
+    path = tmp_path / "setup.py"
+    path.write_text(SETUP)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
+            (line_of(SETUP, "assert add(2, 2)"), "assert failed: add(2, 2) returned 4, expected 5")]
+        text = await hover(client, uri, line_of(SETUP, "assert add(1, 2)"), 10)
+        assert "✓ the assert passes" in text and "loading data" not in text, text
+        # the function that needs the loader's value gets it, and its output
+        text = await hover(client, uri, line_of(SETUP, "assert get()"), 10)
+        assert "✓ the assert passes: `get() == 7`" in text and "loading data" in text, text
+        # the one that needs the missing file says so
+        result = await request(client, "semcoder/trace", {"textDocument": {"uri": uri}, "call": "first()",
+                                                          "position": {"line": 0, "character": 0}})
+        assert "FileNotFoundError" in result["actual"]["message"], result["actual"]
+
+
+OTHERS_FAIL = '''def two(x):
+    return x * 2
+
+
+def bad(x):
+    return 0
+
+
+assert two(2) == 5
+assert bad(3) == 4
+'''
+
+
+async def test_a_repair_is_verified_though_another_functions_check_failed_before_it(tmp_path):
+    """The file's other checks count against a candidate only when it makes them fail:
+    `bad`'s failing assert made every repair of `two` unverified."""
+    answer = _refined("def two(x):\n    return 5\n")
+    async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+        uri = open_document(client, tmp_path / "r.py", OTHERS_FAIL)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 2)
+        diag = next(d for d in diagnostics_for(client, uri) if d.message.startswith("assert failed: two(2)"))
+        resolved = await _repair(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (verified)" and resolved.is_preferred is True

@@ -25,6 +25,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+from semcoder_inference.context import bound_locally
 from semcoder_inference.errors import SemcoderError
 
 from .execution import remember_module
@@ -369,6 +370,49 @@ def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]
     return found
 
 
+_MUTATORS = frozenset(("append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault",
+                       "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write"))
+
+
+def keeps_state(fn: FunctionInfo) -> bool:
+    """Whether a function may keep state from one call to the next: a mutable default
+    (`stack=[]`, `cache={}`, `seen=set()`), a `global`/`nonlocal` statement, or a change in
+    place of a name it does not bind itself (`COUNT[0] += 1`, `CACHE.update(...)`,
+    `self.items.append` is the instance's: not counted). An approximation that errs on the
+    side of state."""
+    try:
+        node = ast.parse(fn.source).body[0]
+    except (SyntaxError, ValueError, MemoryError, RecursionError, IndexError):
+        return True
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    args = node.args
+    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+        if isinstance(default, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.Call)):
+            return True
+    own, declared = bound_locally(node)
+    if declared:
+        return True
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+
+    def outside(target: ast.AST) -> bool:
+        while isinstance(target, (ast.Attribute, ast.Subscript)):
+            target = target.value
+        return isinstance(target, ast.Name) and target.id not in own and target.id not in params
+
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Nonlocal, ast.Global)):
+            return True
+        targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
+        if any(isinstance(t, (ast.Attribute, ast.Subscript)) and outside(t) for t in targets):
+            return True
+        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS
+                and outside(sub.func.value)):
+            return True
+    return False
+
+
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
     if ">>>" not in fn.docstring:
         return []
@@ -377,6 +421,14 @@ def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
         examples = doctest.DocTestParser().get_examples(fn.docstring)
     except ValueError:
         return []
+    # doctest runs a docstring's examples one after another, in one namespace: an example
+    # after one that may have changed some state (a statement, `c = Counter()`; a call of
+    # something else; the same call again; any call of a function that keeps state between
+    # calls, `counter()` giving 1 then 2, `push(1)` then `push(2)` on a default list) is not
+    # taken: run alone, it could fail where doctest passes it.
+    after_state = False
+    stateful = keeps_state(fn)
+    seen: set[str] = set()
     for ex in examples:
         if ex.options.get(doctest.SKIP):
             continue  # doctest does not run it
@@ -384,12 +436,19 @@ def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
         try:
             expr = ast.parse(source, mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
+            after_state = True
             continue
         name = literal_call(expr, info.functions)
         if not name:
+            after_state = True
             continue
         # The call without what follows it on its line: a `# doctest: +ELLIPSIS` directive.
         call = ast.get_source_segment(source, expr) or source
+        if after_state or call in seen:
+            after_state = True
+            continue
+        seen.add(call)
+        after_state = stateful
         first = call.split("\n", 1)[0]
         line = fn.def_line
         for i in range(fn.def_line, fn.end + 1):

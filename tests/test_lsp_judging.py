@@ -451,3 +451,52 @@ async def test_a_repair_is_verified_though_another_functions_check_failed_before
         diag = next(d for d in diagnostics_for(client, uri) if d.message.startswith("assert failed: two(2)"))
         resolved = await _repair(client, uri, diag)
         assert resolved.title == "Repair with SemCoder (verified)" and resolved.is_preferred is True
+
+
+STATEFUL_DOCTESTS = '''COUNT = [0]
+
+
+def counter():
+    """
+    >>> counter()
+    1
+    >>> counter()
+    2
+    """
+    COUNT[0] += 1
+    return COUNT[0]
+
+
+def push(x, stack=[]):
+    """
+    >>> push(1)
+    [1]
+    >>> push(2)
+    [1, 2]
+    """
+    stack.append(x)
+    return stack
+
+
+def double(x):
+    """
+    >>> double(2)
+    5
+    """
+    return x * 2
+'''
+
+
+async def test_doctest_examples_that_depend_on_earlier_ones_are_not_judged_alone(tmp_path):
+    """doctest runs a docstring's examples in order, in one namespace: `counter()` gives 1,
+    then 2, and passes. Run alone, the second gave 1 and was reported as failing."""
+    path = tmp_path / "state.py"
+    path.write_text(STATEFUL_DOCTESTS)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        assert [d.message for d in diagnostics_for(client, uri)] == [
+            "assert failed: double(2) returned 4, expected 5"]
+    # (what doctest itself says of the file: only double's example fails)
+    ran = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
+    assert ran.stdout.count("Failed example:") == 1 and "double(2)" in ran.stdout

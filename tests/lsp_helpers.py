@@ -24,6 +24,8 @@ from semcoder_lsp.convert import plain  # the server's own helper: results as pl
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_project"
 SERVER_COMMAND = [sys.executable, "-m", "semcoder_lsp", "--log-level", "info"]
+# Initialization options of a trusted workspace: real runs on.
+EXEC_ON = {"execution": {"enabled": True}}
 
 
 def _converter():
@@ -169,6 +171,11 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05) -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+def diagnostics_for(client: LanguageClient, uri: str) -> list[types.Diagnostic]:
+    """The diagnostics last published for `uri` (none yet: an empty list)."""
+    return list(client.diagnostics.get(uri, []))
 
 
 def line_of(text: str, needle: str) -> int:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lsp_helpers import hover, line_of, open_document, replay_env, running_server, wait_for
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, replay_env, running_server, wait_for
 
-EXEC_ON = {"execution": {"enabled": True}}
 
 PASSING = (
     "EXPECTED = 6\n"
@@ -40,10 +39,6 @@ FAILING = (
     "assert six() == EXPECTED + 1\n"
     "assert six() == EXPECTD\n"
 )
-
-
-def diagnostics_for(client, uri):
-    return list(client.diagnostics.get(uri, []))
 
 
 async def test_asserts_that_pass_in_python_are_no_errors_and_the_hover_agrees(tmp_path):

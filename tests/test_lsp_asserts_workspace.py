@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lsp_helpers import hover, open_document, replace_document, running_server, wait_for
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, open_document, replace_document, running_server, wait_for
 
-EXEC_ON = {"execution": {"enabled": True}}
 
 HELPERS = "def scale(x):\n    return x * {}\n"
 MAIN = (
@@ -20,10 +19,6 @@ MAIN = (
     "\n"
     "assert total(2) == 5\n"
 )
-
-
-def diagnostics_for(client, uri):
-    return list(client.diagnostics.get(uri, []))
 
 
 async def inlay_labels(client, uri):

@@ -17,6 +17,8 @@ import sys
 from lsprotocol import types
 
 from lsp_helpers import (
+    EXEC_ON,
+    diagnostics_for,
     hover,
     line_of,
     open_document,
@@ -27,7 +29,6 @@ from lsp_helpers import (
     wait_for,
 )
 
-EXEC_ON = {"execution": {"enabled": True}}
 MIB = 1024 * 1024
 MEMO_BUDGET = 128 * MIB  # the real traces kept, at most (docs/server.md, tracing.MEMO_BUDGET_BYTES)
 
@@ -49,7 +50,7 @@ def _project(tmp_path, text: str, name: str = "m.py"):
 
 
 def _messages(client, uri: str) -> list[str]:
-    return [d.message for d in client.diagnostics.get(uri, [])]
+    return [d.message for d in diagnostics_for(client, uri)]
 
 
 async def _hover_at(client, uri: str, text: str, needle: str, inside: str) -> str:

@@ -7,7 +7,9 @@ import asyncio
 from lsprotocol import types
 
 from lsp_helpers import (
+    EXEC_ON,
     copy_demo,
+    diagnostics_for,
     line_of,
     open_document,
     replace_document,
@@ -17,7 +19,6 @@ from lsp_helpers import (
     wait_for,
 )
 
-EXEC_ON = {"execution": {"enabled": True}}
 
 FIXED_AVERAGE = '''### Execution Simulation
 `count` is `2`, so the result is `3.0`.
@@ -35,10 +36,6 @@ def average(values):
 '''
 
 STILL_BROKEN = FIXED_AVERAGE.replace("count = len(values)", "count = len(values) + 1")
-
-
-def diagnostics_for(client, uri):
-    return list(client.diagnostics.get(uri, []))
 
 
 async def test_failing_asserts_and_exceptions_become_errors_and_clear_on_change(tmp_path):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lsp_helpers import hover, open_document, replace_document, running_server, wait_for
-
-EXEC_ON = {"execution": {"enabled": True}}
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, open_document, replace_document, running_server, wait_for
 
 
 async def inlay_hints(client, uri: str) -> dict[int, str]:
@@ -20,10 +18,6 @@ async def inlay_hints(client, uri: str) -> dict[int, str]:
         assert hint.position.line not in labels, hints
         labels[hint.position.line] = hint.label
     return labels
-
-
-def diagnostics_for(client, uri):
-    return list(client.diagnostics.get(uri, []))
 
 
 SHAPES = (

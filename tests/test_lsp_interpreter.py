@@ -6,9 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lsp_helpers import hover, line_of, open_document, running_server
-
-EXEC_ON = {"execution": {"enabled": True}}
+from lsp_helpers import EXEC_ON, hover, line_of, open_document, running_server
 
 
 def _workspace_with_private_package(tmp_path):

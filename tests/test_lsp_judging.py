@@ -12,13 +12,17 @@ import time
 
 from lsprotocol import types
 
-from lsp_helpers import hover, line_of, open_document, replay_env, request, running_server, wait_for
-
-EXEC_ON = {"execution": {"enabled": True}}
-
-
-def diagnostics_for(client, uri):
-    return list(client.diagnostics.get(uri, []))
+from lsp_helpers import (
+    EXEC_ON,
+    diagnostics_for,
+    hover,
+    line_of,
+    open_document,
+    replay_env,
+    request,
+    running_server,
+    wait_for,
+)
 
 
 async def _repair(client, uri, diag):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from lsp_helpers import hover, line_of, open_document, replay_env, request, running_server, wait_for
+from lsp_helpers import EXEC_ON, hover, line_of, open_document, replay_env, request, running_server, wait_for
 from semcoder_lsp.calls import CLASS_METHOD, METHOD, PROPERTY, STATIC_METHOD, analyse, byte_col, call_at
 from semcoder_lsp.code_actions import extract_function, replace_function
 from semcoder_lsp.results import actual_line_states, render_markdown
 
-EXEC_ON = {"execution": {"enabled": True}}
 
 BASKET = '''class Basket:
     """Items with prices."""

@@ -11,6 +11,7 @@ import pytest
 from lsprotocol import types
 
 from lsp_helpers import (
+    EXEC_ON,
     SERVER_COMMAND,
     copy_demo,
     hover,
@@ -25,8 +26,6 @@ from lsp_helpers import (
 
 from conftest import BASKET, SHARE
 from semcoder_lsp.tracing import zero_argument_tests
-
-EXEC_ON = {"execution": {"enabled": True}}
 
 
 def test_version_and_help_print_on_stdout_only():

@@ -683,7 +683,10 @@ class Tracing:
         # so that the trace says whether the assert passes as Python would decide it.
         expect = sandbox_expectation(target.info, target.call)
         group = (target.uri, "actual")
-        version = self._memo_version(group, defs)
+        # (the document's text, not `defs`: each call runs only the set-up it needs, so
+        # calls of one version of a file run different code, and must not drop each
+        # other's traces as if the file had changed)
+        version = self._memo_version(group, target.info.text)
         key = make_key(version, target.call.call, expect)
         memo = self._memo_get(key)
         if memo is not None:

@@ -421,6 +421,9 @@ async def test_a_call_runs_only_the_module_set_up_it_needs(tmp_path):
         await wait_for(lambda: diagnostics_for(client, uri))
         assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
             (line_of(SETUP, "assert add(2, 2)"), "assert failed: add(2, 2) returned 4, expected 5")]
+        # each check's trace is kept (three asserts, add's doctest), though they ran different
+        # set-ups of one version of the file (one dropped the others' as an older version)
+        assert (await request(client, "semcoder/stats", {}))["realTraces"] == 4
         text = await hover(client, uri, line_of(SETUP, "assert add(1, 2)"), 10)
         assert "✓ the assert passes" in text and "loading data" not in text, text
         # the function that needs the loader's value gets it, and its output

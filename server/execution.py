@@ -97,7 +97,9 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
     `DATA = load()`), does not run, fail or print for a call that does not need it. Not the
     script's own work: bare calls (`main()`, `print(...)`), asserts, loops, `with`, the
     `if __name__ == "__main__":` block, and assignments with a call that nothing needed
-    reads (`R = main()` compared only by asserts)."""
+    reads (`R = main()` compared only by asserts); except where the script fills a
+    container the module made and the call needs (`CACHE.update(load())`, a loop adding to
+    `WORDS = set()`: _filled), or changes where a later import looks (`sys.path.insert`)."""
     cache = getattr(tree, "_semcoder_kept", None)
     if cache is None:
         cache = {}
@@ -117,7 +119,14 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
         return found
 
     kept = {i for i, kind in enumerate(kinds) if kind == ALWAYS}
-    # The statements that bind a name, or change what it holds (`CONFIG["path"] = ...`).
+    # What a later import may need: `sys.path.insert(0, ...)`, `sys.modules[...] = ...`.
+    last_import = max((i for i, node in enumerate(body) if _imports(node)), default=-1)
+    kept.update(i for i in range(last_import) if kinds[i] == NEVER and _changes_import_state(body[i]))
+    # The statements that bind a name, or change what it holds (`CONFIG["path"] = ...`);
+    # and the script's statements that fill a container the module made (`CACHE.update(
+    # load())`, a loop adding to `WORDS = set()`): the module's functions read it filled.
+    containers = {name for i, kind in enumerate(kinds) if kind in (HARMLESS, WHEN_NEEDED)
+                  for name in _containers_made(body[i])}
     binders: dict[str, list[int]] = {}
     defines: dict[str, list[int]] = {}  # the definitions and imports that bind a name
     for i, kind in enumerate(kinds):
@@ -127,6 +136,9 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
         elif kind == ALWAYS and needs is not None:
             for name in binds[i]:
                 defines.setdefault(name, []).append(i)
+        elif kind == NEVER and containers and _may_fill(body[i]):
+            for name in _filled(body[i]) & containers:
+                binders.setdefault(name, []).append(i)
     # What is kept reads names: the statements that bind them are kept too, and so on.
     demanded: set[str] = set()
     if needs is None:
@@ -193,6 +205,87 @@ def _changes(node: ast.stmt) -> set[str]:
                 if isinstance(part, ast.Name):
                     found.add(part.id)
     return found
+
+
+# Calls that make an empty (or filled) container a script may go on to fill.
+_CONTAINER_CALLS = frozenset({"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "Counter", "deque",
+                              "ChainMap"})
+_CONTAINER_DISPLAYS = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+
+
+def _containers_made(node: ast.stmt) -> set[str]:
+    """The names an assignment binds to a new container: `CACHE = {}`, `WORDS = set()`,
+    `BY_KEY = collections.defaultdict(list)`."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+        return set()
+    value = node.value
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if name not in _CONTAINER_CALLS:
+            return set()
+    elif not isinstance(value, _CONTAINER_DISPLAYS):
+        return set()
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
+def _may_fill(node: ast.stmt) -> bool:
+    """Whether a statement the script runs may be kept to fill a container: a call
+    statement, or a `for`, `with`, `if` (not the `__main__` block) or `try` block. Not a
+    `while` (it may wait for input), an assert, or a bare call (`main()`), which fills
+    nothing by its own text."""
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+    if isinstance(node, ast.If):
+        return not any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test))
+    return isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, *_TRIES))
+
+
+def _filled(node: ast.stmt) -> set[str]:
+    """The names whose container a statement changes by its own text, outside the
+    functions and classes it defines: a method called on it (`WORDS.add(w)`,
+    `BY_KEY[k].append(v)`), an item or attribute assigned or deleted (`TABLE[i] = ...`)."""
+    found: set[str] = set()
+    pending: list[ast.AST] = [node]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, (*_FUNCTIONS, ast.ClassDef)):
+            continue
+        roots: list[ast.AST] = []
+        if isinstance(part, ast.Call) and isinstance(part.func, ast.Attribute):
+            roots.append(part.func.value)
+        elif isinstance(part, (ast.Assign, ast.Delete)):
+            roots += [t for t in part.targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+        elif isinstance(part, (ast.AugAssign, ast.AnnAssign)) and isinstance(part.target, (ast.Attribute, ast.Subscript)):
+            roots.append(part.target)
+        for root in roots:
+            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name):
+                found.add(root.id)
+        pending.extend(ast.iter_child_nodes(part))
+    return found
+
+
+def _imports(node: ast.stmt) -> bool:
+    """Whether a top-level statement imports (itself, or in a block of definitions)."""
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(node))
+
+
+def _changes_import_state(node: ast.stmt) -> bool:
+    """Whether a statement the script runs changes where later imports look:
+    `sys.path.insert(0, ...)`, `sys.path.append(...)`, `sys.modules["x"] = ...`."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        target = node.value.func.value if isinstance(node.value.func, ast.Attribute) else None
+    elif isinstance(node, (ast.Assign, ast.AugAssign)):
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        while isinstance(target, ast.Subscript):
+            target = target.value
+    else:
+        return False
+    return (isinstance(target, ast.Attribute) and target.attr in ("path", "meta_path", "modules")
+            and isinstance(target.value, ast.Name) and target.value.id == "sys")
 
 
 def statement_kind(node: ast.stmt) -> str:

@@ -507,3 +507,88 @@ async def test_doctest_examples_that_depend_on_earlier_ones_are_not_judged_alone
     # (what doctest itself says of the file: only double's example fails)
     ran = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
     assert ran.stdout.count("Failed example:") == 1 and "double(2)" in ran.stdout
+
+
+FILLED = '''import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).with_name("libdir")))
+import helper
+
+WORDS = set()
+with open(Path(__file__).with_name("words.txt")) as f:
+    for line in f:
+        WORDS.add(line.strip())
+
+TABLE = {}
+for i in range(5):
+    TABLE[i] = i * i
+
+CACHE = {}
+CACHE.update({"a": 1})
+
+
+class Server:
+    def run(self):
+        raise SystemExit("the server ran")
+
+
+server = Server()
+server.run()
+
+
+def known(w):
+    return w in WORDS
+
+
+def square(i):
+    return TABLE[i]
+
+
+def cached(k):
+    return CACHE[k]
+
+
+def helped(x):
+    return helper.double(x)
+
+
+def running():
+    return server is not None
+
+
+assert known("hello")
+assert square(3) == 9
+assert cached("a") == 1
+assert helped(2) == 4
+assert running()
+assert square(2) == 5
+'''
+
+
+async def test_a_replayed_call_sees_the_containers_and_imports_the_script_sets_up(tmp_path):
+    """What the script does to the module's own containers (a loop filling `WORDS = set()`
+    from a data file, `TABLE[i] = ...` in a loop, `CACHE.update(...)`) and to where imports
+    look (`sys.path.insert` before `import helper`) runs for the calls that read them: a
+    replay without it reported `known("hello")` returning False, KeyErrors, and a
+    ModuleNotFoundError for every check of the file. A method the script calls on another
+    kind of object (`server.run()`) is still the script's own work, not set-up."""
+    (tmp_path / "words.txt").write_text("hello\nworld\n")
+    (tmp_path / "libdir").mkdir()
+    (tmp_path / "libdir" / "helper.py").write_text("def double(x):\n    return 2 * x\n")
+    path = tmp_path / "filled.py"
+    path.write_text(FILLED)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
+            (line_of(FILLED, "assert square(2)"), "assert failed: square(2) returned 4, expected 5")]
+        for needle in ["assert known(", "assert square(3)", "assert cached(", "assert helped(", "assert running("]:
+            text = await hover(client, uri, line_of(FILLED, needle), 10)
+            assert "✓ the assert passes" in text and "the server ran" not in text, text
+    # (Python itself runs the file's checks so, and the server's run ends the script)
+    checks = FILLED.replace("server.run()", "").replace("assert square(2) == 5", "")
+    ran = subprocess.run([sys.executable, "-c", checks.replace('__file__', repr(str(path)))], capture_output=True,
+                         text=True, cwd="/")
+    assert ran.returncode == 0, ran.stderr
+    ran = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd="/")
+    assert "the server ran" in ran.stderr

@@ -260,7 +260,7 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
         return None, None
     if expected is None:
         if doctest:  # doctest expects no output at all (what it is not told here)
-            printed = trace.get("stdout") or (trace.get("return") or {}).get("repr") not in (None, "None")
+            printed = call_output(trace) or (trace.get("return") or {}).get("repr") not in (None, "None")
             return (None if printed else True), None
         return True, None
     got = (trace.get("return") or {}).get("repr")
@@ -355,7 +355,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     if shown is None or truncated.get("stdout") or trace.get("drawn") or trace.get("awaited"):
         return None, None
     returned_none = shown == "None" and value.get("literal", True)
-    stdout = trace.get("stdout") or ""
+    stdout = call_output(trace)
     got = stdout + ("" if returned_none else shown + "\n")
     if want.exc_msg is not None:  # (a traceback is never what a call that returned shows)
         return False, f"assert failed: {call} returned {shown}, expected it to raise {want.exc_msg.strip()}"
@@ -373,6 +373,15 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
         returned = "" if returned_none else f" and returned {shown}"
         return False, f"assert failed: {call} printed {printed}{returned}, expected {expected}"
     return False, f"assert failed: {call} returned {shown}, expected {expected}"
+
+
+def call_output(trace: dict) -> str:
+    """What the call itself printed: a trace's stdout after what the module printed as it
+    ran (`module_output`: a loader's "loading data"), which doctest never compares, since
+    the module runs before the examples."""
+    stdout = trace.get("stdout") or ""
+    module = trace.get("module_output")
+    return stdout[module.get("stdout", 0):] if isinstance(module, dict) else stdout
 
 
 def _exception_lines(kind: str, message: str, expected: str) -> list[str] | None:

@@ -592,3 +592,50 @@ async def test_a_replayed_call_sees_the_containers_and_imports_the_script_sets_u
     assert ran.returncode == 0, ran.stderr
     ran = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd="/")
     assert "the server ran" in ran.stderr
+
+
+LOADER_PRINTS = '''def load():
+    print("loading data")
+    return [7]
+
+
+DATA = load()
+
+
+def get():
+    """
+    >>> get()
+    7
+    """
+    return DATA[0]
+
+
+def shout(word):
+    """
+    >>> shout("hi")
+    HI!
+    """
+    print(word.upper() + "!")
+
+
+def wrong():
+    """
+    >>> wrong()
+    1
+    """
+    return DATA[0]
+'''
+
+
+async def test_a_doctest_compares_only_what_the_call_printed(tmp_path):
+    """doctest runs the module before its examples: a loader's `print("loading data")` is
+    not part of `get()`'s output (it was, and `get()` was reported as failing)."""
+    path = tmp_path / "loader.py"
+    path.write_text(LOADER_PRINTS)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        assert [d.message for d in diagnostics_for(client, uri)] == ["assert failed: wrong() returned 7, expected 1"]
+    # (what doctest itself says of the file)
+    ran = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
+    assert ran.stdout.count("Failed example:") == 1 and "wrong()" in ran.stdout

@@ -137,6 +137,17 @@ def test_stdout_stderr_captured(tracer):
     trace = tracer.trace_call(source, "f()")
     assert trace["stdout"] == "hello 1\n" and trace["stderr"] == "oops\n"
     assert trace["return"] == {"repr": "None", "literal": True}
+    assert "module_output" not in trace  # the module printed nothing
+
+
+def test_what_the_module_printed_before_the_call_is_told_apart(tracer):
+    """A loader's output comes first in stdout and stderr; module_output says how many of
+    their characters it is (a doctest of the call compares only the rest)."""
+    source = ("import sys\n\ndef load():\n    print('loading dätä')\n    print('warn ✓', file=sys.stderr)\n"
+              "    return [7]\n\nDATA = load()\n\ndef get():\n    print('got')\n    return DATA[0]\n")
+    trace = tracer.trace_call(source, "get()")
+    assert trace["stdout"] == "loading dätä\ngot\n" and trace["stderr"] == "warn ✓\n"
+    assert trace["module_output"] == {"stdout": len("loading dätä\n"), "stderr": len("warn ✓\n")}
 
 
 def test_return_literal_flag(tracer):

@@ -162,7 +162,18 @@ BAD = {
     "exited is not text": lambda t: t.update(exited=2),
     "awaited is not true": lambda t: t.update(awaited=False),
     "module_s is not a duration": lambda t: t.update(module_s=-1),
+    "module_output lacks 'stderr'": lambda t: t.update(module_output={"stdout": 0}),
 }
+
+
+def test_what_the_module_printed_is_no_more_than_the_output():
+    """(A rule the JSON Schema cannot state: module_output counts characters of stdout.)"""
+    bad = copy.deepcopy(GOOD)
+    bad.update(stdout="ab", module_output={"stdout": 3, "stderr": 0})
+    with pytest.raises(schema.Malformed, match="module_output.stdout is not a count of the stdout's characters"):
+        schema.check(bad)
+    bad["module_output"]["stdout"] = 2
+    schema.check(bad)
 
 
 @pytest.mark.parametrize("problem", list(BAD))

@@ -30,6 +30,11 @@ class BoundedWriter:
             self.truncated[self.name] = True
         return len(text)
 
+    def chars(self, size):
+        """How many characters of getvalue() the first `size` bytes written make (writes
+        are whole characters, so `size`, the count after a write, never cuts one)."""
+        return len(b"".join(self.parts)[:size].decode("utf-8", "replace")) if size else 0
+
     def writelines(self, lines):
         for line in lines:
             self.write(line)

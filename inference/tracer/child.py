@@ -212,6 +212,7 @@ class RunState:
         self.caller_line = None  # watch mode: the line of the traced file that made the call
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
         self.module_s = None  # call mode: how long the module's own code (its imports) took
+        self.module_output = None  # call mode: the bytes of stdout and stderr it wrote, if any
         self.tracer_failure = None  # what made the tracer stop recording (LineTracer._broke)
         self.tracing_lost = None  # tracing turned off under the tracer (LineTracer.check_still_on)
         self.package = ""  # the package the module lies in, imported before it runs
@@ -248,6 +249,9 @@ class RunState:
         }
         if self.module_s is not None:
             out["module_s"] = round(self.module_s, 6)
+        if self.module_output is not None:
+            out["module_output"] = {"stdout": self.stdout.chars(self.module_output[0]),
+                                    "stderr": self.stderr.chars(self.module_output[1])}
         if self.tracer_failure:
             out["trace_stopped"] = "the tracer could not go on (%s); the run went on untraced" % self.tracer_failure
         elif self.tracing_lost:
@@ -833,6 +837,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
         exec(code, namespace)
         state.started = time.monotonic()
         state.module_s = state.started - began
+        if state.stdout.size or state.stderr.size:  # (so that a doctest compares the call's own)
+            state.module_output = (state.stdout.size, state.stderr.size)
         tracer = LineTracer(state)
         THREAD_TRACE[0] = tracer.on_call
         sys.settrace(tracer.on_call)

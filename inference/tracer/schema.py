@@ -21,11 +21,13 @@ STATUSES = frozenset(("ok", "exception", "timeout", "cpu_limit", "memory_limit",
 TRUNCATED = ("events", "stdout", "stderr", "depth", "return")
 _FIELDS = frozenset(("schema", "status", "message", "function", "call", "events", "return", "exception",
                      "assertion", "stdout", "stderr", "truncated", "duration_s", "calls", "caller_line", "exited", "awaited", "module_s",
-                     "trace_stopped", "drawn"))
+                     "module_output", "trace_stopped", "drawn"))
 # Only from record_calls and watch_call (calls, caller_line, exited), for a coroutine
-# (awaited) or a generator (drawn), once a call's module has run (module_s), or where the tracer itself stopped
+# (awaited) or a generator (drawn), once a call's module has run (module_s; module_output where it printed),
+# or where the tracer itself stopped
 # recording and the run went on untraced (trace_stopped: why).
-_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s", "trace_stopped", "drawn"))
+_OPTIONAL = frozenset(("calls", "caller_line", "exited", "awaited", "module_s", "module_output", "trace_stopped",
+                       "drawn"))
 _EVENT_KINDS = frozenset(("call", "line", "return", "exception"))
 _EVENT_REQUIRED = ("line", "depth", "function", "iteration", "changes", "kind")
 _EVENT_FIELDS = frozenset(_EVENT_REQUIRED + ("value", "resumed", "yield", "thread", "globals"))
@@ -234,6 +236,12 @@ def check(result: dict) -> None:
         _fail("awaited", "is not true")
     if "module_s" in result:
         _duration(result["module_s"], "module_s")
+    if "module_output" in result:
+        _exact(result["module_output"], "module_output", ("stdout", "stderr"))
+        for stream in ("stdout", "stderr"):
+            count = result["module_output"][stream]
+            if not (_is_int(count) and 0 <= count <= len(result[stream])):
+                _fail("module_output." + stream, "is not a count of the %s's characters" % stream)
     if "drawn" in result:
         _exact(result["drawn"], "drawn", ("items", "ended"))
         if not (_is_int(result["drawn"]["items"]) and result["drawn"]["items"] >= 0):

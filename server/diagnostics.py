@@ -21,7 +21,7 @@ from lsprotocol import types
 from semcoder_inference.errors import SemcoderError
 
 from .calls import CallSite, ModuleInfo, utf16_col
-from .results import expectation_failure, normalise_value, same_literal
+from .results import DoctestWant, expectation_failure, judge_doctest, same_literal
 from .tracing import Target
 from .worker import BACKGROUND
 
@@ -196,10 +196,15 @@ async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> N
             await asyncio.sleep(PREEMPTED_RETRY_S)
         if run.status != "complete" or run.output is None:
             continue
-        # As expectation_failure decides it without a run: a doctest's text as text, an
-        # assert's literals with `==` (`2.0 == 2`); an expected expression says nothing.
+        # As expectation_failure decides it without a run: a doctest as doctest would judge
+        # the predicted value's repr (its flags too), where one line is expected (more may be
+        # printed text, which the model does not predict) and no exception; an assert's
+        # literals with `==` (`2.0 == 2`); an expected expression says nothing.
         if site.origin == "doctest":
-            fails = normalise_value(run.output) != normalise_value(site.expected)
+            want = DoctestWant.of(site.expected)
+            one_value = want.exc_msg is None and want.want.count("\n") <= 1
+            predicted = {"status": "ok", "stdout": "", "return": {"repr": run.output, "literal": True}}
+            fails = one_value and judge_doctest(predicted, site.expected)[0] is False
         else:
             fails = same_literal(run.output, site.expected) is False
         if not fails:

@@ -239,3 +239,43 @@ async def test_a_backward_answer_is_checked_by_python_s_equality_and_must_give_a
         result = await request(client, "semcoder/predictInput", {
             "textDocument": {"uri": uri}, "function": "g", "output": "2"})
         assert result["call"] is None and "placeholder" in result["message"], result
+
+
+PREDICTED_DOCTESTS = '''def seq(n):
+    """
+    >>> seq(3)  # doctest: +ELLIPSIS
+    [1, ...]
+    """
+    return list(range(1, n + 1))
+
+
+def show(n):
+    """
+    >>> show(3)
+    counting to 3
+    [1, 2, 3]
+    """
+    print("counting to", n)
+    return list(range(1, n + 1))
+
+
+def other():
+    """
+    >>> other()
+    [4]
+    """
+    return [4]
+'''
+
+
+async def test_a_predicted_doctest_failure_is_judged_as_doctest_would(tmp_path):
+    """The model predicts `[1, 2, 3]` for every call here: an ELLIPSIS example it matches
+    and an example whose expected output holds printed lines (which the model does not
+    predict) get no hint; only `other()`'s does. Compared as loose text, all three did."""
+    answer = "1. At [L6], `n = 3`.\n[/MONOLOGUE]\n[ANSWER]\nassert seq(3) == [1, 2, 3]\n[/ANSWER]\n"
+    async with running_server(tmp_path, env=replay_env(tmp_path, answer)) as client:
+        uri = open_document(client, tmp_path / "d.py", PREDICTED_DOCTESTS)
+        # (the hints are published as each prediction is judged, in the file's order)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        assert [d.message for d in diagnostics_for(client, uri)] == [
+            "predicted: other() returns [1, 2, 3], expected [4]"]

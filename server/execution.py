@@ -99,7 +99,10 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
     `if __name__ == "__main__":` block, and assignments with a call that nothing needed
     reads (`R = main()` compared only by asserts); except where the script fills a
     container the module made and the call needs (`CACHE.update(load())`, a loop adding to
-    `WORDS = set()`: _filled), or changes where a later import looks (`sys.path.insert`)."""
+    `WORDS = set()`: _filled; `register(...)` of a function that fills one), sets up the
+    state of a module the call reads a name of (`random.seed(7)`, `getcontext().prec = 3`:
+    _sets_up_module), changes the recursion limit, or changes where a later import looks
+    (`sys.path.insert`)."""
     cache = getattr(tree, "_semcoder_kept", None)
     if cache is None:
         cache = {}
@@ -127,6 +130,15 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
     # load())`, a loop adding to `WORDS = set()`): the module's functions read it filled.
     containers = {name for i, kind in enumerate(kinds) if kind in (HARMLESS, WHEN_NEEDED)
                   for name in _containers_made(body[i])}
+    # A call of the file's own function that fills such a container (`register("upper",
+    # str.upper)` doing `CODECS[name] = codec`), and a statement that sets up the state of
+    # an imported module (`random.seed(7)`, `getcontext().prec = 3`, `os.environ.setdefault
+    # (...)`): kept for a call that reads the container, or any name from that module.
+    fills = _functions_filling(body, containers) if containers else {}
+    origins = _module_origins(body)
+    from_module: dict[str, set[str]] = {}
+    for name, module in origins.items():
+        from_module.setdefault(module, set()).add(name)
     binders: dict[str, list[int]] = {}
     defines: dict[str, list[int]] = {}  # the definitions and imports that bind a name
     for i, kind in enumerate(kinds):
@@ -136,9 +148,19 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
         elif kind == ALWAYS and needs is not None:
             for name in binds[i]:
                 defines.setdefault(name, []).append(i)
-        elif kind == NEVER and containers and _may_fill(body[i]):
+        if kind == NEVER and containers and _may_fill(body[i]):
             for name in _filled(body[i]) & containers:
                 binders.setdefault(name, []).append(i)
+        if kind == NEVER and fills and _calls_own_function(body[i], fills):
+            for name in fills[body[i].value.func.id]:  # type: ignore[attr-defined]
+                binders.setdefault(name, []).append(i)
+        if kind in (NEVER, WHEN_NEEDED, HARMLESS) and origins:
+            module = _sets_up_module(body[i], origins)
+            if module == "sys" and _changes_interpreter_limits(body[i]):
+                kept.add(i)  # (the recursion limit: every call may need it)
+            elif module is not None:
+                for name in from_module.get(module, ()):
+                    binders.setdefault(name, []).append(i)
     # What is kept reads names: the statements that bind them are kept too, and so on.
     demanded: set[str] = set()
     if needs is None:
@@ -266,6 +288,88 @@ def _filled(node: ast.stmt) -> set[str]:
                 found.add(root.id)
         pending.extend(ast.iter_child_nodes(part))
     return found
+
+
+# What a statement calls on an imported module (or on what one of its functions returns) to
+# set up its state, as opposed to running something: `random.seed(7)`, `np.random.seed(0)`,
+# `os.environ.setdefault(...)`, `logging.basicConfig(...)`, `warnings.filterwarnings(...)`.
+_SET_UP_CALLS = frozenset({
+    "seed", "manual_seed", "setrecursionlimit", "set_int_max_str_digits", "setdefault", "update", "putenv",
+    "setlocale", "basicConfig", "filterwarnings", "simplefilter", "set_printoptions", "setLevel", "addHandler",
+    "register", "use", "setcontext", "set_start_method", "setswitchinterval"})
+
+
+def _module_origins(body: list[ast.stmt]) -> dict[str, str]:
+    """The names top-level imports bind, each with the top-level module it comes from
+    (`from decimal import getcontext`: getcontext -> decimal; `import numpy as np`: np ->
+    numpy)."""
+    origins: dict[str, str] = {}
+    for node in body:
+        for part in ast.walk(node) if isinstance(node, (ast.If, *_TRIES)) else [node]:
+            if isinstance(part, ast.Import):
+                for alias in part.names:
+                    origins[alias.asname or alias.name.split(".")[0]] = alias.name.split(".")[0]
+            elif isinstance(part, ast.ImportFrom) and part.module and not part.level:
+                for alias in part.names:
+                    origins[alias.asname or alias.name] = part.module.split(".")[0]
+    return origins
+
+
+def _root(node: ast.AST) -> ast.AST:
+    """The start of an attribute, item or call chain: `np` of `np.random.seed`, the call
+    `getcontext()` of `getcontext().prec`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node
+
+
+def _sets_up_module(node: ast.stmt, origins: dict[str, str]) -> str | None:
+    """The module whose state a statement sets up: a set-up call on it (`random.seed(7)`,
+    `os.environ.setdefault("A", "1")`), or an assignment into it or into what one of its
+    functions returns (`getcontext().prec = 3`, `np.random.seed`); None otherwise."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        if not isinstance(func, ast.Attribute) or func.attr not in _SET_UP_CALLS:
+            return None
+        root = _root(func.value)
+    elif isinstance(node, (ast.Assign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if len(targets) != 1 or not isinstance(targets[0], (ast.Attribute, ast.Subscript)):
+            return None
+        root = _root(targets[0])
+    else:
+        return None
+    if isinstance(root, ast.Call) and not root.args and not root.keywords:
+        root = _root(root.func)  # `getcontext()`, `decimal.getcontext()`
+    return origins.get(root.id) if isinstance(root, ast.Name) else None
+
+
+def _changes_interpreter_limits(node: ast.stmt) -> bool:
+    """`sys.setrecursionlimit(...)`, `sys.set_int_max_str_digits(...)`."""
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr in ("setrecursionlimit", "set_int_max_str_digits"))
+
+
+def _functions_filling(body: list[ast.stmt], containers: set[str]) -> dict[str, set[str]]:
+    """The file's functions that fill one of the module's containers by their own text
+    (`def register(name, codec): CODECS[name] = codec`), each with those containers."""
+    found: dict[str, set[str]] = {}
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            own, declared_global = bound_locally(node)
+            filled = set().union(*(_filled(statement) for statement in node.body)) & containers
+            filled -= own - declared_global
+            if filled:
+                found[node.name] = filled
+    return found
+
+
+def _calls_own_function(node: ast.stmt, fills: dict[str, set[str]]) -> bool:
+    """Whether a statement is a call of one of the file's functions that fill a container
+    (`register("upper", str.upper)`)."""
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id in fills)
 
 
 def _imports(node: ast.stmt) -> bool:
@@ -402,24 +506,50 @@ def definitions_only(text: str, tree: ast.Module, needs: frozenset[str] | None =
     kept = kept_statements(tree, needs)
     parts = _LINE_BREAKS.split(text)  # line, break, line, break, ..., line
     for node in tree.body:
-        if id(node) in kept:
-            continue
-        for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
-            if 2 * i < len(parts):
-                parts[2 * i] = ""
+        if id(node) not in kept:
+            _blank_statement(parts, node)
     return "".join(parts)
+
+
+def _blank_statement(parts: list[str], node: ast.stmt) -> None:
+    """Blank one top-level statement in `parts` (lines and line breaks, alternating), and
+    only it: a statement sharing a line with it (`import json; print("starting")`) stays.
+    Where code follows it on its last line (`print("x"); import json`), a `pass` stands in
+    its place there, so that what follows still starts a statement."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    if 2 * last >= len(parts):
+        return
+    end = _column(parts[2 * last], node.end_col_offset)
+    start = _column(parts[2 * first], node.col_offset)
+    rest = parts[2 * last][end:]
+    stand_in = "pass" if rest.strip() and not rest.lstrip().startswith("#") else ""
+    if first == last:
+        parts[2 * first] = parts[2 * first][:start] + stand_in + rest
+        return
+    parts[2 * first] = parts[2 * first][:start]
+    for i in range(first + 1, last):
+        parts[2 * i] = ""
+    parts[2 * last] = stand_in + rest if stand_in else ""
+
+
+def _column(line: str, offset: int | None) -> int:
+    """The index in `line` of an ast column offset (which counts UTF-8 bytes)."""
+    if offset is None:
+        return len(line)
+    if line.isascii():
+        return offset
+    return len(line.encode("utf-8")[:offset].decode("utf-8", "replace"))
 
 
 def without_top_level_asserts(text: str, tree: ast.Module) -> str:
     """The module with its top-level asserts blanked (line numbers kept): a failing assert
     must not stop the `__main__` block from running when calls are recorded (the asserts
     are checked one by one, as diagnostics)."""
-    lines = text.split("\n")
+    parts = _LINE_BREAKS.split(text)
     for node in tree.body:
         if isinstance(node, ast.Assert):
-            for i in range(node.lineno - 1, (node.end_lineno or node.lineno)):
-                lines[i] = ""
-    return "\n".join(lines)
+            _blank_statement(parts, node)
+    return "".join(parts)
 
 
 def to_document_lines(trace: dict) -> dict:

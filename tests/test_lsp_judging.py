@@ -639,3 +639,81 @@ async def test_a_doctest_compares_only_what_the_call_printed(tmp_path):
     # (what doctest itself says of the file)
     ran = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
     assert ran.stdout.count("Failed example:") == 1 and "wrong()" in ran.stdout
+
+
+STATE_SET_UP = '''import sys; sys.setrecursionlimit(5000)
+import json; print("starting")
+import os, random
+from decimal import Decimal, getcontext
+CODECS = {}
+
+
+def register(name, codec):
+    CODECS[name] = codec
+
+
+register("upper", str.upper)
+
+
+def encode(name, s):
+    return CODECS[name](s)
+
+
+def depth(n):
+    return 0 if n == 0 else 1 + depth(n - 1)
+
+
+random.seed(7)
+
+
+def roll():
+    return random.randint(1, 6)
+
+
+os.environ.setdefault("APP_MODE", "test")
+
+
+def mode():
+    return os.environ["APP_MODE"]
+
+
+getcontext().prec = 3
+
+
+def third():
+    return Decimal(1) / Decimal(3)
+
+
+def dump(d):
+    return json.dumps(d, sort_keys=True)
+
+
+assert encode("upper", "a") == "A"
+assert depth(2000) == 2000
+assert roll() == 3
+assert mode() == "test"
+assert third() == Decimal("0.333")
+assert dump({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+assert dump([]) == "{}"
+'''
+
+
+async def test_a_replayed_call_sees_the_state_the_script_sets_up(tmp_path):
+    """What the script sets up for its functions runs for the calls that need it: a call of
+    its own function that fills a container (`register(...)`), a module's state (`random.seed`,
+    `os.environ.setdefault`, `getcontext().prec = 3`), the recursion limit; and a statement
+    sharing a line with a skipped one (`import json; print("starting")`) is kept. Each gave
+    a false failure (KeyError, RecursionError, another random number, a NameError for every
+    check of the file)."""
+    path = tmp_path / "state.py"
+    path.write_text(STATE_SET_UP)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri), timeout=60)
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
+            (line_of(STATE_SET_UP, 'assert dump([])'), """assert failed: dump([]) returned '[]', expected "{}\"""")]
+        text = await hover(client, uri, line_of(STATE_SET_UP, "assert roll()"), 10)
+        assert "✓ the assert passes" in text and "starting" not in text, text
+    # (Python itself passes every assert but the last)
+    ran = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 1 and "dump([])" in ran.stderr and ran.stdout == "starting\n"

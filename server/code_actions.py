@@ -70,6 +70,32 @@ def extract_function(code: str, name: str) -> str | None:
     return None
 
 
+def keep_docstring(new_source: str, fn: FunctionInfo) -> str:
+    """`new_source` (a dedented function from the model) with `fn`'s docstring, as written,
+    where the model left it out: a repair must not delete the function's documentation, nor
+    the doctests in it, which are checks the candidate then has to pass too."""
+    if not fn.docstring:
+        return new_source
+    try:
+        new = ast.parse(new_source).body[0]
+        old = ast.parse(textwrap.dedent(fn.source)).body[0]
+    except (SyntaxError, IndexError):
+        return new_source
+    if (not isinstance(new, (ast.FunctionDef, ast.AsyncFunctionDef)) or ast.get_docstring(new) is not None
+            or not isinstance(old, (ast.FunctionDef, ast.AsyncFunctionDef)) or ast.get_docstring(old) is None):
+        return new_source
+    first = new.body[0]
+    if first.lineno == new.lineno:
+        return new_source  # (`def f(x): return x`: no line of its own to put it before)
+    old_lines = textwrap.dedent(fn.source).split("\n")
+    doc = old.body[0]
+    docstring = textwrap.dedent("\n".join(old_lines[doc.lineno - 1:doc.end_lineno]))
+    lines = new_source.split("\n")
+    body_indent = lines[first.lineno - 1][:first.col_offset]
+    return "\n".join(lines[:first.lineno - 1] + textwrap.indent(docstring, body_indent).split("\n")
+                     + lines[first.lineno - 1:])
+
+
 def replace_function(info: ModuleInfo, fn: FunctionInfo, new_source: str) -> tuple[str, types.Range]:
     """The document text with `fn` replaced by `new_source` (indented as `fn` is), and the
     range the edit replaces."""
@@ -238,6 +264,7 @@ async def repair_function(
         await ls.worker.stream(engine, prompt, params, cancel, on_delta)
         code = parser.code
         new_fn = extract_function(code, fn.name) if code else None
+        new_fn = keep_docstring(new_fn, fn) if new_fn else None
         if not new_fn or new_fn in seen:
             continue
         seen.add(new_fn)

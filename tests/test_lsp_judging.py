@@ -717,3 +717,35 @@ async def test_a_replayed_call_sees_the_state_the_script_sets_up(tmp_path):
     # (Python itself passes every assert but the last)
     ran = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path)
     assert ran.returncode == 1 and "dump([])" in ran.stderr and ran.stdout == "starting\n"
+
+
+DOCUMENTED = '''def area(w, h):
+    """The area of a w by h rectangle.
+
+    >>> area(2, 3)
+    6
+    """
+    return w + h
+
+
+assert area(3, 4) == 12
+'''
+
+
+async def test_a_repair_keeps_the_function_s_docstring_and_its_doctests(tmp_path):
+    """The model's `[Refined]` function often comes without the docstring: the edit put it
+    in place of the whole function, deleting the documentation and its doctest, and still
+    said "(verified)". The docstring stays, and its doctest is one of the checks."""
+    answer = _refined("def area(w, h):\n    return w * h\n")
+    async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+        uri = open_document(client, tmp_path / "doc.py", DOCUMENTED)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 2)
+        diag = next(d for d in diagnostics_for(client, uri) if d.message.startswith("assert failed: area(3, 4)"))
+        resolved = await _repair(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (verified)", resolved.title
+        (edit,) = resolved.edit.changes[uri]
+        assert edit.new_text == ('def area(w, h):\n    """The area of a w by h rectangle.\n\n    >>> area(2, 3)\n'
+                                 '    6\n    """\n    return w * h')
+        result = await request(client, "semcoder/repair", {"textDocument": {"uri": uri}, "position": {
+            "line": line_of(DOCUMENTED, "assert area"), "character": 8}})
+        assert result["candidates"][0]["verification"]["message"] == "passes 2 check(s)", result

@@ -1,6 +1,7 @@
 """The in-process part of the tracer is standard-library-only Python 3.9+ syntax, so it runs
 under the user's interpreter, whatever its version. This runs the same checks under this
-Python and under every other CPython 3.8+ found on PATH (pyenv shims included)."""
+Python and under every other CPython 3.9+ found on PATH (pyenv shims included; the tracer
+refuses older ones)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from semcoder_inference.tracer import Limits, Tracer, render_monologue
 _KERNEL = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
 
 
-def _interpreters(oldest: int = 8) -> list[str]:
+def _interpreters(oldest: int = 9) -> list[str]:
     """This Python and every other CPython 3.`oldest`+ found."""
     found = {sys.version_info[:2]: sys.executable}
     pyenv = Path.home() / ".pyenv" / "versions"
@@ -146,7 +147,7 @@ def _kinds(trace, function):
     return [(e["kind"], e["line"]) for e in trace["events"] if e["function"] == function]
 
 
-@pytest.mark.parametrize("python", _interpreters(oldest=9))  # 3.8 cannot import asyncio in a run
+@pytest.mark.parametrize("python", _interpreters())
 def test_async_functions_and_delegation_read_like_plain_calls_under_each_interpreter(python):
     with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
         # An async function's call is run to its end; its awaits are no yields, no resumed
@@ -200,7 +201,7 @@ def f():
 """
 
 
-@pytest.mark.parametrize("python", _interpreters(oldest=9))
+@pytest.mark.parametrize("python", _interpreters())
 def test_a_value_sent_into_a_generator_belongs_to_its_yield_line_under_each_interpreter(python):
     with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
         trace = tracer.trace_call(SEND_SOURCE, "f()")
@@ -236,7 +237,7 @@ def f(grid):
 """
 
 
-@pytest.mark.parametrize("python", _interpreters(oldest=9))
+@pytest.mark.parametrize("python", _interpreters())
 def test_loops_end_without_exceptions_and_their_else_is_no_iteration_under_each_interpreter(python):
     with Tracer(python=python, workers=1, limits=Limits(timeout_s=5, memory_mb=256)) as tracer:
         trace = tracer.trace_call(LOOP_ENDS_SOURCE, "f([[1], [-1]])")
@@ -250,7 +251,7 @@ def test_loops_end_without_exceptions_and_their_else_is_no_iteration_under_each_
         assert f[end_of_inner - 1] == (11, 2, {})
 
 
-@pytest.mark.parametrize("python", _interpreters(oldest=9))
+@pytest.mark.parametrize("python", _interpreters())
 def test_script_runs_find_calls_in_their_threads_under_each_interpreter(python):
     from kernel_probes import threads_refused_here
     from test_tracer_threads import SCRIPT
@@ -278,7 +279,7 @@ MULTI_LINE_HEADERS = (
     "    return t, i\n")
 
 
-@pytest.mark.parametrize("python", _interpreters(oldest=9))
+@pytest.mark.parametrize("python", _interpreters())
 def test_a_header_over_several_lines_counts_each_iteration_once_under_each_interpreter(python):
     """Every Python returns to a `for` header's first line (FOR_ITER) after its later lines
     before the first iteration, and 3.9 does that for a `while` condition each time: that

@@ -9,6 +9,8 @@ import ast
 import errno
 import json
 import linecache
+from math import copysign as _copysign
+from operator import index as _index
 import os
 import signal
 import _signal
@@ -232,6 +234,7 @@ class RunState:
     def result(self, status, message, **extra):
         sys.settrace(None)
         sys.setprofile(None)
+        _room_for_result()
         out = {
             "schema": SCHEMA,
             "status": status,
@@ -430,6 +433,136 @@ def _guard_timer_signals():
     signal.setitimer, signal.alarm = _guarded_setitimer, _guarded_alarm
     if _original_mask is not None:
         _signal.pthread_sigmask = _guarded_mask
+    sys.getrecursionlimit, sys.setrecursionlimit = _run_getrecursionlimit, _run_setrecursionlimit
+
+
+# The recursion limit. A run's code starts some frames deep (the zygote's and ours below
+# it), and our trace and profile functions run on top of its frames: under the limit as
+# the run set it, it would get fewer levels than `python file.py` gives it. So the
+# interpreter's limit is the run's own plus RECURSION_ROOM[0], and the run sees only its
+# own: stand-ins for sys.getrecursionlimit and sys.setrecursionlimit (installed with the
+# timer guards) take the room off and put it back, so that the code meets RecursionError
+# where a script run would, however it sets its own limit, and our frames keep their room.
+_real_getrecursionlimit, _real_setrecursionlimit = sys.getrecursionlimit, sys.setrecursionlimit
+# [the room; the frames below the run's module frame, as _limit_recursion counted them;
+# the levels our trace and profile functions take (see _hook_room)]: the room is the
+# frames below and those levels. (Not a guard: the run may set any limit, as before.)
+RECURSION_ROOM = [0, 0, 0]
+# The levels a profile function takes from the code: two before Python 3.11, one after
+# (measured: under a profile function that returns at once, a script meets RecursionError
+# two levels early on 3.9 and 3.10, one level early on 3.11 to 3.13). A trace function
+# takes one; both together, as many as the profile function (each is called one level
+# above the frame, one after the other).
+_PROFILE_ROOM = 2 if sys.version_info < (3, 11) else 1
+_INT_MAX = 2 ** 31 - 1  # (the limit is a C int)
+
+
+def _recursion_depth():
+    """The interpreter's recursion depth in this function's frame, as it counts it (which
+    its limit applies to), read from the only place it tells: sys.setrecursionlimit refuses
+    a limit at or below it. A binary search, about 3 µs."""
+    limit = _real_getrecursionlimit()
+    low, high = 0, limit  # setting `high` succeeds (this frame runs); `low`, 0 or refused
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            _real_setrecursionlimit(middle)
+        except RecursionError:
+            low = middle
+        else:
+            high = middle
+    _real_setrecursionlimit(limit)
+    return low
+
+
+def _limit_recursion(limit, levels):
+    """Give the code that the caller runs next (exec of the module, eval of the call) the
+    recursion limit `limit`, as a script's top level has it, with `levels` more for the
+    trace and profile functions that will be on (see _hook_room). Called by the frame that
+    runs the code, before it runs any."""
+    # The interpreter counts a script's module frame as 1. It counts the caller's module
+    # frame as one more than the caller's own, and before Python 3.12 one more again for
+    # exec() or eval() itself (a C function running counts then). _recursion_depth's frame
+    # is two above the caller's (through this one), and its count includes, before 3.12,
+    # the setrecursionlimit it is running: the same one more. So the frames below are its
+    # count less two. (Checked against `python file.py` on CPython 3.9 to 3.13.)
+    below = _recursion_depth() - 2
+    RECURSION_ROOM[:] = below + levels, below, levels
+    _real_setrecursionlimit(limit + below + levels)
+
+
+def _hook_room(levels):
+    """Room for our trace and profile functions from now on: `levels` more than the
+    frames below, the run's own limit kept. Such a function is called as each frame of the
+    run starts, one level above it: where that call fails at the limit, the error is raised
+    in the new frame, a level short of where a script run meets it (and the levels a
+    function's own calls take are no matter: those it makes at the limit fail inside it,
+    which lets the frame go untraced, see LineTracer.on_call). With that level more, the
+    code meets the limit at the same depth as without us; the frame it could not start,
+    only begun, is the last of its traceback (see docs/sandbox.md)."""
+    own = _real_getrecursionlimit() - RECURSION_ROOM[0]
+    room = min(RECURSION_ROOM[1] + levels, _INT_MAX - own)
+    try:
+        _real_setrecursionlimit(own + room)
+    except RecursionError:  # (a call already at the limit: no room to change it)
+        return
+    RECURSION_ROOM[0], RECURSION_ROOM[2] = room, levels
+
+
+def _room_for_result():
+    """Room for our own work on a result (reprs, the literal check, JSON), whatever limit
+    the run left: its code is done. (A run that set a limit of 5 had its return's repr fail
+    with RecursionError, and the sandbox reported itself failed.)"""
+    _real_setrecursionlimit(max(_real_getrecursionlimit(), RECURSION_ROOM[1] + 1000))
+
+
+def _run_getrecursionlimit():
+    """sys.getrecursionlimit, as a run sees it: without the frames below its code."""
+    return _real_getrecursionlimit() - RECURSION_ROOM[0]
+
+
+def _run_setrecursionlimit(limit):
+    """sys.setrecursionlimit, as a run sees it: the frames below its code keep their room
+    (see RECURSION_ROOM). Refuses what Python refuses, in its words."""
+    if type(limit) is not int or not 0 < limit <= _INT_MAX:
+        # What Python refuses (not an integer, below 1, past a C int), refused by Python,
+        # in its words: it raises before it changes anything. An integer-like object it
+        # takes sets a limit above the caller's depth, the limit with its room just below.
+        try:
+            _real_setrecursionlimit(limit)
+        except RecursionError:
+            pass
+        limit = _index(limit)
+    _, below, levels = RECURSION_ROOM
+    # As Python, refuse a limit at or below the depth of the caller (one frame below this
+    # one): that is the interpreter's own check, with this frame's depth, of the limit
+    # one more than the run's. Then the limit with its room.
+    try:
+        _real_setrecursionlimit(min(limit + below + 1, _INT_MAX))
+    except RecursionError as exc:
+        # Python's message, with the depth as the run counts it (the depth it gives is
+        # this frame's).
+        depth = str(exc).rpartition(" depth ")[2].partition(":")[0]
+        if not depth.isdigit():
+            raise
+        raise RecursionError("cannot set the recursion limit to %d at the recursion depth %d: the limit is too low"
+                             % (limit, int(depth) - 1 - below)) from None
+    room = min(below + levels, _INT_MAX - limit)  # (the room a limit near the largest leaves)
+    try:
+        _real_setrecursionlimit(limit + room)
+    except RecursionError:
+        # Only with none of our functions on, for the limit just above the caller's depth,
+        # which this frame is at: it keeps the one more (the run's next call meets the
+        # limit a level later than in a script run; getrecursionlimit still says `limit`).
+        room += 1
+    RECURSION_ROOM[0] = room
+
+
+# Named as the functions they stand in for (a run may print them, or look them up by name).
+for _stand_in, _name in ((_run_getrecursionlimit, "getrecursionlimit"), (_run_setrecursionlimit, "setrecursionlimit")):
+    _stand_in.__name__ = _stand_in.__qualname__ = _name
+    _stand_in.__module__ = "sys"
+del _stand_in, _name
 
 
 def _on_alarm(state):
@@ -460,10 +593,36 @@ def _on_cpu(state):
 _REPEATS_SHOWN = 3
 
 
-def _user_traceback(tb, filename):
+# The opcode every code object of 3.11+ runs first, after making its cells: RESUME (a
+# module's code begins with it). None before 3.11.
+_RESUME = compile("", "", "exec").co_code[0] if sys.version_info >= (3, 11) else None
+
+
+def _not_begun(tb):
+    """Whether a traceback entry is a frame that never ran an instruction of its own: one
+    the tracer's own "call" event was refused at the recursion limit. Python, untraced,
+    raises that RecursionError in the caller, at its call, so the entry is not shown."""
+    lasti = tb.tb_lasti
+    if lasti < 0 or _RESUME is None:
+        return lasti < 0  # (before 3.11: -1, or -2 on 3.10)
+    code = tb.tb_frame.f_code.co_code
+    for offset in range(0, len(code), 2):  # (its cells and free variables come first)
+        if code[offset] == _RESUME:
+            return lasti <= offset
+    return False
+
+
+def _user_traceback(tb, filename, recursion=False):
     """(the frames of `tb` in the traced file, outermost first; the line of the innermost).
     Past _REPEATS_SHOWN frames alike in a row, one entry stands for the rest, in Python's
-    words: {"line": None, "function": "f", "text": "[Previous line repeated 996 more times]"}."""
+    words: {"line": None, "function": "f", "text": "[Previous line repeated 996 more times]"}.
+    `recursion`: for a RecursionError, whose innermost frame may be one never begun."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if recursion and len(entries) > 1 and _not_begun(entries[-1]):
+        entries.pop()
     frames = []
     last, repeats = None, 0
 
@@ -473,9 +632,8 @@ def _user_traceback(tb, filename):
             frames.append({"line": None, "function": last[1], "text": "[Previous line repeated %d more time%s]" % (
                 more, "s" if more > 1 else "")})
 
-    while tb is not None:
+    for tb in entries:
         frame, line = tb.tb_frame, tb.tb_lineno
-        tb = tb.tb_next
         if frame.f_code.co_filename != filename:
             continue
         here = (line, frame.f_code.co_name)
@@ -492,7 +650,9 @@ def _user_traceback(tb, filename):
 def _exception_result(state, exc, traceback=None):
     """`traceback`: the exception's, where it is not attached to it yet (a trace function
     sees an exception on its way out of a frame, before any handler has caught it)."""
-    tb, line = _user_traceback(traceback or exc.__traceback__, state.filename)
+    own_limit = _run_getrecursionlimit()
+    _room_for_result()
+    tb, line = _user_traceback(traceback or exc.__traceback__, state.filename, isinstance(exc, RecursionError))
     if not tb:
         line = state.last_line
     message = safe_str(exc, state.repr)
@@ -502,8 +662,9 @@ def _exception_result(state, exc, traceback=None):
         return state.result("memory_limit", "stopped at the memory limit of %s MB%s" % (
             state.limits["memory_mb"], at), exception=info)
     if isinstance(exc, RecursionError):
+        # (The limit the run had: its own, if it set one.)
         return state.result("exception", "recursion limit of %d calls reached%s" % (
-            state.limits["recursion_limit"], at), exception=info)
+            own_limit, at), exception=info)
     if isinstance(exc, RuntimeError) and message in _NO_THREAD_MESSAGES:
         threads = int(state.limits.get("_threads") or 0)
         reason = (" (the sandbox allows a run at most %d threads, and each thread's stack counts towards its "
@@ -566,6 +727,7 @@ def _return_info(state, value):
     """{"repr", "literal"}: `literal` is about the value, whether its whole repr reads back
     as an equal value of the same type, not about the text here, which a limit may have cut
     (then truncated.return says so)."""
+    _room_for_result()
     limit = max(int(state.limits["max_return_repr"]), 64)
     text, cut = state.repr.shown(value, limit)
     if cut:
@@ -583,8 +745,9 @@ LITERAL_DEPTH = 100
 def is_literal(value):
     """Whether repr(value) reads back (ast.literal_eval) as an equal value of the same type,
     decided from the value itself, for a value whose text was cut: it is made only of None,
-    bools, ints (up to 4000 bits), finite floats and complex numbers, strings, bytes, lists,
-    tuples, dicts and sets (those exact types; `set()` reads back too, from Python 3.9), at
+    bools, ints (up to 4000 bits), finite floats, finite complex numbers whose zero parts'
+    signs read back (see _complex_read_back), strings, bytes, lists, tuples, dicts and sets
+    (those exact types; `set()` reads back too, from Python 3.9), at
     most LITERAL_DEPTH levels deep and of LITERAL_PARTS parts (a container that holds itself
     is deeper than any: its repr, `[1, [...]]`, reads back as another value)."""
     parts = LITERAL_PARTS
@@ -596,8 +759,11 @@ def is_literal(value):
         if kind is int:
             if item.bit_length() > 4000:  # (as _plain_repr; SafeRepr shows `<int with 5000 bits>`)
                 return False
-        elif kind is float or kind is complex:
+        elif kind is float:
             if item - item != 0:  # inf, nan: their reprs read back as names
+                return False
+        elif kind is complex:
+            if item - item != 0 or _complex_kind(item) not in _COMPLEX_READ_BACK:
                 return False
         elif kind is list or kind is tuple or kind is dict or kind is set:
             if depth >= LITERAL_DEPTH or len(item) > parts:
@@ -614,6 +780,40 @@ def is_literal(value):
         if parts < 0:
             return False
     return True
+
+
+def _complex_kind(number):
+    """What decides whether the repr of the complex `number` reads back with the signs of
+    its parts (see _COMPLEX_READ_BACK): each part's sign, and whether it is zero."""
+    real, imag = number.real, number.imag
+    return _copysign(1.0, real), real == 0, _copysign(1.0, imag), imag == 0
+
+
+def _complex_read_back():
+    """The kinds (_complex_kind) of the finite complex numbers whose repr reads back
+    (ast.literal_eval) as the same number, the signs of its parts included, as a float's
+    does: the rule (reads_back) asks that what reads back prints as the same text. -1j is
+    complex(-0.0, -1.0), printed `(-0-1j)`, which reads back as 0 - 1j, complex(0.0,
+    -1.0): equal, but printed `-1j`, and another number where the sign of a zero matters
+    (cmath's branch cuts: cmath.sqrt(complex(-4, -0.0)) is -2j; of `(-4-0j)` read back,
+    2j). Only the parts' signs and which are zero matter, not their magnitudes. Found once
+    (in the zygote) by this Python's own parser and arithmetic, which differ between
+    versions."""
+    kinds = set()
+    for real in (1.0, -1.0, 0.0, -0.0):
+        for imag in (1.0, -1.0, 0.0, -0.0):
+            number = complex(real, imag)
+            try:
+                back = ast.literal_eval(repr(number))
+            except Exception:
+                continue
+            signs = (_copysign(1.0, back.real), _copysign(1.0, back.imag)) if type(back) is complex else None
+            if back == number and signs == (_copysign(1.0, real), _copysign(1.0, imag)):
+                kinds.add(_complex_kind(number))
+    return frozenset(kinds)
+
+
+_COMPLEX_READ_BACK = _complex_read_back()
 
 
 def reads_back(value, text, same_text=None):
@@ -781,7 +981,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
         _signal.signal(signal.SIGXCPU, _on_cpu(state))
     _signal.signal(signal.SIGINT, _signal.SIG_DFL)
     apply_limits(limits)
-    sys.setrecursionlimit(int(limits["recursion_limit"]) + 50)
+    _limit_recursion(int(limits["recursion_limit"]), 0)
 
     filename = state.filename
     for path in reversed(request.get("sys_path") or []):
@@ -841,6 +1041,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
             state.module_output = (state.stdout.size, state.stderr.size)
         tracer = LineTracer(state)
         THREAD_TRACE[0] = tracer.on_call
+        _hook_room(1)  # (the trace function starts one level above each frame)
         sys.settrace(tracer.on_call)
         try:
             value = eval(call_code, namespace)
@@ -968,7 +1169,10 @@ def _call_text(name, frame, safe_repr, limit=100000):
     texts, described, literal = [], [], True
     for keyword, value in items:
         text = safe_repr(value, limit)
-        ok = reads_back(value, text)
+        # (As a return's literal: what reads back must print as the same text, or a
+        # replay would call with another value, such as `(-4-0j)`, which reads back as
+        # complex(-4.0, 0.0).)
+        ok = reads_back(value, text, lambda back: safe_repr(back, limit) == text)
         literal = literal and ok
         described.append({"name": keyword, "repr": text, "literal": ok})
         texts.append(text if keyword is None else "%s=%s" % (keyword, text))
@@ -1021,14 +1225,20 @@ def _record(state, code, entry_code, namespace):
     def profile(frame, event, arg):
         if event != "call":
             return
-        fcode = frame.f_code
-        candidates = by_name.get(fcode.co_name)
-        if candidates is None:
-            return
-        for matches, target, short in candidates:
-            if counts[target] < max_calls and matches(fcode):
-                break
-        else:
+        try:
+            fcode = frame.f_code
+            candidates = by_name.get(fcode.co_name)
+            if candidates is None:
+                return
+            for matches, target, short in candidates:
+                if counts[target] < max_calls and matches(fcode):
+                    break
+            else:
+                return
+        except RecursionError:
+            # At the recursion limit (this function's calls cross it first): this call
+            # goes unrecorded. Raised from here, the error would turn the profile function
+            # off for good, and be the code's own one level early (see _hook_room).
             return
         counts[target] += 1
         left[0] -= 1
@@ -1074,6 +1284,9 @@ def _run_profiled(state, profile, code, entry_code, namespace):
     thread and in the threads the run starts; then wait for those threads, as Python does
     before a script's process ends (daemon threads excepted). The exception that ended the
     run early (SystemExit included); None when it finished."""
+    # The module runs from this frame, deeper than run_child's, with `profile` on (and in
+    # watch mode, the trace function for the call it watches: no more room than that).
+    _limit_recursion(int(state.limits["recursion_limit"]), _PROFILE_ROOM)
     try:
         sys.setprofile(profile)
         THREAD_PROFILE[0] = profile
@@ -1135,13 +1348,20 @@ def _watch(state, code, entry_code, namespace):
         return on_watched
 
     def on_call(frame, event, arg):
-        local = tracer.on_call(frame, event, arg)
+        try:
+            local = tracer.on_call(frame, event, arg)
+        except RecursionError:  # at the limit (see _record's profile): the frame goes untraced
+            return None
         # The watched frame resuming (a generator) keeps its own local trace function.
         return on_watched if local is not None and frame is watched[0] else local
 
     def profile(frame, event, arg):
         if not watched:
-            if event == "call" and matches(frame):
+            try:
+                found = event == "call" and matches(frame)
+            except RecursionError:  # at the limit (see _record's profile): not looked at
+                return
+            if found:
                 watched.append(frame)
                 request["call"] = _call_text(target, frame, state.repr, int(state.limits["max_repr"]))[0]
                 state.caller_line = _caller_line(frame, state.filename)

@@ -70,6 +70,17 @@ class TracerError(SemcoderError):
     """The sandbox itself failed (the interpreter would not start, a zygote died)."""
 
 
+# The oldest Python the sandbox supports (docs/sandbox.md): the child's code needs it, and
+# the audit hook's checks (code objects only the compiler made) assume its imports.
+_OLDEST_PYTHON = (3, 9)
+
+
+def _version(text: object) -> tuple[int, int] | None:
+    """(3, 12) of a zygote's "3.12.1" (its sys.version's first word); None if unreadable."""
+    match = re.match(r"(\d+)\.(\d+)", text) if isinstance(text, str) else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 class _Zygote:
     """One warm process; not thread-safe (the pool hands it to one caller at a time)."""
 
@@ -128,6 +139,18 @@ class _Zygote:
                 hint="Point the python setting at another interpreter.",
             )
         self.info = hello
+        version = _version(hello.get("python"))
+        if version is not None and version < _OLDEST_PYTHON:
+            # An older one starts, but its runs fail in ways that look like the code's own:
+            # on 3.8 every import the zygote had not made (typing, dataclasses, asyncio)
+            # raised "the sandbox does not allow building code objects by hand".
+            self.close()
+            raise TracerError(
+                f"The Python interpreter {python!r} is Python {hello.get('python')}: the tracer needs Python "
+                f"{'.'.join(map(str, _OLDEST_PYTHON))} or newer.",
+                hint="Point the python setting (semcoder.execution.python) at a newer interpreter, or leave it "
+                     "empty to use the workspace's virtual environment.",
+            )
         self.same_bytecode = hello.get("bytecode") == _BYTECODE_TAG
         if isolation == "namespaces" and not hello.get("namespaces"):
             self.close()
@@ -471,6 +494,12 @@ class Tracer:
     def _base(self, source: str, filename: str | None, limits: Limits | None) -> tuple[dict, Limits]:
         if not isinstance(source, str):
             raise SemcoderError("The source to trace must be text.")
+        # A file that starts with a UTF-8 byte order mark runs under `python file.py`: its
+        # reader takes the mark off, and it is no part of the program. compile() of the text
+        # would refuse it ("invalid non-printable character U+FEFF"). It stands before the
+        # first line: line numbers are the same without it.
+        if source.startswith("\ufeff"):
+            source = source[1:]
         if limits is None or limits is self.limits:
             limits, request_limits = self.limits, dict(self._limits_request)  # validated once
         else:

@@ -22,8 +22,10 @@ def reference(obj, limit, level=0):
         if kind is str:
             out.append(repr(obj[:limit]))
             return
-        if level > 6:
-            out.append("...")
+        if level > 6:  # (its size alone: `[...]` is Python's mark of a container inside itself)
+            size = len(obj)
+            opening, closing = {list: "[]", tuple: "()", dict: "{}"}[kind]
+            out.append(opening + ("... %d item%s" % (size, "" if size == 1 else "s") if size else "") + closing)
             return
         opening, closing = {list: ("[", "]"), tuple: ("(", ")"), dict: ("{", "}")}[kind]
         out.append(opening)
@@ -182,7 +184,7 @@ def test_shown_says_when_any_limit_cut_the_text():
     cons = None
     for i in range(9):
         cons = (i, cons)
-    assert safe.shown(cons) == ("(8, (7, (6, (5, (4, (3, (2, ...)))))))", True)
+    assert safe.shown(cons) == ("(8, (7, (6, (5, (4, (3, (2, (... 2 items))))))))", True)
     assert safe.shown(list(range(100)))[1] is True  # items left out
     assert safe.shown("x" * 200)[1] is True and safe.shown(b"x" * 200)[1] is True
     assert safe.shown(2 ** 5000) == ("<int with 5001 bits>", True)

@@ -1,9 +1,11 @@
 """Bounded, safe reprs for traced values (runs inside the traced process: stdlib only,
 Python 3.9+).
 
-Builtin containers are walked here, so their size is capped and no user code runs; any
-other object's repr runs under a time budget (an interval timer), so a __repr__ that
-raises or hangs shows up as a short marker instead of breaking the run.
+Builtin containers (and subclasses of them that keep their repr) are walked here, so their
+size is capped and no user code runs: classes are compared by identity and a subclass is
+read through its builtin's own methods; any other object's repr runs under a time budget
+(an interval timer), so a __repr__ that raises or hangs shows up as a short marker instead
+of breaking the run.
 """
 
 from __future__ import annotations
@@ -166,10 +168,8 @@ class ReprBudget:
         # (the handler then ends the run once its deadline has passed).
         _setitimer(_ITIMER_REAL, min(REPR_BUDGET_S, remaining), 0.05)
         try:
-            text = repr(obj)
+            text = _plain_text(repr(obj))
             self.active = False
-            if not isinstance(text, str):
-                text = "<repr returned %s>" % type(text).__name__
         except ReprTimeout:
             text = "<repr timed out>"
             self.failed[id(obj)] = (obj, text)
@@ -185,16 +185,29 @@ class ReprBudget:
 # An object's address in a repr (`<function f at 0x7f...>`, `<list_iterator object at
 # 0x7f...>`): it differs from run to run and tells the reader nothing; left out.
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+# A thread's ident, at the end of its repr (`<Thread(Thread-1 (work), stopped 1399411...)>`,
+# daemon or not, any class of thread): as an address, it differs from run to run; left out.
+_THREAD_IDENT = re.compile(r"(, (?:started|stopped)(?: daemon)?) \d+(?=\)>)")
 # What a __repr__ that raised AttributeError shows as (see SafeRepr._walk).
 MISSING_ATTRIBUTE = "<repr failed: AttributeError>"
 
 
 def _unbudgeted_repr(obj):
     try:
-        text = repr(obj)
-        return text if isinstance(text, str) else "<repr returned %s>" % type(text).__name__
+        return _plain_text(repr(obj))
     except BaseException as exc:  # a broken __repr__ must not break the trace
         return "<repr failed: %s>" % type(exc).__name__
+
+
+def _plain_text(text):
+    """A __repr__'s result as a plain str: one may return a str subclass (repr() lets it
+    through), whose own __len__, __eq__ or __contains__ would then run, unbudgeted, in every
+    test made of the text; `str.__str__` copies it in C."""
+    if type(text) is str:
+        return text
+    if issubclass(type(text), str):  # (by the class's MRO: no `__class__` of the text's answers)
+        return str.__str__(text)
+    return "<repr returned %s>" % class_name(type(text))
 
 
 # The values SafeRepr.ends shows both ends of, when they are too long.
@@ -210,6 +223,72 @@ def _cut(text, limit):
 _OUT_OF_TIME = frozenset(("<repr timed out>", "<repr skipped: out of time>"))
 # A container found again inside itself, as Python's own reprs print it: `[1, [...]]`.
 _AGAIN = {list: "[...]", tuple: "(...)", dict: "{...}", set: "set(...)", frozenset: "frozenset(...)"}
+# The builtin containers walked here, and subclasses of them that keep their repr (see
+# _container_base): the order in which a subclass's builtin class is looked for.
+_WALKED = (list, tuple, dict, set, frozenset)
+# A container past the depth shown, by its size alone (see _deep); not `[...]`, which is how
+# Python shows a container found again inside itself.
+_DEEP = {list: "[... %d item%s]", tuple: "(... %d item%s)", dict: "{... %d item%s}", set: "{... %d item%s}",
+         frozenset: "frozenset({... %d item%s})"}
+_EMPTY = {list: "[]", tuple: "()", dict: "{}", set: "set()", frozenset: "frozenset()"}
+_NONE = type(None)
+# The most digits an int's text is made of (CPython takes quadratic time to write one: 0.2 s
+# for 100 000 digits, minutes for millions); a longer one, even where the limit would take
+# it (a run that raised sys.set_int_max_str_digits), shows as `<int with 80000 bits>`.
+INT_DIGITS_MAX = 20000
+
+
+def _container_base(kind):
+    """The builtin container class (list, tuple, dict, set or frozenset) that class `kind`
+    derives from, where it keeps that class's own repr: its values are then walked as the
+    builtin's are, through the builtin's own methods (the subclass's __len__, __iter__ or
+    items() are user code, and a set's repr would run its __iter__); None otherwise. Found
+    from the class's MRO and through `type`'s own lookup (no metaclass answers)."""
+    if not issubclass(kind, _WALKED):
+        return None
+    for base in _WALKED:
+        if issubclass(kind, base):
+            try:
+                return base if type_attribute(kind, "__repr__") is base.__repr__ else None
+            except Exception:
+                return None
+    return None
+
+
+def _deep(obj, kind, base, walk):
+    """A container deeper than reprs go: its size alone, `[... 3 items]`, a cut (Python's
+    `[...]` would read as a container found again inside itself); an empty one, whole. A set
+    subclass's keeps its class's name, as Python's repr shows it: `Bag({... 3 items})`."""
+    size = base.__len__(obj)
+    if base is kind or base is list or base is tuple or base is dict:
+        if not size:
+            return _EMPTY[base]
+        walk.cut = True
+        return _DEEP[base] % (size, "" if size == 1 else "s")
+    if not size:
+        return "%s()" % class_name(kind)
+    walk.cut = True
+    return "%s({... %d item%s})" % (class_name(kind), size, "" if size == 1 else "s")
+
+
+def _int_text(obj, limit, walk):
+    """The text of an int of over 2000 bits. Up to 4000 bits, its digits, as any int's (cut
+    like any text where longer than the limit); past that, its digits where they fit `limit`
+    (a return value's 1506 digits of 2**5000) and Python can write them, else `<int with 5001
+    bits>`, a cut. An int too long for the limit is not written out at all: see
+    INT_DIGITS_MAX. Python refuses to write more digits than sys.get_int_max_str_digits()
+    (3.11+, 3.10.7+, 3.9.14+; the run may lower it to 640, 2126 bits: hence 2000 here)."""
+    bits = obj.bit_length()
+    fewest = (bits - 1) * 30102 // 100000 + 1  # (bits - 1) * log10(2), rounded down, plus one
+    if bits <= 4000 or (fewest <= limit and fewest <= INT_DIGITS_MAX):
+        try:
+            text = int.__repr__(obj)
+        except ValueError:  # more digits than the run lets Python write
+            text = None
+        if text is not None and (bits <= 4000 or len(text) <= limit):
+            return text
+    walk.cut = True
+    return "<int with %d bits>" % bits
 
 
 class _Pass(set):
@@ -255,7 +334,8 @@ class SafeRepr:
         adds at the end of a string, shows. Values of events; a return value is cut as usual."""
         text = self(obj)
         kind = type(obj)
-        if not text.endswith("...") or kind not in ENDS_SHOWN:
+        # (by identity: `kind in ENDS_SHOWN` would hash the class, running a metaclass's own __hash__)
+        if not text.endswith("...") or (kind is not list and kind is not tuple and kind is not dict and kind is not str):
             return text
         limit = self.max_len
         if kind is str:
@@ -282,6 +362,8 @@ class SafeRepr:
                 walk.cut = True
                 out.append(", ...")
                 break
+            if type(name) is not str:  # (a key put in the __dict__ by hand: its __str__ must not run)
+                name = str.__str__(name) if issubclass(type(name), str) else self(name, 40)
             out.append("%s%s=" % (", " if index else "", name))
             self._walk(value, out, limit, level, walk)
 
@@ -305,10 +387,12 @@ class SafeRepr:
 
     def _walk(self, obj, out, limit, level, walk):
         kind = type(obj)
-        if kind in ATOMS:
-            if kind is int and obj.bit_length() > 4000:
-                walk.cut = True
-                out.append("<int with %d bits>" % obj.bit_length())
+        # Classes are told apart by identity: `kind in ATOMS` would run the __eq__ of a class
+        # whose metaclass has one (and a miss of `in` costs more than these `is`).
+        if kind is int or kind is str or kind is float or kind is bool or kind is _NONE or kind is bytes \
+                or kind is complex:
+            if kind is int and obj.bit_length() > 2000:
+                out.append(_int_text(obj, limit, walk))
             elif kind is str and len(obj) > limit:
                 walk.cut = True
                 out.append(repr(obj[:limit]))
@@ -318,72 +402,87 @@ class SafeRepr:
             else:
                 out.append(repr(obj))
             return
-        if kind is bytearray or kind is range:
-            if kind is bytearray and len(obj) > limit:
-                walk.cut = True
-            out.append(repr(obj if kind is range else bytearray(obj[:limit])))
-            return
-        if kind in (list, tuple, set, frozenset, dict):
-            if id(obj) in walk:  # found again inside itself: before the depth limit, not a cut
-                out.append(_AGAIN[kind])
-                return
-            if level > 6:
-                walk.cut = True
-                out.append("...")
-                return
-            if kind is dict:
-                opening, closing = "{", "}"
-            elif kind is list:
-                opening, closing = "[", "]"
-            elif kind is tuple:
-                opening, closing = "(", ")"
-            elif not obj:
-                out.append("set()" if kind is set else "frozenset()")
-                return
-            else:
-                opening, closing = ("{", "}") if kind is set else ("frozenset({", "})")
-            out.append(opening)
-            walk.add(id(obj))
-            used = sum(len(p) for p in out)
-            first = True
-            items = obj.items() if kind is dict else obj
-            for item in items:
-                if used > limit:
+        if kind is list or kind is tuple or kind is dict or kind is set or kind is frozenset:
+            base = kind
+        else:
+            if kind is bytearray or kind is range:
+                if kind is bytearray and len(obj) > limit:
                     walk.cut = True
-                    out.append(", ...")
-                    break
-                start = len(out)
-                if not first:
-                    out.append(", ")
-                first = False
-                if kind is dict:
-                    self._walk(item[0], out, limit, level + 1, walk)
-                    out.append(": ")
-                    self._walk(item[1], out, limit, level + 1, walk)
-                else:
-                    self._walk(item, out, limit, level + 1, walk)
-                for index in range(start, len(out)):  # only what this item added: linear, not quadratic
-                    used += len(out[index])
-            walk.discard(id(obj))
-            if kind is tuple and len(obj) == 1:
-                out.append(",")
-            out.append(closing)
+                out.append(repr(obj if kind is range else bytearray(obj[:limit])))
+                return
+            if keeps_default_repr(kind):
+                self._object(obj, kind, out, limit, level, walk)
+                return
+            base = _container_base(kind)
+            if base is None:
+                # Anything else may run user code (a __repr__, or a container's elements'
+                # reprs): it runs, under the time budget.
+                text = self.budget.call(obj)
+                if text == MISSING_ATTRIBUTE:
+                    # Its __repr__ reads an attribute not set yet: the object is still being
+                    # built (the `self` of its __init__). What it holds so far tells more.
+                    self._object(obj, kind, out, limit, level, walk)
+                    return
+                if " at 0x" in text:
+                    text = _ADDRESS.sub("", text)
+                if ")>" in text:
+                    text = _THREAD_IDENT.sub(r"\1", text)
+                if text in _OUT_OF_TIME or len(text) > limit:
+                    walk.cut = True
+                out.append(_cut(text, limit))  # (cut, it says so)
+                return
+        # A builtin container, or a subclass of one that keeps its repr (`base` is then the
+        # builtin): read through the builtin's own methods, so no __len__, __iter__ or
+        # items() of a subclass's runs.
+        if id(obj) in walk:  # found again inside itself: before the depth limit, not a cut
+            out.append(_AGAIN[base] if base is kind or base is list or base is tuple or base is dict
+                       else "%s(...)" % class_name(kind))
             return
-        if keeps_default_repr(kind):
-            self._object(obj, kind, out, limit, level, walk)
+        if level > 6:
+            out.append(_deep(obj, kind, base, walk))
             return
-        # Anything else may run user code (a __repr__, or a container's elements' reprs).
-        text = self.budget.call(obj)
-        if text == MISSING_ATTRIBUTE:
-            # Its __repr__ reads an attribute not set yet: the object is still being built
-            # (the `self` of its __init__). What it holds so far tells more.
-            self._object(obj, kind, out, limit, level, walk)
+        if base is dict:
+            opening, closing = "{", "}"
+        elif base is list:
+            opening, closing = "[", "]"
+        elif base is tuple:
+            opening, closing = "(", ")"
+        elif not (obj if base is kind else base.__len__(obj)):
+            out.append(_EMPTY[kind] if base is kind else "%s()" % class_name(kind))
             return
-        if " at 0x" in text:
-            text = _ADDRESS.sub("", text)
-        if text in _OUT_OF_TIME or len(text) > limit:
-            walk.cut = True
-        out.append(_cut(text, limit))  # (cut, it says so)
+        elif base is kind:
+            opening, closing = ("{", "}") if kind is set else ("frozenset({", "})")
+        else:
+            opening, closing = "%s({" % class_name(kind), "})"  # as Python's repr of a set subclass
+        out.append(opening)
+        walk.add(id(obj))
+        used = sum(len(p) for p in out)
+        first = True
+        if base is kind:
+            items = obj.items() if kind is dict else obj
+        else:
+            items = dict.items(obj) if base is dict else base.__iter__(obj)
+        for item in items:
+            if used > limit:
+                walk.cut = True
+                out.append(", ...")
+                break
+            start = len(out)
+            if not first:
+                out.append(", ")
+            first = False
+            if base is dict:
+                self._walk(item[0], out, limit, level + 1, walk)
+                out.append(": ")
+                self._walk(item[1], out, limit, level + 1, walk)
+            else:
+                self._walk(item, out, limit, level + 1, walk)
+            for index in range(start, len(out)):  # only what this item added: linear, not quadratic
+                used += len(out[index])
+        walk.discard(id(obj))
+        if base is tuple and (len(obj) if kind is tuple else tuple.__len__(obj)) == 1:
+            out.append(",")
+        out.append(closing)
 
     def as_object(self, obj):
         """`obj` shown as the default repr would show it (see _object), whatever its class's
@@ -415,17 +514,29 @@ class SafeRepr:
         out.append(">")
 
 
+# The values whose size a fingerprint holds (subclasses too: see fingerprint).
+_SIZED = (list, dict, set, bytearray)
+
+
 def fingerprint(value, text):
-    # The repr may be cut short; the length still reveals appends to a long list.
-    try:
-        size = len(value) if isinstance(value, (list, dict, set, bytearray)) else -1
-    except Exception:
-        size = -1
-    return (text, size)
+    """(the text, the size of a list, dict, set or bytearray, else -1): the repr may be cut
+    short; the length still reveals appends to a long list. Read without user code, on every
+    line: the class from type(value) and its MRO (isinstance would ask the value's own
+    `__class__`, through its class's __getattribute__), a subclass's size through its builtin
+    class's __len__, not its own."""
+    kind = type(value)
+    if kind is list or kind is dict or kind is set or kind is bytearray:
+        return (text, len(value))
+    if issubclass(kind, _SIZED):
+        for base in _SIZED:
+            if issubclass(kind, base):
+                return (text, base.__len__(value))
+    return (text, -1)
 
 
 # The most characters of an exception's message kept ("..." at the end where cut).
 MESSAGE_LEN = 1000
+_EXCEPTION_ARGS = BaseException.__dict__["args"].__get__  # (always a tuple: its setter makes one)
 
 
 def safe_str(exc, safe_repr):
@@ -433,13 +544,16 @@ def safe_str(exc, safe_repr):
     (`KeyError: '1'`: a key's repr; stripping the quotes would make `1` of the key '1'), at
     most MESSAGE_LEN characters; "" for an empty message (see exception_text)."""
     try:
-        if type(exc).__str__ is BaseException.__str__:
-            if len(exc.args) == 1:
-                arg = exc.args[0]
+        # (the class's __str__ and the exception's args read as BaseException.__str__ reads
+        # them, in C: an `args` property, or a metaclass's __getattribute__, is user code)
+        if type_attribute(type(exc), "__str__") is BaseException.__str__:
+            args = _EXCEPTION_ARGS(exc)
+            if len(args) == 1:
+                arg = args[0]
                 # str(arg), as Python's: a str (subclass) as it is (str.__str__ runs no user code)
                 text = str.__str__(arg) if issubclass(type(arg), str) else safe_repr(arg)
             else:
-                text = safe_repr(exc.args) if exc.args else ""
+                text = safe_repr(args) if args else ""
         else:
             text = safe_repr.budget.call(_StrProxy(exc))
         return _cut(text, MESSAGE_LEN)
@@ -451,7 +565,7 @@ def exception_text(exc, safe_repr):
     """"KeyError: '1'", or the type's name alone where the message is empty
     ("KeyboardInterrupt", not "KeyboardInterrupt: "), as Python's traceback ends."""
     message = safe_str(exc, safe_repr)
-    name = type(exc).__name__
+    name = class_name(type(exc))
     return "%s: %s" % (name, message) if message else name
 
 

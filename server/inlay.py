@@ -7,6 +7,10 @@ call, the same notion that keys the real-trace memo, see tracing.Tracing.actual_
 without their positions. A function that only moved (lines inserted or deleted above it)
 keeps its hints, moved by as many lines as it moved. Real values are only shown while
 execution is enabled, and are forgotten when the execution settings change.
+
+Where the trace was cut before the run ended (its events limit: a long loop), a line's
+values end in "… (trace cut)", as in the hover's table, kept when the hint is shortened, and
+every hint's tooltip says so: the last value shown is not where the run ended.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from semcoder_inference.errors import SemcoderError
 
 from .calls import ModuleInfo, utf16_col
 from .execution import definitions_only, without_top_level_asserts
+from .results import TRACE_CUT, trace_cut
 
 MAX_HINT_CHARS = 80
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as Python counts the ast's lines
@@ -89,6 +94,10 @@ def register(server) -> None:
             shift = fn.start - traced.start
             if job.actual is not None and not show_actual:
                 job = dataclasses.replace(job, actual=None)  # (a run that ended as execution was turned off)
+            cut = ""
+            if trace_cut(job.actual):
+                why = "stopped early" if job.actual.get("trace_stopped") else "was cut at its events limit"
+                cut = f" (the trace {why}: later values are not shown)"
             for state in job.result()["lineStates"]:  # the rows the hover shows
                 if not traced.start <= state["line"] <= traced.end:
                     continue  # (a predicted step on another function's line)
@@ -97,12 +106,15 @@ def register(server) -> None:
                     continue
                 text = ", ".join(f"{k} = {v}" for k, v in state["values"].items())
                 if len(text) > MAX_HINT_CHARS:
-                    text = text[: MAX_HINT_CHARS - 1] + "…"
+                    # (a line whose values the trace cut keeps saying so at its end)
+                    end = " " + TRACE_CUT if state.get("cut") else "…"
+                    text = text[: MAX_HINT_CHARS - len(end)] + end
                 predicted_state = state["source"] == "predicted"
                 hints.append(types.InlayHint(
                     position=types.Position(line=line, character=utf16_col(info.lines[line], len(info.lines[line].encode()))),
                     label=("≈ " if predicted_state else "") + text,
                     padding_left=True,
-                    tooltip=f"{'predicted by SemCoder' if predicted_state else 'actual run'}: {job.target.call.call}",
+                    tooltip=(f"{'predicted by SemCoder' if predicted_state else 'actual run' + cut}: "
+                             f"{job.target.call.call}"),
                 ))
         return hints

@@ -21,6 +21,30 @@ MAX_TABLE_ROWS = 40
 # A run whose module took this long before the call gets a hint about preloading its imports.
 SLOW_MODULE_S = 0.25
 MAX_MONOLOGUE_CHARS = 4000
+# A value in a diagnostic's message (a return repr may be 10,000 characters, an exception's
+# message 1,000) and in a hover (read in a small popup) is cut to this many characters,
+# then "…" and how long it is.
+MAX_MESSAGE_VALUE_CHARS = 200
+MAX_HOVER_VALUE_CHARS = 300
+# What ends a line's values where the trace was cut before the run ended (its events limit,
+# or the tracer stopped): the last value shown is where the trace stopped, not where the
+# run ended, and later values are not known.
+TRACE_CUT = "… (trace cut)"
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_VALUE_CHARS, *, cut_before: bool = False) -> str:
+    """`text`, or where longer than `limit` characters its first ones, "…" and how long it
+    is (`cut_before`: the tracer had cut it already, at that length, so it was longer)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({'over ' if cut_before else ''}{len(text):,} characters)"
+
+
+def trace_cut(trace: dict | None) -> bool:
+    """Whether a real trace ends before the run did: cut at its events limit (or at the
+    result's size), or the tracer stopped recording (`trace_stopped`). Its values are then
+    those the trace saw, not where the run ended; the run's result is its own."""
+    return bool(trace and ((trace.get("truncated") or {}).get("events") or trace.get("trace_stopped")))
 
 
 def _merge(states: dict[int, dict[str, list[str]]], line: int, name: str, value: str) -> None:
@@ -29,9 +53,14 @@ def _merge(states: dict[int, dict[str, list[str]]], line: int, name: str, value:
         seen.append(value)
 
 
-def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]:
+def _flatten(states: dict[int, dict[str, list[str]]], source: str,
+             cut_lines: frozenset[int] | set[int] = frozenset()) -> list[dict]:
+    """Line states from the values each line gave, in order. A line of `cut_lines` may have
+    given more after the trace was cut: its values end in TRACE_CUT, and the state says
+    `"cut": true`."""
     out = []
     for line in sorted(states):
+        cut = line in cut_lines
         values = {}
         places: dict[str, int] = {}  # per local, how many places inside it this line changed
         for name, seen in states[line].items():
@@ -42,11 +71,11 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str) -> list[dict]
                     continue
             if len(seen) > MAX_VALUES_PER_NAME:  # the first ones, then where the loop ended
                 seen = seen[:MAX_VALUES_PER_NAME - 1] + ["…"] + seen[-1:]
-            values[name] = " → ".join(_one_line(text) for text in seen)
+            values[name] = " → ".join([_one_line(text) for text in seen] + ([TRACE_CUT] if cut else []))
         for local, count in places.items():
             if count > MAX_PLACES_PER_NAME:
                 values[f"{local}[…]"] = f"… ({count - MAX_PLACES_PER_NAME} more places)"
-        out.append({"line": line, "values": values, "source": source})
+        out.append({"line": line, "values": values, "source": source, **({"cut": True} if cut else {})})
     return out
 
 
@@ -70,7 +99,13 @@ def actual_line_states(trace: dict | None, function: str, first: int, last: int,
                        def_line: int | None = None) -> list[dict]:
     """Values per line of `function` (document lines first..last) from a real trace. Python
     3.8+ reports a decorated function's call at its first decorator's line; its frame runs
-    no line above `def_line`, so what it reports there (the arguments) goes on `def_line`."""
+    no line above `def_line`, so what it reports there (the arguments) goes on `def_line`.
+
+    Where the trace was cut before the run ended (trace_cut: 20,000 events of a long loop),
+    the values a line shows are the first ones and the last the trace saw, not where the
+    run ended: a line that ran more than once (a loop's), and the line the trace stopped
+    on, end in TRACE_CUT. (A line that ran once before the cut shows what it gave; the
+    arguments, on the `def` line, are those of the call.)"""
     if not trace:
         return []
     events = [
@@ -82,15 +117,22 @@ def actual_line_states(trace: dict | None, function: str, first: int, last: int,
         return []
     top = min(e.get("depth", 0) for e in events)  # the traced call, not recursive calls
     states: dict[int, dict[str, list[str]]] = {}
+    runs: dict[int, int] = {}  # per line, how many times it ran
+    line = None
     for e in events:
         if e.get("depth", 0) != top:
             continue
         line = def_line if def_line is not None and e["line"] < def_line else e["line"]
+        runs[line] = runs.get(line, 0) + 1
         for name, value in (e.get("changes") or {}).items():
             _merge(states, line, str(name), str(value))
         for name, value in (e.get("globals") or {}).items():  # module globals the line changed
             _merge(states, line, f"global {name}", str(value))
-    return _flatten(states, "actual")
+    cut_lines: set[int] = set()
+    if trace_cut(trace):
+        first = def_line if def_line is not None else first
+        cut_lines = {at for at, count in runs.items() if count > 1 or at == line} - {first}
+    return _flatten(states, "actual", cut_lines)
 
 
 def predicted_line_states(steps: Iterable[dict]) -> list[dict]:
@@ -146,7 +188,7 @@ def differences(actual_trace: dict | None, actual: list[dict], predicted: list[d
         if not real_values:
             continue
         for name, value in state["values"].items():
-            if name in real_values:
+            if name in real_values and not real_values[name].endswith(TRACE_CUT):  # (its end is not known)
                 p_last, a_last = value.split(" → ")[-1], real_values[name].split(" → ")[-1]
                 if normalise_value(p_last) != normalise_value(a_last):
                     diffs.append({"line": state["line"], "what": "value", "name": name,
@@ -244,16 +286,19 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
     literals are compared, with `==`. `assert f(1)` (TRUTHY) and `assert not f(1)` (FALSY)
     pass on the truth of a value that is a literal. A doctest is judged as doctest judges it
     (judge_doctest). A call site with no expectation (a `# semcoder:` comment) passes when
-    the call returns."""
+    the call returns.
+
+    The message names each value by its first MAX_MESSAGE_VALUE_CHARS characters (shorten):
+    a diagnostic is read in a small popup, and a repr may be 10,000 characters."""
     if not trace:
         return None, None
     status = trace.get("status")
-    call = trace.get("call", "the call")
+    call = shorten(str(trace.get("call", "the call")))
     if doctest and expected is not None and status in ("ok", "exception"):
         return judge_doctest(trace, expected)
     if status == "exception" and trace.get("exception"):
         exc = trace["exception"]
-        return False, f"{call} raised {exc.get('type')}: {exc.get('message')}"
+        return False, f"{call} raised {exc.get('type')}: {_exception_message(str(exc.get('message')))}"
     if status in ("timeout", "cpu_limit", "memory_limit", "crashed"):
         return False, f"{call}: {trace.get('message') or status}"
     if status != "ok":
@@ -268,6 +313,8 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
         return None, None
     if expected in (TRUTHY, FALSY):
         return _judge_truth(trace, got, expected)
+    # (the values as the message names them; the whole ones decide)
+    got_, expected_ = _returned(trace, got), shorten(expected)
     assertion = trace.get("assertion")
     if isinstance(assertion, dict):
         if assertion.get("passed"):
@@ -275,19 +322,33 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
         if assertion.get("expected_repr") is None and assertion.get("error"):
             # The expected expression raised (a name not defined), or comparing with it did
             # (`==` of numpy arrays): the assert raises that, so it fails.
+            error = shorten(str(assertion["error"]))
             if _is_literal(expected):
-                return False, (f"assert failed: {call} returned {got}, and comparing it with the expected value "
-                               f"{expected} raised {assertion['error']}")
-            return False, f"assert failed: {call} returned {got}, but the expected value {expected} raised {assertion['error']}"
+                return False, (f"assert failed: {call} returned {got_}, and comparing it with the expected value "
+                               f"{expected_} raised {error}")
+            return False, f"assert failed: {call} returned {got_}, but the expected value {expected_} raised {error}"
         shown = assertion.get("expected_repr")
-        value = f" ({shown})" if isinstance(shown, str) and normalise_value(shown) != normalise_value(expected) else ""
-        return False, f"assert failed: {call} returned {got}, expected {expected}{value}"
+        value = (f" ({shorten(shown)})" if isinstance(shown, str) and normalise_value(shown) != normalise_value(expected)
+                 else "")
+        return False, f"assert failed: {call} returned {got_}, expected {expected_}{value}"
     if trace.get("drawn") or trace.get("awaited"):
         return None, None  # (the assert compares the generator or coroutine itself, not what it gave)
     passed = same_literal(got, expected)
     if passed is False:
-        return False, f"assert failed: {call} returned {got}, expected {expected}"
+        return False, f"assert failed: {call} returned {got_}, expected {expected_}"
     return passed, None
+
+
+def _exception_message(message: str) -> str:
+    """An exception's message as a message names it (shorten), saying where the tracer had
+    cut it already (at _EXCEPTION_MESSAGE_CHARS, ending in "...")."""
+    return shorten(message, cut_before=len(message) >= _EXCEPTION_MESSAGE_CHARS - 3 and message.endswith("..."))
+
+
+def _returned(trace: dict, got: str) -> str:
+    """The return value's repr as a message names it (shorten), saying where the tracer had
+    cut it already (its `truncated.return`)."""
+    return shorten(got, cut_before=bool((trace.get("truncated") or {}).get("return")))
 
 
 def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str | None]:
@@ -305,7 +366,8 @@ def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str
             return None, None
     if truth == (expected == TRUTHY):
         return True, None
-    return False, f"assert failed: {trace.get('call', 'the call')} returned {got}, expected {expected}"
+    return False, (f"assert failed: {shorten(str(trace.get('call', 'the call')))} returned {_returned(trace, got)}, "
+                   f"expected {expected}")
 
 
 def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
@@ -323,7 +385,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
         return None, None
     checker = _doctest.OutputChecker()
     flags, lenient = want.flags, (want.flags | _RUNNER_FLAGS) & ~want.cleared
-    call = trace.get("call", "the call")
+    call = shorten(str(trace.get("call", "the call")))  # (the message's; see judge)
 
     def verdict(check) -> bool | None:
         if check(flags):
@@ -333,7 +395,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     if trace.get("status") == "exception":
         exc = trace.get("exception") or {}
         kind, message = str(exc.get("type")), str(exc.get("message") or "")
-        raised = f"{call} raised {kind}: {message}" if message else f"{call} raised {kind}"
+        raised = f"{call} raised {kind}: {_exception_message(message)}" if message else f"{call} raised {kind}"
         if want.exc_msg is None:
             return False, raised
         lines = _exception_lines(kind, message, want.exc_msg)
@@ -348,7 +410,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
                                      option_flags) for line in lines)
 
         passed = verdict(check)
-        return passed, (f"{raised}, expected {want.exc_msg.strip()}" if passed is False else None)
+        return passed, (f"{raised}, expected {shorten(want.exc_msg.strip())}" if passed is False else None)
     truncated = trace.get("truncated") or {}
     value = trace.get("return") or {}
     shown = value.get("repr")
@@ -358,7 +420,8 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     stdout = call_output(trace)
     got = stdout + ("" if returned_none else shown + "\n")
     if want.exc_msg is not None:  # (a traceback is never what a call that returned shows)
-        return False, f"assert failed: {call} returned {shown}, expected it to raise {want.exc_msg.strip()}"
+        return False, (f"assert failed: {call} returned {_returned(trace, shown)}, "
+                       f"expected it to raise {shorten(want.exc_msg.strip())}")
     if not returned_none and truncated.get("return"):
         return None, None  # a cut repr: what doctest would see is not known
     passed = verdict(lambda option_flags: checker.check_output(want.want, got, option_flags))
@@ -369,10 +432,10 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     if passed is not False:
         return passed, None
     if stdout:
-        printed = stdout[:-1] if stdout.endswith("\n") else stdout
-        returned = "" if returned_none else f" and returned {shown}"
-        return False, f"assert failed: {call} printed {printed}{returned}, expected {expected}"
-    return False, f"assert failed: {call} returned {shown}, expected {expected}"
+        printed = shorten(stdout[:-1] if stdout.endswith("\n") else stdout)
+        returned = "" if returned_none else f" and returned {_returned(trace, shown)}"
+        return False, f"assert failed: {call} printed {printed}{returned}, expected {shorten(expected)}"
+    return False, f"assert failed: {call} returned {_returned(trace, shown)}, expected {shorten(expected)}"
 
 
 def call_output(trace: dict) -> str:
@@ -430,6 +493,16 @@ def _code(text: str) -> str:
     fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
     pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip()) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _value(text: str, *, cut_before: bool = False) -> str:
+    """A value for the hover (read in a small popup) as a code span: its first
+    MAX_HOVER_VALUE_CHARS characters and "…" where longer, and, outside the span, how long
+    it is (`cut_before`: the tracer had cut it already, so it was longer still)."""
+    if len(text) <= MAX_HOVER_VALUE_CHARS:
+        return _code(text)
+    return (f"{_code(text[:MAX_HOVER_VALUE_CHARS] + '…')} _(cut: {'over ' if cut_before else ''}"
+            f"{len(text):,} characters)_")
 
 
 def _cell(text: str) -> str:
@@ -491,8 +564,19 @@ def _verdict(result: dict) -> str | None:
         return "✓ the doctest passes"
     call = str(actual.get("call"))
     if expected in (TRUTHY, FALSY):
-        return f"✓ the assert passes: {_code(call)} is {'true' if expected == TRUTHY else 'false'}"
-    return f"✓ the assert passes: {_code(call + ' == ' + expected)}"
+        return f"✓ the assert passes: {_value(call)} is {'true' if expected == TRUTHY else 'false'}"
+    return f"✓ the assert passes: {_value(call + ' == ' + expected)}"
+
+
+def _table_value(values: str) -> str:
+    """A line's values (`0 → 1 → … → 9`) for a table cell, cut as _value cuts them, their
+    TRACE_CUT kept (it says the values shown are not where the run ended)."""
+    cut = values.endswith(TRACE_CUT)
+    if cut:
+        values = values[: -len(TRACE_CUT)]
+    if len(values) > MAX_HOVER_VALUE_CHARS:
+        values = f"{values[:MAX_HOVER_VALUE_CHARS]}… ({len(values):,} characters, cut)" + (" → " if cut else "")
+    return values + (TRACE_CUT if cut else "")
 
 
 def render_markdown(result: dict, lines: list[str]) -> str:
@@ -512,28 +596,29 @@ def render_markdown(result: dict, lines: list[str]) -> str:
                 "asserts": "where the file's asserts call it"}.get(
             result.get("callSource"), "where it runs")
         where = f"traced {runs}" + (f", from line {caller + 1}" if isinstance(caller, int) and caller >= 0 else "")
-    out.append(f"**SemCoder** · {_code(result['call'])} ({where})")
+    out.append(f"**SemCoder** · {_value(result['call'])} ({where})")
     if result.get("expected") is not None:
-        out.append(f"expected: {_code(result['expected'])}")
+        out.append(f"expected: {_value(result['expected'])}")
     if actual is not None:
         out.append("")
         out.append("#### Actual run")
         status = actual.get("status")
         if status == "ok":
-            ret = (actual.get("return") or {}).get("repr")
+            ret = _value(str((actual.get("return") or {}).get("repr")),
+                         cut_before=bool((actual.get("truncated") or {}).get("return")))
             drawn = actual.get("drawn")
             if drawn:  # a generator function: drawn as list() draws it (the tracer's `drawn`)
                 more = "" if drawn.get("ended") else f", its first {drawn.get('items')} items only"
-                out.append(f"yielded {_code(str(ret))} (a generator, drawn with `list()`{more})")
+                out.append(f"yielded {ret} (a generator, drawn with `list()`{more})")
             else:
                 awaited = " (a coroutine, run to its end with `asyncio.run`)" if actual.get("awaited") else ""
-                out.append(f"returned {_code(str(ret))}{awaited}")
+                out.append(f"returned {ret}{awaited}")
         elif status == "exception" and actual.get("exception"):
             exc = actual["exception"]
             line = exc.get("line")
             where = f" at line {line + 1}" if isinstance(line, int) and line >= 0 else ""
             message = exc.get("message")  # ("KeyboardInterrupt" alone where it is empty, as Python writes it)
-            out.append(f"raised {_code(str(exc.get('type')) + (': ' + str(message) if message else ''))}{where}")
+            out.append(f"raised {_value(str(exc.get('type')) + (': ' + str(message) if message else ''))}{where}")
         elif status == "crashed":
             said = actual.get("message") or "the process died"
             # (the executor's own failures say so already: "The sandbox crashed: …")
@@ -542,6 +627,12 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             out.append(f"⚠ {actual.get('message') or status}")
         if actual.get("trace_stopped"):
             out.append(f"⚠ The trace stops early: {actual['trace_stopped']}.")
+        elif (actual.get("truncated") or {}).get("events"):
+            # The run went on to its result, above; its lines' values are only the trace's.
+            kept = len(actual.get("events") or [])
+            out.append(f"⚠ The trace was cut at its events limit (its first {kept:,} events are kept): later "
+                       f"values are not shown, and a line's last value shown, before {_code(TRACE_CUT)}, is where "
+                       "the trace stopped, not where the run ended.")
         verdict = _verdict(result)
         if verdict:
             out.append(verdict)
@@ -566,7 +657,7 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             mark = "≈ " if state["source"] == "predicted" else ""
             # Each value literally, as a code span: a repr is no Markdown (`'__init__'` would
             # turn bold, `<Node object>` into an HTML tag).
-            values = ", ".join(_code(f"{k} = {v}") for k, v in state["values"].items())
+            values = ", ".join(_code(f"{k} = {_table_value(v)}") for k, v in state["values"].items())
             out.append(f"| {line + 1} {_cell(_code(code[:60]))} | {mark}{_cell(values)} |")
         if len(states) > MAX_TABLE_ROWS:
             out.append(f"| … | {len(states) - MAX_TABLE_ROWS} more lines |")
@@ -586,7 +677,7 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             title += " (failed)"
         out.append(title)
         if pred.get("output") is not None:
-            out.append(f"returns {_code(pred['output'])}")
+            out.append(f"returns {_value(pred['output'])}")
         if status == "error" and pred.get("message"):
             out.append(f"⚠ {pred['message']}")
         if status in ("pending", "generating", "partial"):
@@ -605,9 +696,10 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         out.append("#### Prediction differs from the actual run")
         for d in diffs:
             if d["what"] == "return":
-                out.append(f"- result: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
+                out.append(f"- result: predicted {_value(d['predicted'])}, actual {_value(d['actual'])}")
             else:
-                out.append(f"- line {d['line'] + 1}, {_code(str(d['name']))}: predicted {_code(d['predicted'])}, actual {_code(d['actual'])}")
+                out.append(f"- line {d['line'] + 1}, {_code(str(d['name']))}: predicted {_value(d['predicted'])}, "
+                           f"actual {_value(d['actual'])}")
     elif actual is not None and status == "complete" and pred.get("output") is not None:
         out.append("")
         out.append("Prediction matches the actual run.")

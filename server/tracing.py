@@ -8,6 +8,7 @@ its parts each time it is asked for, so a hover during generation shows what is 
 from __future__ import annotations
 
 import ast
+import asyncio
 import dataclasses
 import logging
 import os
@@ -305,6 +306,10 @@ class Tracing:
         self._actual_memo: OrderedDict[str, _Memo] = OrderedDict()
         self._memo_bytes = 0
         self._memo_versions: dict[tuple[str, str], str] = {}  # group -> its latest version
+        # The real traces being run: key -> the future of its trace. A second request for a
+        # trace in flight (a hover while the diagnostics run the same call) waits for it
+        # rather than running it again (see _shared_run).
+        self._in_flight: dict[str, asyncio.Future] = {}
         # What a run may read that no Python file's count of changes holds (a data file such
         # as config.json): each save of a document, and semcoder.clearCache, count one, and
         # every real trace of every file runs again (part of every memo key).
@@ -580,23 +585,58 @@ class Tracing:
     async def watched_trace(self, target: Target) -> dict:
         """The real trace of a call whose values are not literals, where the file makes it:
         the `__main__` block or the tests run again, and the first call of the function is
-        traced (Tracer.watch_call)."""
+        traced (Tracer.watch_call). A call under the cursor in a top-level assert is made by
+        that assert, which the file then runs, with the asserts before it, as their
+        conditions alone (see _runnable)."""
         exec_settings = self.server.settings.execution
-        source = _runnable(target.info)
         fn = target.function
         # The call under the cursor is the first one made from its line; a recorded one is
         # the first made at all.
         from_line = target.call.line + 1 if target.call.origin == "cursor" else None
+        running = _top_level_assert(target.info, target.call.line) if from_line is not None else None
+        source = _runnable(target.info, running)
         group = (target.uri, "watched")
-        version = self._memo_version(group, source)
-        key = make_key(version, fn.name, target.call.entry or "", from_line)
-        memo = self._memo_get(key)
-        if memo is not None:
-            return memo
-        trace = await self.server.executor.watch_call(
+        # (the file as it runs without any assert: the traces from different asserts'
+        # lines are of one version of the file, and must not drop each other's)
+        version = self._memo_version(group, _runnable(target.info))
+        key = make_key(version, fn.name, target.call.entry or "", from_line, running is not None)
+        return await self._shared_run(key, group, version, lambda: self.server.executor.watch_call(
             exec_settings, source, fn.name, self.server.documents.path(target.uri),
-            entry=target.call.entry, target_line=fn.start + 1, from_line=from_line)
+            entry=target.call.entry, target_line=fn.start + 1, from_line=from_line))
+
+    async def _shared_run(self, key: str, group: tuple[str, str], version: str, run) -> dict:
+        """The real trace of `key`: the memo's, else the one a run in flight for the same key
+        gives (a hover during the diagnostics' run of that call: one run, not two, each up
+        to the time limit, one after the other on the execution thread), else `run()`'s,
+        kept (_remember_actual). Where the run waited for is cancelled (its diagnostics were
+        cancelled by an edit, its hover by the client) or fails, the waiting request runs it
+        itself; a waiter that is cancelled leaves the run to the others."""
+        while True:
+            memo = self._memo_get(key)
+            if memo is not None:
+                return memo
+            pending = self._in_flight.get(key)
+            if pending is None:
+                break
+            await asyncio.wait([pending])  # (cancelling this request cancels no one else's run)
+            if not pending.cancelled() and pending.exception() is None:
+                return pending.result()
+        future = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            trace = await run()
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # (retrieved: a future no one waited for must not log it)
+            raise
+        finally:
+            if self._in_flight.get(key) is future:
+                del self._in_flight[key]
         self._remember_actual(key, trace, group, version)
+        future.set_result(trace)
         return trace
 
     def _memo_version(self, group: tuple[str, str], code: str) -> str:
@@ -688,14 +728,8 @@ class Tracing:
         # other's traces as if the file had changed)
         version = self._memo_version(group, target.info.text)
         key = make_key(version, target.call.call, expect)
-        memo = self._memo_get(key)
-        if memo is not None:
-            return memo
-        trace = await self.server.executor.trace_call(
-            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect
-        )
-        self._remember_actual(key, trace, group, version)
-        return trace
+        return await self._shared_run(key, group, version, lambda: self.server.executor.trace_call(
+            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect))
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
         if not predict or target.call.watched:
@@ -740,12 +774,56 @@ def _what_runs(info: ModuleInfo, line: int) -> tuple[bool, str | None]:
     return False, None
 
 
-def _runnable(info: ModuleInfo) -> str:
+def _runnable(info: ModuleInfo, running: ast.Assert | None = None) -> str:
     """The file as its `__main__` block or tests run it here: top-level asserts blanked (a
-    failing one must not stop the run; they are checked one by one, as diagnostics)."""
+    failing one must not stop the run; they are checked one by one, as diagnostics). With
+    `running` (a top-level assert whose line makes the call to trace), that assert runs, as
+    an expression of its condition: the call is made where and as the file makes it, and a
+    false condition stops nothing (see _running_condition). So do the top-level asserts
+    before it: Python has run them when it reaches that line, and what they call may keep
+    state (`assert counter() == 1` before `assert counter() == 2`: the second call gives 2).
+    One that raises ends the run there, as it ends Python's; the asserts after it do not
+    run (Python has not run them yet)."""
     from .execution import without_top_level_asserts
 
-    return without_top_level_asserts(info.text, _tree(info))
+    blanked = without_top_level_asserts(info.text, _tree(info))
+    if running is None:
+        return blanked
+    for node in _tree(info).body:
+        # (an assert that shares a line with the running one is left out: a line holds one)
+        if isinstance(node, ast.Assert) and (node is running or (node.end_lineno or node.lineno) < running.lineno):
+            blanked = _running_condition(info, blanked, node)
+    return blanked
+
+
+def _top_level_assert(info: ModuleInfo, line: int) -> ast.Assert | None:
+    """The top-level assert whose condition covers `line` (0-based), if any."""
+    for node in _tree(info).body:
+        if isinstance(node, ast.Assert):
+            test = node.test
+            if test.lineno - 1 <= line <= (test.end_lineno or test.lineno) - 1:
+                return node
+    return None
+
+
+def _running_condition(info: ModuleInfo, blanked: str, node: ast.Assert) -> str:
+    """`blanked` (the file with its top-level asserts blanked, line numbers kept) with the
+    assert `node` back as an expression statement of its condition, in parentheses, on the
+    lines it had: `assert ident(LIMIT) == 0, "why"` runs as `(ident(LIMIT) == 0)`. Python
+    evaluates an assert's message only when it fails, and a failing assert would end the
+    run: the message is left out, and the condition's value is dropped."""
+    condition = info.segment(node.test)
+    if not condition:
+        return blanked
+    lines = blanked.split("\n")
+    parts = condition.split("\n")  # (as without_top_level_asserts splits: a "\r" stays on its line)
+    first = node.test.lineno - 1
+    parts[0] = "(" + parts[0]
+    parts[-1] += ")"
+    if first + len(parts) > len(lines):
+        return blanked
+    lines[first : first + len(parts)] = parts
+    return "\n".join(lines)
 
 
 def _stat(path: str) -> tuple:

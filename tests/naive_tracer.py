@@ -93,9 +93,32 @@ def _name(code) -> str:
     return getattr(code, "co_qualname", code.co_name)
 
 
+class _OwnFrames(ast.NodeTransformer):
+    """A list, set or dict comprehension as a call of list(), set() or dict() on a generator
+    expression: a frame of its own, untraced, as comprehensions had until Python 3.12
+    inlined them into their function's frame (PEP 709), where their loop reports a line
+    per item and their variables show among the function's locals. What the code means,
+    and what the tracer reports, is the 3.11 reading."""
+
+    def visit_ListComp(self, node):
+        return self._call("__naive_list__", node, node.elt)
+
+    def visit_SetComp(self, node):
+        return self._call("__naive_set__", node, node.elt)
+
+    def visit_DictComp(self, node):
+        return self._call("__naive_dict__", node, ast.Tuple([node.key, node.value], ast.Load()))
+
+    def _call(self, name, node, element):
+        self.generic_visit(node)
+        generator = ast.copy_location(ast.GeneratorExp(element, node.generators), node)
+        return ast.copy_location(ast.Call(ast.copy_location(ast.Name(name, ast.Load()), node), [generator], []), node)
+
+
 def _run(source: str, call: str, local):
-    namespace: dict = {"__name__": "naive"}
-    exec(compile(source, FILENAME, "exec"), namespace)
+    namespace: dict = {"__name__": "naive", "__naive_list__": list, "__naive_set__": set, "__naive_dict__": dict}
+    tree = ast.fix_missing_locations(_OwnFrames().visit(ast.parse(source)))
+    exec(compile(tree, FILENAME, "exec"), namespace)
     frames: dict = {}
 
     def on_call(frame, event, arg):

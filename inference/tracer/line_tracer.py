@@ -16,9 +16,10 @@ import itertools
 import opcode
 import operator
 import sys
+from weakref import ref as _weakref
 
-from .safe_repr import (ATOMS, ENDS_SHOWN, OBJECT_REPR, attribute_map, class_name, exception_text, fingerprint,
-                        keeps_default_repr, type_attribute)
+from .safe_repr import (ATOMS, ENDS_SHOWN, MESSAGE_LEN, OBJECT_REPR, attribute_map, class_name, exception_text,
+                        fingerprint, keeps_default_repr, type_attribute)
 
 def loop_table(tree):
     """Loops of a module, as plain lists (so the server can work them out and send them):
@@ -133,6 +134,38 @@ def _yielded_value(frame, value):
 _AWAITING = object()
 
 
+_args = BaseException.__dict__["args"].__get__  # (read in C: a class's own `args` runs no code)
+
+
+def _raised_text(exc, safe_repr):
+    """The text of an "exception" event: "Type: message", as exception_text writes it,
+    but where the exception's class has a `__str__` of the traced file's, the message is
+    the one BaseException.__str__ makes of its args, without running that `__str__`: the
+    exception may well be caught, and code of the traced file run by the tracer changes
+    the run (a `__str__` that counts its calls). The run's final, uncaught exception is
+    written by child.py, with the class's own `__str__`, as Python's traceback would."""
+    kind = type(exc)
+    try:
+        method = type_attribute(kind, "__str__")
+    except Exception:
+        method = None
+    if not _traced_repr(method):
+        return exception_text(exc, safe_repr)  # (a builtin's __str__, KeyError's quotes; a library's)
+    try:
+        args = _args(exc)
+        if len(args) == 1:
+            arg = args[0]
+            message = str.__str__(arg) if issubclass(type(arg), str) else safe_repr(arg)  # (as str() of it)
+        else:
+            message = safe_repr(args) if args else ""
+        if len(message) > MESSAGE_LEN:
+            message = message[:MESSAGE_LEN - 3] + "..."
+    except Exception:
+        message = ""
+    name = class_name(kind)
+    return "%s: %s" % (name, message) if message else name
+
+
 # What a local's snapshot remembers of a container (list, tuple, dict, set) or an object
 # with the default repr, and of those it holds: a _Node per container, down to the atoms.
 # A local is known to be unchanged, without its repr, when it still holds the same objects
@@ -198,7 +231,7 @@ def _has_own_repr(kind):
 
 
 def _traced_repr(method):
-    """Whether a class's `__repr__` is a plain function of the traced file."""
+    """Whether a class's `__repr__` (or `__str__`) is a plain function of the traced file."""
     return type(method) is _FUNCTION and method.__code__.co_filename == _traced_file[0]
 
 
@@ -381,10 +414,36 @@ def _place(kind, key):
 _ADDED = object()
 
 
+def _with_place(value, route, was):
+    """A copy of `value` with the part at `route` (see _refresh) as it `was` (_ADDED: a
+    key added, left out), copying each list, tuple or dict on the way; None where the
+    route goes through anything else."""
+    kind, key = route[0]
+    if kind is list or kind is tuple:
+        copy = list(value)
+    elif kind is dict:
+        copy = dict(value)
+    else:
+        return None
+    if len(route) > 1:
+        inner = _with_place(copy[key], route[1:], was)
+        if inner is None:
+            return None
+        copy[key] = inner
+    elif was is _ADDED:
+        if kind is not dict:
+            return None
+        del copy[key]
+    else:
+        copy[key] = was
+    return tuple(copy) if kind is tuple else copy
+
+
 def _refresh(value, kind, node, budget, depth=0, above=()):
     """Compare `value` with what `node` remembers of it, and remember it anew: (its node
     now, where it changed). Where: a list of (name relative to `value`, the part there, the
-    part it replaced, or _ADDED), empty when nothing changed that the node can tell; None
+    part it replaced, or _ADDED, the way to it: (class, key or index) of each level), empty
+    when nothing changed that the node can tell; None
     when it changed as a whole: items added to a list or removed, keys removed or replaced,
     more than _PLACES_MAX places, or a place that has no name. The nodes of unchanged parts
     are kept (the budget is not exact where a rebuild follows a partial refresh)."""
@@ -428,7 +487,8 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
             break
         old, part = items[first + at], new[start + at]
         if type(old) not in _ATOM_TYPES or type(part) not in _ATOM_TYPES or _atoms_differ(old, part):
-            found.append((_place(kind, items[at] if mapping else at), part, _ADDED if at in veiled else old))
+            key = items[at] if mapping else at
+            found.append((_place(kind, key), part, _ADDED if at in veiled else old, ((kind, key),)))
     children = []
     kept = True
     lost = False  # a part no longer remembered (past the budget now, or its class changed)
@@ -451,10 +511,12 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
             children.append((at, fresh))
         if below is None or below:
             hot = at if hot < 0 and fresh is not None else hot
-            place = _place(kind, items[at] if mapping else at)
-            found += [(place, part, part)] if below is None or place is None else \
-                [(place + name, inner, was) for name, inner, was in below]
-    found += [(_place(kind, new[at] if mapping else at), new[start + at], _ADDED) for at in range(size, now)]
+            key = items[at] if mapping else at
+            place = _place(kind, key)
+            found += [(place, part, part, ((kind, key),))] if below is None or place is None else \
+                [(place + name, inner, was, ((kind, key),) + route) for name, inner, was, route in below]
+    found += [(_place(kind, new[at] if mapping else at), new[start + at], _ADDED, ((kind, new[at] if mapping else at),))
+              for at in range(size, now)]
     if kept and same is None:
         return node, found
     fresh = _Node()
@@ -471,7 +533,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
     _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost,
             mapping and _has_own_repr(kind))
-    if len(found) > _PLACES_MAX or any(place is None for place, _, _ in found):
+    if len(found) > _PLACES_MAX or any(place is None for place, _, _, _ in found):
         return fresh, None
     return fresh, found
 
@@ -586,9 +648,112 @@ def _watched_globals(code, module_globals):
 _CODE = type(_watched_globals.__code__)
 
 
+# Python 3.12+ runs a list, set or dict comprehension inside the frame of the function
+# that has it (PEP 709), not in a frame of its own, which the tracer leaves untraced (see
+# _SKIPPED_CODE): its loop reports a "line" event per item, and its variables show among
+# the function's locals while it runs, over a local of the same name (whose value the
+# comprehension keeps on the stack and puts back when done). What Python 3.11 shows is
+# what the code means: the line runs once, and the function's `x` never was the
+# comprehension's. So the events of those instructions are no steps of their own, and the
+# function's locals are read only before and after them.
+_LOAD_FAST_AND_CLEAR = opcode.opmap.get("LOAD_FAST_AND_CLEAR")  # (only an inlined comprehension uses it)
+_INLINING = _LOAD_FAST_AND_CLEAR is not None
+
+
+def _inlined_comprehensions(code):
+    """The instructions of the comprehensions Python inlined into `code`, as [first, end)
+    offsets: those during which a comprehension's names hold its own values, not the
+    function's; None when there are none. Read from the bytecode: the instructions that
+    save the enclosing values (LOAD_FAST_AND_CLEAR) start one, its loop (FOR_ITER, or
+    GET_ANEXT for `async for`) runs until the last jump back to it, and the stores after
+    that put the names back; its clean-up (the handler of the exception-table entries just
+    after the start, ending in RERAISE) puts them back when it raises, and the code out of
+    line that those entries cover (an `await`'s, an `async for`'s end) is its own too."""
+    if bytes((_LOAD_FAST_AND_CLEAR,)) not in code.co_code[::2]:  # (opcodes only, not their arguments)
+        return None
+    import dis  # (only runs whose code has such comprehensions pay for it)
+
+    instructions = list(dis.get_instructions(code))
+    entries = dis.Bytecode(code).exception_entries
+    offsets = [instruction.offset for instruction in instructions]
+    groups = []  # (its first instruction's index, the names it saves)
+    index = 0
+    while index < len(instructions):
+        if instructions[index].opcode != _LOAD_FAST_AND_CLEAR:
+            index += 1
+            continue
+        first = index
+        while index < len(instructions) and instructions[index].opcode == _LOAD_FAST_AND_CLEAR:
+            index += 1
+        groups.append((first, frozenset(instruction.argval for instruction in instructions[first:index])))
+    cleanups = {}  # each one's clean-up: its first instruction → its RERAISE
+    targets = []
+    for first, _ in groups:
+        after = [entry for entry in entries if entry.start >= offsets[first]]
+        target = min(after, key=operator.attrgetter("start")).target if after else None
+        if target is not None:
+            cleanups[target] = next((offset for offset, instruction in zip(offsets, instructions)
+                                     if offset >= target and instruction.opname == "RERAISE"), target)
+        targets.append(target)
+
+    def in_cleanup(offset):
+        return any(start <= offset <= last for start, last in cleanups.items())
+
+    regions = []
+    for (first, names), target in zip(groups, targets):
+        end = _comprehension_end(instructions, first, names, in_cleanup)
+        if end is None:
+            continue  # (a form not known: its events are left as they are)
+        # (From past its first save: a line event at that one is the line's own, entering it.)
+        spans = [(offsets[first + 1], end)]
+        if target is not None:
+            spans.append((target, cleanups[target] + 1))
+            spans += [(entry.start, entry.end) for entry in entries
+                      if entry.target == target and not in_cleanup(entry.start)]
+        regions += spans
+    return tuple(regions) or None
+
+
+_STORES = frozenset(("STORE_FAST", "STORE_FAST_STORE_FAST", "STORE_FAST_LOAD_FAST"))
+_LOOP_HEADS = frozenset(("FOR_ITER", "GET_ANEXT"))
+
+
+def _comprehension_end(instructions, first, names, in_cleanup):
+    """The offset just past the stores that put back `names` once the comprehension whose
+    saving instructions start at instructions[first] has run its loop; None where the
+    bytecode is not of the form known."""
+    import dis
+
+    head = next((instruction.offset for instruction in instructions[first:] if instruction.opname in _LOOP_HEADS),
+                None)
+    if head is None:
+        return None
+    jumps = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+    last_jump = max((instruction.offset for instruction in instructions
+                     if instruction.opcode in jumps and instruction.argval == head), default=head)
+    left = set(names)
+    for index, instruction in enumerate(instructions):
+        if instruction.offset <= last_jump or instruction.opname not in _STORES or in_cleanup(instruction.offset):
+            continue
+        stored = instruction.argval if type(instruction.argval) is tuple else (instruction.argval,)
+        left.difference_update(stored[:1] if instruction.opname == "STORE_FAST_LOAD_FAST" else stored)
+        if not left:
+            return instructions[index + 1].offset if index + 1 < len(instructions) else instruction.offset + 2
+    return None
+
+
+def _in_comprehension(inlined, at):
+    """Whether the instruction at offset `at` is one of an inlined comprehension's (see
+    _inlined_comprehensions)."""
+    for start, end in inlined:
+        if start <= at < end:
+            return True
+    return False
+
+
 class _Frame:
     __slots__ = ("depth", "snapshot", "pending", "loops", "awaiting", "thread", "raised_at", "watched",
-                 "global_snapshot", "checking")
+                 "global_snapshot", "checking", "inlined")
 
     def __init__(self, depth, thread, watched):
         self.depth = depth
@@ -603,6 +768,7 @@ class _Frame:
         # (header, its last line) of a loop whose iteration was just counted, until a line
         # past its header runs: the header's lines until then are that iteration's check
         self.checking = None
+        self.inlined = None  # its code's inlined comprehensions (see _inlined_comprehensions)
 
 
 class _Deep:
@@ -640,6 +806,9 @@ class LineTracer:
         # are traced, not a caller of it that the event loop resumes (an outer coroutine).
         self.only_within = False
         self._watched = {}  # code object → the globals it watches (see _watched_globals)
+        self._awaited = False  # a traced coroutine has awaited (see _task_depth)
+        self._inlined = {}  # code object → its inlined comprehensions (see _inlined_comprehensions)
+        self._made = {}  # id → (weak reference, fingerprint, node): see _made_text
 
     def _stop_recording(self):
         self.recording = False
@@ -677,45 +846,60 @@ class LineTracer:
                     held = node is not None and (node.complete or node.veiled) and _unchanged(value, kind, node)
                 except Exception:  # (see below)
                     pass
-                if held and node.complete:
-                    continue  # the same repr
+                if held:
+                    # The same repr; or, where a `__repr__` of the traced file's shows it (a
+                    # part of it), the text made when its state was last seen: that code
+                    # runs again only once what it can read has changed (it may count its
+                    # calls, print, change the object: run on every line, it changed the run).
+                    continue
+            elif kind not in _ATOM_TYPES and kind not in _CONTAINERS:
+                made = self._made_text(value, kind)
+                if made is not None:  # (its text, made in another frame, still holds)
+                    changes[name] = made[0][0]
+                    snapshot[name] = (value,) + made
+                    continue
             text = safe_repr.ends(value) if kind in ENDS_SHOWN else safe_repr(value)
             fp = fingerprint(value, text)
             node = places = None
+            cut = "..." in text or " object>" in text
             try:
                 if kind in _ATOM_TYPES:
                     pass
-                elif held:
-                    # A `__repr__` of the traced file's may read anything: its text is
-                    # worked out again, but nothing the node holds changed.
-                    node, places = old[2], []
-                elif same_object and old[2] is not None and (old[1] == fp or old[2].children):
-                    # (places are needed only where the text looks the same; a nested value
-                    # keeps the nodes of its unchanged parts)
+                elif same_object and old[2] is not None and (old[1] == fp or old[2].children or cut):
+                    # (places are needed only where the text may not show them; a nested
+                    # value keeps the nodes of its unchanged parts)
                     node, places = _refresh(value, kind, old[2], [_NODE_BUDGET])
                 else:
                     node = _node(value, kind, [_NODE_BUDGET])
+                if kind not in _CONTAINERS and node is not None and node.items is not None and _has_own_repr(kind):
+                    self._keep_text(value, fp, node)
             except Exception:
                 # Nodes read only builtin containers and attributes through their
                 # descriptors, but a class can still be odd (a metaclass that answers
                 # `__repr__` itself): then the text alone tells, and the run goes on. An
                 # exception here would be raised in the user's code.
                 node = places = None
-            if not same_object or old[1] != fp:
+            if not same_object or old[1] != fp and not (
+                    cut and places and len(places) > 1 and not self._all_shown(value, kind, text, places, node)):
+                # (a new text shows the change where it shows every place that changed; one
+                # place is what changed the text)
                 changes[name] = text
-            elif "..." in text or " object>" in text or (node is not None and node.veiled):
-                # The same text, cut (or with an object deep inside shown by its class
-                # alone, or by a `__repr__` that may leave out what changed): list the
-                # places that changed where it does not show.
+            elif cut or (node is not None and node.veiled):
+                # The text cut (or with an object deep inside shown by its class alone, or
+                # by a `__repr__` that may leave out what changed), and the same, or not
+                # showing every place that changed: list those places.
                 if places is None and node is not None:  # (no node: the text alone tells)
                     changes[name] = self._whole(value, kind, text)
-                for place, part, was in places or ():
+                listed = len(changes)
+                for place, part, was, _ in places or ():
                     if was is part:  # changed inside, in more places than are listed
                         changes[name + place] = self._whole(part, type(part), None)
                         continue
                     shown = safe_repr.ends(part)  # (`ends` is the plain repr where it shows no ends)
                     if was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
                         changes[name + place] = shown  # (not another object that reads the same)
+                if old[1] != fp and len(changes) == listed:
+                    changes[name] = text  # (its text changed, though no place reads otherwise)
             snapshot[name] = (value, fp, node)
         if len(snapshot) > len(pairs):
             # A name deleted (`del x`): forgotten, so that its object goes when the code lets
@@ -724,6 +908,58 @@ class LineTracer:
             for name in [name for name in snapshot if name not in current]:
                 del snapshot[name]
         return changes
+
+    def _made_text(self, value, kind):
+        """(fingerprint, node) of an object of a class with a `__repr__` of the traced file's
+        whose text some frame made (_keep_text) while it held what it holds now: the object
+        new to a frame (an argument, `self` of each method called) shows that text, and
+        that code does not run again. None otherwise."""
+        known = self._made.get(id(value))
+        if known is None or known[0]() is not value:
+            return None
+        try:
+            return known[1:] if _unchanged(value, kind, known[2]) else None
+        except Exception:  # (see _compare)
+            return None
+
+    def _value_text(self, value):
+        """The text of a value returned or yielded: the one made already where it is an
+        object whose `__repr__` is the traced file's, and that still holds (_made_text)."""
+        kind = type(value)
+        if kind not in _ATOM_TYPES and kind not in _CONTAINERS:
+            made = self._made_text(value, kind)
+            if made is not None:
+                return made[0][0]
+        return self.repr(value)
+
+    def _keep_text(self, value, fp, node):
+        """Remember the text just made of an object whose class has a `__repr__` of the
+        traced file's (see _made_text), as long as the object lives (a weak reference: the
+        tracer keeps no object alive; one that takes none is not remembered)."""
+        key = id(value)
+        made = self._made
+        try:
+            ref = _weakref(value, lambda _, key=key: made.pop(key, None))
+        except TypeError:
+            return
+        made[key] = (ref, fp, node)
+
+    def _all_shown(self, value, kind, text, places, node):
+        """Whether `text`, the new (cut) text of `value`, shows each of the places (see
+        _refresh) that changed: the text of a copy with that one place as it was reads
+        otherwise. Only through lists, tuples and dicts, which can be copied without
+        running user code (no copy is made of another class, nor of a value holding an
+        object with a `__repr__` of the traced file's, which would run again): False there."""
+        if node is None or node.veiled:
+            return False
+        shown = self.repr.ends if kind in ENDS_SHOWN else self.repr
+        for _, part, was, route in places:
+            if was is part:  # (changed inside: what it was is not known)
+                return False
+            before = _with_place(value, route, was)
+            if before is None or shown(before) == text:
+                return False
+        return True
 
     def _compare_bytes(self, name, value, kind, old, snapshot, changes):
         """_compare for a value compared by its bytes (see _is_buffer). `old`: its snapshot
@@ -797,15 +1033,20 @@ class LineTracer:
             if info is None:
                 parent = frame.f_back
                 depth = 0
+                untraced_caller = parent is None  # (called by code the tracer does not trace)
                 while parent is not None:
                     parent_info = frames.get(parent)
                     if parent_info is not None:
                         depth = parent_info.depth + 1
                         break
+                    untraced_caller = True
                     parent = parent.f_back
                 in_main = _thread.get_ident() == self.main_thread
                 if parent is None and self.only_within and in_main:
                     return None  # (a thread the watched call started is all within it)
+                thread = None if in_main else self._thread_number()
+                if untraced_caller and self._awaited:
+                    depth = self._task_depth(thread, depth)
                 if depth > self.max_depth:
                     self.state.truncated["depth"] = True
                     # Untraced, but kept in `frames` with its depth until it returns, so that
@@ -820,7 +1061,12 @@ class LineTracer:
                 watched = self._watched.get(code)
                 if watched is None:
                     watched = self._watched[code] = _watched_globals(code, frame.f_globals)
-                info = frames[frame] = _Frame(depth, None if in_main else self._thread_number(), watched)
+                info = frames[frame] = _Frame(depth, thread, watched)
+                if _INLINING:
+                    inlined = self._inlined.get(code, False)
+                    if inlined is False:
+                        inlined = self._inlined[code] = _inlined_comprehensions(code)
+                    info.inlined = inlined
                 resumed = False
             elif info.__class__ is _Deep:  # (not reached: a frame past max_depth is dropped at its "return")
                 return self._on_deep_event
@@ -869,6 +1115,21 @@ class LineTracer:
             frame.f_trace_lines = True
         # (None leaves the frame's trace function as it is: no bound method made per event)
 
+    def _task_depth(self, thread, depth):
+        """The depth of a frame of the traced source that untraced code called (`depth`: its
+        depth as its callers tell it) in `thread` (its number, None for the calling thread),
+        when a traced coroutine of that thread that is at least as deep is suspended at an
+        `await`. Then the event loop that coroutine waits on runs the frame: a task
+        (`asyncio.create_task`, `gather`) or a callback that code set up, called from within
+        that coroutine's call, so one deeper than the outermost such coroutine. The loop's
+        frames are its only callers: at the coroutine's own depth, the task's steps would
+        read as the coroutine's next steps (`if await task:` "is false", `r = await
+        gather(...)` told before the tasks ran). Where no such coroutine awaits (the one
+        `asyncio.run` starts, or the call's own), `depth` stands."""
+        depths = [info.depth for info in tuple(self.frames.values())  # (a copy: other threads add to it)
+                  if info.__class__ is _Frame and info.awaiting and info.thread == thread and info.depth >= depth]
+        return min(depths) + 1 if depths else depth
+
     def _thread_number(self):
         local = self._thread_local
         number = getattr(local, "number", None)
@@ -902,8 +1163,16 @@ class LineTracer:
                 return None
             line = frame.f_lineno
             self.state.last_line = line
+            # Inside a comprehension Python inlined (see _inlined_comprehensions): its items
+            # are no steps, and the function's locals are read once it is done (its names
+            # hold the comprehension's values until then; and reading the locals there, where
+            # a name is a closure's cell outside it, crashes CPython 3.13.0). What the line
+            # changed is its own, then: the line stays pending.
+            inside = info.inlined is not None and _in_comprehension(info.inlined, frame.f_lasti)
+            if inside and event == "line":
+                return self.on_event
             pending = info.pending
-            if pending is not None:
+            if pending is not None and not inside:
                 # Added to what it had: a line that awaits gets its changes both before the
                 # frame suspends and once it has resumed (see the "return" event below).
                 changes = pending["changes"]
@@ -956,7 +1225,7 @@ class LineTracer:
                 if how is YIELDED:
                     arg = _yielded_value(frame, arg)
                     if arg is _AWAITING:  # the event loop's business; it resumes as the same call
-                        info.awaiting = True
+                        info.awaiting = self._awaited = True
                         # The awaiting line is not done: what it assigns once resumed (`x =
                         # await ...`, an `async for` target) is its change, not the next line's.
                         info.pending = pending
@@ -964,7 +1233,7 @@ class LineTracer:
                 if how is not RAISED:
                     ev = self._emit(line, info, name, None, {}, "return")
                     if ev is not None:
-                        ev["value"] = self.repr(arg)
+                        ev["value"] = self._value_text(arg)
                         if how is YIELDED:
                             ev["yield"] = True
                 if how is not YIELDED:
@@ -977,7 +1246,7 @@ class LineTracer:
                     exc_value = arg[1]
                     ev = self._emit(line, info, name, None, {}, "exception")
                     if ev is not None:
-                        ev["value"] = exception_text(exc_value, self.repr)
+                        ev["value"] = _raised_text(exc_value, self.repr)
             return self.on_event if self.recording else None
         except MemoryError:
             raise  # the run's own limit: reported as such

@@ -199,17 +199,25 @@ class _If(NamedTuple):
 
 def _next_in_frame(events: list[dict], index: int) -> int | None:
     """Where the next event of the same function call as events[index] is (other threads'
-    events in between are not its)."""
-    depth = events[index].get("depth")
-    thread = events[index].get("thread")
+    events in between are not its). Events have no frame of their own to tell them apart,
+    but the tasks an event loop runs while a coroutine waits at an `await` interleave with
+    it at the same depth (asyncio's tasks of one `gather`): another function's events at the
+    depth are another frame's, and a new call of the same function there (one of several
+    tasks of it) leaves the frame's next step unknown (None), as does a step of its
+    caller's, or of the call's own coroutine resumed while a task of it is suspended."""
+    event = events[index]
+    depth, thread, function = event.get("depth") or 0, event.get("thread"), event.get("function")
     for position in range(index + 1, len(events)):
         event = events[position]
         if event.get("thread") != thread:
             continue
-        if event.get("depth") == depth:
-            return position
-        if (event.get("depth") or 0) < (depth or 0):
+        at = event.get("depth") or 0
+        if at < depth:
             return None
+        if at == depth and event.get("function") == function:
+            if event.get("kind") == "call" and not event.get("resumed"):
+                return None
+            return position
     return None
 
 
@@ -218,12 +226,14 @@ def _told_after(events: list[dict], index: int, end: int | None = None) -> int |
     calls' steps come between it and its frame's next event): that next event's place.
     None when it called nothing traced (another thread's steps in between do not count).
     With `end`, the step is told for events[index] through events[end] of the same frame
-    (a loop header over several lines): calls made from any of them count."""
+    (a loop header over several lines): calls made from any of them count, and so do the
+    steps of other frames the event loop ran at the same depth while it awaited (see
+    _next_in_frame): what the line assigns once resumed is known after them."""
     after = _next_in_frame(events, index if end is None else end)
     if after is None:
         return None
-    thread, depth = events[index].get("thread"), events[index].get("depth")
-    return after if any(e.get("thread") == thread and e.get("depth") != depth
+    thread, depth, function = events[index].get("thread"), events[index].get("depth"), events[index].get("function")
+    return after if any(e.get("thread") == thread and (e.get("depth") != depth or e.get("function") != function)
                         for e in events[index + 1:after]) else None
 
 

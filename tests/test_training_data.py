@@ -456,7 +456,7 @@ def test_monologue_cut_value_detection():
 
 def test_repair_simulation_counts_iterations_and_says_where_it_raised():
     """The header's last pass, which ends the loop, is no iteration; the exception's line is
-    the one the steps name (a recursion's innermost frame is elsewhere); the answer's code
+    the one the steps name; the answer's code
     spans all use double quotes."""
     from semcoder_inference.tracer import Tracer
     from semcoder_training.data.inject import BugVariant
@@ -477,7 +477,9 @@ def test_repair_simulation_counts_iterations_and_says_where_it_raised():
     assert re.findall(r"line 6 \(iteration (\d+)\)", text) == ["1", "2"]
     assert "line 6: the loop condition is false, so the loop ends." in text and "line 6 (iteration 3)" not in text
 
-    assert deep["status"] == "exception" and deep["exception"]["line"] == 1
+    # (Python's own traceback ends at the call's line 4; the tracer's once ended at the
+    # `def` line 1 of a frame that never began: either way the steps name line 4)
+    assert deep["status"] == "exception" and deep["exception"]["line"] == 4
     bug = BugVariant("off_by_one", 4, "`n - 1` was changed to `n + 1`", recursion,
                      fixed=recursion.replace("n + 1", "n - 1"), buggy_line=4)
     row = repair_record("p", recursion, bug.fixed, "f", "1", "1", deep, bug, bug_kind="off_by_one")

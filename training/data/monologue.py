@@ -122,8 +122,7 @@ def trace_summary(trace: dict) -> str:
         raised = f"`{exc.get('type')}: {exc.get('message')}`" if exc.get("message") else f"`{exc.get('type')}`"
         # The line of the function under test the exception left it from: the line its
         # steps name. The trace's own `line` is the innermost frame's, which is another
-        # call's where the exception came from a call the function made (a recursion: `f`'s
-        # `def` line, deep down).
+        # call's where the exception came from a call the function made (a helper's line).
         left = [e for e in _top_events(trace) if e.get("kind") == "exception"]
         line = left[-1].get("line") if left else exc.get("line")
         where = f" at line {line}" if line else ""

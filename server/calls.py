@@ -10,7 +10,11 @@ Calls come from (in order of preference for a function): a call the user supplie
 and calls the tracer recorded from the `__main__` block or from the file's `test_*` functions
 (only those whose arguments read back as literals). The call under the cursor wins
 over all of them when the user hovers a call. A call is only used when its arguments are
-literals: the model needs to see the values, and literal calls are safe to replay.
+literals: the model needs to see the values, and literal calls are safe to replay; except
+a module-level assert's whose arguments the replayed module computes (`ident(LIMIT)`:
+CallSite.literal), judged by a real run only. Only asserts that are checks give calls: those
+that run as written, and whose call replayed alone sees what Python's sees (see "Which
+asserts are checks" below).
 
 Line numbers in this module are 0-based document lines (LSP), columns are str indices.
 """
@@ -18,6 +22,7 @@ Line numbers in this module are 0-based document lines (LSP), columns are str in
 from __future__ import annotations
 
 import ast
+import builtins
 import doctest
 import functools
 import hashlib
@@ -25,10 +30,10 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
-from semcoder_inference.context import bound_locally
+from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
-from .execution import remember_module
+from .execution import is_definition, module_reads, remember_module
 from .results import FALSY, TRUTHY, DoctestWant
 
 # Where a `# semcoder: CALL` comment's call begins; the call is the rest of the line,
@@ -89,6 +94,10 @@ class CallSite:
     # it happens, by running `entry` (None: the `__main__` block) again (Tracer.watch_call).
     watched: bool = False
     entry: str | None = None
+    # False for a module-level assert's call whose arguments are not literals but what the
+    # replayed module evaluates (`ident(LIMIT)`, `f(len("ab"))`: see _replayable_arguments):
+    # judged by a real run like a literal call, but the model's input states only literals.
+    literal: bool = True
 
 
 @dataclass
@@ -98,6 +107,10 @@ class ModuleInfo:
     functions: dict[str, FunctionInfo]
     calls: list[CallSite] = field(default_factory=list)  # file calls (not cursor)
     tree: ast.Module | None = None
+    # The lines (0-based) of asserts whose call, replayed alone, may not see what Python's
+    # sees there (an earlier call's state, a later definition: see _assert_site): a cursor
+    # on such a call is traced where the file makes it (call_at).
+    order_dependent: set[int] = field(default_factory=set)
 
     def function_at(self, line: int) -> FunctionInfo | None:
         for fn in self.functions.values():
@@ -291,29 +304,9 @@ def _segment(info: ModuleInfo, node: ast.AST) -> str:
 
 
 def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
-    calls: list[CallSite] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assert):
-            test = node.test
-            # `assert f(1)` and `assert not f(1)` expect a true or a false value (TRUTHY, FALSY).
-            expected = TRUTHY
-            target = test
-            if (
-                isinstance(test, ast.Compare)
-                and len(test.ops) == 1
-                and isinstance(test.ops[0], ast.Eq)
-            ):
-                target, expected = test.left, _segment(info, test.comparators[0])
-                if literal_call(target, info.functions) is None and literal_call(test.comparators[0], info.functions):
-                    target, expected = test.comparators[0], _segment(info, test.left)
-            elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-                target, expected = test.operand, FALSY
-            name = literal_call(target, info.functions)
-            if name:
-                calls.append(
-                    CallSite(name, _segment(info, target), "assert", node.lineno - 1, expected or None,
-                             target.col_offset, target.end_col_offset or 0)
-                )
+    module = _Module(tree)
+    calls = [site for node, place in _judged_asserts(tree)
+             if (site := _assert_site(node, place, module, info, info.order_dependent))]
     for fn in info.functions.values():
         calls.extend(_doctest_calls(fn, info))
     for index, line in enumerate(info.lines):
@@ -384,6 +377,11 @@ def keeps_state(fn: FunctionInfo) -> bool:
         node = ast.parse(fn.source).body[0]
     except (SyntaxError, ValueError, MemoryError, RecursionError, IndexError):
         return True
+    return _keeps_state(node)
+
+
+def _keeps_state(node: ast.AST) -> bool:
+    """keeps_state of a function's node."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
     args = node.args
@@ -411,6 +409,398 @@ def keeps_state(fn: FunctionInfo) -> bool:
                 and outside(sub.func.value)):
             return True
     return False
+
+
+# -- Which asserts are checks --------------------------------------------------------------
+#
+# An assert is judged (it gives a diagnostic; a repair is verified against it) only where
+# its failure would mean what the diagnostic says: where it runs unconditionally as written
+# (_judged_asserts), and where its call, replayed alone on the file's definitions, sees what
+# Python's call sees there (_assert_site). The others are no checks: no verdict, rather than
+# a false one.
+
+# Decorators and marks under which a test's failure is no failure: it does not run, or is
+# expected to fail.
+_SKIPPING = frozenset(("skip", "skipif", "skipIf", "skipUnless", "xfail", "expectedFailure"))
+# Calls that may end the module's run or a test's before the statements after them.
+_ENDING_CALLS = frozenset(("skip", "xfail", "fail", "skipTest", "exit", "_exit", "quit"))
+# Set-up pytest or unittest runs around a module's or a class's tests: it may change what
+# their calls do (patch, seed, fill a cache).
+_MODULE_SET_UP = frozenset(("setup_module", "setup_function", "setUpModule"))
+_CLASS_SET_UP = frozenset(("setUp", "setUpClass", "asyncSetUp", "setup_method", "setup_class"))
+_PLAIN_DECORATORS = frozenset(("staticmethod", "classmethod", "property"))
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an assert that runs whenever its body does stands: the statements that run
+    before it, in order, are the first `count` of `run` (a list shared by the asserts of one
+    body: see _may_see_earlier_state); and the function it is in (None: the module level,
+    its top level or its `__main__` block)."""
+
+    run: list[ast.stmt]
+    count: int
+    function: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+
+
+def _dotted(node: ast.AST) -> list[str]:
+    """`pytest.mark.skipif(...)` -> ["pytest", "mark", "skipif"]."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return parts[::-1]
+
+
+def _last_name(node: ast.AST) -> str:
+    parts = _dotted(node)
+    return parts[-1] if parts else ""
+
+
+def _runs_as_written(decorators: list[ast.expr]) -> bool:
+    """Whether a function (or its class) with these decorators runs as its text says: each is
+    a pytest mark (`@pytest.mark.parametrize`, `@mark.slow`) other than skip, skipif and
+    xfail, or makes a method static, a class method or a property. Any other
+    (`@unittest.skip`, `@patch(...)`, a wrapper of the project's own) may skip it, expect
+    it to fail, or change what its calls do."""
+    return all(("mark" in _dotted(d)[:-1] and _last_name(d) not in _SKIPPING)
+               or (isinstance(d, ast.Name) and d.id in _PLAIN_DECORATORS) for d in decorators)
+
+
+def _marks_skip(body: list[ast.stmt]) -> bool:
+    """A module's or class's `pytestmark = ...` that skips or xfails its tests."""
+    return any(isinstance(node, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+               and any(_last_name(n) in _SKIPPING for n in ast.walk(node.value)
+                       if isinstance(n, (ast.Attribute, ast.Name)))
+               for node in body)
+
+
+def _may_end_early(node: ast.stmt) -> bool:
+    """Whether a statement may end its run before the next one: a `return`, or a call of
+    skip, xfail, fail, skipTest or exit, anywhere in it (even under an `if`), not in the
+    functions and classes it defines. (Kept on the node: asked of a top-level statement
+    more than once.)"""
+    known = getattr(node, "_semcoder_ends", None)
+    if known is None:
+        known = _ends_early(node)
+        node._semcoder_ends = known  # type: ignore[attr-defined]
+    return known
+
+
+def _ends_early(node: ast.stmt) -> bool:
+    pending: list[ast.AST] = [node]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, (*_DEFINITIONS, ast.Lambda)):
+            continue
+        if isinstance(part, ast.Return) or (isinstance(part, ast.Call) and _last_name(part) in _ENDING_CALLS):
+            return True
+        pending.extend(ast.iter_child_nodes(part))
+    return False
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test))
+
+
+def _unconditional(body: list[ast.stmt], before: list[ast.stmt],
+                   function: ast.FunctionDef | ast.AsyncFunctionDef | None,
+                   found: list[tuple[ast.Assert, _Place]]) -> None:
+    """The asserts of `body` that run whenever it does, into `found`: its own statements,
+    and the body of a try/finally without `except`. Not those under an `if`, a loop or a
+    `match`; in a `with` block (pytest.raises, assertRaises, warns, suppress, patch: the
+    block may expect the failure, or change what the call does); or anywhere in a `try`
+    with an `except` (a handler may catch the AssertionError or what the call raises, and
+    which the call raises is not known before it runs). At the module's top level, the
+    `__main__` block's count (the file run as a script). None after a statement that may
+    end the run (_may_end_early)."""
+    ran = list(before)
+    for node in body:
+        if isinstance(node, ast.Assert):
+            found.append((node, _Place(ran, len(ran), function)))
+        elif function is None and _is_main_block(node):
+            _unconditional(node.body, ran, function, found)
+        elif isinstance(node, ast.Try) and not node.handlers:
+            _unconditional(node.body, ran, function, found)
+        if _may_end_early(node):
+            return
+        ran.append(node)
+
+
+def _is_test_class(node: ast.ClassDef) -> bool:
+    """A class whose `test*` methods pytest or unittest collects: `Test*`, a `*TestCase`."""
+    return node.name.startswith("Test") or any(_last_name(base).endswith("TestCase") for base in node.bases)
+
+
+def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
+    """The functions whose own asserts are checks, each with whether it is a test, in the
+    order pytest runs the tests: the module's `test*` functions and the `test*` methods of
+    its test classes, and its other functions and methods (helpers, whose asserts are
+    judged as they run whenever they are called). Not a skipped or xfailed test, one whose
+    decorators may change what it does (_runs_as_written), an `async def` test (it runs
+    only with a plugin), nor the tests of a class with set-up methods. None where the module
+    may skip its tests (a skipping `pytestmark`, a module-level skip or exit) or sets up
+    what they run in (setup_module, setup_function, an autouse fixture)."""
+    body = tree.body
+    if _marks_skip(body) or any(_may_end_early(node) for node in body if not _is_main_block(node)):
+        return []
+    found: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name in _MODULE_SET_UP or any("fixture" in _dotted(d) and any(
+                    k.arg == "autouse" for k in getattr(d, "keywords", ())) for d in node.decorator_list):
+                return []
+            found.append((node, node.name.startswith("test")))
+        elif isinstance(node, ast.ClassDef):
+            methods = [item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            tests = _is_test_class(node)
+            if tests and (any(m.name in _CLASS_SET_UP for m in methods) or _marks_skip(node.body)
+                          or not _runs_as_written(node.decorator_list)):
+                continue
+            found.extend((m, tests and m.name.startswith("test")) for m in methods)
+    return [(fn, test) for fn, test in found if _runs_as_written(fn.decorator_list)
+            and not (test and isinstance(fn, ast.AsyncFunctionDef))]
+
+
+def _judged_asserts(tree: ast.Module) -> list[tuple[ast.Assert, _Place]]:
+    """Each assert that runs unconditionally, with its place, in the order ast.walk meets
+    them (the order checks have always had)."""
+    found: list[tuple[ast.Assert, _Place]] = []
+    _unconditional(tree.body, [], None, found)
+    # A function runs after the whole module has; a test, after the tests before it too.
+    module = [node for node in tree.body if not isinstance(node, _DEFINITIONS)]
+    earlier: list[ast.stmt] = []
+    for fn, test in _functions_run(tree):
+        _unconditional(fn.body, module + earlier if test else module, fn, found)
+        if test:
+            earlier.extend(fn.body)
+    order = {id(node): index for index, node in enumerate(ast.walk(tree)) if isinstance(node, ast.Assert)}
+    return sorted(found, key=lambda item: order[id(item[0])])
+
+
+class _Module:
+    """What the rules on an assert's call need of the module, found once per analysis."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.definitions: dict[str, list[ast.AST]] = {}  # a def's or class's name -> its definitions
+        for node in tree.body:
+            if isinstance(node, _DEFINITIONS):
+                self.definitions.setdefault(node.name, []).append(node)
+        self._reads: dict[str, set[str]] = {}  # a def's or class's name -> what its code reads
+        self._state: dict[str, set[str] | None] = {}
+        self._locals: dict[int, set[str]] = {}
+        # The top-level statements that bind or change each name, in order: those a replay
+        # may run (not an assert, nor the `__main__` block: definitions_only never keeps them).
+        self.changers: dict[str, list[ast.stmt]] = {}
+        for node in tree.body:
+            if not isinstance(node, ast.Assert) and not _is_main_block(node):
+                for name in _changed_names(node):
+                    self.changers.setdefault(name, []).append(node)
+        self._reached: dict[int, set[str]] = {}
+        self._first_reaching: dict[tuple[int, frozenset[str]], int] = {}
+
+    def reach(self, names: set[str]) -> set[str]:
+        """`names`, and what the file's functions and classes among them read, in turn."""
+        found: set[str] = set()
+        pending = list(names)
+        while pending:
+            name = pending.pop()
+            if name not in found:
+                found.add(name)
+                pending.extend(self._read_by_definitions(name))
+        return found
+
+    def _read_by_definitions(self, name: str) -> set[str]:
+        found = self._reads.get(name)
+        if found is None:
+            found = self._reads[name] = set().union(*(module_reads(n) for n in self.definitions.get(name, ())))
+        return found
+
+    def state(self, name: str) -> set[str] | None:
+        """Where the file's function or class `name` keeps state, its name and what it
+        changes (_state_changed); else None."""
+        if name not in self._state:
+            changed = [_state_changed(node) for node in self.definitions.get(name, ())]
+            found = [c for c in changed if c is not None]
+            self._state[name] = set().union(*found) | {name} if found else None
+        return self._state[name]
+
+    def locals(self, function: ast.AST) -> set[str]:
+        """The names `function` binds itself (bound_locally), kept per function."""
+        found = self._locals.get(id(function))
+        if found is None:
+            found = self._locals[id(function)] = bound_locally(function)[0]
+        return found
+
+    def first_reaching(self, run: list[ast.stmt], names: frozenset[str]) -> int:
+        """The index of the first statement of `run` that may reach one of `names` (see
+        reach; not a definition's body, which runs when called, nor an import); len(run)
+        if none. Found once per run (the asserts of one body share it)."""
+        key = (id(run), names)
+        found = self._first_reaching.get(key)
+        if found is None:
+            found = next((index for index, statement in enumerate(run)
+                          if not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom))
+                          and self._reached_by(statement) & names), len(run))
+            self._first_reaching[key] = found
+        return found
+
+    def _reached_by(self, statement: ast.stmt) -> set[str]:
+        found = self._reached.get(id(statement))
+        if found is None:
+            found = self._reached[id(statement)] = self.reach(module_reads(statement))
+        return found
+
+
+def _state_changed(node: ast.AST) -> set[str] | None:
+    """The module names a function (a class: its methods) changes from one call to the
+    next, where it keeps state (_keeps_state); None where it keeps none. A mutable default
+    is the function's own state: its name (in _Module.state) stands for it."""
+    functions = ([item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                 if isinstance(node, ast.ClassDef) else [node])
+    stateful = [fn for fn in functions if _keeps_state(fn)]
+    if not stateful:
+        return None
+    changed: set[str] = set()
+    for fn in stateful:
+        own, declared = bound_locally(fn)
+        changed |= declared
+        for sub in ast.walk(fn):
+            if isinstance(sub, ast.Nonlocal):
+                changed.update(sub.names)
+            targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                       if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
+            roots = [_root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
+                roots.append(_root_name(sub.func.value))
+            changed.update(root for root in roots if root and root not in own)
+    return changed
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """The name an attribute, item or call chain starts from: `CACHE` of `CACHE[k].append`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _changed_names(node: ast.stmt) -> set[str]:
+    """The module names a module-level statement binds (a definition, an import, an
+    assignment, a loop's target) or changes in place (`CONFIG["k"] = v`, `ITEMS.append(x)`,
+    `random.seed(7)`)."""
+    if isinstance(node, _DEFINITIONS):
+        return {node.name}
+    names = set(scope_bindings([node])[0])
+    pending: list[ast.AST] = [node]
+    while pending:
+        sub = pending.pop()
+        if isinstance(sub, (*_DEFINITIONS, ast.Lambda)):
+            continue
+        targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
+                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
+        roots = [_root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+            roots.append(_root_name(sub.func.value))
+        names.update(root for root in roots if root)
+        pending.extend(ast.iter_child_nodes(sub))
+    return names
+
+
+def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module) -> bool:
+    """Whether an assert's call may depend on what an earlier call left: a statement that
+    runs before it (an earlier assert, a bare call, an earlier test) reaches a function that
+    keeps state (a mutable default, a `global`, a module global changed in place), and the
+    call reaches that function or what it changes (`add("b")` after `add("a")` appended to
+    `items`; `size()` reading the STACK an earlier `push(1)` filled). Replayed alone, the
+    call would not see that state. (Errs on the side of state, as keeps_state does.)"""
+    # (Other functions' state matters only to a call that reaches a module variable.)
+    variables = reached & (module.changers.keys() - module.definitions.keys())
+    candidates = module.definitions if variables else reached & module.definitions.keys()
+    stateful = frozenset(name for name in candidates if (changed := module.state(name)) and changed & reached)
+    return bool(stateful) and module.first_reaching(place.run, stateful) < place.count
+
+
+def _bound_after(reached: set[str], node: ast.Assert, needs: frozenset[str], module: _Module) -> bool:
+    """Whether a top-level statement after a module-level assert, one the call's replay runs
+    (definitions_only), binds or changes what the call reaches (`def version` again, `SCALE
+    = 3`, `CONFIG["k"] = v`): the replay would see it, Python's call at the assert does not."""
+    end = node.end_lineno or node.lineno
+    return any(statement.lineno > end and is_definition(statement, module.tree, needs)
+               for name in reached for statement in module.changers.get(name, ()))
+
+
+def _replayable_arguments(target: ast.AST, node: ast.Assert, needs: frozenset[str], module: _Module) -> bool:
+    """Whether a module-level assert's call, whose arguments are not all literals, reads only
+    what its replay has: each name it reads is bound only by top-level statements before the
+    assert that the replay runs (imports, constants, functions: definitions_only for this
+    call), or is a builtin the module does not bind (`ident(LIMIT)`, `f(math.pi)`,
+    `f(len("abc"))`, `f(g(2))`). Not what the script's own work binds (a loop's variable,
+    `R = main()`, the `__main__` block's names: no binder definitions_only keeps)."""
+    if any(isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)) for n in ast.walk(target)):
+        return False
+    for name in needs:
+        binders = module.changers.get(name, ())
+        if not binders and (name not in _BUILTIN_NAMES or _binds_elsewhere(name, module.tree)):
+            return False
+        if any(statement.lineno > node.lineno or not is_definition(statement, module.tree, needs)
+               for statement in binders):
+            return False
+    return True
+
+
+def _binds_elsewhere(name: str, tree: ast.Module) -> bool:
+    """Whether the `__main__` block binds `name` (a builtin's name there is the script's)."""
+    return any(name in scope_bindings(node.body)[0] for node in tree.body if _is_main_block(node))
+
+
+def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleInfo,
+                 order_dependent: set[int]) -> CallSite | None:
+    """The check an assert that runs unconditionally makes of one of the file's functions,
+    if its verdict can be Python's: its call names the file's function (not a test's local
+    of the same name), and, replayed alone on the file's definitions, sees what Python's
+    call sees there (_bound_after, _may_see_earlier_state; where it may not, its lines go
+    into `order_dependent`)."""
+    test = node.test
+    # `assert f(1)` and `assert not f(1)` expect a true or a false value (TRUTHY, FALSY).
+    expected = TRUTHY
+    target = test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        left, right = test.left, test.comparators[0]
+        target, expected = left, _segment(info, right)
+        # The call is the side that is a literal call, else the side that calls the file's function.
+        if literal_call(left, info.functions) is None and (literal_call(right, info.functions) or (
+                called(left, info.functions) is None and called(right, info.functions))):
+            target, expected = right, _segment(info, left)
+    elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        target, expected = test.operand, FALSY
+    name = literal_call(target, info.functions)
+    reads = module_reads(target)
+    needs = frozenset(reads)  # (call_needs of its text: what its replay keeps, definitions_only)
+    if name is None and place.function is None and called(target, info.functions) is not None \
+            and _replayable_arguments(target, node, needs, module):
+        name = called(target, info.functions)[0]  # type: ignore[index]
+        literal = False
+    else:
+        literal = True
+    if not name:
+        return None
+    if place.function is not None and reads & module.locals(place.function):
+        return None  # (`div = lambda a, b: a // b` in the test: not the file's div)
+    reached = module.reach(reads)
+    if (place.function is None and _bound_after(reached, node, needs, module)) \
+            or _may_see_earlier_state(reached, place, module):
+        order_dependent.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+        return None
+    return CallSite(name, _segment(info, target), "assert", node.lineno - 1, expected or None,
+                    target.col_offset, target.end_col_offset or 0, literal=literal)
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
@@ -461,13 +851,18 @@ def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
 
 
 def call_at(info: ModuleInfo, line: int, col: int) -> CallSite | None:
-    """The innermost literal call of a file function that covers (line, col)."""
+    """The innermost literal call of a file function that covers (line, col). None on an
+    assert whose call replayed alone may differ from the file's (ModuleInfo.order_dependent:
+    `add("b")` after `add("a")`), and for a name a function binds itself (`div = lambda ...`
+    in a test): neither is the replay of a call of the file's function."""
+    if line in info.order_dependent:
+        return None
     best: CallSite | None = None
     best_size = None
     tree_nodes = _calls_on_line(info, line)
     for node in tree_nodes:
         name = literal_call(node, info.functions)
-        if not name:
+        if not name or _shadowed(info, node):
             continue
         if not _covers(node, line, col):
             continue
@@ -491,7 +886,7 @@ def function_called_at(info: ModuleInfo, line: int, col: int) -> CallSite | None
     best: CallSite | None = None
     best_size = None
     for node in _calls_on_line(info, line):
-        if not _covers(node, line, col):
+        if not _covers(node, line, col) or _shadowed(info, node):
             continue
         named = called(node, info.functions)
         name = named[0] if named else _unique_method(node, info.functions)
@@ -502,6 +897,20 @@ def function_called_at(info: ModuleInfo, line: int, col: int) -> CallSite | None
                             node.end_col_offset or 0, watched=True)
             best_size = size
     return best
+
+
+def _shadowed(info: ModuleInfo, node: ast.AST) -> bool:
+    """Whether the name a call starts from (`div` of `div(7, 2)`, `Box` of `Box(1).area()`)
+    is bound by a function around it (a parameter, an assignment, an import, a def): then it
+    is not the module's function."""
+    root = _root_name(node)
+    if root is None:
+        return False
+    first, last = node.lineno, node.end_lineno or node.lineno
+    return any(isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+               and scope.lineno <= first and last <= (scope.end_lineno or scope.lineno)
+               and root in bound_locally(scope)[0]
+               for scope in ast.walk(info.tree or ast.parse(info.text)))
 
 
 def _unique_method(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | None:

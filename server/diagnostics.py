@@ -8,6 +8,13 @@ failing line; a predicted failure gives a Hint marked "predicted:". A diagnostic
 to a function's source hash, so it disappears as soon as that function changes. A change
 on disk to another Python file of the workspace (a save, the client's file watcher) runs
 the other documents' checks again: their runs may import it.
+
+Errors are published as the checks give them, not only once all have run (one check that
+waits out its time limit would hold back the others): every PUBLISH_INTERVAL_S while
+checks run, what is known so far, where it changed. A diagnostic of before whose check
+has not run again yet stays meanwhile (no flicker), as long as its function and call
+stand where they stood; the last publication is exactly what this pass found. Checks
+that were slow (SLOW_CHECK_S) run after the others, and their diagnostics keep file order.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 
 from lsprotocol import types
 
 from semcoder_inference.errors import SemcoderError
 
 from .calls import CallSite, ModuleInfo, utf16_col
-from .results import DoctestWant, expectation_failure, judge_doctest, same_literal
+from .results import DoctestWant, expectation_failure, judge_doctest, same_literal, shorten
 from .tracing import Target
 from .worker import BACKGROUND
 
@@ -33,8 +41,12 @@ MAX_PREDICTED_CALLS = 5
 MAX_PREEMPTIONS = 20
 LARGE_FILE_LINES = 5000
 PREEMPTED_RETRY_S = 1.0
+PUBLISH_INTERVAL_S = 0.5
+SLOW_CHECK_S = 0.5
 
 _tasks: dict[str, asyncio.Task] = {}
+# Per document: the checks (see _check_key) that took SLOW_CHECK_S or more, run last.
+_slow_checks: dict[str, set[tuple]] = {}
 
 
 def cancel_all() -> None:
@@ -111,6 +123,7 @@ def on_document_closed(ls, uri: str) -> None:
     ls.predictor.cancel_where(lambda run: run.uri == uri)
     _publish(ls, uri, [])
     _published.pop(uri, None)
+    _slow_checks.pop(uri, None)
 
 
 def _publish(ls, uri: str, diagnostics: list[types.Diagnostic]) -> None:
@@ -151,33 +164,96 @@ async def _run(ls, uri: str, delay: float) -> None:
         # Asserts and doctests fail on a wrong value or an exception; a `# semcoder:` call
         # (no expected value) on an exception or a limit.
         sites = [c for c in info.calls if c.origin in ("assert", "doctest", "comment")][:MAX_CHECKED_CALLS]
-        diagnostics: list[types.Diagnostic] = []
         if ls.settings.execution.enabled:
-            for site in sites:
-                fn = info.functions[site.function]
-                target = Target(uri, info, fn, site)
-                trace = await ls.tracing.actual_trace(target)
-                problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
-                if problem is None:
-                    continue
-                line = failing_line(trace, site, fn.start, fn.end)
-                diagnostics.append(types.Diagnostic(
-                    range=_line_range(info, line), message=problem, source="semcoder",
-                    severity=types.DiagnosticSeverity.Error, code="failing-call",
-                    data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
-                          "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
-                          "callLine": site.line},
-                ))
-            _publish(ls, uri, diagnostics)
+            await _actual(ls, uri, info, sites)
         elif ls.models.engine is not None:
             _publish(ls, uri, [])
-            await _predicted(ls, uri, info, [s for s in sites if s.expected is not None][:MAX_PREDICTED_CALLS])
+            # (A call whose arguments are no literals is for a real run only: see CallSite.literal.)
+            predictable = [site for site in sites if site.expected is not None and site.literal]
+            await _predicted(ls, uri, info, predictable[:MAX_PREDICTED_CALLS])
         else:
             _publish(ls, uri, [])
     except asyncio.CancelledError:
         pass
     except Exception:
         log.exception("diagnostics failed for %s", uri)
+
+
+async def _actual(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> None:
+    """Run each check for real and publish the Errors: what is known every
+    PUBLISH_INTERVAL_S while checks run (_publish_while_running), then exactly what this
+    pass found, in the checks' order."""
+    found: dict[int, types.Diagnostic | None] = {}  # a check's index -> its Error (None: it passes)
+    before = _still_valid(uri, info, sites)
+
+    def known() -> list[types.Diagnostic]:
+        # Each check's new verdict where it has one, else its diagnostic of before.
+        return [d for index in range(len(sites))
+                for d in ([found[index]] if index in found else before.get(index, [])) if d is not None]
+
+    slow = _slow_checks.setdefault(uri, set())
+    keys = [_check_key(info, site) for site in sites]
+    slow &= set(keys)  # (of checks that are gone: forgotten)
+    ticker = asyncio.get_running_loop().create_task(_publish_while_running(ls, uri, known))
+    try:
+        for index in sorted(range(len(sites)), key=lambda i: keys[i] in slow):
+            started = time.monotonic()
+            found[index] = await _check(ls, uri, info, sites[index])
+            if time.monotonic() - started >= SLOW_CHECK_S:
+                slow.add(keys[index])
+    finally:
+        ticker.cancel()
+    _publish(ls, uri, known())
+
+
+async def _publish_while_running(ls, uri: str, known) -> None:
+    """Every PUBLISH_INTERVAL_S, what `known()` gives, where it differs from what is shown."""
+    while True:
+        await asyncio.sleep(PUBLISH_INTERVAL_S)
+        now = known()
+        if now != _published.get(uri, []):
+            _publish(ls, uri, now)
+
+
+async def _check(ls, uri: str, info: ModuleInfo, site: CallSite) -> types.Diagnostic | None:
+    """One check's real run, judged: its Error, or None when it passes."""
+    fn = info.functions[site.function]
+    trace = await ls.tracing.actual_trace(Target(uri, info, fn, site))
+    problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
+    if problem is None:
+        return None
+    line = failing_line(trace, site, fn.start, fn.end)
+    return types.Diagnostic(
+        range=_line_range(info, line), message=problem, source="semcoder",
+        severity=types.DiagnosticSeverity.Error, code="failing-call",
+        data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
+              "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
+              "callLine": site.line, "functionStart": fn.start},
+    )
+
+
+def _check_key(info: ModuleInfo, site: CallSite) -> tuple:
+    """A check, as long as neither its function's code nor the check changes (wherever it
+    moves: a line added above keeps it slow)."""
+    return (info.functions[site.function].source_hash, site.origin, site.call, site.expected)
+
+
+def _still_valid(uri: str, info: ModuleInfo, sites: list[CallSite]) -> dict[int, list[types.Diagnostic]]:
+    """The Errors published for `uri` that this pass's checks would give again if nothing
+    else changed, by the index of their check: the same function's code where it stood, the
+    same call, expectation and line (shown until that check has run again)."""
+    by_check = {(site.function, site.call, site.expected, site.origin, site.line): index
+                for index, site in enumerate(sites)}
+    kept: dict[int, list[types.Diagnostic]] = {}
+    for diagnostic in _published.get(uri, []):
+        data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
+        index = by_check.get((data.get("function"), data.get("call"), data.get("expected"), data.get("origin"),
+                              data.get("callLine")))
+        fn = info.functions.get(data.get("function")) if index is not None else None
+        if (data.get("kind") == "actual" and fn is not None and fn.source_hash == data.get("sourceHash")
+                and fn.start == data.get("functionStart")):
+            kept.setdefault(index, []).append(diagnostic)
+    return kept
 
 
 async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> None:
@@ -211,7 +287,7 @@ async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> N
             continue
         diagnostics.append(types.Diagnostic(
             range=_line_range(info, site.line),
-            message=f"predicted: {site.call} returns {run.output}, expected {site.expected}",
+            message=f"predicted: {shorten(site.call)} returns {shorten(run.output)}, expected {shorten(site.expected)}",
             source="semcoder", severity=types.DiagnosticSeverity.Hint, code="predicted-failure",
             data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
                   "origin": site.origin, "kind": "predicted", "sourceHash": fn.source_hash,

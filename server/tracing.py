@@ -732,9 +732,12 @@ class Tracing:
             exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect))
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
-        if not predict or target.call.watched:
+        # A call whose arguments are not literals (`ident(LIMIT)`, replayed in the module) is
+        # no input the model's prompt can state either.
+        unstated = target.call.watched or not target.call.literal
+        if not predict or unstated:
             run = PredictionRun("", target.function.name, target.call.call, status="unavailable",
-                                message=WATCHED_NO_PREDICTION if target.call.watched else "Prediction not requested.")
+                                message=WATCHED_NO_PREDICTION if unstated else "Prediction not requested.")
             run.done.set()
             return run
         key_code = self.prompt_code(target)

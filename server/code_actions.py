@@ -30,7 +30,7 @@ from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
 from .convert import plain
 from .execution import call_needs, definitions_only
 from .results import FALSY, TRUTHY, judge
-from .tracing import sandbox_expectation
+from .tracing import sandbox_expectation, zero_argument_tests
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +160,41 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
             undecided = (f"Not verified: {site.call} " + (f"returns {got}" if got is not None else "runs")
                          + (f", and whether that is the expected {site.expected} cannot be told where the call runs."
                             if site.expected is not None else ", and whether that passes cannot be told."))
+    broken = await _test_broken(ls, uri, tree, new_text, path, fn_name)
+    if broken is not None:
+        return {"status": "failed", "message": broken}
     if undecided is not None:
         return {"status": "unknown", "message": undecided}
     return {"status": "passed", "message": f"passes {len(checks[:20])} check(s)"}
+
+
+# The file's tests of the function run with a candidate, at most this many.
+MAX_TESTS_RUN = 5
+
+
+async def _test_broken(ls, uri: str, tree: ast.Module, text: str, path: str, fn_name: str) -> str | None:
+    """Why the candidate breaks a test of the function: one of the file's `test*` functions
+    that take no arguments and name it, run whole as a test runner would call it (its
+    `pytest.raises` blocks, its try/except: what no single assert says), that raises with
+    the candidate and returned with the document as it is. None if none does."""
+    tests = zero_argument_tests(tree, fn_name.split(".", 1)[0])[:MAX_TESTS_RUN]
+    for test in tests:
+        call = f"{test}()"
+        trace = await ls.executor.trace_call(ls.settings.execution, definitions_only(text, tree, call_needs(call)),
+                                             call, path)
+        if trace.get("status") == "ok":
+            continue
+        try:
+            info = ls.documents.analysis(uri)
+        except SemcoderError:
+            continue
+        if info.tree is None:
+            continue
+        before = await ls.executor.trace_call(
+            ls.settings.execution, definitions_only(info.text, info.tree, call_needs(call)), call, path)
+        if before.get("status") == "ok":
+            return f"{call} passes without this repair and fails with it: {trace.get('message') or trace.get('status')}"
+    return None
 
 
 async def _checked(ls, info, tree: ast.Module, text: str, path: str,

@@ -749,3 +749,48 @@ async def test_a_repair_keeps_the_function_s_docstring_and_its_doctests(tmp_path
         result = await request(client, "semcoder/repair", {"textDocument": {"uri": uri}, "position": {
             "line": line_of(DOCUMENTED, "assert area"), "character": 8}})
         assert result["candidates"][0]["verification"]["message"] == "passes 2 check(s)", result
+
+
+RAISES_TEST = '''import pytest
+
+
+def div(a, b):
+    return a // b
+
+
+def test_div_by_zero():
+    with pytest.raises(ZeroDivisionError):
+        div(1, 0)
+
+
+assert div(1, 2) == 0.5
+'''
+
+
+async def test_a_repair_that_breaks_a_test_of_the_function_is_not_verified(tmp_path):
+    """`if b == 0: return 0` makes the failing assert pass and pytest's
+    `test_div_by_zero` fail (DID NOT RAISE): it was offered as verified. The file's tests of
+    the function run whole with the candidate, as a test runner would call them."""
+    answer = _refined("def div(a, b):\n    if b == 0:\n        return 0\n    return a / b\n")
+    async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+        uri = open_document(client, tmp_path / "test_div.py", RAISES_TEST)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        (diag,) = diagnostics_for(client, uri)
+        assert diag.message == "assert failed: div(1, 2) returned 0, expected 0.5"
+        resolved = await _repair(client, uri, diag)
+        assert resolved.title == "Repair with SemCoder (unverified)" and not resolved.is_preferred
+        result = await request(client, "semcoder/repair", {"textDocument": {"uri": uri}, "position": {
+            "line": line_of(RAISES_TEST, "assert div"), "character": 8}})
+        message = result["candidates"][0]["verification"]["message"]
+        assert message.startswith("test_div_by_zero() passes without this repair and fails with it:"), message
+    # (pytest agrees: the test passes as the file is, and fails with the candidate)
+    (tmp_path / "as_is").mkdir()
+    (tmp_path / "as_is" / "test_div.py").write_text(RAISES_TEST.replace("assert div(1, 2) == 0.5", ""))
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "as_is")],
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout
+    (tmp_path / "as_is" / "test_div.py").write_text(RAISES_TEST.replace("assert div(1, 2) == 0.5", "").replace(
+        "    return a // b", "    if b == 0:\n        return 0\n    return a / b"))
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "as_is")],
+                         capture_output=True, text=True)
+    assert ran.returncode == 1 and "DID NOT RAISE" in ran.stdout, ran.stdout

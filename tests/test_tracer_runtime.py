@@ -1267,3 +1267,32 @@ def test_a_hash_seed_fixes_the_order_of_sets_of_strings(monkeypatch):
     for bad in (-1, 2**32, 1.5, True, "7"):
         with pytest.raises(SemcoderError, match="hash_seed must be a whole number"):
             Tracer(hash_seed=bad)
+
+
+def test_closing_the_tracer_under_a_run_says_so():
+    """A server shutting down closes its tracer while a run may be going on: that run
+    raised OSError "Bad file descriptor" (logged as the tracer failing), or was reported as
+    a broken worker being replaced. It says what happened, and no worker is started."""
+    import threading
+    import time
+
+    from semcoder_inference.tracer import TracerError
+
+    tracer = Tracer(workers=1)
+    tracer.trace_call("def f():\n    return 1\n", "f()")
+    outcome = {}
+
+    def run():
+        try:
+            outcome["trace"] = tracer.trace_call("def f():\n    while True:\n        pass\n", "f()")
+        except BaseException as exc:  # noqa: BLE001 (what is raised is what the test checks)
+            outcome["raised"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)
+    tracer.close()
+    thread.join(15)
+    raised = outcome.get("raised")
+    assert isinstance(raised, TracerError) and str(raised) == "The tracer was closed while this run was going on."
+    assert tracer.worker_pids == []

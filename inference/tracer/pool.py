@@ -453,12 +453,18 @@ class Tracer:
                 result = zygote.request(message, lambda: self._code(message, compile_here),
                                         limits.timeout_s + _STUCK_MARGIN_S)
                 healthy = result is not None and zygote.alive()
+            except (OSError, ValueError):
+                if self._closed:  # (its pipes were closed under it: a server shutting down)
+                    raise TracerError(_CLOSED_DURING_RUN) from None
+                raise
             finally:
                 if not healthy:
                     words = zygote.last_words()  # why, if the worker itself gave up
                 self._give_back(zygote, healthy)
             if result is not None:
                 return _within_limits(conform(result, message.get("function"), message.get("call")), limits)
+            if self._closed:  # (no worker broke: the tracer was closed under the run)
+                raise TracerError(_CLOSED_DURING_RUN)
             _replacing("a tracer worker broke", words)
         if words:  # the worker itself gave up: not the run's doing
             return crashed(f"the sandbox could not run this: its worker stopped, saying {words!r}",
@@ -714,6 +720,9 @@ def _within_limits(result: dict, limits: Limits) -> dict:
         returned["repr"] = returned["repr"][:shown] + "..."
         truncated["return"] = True
     return result
+
+
+_CLOSED_DURING_RUN = "The tracer was closed while this run was going on."
 
 
 def _replacing(what: str, words: str) -> None:

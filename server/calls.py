@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
-from .execution import is_definition, module_reads, remember_module
+from .execution import is_definition, module_reads, remember_module, root_name
 from .results import FALSY, TRUTHY, DoctestWant
 
 # Where a `# semcoder: CALL` comment's call begins; the call is the rest of the line,
@@ -678,18 +678,11 @@ def _state_changed(node: ast.AST) -> set[str] | None:
                 changed.update(sub.names)
             targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                        if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-            roots = [_root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+            roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
-                roots.append(_root_name(sub.func.value))
+                roots.append(root_name(sub.func.value))
             changed.update(root for root in roots if root and root not in own)
     return changed
-
-
-def _root_name(node: ast.AST) -> str | None:
-    """The name an attribute, item or call chain starts from: `CACHE` of `CACHE[k].append`."""
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
 
 
 def _changed_names(node: ast.stmt) -> set[str]:
@@ -706,9 +699,9 @@ def _changed_names(node: ast.stmt) -> set[str]:
             continue
         targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
                    if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-        roots = [_root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+        roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
-            roots.append(_root_name(sub.func.value))
+            roots.append(root_name(sub.func.value))
         names.update(root for root in roots if root)
         pending.extend(ast.iter_child_nodes(sub))
     return names
@@ -903,7 +896,7 @@ def _shadowed(info: ModuleInfo, node: ast.AST) -> bool:
     """Whether the name a call starts from (`div` of `div(7, 2)`, `Box` of `Box(1).area()`)
     is bound by a function around it (a parameter, an assignment, an import, a def): then it
     is not the module's function."""
-    root = _root_name(node)
+    root = root_name(node)
     if root is None:
         return False
     first, last = node.lineno, node.end_lineno or node.lineno

@@ -281,13 +281,17 @@ def _filled(node: ast.stmt) -> set[str]:
             roots += [t for t in part.targets if isinstance(t, (ast.Attribute, ast.Subscript))]
         elif isinstance(part, (ast.AugAssign, ast.AnnAssign)) and isinstance(part.target, (ast.Attribute, ast.Subscript)):
             roots.append(part.target)
-        for root in roots:
-            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
-                root = root.func if isinstance(root, ast.Call) else root.value
-            if isinstance(root, ast.Name):
-                found.add(root.id)
+        found.update(name for name in map(root_name, roots) if name)
         pending.extend(ast.iter_child_nodes(part))
     return found
+
+
+def root_name(node: ast.AST) -> str | None:
+    """The name an attribute, item or call chain starts from: `CACHE` of `CACHE[k].append`,
+    `np` of `np.random.seed`; None where it starts from something else."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 # What a statement calls on an imported module (or on what one of its functions returns) to
@@ -519,17 +523,50 @@ def _blank_statement(parts: list[str], node: ast.stmt) -> None:
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
     if 2 * last >= len(parts):
         return
-    end = _column(parts[2 * last], node.end_col_offset)
-    start = _column(parts[2 * first], node.col_offset)
-    rest = parts[2 * last][end:]
-    stand_in = "pass" if rest.strip() and not rest.lstrip().startswith("#") else ""
-    if first == last:
-        parts[2 * first] = parts[2 * first][:start] + stand_in + rest
+    _replace_statement(parts, node, [""] * (last - first) + [_stand_in(parts, node)])
+
+
+def _as_condition(parts: list[str], node: ast.Assert) -> None:
+    """One top-level assert in `parts` as an expression statement of its condition, in
+    parentheses, on the lines it had: `assert ident(LIMIT) == 0, "why"` runs as
+    `(ident(LIMIT) == 0)`. Python evaluates an assert's message only when it fails, and a
+    failing assert would end the run: the message is left out, and the value dropped. A
+    statement sharing its lines stays, as in _blank_statement."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    test = node.test
+    test_first, test_last = test.lineno - 1, (test.end_lineno or test.lineno) - 1
+    if 2 * last >= len(parts):
         return
-    parts[2 * first] = parts[2 * first][:start]
-    for i in range(first + 1, last):
-        parts[2 * i] = ""
-    parts[2 * last] = stand_in + rest if stand_in else ""
+    condition = [parts[2 * i] for i in range(test_first, test_last + 1)]
+    condition[-1] = condition[-1][:_column(condition[-1], test.end_col_offset)]
+    condition[0] = "(" + condition[0][_column(condition[0], test.col_offset):]
+    condition[-1] += ")"
+    lines = [""] * (test_first - first) + condition + [""] * (last - test_last)
+    if last > test_last:
+        lines[-1] = _stand_in(parts, node)
+    _replace_statement(parts, node, lines)
+
+
+def _stand_in(parts: list[str], node: ast.stmt) -> str:
+    """`pass` where code follows `node` on its last line, to start that line's statement."""
+    last = (node.end_lineno or node.lineno) - 1
+    rest = parts[2 * last][_column(parts[2 * last], node.end_col_offset):]
+    return "pass" if rest.strip() and not rest.lstrip().startswith("#") else ""
+
+
+def _replace_statement(parts: list[str], node: ast.stmt, lines: list[str]) -> None:
+    """Put `lines` (one per line of `node`) in place of a top-level statement: the first
+    after what precedes it on its first line, the last before what follows it on its last."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    start = _column(parts[2 * first], node.col_offset)
+    rest = parts[2 * last][_column(parts[2 * last], node.end_col_offset):]
+    if first == last:
+        parts[2 * first] = parts[2 * first][:start] + lines[0] + rest
+        return
+    parts[2 * first] = parts[2 * first][:start] + lines[0]
+    for offset in range(1, last - first):
+        parts[2 * (first + offset)] = lines[offset]
+    parts[2 * last] = lines[-1] + rest if lines[-1] else ""
 
 
 def _column(line: str, offset: int | None) -> int:
@@ -541,14 +578,15 @@ def _column(line: str, offset: int | None) -> int:
     return len(line.encode("utf-8")[:offset].decode("utf-8", "replace"))
 
 
-def without_top_level_asserts(text: str, tree: ast.Module) -> str:
+def without_top_level_asserts(text: str, tree: ast.Module, conditions: tuple[ast.Assert, ...] = ()) -> str:
     """The module with its top-level asserts blanked (line numbers kept): a failing assert
     must not stop the `__main__` block from running when calls are recorded (the asserts
-    are checked one by one, as diagnostics)."""
+    are checked one by one, as diagnostics). Those in `conditions` run as expressions of
+    their conditions instead (_as_condition)."""
     parts = _LINE_BREAKS.split(text)
     for node in tree.body:
         if isinstance(node, ast.Assert):
-            _blank_statement(parts, node)
+            (_as_condition if any(node is c for c in conditions) else _blank_statement)(parts, node)
     return "".join(parts)
 
 

@@ -782,21 +782,19 @@ def _runnable(info: ModuleInfo, running: ast.Assert | None = None) -> str:
     failing one must not stop the run; they are checked one by one, as diagnostics). With
     `running` (a top-level assert whose line makes the call to trace), that assert runs, as
     an expression of its condition: the call is made where and as the file makes it, and a
-    false condition stops nothing (see _running_condition). So do the top-level asserts
+    false condition stops nothing (see execution._as_condition). So do the top-level asserts
     before it: Python has run them when it reaches that line, and what they call may keep
     state (`assert counter() == 1` before `assert counter() == 2`: the second call gives 2).
     One that raises ends the run there, as it ends Python's; the asserts after it do not
     run (Python has not run them yet)."""
     from .execution import without_top_level_asserts
 
-    blanked = without_top_level_asserts(info.text, _tree(info))
-    if running is None:
-        return blanked
-    for node in _tree(info).body:
+    tree = _tree(info)
+    conditions = () if running is None else tuple(
+        node for node in tree.body
         # (an assert that shares a line with the running one is left out: a line holds one)
-        if isinstance(node, ast.Assert) and (node is running or (node.end_lineno or node.lineno) < running.lineno):
-            blanked = _running_condition(info, blanked, node)
-    return blanked
+        if isinstance(node, ast.Assert) and (node is running or (node.end_lineno or node.lineno) < running.lineno))
+    return without_top_level_asserts(info.text, tree, conditions)
 
 
 def _top_level_assert(info: ModuleInfo, line: int) -> ast.Assert | None:
@@ -807,26 +805,6 @@ def _top_level_assert(info: ModuleInfo, line: int) -> ast.Assert | None:
             if test.lineno - 1 <= line <= (test.end_lineno or test.lineno) - 1:
                 return node
     return None
-
-
-def _running_condition(info: ModuleInfo, blanked: str, node: ast.Assert) -> str:
-    """`blanked` (the file with its top-level asserts blanked, line numbers kept) with the
-    assert `node` back as an expression statement of its condition, in parentheses, on the
-    lines it had: `assert ident(LIMIT) == 0, "why"` runs as `(ident(LIMIT) == 0)`. Python
-    evaluates an assert's message only when it fails, and a failing assert would end the
-    run: the message is left out, and the condition's value is dropped."""
-    condition = info.segment(node.test)
-    if not condition:
-        return blanked
-    lines = blanked.split("\n")
-    parts = condition.split("\n")  # (as without_top_level_asserts splits: a "\r" stays on its line)
-    first = node.test.lineno - 1
-    parts[0] = "(" + parts[0]
-    parts[-1] += ")"
-    if first + len(parts) > len(lines):
-        return blanked
-    lines[first : first + len(parts)] = parts
-    return "\n".join(lines)
 
 
 def _stat(path: str) -> tuple:

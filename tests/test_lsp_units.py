@@ -242,3 +242,23 @@ def test_a_loop_s_values_end_with_the_last_one():
                for total in (1, 5, 14, 30, 55, 328350)]
     states = actual_line_states({"events": events, "status": "ok"}, "f", 0, 3)
     assert {s["line"]: s["values"] for s in states}[2] == {"acc": "1 → 5 → 14 → … → 328350"}
+
+
+def test_asserts_run_as_conditions_or_blank_alone_keeping_lines():
+    """A top-level assert is blanked, or run as an expression of its condition, alone: a
+    statement sharing its line stays (`x = 1; assert ...; y = 3`), and every line keeps
+    its number (the traced call is found by its line)."""
+    import ast
+
+    from semcoder_lsp.execution import without_top_level_asserts
+
+    text = ('x = 1; assert f(x) == 2, "m"; y = 3\nassert (\n    g(1)\n    == 2\n), "why"\n'
+            'assert h(\n  1) == 3\nz = 4\n')
+    tree = ast.parse(text)
+    asserts = tuple(node for node in tree.body if isinstance(node, ast.Assert))
+    blanked = without_top_level_asserts(text, tree)
+    assert blanked == "x = 1; pass; y = 3\n\n\n\n\n\n\nz = 4\n"
+    running = without_top_level_asserts(text, tree, asserts)
+    assert running == "x = 1; (f(x) == 2); y = 3\n\n(g(1)\n    == 2)\n\n(h(\n  1) == 3)\nz = 4\n"
+    for out in (blanked, running):
+        ast.parse(out)

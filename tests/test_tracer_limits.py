@@ -1003,3 +1003,28 @@ def test_what_a_run_leaves_beside_its_folder_is_removed():
         assert seen["status"] == "ok"
         assert tracer.trace_call(listing, "f()")["return"]["repr"] == "['run']"
         assert sorted(os.listdir(root)) in ([], ["run"])
+
+
+CPU_ROOM = """import resource, time
+
+def room():
+    return resource.getrlimit(resource.RLIMIT_CPU)[0] - time.process_time()
+"""
+
+
+def test_a_loop_on_one_core_ends_at_the_wall_clock_when_both_limits_are_equal(tracer):
+    """The server gives a run as many CPU seconds as wall seconds. The CPU a child used
+    before its run's clock started (its rehearsal, unpacking its code) counted towards
+    RLIMIT_CPU, so a loop spinning on one core could reach the CPU limit first: CI once
+    reported an infinite loop as "used more than 5 s of CPU time", and which limit stopped
+    it was a race. The CPU limit is counted from the run's start now, with room past its
+    allowance that one thread cannot use before its wall clock ends."""
+    equal = FAST.merged(timeout_s=1, cpu_s=1, max_events=100000)
+    room = tracer.trace_call(CPU_ROOM, "room()", limits=equal)
+    assert room["status"] == "ok", room["message"]
+    assert 1.0 < float(room["return"]["repr"]) < 2.5, room["return"]
+    spin = "def f():\n    while True:\n        pass\n"
+    for _ in range(3):
+        trace = tracer.trace_call(spin, "f()", limits=equal)
+        assert trace["status"] == "timeout", trace["message"]
+        assert trace["message"] in ("timed out after 1 s at line 2", "timed out after 1 s at line 3")

@@ -23,7 +23,7 @@ from .capture import BoundedWriter
 from .prefault import PROBE as _PREFAULT_PROBE, report as _prefault_report
 from .line_tracer import RAISED, YIELDED, LineTracer, exit_kind, loop_map, loop_table
 from .safe_repr import ReprBudget, ReprTimeout, SafeRepr, _cut, exception_text, safe_str
-from .sandbox import apply_limits, make_audit_hook
+from .sandbox import apply_limits, make_audit_hook, start_cpu_clock
 
 SCHEMA = "semcoder.trace/1"
 # The zygote's trailer for a run that wrote its own result and exited cleanly (see
@@ -1016,6 +1016,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     # first frame, with a second's grace.)
     state.deadline = time.monotonic() + float(limits["timeout_s"])
     signal.setitimer(signal.ITIMER_REAL, float(limits["timeout_s"]), 0)
+    start_cpu_clock(limits)
     linecache.cache[filename] = (len(request["source"]), None, prepared.lines, filename)
     state.loops = prepared.loops
     code, call_code, expect_code = prepared.code, prepared.call_code, prepared.expect_code

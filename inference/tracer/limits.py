@@ -13,7 +13,7 @@ class Limits:
     (`status`, `message`, `truncated`)."""
 
     timeout_s: float = 5.0          # wall clock, module import included
-    cpu_s: float = 5.0              # CPU seconds (RLIMIT_CPU, whole seconds, rounded up)
+    cpu_s: float = 5.0              # CPU seconds from the run's start (RLIMIT_CPU: whole seconds, up to 1.25 s more)
     memory_mb: int = 512            # address space on top of the warm interpreter's
     max_output_bytes: int = 65536   # per stream (stdout, stderr)
     max_events: int = 20000         # recorded trace events

@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import sys
+import time
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -38,6 +39,10 @@ ENV_FIXED = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_
 # concurrent.futures' largest default pool. Each thread's stack counts towards the memory
 # limit (RLIMIT_AS).
 RUN_THREADS = 32
+# Whole CPU seconds a child may use before its run's clock starts (see start_cpu_clock), and
+# how far past the run's CPU allowance its limit is set, at least.
+_CPU_SET_UP_S = 2
+_CPU_MARGIN_S = 0.25
 # Processes of the runs' user namespace while a run is going: the process the server
 # started, the zygote (PID 1 of the runs' PID namespace) and the run itself.
 _NAMESPACE_PROCESSES = 3
@@ -591,10 +596,28 @@ def apply_limits(limits):
     it is held by the namespaces and killed when the run ends."""
     memory = int(limits["memory_mb"]) * 1024 * 1024
     _setlimit(resource.RLIMIT_AS, (limits.get("_vm_base") or vm_bytes()) + memory)
-    cpu = max(1, int(-(-limits["cpu_s"] // 1)))
+    # Room for the set-up before the run's clock starts; start_cpu_clock then counts the
+    # limit from there.
+    cpu = max(1, int(-(-limits["cpu_s"] // 1))) + _CPU_SET_UP_S
     _setlimit(resource.RLIMIT_CPU, cpu, cpu + 1)
     threads = int(limits.get("_threads") or 0)
     _setlimit(resource.RLIMIT_NPROC, _NAMESPACE_PROCESSES + threads if threads > 0 else 0)
+
+
+def start_cpu_clock(limits):
+    """Count the CPU limit from the run's start, as its wall clock is counted, called as
+    that clock starts. The child's CPU time until then (the rehearsal, unpacking its code:
+    milliseconds) counted towards RLIMIT_CPU, so a loop spinning on one core reached the
+    CPU limit a little before the wall-clock one, and which of the two stopped it was a
+    race. The kernel counts whole seconds: the soft limit is the first whole second at
+    least _CPU_MARGIN_S past the run's allowance, which a single thread, never using more
+    CPU than wall time, cannot reach before its wall clock ends; threads running at once
+    can."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_CPU)
+    wanted = int(-(-(time.process_time() + float(limits["cpu_s"]) + _CPU_MARGIN_S) // 1))
+    if soft != resource.RLIM_INFINITY:
+        wanted = min(wanted, soft)
+    _setlimit(resource.RLIMIT_CPU, wanted, wanted + 1)
 
 
 def counts_processes_per_namespace():

@@ -1261,9 +1261,15 @@ def _record(state, code, entry_code, namespace):
 def _exit_status(exc):
     """How a SystemExit said the run failed: "code 2", or its message ("'usage: …'");
     None for a clean exit (code 0 or None) and for anything else."""
-    if not isinstance(exc, SystemExit) or exc.code in (None, 0):
+    if not isinstance(exc, SystemExit) or exc.code is None:
         return None
-    return "code %d" % exc.code if isinstance(exc.code, int) else repr(str(exc.code))
+    code = exc.code
+    if issubclass(type(code), int):
+        # int's own value, as Python's exit takes it: no `__eq__` or `__int__` of a subclass
+        # (`code in (None, 0)` ran a user class's `__eq__`, which Python's exit does not).
+        value = int.__int__(code)
+        return None if value == 0 else "code %d" % value
+    return repr(str(code))
 
 
 def _exit_note(exc):

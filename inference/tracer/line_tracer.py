@@ -81,7 +81,6 @@ _SKIPPED_CODE = frozenset(("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>",
 # returns a value (every Python from 3.9 to 3.13 reports that one to the trace function).
 _ITERATION_END_OPS = frozenset(opcode.opmap[name] for name in ("YIELD_FROM", "SEND", "END_SEND", "FOR_ITER")
                                if name in opcode.opmap)
-_ITERATION_ENDS = (StopIteration, StopAsyncIteration)
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: an `async def` function's code
 _CO_ASYNC_GENERATOR = 0x200  # an `async def` with `yield`
 _YIELD_FROM_OP = opcode.opmap.get("YIELD_FROM")  # Python 3.9 and 3.10
@@ -93,7 +92,7 @@ RETURNED, YIELDED, RAISED = "returned", "yielded", "raised"
 def iteration_ended(frame, exc_type):
     """Whether an "exception" event is only the normal end of an `await`, `yield from`,
     `async for` or `for` loop in `frame`."""
-    if exc_type not in _ITERATION_ENDS:
+    if exc_type is not StopIteration and exc_type is not StopAsyncIteration:  # (`in` runs a metaclass's __eq__)
         return False
     code = frame.f_code.co_code
     lasti = frame.f_lasti
@@ -124,7 +123,7 @@ def _yielded_value(frame, value):
     if flags & _CO_COROUTINE:
         return _AWAITING
     if flags & _CO_ASYNC_GENERATOR:
-        if type(value).__name__ != "async_generator_wrapped_value":
+        if class_name(type(value)) != "async_generator_wrapped_value":  # (no metaclass's __getattribute__)
             return _AWAITING
         inside = gc.get_referents(value)  # the wrapper's one reference: the value yielded
         return inside[0] if len(inside) == 1 else value
@@ -188,7 +187,13 @@ _NODE_DEPTH = 6  # as deep as a repr goes
 # More places than this changed under one container: the container itself is listed.
 _PLACES_MAX = 3
 _KEY_TEXT_MAX = 40  # a longer dict key is not written into a name
+# `kind in _ATOM_TYPES` hashes `kind` by its metaclass's __hash__: a user metaclass's is
+# user code (or None: "unhashable type"), and its __eq__ runs on a hash match. So these sets
+# of classes (all of metaclass `type`) are asked only about a class whose metaclass is
+# `type` itself, which hashes by identity (`type(kind) is type and kind in ...`: cheaper
+# than id()); many classes at once by their ids (_all_atoms).
 _ATOM_TYPES = frozenset(ATOMS)
+_ATOM_IDS = frozenset(map(id, ATOMS))
 # The standard library's own containers are walked like the builtins they resemble: their
 # reprs are cut like any library's, so a change past the cut (a BFS queue's append, a
 # counter's 30th key) would otherwise go unseen. Exact classes only: a subclass may keep
@@ -197,13 +202,26 @@ _SEQUENCES = frozenset((list, tuple, collections.deque))
 _SETS = frozenset((set, frozenset))
 _DICTS = frozenset((dict, collections.OrderedDict, collections.defaultdict, collections.Counter))
 _CONTAINERS = _SEQUENCES | _SETS | _DICTS
+_READ_IN_C = _CONTAINERS | _ATOM_TYPES  # (not objects: their values are read as builtins')
 _DEQUE = collections.deque
 _is = operator.is_
 
 
+def _is_atom(value):
+    """Whether `value` is an atom (its class exactly one of ATOMS; see _ATOM_TYPES)."""
+    kind = type(value)
+    return type(kind) is type and kind in _ATOM_TYPES
+
+
+def _all_atoms(values):
+    """Whether every one of `values` is an atom (an exact class of ATOMS), by ids (see
+    _ATOM_TYPES)."""
+    return _ATOM_IDS.issuperset(map(id, map(type, values)))
+
+
 def _cost(kind, size):
     """What a node of `size` elements of a value of class `kind` takes of the budget."""
-    if kind is list or kind is tuple or kind is dict or kind in _CONTAINERS:
+    if kind is list or kind is tuple or kind is dict or type(kind) is type and kind in _CONTAINERS:
         return size + _NODE_COST
     return size + _OBJECT_COST
 
@@ -213,7 +231,7 @@ def _fields(value, kind):
     text shows: a class that keeps the default repr (SafeRepr shows them), or one whose
     own `__repr__` is written in the traced file (it may leave some out: see _Node's
     `veiled`); None for any other value (a library's object: its internals are noise)."""
-    if kind in _ATOM_TYPES:
+    if type(kind) is type and kind in _ATOM_TYPES:
         return None
     try:
         method = type_attribute(kind, "__repr__")
@@ -227,7 +245,7 @@ def _fields(value, kind):
 def _has_own_repr(kind):
     """Whether values of class `kind` are objects (not atoms or builtin containers) whose
     class has a `__repr__` of its own."""
-    return kind not in _CONTAINERS and kind not in _ATOM_TYPES and not keeps_default_repr(kind)
+    return (type(kind) is not type or kind not in _READ_IN_C) and not keeps_default_repr(kind)
 
 
 def _traced_repr(method):
@@ -244,10 +262,11 @@ _traced_file = [None]
 def _contents(value, kind):
     """(what a node compares, whether it maps names or keys to values): the list, tuple,
     set or dict itself, or an object's attributes (a dict); None for anything else."""
-    if kind in _SEQUENCES or kind in _SETS:
-        return value, False
-    if kind in _DICTS:
-        return value, True
+    if type(kind) is type:
+        if kind in _SEQUENCES or kind in _SETS:
+            return value, False
+        if kind in _DICTS:
+            return value, True
     fields = _fields(value, kind)
     return None if fields is None else (fields, True)
 
@@ -279,11 +298,11 @@ def _node(value, kind, budget, depth=0, above=()):
     `above`: the ids of the containers it is inside (one that holds itself gets no node
     again)."""
     # (Written out for the common kinds: a snapshot is taken of every local a line changed.)
-    if kind is list or kind is tuple or kind in _SETS:
+    if kind is list or kind is tuple or kind is set or kind is frozenset:
         body, mapping = value, False
     elif kind is dict:
         body, mapping = value, True
-    elif kind in _CONTAINERS:  # (the standard library's: rarer, so tested after)
+    elif type(kind) is type and kind in _CONTAINERS:  # (the standard library's: rarer, so tested after)
         body, mapping = value, kind in _DICTS
     else:
         body = _fields(value, kind)
@@ -303,12 +322,12 @@ def _node(value, kind, budget, depth=0, above=()):
     budget[0] -= cost
     if mapping:
         items = tuple(body) + tuple(body.values())
-        atom_keys = _ATOM_TYPES.issuperset(map(type, body))
-        flat = _ATOM_TYPES.issuperset(map(type, body.values()))
+        atom_keys = _all_atoms(body)
+        flat = _all_atoms(body.values())
     else:
         items = tuple(body)
         atom_keys = True
-        flat = _ATOM_TYPES.issuperset(map(type, items))
+        flat = _all_atoms(items)
     own = mapping and _has_own_repr(kind)
     if flat:
         node.size, node.items, node.children, node.opaque, node.veiled, node.complete, node.weight, node.hot = \
@@ -330,7 +349,7 @@ def _children(items, first, positions, budget, depth, above):
     for at in positions:
         item = items[first + at]
         item_kind = type(item)
-        if item_kind in _ATOM_TYPES:
+        if type(item_kind) is type and item_kind in _ATOM_TYPES:
             continue
         if budget[0] <= _NODE_COST or id(item) in above:  # spent, or a container holding itself
             child = None
@@ -357,14 +376,14 @@ def _unchanged(value, kind, node):
     when `node` was made of it (for a complete node: the same repr). `node` has its
     items: only the local's own node goes without, past the budget."""
     items, size = node.items, node.size
-    if kind is list or kind is tuple or kind in _SETS or kind is _DEQUE:
+    if kind is list or kind is tuple or kind is set or kind is frozenset or kind is _DEQUE:
         if len(value) != size or not all(map(_is, value, items)):
             return False
         first = 0
     else:
         if kind is not node.kind:  # (its class was changed)
             return False
-        body = value if kind in _DICTS else _fields(value, kind)
+        body = value if type(kind) is type and kind in _DICTS else _fields(value, kind)
         if body is None:  # (its class was changed to one with a library's repr)
             return False
         if len(body) != size or not all(map(_is, body, items)) or \
@@ -399,13 +418,14 @@ def _atoms_differ(old, new):
 def _place(kind, key):
     """The name of a value relative to its container: `[3]` (`key`: its position), `['key']`,
     `.name`; None where none can be written (a set's item, a key that is no atom, or long)."""
-    if kind in _SEQUENCES:
+    plain = type(kind) is type
+    if plain and kind in _SEQUENCES:
         return "[%d]" % key
-    if kind in _SETS:
+    if plain and kind in _SETS:
         return None
-    if kind not in _DICTS:
+    if not plain or kind not in _DICTS:
         return "." + key if type(key) is str else None
-    if type(key) not in _ATOM_TYPES and not (type(key) is tuple and _ATOM_TYPES.issuperset(map(type, key))):
+    if not _is_atom(key) and not (type(key) is tuple and _all_atoms(key)):
         return None
     text = repr(key)
     return "[%s]" % text if len(text) <= _KEY_TEXT_MAX else None
@@ -486,7 +506,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
         except ValueError:
             break
         old, part = items[first + at], new[start + at]
-        if type(old) not in _ATOM_TYPES or type(part) not in _ATOM_TYPES or _atoms_differ(old, part):
+        if not _is_atom(old) or not _is_atom(part) or _atoms_differ(old, part):
             key = items[at] if mapping else at
             found.append((_place(kind, key), part, _ADDED if at in veiled else old, ((kind, key),)))
     children = []
@@ -531,7 +551,7 @@ def _refresh(value, kind, node, budget, depth=0, above=()):
     fresh.children = children
     if hot >= 0:
         fresh.hot = next(index for index, (at, _) in enumerate(children) if at == hot)
-    _finish(fresh, not mapping or _ATOM_TYPES.issuperset(map(type, itertools.islice(new, now))), cost,
+    _finish(fresh, not mapping or _all_atoms(itertools.islice(new, now)), cost,
             mapping and _has_own_repr(kind))
     if len(found) > _PLACES_MAX or any(place is None for place, _, _, _ in found):
         return fresh, None
@@ -551,9 +571,11 @@ def _is_buffer(kind):
     if kind is bytearray:
         return True
     try:
-        return (_class_module(kind), class_name(kind)) in _BUFFER_CLASSES
-    except Exception:  # (a `__module__` that is no string)
+        module = _class_module(kind)
+    except Exception:  # (a class without `__module__`)
         return False
+    # (a `__module__` that is no str hashes, and compares, by its own class's methods)
+    return type(module) is str and (module, class_name(kind)) in _BUFFER_CLASSES
 
 
 def _bytes(value):
@@ -833,11 +855,13 @@ class LineTracer:
         for name, value in pairs:
             old = snapshot.get(name)
             kind = type(value)
+            plain = type(kind) is type  # (a set of classes is asked only about such: see _ATOM_TYPES)
             same_object = old is not None and old[0] is value
             held = False  # the same objects throughout, as far as the node remembers
-            if same_object and kind in _ATOM_TYPES:
+            if same_object and plain and kind in _ATOM_TYPES:
                 continue
-            if kind not in _ATOM_TYPES and kind not in _CONTAINERS and _is_buffer(kind):
+            other = not plain or kind not in _READ_IN_C  # neither an atom nor a container walked
+            if other and _is_buffer(kind):
                 self._compare_bytes(name, value, kind, old if same_object else None, snapshot, changes)
                 continue
             if same_object:
@@ -852,18 +876,18 @@ class LineTracer:
                     # runs again only once what it can read has changed (it may count its
                     # calls, print, change the object: run on every line, it changed the run).
                     continue
-            elif kind not in _ATOM_TYPES and kind not in _CONTAINERS:
+            elif other:
                 made = self._made_text(value, kind)
                 if made is not None:  # (its text, made in another frame, still holds)
                     changes[name] = made[0][0]
                     snapshot[name] = (value,) + made
                     continue
-            text = safe_repr.ends(value) if kind in ENDS_SHOWN else safe_repr(value)
+            text = safe_repr.ends(value) if plain and kind in ENDS_SHOWN else safe_repr(value)
             fp = fingerprint(value, text)
             node = places = None
             cut = "..." in text or " object>" in text
             try:
-                if kind in _ATOM_TYPES:
+                if plain and kind in _ATOM_TYPES:
                     pass
                 elif same_object and old[2] is not None and (old[1] == fp or old[2].children or cut):
                     # (places are needed only where the text may not show them; a nested
@@ -871,7 +895,7 @@ class LineTracer:
                     node, places = _refresh(value, kind, old[2], [_NODE_BUDGET])
                 else:
                     node = _node(value, kind, [_NODE_BUDGET])
-                if kind not in _CONTAINERS and node is not None and node.items is not None and _has_own_repr(kind):
+                if other and node is not None and node.items is not None and _has_own_repr(kind):
                     self._keep_text(value, fp, node)
             except Exception:
                 # Nodes read only builtin containers and attributes through their
@@ -896,7 +920,7 @@ class LineTracer:
                         changes[name + place] = self._whole(part, type(part), None)
                         continue
                     shown = safe_repr.ends(part)  # (`ends` is the plain repr where it shows no ends)
-                    if was is _ADDED or type(was) in _ATOM_TYPES or shown != safe_repr.ends(was):
+                    if was is _ADDED or _is_atom(was) or shown != safe_repr.ends(was):
                         changes[name + place] = shown  # (not another object that reads the same)
                 if old[1] != fp and len(changes) == listed:
                     changes[name] = text  # (its text changed, though no place reads otherwise)
@@ -926,7 +950,7 @@ class LineTracer:
         """The text of a value returned or yielded: the one made already where it is an
         object whose `__repr__` is the traced file's, and that still holds (_made_text)."""
         kind = type(value)
-        if kind not in _ATOM_TYPES and kind not in _CONTAINERS:
+        if type(kind) is not type or kind not in _READ_IN_C:
             made = self._made_text(value, kind)
             if made is not None:
                 return made[0][0]
@@ -952,7 +976,7 @@ class LineTracer:
         object with a `__repr__` of the traced file's, which would run again): False there."""
         if node is None or node.veiled:
             return False
-        shown = self.repr.ends if kind in ENDS_SHOWN else self.repr
+        shown = self.repr.ends if type(kind) is type and kind in ENDS_SHOWN else self.repr
         for _, part, was, route in places:
             if was is part:  # (changed inside: what it was is not known)
                 return False

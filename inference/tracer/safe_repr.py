@@ -58,7 +58,7 @@ def _layout(kind):
         names = members.get("__slots__")
         if type(names) is str:
             names = (names,)
-        if type(names) not in (tuple, list):
+        if type(names) is not tuple and type(names) is not list:  # (`in` runs a metaclass's __eq__)
             continue
         for name in names:
             if type(name) is not str or name in ("__dict__", "__weakref__"):

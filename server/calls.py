@@ -34,7 +34,7 @@ from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
 from .execution import is_definition, module_reads, remember_module, root_name
-from .results import FALSY, TRUTHY, DoctestWant
+from .results import CALLED, CONDITION, FALSY, TRUTHY, DoctestWant
 
 # Where a `# semcoder: CALL` comment's call begins; the call is the rest of the line,
 # stripped (comment_call). (A pattern that also matched the call, `(?P<call>.+?)\s*$`, took
@@ -774,8 +774,17 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
             target, expected = right, _segment(info, left)
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         target, expected = test.operand, FALSY
+    if called(target, info.functions) is None:
+        # A condition that does more with the call (`len(f(3)) == 3`, `f(3) is None`,
+        # `0 < f(3) < 9`): the whole condition is checked with the call's value (CONDITION).
+        inner = _condition_call(test, info)
+        if inner is None:
+            return None
+        target, expected = inner, CONDITION + _condition_text(info, test, inner)
+        reads = module_reads(test)
+    else:
+        reads = module_reads(target)
     name = literal_call(target, info.functions)
-    reads = module_reads(target)
     needs = frozenset(reads)  # (call_needs of its text: what its replay keeps, definitions_only)
     if name is None and place.function is None and called(target, info.functions) is not None \
             and _replayable_arguments(target, node, needs, module):
@@ -794,6 +803,36 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         return None
     return CallSite(name, _segment(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
+
+
+def _condition_call(test: ast.expr, info: ModuleInfo) -> ast.expr | None:
+    """The one call of the file's functions in an assert's condition, where the condition
+    makes it once: not in a lambda or a comprehension (which may make it any number of
+    times, with other arguments), and no other call of the file's functions beside it,
+    whose value the check would take as given. None otherwise, or where the condition's
+    text holds CALLED already."""
+    found: list[ast.expr] = []
+
+    def visit(node: ast.AST, once: bool) -> bool:
+        if called(node, info.functions) is not None:
+            found.append(node)
+            return once  # (its own arguments are literals, or replayed: see _assert_site)
+        inner_once = once and not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                                                   ast.GeneratorExp))
+        return all(visit(child, inner_once) for child in ast.iter_child_nodes(node))
+
+    if not visit(test, True) or len(found) != 1 or CALLED in info.segment(test):
+        return None
+    return found[0]
+
+
+def _condition_text(info: ModuleInfo, test: ast.expr, call: ast.expr) -> str:
+    """The assert's condition as written, its call replaced by CALLED."""
+    start = info._offset(test.lineno - 1, test.col_offset)
+    call_start = info._offset(call.lineno - 1, call.col_offset)
+    call_end = info._offset((call.end_lineno or call.lineno) - 1, call.end_col_offset or 0)
+    end = info._offset((test.end_lineno or test.lineno) - 1, test.end_col_offset or 0)
+    return info.text[start:call_start] + CALLED + info.text[call_end:end]
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:

@@ -29,7 +29,7 @@ from semcoder_inference.parsers import RefinedParser
 from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
 from .convert import plain
 from .execution import call_needs, definitions_only
-from .results import FALSY, TRUTHY, judge
+from .results import FALSY, TRUTHY, condition_of, condition_shown, judge
 from .tracing import sandbox_expectation, zero_argument_tests
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ def failed_test(call: str, expected: str | None) -> str:
         return f"retv = {call}"
     if expected in (TRUTHY, FALSY):  # `assert f(1)`, `assert not f(1)`
         return f"retv = {call}\nassert {'' if expected == TRUTHY else 'not '}retv"
+    condition = condition_of(expected)
+    if condition is not None:  # `assert len(f(1)) == 3`
+        return f"retv = {call}\nassert {condition_shown(condition, 'retv')}"
     return f"retv = {call}\nassert retv == {expected}"
 
 
@@ -202,7 +205,7 @@ async def _checked(ls, info, tree: ast.Module, text: str, path: str,
     """A check run against `text` and judged as its diagnostic is: (passed, problem, trace)."""
     defs = definitions_only(text, tree, call_needs(site.call))
     trace = await ls.executor.trace_call(ls.settings.execution, defs, site.call, path,
-                                         expect=sandbox_expectation(info, site))
+                                         **sandbox_expectation(info, site))
     return (*judge(trace, site.expected, doctest=site.origin == "doctest"), trace)
 
 

@@ -29,7 +29,7 @@ from lsprotocol import types
 from semcoder_inference.errors import SemcoderError
 
 from .calls import CallSite, ModuleInfo, utf16_col
-from .results import DoctestWant, expectation_failure, judge_doctest, same_literal, shorten
+from .results import DoctestWant, condition_of, expectation_failure, judge_doctest, same_literal, shorten
 from .tracing import Target
 from .worker import BACKGROUND
 
@@ -169,7 +169,9 @@ async def _run(ls, uri: str, delay: float) -> None:
         elif ls.models.engine is not None:
             _publish(ls, uri, [])
             # (A call whose arguments are no literals is for a real run only: see CallSite.literal.)
-            predictable = [site for site in sites if site.expected is not None and site.literal]
+            # (A condition around the call, results.CONDITION, is evaluated only in the sandbox.)
+            predictable = [site for site in sites
+                           if site.expected is not None and site.literal and condition_of(site.expected) is None]
             await _predicted(ls, uri, info, predictable[:MAX_PREDICTED_CALLS])
         else:
             _publish(ls, uri, [])

@@ -698,13 +698,15 @@ class Executor:
             pass
 
     async def trace_call(self, settings: ExecutionSettings, source: str, call: str, filename: str,
-                         expect: str | None = None) -> dict:
+                         expect: str | None = None, check: str | None = None) -> dict:
         """The real trace of `call` (0-based lines). Never raises for the code's own failures:
         those are in the dict's status; a broken sandbox gives status "crashed". With
         `expect` (an assert's expected value, an expression), `assertion` says whether
-        `call == expect` in the sandbox, as the assert would decide (docs/trace-schema.md)."""
+        `call == expect` in the sandbox, as the assert would decide; with `check` (a function
+        of the call's value: an assert's condition around the call), whether it is true
+        (docs/trace-schema.md)."""
         return await self._traced(settings, call, lambda tracer: tracer.trace_call(
-            source, call, filename=filename, expect=expect))
+            source, call, filename=filename, expect=expect, check=check))
 
     async def watch_call(self, settings: ExecutionSettings, source: str, target: str, filename: str,
                          entry: str | None = None, target_line: int | None = None,

@@ -221,6 +221,37 @@ def _is_literal(text: str) -> bool:
 # expected value, even in a diagnostic's data (a client sends them back for a repair).
 TRUTHY = "a true value"
 FALSY = "a false value"
+# What an assert expects whose condition does more with the call (`len(f(3)) == 3`,
+# `f(3) is None`, `0 < f(3) < 9`): CONDITION, then the condition as written with the call
+# replaced by the name CALLED (calls._condition_call). The condition is checked in the
+# sandbox, given the call's value (condition_check).
+CONDITION = "the condition: "
+CALLED = "_semcoder_called_"
+
+
+def condition_of(expected: str | None) -> str | None:
+    """The condition an assert's expected value stands for (with CALLED), or None."""
+    if isinstance(expected, str) and expected.startswith(CONDITION) and not isinstance(expected, DoctestWant):
+        return expected[len(CONDITION):]
+    return None
+
+
+def condition_check(condition: str) -> str:
+    """A function of the call's value that is the condition's truth, as Tracer.trace_call's
+    `check`. (Its own lines: a comment in a condition over several lines ends at one.)"""
+    return f"lambda {CALLED}: (\n{condition}\n)"
+
+
+def condition_shown(condition: str, call: str) -> str:
+    """The condition as the assert writes it, on one line (a condition written over several,
+    in parentheses, is shown as Python reads it back)."""
+    text = condition.replace(CALLED, call)
+    if "\n" in text or "\r" in text:
+        try:
+            return ast.unparse(ast.parse(f"(\n{text}\n)", mode="eval"))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return " ".join(text.split())
+    return text.strip()
 
 
 class DoctestWant(str):
@@ -313,6 +344,9 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
         return None, None
     if expected in (TRUTHY, FALSY):
         return _judge_truth(trace, got, expected)
+    condition = condition_of(expected)
+    if condition is not None:
+        return _judge_condition(trace, got, condition)
     # (the values as the message names them; the whole ones decide)
     got_, expected_ = _returned(trace, got), shorten(expected)
     assertion = trace.get("assertion")
@@ -351,10 +385,24 @@ def _returned(trace: dict, got: str) -> str:
     return shorten(got, cut_before=bool((trace.get("truncated") or {}).get("return")))
 
 
+def truth_condition(expected: str) -> str:
+    """The condition `assert f(1)` (TRUTHY) or `assert not f(1)` (FALSY) checks, as CONDITION
+    writes one: what the sandbox evaluates (tracing.sandbox_expectation)."""
+    return CALLED if expected == TRUTHY else f"not {CALLED}"
+
+
 def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str | None]:
-    """`assert f(1)` (TRUTHY), `assert not f(1)` (FALSY): the truth of the value, known
-    when it is a literal (the tracer's `literal`, its repr not cut)."""
-    if trace.get("drawn") or trace.get("awaited"):
+    """`assert f(1)` (TRUTHY), `assert not f(1)` (FALSY): the truth of the value, as the
+    sandbox took it (the trace's `assertion` from a check: an object's own `__bool__` or
+    `__len__` decides), else known where it is a literal (the tracer's `literal`, its repr
+    not cut)."""
+    assertion = trace.get("assertion")
+    if isinstance(assertion, dict) and "expected_repr" not in assertion:
+        truth = bool(assertion.get("passed")) == (expected == TRUTHY)
+    elif isinstance(assertion, dict) and assertion.get("error"):
+        return False, (f"assert failed: {shorten(str(trace.get('call', 'the call')))} returned {_returned(trace, got)}, "
+                       f"and taking its truth raised {shorten(str(assertion['error']))}")
+    elif trace.get("drawn") or trace.get("awaited"):
         truth = True  # the call gave a generator or a coroutine: an object, true
     else:
         value = trace.get("return") or {}
@@ -368,6 +416,23 @@ def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str
         return True, None
     return False, (f"assert failed: {shorten(str(trace.get('call', 'the call')))} returned {_returned(trace, got)}, "
                    f"expected {expected}")
+
+
+def _judge_condition(trace: dict, got: str, condition: str) -> tuple[bool | None, str | None]:
+    """An assert's condition around its call (CONDITION), as the sandbox evaluated it with
+    the call's value (the trace's `assertion` from a `check`); nothing can be said without
+    one (the condition names a test's locals)."""
+    assertion = trace.get("assertion")
+    if not isinstance(assertion, dict):
+        return None, None
+    if assertion.get("passed"):
+        return True, None
+    call = str(trace.get("call", "the call"))
+    shown = shorten(condition_shown(condition, call))
+    returned = f"{shorten(call)} returned {_returned(trace, got)}"
+    if assertion.get("error"):
+        return False, f"assert failed: {returned}, and evaluating {shown} raised {shorten(str(assertion['error']))}"
+    return False, f"assert failed: {shown} is false ({returned})"
 
 
 def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
@@ -565,6 +630,9 @@ def _verdict(result: dict) -> str | None:
     call = str(actual.get("call"))
     if expected in (TRUTHY, FALSY):
         return f"✓ the assert passes: {_value(call)} is {'true' if expected == TRUTHY else 'false'}"
+    condition = condition_of(expected)
+    if condition is not None:
+        return f"✓ the assert passes: {_value(condition_shown(condition, call))} is true"
     return f"✓ the assert passes: {_value(call + ' == ' + expected)}"
 
 
@@ -597,7 +665,10 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             result.get("callSource"), "where it runs")
         where = f"traced {runs}" + (f", from line {caller + 1}" if isinstance(caller, int) and caller >= 0 else "")
     out.append(f"**SemCoder** · {_value(result['call'])} ({where})")
-    if result.get("expected") is not None:
+    condition = condition_of(result.get("expected"))
+    if condition is not None:
+        out.append(f"expected: {_value(condition_shown(condition, str(result['call'])))} to be true")
+    elif result.get("expected") is not None:
         out.append(f"expected: {_value(result['expected'])}")
     if actual is not None:
         out.append("")

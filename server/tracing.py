@@ -36,9 +36,15 @@ from .calls import (
 from .execution import Recording, call_needs, definitions_only
 from .predictions import PredictionRun
 from .results import (
+    CALLED,
+    FALSY,
+    TRUTHY,
     actual_line_states,
     combined_line_states,
+    condition_check,
+    condition_of,
     differences,
+    truth_condition,
     predicted_line_states,
     render_markdown,
 )
@@ -188,33 +194,38 @@ def _called(info: ModuleInfo, call: str) -> FunctionInfo | None:
     return info.functions[named[0]] if named else None
 
 
-def sandbox_expectation(info: ModuleInfo, site: CallSite) -> str | None:
-    """The expected value to compare in the sandbox, as the assert would (`call == expected`,
-    Tracer.trace_call's `expect`, evaluated in the module as a replayed call runs it: its
-    definitions only), or None where that would not be the value the assert compares: a
-    doctest compares printed text instead; an expected value that names a local of the
-    function the assert is in (`want` in `def test_f(): want = 4; assert f(2) == want`), or
-    a global only a statement the replay skips binds (`R = main()`, the `__main__` block)."""
+def sandbox_expectation(info: ModuleInfo, site: CallSite) -> dict[str, str]:
+    """What the sandbox checks the call's value against, as the assert would, as
+    Tracer.trace_call's keyword arguments, evaluated in the module as a replayed call runs
+    it (its definitions only): {"expect": the expected value} (`call == expected`), or
+    {"check": ...} for a condition around the call (results.CONDITION: `len(f(3)) == 3`).
+    {} where that would not be what the assert evaluates: a doctest compares printed text
+    instead; an expected value that names a local of the function the assert is in (`want`
+    in `def test_f(): want = 4; assert f(2) == want`), or a global only a statement the
+    replay skips binds (`R = main()`, the `__main__` block)."""
     if site.expected is None or site.watched or site.origin == "doctest":
-        return None
+        return {}
+    condition = truth_condition(site.expected) if site.expected in (TRUTHY, FALSY) else condition_of(site.expected)
+    text = condition if condition is not None else site.expected.strip()
+    expectation = {"check": condition_check(condition)} if condition is not None else {"expect": text}
     try:
-        expected = ast.parse(site.expected.strip(), mode="eval")
+        expected = ast.parse(f"(\n{text}\n)", mode="eval")  # (a condition may be over lines)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    names = {n.id for n in ast.walk(expected) if isinstance(n, ast.Name)}
+        return {}
+    names = {n.id for n in ast.walk(expected) if isinstance(n, ast.Name)} - {CALLED}
     if not names:
-        return site.expected.strip()
+        return expectation
     tree = _tree(info)
     kept, skipped = _module_bindings(info, call_needs(site.call))
     if names & (skipped - kept):
-        return None
+        return {}
     if info.function_at(site.line) is not None:
         for node in ast.walk(tree):
             if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
                     and node.lineno - 1 <= site.line <= (node.end_lineno or node.lineno) - 1
                     and names & bound_locally(node)[0]):
-                return None
-    return site.expected.strip()
+                return {}
+    return expectation
 
 
 def _module_bindings(info: ModuleInfo, needs: frozenset[str] | None = None) -> tuple[set[str], set[str]]:
@@ -721,15 +732,15 @@ class Tracing:
         defs = definitions_only(target.info.text, _tree(target.info), call_needs(target.call.call))
         # An assert's call is compared with its expected value in the sandbox, with `==`,
         # so that the trace says whether the assert passes as Python would decide it.
-        expect = sandbox_expectation(target.info, target.call)
+        expectation = sandbox_expectation(target.info, target.call)
         group = (target.uri, "actual")
         # (the document's text, not `defs`: each call runs only the set-up it needs, so
         # calls of one version of a file run different code, and must not drop each
         # other's traces as if the file had changed)
         version = self._memo_version(group, target.info.text)
-        key = make_key(version, target.call.call, expect)
+        key = make_key(version, target.call.call, sorted(expectation.items()))
         return await self._shared_run(key, group, version, lambda: self.server.executor.trace_call(
-            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), expect=expect))
+            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), **expectation))
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
         # A call whose arguments are not literals (`ident(LIMIT)`, replayed in the module) is

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -192,3 +194,32 @@ def copy_demo(tmp_path: Path) -> Path:
     dest = tmp_path / "demo_project"
     shutil.copytree(DEMO, dest)
     return dest
+
+
+# Runs a module's top-level statements one by one, as Python runs the module, but goes on
+# past a failing assert (one that raises, too); prints the 0-based lines of the asserts
+# that failed.
+EACH_ASSERT = '''import ast, json, sys
+text = open(sys.argv[1]).read()
+namespace = {"__name__": "__main__"}
+failed = []
+for node in ast.parse(text).body:
+    code = compile(ast.Module([node], []), sys.argv[1], "exec")
+    try:
+        exec(code, namespace)
+    except Exception:
+        if not isinstance(node, ast.Assert):
+            raise
+        failed.append(node.lineno - 1)
+print(json.dumps(failed))
+'''
+
+
+def python_failing_asserts(tmp_path: Path, name: str) -> list[int]:
+    """The 0-based lines of the asserts of the file `name` (in `tmp_path`) that fail when Python
+    runs it as a script, each failing one passed over."""
+    driver = tmp_path / "each_assert.py"
+    driver.write_text(EACH_ASSERT)
+    ran = subprocess.run([sys.executable, str(driver), name], capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)

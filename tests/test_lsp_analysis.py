@@ -194,7 +194,8 @@ class Point:
         return Point(self.x + dx, self.y + dy)
 
 
-assert Point(1, 2).moved(2).x == 3
+p = Point(1, 2)
+assert p.moved(2).x == 3
 '''
 
 

@@ -8,7 +8,6 @@ diagnostics published as checks finish, not held back by a slow one."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
+    python_failing_asserts,
     replace_document,
     replay_env,
     running_server,
@@ -48,30 +48,6 @@ def _pytest_outcomes(tmp_path, name: str) -> dict[str, str]:
         if test.startswith(name + "::") and rest:
             outcomes[test.split("::")[-1]] = rest.split()[0]
     return outcomes
-
-
-# Runs a module's top-level statements one by one, as Python runs the module, but goes on
-# past a failing assert; prints the 0-based lines of the asserts that failed.
-_EACH_ASSERT = '''import ast, json, sys
-text = open(sys.argv[1]).read()
-namespace = {"__name__": "__main__"}
-failed = []
-for node in ast.parse(text).body:
-    code = compile(ast.Module([node], []), sys.argv[1], "exec")
-    try:
-        exec(code, namespace)
-    except AssertionError:
-        failed.append(node.lineno - 1)
-print(json.dumps(failed))
-'''
-
-
-def _python_failing_asserts(tmp_path, name: str) -> list[int]:
-    driver = tmp_path / "each_assert.py"
-    driver.write_text(_EACH_ASSERT)
-    ran = subprocess.run([sys.executable, str(driver), name], capture_output=True, text=True, cwd=tmp_path)
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
 
 
 CONTEXTS = '''import sys
@@ -241,7 +217,7 @@ async def test_asserts_that_depend_on_order_get_no_verdict(tmp_path):
         text = await hover(client, module_uri, line_of(ORDER, 'add("b")'), 8)
         assert "returned `2`" in text and "returned `1`" not in text, text
         await _settled(client, tests_uri, [(paired, "assert failed: pair(1) returned [1, 1], expected [1, 2]")])
-    assert _python_failing_asserts(tmp_path, module.name) == [doubled]
+    assert python_failing_asserts(tmp_path, module.name) == [doubled]
     assert _pytest_outcomes(tmp_path, tests.name) == {
         "test_first": "PASSED", "test_second": "PASSED", "test_pair": "FAILED"}
 
@@ -285,7 +261,7 @@ async def test_module_level_asserts_with_computed_arguments_are_judged(tmp_path)
         text = await hover(client, uri, line_of(COMPUTED, "ident(LIMIT)"), 9)
         assert "returned `10`" in text and "never called" not in text, text
         assert "No prediction: this call's arguments are values the model's input cannot write" in text, text
-    assert _python_failing_asserts(tmp_path, path.name) == sorted(failing)
+    assert python_failing_asserts(tmp_path, path.name) == sorted(failing)
 
 
 SLOW = '''def spin(n):

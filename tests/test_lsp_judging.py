@@ -18,6 +18,7 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
+    python_failing_asserts,
     replay_env,
     request,
     running_server,
@@ -269,36 +270,55 @@ def flag():
     return Flag()
 
 
+class Empty:
+    def __bool__(self):
+        return False
+
+
+def empty():
+    return Empty()
+
+
 assert is_even(3)
 assert not is_even(2)
 assert is_even(4)
 assert evens([1, 3]) or False
 assert evens([2])
 assert flag()
+assert empty()
 '''
 
 
 async def test_an_assert_without_equals_fails_on_a_false_value(tmp_path):
+    """The truth of the value as the run takes it (an object's own `__bool__` decides);
+    `or False` around the call is the condition's (judged whole), as Python judges it."""
+    path = tmp_path / "t.py"
+    path.write_text(TRUTHINESS)
+    expected = {
+        (line_of(TRUTHINESS, "assert is_even(3)"), "assert failed: is_even(3) returned False, expected a true value"),
+        (line_of(TRUTHINESS, "assert not is_even(2)"),
+         "assert failed: is_even(2) returned True, expected a false value"),
+        (line_of(TRUTHINESS, "assert evens([1, 3]) or False"),
+         "assert failed: evens([1, 3]) or False is false (evens([1, 3]) returned [])"),
+        (line_of(TRUTHINESS, "assert empty()"), "assert failed: empty() returned <Empty object>, expected a true value"),
+    }
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
-        uri = open_document(client, tmp_path / "t.py", TRUTHINESS)
-        await wait_for(lambda: diagnostics_for(client, uri))
+        uri = open_document(client, path)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == len(expected))
         found = {(d.range.start.line, d.message) for d in diagnostics_for(client, uri)}
-        assert found == {
-            (line_of(TRUTHINESS, "assert is_even(3)"), "assert failed: is_even(3) returned False, expected a true value"),
-            (line_of(TRUTHINESS, "assert not is_even(2)"),
-             "assert failed: is_even(2) returned True, expected a false value"),
-        }
+        assert found == expected
         text = await hover(client, uri, line_of(TRUTHINESS, "assert is_even(4)"), 10)
         assert "✓ the assert passes: `is_even(4)` is true" in text, text
         text = await hover(client, uri, line_of(TRUTHINESS, "assert evens([2])"), 10)
         assert "✓ the assert passes: `evens([2])` is true" in text, text
-        # an object: its truth is its class's to say, not the repr's; no verdict
+        # an object: its truth is its class's to say, as the run took it
         text = await hover(client, uri, line_of(TRUTHINESS, "assert flag()"), 10)
-        assert "returned `<Flag object>`" in text and "the assert passes" not in text and "⚠" not in text, text
+        assert "returned `<Flag object>`" in text and "✓ the assert passes: `flag()` is true" in text, text
         # the repair prompt's failed test is the assert as written
         result = await request(client, "semcoder/repair", {
             "textDocument": {"uri": uri}, "position": {"line": line_of(TRUTHINESS, "assert is_even(3)"), "character": 0}})
         assert result["failedTest"] == "retv = is_even(3)\nassert retv"
+    assert python_failing_asserts(tmp_path, path.name) == sorted(line for line, _ in expected)
 
 
 RATIO = '''def safe_ratio(a, b):

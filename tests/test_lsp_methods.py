@@ -392,11 +392,18 @@ GENERATOR = (
 
 async def test_hover_on_a_generator_function_shows_its_body_run(tmp_path):
     """Calling a generator function runs none of its body: the hover showed `returned
-    <generator object gen_squares>` and no steps. The call is drawn as list() would draw it."""
+    <generator object gen_squares>` and no steps. A call alone is drawn as list() would
+    draw it; the assert's is drawn by its own condition (`list(gen_squares(4)) == ...`),
+    whose run the trace shows, with the assert's verdict."""
+    alone = GENERATOR.replace("assert list(gen_squares(4)) == [0, 1, 4, 9]", "# semcoder: gen_squares(4)")
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
-        uri = open_document(client, tmp_path / "squares.py", GENERATOR)
-        value = await hover(client, uri, line_of(GENERATOR, "sq = i * i"), 8)
+        uri = open_document(client, tmp_path / "squares.py", alone)
+        value = await hover(client, uri, line_of(alone, "sq = i * i"), 8)
         assert "yielded `[0, 1, 4, 9]` (a generator, drawn with `list()`)" in value
+        assert "`sq = 0 → 1 → 4 → 9`" in value, value
+        uri = open_document(client, tmp_path / "test_squares.py", GENERATOR)
+        value = await hover(client, uri, line_of(GENERATOR, "sq = i * i"), 8)
+        assert "✓ the assert passes: `list(gen_squares(4)) == [0, 1, 4, 9]` is true" in value
         assert "`sq = 0 → 1 → 4 → 9`" in value, value
 
 

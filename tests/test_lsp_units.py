@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from semcoder_lsp.calls import analyse, byte_col, call_at, function_called_at, utf16_col
-from semcoder_lsp.results import _code, differences, expectation_failure, normalise_value
+from semcoder_lsp.results import CALLED, _code, differences, expectation_failure, normalise_value
 from semcoder_lsp.settings import Settings, parse_settings
 
 
@@ -155,15 +155,24 @@ def test_the_expected_value_an_assert_compares_in_the_sandbox():
         "    M = 4\n"
         "    assert f(2) == M\n"
         "assert f(2) == NOT_DEFINED\n"
+        "assert f(2) >= N\n"
+        "assert f(2) in (N, R)\n"
+        "assert not f(2)\n"
     )
     info = analyse(source)
     expects = {(c.origin, c.line): sandbox_expectation(info, c) for c in info.calls}
     # A doctest compares text. A test's local, or a global only a statement that a replayed
     # call does not run binds (an assignment that calls, the __main__ block), cannot be
-    # evaluated where the call runs; a name the file never binds can (and raises).
-    assert expects == {("doctest", 3): None, ("assert", 9): None, ("assert", 10): "N",
-                       ("assert", 11): "N", ("assert", 12): "2 * 2", ("assert", 14): None,
-                       ("assert", 17): None, ("assert", 18): "NOT_DEFINED"}
+    # evaluated where the call runs; a name the file never binds can (and raises). A
+    # condition around the call, and the truth of the value, are checks of the value.
+    def check(condition: str) -> dict:
+        return {"check": f"lambda {CALLED}: (\n{condition}\n)"}
+
+    assert expects == {("doctest", 3): {}, ("assert", 9): {}, ("assert", 10): {"expect": "N"},
+                       ("assert", 11): {"expect": "N"}, ("assert", 12): {"expect": "2 * 2"}, ("assert", 14): {},
+                       ("assert", 17): {}, ("assert", 18): {"expect": "NOT_DEFINED"},
+                       ("assert", 19): check(f"{CALLED} >= N"), ("assert", 20): {},
+                       ("assert", 21): check(f"not {CALLED}")}
 
 
 def test_code_spans_show_any_text_literally():

@@ -909,6 +909,8 @@ class Prepared:
                 setattr(self, attr, compile(text, "<%s>" % key, mode, dont_inherit=True, optimize=0))
             except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
                 detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+                if key == "expect" and request.get("check"):
+                    what = "the check"
                 self.error = "%s %r has a syntax error: %s" % (what, text, detail)
                 return
 
@@ -1032,6 +1034,8 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     value = None
     awaited = False
     drawn = None
+    checking = bool(request.get("check")) and expect_code is not None
+    checked = None
     try:
         began = time.monotonic()
         _import_package(state, module_name)
@@ -1051,6 +1055,10 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
                 value = _run_coroutine(value)
             elif expect_code is None and type(value) is _GENERATOR:
                 value, drawn = _draw(value)
+            elif checking and type(value) in (_GENERATOR, _COROUTINE):
+                # The condition runs what the call's body does (`list(gen(4)) == [...]`),
+                # which the trace shows, as a drawn generator's.
+                checked = _check(expect_code, namespace, value)
         finally:
             tracer.check_still_on()
             sys.settrace(None)
@@ -1074,7 +1082,14 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
                                               " and more (only its first %d items were drawn)" % DRAWN_MAX)
         if not drawn["ended"]:
             state.truncated["return"] = True  # (not all of what list() would give)
-    if expect_code is not None:
+    if checking:
+        if checked is None:
+            checked = _check(expect_code, namespace, value)
+        if isinstance(checked, BaseException):
+            result["assertion"] = {"passed": False, "expected_repr": None, "error": exception_text(checked, state.repr)}
+        else:
+            result["assertion"] = {"passed": checked, "actual_repr": result["return"]["repr"]}
+    elif expect_code is not None:
         try:
             expected = eval(expect_code, namespace)
             passed = bool(value == expected)
@@ -1084,6 +1099,15 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
             result["assertion"] = {"passed": False, "expected_repr": None,
                                    "error": exception_text(exc, state.repr)}
     state.finish(result)
+
+
+def _check(check_code, namespace, value):
+    """A check (`lambda v: len(v) == 3`: an assert's condition around the call) of the call's
+    value: true or false as the assert's `bool()` makes it, or the exception it raised."""
+    try:
+        return bool(eval(check_code, namespace)(value))
+    except BaseException as exc:
+        return exc
 
 
 async def _coroutine_function():

@@ -590,17 +590,25 @@ class Tracer:
         return loops, module
 
     def trace_call(self, source: str, call: str, filename: str | None = None, limits: Limits | None = None,
-                   expect: str | None = None) -> dict:
+                   expect: str | None = None, check: str | None = None) -> dict:
         """Run the module `source`, then trace `call` (an expression such as "f(1, [2])").
         With `expect`, also evaluate that expression in the module and report in
-        `assertion` whether the return value equals it. With the `filename` of a file on
+        `assertion` whether the return value equals it. With `check`, an expression that
+        evaluates in the module to a function of one argument (`lambda v: len(v) == 3`: an
+        assert's condition around the call), report whether it is true of the return value.
+        With the `filename` of a file on
         disk, the run reads the files of its folder and of the workspace by relative
         paths, read-only, as a script run does (see _script_folders)."""
         message, limits = self._base(source, filename, limits)
         if not isinstance(call, str) or not call.strip():
             raise SemcoderError("The call to trace is empty.", hint='Give an expression such as "f(1, [2])".')
+        if expect is not None and check is not None:
+            raise SemcoderError("A trace takes an expected value or a check, not both.")
         message.update(mode="call", call=call.strip(), function=_called_function(call), expect=expect,
                        mirror=self._script_folders(message))
+        if check is not None:
+            # (sent as `expect`, the code object's place, with a flag that says how it is used)
+            message.update(expect=check, check=True)
         return self._run(message, limits)
 
     def check_assert(self, source: str, call: str, expected: str, filename: str | None = None,

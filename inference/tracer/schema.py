@@ -223,6 +223,10 @@ def check(result: dict) -> None:
             if assertion["passed"] is not False or assertion["expected_repr"] is not None:
                 _fail("assertion", "reports an error but not a failure")
             _text(assertion["error"], "assertion.error")
+        elif isinstance(assertion, dict) and "expected_repr" not in assertion:  # a check's
+            _exact(assertion, "assertion", ("passed", "actual_repr"))
+            _flag(assertion["passed"], "assertion.passed")
+            _text(assertion["actual_repr"], "assertion.actual_repr")
         else:
             _exact(assertion, "assertion", ("passed", "expected_repr", "actual_repr"))
             _flag(assertion["passed"], "assertion.passed")

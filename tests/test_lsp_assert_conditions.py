@@ -1,0 +1,165 @@
+"""Asserts whose condition does more with the call than `==` a value or take its truth:
+`len(f(3)) == 3`, `f(x) is None`, `4 in f(4)`, `0 < f(2) < 1`, `math.isclose(f(1), 0.3)`,
+`f(3) != [0, 2]`. They had no verdict at all (a failing one was missed). Now the whole
+condition is evaluated in the sandbox with the call's value, as Python's assert evaluates
+it, and its failure says which condition was false and what the call returned; a repair
+of such a failure is verified against the same condition."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from lsp_helpers import (
+    EXEC_ON,
+    diagnostics_for,
+    hover,
+    line_of,
+    open_document,
+    python_failing_asserts,
+    replay_env,
+    request,
+    running_server,
+    wait_for,
+)
+from semcoder_inference.tracer import Tracer
+from semcoder_lsp.code_actions import failed_test
+from semcoder_lsp.results import CALLED, CONDITION
+
+CONDITIONS = '''import math
+
+
+def evens(n):
+    return [i for i in range(0, n, 2)]
+
+
+def third(x):
+    return x / 3
+
+
+def find(items, key):
+    for item in items:
+        if item == key:
+            return item
+
+
+assert len(evens(6)) == 3
+assert len(evens(7)) == 3
+assert find([1, 2], 3) is None
+assert find([1, 2], 2) is not None
+assert 4 in evens(4)
+assert 0 < third(2) < 1
+assert math.isclose(third(1), 0.3)
+assert evens(3) != [0, 2]
+assert len(find([1], 1)) == 1
+assert (len(evens(2))  # one even number
+        == 1)
+assert [evens(i) for i in range(3)]
+'''
+
+
+async def test_a_condition_around_the_call_is_judged_as_python_judges_it(tmp_path):
+    """Each failing condition gets a diagnostic naming the condition and the value the call
+    returned (a condition that raises says what it raised); the passing ones say so on
+    hover; a comprehension, which makes the call many times, gets no verdict. Python fails
+    exactly the same asserts."""
+    path = tmp_path / "conditions.py"
+    path.write_text(CONDITIONS)
+    expected = [
+        (line_of(CONDITIONS, "len(evens(7))"),
+         "assert failed: len(evens(7)) == 3 is false (evens(7) returned [0, 2, 4, 6])"),
+        (line_of(CONDITIONS, "4 in evens(4)"), "assert failed: 4 in evens(4) is false (evens(4) returned [0, 2])"),
+        (line_of(CONDITIONS, "math.isclose"),
+         "assert failed: math.isclose(third(1), 0.3) is false (third(1) returned 0.3333333333333333)"),
+        (line_of(CONDITIONS, "evens(3) !="), "assert failed: evens(3) != [0, 2] is false (evens(3) returned [0, 2])"),
+        (line_of(CONDITIONS, "len(find([1], 1))"),
+         "assert failed: find([1], 1) returned 1, and evaluating len(find([1], 1)) == 1 raised "
+         "TypeError: object of type 'int' has no len()"),
+    ]
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == len(expected), timeout=30)
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == expected
+        for needle, call, shown in [("len(evens(6))", "evens(", "len(evens(6)) == 3"),
+                                    ("is None", "find(", "find([1, 2], 3) is None"),
+                                    ("is not None", "find(", "find([1, 2], 2) is not None"),
+                                    ("0 < third", "third(", "0 < third(2) < 1"),
+                                    ("len(evens(2))", "evens(", "len(evens(2)) == 1")]:
+            line = line_of(CONDITIONS, needle)
+            text = await hover(client, uri, line, CONDITIONS.splitlines()[line].index(call) + 1)
+            assert f"✓ the assert passes: `{shown}` is true" in text, (needle, text)
+            assert f"expected: `{shown}` to be true" in text, text
+        text = await hover(client, uri, line_of(CONDITIONS, "evens(i) for"), 9)
+        assert "the assert passes" not in text and "assert failed" not in text, text
+    assert python_failing_asserts(tmp_path, path.name) == [line for line, _ in expected]
+
+
+def test_the_repair_prompt_states_the_condition():
+    """The model is shown the failing check as code it can read: the condition with the
+    call's value named `retv`, as the `==` checks are shown."""
+    assert failed_test("evens(4)", CONDITION + f"4 in {CALLED}") == "retv = evens(4)\nassert 4 in retv"
+    assert failed_test("evens(2)", CONDITION + f"(len({CALLED})  # one\n        == 1)") == \
+        "retv = evens(2)\nassert len(retv) == 1"
+
+
+def _refined(code: str) -> str:
+    return f"### Root Cause Analysis\nThe function is wrong.\n[Refined]\n```python\n{code}```\n[/Refined]\n"
+
+
+EVENS_UPTO = '''def evens_upto(n):
+    """The even numbers from 0 to n, n included."""
+    return list(range(0, n, 2))
+
+
+def test_evens_upto():
+    assert 4 in evens_upto(4)
+'''
+
+
+async def test_a_repair_of_a_failing_condition_is_verified_against_that_condition(tmp_path):
+    """A repair that makes the condition true is verified; one that changes the value but
+    leaves the condition false is not."""
+    fixed = _refined('def evens_upto(n):\n    """The even numbers from 0 to n, n included."""\n'
+                     "    return list(range(0, n + 1, 2))\n")
+    still_wrong = _refined('def evens_upto(n):\n    """The even numbers from 0 to n, n included."""\n'
+                           "    return list(range(1, n + 1, 2))\n")
+    line = line_of(EVENS_UPTO, "assert 4 in")
+    for answer, title, status in [(fixed, "Repair with SemCoder (verified)", "passed"),
+                                  (still_wrong, "Repair with SemCoder (unverified)", "failed")]:
+        async with running_server(tmp_path, init_options=EXEC_ON, env=replay_env(tmp_path, answer)) as client:
+            uri = open_document(client, tmp_path / "test_evens.py", EVENS_UPTO)
+            await wait_for(lambda: diagnostics_for(client, uri))
+            (diag,) = diagnostics_for(client, uri)
+            assert diag.message == "assert failed: 4 in evens_upto(4) is false (evens_upto(4) returned [0, 2])"
+            actions = await client.text_document_code_action_async(types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+                context=types.CodeActionContext(diagnostics=[diag])))
+            resolved = await client.code_action_resolve_async(actions[0])
+            assert resolved.title == title, resolved.title
+            result = await request(client, "semcoder/repair", {
+                "textDocument": {"uri": uri}, "position": {"line": line, "character": 16}})
+            verification = result["candidates"][0]["verification"]
+            assert verification["status"] == status, verification
+            if status == "failed":
+                assert verification["message"] == \
+                    "assert failed: 4 in evens_upto(4) is false (evens_upto(4) returned [1, 3])", verification
+
+
+SOURCE = "def f(n):\n    return list(range(n))\n"
+
+
+def test_a_check_runs_in_the_sandbox_on_the_calls_value():
+    """Tracer.trace_call's `check`: a function of the returned value whose truth is the
+    verdict, evaluated in the run (under its audit hook: it may not write files either);
+    an error in it, or a check that does not compile, says so."""
+    with Tracer(workers=1) as tracer:
+        passed = tracer.trace_call(SOURCE, "f(3)", check="lambda v: len(v) == 3")
+        assert passed["assertion"] == {"passed": True, "actual_repr": "[0, 1, 2]"}
+        failed = tracer.trace_call(SOURCE, "f(3)", check="lambda v: 3 in v")
+        assert failed["assertion"] == {"passed": False, "actual_repr": "[0, 1, 2]"}
+        raised = tracer.trace_call(SOURCE, "f(3)", check="lambda v: v.shape")
+        assert raised["assertion"] == {"passed": False, "expected_repr": None,
+                                       "error": "AttributeError: 'list' object has no attribute 'shape'"}
+        writing = tracer.trace_call(SOURCE, "f(3)", check="lambda v: open('/tmp/semcoder-check-write', 'w')")
+        assert writing["assertion"]["passed"] is False and "PermissionError" in writing["assertion"]["error"]
+        broken = tracer.trace_call(SOURCE, "f(3)", check="lambda v: (")
+        assert broken["status"] == "invalid" and broken["message"].startswith("the check 'lambda v: (' has a syntax error")

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
+import copy
 import doctest
 import functools
 import hashlib
@@ -305,8 +307,25 @@ def _segment(info: ModuleInfo, node: ast.AST) -> str:
 
 def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     module = _Module(tree)
-    calls = [site for node, place in _judged_asserts(tree)
-             if (site := _assert_site(node, place, module, info, info.order_dependent))]
+    calls = []
+    cases: dict[int, list[_Case] | None] = {}
+    tests = {id(fn) for fn, test in _functions_run(tree) if test}  # (what pytest collects)
+    for node, place in _judged_asserts(tree):
+        fn = place.function
+        if fn is not None and fn.decorator_list:
+            known = cases.get(id(fn), ())
+            if known == ():
+                known = cases[id(fn)] = _parametrize_cases(fn, info) if id(fn) in tests else None
+            if known is not None:  # each case a check of its own, on its line
+                # A case after the first runs after the whole test has run for the ones
+                # before it: what they left is earlier state (_may_see_earlier_state).
+                later = _Place([*place.run[: place.count], *fn.body], place.count + len(fn.body), fn)
+                calls.extend(site for index, case in enumerate(known) if (site := _assert_site(
+                    node, later if index else place, module, info, info.order_dependent, case)))
+                continue
+        site = _assert_site(node, place, module, info, info.order_dependent)
+        if site is not None:
+            calls.append(site)
     for fn in info.functions.values():
         calls.extend(_doctest_calls(fn, info))
     for index, line in enumerate(info.lines):
@@ -429,6 +448,8 @@ _ENDING_CALLS = frozenset(("skip", "xfail", "fail", "skipTest", "exit", "_exit",
 _MODULE_SET_UP = frozenset(("setup_module", "setup_function", "setUpModule"))
 _CLASS_SET_UP = frozenset(("setUp", "setUpClass", "asyncSetUp", "setup_method", "setup_class"))
 _PLAIN_DECORATORS = frozenset(("staticmethod", "classmethod", "property"))
+# pytest marks that change what a test's calls see, or what fails it (_runs_as_written).
+_SETTING_UP = frozenset(("usefixtures", "filterwarnings"))
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -466,10 +487,11 @@ def _last_name(node: ast.AST) -> str:
 def _runs_as_written(decorators: list[ast.expr]) -> bool:
     """Whether a function (or its class) with these decorators runs as its text says: each is
     a pytest mark (`@pytest.mark.parametrize`, `@mark.slow`) other than skip, skipif and
-    xfail, or makes a method static, a class method or a property. Any other
-    (`@unittest.skip`, `@patch(...)`, a wrapper of the project's own) may skip it, expect
-    it to fail, or change what its calls do."""
-    return all(("mark" in _dotted(d)[:-1] and _last_name(d) not in _SKIPPING)
+    xfail, usefixtures (a fixture may set up what its calls see) and filterwarnings (which
+    may turn a warning into the test's failure), or makes a method static, a class method
+    or a property. Any other (`@unittest.skip`, `@patch(...)`, a wrapper of the project's
+    own) may skip it, expect it to fail, or change what its calls do."""
+    return all(("mark" in _dotted(d)[:-1] and _last_name(d) not in _SKIPPING and _last_name(d) not in _SETTING_UP)
                or (isinstance(d, ast.Name) and d.id in _PLAIN_DECORATORS) for d in decorators)
 
 
@@ -707,6 +729,26 @@ def _changed_names(node: ast.stmt) -> set[str]:
     return names
 
 
+def changed_in_place(node: ast.stmt) -> set[str]:
+    """The module names a module-level statement changes in place, as a container's or an
+    object's (`CONFIG["k"] = v`, `ITEMS.append(x)`, `obj.n += 1`, `del D[k]`), not in the
+    functions or classes it defines."""
+    names: set[str] = set()
+    pending: list[ast.AST] = [node]
+    while pending:
+        sub = pending.pop()
+        if isinstance(sub, (*_DEFINITIONS, ast.Lambda)):
+            continue
+        targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
+                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
+        roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
+            roots.append(root_name(sub.func.value))
+        names.update(root for root in roots if root)
+        pending.extend(ast.iter_child_nodes(sub))
+    return names
+
+
 def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module) -> bool:
     """Whether an assert's call may depend on what an earlier call left: a statement that
     runs before it (an earlier assert, a bare call, an earlier test) reaches a function that
@@ -755,23 +797,28 @@ def _binds_elsewhere(name: str, tree: ast.Module) -> bool:
 
 
 def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleInfo,
-                 order_dependent: set[int]) -> CallSite | None:
+                 order_dependent: set[int], case: _Case | None = None) -> CallSite | None:
     """The check an assert that runs unconditionally makes of one of the file's functions,
     if its verdict can be Python's: its call names the file's function (not a test's local
     of the same name), and, replayed alone on the file's definitions, sees what Python's
     call sees there (_bound_after, _may_see_earlier_state; where it may not, its lines go
-    into `order_dependent`)."""
+    into `order_dependent`). With a `case` of a parametrized test, the assert with that
+    case's arguments, placed on the case's line."""
     test = node.test
+    if case is not None:
+        test = _with_case(test, case, info)
+        if test is None:
+            return None
     # `assert f(1)` and `assert not f(1)` expect a true or a false value (TRUTHY, FALSY).
     expected = TRUTHY
     target = test
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
         left, right = test.left, test.comparators[0]
-        target, expected = left, _segment(info, right)
+        target, expected = left, _text_of(info, right)
         # The call is the side that is a literal call, else the side that calls the file's function.
         if literal_call(left, info.functions) is None and (literal_call(right, info.functions) or (
                 called(left, info.functions) is None and called(right, info.functions))):
-            target, expected = right, _segment(info, left)
+            target, expected = right, _text_of(info, left)
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         target, expected = test.operand, FALSY
     if called(target, info.functions) is None:
@@ -780,7 +827,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         inner = _condition_call(test, info)
         if inner is None:
             return None
-        target, expected = inner, CONDITION + _condition_text(info, test, inner)
+        target, expected = inner, CONDITION + _text_of(info, test, (inner, CALLED))
         reads = module_reads(test)
     else:
         reads = module_reads(target)
@@ -801,7 +848,10 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
             or _may_see_earlier_state(reached, place, module):
         order_dependent.update(range(node.lineno - 1, node.end_lineno or node.lineno))
         return None
-    return CallSite(name, _segment(info, target), "assert", node.lineno - 1, expected or None,
+    if case is not None:
+        return CallSite(name, _text_of(info, target), "assert", case.line, expected or None,
+                        case.start_col, case.end_col, literal=literal)
+    return CallSite(name, _text_of(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
 
 
@@ -809,8 +859,14 @@ def _condition_call(test: ast.expr, info: ModuleInfo) -> ast.expr | None:
     """The one call of the file's functions in an assert's condition, where the condition
     makes it once: not in a lambda or a comprehension (which may make it any number of
     times, with other arguments), and no other call of the file's functions beside it,
-    whose value the check would take as given. None otherwise, or where the condition's
-    text holds CALLED already."""
+    whose value the check would take as given. And where the check (which makes the call,
+    then evaluates the condition with its value) evaluates what Python's assert does, in
+    its order: the call is made whatever comes before it (not in a later operand of
+    `and`/`or`, a branch of `x if c else y`, a later link of a chained comparison), after
+    nothing that calls (`len(calls) < record(1)`). None otherwise, and for a condition
+    with `yield` or `await` (the check is a plain function), `__name__` (a replayed call's
+    module is not `__main__`), `is` with a literal such as `"a b"` or 123456789 (constants
+    of a check compiled apart are objects of their own), or CALLED in its text."""
     found: list[ast.expr] = []
 
     def visit(node: ast.AST, once: bool) -> bool:
@@ -823,16 +879,248 @@ def _condition_call(test: ast.expr, info: ModuleInfo) -> ast.expr | None:
 
     if not visit(test, True) or len(found) != 1 or CALLED in info.segment(test):
         return None
-    return found[0]
+    call = found[0]
+    parents = {}
+    for node in ast.walk(test):
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)) or (
+                isinstance(node, ast.Name) and node.id == "__name__") or _is_literal_identity(node):
+            return None
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    child, ancestors = call, set()
+    while child is not test:
+        parent = parents[child]
+        ancestors.add(parent)
+        if (isinstance(parent, ast.BoolOp) and child is not parent.values[0]) or (
+                isinstance(parent, ast.IfExp) and child is not parent.test) or (
+                isinstance(parent, ast.Compare) and child is not parent.left and child is not parent.comparators[0]):
+            return None
+        child = parent
+    made_at = (call.lineno, call.col_offset)
+    if any(isinstance(node, ast.Call) and node not in ancestors and node is not call
+           and (node.lineno, node.col_offset) < made_at for node in ast.walk(test)):
+        return None
+    return call
 
 
-def _condition_text(info: ModuleInfo, test: ast.expr, call: ast.expr) -> str:
-    """The assert's condition as written, its call replaced by CALLED."""
-    start = info._offset(test.lineno - 1, test.col_offset)
-    call_start = info._offset(call.lineno - 1, call.col_offset)
-    call_end = info._offset((call.end_lineno or call.lineno) - 1, call.end_col_offset or 0)
-    end = info._offset((test.end_lineno or test.lineno) - 1, test.end_col_offset or 0)
-    return info.text[start:call_start] + CALLED + info.text[call_end:end]
+def _is_literal_identity(node: ast.AST) -> bool:
+    """`x is "a b"`, `x is not (1, 2)`: identity with a literal other than None, True, False
+    or `...`."""
+    if not isinstance(node, ast.Compare) or not any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+        return False
+    def shared(value: object) -> bool:  # (the objects every `is` of them finds the same)
+        return value is None or value is True or value is False or value is ... or (
+            type(value) is int and -5 <= value <= 256)
+
+    return any((isinstance(side, ast.Constant) and not shared(side.value))
+               or isinstance(side, (ast.Tuple, ast.JoinedStr)) for side in (node.left, *node.comparators))
+
+
+def _text_of(info: ModuleInfo, node: ast.AST, replaced: tuple[ast.AST, str] | None = None) -> str:
+    """`node`'s source text as written, with a parametrized case's values written in for
+    its arguments (the nodes _with_case put in, which know their text) and, with
+    `replaced`, that node's text replaced (an assert's call by CALLED, a name). A value
+    that would not read back as itself where it stands (`-2` in `x ** 2`, `3` in `x.real`)
+    is written in parentheses."""
+    text, spliced = _spliced(info, node, replaced, parens=False)
+    if spliced and _read_back(text) != _shape(node, replaced):
+        text, _ = _spliced(info, node, replaced, parens=True)
+    return text
+
+
+def _spliced(info: ModuleInfo, node: ast.AST, replaced: tuple[ast.AST, str] | None,
+             parens: bool) -> tuple[str, bool]:
+    spans: list[tuple[int, int, str]] = []
+    spliced = False
+    pending: list[ast.AST] = [node]
+    while pending:
+        part = pending.pop()
+        text = getattr(part, "_semcoder_text", None)
+        if replaced is not None and part is replaced[0]:
+            text = replaced[1]
+        elif text is not None:
+            spliced = True
+            if parens and not getattr(part, "_semcoder_atom", False):
+                text = f"({text})"
+        if text is not None:
+            spans.append((_start(info, part), _end(info, part), text))
+        else:
+            pending.extend(ast.iter_child_nodes(part))
+    if not spans:
+        return info.segment(node), False
+    start, out = _start(info, node), []
+    for begin, end, text in sorted(spans):
+        out.append(info.text[start:begin] + text)
+        start = end
+    out.append(info.text[start:_end(info, node)])
+    return "".join(out), spliced
+
+
+def _read_back(text: str) -> str | None:
+    try:
+        return ast.dump(ast.parse(f"(\n{text}\n)", mode="eval").body)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def _shape(node: ast.AST, replaced: tuple[ast.AST, str] | None) -> str:
+    """ast.dump of `node`, the `replaced` node in it read as the name it is replaced by."""
+    if replaced is None:
+        return ast.dump(node)
+    name = ast.Name(id=replaced[1], ctx=ast.Load())
+    if node is replaced[0]:
+        return ast.dump(name)
+    for parent in ast.walk(node):
+        for attribute, value in ast.iter_fields(parent):
+            if value is replaced[0]:
+                setattr(parent, attribute, name)
+                try:
+                    return ast.dump(node)
+                finally:
+                    setattr(parent, attribute, value)
+            if isinstance(value, list) and any(item is replaced[0] for item in value):
+                index = next(k for k, item in enumerate(value) if item is replaced[0])
+                value[index] = name
+                try:
+                    return ast.dump(node)
+                finally:
+                    value[index] = replaced[0]
+    return ast.dump(node)
+
+
+def _start(info: ModuleInfo, node: ast.AST) -> int:
+    return info._offset(node.lineno - 1, node.col_offset)
+
+
+def _end(info: ModuleInfo, node: ast.AST) -> int:
+    return info._offset((node.end_lineno or node.lineno) - 1, node.end_col_offset or 0)
+
+
+@dataclass
+class _Case:
+    """One case of a `@pytest.mark.parametrize` test: where it is written (its line, 0-based,
+    and its columns) and its value of each argument (literal nodes of the decorator)."""
+
+    line: int
+    start_col: int
+    end_col: int
+    values: dict[str, ast.expr]
+
+
+def _parametrize_cases(fn: ast.FunctionDef | ast.AsyncFunctionDef, info: ModuleInfo) -> list[_Case] | None:
+    """The cases of a test whose one parametrize mark gives all its arguments, each a
+    literal (`@pytest.mark.parametrize("x, want", [(1, 2), (3, 6)])` on `def test_f(x,
+    want)`), its cases that a mark may skip left out (`pytest.param(..., marks=...)`); None
+    for any other test, or one that binds an argument again in its body, or reads one whose
+    value a call may change (a list, a dict, a set) more than once (its asserts are then
+    judged as written: with the names, no verdict)."""
+    marks = [d for d in fn.decorator_list if _last_name(d) == "parametrize" and "mark" in _dotted(d)]
+    if len(marks) != 1 or not isinstance(marks[0], ast.Call):
+        return None
+    mark = marks[0]
+    if len(mark.args) != 2 or any(k.arg not in ("ids",) for k in mark.keywords):
+        return None
+    names_node, values_node = mark.args
+    try:
+        names = ast.literal_eval(names_node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    # pytest unpacks each case into the names, except for one name given as a string: then
+    # the case is the value. ("x," is read either way by different pytest versions.)
+    unpacked = not isinstance(names, str)
+    if isinstance(names, str):
+        if names.rstrip().endswith(",") and names.count(",") == 1:
+            return None
+        names = [name.strip() for name in names.split(",") if name.strip()]
+        unpacked = len(names) > 1
+    args = fn.args
+    if (not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names)
+            or args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs
+            or [a.arg for a in args.args] not in (list(names), ["self", *names])
+            or not isinstance(values_node, (ast.List, ast.Tuple))):
+        return None
+    rebound = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    if rebound & set(names):
+        return None
+    reads = collections.Counter(n.id for node in fn.body for n in ast.walk(node)
+                                if isinstance(n, ast.Name) and n.id in names)
+    cases = []
+    for element in values_node.elts:
+        values = element
+        if isinstance(element, ast.Call) and _last_name(element) == "param" and "pytest" in _dotted(element):
+            if any(k.arg != "id" for k in element.keywords):
+                continue  # (marks: it may be skipped or expected to fail)
+            values = element.args if unpacked else (element.args[0] if len(element.args) == 1 else None)
+        elif unpacked:
+            values = element.elts if isinstance(element, (ast.Tuple, ast.List)) else None
+        if values is None:
+            continue
+        values = list(values) if unpacked else [values]
+        if len(values) != len(names) or any(isinstance(v, ast.Starred) for v in values):
+            continue
+        try:
+            literals = [ast.literal_eval(value) for value in values]
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        # A value a call may change in place, read twice (`f(items)` then `items` again, in
+        # one assert or two): the second read sees what the first call left.
+        if any(reads[name] > 1 and _mutable(value) for name, value in zip(names, literals)):
+            continue
+        cases.append(_Case(element.lineno - 1, element.col_offset, element.end_col_offset or 0,
+                           dict(zip(names, values))))
+    return cases
+
+
+def _mutable(value: object) -> bool:
+    if isinstance(value, (list, dict, set, bytearray)):
+        return True
+    return isinstance(value, tuple) and any(_mutable(item) for item in value)
+
+
+# A case's value that needs no parentheses wherever it is written (see _text_of): a
+# bracketed display, or a constant that is no number (`-2 ** 2` is -4; `3.real` does not parse).
+_ATOMS = (ast.List, ast.Dict, ast.Set, ast.Tuple)
+
+
+def _with_case(test: ast.expr, case: _Case, info: ModuleInfo) -> ast.expr | None:
+    """A copy of an assert's condition with the case's values for the test's arguments, each
+    knowing its text (for _text_of: in parentheses where it is no atom), at the place of the
+    name it replaces; None where an argument is read in a lambda or comprehension (which may
+    bind the name again) or an f-string (whose quotes the value's may close)."""
+
+    class Substitute(ast.NodeTransformer):
+        def __init__(self) -> None:
+            self.nested = 0
+            self.refused = False
+
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            value = case.values.get(node.id)
+            if value is None:
+                return node
+            if self.nested:
+                self.refused = True
+                return node
+            new = copy.deepcopy(value)
+            for part in ast.walk(new):  # (a literal: its own parts have no place in the file)
+                ast.copy_location(part, node)
+            text = info.segment(value)
+            new._semcoder_text = text  # type: ignore[attr-defined]
+            new._semcoder_atom = (isinstance(value, _ATOMS) and text[:1] in "([{") or (  # type: ignore[attr-defined]
+                isinstance(value, ast.Constant) and not isinstance(value.value, (int, float, complex)))
+            return new
+
+        def generic_visit(self, node: ast.AST) -> ast.AST:
+            scope = isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+                                      ast.JoinedStr))
+            self.nested += scope
+            try:
+                return super().generic_visit(node)
+            finally:
+                self.nested -= scope
+
+    substitute = Substitute()
+    copied = substitute.visit(copy.deepcopy(test))
+    return None if substitute.refused else copied
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 import textwrap
 from typing import Callable
 
@@ -44,14 +45,29 @@ def problem_text(fn: FunctionInfo) -> str:
 
 
 def failed_test(call: str, expected: str | None) -> str:
-    if expected is None:
-        return f"retv = {call}"
-    if expected in (TRUTHY, FALSY):  # `assert f(1)`, `assert not f(1)`
-        return f"retv = {call}\nassert {'' if expected == TRUTHY else 'not '}retv"
+    """The failing check as the repair prompt states it: the call's value named `retv` (as
+    SemCoder's training data names it), then the assert on it."""
     condition = condition_of(expected)
+    # (another name where the check itself reads a `retv` of the module's)
+    name = "retv" if not re.search(r"\bretv\b", f"{call} {condition or expected or ''}") else "returned_value"
+    if expected is None:
+        return f"{name} = {call}"
+    if expected in (TRUTHY, FALSY):  # `assert f(1)`, `assert not f(1)`
+        return f"{name} = {call}\nassert {'' if expected == TRUTHY else 'not '}{name}"
     if condition is not None:  # `assert len(f(1)) == 3`
-        return f"retv = {call}\nassert {condition_shown(condition, 'retv')}"
-    return f"retv = {call}\nassert retv == {expected}"
+        return f"{name} = {call}\nassert {condition_shown(condition, name)}"
+    try:
+        body = ast.parse(expected.strip(), mode="eval").body
+        bare = isinstance(body, _BARE) or (isinstance(body, ast.UnaryOp) and not isinstance(body.op, ast.Not))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        bare = True
+    # (`== 1 if X else 2` is `== (1 if X else 2)` in the assert, not in `name == 1 if X else 2`)
+    return f"{name} = {call}\nassert {name} == {expected.strip() if bare else f'({expected.strip()})'}"
+
+
+# What reads the same after `retv ==` as alone (failed_test).
+_BARE = (ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.List, ast.Tuple, ast.Dict, ast.Set,
+         ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.JoinedStr, ast.BinOp)
 
 
 def extract_function(code: str, name: str) -> str | None:

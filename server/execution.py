@@ -73,8 +73,8 @@ def is_definition(node: ast.stmt, tree: ast.Module | None = None, needs: frozens
 def call_needs(call: str) -> frozenset[str] | None:
     """The names a call expression reads, for kept_statements; None (keep what any call
     could need) when it does not parse. An assert's expected value adds nothing: a global
-    only it reads (`R = main()`) is the script's work, and the expected value is then not
-    evaluated where the call runs (tracing.sandbox_expectation)."""
+    only it reads (`R = main()`, `ITEMS.append(3)`) is the script's work, and the expected
+    value is then not evaluated where the call runs (tracing.sandbox_expectation)."""
     try:
         node = ast.parse(call.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):

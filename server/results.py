@@ -229,6 +229,11 @@ CONDITION = "the condition: "
 CALLED = "_semcoder_called_"
 
 
+# How the sandbox's refusals begin (inference/tracer/sandbox.py): what the run did is not
+# what Python would have done outside it.
+_SANDBOX_REFUSED = "the sandbox does not allow"
+
+
 def condition_of(expected: str | None) -> str | None:
     """The condition an assert's expected value stands for (with CALLED), or None."""
     if isinstance(expected, str) and expected.startswith(CONDITION) and not isinstance(expected, DoctestWant):
@@ -431,6 +436,8 @@ def _judge_condition(trace: dict, got: str, condition: str) -> tuple[bool | None
     shown = shorten(condition_shown(condition, call))
     returned = f"{shorten(call)} returned {_returned(trace, got)}"
     if assertion.get("error"):
+        if _SANDBOX_REFUSED in str(assertion["error"]):
+            return None, None  # (the condition did what the sandbox refuses: no verdict of Python's)
         return False, f"assert failed: {returned}, and evaluating {shown} raised {shorten(str(assertion['error']))}"
     return False, f"assert failed: {shown} is false ({returned})"
 

@@ -216,8 +216,8 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> dict[str, str]:
     if not names:
         return expectation
     tree = _tree(info)
-    kept, skipped = _module_bindings(info, call_needs(site.call))
-    if names & (skipped - kept):
+    kept, skipped, altered = _module_bindings(info, call_needs(site.call))
+    if names & ((skipped - kept) | altered):
         return {}
     if info.function_at(site.line) is not None:
         for node in ast.walk(tree):
@@ -228,20 +228,28 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> dict[str, str]:
     return expectation
 
 
-def _module_bindings(info: ModuleInfo, needs: frozenset[str] | None = None) -> tuple[set[str], set[str]]:
+def _module_bindings(info: ModuleInfo, needs: frozenset[str] | None = None) -> tuple[set[str], set[str], set[str]]:
     """The module-level names bound by the top-level statements a replayed call (that
-    reads `needs`) runs (definitions_only), and those bound by the others. Cached on the
-    analysis."""
+    reads `needs`) runs (definitions_only), those bound by the others, and those the
+    others change in place (`ITEMS.append(3)`, `CONFIG["n"] = 5`: in the replay, such a
+    name has the value it was bound to, not the script's). Cached on the analysis."""
     cache = vars(info).setdefault("_module_bindings", {})
     if needs not in cache:
+        from .calls import changed_in_place
         from .execution import is_definition
 
         kept: set[str] = set()
         skipped: set[str] = set()
+        altered: set[str] = set()
         tree = _tree(info)
         for node in tree.body:
-            (kept if is_definition(node, tree, needs) else skipped).update(scope_bindings([node])[0])
-        cache[needs] = (kept, skipped)
+            bound = scope_bindings([node])[0]
+            if is_definition(node, tree, needs):
+                kept.update(bound)
+            else:
+                skipped.update(bound)
+                altered.update(changed_in_place(node) - set(bound))
+        cache[needs] = (kept, skipped, altered)
     return cache[needs]
 
 
@@ -458,8 +466,10 @@ class Tracing:
                 col = byte_col(info.lines[line], character or 0)
                 site = call_at(info, line, col)
                 if site is None:
-                    # A line with an assert, doctest or `# semcoder:` comment names its call.
-                    site = next((c for c in info.calls if c.line == line), None)
+                    # A line with an assert, doctest or `# semcoder:` comment names its call;
+                    # of a parametrized test's cases on one line, the one under the cursor.
+                    on_line = [c for c in info.calls if c.line == line]
+                    site = next((c for c in on_line if c.start_col <= col < c.end_col), on_line[0] if on_line else None)
                 runs, entry = _what_runs(info, line) if site is None else (False, None)
                 if runs:
                     # A call with other values (variables, objects) in the script or a test:

@@ -223,3 +223,15 @@ def python_failing_asserts(tmp_path: Path, name: str) -> list[int]:
     ran = subprocess.run([sys.executable, str(driver), name], capture_output=True, text=True, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     return json.loads(ran.stdout)
+
+
+def pytest_outcomes(tmp_path: Path, name: str) -> dict[str, str]:
+    """What real pytest says of each test of `name`: {"test_x": "PASSED" | "FAILED" | ...}."""
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", name],
+                         capture_output=True, text=True, cwd=tmp_path)
+    outcomes = {}
+    for line in ran.stdout.splitlines():
+        test, _, rest = line.partition(" ")
+        if test.startswith(name + "::") and rest:
+            outcomes[test.split("::")[-1]] = rest.split()[0]
+    return outcomes

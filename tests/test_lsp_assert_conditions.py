@@ -7,6 +7,8 @@ of such a failure is verified against the same condition."""
 
 from __future__ import annotations
 
+import asyncio
+
 from lsprotocol import types
 
 from lsp_helpers import (
@@ -21,7 +23,8 @@ from lsp_helpers import (
     running_server,
     wait_for,
 )
-from semcoder_inference.tracer import Tracer
+from semcoder_inference.tracer import Limits, Tracer
+from semcoder_lsp.calls import analyse
 from semcoder_lsp.code_actions import failed_test
 from semcoder_lsp.results import CALLED, CONDITION
 
@@ -163,3 +166,106 @@ def test_a_check_runs_in_the_sandbox_on_the_calls_value():
         assert writing["assertion"]["passed"] is False and "PermissionError" in writing["assertion"]["error"]
         broken = tracer.trace_call(SOURCE, "f(3)", check="lambda v: (")
         assert broken["status"] == "invalid" and broken["message"].startswith("the check 'lambda v: (' has a syntax error")
+
+
+def _conditions(source: str) -> list[tuple[str, str | None]]:
+    return [(c.call, c.expected) for c in analyse(source).calls]
+
+
+ORDER = '''DEBUG = False
+calls = []
+
+
+def validate(n):
+    raise ValueError("no")
+
+
+def record(x):
+    calls.append(x)
+    return 1
+
+
+def gen():
+    yield 1
+
+
+'''
+
+
+def test_a_condition_is_judged_only_where_the_check_evaluates_what_python_does():
+    """The check makes the call first, then evaluates the condition: so no verdict where
+    Python might not make the call (a later operand of `or`/`and`, a branch of `if`/`else`,
+    a later link of a chained comparison) or makes something else first that calls
+    (`len(calls) < record(1)`); nor with `__name__` (the replay's module is no script),
+    `is` with a literal a separately compiled check holds another object of, `yield` or
+    `await`. What stays: the call made first, whatever follows."""
+    refused = ["not DEBUG or validate(3)", "True and validate(4)", "validate(5) if DEBUG else True",
+               "0 < 1 < validate(2)", "len(calls) < record(1)", 'validate(1) is "a b"', "validate(1) is 123456789",
+               'validate(1) is (1, "x")', '__name__ == "__main__" and validate(2) == 4']
+    for condition in refused:
+        assert _conditions(ORDER + f"assert {condition}\n") == [], condition
+    kept = [("validate(3) or DEBUG", f"{CALLED} or DEBUG"), ("0 < validate(2) < 5", f"0 < {CALLED} < 5"),
+            ("validate(1) is 3", f"{CALLED} is 3"), ("validate(1) is None", f"{CALLED} is None"),
+            ("len(validate(1)) < len(calls)", f"len({CALLED}) < len(calls)")]
+    for condition, checked in kept:
+        call = "validate(" + condition.split("validate(")[1].split(")")[0] + ")"
+        assert _conditions(ORDER + f"assert {condition}\n") == [(call, CONDITION + checked)], condition
+    helper = ORDER + "def helper():\n    assert (yield validate(3)) == 5\n"
+    assert _conditions(helper) == []
+
+
+def test_the_repair_prompt_names_the_value_apart_from_the_files_names():
+    assert failed_test("f(2)", CONDITION + f"{CALLED} < retv") == "returned_value = f(2)\nassert returned_value < retv"
+    assert failed_test("f(2)", "1 if X else 2") == "retv = f(2)\nassert retv == (1 if X else 2)"
+    assert failed_test("f(2)", "not X") == "retv = f(2)\nassert retv == (not X)"
+    assert failed_test("f(2)", "-1") == "retv = f(2)\nassert retv == -1"
+
+
+REPLAYED = '''import os
+
+ITEMS = [1, 2]
+ITEMS.append(3)
+
+
+def count():
+    return 3
+
+
+def three():
+    return 3
+
+
+assert count() <= len(ITEMS)
+assert count() == len(ITEMS)
+assert three() and open(os.path.join("..", "escaped.txt"), "w")
+assert three() == 4
+'''
+
+
+async def test_no_verdict_where_the_replay_has_not_what_the_condition_reads_or_the_sandbox_refuses(tmp_path):
+    """`len(ITEMS)` after `ITEMS.append(3)`: a replayed call runs what its call needs, so
+    ITEMS there is [1, 2] (it said `expected len(ITEMS) (2)`, and `count() <= len(ITEMS)`
+    false): no verdict. A condition that does what the sandbox refuses gets none either
+    (Python, outside it, would have written the file)."""
+    path = tmp_path / "replayed.py"
+    path.write_text(REPLAYED)
+    failing = (line_of(REPLAYED, "three() == 4"), "assert failed: three() returned 3, expected 4")
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        await asyncio.sleep(1.0)  # (every check has run: the last publication)
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [failing]
+        for needle in ("count() <=", "count() =="):
+            text = await hover(client, uri, line_of(REPLAYED, needle), 9)
+            assert "returned `3`" in text and "the assert passes" not in text and "⚠" not in text, text
+    assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_a_condition_that_runs_past_the_time_limit_says_so():
+    """The call had returned: the limit was met evaluating the condition, not at the
+    function's last line."""
+    source = "import itertools\n\ndef three():\n    return 3\n"
+    with Tracer(workers=1, limits=Limits(timeout_s=1, cpu_s=1)) as tracer:
+        trace = tracer.trace_call(source, "three()", check="lambda v: v < sum(1 for _ in itertools.count())")
+    assert trace["status"] == "timeout", trace["message"]
+    assert trace["message"] == "timed out after 1 s evaluating the assert's condition"

@@ -18,6 +18,7 @@ from lsp_helpers import (
     hover,
     line_of,
     open_document,
+    pytest_outcomes,
     python_failing_asserts,
     replace_document,
     replay_env,
@@ -36,18 +37,6 @@ async def _settled(client, uri, expected, timeout=30.0) -> None:
     await wait_for(lambda: _shown(client, uri) == expected, timeout=timeout)
     await asyncio.sleep(1.5)
     assert _shown(client, uri) == expected
-
-
-def _pytest_outcomes(tmp_path, name: str) -> dict[str, str]:
-    """What real pytest says of each test of `name`: {"test_x": "PASSED" | "FAILED" | ...}."""
-    ran = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", name],
-                         capture_output=True, text=True, cwd=tmp_path)
-    outcomes = {}
-    for line in ran.stdout.splitlines():
-        test, _, rest = line.partition(" ")
-        if test.startswith(name + "::") and rest:
-            outcomes[test.split("::")[-1]] = rest.split()[0]
-    return outcomes
 
 
 CONTEXTS = '''import sys
@@ -122,7 +111,7 @@ async def test_only_asserts_that_run_as_written_are_judged(tmp_path):
         # the test's own `div` is no call of the module's (whose div(7, 2) is 3.5)
         text = await hover(client, uri, line_of(CONTEXTS, "assert div(7, 2)"), 12)
         assert "3.5" not in text and "`div(7, 2)`" not in text, text
-    assert _pytest_outcomes(tmp_path, path.name) == {
+    assert pytest_outcomes(tmp_path, path.name) == {
         "test_div_by_zero": "PASSED", "test_caught": "PASSED", "test_shadowed": "PASSED",
         "test_skipped": "SKIPPED", "test_skipped_here": "SKIPPED", "test_known_bug": "XFAIL",
         "test_halves": "FAILED"}
@@ -218,7 +207,7 @@ async def test_asserts_that_depend_on_order_get_no_verdict(tmp_path):
         assert "returned `2`" in text and "returned `1`" not in text, text
         await _settled(client, tests_uri, [(paired, "assert failed: pair(1) returned [1, 1], expected [1, 2]")])
     assert python_failing_asserts(tmp_path, module.name) == [doubled]
-    assert _pytest_outcomes(tmp_path, tests.name) == {
+    assert pytest_outcomes(tmp_path, tests.name) == {
         "test_first": "PASSED", "test_second": "PASSED", "test_pair": "FAILED"}
 
 

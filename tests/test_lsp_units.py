@@ -158,6 +158,10 @@ def test_the_expected_value_an_assert_compares_in_the_sandbox():
         "assert f(2) >= N\n"
         "assert f(2) in (N, R)\n"
         "assert not f(2)\n"
+        "ITEMS = [1]\n"
+        "ITEMS.append(2)\n"
+        "assert f(1) == len(ITEMS)\n"
+        "assert f(1) <= len(ITEMS)\n"
     )
     info = analyse(source)
     expects = {(c.origin, c.line): sandbox_expectation(info, c) for c in info.calls}
@@ -172,6 +176,7 @@ def test_the_expected_value_an_assert_compares_in_the_sandbox():
                        ("assert", 11): {"expect": "N"}, ("assert", 12): {"expect": "2 * 2"}, ("assert", 14): {},
                        ("assert", 17): {}, ("assert", 18): {"expect": "NOT_DEFINED"},
                        ("assert", 19): check(f"{CALLED} >= N"), ("assert", 20): {},
+                       ("assert", 24): {}, ("assert", 25): {},
                        ("assert", 21): check(f"not {CALLED}")}
 
 

@@ -211,6 +211,7 @@ class RunState:
         self.stdout = BoundedWriter(int(self.limits["max_output_bytes"]), "stdout", self.truncated)
         self.stderr = BoundedWriter(int(self.limits["max_output_bytes"]), "stderr", self.truncated)
         self.reserve = bytearray(16 * 1024)  # freed to build the result after a MemoryError
+        self.checking = False  # evaluating a check of the call's value (see _check)
         self.caller_line = None  # watch mode: the line of the traced file that made the call
         self.calls = []  # record mode: the calls so far (a limit's result keeps them too)
         self.module_s = None  # call mode: how long the module's own code (its imports) took
@@ -229,6 +230,9 @@ class RunState:
                 line = frame.f_lineno
                 break
             frame = frame.f_back
+        if self.checking:  # (the call had returned: not its last line, the check's)
+            return " at line %d, evaluating the assert's condition" % line if frame is not None else \
+                " evaluating the assert's condition"
         return " at line %d" % line if line else ""
 
     def result(self, status, message, **extra):
@@ -1058,7 +1062,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
             elif checking and type(value) in (_GENERATOR, _COROUTINE):
                 # The condition runs what the call's body does (`list(gen(4)) == [...]`),
                 # which the trace shows, as a drawn generator's.
-                checked = _check(expect_code, namespace, value)
+                checked = _check(state, expect_code, namespace, value)
         finally:
             tracer.check_still_on()
             sys.settrace(None)
@@ -1084,7 +1088,7 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
             state.truncated["return"] = True  # (not all of what list() would give)
     if checking:
         if checked is None:
-            checked = _check(expect_code, namespace, value)
+            checked = _check(state, expect_code, namespace, value)
         if isinstance(checked, BaseException):
             result["assertion"] = {"passed": False, "expected_repr": None, "error": exception_text(checked, state.repr)}
         else:
@@ -1101,13 +1105,16 @@ def run_child(request, workdir, result_fd, real_workdir=None, hook=None, read_co
     state.finish(result)
 
 
-def _check(check_code, namespace, value):
+def _check(state, check_code, namespace, value):
     """A check (`lambda v: len(v) == 3`: an assert's condition around the call) of the call's
     value: true or false as the assert's `bool()` makes it, or the exception it raised."""
+    state.checking = True
     try:
         return bool(eval(check_code, namespace)(value))
     except BaseException as exc:
         return exc
+    finally:
+        state.checking = False
 
 
 async def _coroutine_function():

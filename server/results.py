@@ -247,6 +247,12 @@ def condition_check(condition: str) -> str:
     return f"lambda {CALLED}: (\n{condition}\n)"
 
 
+def _call_of(trace: dict) -> str:
+    """The trace's call as a message names it: on one line (a call written over several)."""
+    call = str(trace.get("call", "the call"))
+    return condition_shown(call, call) if "\n" in call or "\r" in call else call
+
+
 def condition_shown(condition: str, call: str) -> str:
     """The condition as the assert writes it, on one line (a condition written over several,
     in parentheses, is shown as Python reads it back)."""
@@ -329,7 +335,7 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
     if not trace:
         return None, None
     status = trace.get("status")
-    call = shorten(str(trace.get("call", "the call")))
+    call = shorten(_call_of(trace))
     if doctest and expected is not None and status in ("ok", "exception"):
         return judge_doctest(trace, expected)
     if status == "exception" and trace.get("exception"):
@@ -405,7 +411,7 @@ def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str
     if isinstance(assertion, dict) and "expected_repr" not in assertion:
         truth = bool(assertion.get("passed")) == (expected == TRUTHY)
     elif isinstance(assertion, dict) and assertion.get("error"):
-        return False, (f"assert failed: {shorten(str(trace.get('call', 'the call')))} returned {_returned(trace, got)}, "
+        return False, (f"assert failed: {shorten(_call_of(trace))} returned {_returned(trace, got)}, "
                        f"and taking its truth raised {shorten(str(assertion['error']))}")
     elif trace.get("drawn") or trace.get("awaited"):
         truth = True  # the call gave a generator or a coroutine: an object, true
@@ -419,7 +425,7 @@ def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str
             return None, None
     if truth == (expected == TRUTHY):
         return True, None
-    return False, (f"assert failed: {shorten(str(trace.get('call', 'the call')))} returned {_returned(trace, got)}, "
+    return False, (f"assert failed: {shorten(_call_of(trace))} returned {_returned(trace, got)}, "
                    f"expected {expected}")
 
 
@@ -432,7 +438,7 @@ def _judge_condition(trace: dict, got: str, condition: str) -> tuple[bool | None
         return None, None
     if assertion.get("passed"):
         return True, None
-    call = str(trace.get("call", "the call"))
+    call = _call_of(trace)
     shown = shorten(condition_shown(condition, call))
     returned = f"{shorten(call)} returned {_returned(trace, got)}"
     if assertion.get("error"):
@@ -457,7 +463,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
         return None, None
     checker = _doctest.OutputChecker()
     flags, lenient = want.flags, (want.flags | _RUNNER_FLAGS) & ~want.cleared
-    call = shorten(str(trace.get("call", "the call")))  # (the message's; see judge)
+    call = shorten(_call_of(trace))  # (the message's; see judge)
 
     def verdict(check) -> bool | None:
         if check(flags):
@@ -634,7 +640,7 @@ def _verdict(result: dict) -> str | None:
         return None
     if doctest:
         return "✓ the doctest passes"
-    call = str(actual.get("call"))
+    call = _call_of(actual)
     if expected in (TRUTHY, FALSY):
         return f"✓ the assert passes: {_value(call)} is {'true' if expected == TRUTHY else 'false'}"
     condition = condition_of(expected)

@@ -269,3 +269,12 @@ def test_a_condition_that_runs_past_the_time_limit_says_so():
         trace = tracer.trace_call(source, "three()", check="lambda v: v < sum(1 for _ in itertools.count())")
     assert trace["status"] == "timeout", trace["message"]
     assert trace["message"] == "timed out after 1 s evaluating the assert's condition"
+
+
+def test_a_call_written_over_lines_is_named_on_one():
+    from semcoder_lsp.results import judge
+
+    trace = {"status": "ok", "call": "evens(\n    7)", "return": {"repr": "[0, 2, 4, 6]", "literal": True},
+             "assertion": {"passed": False, "actual_repr": "[0, 2, 4, 6]"}}
+    assert judge(trace, CONDITION + f"len({CALLED}) == 3") == (
+        False, "assert failed: len(evens(7)) == 3 is false (evens(7) returned [0, 2, 4, 6])")

@@ -442,7 +442,7 @@ def _keeps_state(node: ast.AST) -> bool:
 # expected to fail.
 _SKIPPING = frozenset(("skip", "skipif", "skipIf", "skipUnless", "xfail", "expectedFailure"))
 # Calls that may end the module's run or a test's before the statements after them.
-_ENDING_CALLS = frozenset(("skip", "xfail", "fail", "skipTest", "exit", "_exit", "quit"))
+_ENDING_CALLS = frozenset(("skip", "xfail", "fail", "skipTest", "exit", "_exit", "quit", "importorskip"))
 # Set-up pytest or unittest runs around a module's or a class's tests: it may change what
 # their calls do (patch, seed, fill a cache).
 _MODULE_SET_UP = frozenset(("setup_module", "setup_function", "setUpModule"))
@@ -496,11 +496,16 @@ def _runs_as_written(decorators: list[ast.expr]) -> bool:
 
 
 def _marks_skip(body: list[ast.stmt]) -> bool:
-    """A module's or class's `pytestmark = ...` that skips or xfails its tests."""
-    return any(isinstance(node, ast.Assign)
-               and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
-               and any(_last_name(n) in _SKIPPING for n in ast.walk(node.value)
-                       if isinstance(n, (ast.Attribute, ast.Name)))
+    """A module's or class's `pytestmark = ...` that skips or xfails its tests, or sets up
+    what they run in (usefixtures, filterwarnings, parametrize); or `__test__ = False`,
+    which keeps pytest from collecting them."""
+    def assigned(node: ast.stmt, name: str) -> bool:
+        return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+    return any((assigned(node, "pytestmark")
+                and any(_last_name(n) in _SKIPPING | _SETTING_UP | {"parametrize"} for n in ast.walk(node.value)
+                        if isinstance(n, (ast.Attribute, ast.Name))))
+               or (assigned(node, "__test__") and not (isinstance(node.value, ast.Constant) and node.value.value))
                for node in body)
 
 
@@ -524,6 +529,8 @@ def _ends_early(node: ast.stmt) -> bool:
             continue
         if isinstance(part, ast.Return) or (isinstance(part, ast.Call) and _last_name(part) in _ENDING_CALLS):
             return True
+        if isinstance(part, ast.Raise) and part.exc is not None and "Skip" in _last_name(part.exc):
+            return True  # (`raise unittest.SkipTest(...)`, `raise pytest.skip.Exception`)
         pending.extend(ast.iter_child_nodes(part))
     return False
 
@@ -561,6 +568,33 @@ def _is_test_class(node: ast.ClassDef) -> bool:
     return node.name.startswith("Test") or any(_last_name(base).endswith("TestCase") for base in node.bases)
 
 
+def _sets_up(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
+    """Whether a test class may set up what its tests run in, or is not run as written: a
+    set-up method or an autouse fixture of its own or of a base class in the file, a base
+    from elsewhere other than unittest's TestCase (whose set-up is not seen here), a
+    skipping or set-up `pytestmark`, `__test__ = False`, or an `__init__` (pytest does not
+    collect such a class)."""
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                item.name in _CLASS_SET_UP or item.name == "__init__" or _is_autouse(item)):
+            return True
+    if _marks_skip(node.body) or not _runs_as_written(node.decorator_list):
+        return True
+    for base in node.bases:
+        name = _last_name(base)
+        if name in classes and classes[name] is not node:
+            if _sets_up(classes[name], classes):
+                return True
+        elif name not in ("TestCase", "IsolatedAsyncioTestCase", "object"):
+            return True
+    return False
+
+
+def _is_autouse(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any("fixture" in _dotted(d) and any(k.arg == "autouse" for k in getattr(d, "keywords", ()))
+               for d in fn.decorator_list)
+
+
 def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
     """The functions whose own asserts are checks, each with whether it is a test, in the
     order pytest runs the tests: the module's `test*` functions and the `test*` methods of
@@ -574,21 +608,52 @@ def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFu
     if _marks_skip(body) or any(_may_end_early(node) for node in body if not _is_main_block(node)):
         return []
     found: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
+    classes = {node.name: node for node in body if isinstance(node, ast.ClassDef)}
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if node.name in _MODULE_SET_UP or any("fixture" in _dotted(d) and any(
-                    k.arg == "autouse" for k in getattr(d, "keywords", ())) for d in node.decorator_list):
+            if node.name in _MODULE_SET_UP or _is_autouse(node):
                 return []
             found.append((node, node.name.startswith("test")))
         elif isinstance(node, ast.ClassDef):
             methods = [item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
             tests = _is_test_class(node)
-            if tests and (any(m.name in _CLASS_SET_UP for m in methods) or _marks_skip(node.body)
-                          or not _runs_as_written(node.decorator_list)):
+            if tests and _sets_up(node, classes):
                 continue
             found.extend((m, tests and m.name.startswith("test")) for m in methods)
+    # A test runs as written where it takes no fixture (its arguments: only a parametrize
+    # mark's, see _parametrize_cases; a fixture may set up what its calls see) and where no
+    # later definition of its name hides it (pytest collects the last one).
+    last = {}
+    for fn, test in found:
+        last[(id(_owner(fn, body)), fn.name)] = fn
     return [(fn, test) for fn, test in found if _runs_as_written(fn.decorator_list)
-            and not (test and isinstance(fn, ast.AsyncFunctionDef))]
+            and not (test and isinstance(fn, ast.AsyncFunctionDef))
+            and not (test and last[(id(_owner(fn, body)), fn.name)] is not fn)
+            and not (test and _takes_fixtures(fn))]
+
+
+def _owner(fn: ast.AST, body: list[ast.stmt]) -> ast.AST | None:
+    """The class `fn` is a method of, among the module's statements (None: the module)."""
+    return next((node for node in body if isinstance(node, ast.ClassDef) and fn in node.body), None)
+
+
+def _takes_fixtures(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a test takes arguments other than `self`/`cls` that no parametrize mark gives."""
+    args = fn.args
+    names = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]]
+    if names[:1] in (["self"], ["cls"]):
+        names = names[1:]
+    if not names and not args.vararg and not args.kwarg:
+        return False
+    given: set[str] = set()
+    for mark in fn.decorator_list:
+        if _last_name(mark) == "parametrize" and isinstance(mark, ast.Call) and mark.args:
+            try:
+                written = ast.literal_eval(mark.args[0])
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return True
+            given.update(written.replace(",", " ").split() if isinstance(written, str) else written)
+    return bool(set(names) - given) or bool(args.vararg or args.kwarg)
 
 
 def _judged_asserts(tree: ast.Module) -> list[tuple[ast.Assert, _Place]]:
@@ -652,8 +717,49 @@ class _Module:
         if name not in self._state:
             changed = [_state_changed(node) for node in self.definitions.get(name, ())]
             found = [c for c in changed if c is not None]
-            self._state[name] = set().union(*found) | {name} if found else None
+            used = set().union(*(self._objects_used(node) for node in self.definitions.get(name, ())))
+            self._state[name] = set().union(*found) | used | {name} if found or used else None
         return self._state[name]
+
+    def _objects_used(self, node: ast.AST) -> set[str]:
+        """The module's objects a function (a class: its methods) uses that may change as it
+        does: a method called on, or `next()` of, a module name bound to what a call made
+        (`REG = Registry()`, `_ids = itertools.count(1)`), and the `random` module's shared
+        generator."""
+        own = bound_locally(node)[0] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
+        found: set[str] = set()
+        for sub in ast.walk(node):
+            if not isinstance(sub, ast.Call):
+                continue
+            drawn = isinstance(sub.func, ast.Name) and sub.func.id == "next" and bool(sub.args)
+            if drawn:
+                root = root_name(sub.args[0])
+            elif isinstance(sub.func, ast.Attribute):
+                root = root_name(sub.func.value)
+            elif isinstance(sub.func, ast.Name):
+                root = sub.func.id
+            else:
+                continue
+            if root and root not in own and self._changing_object(root, drawn):
+                found.add(root)
+        return found
+
+    def _changing_object(self, name: str, drawn: bool) -> bool:
+        """Whether the module name is bound to an object that changes as it is used: an
+        iterator made by a call (`drawn`: next() of it), an instance of the file's class
+        whose methods change `self`, or the `random` module (or what is imported from it)."""
+        for binder in self.changers.get(name, ()):
+            if isinstance(binder, ast.Assign) and isinstance(binder.value, ast.Call):
+                made_by = binder.value.func
+                if drawn or (isinstance(made_by, ast.Name) and any(
+                        isinstance(cls, ast.ClassDef) and _changes_self(cls)
+                        for cls in self.definitions.get(made_by.id, ()))):
+                    return True
+            if isinstance(binder, ast.Import) and any(a.name == "random" for a in binder.names):
+                return True
+            if isinstance(binder, ast.ImportFrom) and binder.module == "random":
+                return True
+        return False
 
     def locals(self, function: ast.AST) -> set[str]:
         """The names `function` binds itself (bound_locally), kept per function."""
@@ -680,6 +786,25 @@ class _Module:
         if found is None:
             found = self._reached[id(statement)] = self.reach(module_reads(statement))
         return found
+
+
+def _changes_self(cls: ast.ClassDef) -> bool:
+    """Whether a method of the class other than `__init__` changes its instance: assigns
+    to `self.x` (or an item of it) or calls a mutator on what it holds (`self.items.append`)."""
+    for method in cls.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or method.name == "__init__" \
+                or not method.args.args:
+            continue
+        this = method.args.args[0].arg
+        for sub in ast.walk(method):
+            targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
+                       if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
+            roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
+                roots.append(root_name(sub.func.value))
+            if this in roots:
+                return True
+    return False
 
 
 def _state_changed(node: ast.AST) -> set[str] | None:
@@ -760,7 +885,21 @@ def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module) ->
     variables = reached & (module.changers.keys() - module.definitions.keys())
     candidates = module.definitions if variables else reached & module.definitions.keys()
     stateful = frozenset(name for name in candidates if (changed := module.state(name)) and changed & reached)
-    return bool(stateful) and module.first_reaching(place.run, stateful) < place.count
+    if stateful and module.first_reaching(place.run, stateful) < place.count:
+        return True
+    # A test's own statements before the assert that change what the call reaches, in place
+    # or through `global` (`CONFIG["scale"] = 2`), which the replay does not run.
+    if place.function is not None:
+        declared = bound_locally(place.function)[1]
+        body = set(map(id, place.function.body))
+        for statement in place.run[: place.count]:
+            if id(statement) in body and (changed_in_place(statement) | (declared & _bound_names(statement))) & reached:
+                return True
+    return False
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
 
 
 def _bound_after(reached: set[str], node: ast.Assert, needs: frozenset[str], module: _Module) -> bool:
@@ -819,12 +958,16 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         if literal_call(left, info.functions) is None and (literal_call(right, info.functions) or (
                 called(left, info.functions) is None and called(right, info.functions))):
             target, expected = right, _text_of(info, left)
+            if any(isinstance(n, (ast.Name, ast.Call)) for n in ast.walk(left)):
+                # Python evaluates `EXPECTED == f(1)` left first, and asks EXPECTED's `__eq__`
+                # first (`ANY == make(1)`): the condition keeps that order (below).
+                target = test
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         target, expected = test.operand, FALSY
     if called(target, info.functions) is None:
         # A condition that does more with the call (`len(f(3)) == 3`, `f(3) is None`,
         # `0 < f(3) < 9`): the whole condition is checked with the call's value (CONDITION).
-        inner = _condition_call(test, info)
+        inner = _condition_call(test, info, module)
         if inner is None:
             return None
         target, expected = inner, CONDITION + _text_of(info, test, (inner, CALLED))
@@ -844,6 +987,8 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
     if place.function is not None and reads & module.locals(place.function):
         return None  # (`div = lambda a, b: a // b` in the test: not the file's div)
     reached = module.reach(reads)
+    if "__name__" in reached:
+        return None  # (a replayed call's module is not `__main__`, nor the test module's name)
     if (place.function is None and _bound_after(reached, node, needs, module)) \
             or _may_see_earlier_state(reached, place, module):
         order_dependent.update(range(node.lineno - 1, node.end_lineno or node.lineno))
@@ -855,7 +1000,15 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
                     target.col_offset, target.end_col_offset or 0, literal=literal)
 
 
-def _condition_call(test: ast.expr, info: ModuleInfo) -> ast.expr | None:
+def _is_literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _condition_call(test: ast.expr, info: ModuleInfo, module: _Module) -> ast.expr | None:
     """The one call of the file's functions in an assert's condition, where the condition
     makes it once: not in a lambda or a comprehension (which may make it any number of
     times, with other arguments), and no other call of the file's functions beside it,
@@ -897,9 +1050,17 @@ def _condition_call(test: ast.expr, info: ModuleInfo) -> ast.expr | None:
             return None
         child = parent
     made_at = (call.lineno, call.col_offset)
-    if any(isinstance(node, ast.Call) and node not in ancestors and node is not call
-           and (node.lineno, node.col_offset) < made_at for node in ast.walk(test)):
-        return None
+    callees = {id(n) for a in ancestors if isinstance(a, ast.Call) for n in ast.walk(a.func)}
+    for node in ast.walk(test):
+        if node in ancestors or node is call or id(node) in callees or not hasattr(node, "lineno") \
+                or (node.lineno, node.col_offset) >= made_at:
+            continue
+        # Evaluated before the call: nothing that calls, nor reads what may change (`COUNT <
+        # bump()`), only what imports, definitions and builtins bind.
+        if isinstance(node, ast.Call) or (isinstance(node, ast.Name) and not all(
+                isinstance(binder, (*_DEFINITIONS, ast.Import, ast.ImportFrom))
+                for binder in module.changers.get(node.id, ()))):
+            return None
     return call
 
 
@@ -912,7 +1073,10 @@ def _is_literal_identity(node: ast.AST) -> bool:
         return value is None or value is True or value is False or value is ... or (
             type(value) is int and -5 <= value <= 256)
 
-    return any((isinstance(side, ast.Constant) and not shared(side.value))
+    def literal(side: ast.AST) -> bool:  # (`-6`, `1 + 2j`: folded into constants by the compiler)
+        return isinstance(side, (ast.UnaryOp, ast.BinOp)) and _is_literal(side)
+
+    return any((isinstance(side, ast.Constant) and not shared(side.value)) or literal(side)
                or isinstance(side, (ast.Tuple, ast.JoinedStr)) for side in (node.left, *node.comparators))
 
 

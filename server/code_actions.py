@@ -27,10 +27,10 @@ from semcoder_inference.errors import SemcoderError
 from semcoder_inference.formats import REFINED_STOP, repair_prompt
 from semcoder_inference.parsers import RefinedParser
 
-from .calls import CallSite, FunctionInfo, ModuleInfo, analyse
+from .calls import CallSite, FunctionInfo, ModuleInfo, analyse, byte_col
 from .convert import plain
 from .execution import call_needs, definitions_only
-from .results import FALSY, TRUTHY, condition_of, condition_shown, judge
+from .results import FALSY, TRUTHY, condition_of, condition_shown, judge, one_line
 from .tracing import sandbox_expectation, zero_argument_tests
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def failed_test(call: str, expected: str | None) -> str:
         return f"{name} = {call}\nassert {'' if expected == TRUTHY else 'not '}{name}"
     if condition is not None:  # `assert len(f(1)) == 3`
         return f"{name} = {call}\nassert {condition_shown(condition, name)}"
+    expected = one_line(expected)
     try:
         body = ast.parse(expected.strip(), mode="eval").body
         bare = isinstance(body, _BARE) or (isinstance(body, ast.UnaryOp) and not isinstance(body.op, ast.Not))
@@ -270,14 +271,18 @@ async def repair_function(
     ls, uri: str, *, line: int | None = None, function: str | None = None, call: str | None = None,
     expected: str | None = None, candidates: int = 1,
     on_text: Callable[[str], None] | None = None, on_candidate: Callable[[dict], None] | None = None,
-    origin: str | None = None,
+    origin: str | None = None, character: int | None = None,
 ) -> dict:
     """`origin`: where a given failing call comes from (a diagnostic's data: "assert",
-    "doctest"), so that candidates are judged as it is; a call given alone is an assert's."""
+    "doctest"), so that candidates are judged as it is; a call given alone is an assert's.
+    `line` and `character`: the check there (of a parametrized test's cases on one line,
+    the one under the cursor)."""
     info = ls.documents.analysis(uri)
     fn = info.functions.get(function) if function else None
     if fn is None and line is not None:
-        site = next((c for c in info.calls if c.line == line), None)
+        on_line = [c for c in info.calls if c.line == line]
+        col = byte_col(info.lines[line], character) if character is not None and 0 <= line < len(info.lines) else -1
+        site = next((c for c in on_line if c.start_col <= col < c.end_col), on_line[0] if on_line else None)
         fn = info.functions.get(site.function) if site else info.function_at(line)
         if site and call is None:
             call, expected = site.call, site.expected if expected is None else expected

@@ -249,8 +249,13 @@ def condition_check(condition: str) -> str:
 
 def _call_of(trace: dict) -> str:
     """The trace's call as a message names it: on one line (a call written over several)."""
-    call = str(trace.get("call", "the call"))
-    return condition_shown(call, call) if "\n" in call or "\r" in call else call
+    return one_line(str(trace.get("call", "the call")))
+
+
+def one_line(text: str) -> str:
+    """An expression written over several lines (with comments, maybe) as Python reads it,
+    on one line; `text` itself otherwise."""
+    return condition_shown(text, text) if "\n" in text or "\r" in text else text
 
 
 def condition_shown(condition: str, call: str) -> str:
@@ -359,7 +364,7 @@ def judge(trace: dict | None, expected: str | None, *, doctest: bool = False) ->
     if condition is not None:
         return _judge_condition(trace, got, condition)
     # (the values as the message names them; the whole ones decide)
-    got_, expected_ = _returned(trace, got), shorten(expected)
+    got_, expected_ = _returned(trace, got), shorten(one_line(expected))
     assertion = trace.get("assertion")
     if isinstance(assertion, dict):
         if assertion.get("passed"):

@@ -161,7 +161,8 @@ def register(server) -> None:
         reporter.begin()
         try:
             result = await repair_function(
-                ls, uri, line=pos.get("line"), function=params.get("function"), call=params.get("call"),
+                ls, uri, line=pos.get("line"), character=pos.get("character"), function=params.get("function"),
+                call=params.get("call"),
                 expected=params.get("expected"), candidates=int(params.get("candidates") or 1),
                 on_text=lambda d: reporter.partial({"textDelta": d}),
                 on_candidate=lambda c: reporter.partial({"candidate": c}),

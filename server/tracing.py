@@ -207,7 +207,9 @@ def sandbox_expectation(info: ModuleInfo, site: CallSite) -> dict[str, str]:
         return {}
     condition = truth_condition(site.expected) if site.expected in (TRUTHY, FALSY) else condition_of(site.expected)
     text = condition if condition is not None else site.expected.strip()
-    expectation = {"check": condition_check(condition)} if condition is not None else {"expect": text}
+    # (an expected value written over lines, in the assert's parentheses: in them again)
+    expect = f"(\n{text}\n)" if "\n" in text or "\r" in text else text
+    expectation = {"check": condition_check(condition)} if condition is not None else {"expect": expect}
     try:
         expected = ast.parse(f"(\n{text}\n)", mode="eval")  # (a condition may be over lines)
     except (SyntaxError, ValueError, MemoryError, RecursionError):

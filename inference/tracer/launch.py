@@ -1,4 +1,4 @@
-"""Start a zygote: `python -I launch.py [ISOLATION [REHEARSAL [PRELOAD [PREFAULT]]]]` (see runtime.main).
+"""Start a zygote: `python -I launch.py [ISOLATION [REHEARSAL [PRELOAD [PREFAULT [CONTROL]]]]]` (see runtime.main).
 
 Python compiles a script from its source every time it runs it, and compiling runtime.py
 left about 2 MB of the compiler's freed memory in every zygote: pages that each fork then

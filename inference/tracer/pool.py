@@ -50,6 +50,8 @@ _START_TIMEOUT_S = 30.0
 # a longer trace is cut), so a frame past it is tampering, and the worker is replaced.
 _MAX_FRAME = MAX_FRAME
 _READ_SIZE = 1 << 16
+# The size of the marker the zygote writes where a run's bytes end (runtime.MARKER_BYTES).
+_MARKER_BYTES = 16
 # The zygote's interpreter runs code objects compiled here when this tag is its own too.
 _BYTECODE_TAG = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
 # Longer sources are parsed and compiled again for every run rather than kept, so the
@@ -81,6 +83,34 @@ def _version(text: object) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+def _parsed(body: bytes) -> dict | None:
+    """A frame's JSON object; None for anything else."""
+    try:
+        message = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError, MemoryError):
+        # (nesting no honest result has, or more objects than memory holds: a frame a run
+        # wrote itself, as much garbage as any other)
+        return None
+    return message if isinstance(message, dict) else None
+
+
+class _Ended:
+    """A run that ended without writing a whole frame: `written`, what it wrote."""
+
+    __slots__ = ("written",)
+
+    def __init__(self, written: bytes):
+        self.written = written
+
+
+def _unfinished(written: bytes) -> str:
+    """What a run that ended without a whole frame wrote, in words."""
+    if len(written) < 4:
+        return f"{len(written)} bytes, not even a frame's length"
+    size = struct.unpack(">I", written[:4])[0]
+    return f"a frame of {size} bytes announced, {len(written) - 4} written"
+
+
 class _Zygote:
     """One warm process; not thread-safe (the pool hands it to one caller at a time)."""
 
@@ -106,11 +136,15 @@ class _Zygote:
         # The zygote's own errors (runs' output never reaches it) go to a file, to explain a
         # failed start, or why it stopped (see last_words).
         self._stderr = tempfile.TemporaryFile()
+        # The zygote's control pipe to us, which no run holds: see runtime.MARKER_BYTES.
+        control_r, control_w = os.pipe()
+        os.set_blocking(control_r, False)
         try:
             self.proc = subprocess.Popen(
                 [python, *flags, str(LAUNCHER), isolation,
                  "off" if _REHEARSE_WHEN_IDLE_S is None else repr(float(_REHEARSE_WHEN_IDLE_S)), ",".join(preload),
-                 "on" if _PREFAULT else "off"],
+                 "on" if _PREFAULT else "off", str(control_w)],
+                pass_fds=(control_w,),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
@@ -119,11 +153,18 @@ class _Zygote:
                 start_new_session=True,
             )
         except OSError as exc:
+            os.close(control_r)
             raise TracerError(f"Could not start the Python interpreter {python!r} for tracing: {exc}.") from exc
+        finally:
+            os.close(control_w)
         self._buffer = bytearray()
         self._owed_trailer: str | None = None
+        # The control pipe's end (runtime.MARKER_BYTES), and the end-of-run marker read from
+        # it, until it is found in the stream.
+        self._control_r = control_r
+        self._marker: bytes | None = None
         hello = self._read(_START_TIMEOUT_S)
-        if hello is None or not hello.get("ready"):
+        if not isinstance(hello, dict) or not hello.get("ready"):
             words = self.last_words()
             self.close()
             if words.startswith("tracer: preloading "):
@@ -151,6 +192,10 @@ class _Zygote:
                 hint="Point the python setting (semcoder.execution.python) at a newer interpreter, or leave it "
                      "empty to use the workspace's virtual environment.",
             )
+        if not hello.get("control"):  # (a zygote of ours always has it: see runtime.MARKER_BYTES)
+            self.close()
+            raise TracerError(f"The tracer's worker under {python!r} has no control pipe, so its runs' results "
+                              f"cannot be told apart safely.")
         self.same_bytecode = hello.get("bytecode") == _BYTECODE_TAG
         if isolation == "namespaces" and not hello.get("namespaces"):
             self.close()
@@ -186,13 +231,7 @@ class _Zygote:
                     del buffer[:4 + size]
                     if body == plain_trailer:
                         return {"trailer": True, "id": trailer_of, "result": None, "exit": 0}
-                    try:
-                        message = json.loads(body.decode("utf-8"))
-                    except (ValueError, RecursionError, MemoryError):
-                        # (nesting no honest result has, or more objects than memory holds:
-                        # a frame a run wrote itself, as much garbage as any other)
-                        return None
-                    return message if isinstance(message, dict) else None
+                    return _parsed(body)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -219,10 +258,15 @@ class _Zygote:
         waited for the compiling to end: measured in docs/architecture.md, stop 16.)
 
         The previous run's trailer is not awaited before sending: this run starts while the
-        last child may still be exiting. The two frames then come in either order; the
-        trailer proves that the last child is gone, and the result's id (unguessable, and
-        only ever in this spare's request) proves it is this run's. Anything else means a
-        run wrote into the pipe: the zygote is not trusted."""
+        last child may still be exiting. Each run's bytes end at its end-of-run marker
+        (runtime.MARKER_BYTES), which the zygote sends on the control pipe first, then in the
+        stream, followed by the run's trailer, which proves that the child is gone: whatever
+        the last run wrote after its result is dropped up to there. This run's first frame
+        is its result, whose id (unguessable, and only ever in this spare's request) proves
+        it is this run's; a run that ends without a whole frame (it wrote a frame's length
+        and no more, say) is told by its marker, and its trailer says why. Anything else
+        means a run wrote into the pipe what no honest run writes: the zygote is not
+        trusted."""
         owed, self._owed_trailer = self._owed_trailer, None
         request_id = secrets.token_hex(16)  # unguessable: no run can forge a later run's result
         # marshal, not JSON: the child decodes it with one C call (no Python frames, fewer
@@ -236,27 +280,137 @@ class _Zygote:
             second = marshal.dumps((None, None), 4)
         if not self._write(framed(body) + framed(second)):
             return None
-        result = None
-        while result is None or owed is not None:
-            frame = self._read(timeout, owed)
-            if frame is None:
+        deadline = time.monotonic() + timeout
+        if owed is not None:
+            # The last run's end: whatever it wrote after its result, up to its marker, then
+            # its trailer, which proves that it is gone.
+            if not self._through_marker(deadline):
                 return None
-            if owed is not None and frame.get("trailer") and frame.get("id") == owed:
-                owed = None
-            elif result is None and frame.get("id") == request_id:
-                result = frame
+            trailer = self._read(deadline - time.monotonic(), owed)
+            if trailer is None or not trailer.get("trailer") or trailer.get("id") != owed:
+                return None
+        got = self._result_or_end(deadline, request_id)
+        if got is None:
+            return None  # garbage, another run's (forged) result, a frame over the limit: tampering
+        if type(got) is dict:  # this run's result (what the run wrote: never its trailer)
+            self._owed_trailer = request_id
+            got.pop("id", None)  # protocol detail, not part of the trace
+            return got
+        # It ended without a whole frame: what it wrote before its marker, then its trailer.
+        trailer = self._read(deadline - time.monotonic(), request_id)
+        if trailer is None or not trailer.get("trailer") or trailer.get("id") != request_id:
+            return None
+        # The child left without a result: the trailer says why.
+        trailer_result = trailer.get("result")
+        if not isinstance(trailer_result, dict) or not trailer_result:
+            trailer_result = {"message": "the traced process exited without a result"}
+            if got.written:
+                trailer_result = {"status": "crashed",
+                                  "message": f"the run wrote no whole result ({_unfinished(got.written)})"}
+        trailer_result.pop("id", None)
+        return trailer_result  # completed by Tracer._run (see schema.conform)
+
+    # The stream and the control pipe (see runtime.MARKER_BYTES). The zygote writes a run's
+    # marker on the control pipe before it writes it into the stream: so the server waits on
+    # the stream alone (one wake-up a run, as before there was a marker), and reads the
+    # control pipe without waiting, after reading the stream. Whatever it read of the stream
+    # before it found no marker there was written before the marker.
+
+    def _control(self) -> bytes | None:
+        """The next end-of-run marker from the control pipe, if it has come (b"" once the
+        zygote is gone). Markers come whole (a pipe write this small is never split)."""
+        if self._control_r is None:
+            raise ValueError("the tracer's control pipe is closed")  # (see Tracer._run)
+        try:
+            data = os.read(self._control_r, _MARKER_BYTES)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+        if data and len(data) != _MARKER_BYTES:
+            return b""
+        return data
+
+    def _more(self, deadline: float) -> bool:
+        """Wait for the stream, and add what it holds then to the buffer; False at the
+        deadline or the stream's end."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        fd = self.proc.stdout.fileno()
+        if not select.select([fd], [], [], remaining)[0]:
+            return False
+        chunk = os.read(fd, _READ_SIZE)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _through_marker(self, deadline: float) -> bool:
+        """Drop what the last run wrote after its result, through its end-of-run marker.
+        Nothing of it is kept but what may begin the marker: until the marker has come,
+        all of the stream read so far is the last run's."""
+        buffer = self._buffer
+        while True:
+            if self._marker is None:
+                marker = self._control()
+                if marker == b"":
+                    return False
+                self._marker = marker
+            if self._marker is None:
+                del buffer[:]
             else:
+                end = buffer.find(self._marker)
+                if end >= 0:
+                    del buffer[:end + _MARKER_BYTES]
+                    self._marker = None
+                    return True
+                del buffer[:max(0, len(buffer) - _MARKER_BYTES + 1)]
+            if not self._more(deadline):
+                return False
+
+    def _result_or_end(self, deadline: float, request_id: str) -> dict | _Ended | None:
+        """This run's result: its first frame, which must be a JSON object with its id; or,
+        where the run ended without writing a whole frame (its marker comes first), _Ended
+        with what it wrote; None for anything else (tampering), at the deadline or the
+        stream's end. A whole frame that is this run's result is taken without looking for
+        the marker (the usual case: no read of the control pipe); one that is not may be a
+        frame the run began, made whole by its marker and trailer, which the marker tells."""
+        buffer = self._buffer
+        while True:
+            end = buffer.find(self._marker) if self._marker is not None else -1
+            if len(buffer) >= 4 and not 0 <= end < 4:
+                size = struct.unpack(">I", buffer[:4])[0]
+                if not (size <= _MAX_FRAME and 0 <= end < 4 + size):  # (else: it ended inside the frame)
+                    if size <= _MAX_FRAME and len(buffer) < 4 + size:
+                        pass  # more to come, or the marker
+                    else:
+                        if size <= _MAX_FRAME:
+                            result = _parsed(bytes(buffer[4:4 + size]))
+                            if result is not None and result.get("id") == request_id:
+                                del buffer[:4 + size]
+                                return result
+                        if self._marker is None:
+                            marker = self._control()  # did the run end first?
+                            if marker:
+                                self._marker = marker
+                                continue
+                            if marker == b"":
+                                return None
+                        # Written whole by the run (or a length over the limit), not its result.
+                        return None
+            if end >= 0:
+                written = bytes(buffer[:end])
+                del buffer[:end + _MARKER_BYTES]
+                self._marker = None
+                return _Ended(written)
+            if self._marker is None and buffer:
+                marker = self._control()  # a run that wrote part of a frame and ended?
+                if marker == b"":
+                    return None
+                if marker is not None:
+                    self._marker = marker
+                    continue
+            if not self._more(deadline):
                 return None
-        if result.get("trailer"):
-            # The child left without a result: the trailer says why.
-            trailer_result = result.get("result")
-            if not isinstance(trailer_result, dict) or not trailer_result:
-                trailer_result = {"message": "the traced process exited without a result"}
-            trailer_result.pop("id", None)
-            return trailer_result  # completed by Tracer._run (see schema.conform)
-        self._owed_trailer = request_id
-        result.pop("id", None)  # protocol detail, not part of the trace
-        return result
 
     def _write(self, data: bytes) -> bool:
         fd = self.proc.stdin.fileno()
@@ -280,16 +434,36 @@ class _Zygote:
                 self.proc.kill()
                 self.proc.wait()
         self._stderr.close()
+        if getattr(self, "_control_r", None) is not None:
+            os.close(self._control_r)
+            self._control_r = None
         run_root = getattr(self, "info", {}).get("run_root")
         if run_root:
             # Under namespaces the zygote's tmpfs vanished with it, leaving the (empty)
-            # folder it was mounted on; without, the zygote removed it already.
-            remove_tree(run_root)
+            # folder it was mounted on; without, the zygote removed it already, or was
+            # killed while it did.
+            _remove_run_root(run_root)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
             except Exception:
                 pass
+
+
+def _remove_run_root(run_root: str) -> None:
+    """Remove a closed zygote's runs' folder, off the caller's thread unless it is empty
+    (the usual case): the caller may be a call that found its worker broken, and what a run
+    left there (a run made 35 000 empty folders in 5 s) once held that call for minutes.
+    What a thread cut short at exit leaves, the next zygote's sweep removes (see
+    runtime.sweep_stale_run_roots: the folder's name holds a pid that is gone by then)."""
+    try:
+        os.rmdir(run_root)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    threading.Thread(target=remove_tree, args=(run_root,), name="tracer-run-root-removal", daemon=True).start()
 
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
@@ -769,11 +943,16 @@ def describe_isolation(info: dict) -> str:
     (stopped if info.get("syscall_filter") else free).extend(
         ["starting programs", "reaching other processes", "using the network"])
     (stopped if info.get("landlock") else free).append("writing files outside the run's folder")
+    # Without Landlock only the hook holds writes, and Python code that knows how can race
+    # it (docs/sandbox.md, "Not covered"): the sentence claims no more than that.
+    python_code = "careless and hostile Python code" if info.get("landlock") else (
+        "careless Python code and most hostile Python code (not one that races the audit hook to write outside "
+        "the run's folder)")
     if stopped:
-        reach = "careless and hostile Python code, and native code from " + _listed(stopped, "or")
+        reach = f"{python_code}, and native code from " + _listed(stopped, "or")
         reach += f", not from {_listed(free, 'or')}" if free else ""
     else:
-        reach = "careless and hostile Python code, not native code that makes system calls itself"
+        reach = f"{python_code}, not native code that makes system calls itself"
     return (f"runs of {python} are held by {_listed(guards, 'and')} only (Linux namespaces: {why}); that stops "
             f"{reach} (docs/sandbox.md)")
 

@@ -61,15 +61,33 @@ LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
 # stop itself (its Python-level timer cannot fire while it is stuck in native code).
 _KILL_GRACE_S = 1.0
 
-def _status_from_wait(status, elapsed, limits):
+def _status_from_wait(status, elapsed, limits, cpu_used=None):
+    """(status, message) of a child that died without a result, from its wait status and
+    the CPU time it used (`cpu_used`, seconds, from wait4's rusage; None if unknown).
+    RLIMIT_CPU's signals (SIGXCPU at the soft limit, SIGKILL at the hard one, a second
+    later) come only once the run has used its CPU allowance: a SIGKILL before that is
+    another's doing (the run's own `os.kill(os.getpid(), 9)`, the kernel's OOM killer),
+    and was once reported as the CPU limit (a review)."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig in (signal.SIGKILL, getattr(signal, "SIGXCPU", -1)) and elapsed < float(limits["timeout_s"]):
-            # RLIMIT_CPU's hard limit, or the kernel's OOM killer.
-            return "cpu_limit", "stopped by the CPU time limit of %g s (no partial trace)" % float(limits["cpu_s"])
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig in (signal.SIGKILL, getattr(signal, "SIGXCPU", -1)):
+            if cpu_used is None:  # (the status was read without rusage)
+                reached = sig != signal.SIGKILL and elapsed < float(limits["timeout_s"])
+            else:
+                reached = cpu_used >= float(limits["cpu_s"])
+            if reached:
+                return "cpu_limit", "stopped by the CPU time limit of %g s (no partial trace)" % float(limits["cpu_s"])
+            return "crashed", ("the traced process was killed by %s before it reached any limit (by itself, or by "
+                               "the system: for want of memory, say)" % name)
         return "crashed", "the traced process was killed by %s" % name
     return "crashed", "the traced process exited (code %s) without a result" % os.WEXITSTATUS(status)
+
+
+def _reap(pid, options=0):
+    """os.waitpid with the CPU time the child used: (pid or 0, wait status, CPU seconds)."""
+    reaped, status, usage = os.wait4(pid, options)
+    return reaped, status, usage.ru_utime + usage.ru_stime
 
 
 def _describe(exc):
@@ -214,35 +232,36 @@ def _overdue(signum, frame):
 
 
 def _wait_until(pid, deadline):
-    """The wait status of child `pid`, once it has exited, or None if it is still alive at
-    `deadline` (or a stray SIGALRM came first: the caller then waits again). The end of a
+    """(wait status, CPU seconds used) of child `pid`, once it has exited, or (None, None) if
+    it is still alive at `deadline` (or a stray SIGALRM came first: the caller then waits
+    again). The end of a
     child's notify pipe usually means it is exiting, but a run can close its end itself and
     live on: the wait is bounded by an alarm (set only for it, in the zygote, whose own
     handler raises _Overdue), so that a run can never hold the zygote past its deadline."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return None
-    status = None
+        return None, None
+    status = used = None
     previous = _signal.signal(signal.SIGALRM, _overdue)  # (_signal: no enum conversions)
     try:
         _WAITING[0] = True
         _signal.setitimer(signal.ITIMER_REAL, remaining)
-        status = os.waitpid(pid, 0)[1]
+        _, status, used = _reap(pid)
         _WAITING[0] = False
     except _Overdue:
         # The alarm, or a stray SIGALRM that may have come just after the wait had reaped
         # the child (before its status was kept): ask again without waiting.
         try:
-            reaped, status = os.waitpid(pid, os.WNOHANG)
+            reaped, status, used = _reap(pid, os.WNOHANG)
             if reaped == 0:
-                status = None  # still running
+                status = used = None  # still running
         except ChildProcessError:
             status = 0  # reaped, its status lost: the run's own result frame decides
     finally:
         _WAITING[0] = False
         _signal.setitimer(signal.ITIMER_REAL, 0)
         _signal.signal(signal.SIGALRM, previous)
-    return status
+    return status, used
 
 
 class Spare:
@@ -259,7 +278,10 @@ class Spare:
     after the child is gone writes a trailer frame for that request (carrying a fallback
     result when the child died without writing one), then forks the next spare. Nothing a
     child writes can come after its trailer, which is how the server knows that no frame it
-    reads later comes from an earlier run."""
+    reads later comes from an earlier run. Where the run's own bytes end, the server learns
+    from the end-of-run marker before the trailer (see MARKER_BYTES): a run that wrote
+    only part of a frame cannot make it read the trailer, or the next run's result, as the
+    rest of it."""
 
     __slots__ = ("workdir", "real_workdir", "notify_r", "pid")
 
@@ -342,8 +364,8 @@ class Spare:
         return timeout, cpu, request_id.rstrip(b"\0")
 
     def wait_end(self, timeout):
-        """Wait for the child to exit (killing it past its limit); its wait status and
-        whether it had to be killed."""
+        """Wait for the child to exit (killing it past its limit): its wait status, whether
+        it had to be killed, and the CPU seconds it used (None if unknown)."""
         deadline = time.monotonic() + timeout + _KILL_GRACE_S
         notify_r = self.notify_r
         while True:
@@ -355,15 +377,16 @@ class Spare:
                     except OSError:
                         pass
                 try:
-                    return os.waitpid(self.pid, 0)[1], True
+                    _, status, used = _reap(self.pid)
+                    return status, True, used
                 except ChildProcessError:  # reaped already, as the alarm went off (_wait_until)
-                    return 0, True
+                    return 0, True, None
             ready, _, _ = select.select((notify_r,), (), (), remaining)
             # The run may write on the pipe itself; only its end (EOF at exit) matters.
             if ready and not os.read(notify_r, 4096):
-                status = _wait_until(self.pid, deadline)
+                status, used = _wait_until(self.pid, deadline)
                 if status is not None:
-                    return status, False
+                    return status, False, used
 
     def cleanup(self):
         os.close(self.notify_r)
@@ -373,6 +396,16 @@ class Spare:
             remove_tree(self.workdir)
 
 
+# After each run the zygote draws this many random bytes, the run's end-of-run marker, and
+# writes them first on its control pipe (a pipe to the server that no run holds: runs close
+# every descriptor but theirs as they start), then into the stream, just before the run's
+# trailer. A run writes its result into that stream itself, and may write anything there
+# (its own frames, a frame's length and no more); it cannot write the marker, which did
+# not exist while it ran, nor reach the control pipe. So the server, knowing the marker, finds
+# where the run's bytes end, whatever they are: a frame a run began and never finished
+# (a review: a run wrote a length of 100000 and exited) no longer holds the server until
+# it gives the worker up, nor the next run. See pool._Zygote.request.
+MARKER_BYTES = 16
 # The trailer of a run that wrote its own result, length first, is made by one `%` of bytes,
 # without json: the zygote writes one after nearly every run, and each object it makes or
 # touches then is a page that the last fork made it copy (10 of its 100 a run, measured).
@@ -382,8 +415,9 @@ _TRAILER_OK_BODY = TRAILER_OK.encode("ascii")
 _TRAILER_OK_FRAME = struct.pack(">I", len(_TRAILER_OK_BODY % (b"0" * _ID_BYTES))) + _TRAILER_OK_BODY
 
 
-def _trailer_frame(request_id, status, killed, timeout, cpu, began):
-    """The frame that ends a run, for the server (see Spare). `request_id`: bytes."""
+def _trailer_frame(request_id, status, killed, timeout, cpu, began, cpu_used=None):
+    """The frame that ends a run, for the server (see Spare). `request_id`: bytes;
+    `cpu_used`: the CPU seconds the child used (see _status_from_wait)."""
     if not killed and status == 0 and len(request_id) == _ID_BYTES and request_id.isalnum():
         return _TRAILER_OK_FRAME % request_id
     request_id = request_id.decode("ascii", "replace")
@@ -395,7 +429,8 @@ def _trailer_frame(request_id, status, killed, timeout, cpu, began):
                        "so it was killed and there is no partial trace)" % timeout,
             "events": [], "truncated": {"events": True}}
     elif status != 0:  # not a clean exit 0
-        st, message = _status_from_wait(status, time.monotonic() - began, {"timeout_s": timeout, "cpu_s": cpu})
+        st, message = _status_from_wait(status, time.monotonic() - began, {"timeout_s": timeout, "cpu_s": cpu},
+                                        cpu_used)
         trailer["result"] = {"schema": SCHEMA, "status": st, "message": message, "id": request_id,
                              "events": [], "truncated": {}}
     else:
@@ -409,7 +444,9 @@ def _trailer_frame(request_id, status, killed, timeout, cpu, began):
 _MAX_SPARE_FAILURES = 5
 
 
-def serve(run_root, real_root, protocol_in, protocol_out):
+def serve(run_root, real_root, protocol_in, protocol_out, control=None):
+    """Serve the server's requests, one spare at a time. `control`: the control pipe's
+    descriptor (see MARKER_BYTES), or None (a zygote started without one: no markers)."""
     spare = Spare(run_root, real_root, protocol_in, protocol_out)
     failures = 0
     while True:
@@ -432,8 +469,15 @@ def serve(run_root, real_root, protocol_in, protocol_out):
         failures = 0
         timeout, cpu, request_id = started
         began = time.monotonic()
-        status, killed = spare.wait_end(timeout)
-        write_all(protocol_out, _trailer_frame(request_id, status, killed, timeout, cpu, began))
+        status, killed, used = spare.wait_end(timeout)
+        trailer = _trailer_frame(request_id, status, killed, timeout, cpu, began, used)
+        if control is not None:
+            # The run's end, marked in the stream by bytes it cannot have known (drawn now,
+            # once it is gone), told first on the control pipe, which no run holds (see MARKER_BYTES).
+            marker = os.urandom(MARKER_BYTES)
+            write_all(control, marker)
+            trailer = marker + trailer
+        write_all(protocol_out, trailer)
         spare.cleanup()
         _clear_run_root(run_root)
         _end_leftovers()
@@ -690,7 +734,7 @@ def learn_pages(run_root, real_root):
                 if not chunk:
                     break
                 report += chunk
-            status, _ = probe.wait_end(started[0] if started else 0.0)
+            status = probe.wait_end(started[0] if started else 0.0)[0]
             pages = prefault.parse_report(report) if status == 0 else None
             if pages:
                 reports.append(pages)
@@ -793,7 +837,7 @@ def enter_then_restart(isolation, rehearsal):
     exec_fd, filter_error = lock_down(guard_pids=pid_error is not None)
     entered = ["entered", isolation, rehearsal, run_root, "1" if tmpfs else "0", error or "", ",".join(_PRELOAD[0]),
                pid_error or "", filter_error or "", landlock_error or "", "on" if _PREFAULT_ON[0] else "off",
-               host_pid, proc_error or ""]
+               host_pid, proc_error or "", "" if _CONTROL[0] is None else str(_CONTROL[0])]
     # The flags it was started with (see pool._Zygote): -I, or -s where PYTHONHASHSEED
     # counts, and -S: the zygote runs the site module's start-up files itself (run_site).
     command = [sys.executable, "-I" if sys.flags.isolated else "-s", "-S", LAUNCHER] + entered
@@ -819,7 +863,8 @@ def become_pid_1():
     """Fork the first process of the PID namespace this process has made for its children,
     and return in it: it goes on to become the zygote. This process stays outside the
     namespace (the server knows its pid) and only waits; it never returns. It keeps none of
-    the protocol's pipes, so that the server reads the zygote's end as the zygote's, and it
+    the protocol's pipes (the control pipe neither), so that the server reads the zygote's
+    end as the zygote's, and it
     exits as the zygote does. The zygote dies with it (the server may kill it: see
     die_with_parent), and every run with the zygote: the kernel kills a PID namespace's
     processes when its PID 1 exits."""
@@ -829,6 +874,8 @@ def become_pid_1():
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    if _CONTROL[0] is not None:
+        os.close(_CONTROL[0])
     status = os.waitpid(pid, 0)[1]  # (Python retries it when a signal interrupts it)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
@@ -841,6 +888,12 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    if _CONTROL[0] is not None:
+        # A low number, like the others (the server's number for it may be any): a spare
+        # closes every descriptor below 1024 but its own, and no run may hold this one.
+        control = os.dup(_CONTROL[0])
+        os.close(_CONTROL[0])
+        _CONTROL[0] = control
     clean_environment()
     apply_fixed_limits()
     # Python's own SIGINT handler would end the zygote on a stray interrupt (runs put back
@@ -895,21 +948,38 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
              "zygote_in_background": _ZYGOTE_IN_BACKGROUND[0],
              "preload_errors": preload_errors, "prefault": prefaulting,
              "undumpable": dumpable_error is None, "undumpable_error": dumpable_error,
+             "control": _CONTROL[0] is not None,
              "forks_refused": forks_error is None, "forks_refused_error": forks_error,
              # Read back from the kernel: the sets or-ed together (0: none), -1 if unknown.
              "capabilities": capability_sets(), "capabilities_error": capabilities_error}
     write_frame(protocol_out, json.dumps(hello).encode())
     try:
-        serve(run_root, real_root, protocol_in, protocol_out)
+        serve(run_root, real_root, protocol_in, protocol_out, _CONTROL[0])
     finally:
         remove_tree(run_root)
 
 
+# The control pipe's descriptor (see MARKER_BYTES), from the command line; None without one.
+_CONTROL = [None]
+
+
+def _control_setting(text):
+    """The command line's control descriptor: a number of an open descriptor, else None."""
+    if not text or not text.isdigit():
+        return None
+    try:
+        os.fstat(int(text))
+    except OSError:
+        return None
+    return int(text)
+
+
 def main(argv):
-    """`launch.py [ISOLATION [REHEARSAL [PRELOAD [PREFAULT]]]]`: ISOLATION is auto,
+    """`launch.py [ISOLATION [REHEARSAL [PRELOAD [PREFAULT [CONTROL]]]]]`: ISOLATION is auto,
     namespaces or audit; REHEARSAL is how long a spare waits idle before it rehearses, in
     seconds, or "off"; PRELOAD names modules to import before any run, comma-separated;
-    PREFAULT is "off" to keep spares from copying their likely pages at once (learn_pages)."""
+    PREFAULT is "off" to keep spares from copying their likely pages at once (learn_pages);
+    CONTROL is the descriptor of the control pipe to the server (see MARKER_BYTES)."""
     global _REHEARSE_WHEN_IDLE_S
     isolation = argv[1] if len(argv) > 1 else "auto"
     if isolation == "entered":  # restarted by enter_then_restart
@@ -922,6 +992,7 @@ def main(argv):
         _PREFAULT_ON[0] = (argv[11] if len(argv) > 11 else "on") != "off"
         host_pid = argv[12] if len(argv) > 12 else ""
         proc_error = argv[13] if len(argv) > 13 else "not requested"
+        _CONTROL[0] = _control_setting(argv[14] if len(argv) > 14 else "")
         zygote(isolation, run_root, error or None, tmpfs == "1", pid_error or None, filter_error or None,
                landlock_error or None, host_pid or None, proc_error or None)
         return 0
@@ -929,6 +1000,7 @@ def main(argv):
     _REHEARSE_WHEN_IDLE_S = _rehearsal_setting(rehearsal)
     _PRELOAD[0] = _preload_setting(argv[3] if len(argv) > 3 else "")
     _PREFAULT_ON[0] = (argv[4] if len(argv) > 4 else "on") != "off"
+    _CONTROL[0] = _control_setting(argv[5] if len(argv) > 5 else "")
     if isolation in ("auto", "namespaces") and sys.platform.startswith("linux"):
         enter_then_restart(isolation, rehearsal)
     elif isolation in ("auto", "namespaces"):

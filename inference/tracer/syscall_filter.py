@@ -6,6 +6,10 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
 
 - starting programs: `execve`, `uselib`, and `execveat` except through one descriptor
   (below);
+- holding up the user's programs or changing files past their permissions: `fcntl`'s
+  `F_SETLEASE` and `F_NOTIFY`, and `ioctl`s that set a file's inode flags or attributes
+  (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`, `FS_IOC_ENABLE_VERITY`, ...: see
+  sandbox.INODE_IOCTL), which the kernel allows a file's owner on a read-only descriptor;
 - reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `move_pages`,
   `process_madvise` on anything but the caller itself (PIDFD_SELF_PROCESS: it may advise
   its own memory, as `madvise` may; see _prefault.c); and, where there is no PID
@@ -45,7 +49,8 @@ import resource
 import struct
 import sys
 
-from .sandbox import FILES_OPEN_AT_ONCE, SIGNALLING_FCNTL, SIGNALLING_IOCTL, _forget_ctypes, no_new_privileges
+from .sandbox import (FILE_FCNTL, FILES_OPEN_AT_ONCE, INODE_IOCTL, SIGNALLING_FCNTL, SIGNALLING_IOCTL, _forget_ctypes,
+                      no_new_privileges)
 
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
@@ -193,15 +198,15 @@ def program(exec_fd, guard_pids=True):
     unless(_PIDFD_SELF_PROCESS, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
-    label("fcntl")  # no signals sent on a descriptor's events (see SIGNALLING_FCNTL)
+    label("fcntl")  # no signals sent on a descriptor's events, no leases (see SIGNALLING_FCNTL, FILE_FCNTL)
     load(_low(1))
-    for command in SIGNALLING_FCNTL:
+    for command in SIGNALLING_FCNTL + FILE_FCNTL:
         when(command, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
-    label("ioctl")
+    label("ioctl")  # nor by ioctl; no inode flags or attributes changed (see INODE_IOCTL)
     load(_low(1))
-    for request in SIGNALLING_IOCTL:
+    for request in SIGNALLING_IOCTL + INODE_IOCTL:
         when(request, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 

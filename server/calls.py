@@ -835,29 +835,16 @@ def _state_changed(node: ast.AST) -> set[str] | None:
 def _changed_names(node: ast.stmt) -> set[str]:
     """The module names a module-level statement binds (a definition, an import, an
     assignment, a loop's target) or changes in place (`CONFIG["k"] = v`, `ITEMS.append(x)`,
-    `random.seed(7)`)."""
+    `random.seed(7)`: any method called on a name counts)."""
     if isinstance(node, _DEFINITIONS):
         return {node.name}
-    names = set(scope_bindings([node])[0])
-    pending: list[ast.AST] = [node]
-    while pending:
-        sub = pending.pop()
-        if isinstance(sub, (*_DEFINITIONS, ast.Lambda)):
-            continue
-        targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
-                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-        roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
-            roots.append(root_name(sub.func.value))
-        names.update(root for root in roots if root)
-        pending.extend(ast.iter_child_nodes(sub))
-    return names
+    return set(scope_bindings([node])[0]) | changed_in_place(node, any_method=True)
 
 
-def changed_in_place(node: ast.stmt) -> set[str]:
+def changed_in_place(node: ast.stmt, any_method: bool = False) -> set[str]:
     """The module names a module-level statement changes in place, as a container's or an
-    object's (`CONFIG["k"] = v`, `ITEMS.append(x)`, `obj.n += 1`, `del D[k]`), not in the
-    functions or classes it defines."""
+    object's (`CONFIG["k"] = v`, `ITEMS.append(x)`, `obj.n += 1`, `del D[k]`; with
+    `any_method`, any method called on one), not in the functions or classes it defines."""
     names: set[str] = set()
     pending: list[ast.AST] = [node]
     while pending:
@@ -867,7 +854,8 @@ def changed_in_place(node: ast.stmt) -> set[str]:
         targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
                    if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
         roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and (
+                any_method or sub.func.attr in _MUTATORS):
             roots.append(root_name(sub.func.value))
         names.update(root for root in roots if root)
         pending.extend(ast.iter_child_nodes(sub))

@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
 
-from .execution import is_definition, module_reads, remember_module, root_name
+from .execution import (
+    MUTATORS,
+    changed_in_place,
+    changed_roots,
+    is_definition,
+    module_reads,
+    remember_module,
+    root_name,
+)
 from .results import CALLED, CONDITION, FALSY, TRUTHY, DoctestWant
 
 # Where a `# semcoder: CALL` comment's call begins; the call is the rest of the line,
@@ -309,8 +317,9 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     module = _Module(tree)
     calls = []
     cases: dict[int, list[_Case] | None] = {}
-    tests = {id(fn) for fn, test in _functions_run(tree) if test}  # (what pytest collects)
-    for node, place in _judged_asserts(tree):
+    functions = _functions_run(tree)
+    tests = {id(fn) for fn, test in functions if test}  # (what pytest collects)
+    for node, place in _judged_asserts(tree, functions):
         fn = place.function
         if fn is not None and fn.decorator_list:
             known = cases.get(id(fn), ())
@@ -382,10 +391,6 @@ def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]
     return found
 
 
-_MUTATORS = frozenset(("append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault",
-                       "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write"))
-
-
 def keeps_state(fn: FunctionInfo) -> bool:
     """Whether a function may keep state from one call to the next: a mutable default
     (`stack=[]`, `cache={}`, `seen=set()`), a `global`/`nonlocal` statement, or a change in
@@ -424,7 +429,7 @@ def _keeps_state(node: ast.AST) -> bool:
                    if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
         if any(isinstance(t, (ast.Attribute, ast.Subscript)) and outside(t) for t in targets):
             return True
-        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS
+        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS
                 and outside(sub.func.value)):
             return True
     return False
@@ -607,34 +612,27 @@ def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFu
     body = tree.body
     if _marks_skip(body) or any(_may_end_early(node) for node in body if not _is_main_block(node)):
         return []
-    found: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
     classes = {node.name: node for node in body if isinstance(node, ast.ClassDef)}
+    owned: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool, ast.ClassDef | None]] = []
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if node.name in _MODULE_SET_UP or _is_autouse(node):
                 return []
-            found.append((node, node.name.startswith("test")))
+            owned.append((node, node.name.startswith("test"), None))
         elif isinstance(node, ast.ClassDef):
             methods = [item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
             tests = _is_test_class(node)
             if tests and _sets_up(node, classes):
                 continue
-            found.extend((m, tests and m.name.startswith("test")) for m in methods)
+            owned.extend((m, tests and m.name.startswith("test"), node) for m in methods)
     # A test runs as written where it takes no fixture (its arguments: only a parametrize
     # mark's, see _parametrize_cases; a fixture may set up what its calls see) and where no
     # later definition of its name hides it (pytest collects the last one).
-    last = {}
-    for fn, test in found:
-        last[(id(_owner(fn, body)), fn.name)] = fn
-    return [(fn, test) for fn, test in found if _runs_as_written(fn.decorator_list)
+    last = {(id(owner), fn.name): fn for fn, _, owner in owned}
+    return [(fn, test) for fn, test, owner in owned if _runs_as_written(fn.decorator_list)
             and not (test and isinstance(fn, ast.AsyncFunctionDef))
-            and not (test and last[(id(_owner(fn, body)), fn.name)] is not fn)
+            and not (test and last[(id(owner), fn.name)] is not fn)
             and not (test and _takes_fixtures(fn))]
-
-
-def _owner(fn: ast.AST, body: list[ast.stmt]) -> ast.AST | None:
-    """The class `fn` is a method of, among the module's statements (None: the module)."""
-    return next((node for node in body if isinstance(node, ast.ClassDef) and fn in node.body), None)
 
 
 def _takes_fixtures(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -656,15 +654,16 @@ def _takes_fixtures(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return bool(set(names) - given) or bool(args.vararg or args.kwarg)
 
 
-def _judged_asserts(tree: ast.Module) -> list[tuple[ast.Assert, _Place]]:
+def _judged_asserts(tree: ast.Module, functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]
+                    ) -> list[tuple[ast.Assert, _Place]]:
     """Each assert that runs unconditionally, with its place, in the order ast.walk meets
-    them (the order checks have always had)."""
+    them (the order checks have always had); `functions`: _functions_run of the tree."""
     found: list[tuple[ast.Assert, _Place]] = []
     _unconditional(tree.body, [], None, found)
     # A function runs after the whole module has; a test, after the tests before it too.
     module = [node for node in tree.body if not isinstance(node, _DEFINITIONS)]
     earlier: list[ast.stmt] = []
-    for fn, test in _functions_run(tree):
+    for fn, test in functions:
         _unconditional(fn.body, module + earlier if test else module, fn, found)
         if test:
             earlier.extend(fn.body)
@@ -796,14 +795,8 @@ def _changes_self(cls: ast.ClassDef) -> bool:
                 or not method.args.args:
             continue
         this = method.args.args[0].arg
-        for sub in ast.walk(method):
-            targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
-                       if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-            roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
-                roots.append(root_name(sub.func.value))
-            if this in roots:
-                return True
+        if any(this in changed_roots(sub) for sub in ast.walk(method)):
+            return True
     return False
 
 
@@ -826,7 +819,7 @@ def _state_changed(node: ast.AST) -> set[str] | None:
             targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                        if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
             roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _MUTATORS:
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
                 roots.append(root_name(sub.func.value))
             changed.update(root for root in roots if root and root not in own)
     return changed
@@ -839,27 +832,6 @@ def _changed_names(node: ast.stmt) -> set[str]:
     if isinstance(node, _DEFINITIONS):
         return {node.name}
     return set(scope_bindings([node])[0]) | changed_in_place(node, any_method=True)
-
-
-def changed_in_place(node: ast.stmt, any_method: bool = False) -> set[str]:
-    """The module names a module-level statement changes in place, as a container's or an
-    object's (`CONFIG["k"] = v`, `ITEMS.append(x)`, `obj.n += 1`, `del D[k]`; with
-    `any_method`, any method called on one), not in the functions or classes it defines."""
-    names: set[str] = set()
-    pending: list[ast.AST] = [node]
-    while pending:
-        sub = pending.pop()
-        if isinstance(sub, (*_DEFINITIONS, ast.Lambda)):
-            continue
-        targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete)) else [sub.target]
-                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-        roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and (
-                any_method or sub.func.attr in _MUTATORS):
-            roots.append(root_name(sub.func.value))
-        names.update(root for root in roots if root)
-        pending.extend(ast.iter_child_nodes(sub))
-    return names
 
 
 def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module) -> bool:

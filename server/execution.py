@@ -149,7 +149,7 @@ def kept_statements(tree: ast.Module, needs: frozenset[str] | None = None) -> fr
             for name in binds[i]:
                 defines.setdefault(name, []).append(i)
         if kind == NEVER and containers and _may_fill(body[i]):
-            for name in _filled(body[i]) & containers:
+            for name in changed_in_place(body[i], any_method=True) & containers:
                 binders.setdefault(name, []).append(i)
         if kind == NEVER and fills and _calls_own_function(body[i], fills):
             for name in fills[body[i].value.func.id]:  # type: ignore[attr-defined]
@@ -264,24 +264,34 @@ def _may_fill(node: ast.stmt) -> bool:
     return isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, *_TRIES))
 
 
-def _filled(node: ast.stmt) -> set[str]:
-    """The names whose container a statement changes by its own text, outside the
-    functions and classes it defines: a method called on it (`WORDS.add(w)`,
-    `BY_KEY[k].append(v)`), an item or attribute assigned or deleted (`TABLE[i] = ...`)."""
+# Methods that change the object they are called on (calls.keeps_state, changed_in_place).
+MUTATORS = frozenset(("append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault",
+                      "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write"))
+
+
+def changed_roots(node: ast.AST, any_method: bool = False) -> list[str]:
+    """The names whose object `node` itself changes: the roots of the attributes or items
+    it assigns or deletes (`TABLE[i] = ...`, `obj.n += 1`, `del D[k]`), and of the object
+    whose method it calls, a mutator (`ITEMS.append(x)`) or, with `any_method`, any."""
+    targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+               if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+    roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (any_method or node.func.attr in MUTATORS):
+        roots.append(root_name(node.func.value))
+    return [root for root in roots if root]
+
+
+def changed_in_place(node: ast.stmt, any_method: bool = False) -> set[str]:
+    """The names whose object a statement changes by its own text (changed_roots of its
+    parts), outside the functions and classes it defines: a container it fills
+    (`WORDS.add(w)`, `BY_KEY[k].append(v)`, `TABLE[i] = ...`), an object it changes."""
     found: set[str] = set()
     pending: list[ast.AST] = [node]
     while pending:
         part = pending.pop()
         if isinstance(part, (*_FUNCTIONS, ast.ClassDef)):
             continue
-        roots: list[ast.AST] = []
-        if isinstance(part, ast.Call) and isinstance(part.func, ast.Attribute):
-            roots.append(part.func.value)
-        elif isinstance(part, (ast.Assign, ast.Delete)):
-            roots += [t for t in part.targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-        elif isinstance(part, (ast.AugAssign, ast.AnnAssign)) and isinstance(part.target, (ast.Attribute, ast.Subscript)):
-            roots.append(part.target)
-        found.update(name for name in map(root_name, roots) if name)
+        found.update(changed_roots(part, any_method))
         pending.extend(ast.iter_child_nodes(part))
     return found
 
@@ -362,7 +372,7 @@ def _functions_filling(body: list[ast.stmt], containers: set[str]) -> dict[str, 
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             own, declared_global = bound_locally(node)
-            filled = set().union(*(_filled(statement) for statement in node.body)) & containers
+            filled = set().union(*(changed_in_place(statement, any_method=True) for statement in node.body)) & containers
             filled -= own - declared_global
             if filled:
                 found[node.name] = filled

@@ -33,7 +33,7 @@ from .calls import (
     called,
     function_called_at,
 )
-from .execution import Recording, call_needs, definitions_only
+from .execution import Recording, call_needs, changed_in_place, definitions_only, is_definition
 from .predictions import PredictionRun
 from .results import (
     CALLED,
@@ -237,9 +237,6 @@ def _module_bindings(info: ModuleInfo, needs: frozenset[str] | None = None) -> t
     name has the value it was bound to, not the script's). Cached on the analysis."""
     cache = vars(info).setdefault("_module_bindings", {})
     if needs not in cache:
-        from .calls import changed_in_place
-        from .execution import is_definition
-
         kept: set[str] = set()
         skipped: set[str] = set()
         altered: set[str] = set()

@@ -300,11 +300,7 @@ def literal_call(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | Non
         return None
     name, calls = named
     for arg in [a for call in calls for a in [*call.args, *(k.value for k in call.keywords)]]:
-        if isinstance(arg, ast.Starred):
-            arg = arg.value
-        try:
-            ast.literal_eval(arg)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        if not _is_literal(arg.value if isinstance(arg, ast.Starred) else arg):
             return None
     return name
 

@@ -253,21 +253,19 @@ def _call_of(trace: dict) -> str:
 
 
 def one_line(text: str) -> str:
-    """An expression written over several lines (with comments, maybe) as Python reads it,
-    on one line; `text` itself otherwise."""
-    return condition_shown(text, text) if "\n" in text or "\r" in text else text
+    """An expression written over several lines (with comments, maybe) as Python reads it
+    back, on one line; `text` itself otherwise."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    try:
+        return ast.unparse(ast.parse(f"(\n{text}\n)", mode="eval"))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return " ".join(text.split())
 
 
 def condition_shown(condition: str, call: str) -> str:
-    """The condition as the assert writes it, on one line (a condition written over several,
-    in parentheses, is shown as Python reads it back)."""
-    text = condition.replace(CALLED, call)
-    if "\n" in text or "\r" in text:
-        try:
-            return ast.unparse(ast.parse(f"(\n{text}\n)", mode="eval"))
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
-            return " ".join(text.split())
-    return text.strip()
+    """The condition as the assert writes it, on one line (one_line)."""
+    return one_line(condition.replace(CALLED, call)).strip()
 
 
 class DoctestWant(str):

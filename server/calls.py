@@ -108,6 +108,9 @@ class CallSite:
     # replayed module evaluates (`ident(LIMIT)`, `f(len("ab"))`: see _replayable_arguments):
     # judged by a real run like a literal call, but the model's input states only literals.
     literal: bool = True
+    # A `@pytest.mark.parametrize` case's check: `line`, `start_col` and `end_col` are where
+    # the case is written (its first line), and its diagnostic marks that alone.
+    case: bool = False
 
 
 @dataclass
@@ -121,6 +124,10 @@ class ModuleInfo:
     # sees there (an earlier call's state, a later definition: see _assert_site): a cursor
     # on such a call is traced where the file makes it (call_at).
     order_dependent: set[int] = field(default_factory=set)
+    # Why pytest may set up this file's tests from outside it (a conftest.py's autouse
+    # fixture or hook, see pytest_setup), in words; None if nothing does. Its tests' asserts
+    # then get no verdict, as where the file itself has an autouse fixture.
+    tests_set_up: str | None = None
 
     def function_at(self, line: int) -> FunctionInfo | None:
         for fn in self.functions.values():
@@ -172,8 +179,9 @@ class ModuleInfo:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def analyse(text: str) -> ModuleInfo:
-    """Parse a document. Raises SourceError with a sentence the hover can show."""
+def analyse(text: str, tests_set_up: str | None = None) -> ModuleInfo:
+    """Parse a document. Raises SourceError with a sentence the hover can show.
+    `tests_set_up`: why pytest sets up its tests from outside the file (see ModuleInfo)."""
     if "\x00" in text:
         raise SourceError("This file contains binary data (NUL bytes), so SemCoder cannot analyse it.")
     try:
@@ -197,7 +205,7 @@ def analyse(text: str) -> ModuleInfo:
                     name = f"{node.name}.{item.name}"
                     functions[name] = _function_info(item, name, _method_kind(item), lines)
     remember_module(tree)  # (so that is_definition judges its statements in it)
-    info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree)
+    info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree, tests_set_up=tests_set_up)
     info.calls = _file_calls(tree, info)
     return info
 
@@ -313,7 +321,7 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     module = _Module(tree)
     calls = []
     cases: dict[int, list[_Case] | None] = {}
-    functions = _functions_run(tree)
+    functions = [] if info.tests_set_up else _functions_run(tree)
     tests = {id(fn) for fn, test in functions if test}  # (what pytest collects)
     for node, place in _judged_asserts(tree, functions):
         fn = place.function
@@ -577,7 +585,7 @@ def _sets_up(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
     collect such a class)."""
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                item.name in _CLASS_SET_UP or item.name == "__init__" or _is_autouse(item)):
+                item.name in _CLASS_SET_UP or item.name == "__init__" or is_autouse(item)):
             return True
     if _marks_skip(node.body) or not _runs_as_written(node.decorator_list):
         return True
@@ -591,7 +599,7 @@ def _sets_up(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
     return False
 
 
-def _is_autouse(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+def is_autouse(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any("fixture" in _dotted(d) and any(k.arg == "autouse" for k in getattr(d, "keywords", ()))
                for d in fn.decorator_list)
 
@@ -612,7 +620,7 @@ def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFu
     owned: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool, ast.ClassDef | None]] = []
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if node.name in _MODULE_SET_UP or _is_autouse(node):
+            if node.name in _MODULE_SET_UP or is_autouse(node):
                 return []
             owned.append((node, node.name.startswith("test"), None))
         elif isinstance(node, ast.ClassDef):
@@ -951,7 +959,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         return None
     if case is not None:
         return CallSite(name, _text_of(info, target), "assert", case.line, expected or None,
-                        case.start_col, case.end_col, literal=literal)
+                        case.start_col, case.end_col, literal=literal, case=True)
     return CallSite(name, _text_of(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
 
@@ -1186,8 +1194,10 @@ def _parametrize_cases(fn: ast.FunctionDef | ast.AsyncFunctionDef, info: ModuleI
         # one assert or two): the second read sees what the first call left.
         if any(reads[name] > 1 and _mutable(value) for name, value in zip(names, literals)):
             continue
-        cases.append(_Case(element.lineno - 1, element.col_offset, element.end_col_offset or 0,
-                           dict(zip(names, values))))
+        # (a case written over several lines: its first line, from where it starts)
+        end = ((element.end_col_offset or 0) if element.end_lineno == element.lineno
+               else len(info.lines[element.lineno - 1].encode()))
+        cases.append(_Case(element.lineno - 1, element.col_offset, end, dict(zip(names, values))))
     return cases
 
 

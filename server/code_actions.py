@@ -155,7 +155,7 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
     if not ls.settings.execution.enabled:
         return {"status": "skipped", "message": "Execution is disabled: the candidate was not run."}
     try:
-        info = analyse(new_text)
+        info = analyse(new_text, ls.documents.tests_set_up(uri))
     except SemcoderError as exc:
         return {"status": "failed", "message": str(exc)}
     kind = "doctest" if origin == "doctest" else "assert"

@@ -142,6 +142,16 @@ def _line_range(info: ModuleInfo, line: int) -> types.Range:
                        end=types.Position(line=line, character=utf16_col(text, len(text.encode()))))
 
 
+def _site_range(info: ModuleInfo, site: CallSite, line: int) -> types.Range:
+    """Where a check's diagnostic goes: on `line`, or, where that is a parametrized test's
+    case line, the case alone (a line may hold several cases, each with its own verdict)."""
+    if not (site.case and line == site.line and 0 <= line < len(info.lines) and site.start_col < site.end_col):
+        return _line_range(info, line)
+    text = info.lines[line]
+    return types.Range(start=types.Position(line=line, character=utf16_col(text, site.start_col)),
+                       end=types.Position(line=line, character=utf16_col(text, site.end_col)))
+
+
 def failing_line(trace: dict, site: CallSite, fn_start: int, fn_end: int) -> int:
     """The line to mark: where the exception was raised inside the function, else the call."""
     exc = trace.get("exception") or {}
@@ -226,7 +236,7 @@ async def _check(ls, uri: str, info: ModuleInfo, site: CallSite) -> types.Diagno
         return None
     line = failing_line(trace, site, fn.start, fn.end)
     return types.Diagnostic(
-        range=_line_range(info, line), message=problem, source="semcoder",
+        range=_site_range(info, site, line), message=problem, source="semcoder",
         severity=types.DiagnosticSeverity.Error, code="failing-call",
         data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
               "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
@@ -288,7 +298,7 @@ async def _predicted(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> N
         if not fails:
             continue
         diagnostics.append(types.Diagnostic(
-            range=_line_range(info, site.line),
+            range=_site_range(info, site, site.line),
             message=f"predicted: {shorten(site.call)} returns {shorten(run.output)}, expected {shorten(site.expected)}",
             source="semcoder", severity=types.DiagnosticSeverity.Hint, code="predicted-failure",
             data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,

@@ -14,13 +14,15 @@ from urllib.parse import unquote, urlparse
 
 from semcoder_inference.sources import SourceUnreadable, decode_python
 
+from . import pytest_setup
 from .calls import ModuleInfo, SourceError, analyse
 
 
 class DocumentStore:
     def __init__(self, server) -> None:
         self.server = server
-        self._analysis: dict[str, tuple[str, ModuleInfo | SourceError]] = {}
+        self._analysis: dict[str, tuple[tuple, ModuleInfo | SourceError]] = {}
+        self._set_up: dict[str, tuple[tuple, str | None]] = {}  # a path -> (conftest state, why)
 
     def text(self, uri: str) -> str:
         """The document's current text. Raises SourceError for unknown or unreadable URIs."""
@@ -49,23 +51,41 @@ class DocumentStore:
         return unquote(parsed.path) if parsed.scheme == "file" else uri
 
     def analysis(self, uri: str) -> ModuleInfo:
-        """The analysed module (cached by text hash). Raises SourceError."""
+        """The analysed module (cached by text hash, and by the state of the conftest.py
+        files that may set up its tests). Raises SourceError."""
         text = self.text(uri)
         digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+        set_up = self.tests_set_up(uri)
         cached = self._analysis.get(uri)
-        if cached is None or cached[0] != digest:
+        if cached is None or cached[0] != (digest, set_up):
             try:
-                result: ModuleInfo | SourceError = analyse(text)
+                result: ModuleInfo | SourceError = analyse(text, set_up)
             except SourceError as exc:
                 result = exc
-            cached = (digest, result)
+            cached = ((digest, set_up), result)
             self._analysis[uri] = cached
         if isinstance(cached[1], SourceError):
             raise cached[1]
         return cached[1]
 
+    def tests_set_up(self, uri: str) -> str | None:
+        """Why pytest may set up the document's tests from outside it (a conftest.py: see
+        pytest_setup), in words; None if nothing does. Each conftest.py is read again only
+        when it changes on disk (what pytest reads)."""
+        path = self.path(uri)
+        if not path.startswith("/"):  # (not a file: no folder to look in)
+            return None
+        files = pytest_setup.conftest_files(path, self.server.workspace_roots())
+
+        state = pytest_setup.state_of(files)
+        known = self._set_up.get(path)
+        if known is None or known[0] != state:
+            known = self._set_up[path] = (state, pytest_setup.setting_up(files, Path(path).parent))
+        return known[1]
+
     def forget(self, uri: str) -> None:
         self._analysis.pop(uri, None)
+        self._set_up.pop(self.path(uri), None)
 
 
 def decode_source(data: bytes, name: str) -> str:

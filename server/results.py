@@ -725,6 +725,9 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             out.append(verdict)
         if actual.get("stdout"):
             out.extend(_stdout(actual))
+        if result.get("testsSetUp"):
+            out.append(f"_pytest sets this file's tests up from outside it ({result['testsSetUp']}); this run is "
+                       "without that set-up, so it may differ from pytest's, and the tests' asserts get no verdict._")
         module_s = actual.get("module_s")
         if isinstance(module_s, (int, float)) and module_s >= SLOW_MODULE_S:
             out.append(f"_The module's own code took {module_s:.2f} s before the call (its imports, mostly). "

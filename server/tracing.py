@@ -304,9 +304,19 @@ class TraceJob:
             "differences": differences(self.actual, actual_states, predicted_states, predicted.get("output"))
             if predicted["status"] == "complete" else [],
             "sourceHash": fn.source_hash,
+            "testsSetUp": self.target.info.tests_set_up if self._runs_a_test() else None,
         }
         result["markdown"] = render_markdown(result, self.target.info.lines)
         return result
+
+
+    def _runs_a_test(self) -> bool:
+        """Whether the run traced is, or stands for, one of the file's tests: the hovered
+        test itself, a call written in a test, or a call traced where the tests make it."""
+        call = self.target.call
+        holder = self.target.info.function_at(call.line)
+        return any(fn is not None and fn.name.rpartition(".")[2].startswith("test")
+                   for fn in (self.target.function, holder)) or call.origin == "tests"
 
 
 class Tracing:

@@ -136,7 +136,7 @@ def test_lines_are_counted_as_python_counts_them():
 
 def _store() -> DocumentStore:
     workspace = SimpleNamespace(text_documents={})
-    return DocumentStore(SimpleNamespace(workspace=workspace))
+    return DocumentStore(SimpleNamespace(workspace=workspace, workspace_roots=lambda: []))
 
 
 def test_files_on_disk_are_decoded_as_python_decodes_them(tmp_path: Path):

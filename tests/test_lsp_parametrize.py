@@ -166,3 +166,58 @@ async def test_hovering_a_case_on_a_line_of_several_traces_that_case(tmp_path):
         assert text.startswith("**SemCoder** · `double(2)`") and "⚠ assert failed: double(2) returned 4" in text, text
         text = await hover(client, uri, line, ONE_LINE.splitlines()[line].index("(1, 2)") + 2)
         assert text.startswith("**SemCoder** · `double(1)`") and "✓ the assert passes" in text, text
+
+
+CASES_ON_ONE_LINE = '''import pytest
+
+
+def double(x):
+    return x * 2
+
+
+@pytest.mark.parametrize("x, want", [(1, 2), (3, 7), ("😀", "😀"), ("é", "éé")])
+def test_double(x, want):
+    assert double(x) == want
+
+
+@pytest.mark.parametrize("x, want", [
+    (5,
+     11),
+])
+def test_over_two_lines(x, want):
+    assert double(x) == want
+'''
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def test_a_case_s_diagnostic_marks_that_case_alone(tmp_path):
+    """Several cases on one line each get a diagnostic of their own, over the case's text
+    (in the editor's UTF-16 columns), not the whole line; a case written over two lines is
+    marked on its first, from where it starts."""
+    path = tmp_path / "test_cases.py"
+    path.write_text(CASES_ON_ONE_LINE, encoding="utf-8")
+    row = line_of(CASES_ON_ONE_LINE, "(3, 7)")
+    text = CASES_ON_ONE_LINE.splitlines()[row]
+    emoji = text.index('("😀"')
+    two_lines = line_of(CASES_ON_ONE_LINE, "(5,")
+    expected = [
+        (row, text.index("(3, 7)"), text.index("(3, 7)") + 6, "assert failed: double(3) returned 6, expected 7"),
+        (row, emoji, emoji + _utf16('("😀", "😀")'), "assert failed: double(\"😀\") returned '😀😀', expected \"😀\""),
+        (two_lines, 4, 7, "assert failed: double(5) returned 10, expected 11"),
+    ]
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == len(expected), timeout=30)
+        found = [(d.range.start.line, d.range.start.character, d.range.end.character, d.message)
+                 for d in diagnostics_for(client, uri)]
+        assert found == expected
+        assert all(d.range.end.line == d.range.start.line for d in diagnostics_for(client, uri))
+        # the hover at the second failing case (past the emoji's two UTF-16 units) is that case's
+        value = await hover(client, uri, row, emoji + 2)
+        assert "⚠ assert failed: double(\"😀\") returned '😀😀', expected \"😀\"" in value, value
+    outcomes = pytest_outcomes(tmp_path, path.name)
+    assert sorted(name for name, outcome in outcomes.items() if outcome == "FAILED") == [
+        "test_double[3-7]", "test_double[\\U0001f600-\\U0001f600]", "test_over_two_lines[5-11]"], outcomes

@@ -152,11 +152,20 @@ def combined_line_states(actual: list[dict], predicted: list[dict]) -> list[dict
     return sorted(actual + [s for s in predicted if s["line"] not in have], key=lambda s: s["line"])
 
 
+# Texts longer than this are never parsed as literals (compared as text; no equality
+# judged from them): ast.literal_eval takes some 470 bytes of memory per character, and a
+# value's text comes from the run (held to its limits by the tracer, but a forged one
+# may be as long as a result frame).
+MAX_PARSED_CHARS = 100_000
+
+
 def normalise_value(text: str | None) -> Any:
     """A comparable form of a value's text: the literal if it parses, else the stripped text."""
     if text is None:
         return None
     text = text.strip()
+    if len(text) > MAX_PARSED_CHARS:
+        return ("text", text.replace('"', "'"))
     try:
         return ("lit", repr(ast.literal_eval(text)))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -200,7 +209,7 @@ def same_literal(a: str | None, b: str | None) -> bool | None:
     """Whether two values' texts are equal as Python compares them (`==`: `2.0 == 2`,
     `{'b': 2, 'a': 1} == {'a': 1, 'b': 2}`), when both are literals; None when either is
     not (an expression, an object's repr): text says nothing about equality then."""
-    if a is None or b is None:
+    if a is None or b is None or len(a) > MAX_PARSED_CHARS or len(b) > MAX_PARSED_CHARS:
         return None
     try:
         return bool(ast.literal_eval(a.strip()) == ast.literal_eval(b.strip()))
@@ -209,6 +218,8 @@ def same_literal(a: str | None, b: str | None) -> bool | None:
 
 
 def _is_literal(text: str) -> bool:
+    if len(text) > MAX_PARSED_CHARS:
+        return False
     try:
         ast.literal_eval(text.strip())
     except Exception:
@@ -420,7 +431,8 @@ def _judge_truth(trace: dict, got: str, expected: str) -> tuple[bool | None, str
         truth = True  # the call gave a generator or a coroutine: an object, true
     else:
         value = trace.get("return") or {}
-        if not value.get("literal") or (trace.get("truncated") or {}).get("return"):
+        if not value.get("literal") or (trace.get("truncated") or {}).get("return") or \
+                not isinstance(got, str) or len(got) > MAX_PARSED_CHARS:
             return None, None  # an object: its __bool__ or __len__ decides, in the run
         try:
             truth = bool(ast.literal_eval(got.strip()))
@@ -501,7 +513,7 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     stdout = call_output(trace)
     got = stdout + ("" if returned_none else shown + "\n")
     if want.exc_msg is not None:  # (a traceback is never what a call that returned shows)
-        return False, (f"assert failed: {call} returned {_returned(trace, shown)}, "
+        return False, (f"doctest failed: {call} returned {_returned(trace, shown)}, "
                        f"expected it to raise {shorten(want.exc_msg.strip())}")
     if not returned_none and truncated.get("return"):
         return None, None  # a cut repr: what doctest would see is not known
@@ -515,8 +527,27 @@ def judge_doctest(trace: dict, expected: str) -> tuple[bool | None, str | None]:
     if stdout:
         printed = shorten(stdout[:-1] if stdout.endswith("\n") else stdout)
         returned = "" if returned_none else f" and returned {_returned(trace, shown)}"
-        return False, f"assert failed: {call} printed {printed}{returned}, expected {shorten(expected)}"
-    return False, f"assert failed: {call} returned {_returned(trace, shown)}, expected {shorten(expected)}"
+        return False, f"doctest failed: {call} printed {printed}{returned}, expected {shorten(expected)}"
+    return False, f"doctest failed: {call} returned {_returned(trace, shown)}, expected {shorten(expected)}"
+
+
+def _doctest_undecided(trace: dict, expected: str) -> str:
+    """Why judge_doctest could not tell whether a doctest example passes, in words (its
+    cases, in its order)."""
+    want = DoctestWant.of(expected)
+    truncated = trace.get("truncated") or {}
+    if want.flags & _doctest.SKIP:
+        return "the example is marked `+SKIP`"
+    if trace.get("status") == "exception":
+        return "the exception's text cannot be compared with the expected traceback here"
+    if truncated.get("stdout") or truncated.get("return"):
+        return "what the call printed or returned was cut at the sandbox's limits"
+    if trace.get("drawn") or trace.get("awaited"):
+        return "the call gave a generator or a coroutine, which doctest shows as an object"
+    if (trace.get("return") or {}).get("literal") is False:
+        return "the value's repr is an object's, which the trace writes its own way"
+    return ("the example passes only with option flags a doctest runner may add (ELLIPSIS, "
+            "NORMALIZE_WHITESPACE, IGNORE_EXCEPTION_DETAIL), and fails without them")
 
 
 def call_output(trace: dict) -> str:
@@ -640,7 +671,7 @@ def _verdict(result: dict) -> str | None:
     if passed is False:
         return f"⚠ {problem}"
     if not passed:
-        return None
+        return f"· no verdict: {_doctest_undecided(actual, expected)}" if doctest else None
     if doctest:
         return "✓ the doctest passes"
     call = _call_of(actual)

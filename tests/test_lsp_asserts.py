@@ -84,7 +84,7 @@ async def test_a_doctest_still_compares_the_printed_value(tmp_path):
         uri = open_document(client, tmp_path / "doc.py", source)
         await wait_for(lambda: len(diagnostics_for(client, uri)) == 1)
         (diag,) = diagnostics_for(client, uri)
-        assert diag.message == "assert failed: half(4) returned 2.0, expected 2"
+        assert diag.message == "doctest failed: half(4) returned 2.0, expected 2"
         assert diag.range.start.line == 2 and diag.data["origin"] == "doctest"
 
 

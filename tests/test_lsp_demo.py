@@ -20,5 +20,6 @@ def test_demo_without_model_shows_real_trace_diagnostic_and_how_to_get_a_model(t
     assert "semcoder model pull tensorblock/semcoder_s_1030-GGUF:semcoder_s_1030-Q4_K_M.gguf" in text
     assert "returned `12`" in text and "area = 12" in text
     assert "error: assert failed: average([1, 2, 3]) returned 3.0, expected 2.0" in text
+    assert "line 21: error: doctest failed: average([2, 4, 6]) returned 6.0, expected 4.0" in text
     assert "offered: Repair with SemCoder" in text
     assert "No repair candidate" in text

@@ -127,9 +127,9 @@ def test_an_assert_is_judged_by_the_sandbox_comparison_and_a_doctest_by_its_text
     assert expectation_failure(ok("2.5"), "2") == "assert failed: f(1) returned 2.5, expected 2"
     assert expectation_failure(ok("6"), "want") is None
     # a doctest: text, as doctest compares it (the sandbox's verdict is not asked for)
-    assert expectation_failure(ok("2.0", passed), "2", doctest=True) == "assert failed: f(1) returned 2.0, expected 2"
+    assert expectation_failure(ok("2.0", passed), "2", doctest=True) == "doctest failed: f(1) returned 2.0, expected 2"
     # (doctest compares the repr's text: `'a'` is not `"a"`, as a real doctest run says)
-    assert expectation_failure(ok("'a'"), '"a"', doctest=True) == "assert failed: f(1) returned 'a', expected \"a\""
+    assert expectation_failure(ok("'a'"), '"a"', doctest=True) == "doctest failed: f(1) returned 'a', expected \"a\""
 
 
 def test_the_expected_value_an_assert_compares_in_the_sandbox():
@@ -276,3 +276,22 @@ def test_asserts_run_as_conditions_or_blank_alone_keeping_lines():
     assert running == "x = 1; (f(x) == 2); y = 3\n\n(g(1)\n    == 2)\n\n(h(\n  1) == 3)\nz = 4\n"
     for out in (blanked, running):
         ast.parse(out)
+
+
+def test_a_value_text_too_long_to_parse_is_compared_as_text_and_costs_no_memory():
+    """A run's value texts are parsed as literals to compare them (ast.literal_eval costs
+    some 470 bytes a character): a forged 6 MB expected value once took the server 1.4 GB
+    and seconds on its event loop. Past MAX_PARSED_CHARS a text is not parsed."""
+    import resource
+
+    from semcoder_lsp.results import MAX_PARSED_CHARS, same_literal
+
+    big = "[" + "0," * 3_000_000 + "]"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    trace = {"status": "ok", "call": "f()", "return": {"repr": "2", "literal": True}, "events": [], "truncated": {},
+             "assertion": {"passed": False, "expected_repr": big, "actual_repr": "2"}}
+    assert expectation_failure(trace, "1").startswith("assert failed: f() returned 2, expected 1 ([0,0,")
+    assert same_literal(big, big) is None and normalise_value(big)[0] == "text"
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 200 * 1024  # KiB: under 200 MB
+    within = "[" + "1," * (MAX_PARSED_CHARS // 2 - 1) + "]"
+    assert same_literal(within, within) is True

@@ -318,7 +318,7 @@ def _segment(info: ModuleInfo, node: ast.AST) -> str:
 
 
 def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
-    module = _Module(tree)
+    module = _module_of(info)
     calls = []
     cases: dict[int, list[_Case] | None] = {}
     functions = [] if info.tests_set_up else _functions_run(tree)
@@ -395,48 +395,262 @@ def _constructor_calls(calls: list[CallSite], functions: dict[str, FunctionInfo]
     return found
 
 
-def keeps_state(fn: FunctionInfo) -> bool:
+def keeps_state(fn: FunctionInfo, info: ModuleInfo | None = None) -> bool:
     """Whether a function may keep state from one call to the next: a mutable default
-    (`stack=[]`, `cache={}`, `seen=set()`), a `global`/`nonlocal` statement, or a change in
-    place of a name it does not bind itself (`COUNT[0] += 1`, `CACHE.update(...)`,
-    `self.items.append` is the instance's: not counted). An approximation that errs on the
-    side of state."""
+    (`stack=[]`, `cache={}`, `seen=set()`), a `global`/`nonlocal` statement, or a change of
+    an object of the module's (`COUNT[0] += 1`, `CACHE.update(...)`, `setattr(Config, "debug",
+    True)`), also through a local that holds it (`cache = _CACHE; cache[k] = v`; `plugins =
+    registry(); plugins[k] = v`, where `registry` returns a global), through its class
+    (`cls.items.append(x)`, `type(self).count += 1`, a mutable class attribute changed through
+    `self`), or by passing it to a function that changes its argument. `self.items.append` is
+    the instance's: not counted. With `info`, what the file's other functions return and
+    change is known (alone, a call of another function is taken to make a new object). An
+    approximation that errs on the side of state (_Scope)."""
+    if info is not None and info.tree is not None:
+        module = _module_of(info)
+        found = module.function_node(fn.name)
+        if found is not None:
+            return module.keeps_state(*found)
     try:
         node = ast.parse(fn.source).body[0]
     except (SyntaxError, ValueError, MemoryError, RecursionError, IndexError):
         return True
-    return _keeps_state(node)
-
-
-def _keeps_state(node: ast.AST) -> bool:
-    """keeps_state of a function's node."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
-    args = node.args
-    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-        if isinstance(default, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.Call)):
-            return True
-    own, declared = bound_locally(node)
-    if declared:
-        return True
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    return _Module(ast.Module([node], [])).keeps_state(node, None, method=fn.is_method)
 
-    def outside(target: ast.AST) -> bool:
-        while isinstance(target, (ast.Attribute, ast.Subscript)):
-            target = target.value
-        return isinstance(target, ast.Name) and target.id not in own and target.id not in params
 
-    for sub in ast.walk(node):
-        if isinstance(sub, (ast.Nonlocal, ast.Global)):
-            return True
-        targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-                   if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-        if any(isinstance(t, (ast.Attribute, ast.Subscript)) and outside(t) for t in targets):
-            return True
-        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS
-                and outside(sub.func.value)):
-            return True
-    return False
+# -- What a function or a statement changes ------------------------------------------------
+#
+# An origin of a value is a module name whose object the value may be, or be a part of (an
+# item, an attribute); or `arg:x`, the object the caller passed as the parameter x (no
+# module name has a colon). A change through a name (`cache[k] = v`) changes its origins.
+_ARG = "arg:"
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_MUTABLE_DEFAULTS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.Call)
+# Builtins whose value is (a part of) the object passed first: `getattr(Config, "items")`,
+# `next(iter(QUEUES))`, a loop over `enumerate(GRID)`.
+_PART_OF_ARGUMENT = frozenset(("getattr", "vars", "next", "iter", "max", "min", "enumerate", "zip", "reversed",
+                               "filter"))
+# Methods whose value is a part of the object they are called on: `INDEX.get(k)`,
+# `INDEX.setdefault(k, [])`, a loop over `INDEX.values()`.
+_PART_OF_OBJECT = frozenset(("get", "setdefault", "pop", "popitem", "popleft", "values", "items", "__getitem__",
+                             "__enter__"))
+# Functions that change the object passed first: `random.shuffle(deck)`, `heapq.heappush(heap,
+# x)`, `setattr(Config, "debug", True)`.
+_ARGUMENT_MUTATORS = frozenset(("shuffle", "heappush", "heappop", "heapify", "heapreplace", "heappushpop",
+                                "insort", "insort_left", "insort_right", "setattr", "delattr"))
+
+
+def _walk(body: list[ast.stmt], nested: bool = True):
+    """The nodes of `body`'s statements; with `nested` False, not inside the functions,
+    lambdas and classes they define."""
+    pending: list[ast.AST] = list(reversed(body))
+    while pending:
+        node = pending.pop()
+        yield node
+        if nested or not isinstance(node, (*_SCOPES, ast.ClassDef)):
+            pending.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    """The names an assignment's target binds (`a`, `a, *b`), not an attribute's or item's."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _target_names(element)]
+    return []
+
+
+def _alias_sources(body: list[ast.stmt]):
+    """Each binding of names in `body` to a value: (names, value expression)."""
+    for node in _walk(body):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                yield _target_names(target), node.value
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            yield _target_names(node.target), node.value
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            yield _target_names(node.target), node.iter
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            yield _target_names(node.optional_vars), node.context_expr
+
+
+def _passed(fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, skip: int):
+    """What a call passes to the parameters of `fn` whose first `skip` it binds itself (an
+    instance method's `self`: the object it is called on, when named): (parameter, value),
+    the parameter None where it is not known (after a `*args`)."""
+    args = fn.args
+    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+    if skip and positional and isinstance(call.func, ast.Attribute):
+        yield positional[0], call.func.value
+    rest = positional[skip:]
+    known = True
+    for index, value in enumerate(call.args):
+        if isinstance(value, ast.Starred):
+            known = False
+            yield None, value.value
+        elif known and index < len(rest):
+            yield rest[index], value
+        else:
+            yield (args.vararg.arg if args.vararg and known else None), value
+    names = set(positional) | {a.arg for a in args.kwonlyargs}
+    for keyword in call.keywords:
+        yield (keyword.arg if keyword.arg in names else args.kwarg.arg if args.kwarg else None), keyword.value
+
+
+class _Scope:
+    """What the names of one function (or of statements the module runs: a module-level
+    scope, whose own names are the module's) may hold of the module's objects, so that a
+    change through one of them is known to change what it holds (see the origins above).
+    Errs on the side of holding: a name bound to several values holds what each may."""
+
+    def __init__(self, module: _Module, body: list[ast.stmt], fn: ast.FunctionDef | ast.AsyncFunctionDef | None = None,
+                 cls: ast.ClassDef | None = None, method: bool = False) -> None:
+        self.module = module
+        self.cls = cls
+        self.module_level = fn is None
+        self.params: set[str] = set()
+        self.defaults: dict[str, ast.expr] = {}
+        self.self_param: str | None = None
+        self.cls_param: str | None = None
+        if fn is not None:
+            own, self.declared = bound_locally(fn)
+            args = fn.args
+            positional = [*args.posonlyargs, *args.args]
+            self.params = {a.arg for a in [*positional, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+            # (a parameter whose default is a module's object holds it when not passed)
+            for param, default in [*zip(positional[len(positional) - len(args.defaults):], args.defaults),
+                                   *zip(args.kwonlyargs, args.kw_defaults)]:
+                if default is not None and not _is_literal(default):
+                    self.defaults[param.arg] = default
+            if (cls is not None or method) and positional:
+                kind = _method_kind(fn)
+                if kind == CLASS_METHOD:
+                    self.cls_param = positional[0].arg
+                elif kind != STATIC_METHOD:
+                    self.self_param = positional[0].arg
+        else:
+            own, self.declared = scope_bindings(body)
+        # What nested functions, lambdas and comprehensions bind is theirs, not the module's.
+        for node in _walk(body):
+            if isinstance(node, _SCOPES):
+                own |= bound_locally(node)[0]
+            elif isinstance(node, ast.comprehension):
+                own |= set(_target_names(node.target))
+        self.own = own - self.params - self.declared
+        self.aliases: dict[str, set[str]] = {}
+        self._body = body
+
+    def settle(self) -> None:
+        """Find what each own name may hold (kept apart from __init__: a function's scope is
+        known to the module, half done, while its names are followed into other functions)."""
+        sources = list(_alias_sources(self._body))
+        changed = True
+        while changed:
+            changed = False
+            for names, value in sources:
+                found = self.objects(value)
+                for name in names:
+                    if name in self.own and not found <= self.aliases.get(name, set()):
+                        self.aliases.setdefault(name, set()).update(found)
+                        changed = True
+
+    def local(self, name: str) -> bool:
+        return not self.module_level and (name in self.own or name in self.params)
+
+    def objects(self, node: ast.AST | None, depth: int = 0) -> set[str]:
+        """The origins of `node`'s value: none for a new object (a display, a call of a
+        builtin, of something imported or of the file's class) or a constant."""
+        if node is None or depth > 40:
+            return set()
+        if isinstance(node, ast.Name):
+            return self._name(node.id, depth)
+        if isinstance(node, ast.Attribute):
+            if node.attr == "__class__":
+                return self._class_of(node.value, depth)
+            found = self.objects(node.value, depth + 1)
+            if self.cls is not None and isinstance(node.value, ast.Name) and node.value.id == self.self_param \
+                    and node.attr in self.module.class_state(self.cls):
+                found = found | {self.cls.name}  # (`self.items`, a list of the class's)
+            return found
+        if isinstance(node, (ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
+            return self.objects(node.value, depth + 1)
+        if isinstance(node, ast.IfExp):
+            return self.objects(node.body, depth + 1) | self.objects(node.orelse, depth + 1)
+        if isinstance(node, ast.BoolOp):
+            return set().union(*(self.objects(value, depth + 1) for value in node.values))
+        if isinstance(node, ast.Call):
+            return self._call(node, depth)
+        return set()
+
+    def _name(self, name: str, depth: int) -> set[str]:
+        if name == self.cls_param:
+            return {self.cls.name if self.cls is not None else name}
+        if name in self.params:
+            return {_ARG + name} | self.objects(self.defaults.get(name), depth + 1)
+        if name in self.own:
+            found = set(self.aliases.get(name, ()))
+            return found | {name} if self.module_level else found
+        return {name}
+
+    def _class_of(self, node: ast.AST, depth: int) -> set[str]:
+        """The origins of `type(x)`, `x.__class__`: a class, the module's."""
+        if isinstance(node, ast.Name) and node.id in (self.self_param, self.cls_param) and self.cls is not None:
+            return {self.cls.name}
+        return self.objects(node, depth + 1) | set(self.module.classes) | {"type"}
+
+    def _call(self, node: ast.Call, depth: int) -> set[str]:
+        func = node.func
+        if isinstance(func, ast.Name) and not self.local(func.id) and func.id not in self.module.definitions:
+            if func.id == "type" and len(node.args) == 1 and not node.keywords:
+                return self._class_of(node.args[0], depth)
+            if func.id in _PART_OF_ARGUMENT and node.args:
+                return self.objects(node.args[0], depth + 1)
+        found: set[str] = set()
+        for target, cls, skip in self.module.resolve(node, self):
+            returned = self.module.returned(target, cls)
+            found |= {origin for origin in returned if not origin.startswith(_ARG)}
+            wanted = {origin[len(_ARG):] for origin in returned if origin.startswith(_ARG)}
+            for param, value in _passed(target, node, skip) if wanted else ():
+                if param is None or param in wanted:
+                    found |= self.objects(value, depth + 1)
+        if isinstance(func, ast.Attribute) and (func.attr in _PART_OF_OBJECT or func.attr in self.module.method_names):
+            found |= self.objects(func.value, depth + 1)
+        return found
+
+    def changes(self, body: list[ast.stmt]) -> set[str]:
+        """The origins of what `body` changes in place: the objects whose attributes or items
+        it assigns or deletes, those it calls a mutator of (`plugins[name] = fn`,
+        `cls.items.append(x)`), those it passes to `setattr`, `random.shuffle` and the like,
+        or to a function or method of the file that changes that argument (`append_one(ITEMS)`,
+        an immutable constant aside); a name it augments (`xs += [1]`)."""
+        found: set[str] = set()
+        for node in _walk(body):
+            targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                       if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for target in targets:
+                if isinstance(target, (ast.Attribute, ast.Subscript)):
+                    found |= self.objects(target.value)
+                elif isinstance(node, ast.AugAssign) and isinstance(target, ast.Name):
+                    found |= self.objects(target)
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
+                found |= self.objects(func.value)
+            name = _last_name(func)
+            if name in _ARGUMENT_MUTATORS and node.args and not (isinstance(func, ast.Name) and self.local(name)):
+                found |= self.objects(node.args[0])
+            for target, cls, skip in self.module.resolve(node, self):
+                mutated = {origin[len(_ARG):] for origin in self.module.changes(target, cls)
+                           if origin.startswith(_ARG)}
+                for param, value in _passed(target, node, skip) if mutated else ():
+                    if param is None or param in mutated:
+                        found |= self.module.changeable(self.objects(value))
+        return found
 
 
 # -- Which asserts are checks --------------------------------------------------------------
@@ -684,6 +898,13 @@ class _Module:
         for node in tree.body:
             if isinstance(node, _DEFINITIONS):
                 self.definitions.setdefault(node.name, []).append(node)
+        self.classes = {name: nodes[-1] for name, nodes in self.definitions.items()
+                        if isinstance(nodes[-1], ast.ClassDef)}
+        self.function_names = {name for name, nodes in self.definitions.items()
+                               if all(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in nodes)}
+        self.method_names = {item.name for cls in self.classes.values() for item in cls.body
+                             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        self.top_level = {id(node) for node in tree.body}
         self._reads: dict[str, set[str]] = {}  # a def's or class's name -> what its code reads
         self._state: dict[str, set[str] | None] = {}
         self._locals: dict[int, set[str]] = {}
@@ -695,7 +916,31 @@ class _Module:
                 for name in _changed_names(node):
                     self.changers.setdefault(name, []).append(node)
         self._reached: dict[int, set[str]] = {}
-        self._first_reaching: dict[tuple[int, frozenset[str]], int] = {}
+        # (keyed by a run's id, each with the run: a list made for one parametrized case
+        # must not leave its answer to another that takes its id)
+        self._first_reaching: dict[tuple[int, frozenset[str]], tuple[list[ast.stmt], int]] = {}
+        self._first_writing: dict[int, tuple[list[ast.stmt], int]] = {}
+        # The statements in the file's functions (tests, helpers, methods), each with its function.
+        self.owner: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self._functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        for node in tree.body:
+            members = node.body if isinstance(node, ast.ClassDef) else [node]
+            for fn in members:
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    self._functions.append(fn)
+                    for statement in _walk(fn.body):
+                        if isinstance(statement, ast.stmt):
+                            self.owner.setdefault(id(statement), fn)
+        self._scopes: dict[int, _Scope] = {}
+        self._returned: dict[int, set[str]] = {}
+        self._changes: dict[int, set[str]] = {}
+        self._class_state: dict[int, set[str]] = {}
+        self._statement_changes: dict[int, set[str]] = {}
+        self._file_use: dict[int, tuple[bool, bool]] = {}
+        self._run_scope: _Scope | None = None
+        self._doctest_runs: dict[str, list[ast.stmt]] = {}
+        self._changed_by: dict[str, list[ast.stmt]] | None = None
+        self._writes_files = any(_file_use(node)[1] for node in tree.body)  # (or a doctest example: doctest_run)
 
     def reach(self, names: set[str]) -> set[str]:
         """`names`, and what the file's functions and classes among them read, in turn."""
@@ -718,11 +963,291 @@ class _Module:
         """Where the file's function or class `name` keeps state, its name and what it
         changes (_state_changed); else None."""
         if name not in self._state:
-            changed = [_state_changed(node) for node in self.definitions.get(name, ())]
+            changed = [self._state_changed(node) for node in self.definitions.get(name, ())]
             found = [c for c in changed if c is not None]
             used = set().union(*(self._objects_used(node) for node in self.definitions.get(name, ())))
             self._state[name] = set().union(*found) | used | {name} if found or used else None
         return self._state[name]
+
+    @functools.cached_property
+    def stateful_definitions(self) -> list[str]:
+        """The names of the file's functions and classes that keep state (state)."""
+        return [name for name in self.definitions if self.state(name) is not None]
+
+    def _state_changed(self, node: ast.AST) -> set[str] | None:
+        """The module names a function (a class: its methods) changes from one call to the
+        next, where it keeps state (keeps_state); None where it keeps none. A mutable
+        default is the function's own state: its name (in state) stands for it."""
+        if isinstance(node, ast.ClassDef):
+            functions = [(item, node) for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions = [(node, None)]
+        else:
+            return None
+        stateful = [(fn, cls) for fn, cls in functions if self.keeps_state(fn, cls)]
+        if not stateful:
+            return None
+        changed: set[str] = set()
+        for fn, cls in stateful:
+            changed |= bound_locally(fn)[1]
+            changed.update(name for sub in ast.walk(fn) if isinstance(sub, ast.Nonlocal) for name in sub.names)
+            changed.update(origin for origin in self.changes(fn, cls) if not origin.startswith(_ARG))
+        return changed
+
+    def keeps_state(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None,
+                    method: bool = False) -> bool:
+        """keeps_state of a function's (a method's: with its class) node."""
+        args = fn.args
+        if any(isinstance(default, _MUTABLE_DEFAULTS)
+               for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]):
+            return True
+        if any(isinstance(sub, (ast.Nonlocal, ast.Global)) for sub in ast.walk(fn)):
+            return True
+        return any(not origin.startswith(_ARG) for origin in self.changes(fn, cls, method))
+
+    def function_node(self, name: str) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef | None] | None:
+        """The node of the file's function `f` or method `Class.m` (the last definition), with its class."""
+        owner, _, member = name.rpartition(".")
+        if owner:
+            cls = self.classes.get(owner)
+            found = self.method(cls, member) if cls is not None else None
+            return (found, cls) if found is not None else None
+        nodes = [n for n in self.definitions.get(name, ()) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return (nodes[-1], None) if nodes else None
+
+    def method(self, cls: ast.ClassDef, name: str, depth: int = 0) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        """The class's method `name`, its own or a base's of the file."""
+        for item in reversed(cls.body):
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
+                return item
+        for base in cls.bases if depth < 20 else ():
+            if isinstance(base, ast.Name) and base.id in self.classes and self.classes[base.id] is not cls:
+                found = self.method(self.classes[base.id], name, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def resolve(self, call: ast.Call, scope: _Scope | None = None
+                ) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef | None, int]]:
+        """The file's functions and methods a call may run, each with its class and how many
+        of its first parameters the call binds itself (an instance method's `self`, a class
+        method's `cls`, a constructor's `self`). A method called on some other object: each
+        method of that name."""
+        func = call.func
+        local = scope.local if scope is not None else (lambda name: False)
+        found = []
+        if isinstance(func, ast.Name):
+            if local(func.id):
+                return []
+            for node in self.definitions.get(func.id, ()):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found.append((node, None, 0))
+                elif isinstance(node, ast.ClassDef) and (init := self.method(node, "__init__")) is not None:
+                    found.append((init, node, 1))
+            return found
+        if not isinstance(func, ast.Attribute) or func.attr not in self.method_names:
+            return []
+        owner = func.value
+        if isinstance(owner, ast.Name) and owner.id in self.classes and not local(owner.id):
+            cls = self.classes[owner.id]
+            method = self.method(cls, func.attr)
+            return [(method, cls, 1 if _method_kind(method) == CLASS_METHOD else 0)] if method is not None else []
+        if isinstance(owner, ast.Name) and scope is not None and scope.cls is not None \
+                and owner.id in (scope.self_param, scope.cls_param):
+            classes = [scope.cls]
+        elif isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id in self.classes \
+                and not local(owner.func.id):
+            classes = [self.classes[owner.func.id]]
+        else:
+            classes = list(self.classes.values())
+        for cls in classes:
+            method = self.method(cls, func.attr)
+            if method is not None:
+                found.append((method, cls, 0 if _method_kind(method) == STATIC_METHOD else 1))
+        return found
+
+    def scope(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None,
+              method: bool = False) -> _Scope:
+        found = self._scopes.get(id(fn))
+        if found is None:
+            found = self._scopes[id(fn)] = _Scope(self, fn.body, fn, cls, method)
+            found.settle()
+        return found
+
+    def returned(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None) -> set[str]:
+        """The origins of what the function may return (`return _PLUGINS`: `_PLUGINS`;
+        `return xs`: its argument's, `arg:xs`)."""
+        found = self._returned.get(id(fn))
+        if found is None:
+            self._returned[id(fn)] = set()  # (a recursive call: nothing more)
+            scope = self.scope(fn, cls)
+            found = self._returned[id(fn)] = set().union(*(
+                scope.objects(node.value) for node in _walk(fn.body, nested=False)
+                if isinstance(node, ast.Return) and node.value is not None))
+        return found
+
+    def changes(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None,
+                method: bool = False) -> set[str]:
+        """The origins of what the function changes in place (_Scope.changes)."""
+        found = self._changes.get(id(fn))
+        if found is None:
+            self._changes[id(fn)] = set()  # (a recursive call: nothing more)
+            found = self._changes[id(fn)] = self.scope(fn, cls, method).changes(fn.body)
+        return found
+
+    def class_state(self, cls: ast.ClassDef) -> set[str]:
+        """The class's attributes that hold a mutable object of the class, shared by its
+        instances (`items = []` in its body), that no method binds on an instance (`self.items
+        = ...`): a change through `self.items` changes the class's."""
+        found = self._class_state.get(id(cls))
+        if found is None:
+            bound = {name for node in cls.body if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                     and not (_is_literal(node.value) and not any(isinstance(n, (ast.List, ast.Dict, ast.Set))
+                                                                   for n in ast.walk(node.value)))
+                     for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                     for name in _target_names(target)}
+            on_instances = set()
+            for item in cls.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.args.args:
+                    this = item.args.args[0].arg
+                    on_instances.update(
+                        target.attr for node in ast.walk(item)
+                        if isinstance(node, (ast.Assign, ast.AnnAssign))
+                        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == this)
+            found = self._class_state[id(cls)] = bound - on_instances
+        return found
+
+    def changeable(self, origins: set[str]) -> set[str]:
+        """`origins` without the module names only ever bound to an immutable constant
+        (`LIMIT = 3`: a function that augments its argument does not change it)."""
+        def constant(name: str) -> bool:
+            binders = self.changers.get(name)
+            return bool(binders) and all(
+                isinstance(b, (ast.Assign, ast.AnnAssign)) and b.value is not None and _is_literal(b.value)
+                and not any(isinstance(n, (ast.List, ast.Dict, ast.Set)) for n in ast.walk(b.value)) for b in binders)
+
+        return {origin for origin in origins if origin.startswith(_ARG) or not constant(origin)}
+
+    @property
+    def run_scope(self) -> _Scope:
+        """The module-level scope of the statements the module runs: its own, its `__main__`
+        block's, its tests' (their locals taken for the module's: errs on the side of holding)."""
+        if self._run_scope is None:
+            body = [node for node in self.tree.body if not isinstance(node, _DEFINITIONS)]
+            body += [statement for fn in self._functions if fn.name.startswith("test") for statement in fn.body]
+            self._run_scope = _Scope(self, body)
+            self._run_scope.settle()
+        return self._run_scope
+
+    def statement_changes(self, statement: ast.stmt) -> set[str]:
+        """The module names a statement the module runs changes: in place (_Scope.changes:
+        `CONFIG["debug"] = True`, `cache = _CACHE; cache[k] = v`, `append_one(ITEMS)`), and
+        what it binds of the module's (at the module level, its top level or `__main__`
+        block: any name; in a function: a name it declares `global`)."""
+        found = self._statement_changes.get(id(statement))
+        if found is None:
+            found = {origin for origin in self.run_scope.changes([statement]) if not origin.startswith(_ARG)}
+            owner = self.owner.get(id(statement))
+            if owner is None:
+                found |= scope_bindings([statement])[0]
+            else:
+                found |= bound_locally(owner)[1] & _bound_names(statement)
+            self._statement_changes[id(statement)] = found
+        return found
+
+    def _changes_index(self) -> dict[str, list[ast.stmt]]:
+        """Each name with the statements that may change it (statement_changes), of all
+        those a run may hold: the module's top level, its `__main__` block, its functions'
+        bodies (and the doctest examples doctest_run adds). Found once, not per assert."""
+        if self._changed_by is None:
+            self._changed_by = {}
+            for node in self.tree.body:
+                if isinstance(node, ast.ClassDef):
+                    bodies = [item.body for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                else:
+                    bodies = [node.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else [node]]
+                for body in bodies:
+                    for statement in _walk(body, nested=False):
+                        if isinstance(statement, ast.stmt) and not isinstance(statement, _DEFINITIONS):
+                            self._index_changes(statement)
+        return self._changed_by
+
+    def _index_changes(self, statement: ast.stmt) -> None:
+        for name in self.statement_changes(statement):
+            self._changed_by.setdefault(name, []).append(statement)  # type: ignore[union-attr]
+
+    def changed_before(self, run: list[ast.stmt], count: int, needs: frozenset[str], reached: set[str]) -> bool:
+        """Whether one of the first `count` statements of `run` changes (statement_changes)
+        what `reached` names, where the replay of a call that reads `needs` does not run it:
+        any but a top-level statement definitions_only keeps (that one runs in the replay as
+        well)."""
+        index = self._changes_index()
+        candidates = {id(statement): statement for name in reached for statement in index.get(name, ())}
+        for statement in candidates.values():
+            try:
+                where = run.index(statement)  # (ast nodes compare by identity)
+            except ValueError:
+                continue
+            if where < count and not (id(statement) in self.top_level and is_definition(statement, self.tree, needs)):
+                return True
+        return False
+
+    def file_use(self, node: ast.AST) -> tuple[bool, bool]:
+        """Whether `node`'s code touches files (reads, lists, tests or writes them), and
+        whether it writes or removes them (_file_use)."""
+        found = self._file_use.get(id(node))
+        if found is None:
+            found = self._file_use[id(node)] = _file_use(node)
+        return found
+
+    def touches_files(self, reached: set[str]) -> bool:
+        """Whether one of the file's functions or classes among `reached` touches files."""
+        return any(self.file_use(node)[0] for name in reached for node in self.definitions.get(name, ()))
+
+    def first_writing(self, run: list[ast.stmt]) -> int:
+        """The index of the first statement of `run` that writes or removes files, by its
+        own code or through a function of the file it reaches; len(run) if none."""
+        if not self._writes_files:
+            return len(run)  # (nothing in the file writes: its tests' runs are not searched)
+        known = self._first_writing.get(id(run))
+        if known is None or known[0] is not run:
+            found = next((index for index, statement in enumerate(run)
+                          if not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom))
+                          and (self.file_use(statement)[1] or any(
+                              self.file_use(node)[1] for name in self._reached_by(statement)
+                              for node in self.definitions.get(name, ())))), len(run))
+            known = self._first_writing[id(run)] = (run, found)
+        return known[1]
+
+    def doctest_run(self, fn: FunctionInfo, info: ModuleInfo) -> list[ast.stmt]:
+        """What may run before an example of `fn`'s docstring, as doctest runs it: the
+        module's top-level statements (its `__main__` block's too: it may call
+        `doctest.testmod()` after some), and the examples of the file's other docstrings
+        (whichever order a runner takes them in)."""
+        found = self._doctest_runs.get(fn.name)
+        if found is None:
+            found = [node for node in self.tree.body if not isinstance(node, _DEFINITIONS)]
+            for other in info.functions.values():
+                if other.name == fn.name or ">>>" not in other.docstring:
+                    continue
+                try:
+                    examples = doctest.DocTestParser().get_examples(other.docstring)
+                except ValueError:
+                    continue
+                for example in examples:
+                    try:
+                        found.extend(ast.parse(example.source).body)
+                    except (SyntaxError, ValueError, MemoryError, RecursionError):
+                        continue
+            self._doctest_runs[fn.name] = found
+            examples = found[len([node for node in self.tree.body if not isinstance(node, _DEFINITIONS)]):]
+            self._changes_index()
+            for example in examples:
+                self._index_changes(example)
+            self._writes_files = self._writes_files or any(self.file_use(example)[1] for example in examples)
+        return found
 
     def _objects_used(self, node: ast.AST) -> set[str]:
         """The module's objects a function (a class: its methods) uses that may change as it
@@ -776,19 +1301,85 @@ class _Module:
         reach; not a definition's body, which runs when called, nor an import); len(run)
         if none. Found once per run (the asserts of one body share it)."""
         key = (id(run), names)
-        found = self._first_reaching.get(key)
-        if found is None:
+        known = self._first_reaching.get(key)
+        if known is None or known[0] is not run:
             found = next((index for index, statement in enumerate(run)
                           if not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom))
                           and self._reached_by(statement) & names), len(run))
-            self._first_reaching[key] = found
-        return found
+            known = self._first_reaching[key] = (run, found)
+        return known[1]
 
     def _reached_by(self, statement: ast.stmt) -> set[str]:
         found = self._reached.get(id(statement))
         if found is None:
             found = self._reached[id(statement)] = self.reach(module_reads(statement))
         return found
+
+
+def _module_of(info: ModuleInfo) -> _Module:
+    """The _Module of an analysed file, made once (kept on its ModuleInfo)."""
+    module = info.__dict__.get("_semcoder_module")
+    if module is None or module.tree is not info.tree:
+        module = info.__dict__["_semcoder_module"] = _Module(info.tree or ast.Module([], []))
+    return module
+
+
+# What writes or removes files (by the last name of what is called, whatever it is called
+# on: `path.write_text(...)`, `shutil.rmtree(...)`, `json.dump(data, f)`, `np.save(...)`).
+_FILE_WRITES = frozenset((
+    "write_text", "write_bytes", "unlink", "mkdir", "makedirs", "rmdir", "removedirs", "rmtree", "touch", "rename",
+    "renames", "symlink_to", "hardlink_to", "symlink", "link", "chmod", "lchmod", "chown", "truncate", "copyfile",
+    "copy2", "copytree", "copymode", "copystat", "move", "dump", "save", "savez", "savez_compressed", "savetxt",
+    "tofile", "to_csv", "to_json", "to_pickle", "to_parquet", "to_excel", "to_feather", "to_hdf", "mkstemp",
+    "mkdtemp", "NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile", "TemporaryDirectory", "urlretrieve",
+    "utime", "mkfifo", "mknod", "extractall", "extract", "make_archive", "unpack_archive", "writestr", "connect"))
+# ... and those only when called on `os` or `shutil` (a list's `remove`, a str's `replace`).
+_OS_WRITES = frozenset(("remove", "replace", "copy", "open", "write", "ftruncate"))
+# What reads, lists or tests files (any `open` too, and what writes: `open(p, "x")` and
+# `os.mkdir(p)` fail where an earlier call made p).
+_FILE_READS = frozenset((
+    "open", "read_text", "read_bytes", "exists", "lexists", "isfile", "isdir", "islink", "ismount", "is_file",
+    "is_dir", "is_symlink", "listdir", "scandir", "iterdir", "glob", "rglob", "iglob", "stat", "lstat", "getsize",
+    "getmtime", "getctime", "getatime", "walk", "load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json",
+    "read_pickle", "read_parquet", "read_excel", "read_table", "read_feather", "read_hdf", "access", "samefile",
+    "readlink", "ZipFile", "TarFile", "getline", "getlines", "input", "imread", "is_zipfile", "is_tarfile", "cmp",
+    "dircmp", "realpath", "resolve"))
+# An `open` mode that writes (`"w"`, `"a"`, `"x"`, `"r+"`), and a string that may be one.
+_MODE = re.compile(r"[rwxabtU+]{1,4}")
+
+
+def _file_use(node: ast.AST) -> tuple[bool, bool]:
+    """Whether `node`'s code (all of it: the bodies of the functions it defines too) touches
+    files, and whether it writes or removes them: `open(p, "w")` (a mode not written as a
+    string counts), `Path.write_text`, `unlink`, `mkdir`, `os.remove`, `os.rename`,
+    `shutil.*`, `json.dump`, `tempfile.mkstemp`, ... Errs on the side of files."""
+    touches = writes = False
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call):
+            continue
+        dotted = _dotted(sub.func)
+        if not dotted:
+            continue
+        last, first = dotted[-1], dotted[0]
+        if last in ("open", "ZipFile", "TarFile") and first not in ("shelve", "dbm", "os"):
+            touches = True
+            modes = [k.value for k in sub.keywords if k.arg == "mode"]
+            written = [a.value for a in sub.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                       and _MODE.fullmatch(a.value)]
+            if modes:  # (`open(p, mode=m)`: a mode not written as a string may write)
+                writes = writes or any(not (isinstance(m, ast.Constant) and isinstance(m.value, str))
+                                       or bool(set(m.value) & set("wax+")) for m in modes)
+            elif written:  # (`open(p, "w")`, `Path(p).open("a")`)
+                writes = writes or any(set(mode) & set("wax+") for mode in written)
+            else:  # (`open(p, m)`: may write; `open(p)` reads)
+                writes = writes or len(sub.args) >= 2
+        elif last in _FILE_WRITES or (first in ("os", "shutil") and last in _OS_WRITES) or (
+                first == "shutil" and last not in ("which", "disk_usage", "get_terminal_size")) or (
+                first in ("shelve", "dbm") and last == "open") or (first == "os" and last == "open"):
+            touches = writes = True
+        elif last in _FILE_READS:
+            touches = True
+    return touches, writes
 
 
 def _changes_self(cls: ast.ClassDef) -> bool:
@@ -804,31 +1395,6 @@ def _changes_self(cls: ast.ClassDef) -> bool:
     return False
 
 
-def _state_changed(node: ast.AST) -> set[str] | None:
-    """The module names a function (a class: its methods) changes from one call to the
-    next, where it keeps state (_keeps_state); None where it keeps none. A mutable default
-    is the function's own state: its name (in _Module.state) stands for it."""
-    functions = ([item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
-                 if isinstance(node, ast.ClassDef) else [node])
-    stateful = [fn for fn in functions if _keeps_state(fn)]
-    if not stateful:
-        return None
-    changed: set[str] = set()
-    for fn in stateful:
-        own, declared = bound_locally(fn)
-        changed |= declared
-        for sub in ast.walk(fn):
-            if isinstance(sub, ast.Nonlocal):
-                changed.update(sub.names)
-            targets = (sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-                       if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else [])
-            roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
-                roots.append(root_name(sub.func.value))
-            changed.update(root for root in roots if root and root not in own)
-    return changed
-
-
 def _changed_names(node: ast.stmt) -> set[str]:
     """The module names a module-level statement binds (a definition, an import, an
     assignment, a loop's target) or changes in place (`CONFIG["k"] = v`, `ITEMS.append(x)`,
@@ -838,28 +1404,31 @@ def _changed_names(node: ast.stmt) -> set[str]:
     return set(scope_bindings([node])[0]) | changed_in_place(node, any_method=True)
 
 
-def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module) -> bool:
-    """Whether an assert's call may depend on what an earlier call left: a statement that
-    runs before it (an earlier assert, a bare call, an earlier test) reaches a function that
-    keeps state (a mutable default, a `global`, a module global changed in place), and the
-    call reaches that function or what it changes (`add("b")` after `add("a")` appended to
-    `items`; `size()` reading the STACK an earlier `push(1)` filled). Replayed alone, the
-    call would not see that state. (Errs on the side of state, as keeps_state does.)"""
-    # (Other functions' state matters only to a call that reaches a module variable.)
-    variables = reached & (module.changers.keys() - module.definitions.keys())
-    candidates = module.definitions if variables else reached & module.definitions.keys()
+def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module, needs: frozenset[str]) -> bool:
+    """Whether an assert's call (reaching `reached`; its replay keeps what `needs` needs:
+    definitions_only) may depend on what earlier code left, which its replay alone would not
+    see: a statement that runs before it (an earlier assert, a bare call, an earlier test)
+    reaches a function that keeps state (a mutable default, a `global`, a module object
+    changed in place, through an alias or its class too: keeps_state), and the call reaches
+    that function or what it changes (`add("b")` after `add("a")` appended to `items`;
+    `size()` reading the STACK an earlier `push(1)` filled; `is_debug()` after
+    `enable_debug()` set an attribute of Config); a statement before it that the replay does
+    not run (one of a test, of the `__main__` block, the module's work) changes what the
+    call reaches (`CONFIG["debug"] = True`, `append_one(ITEMS)` of a function that changes
+    its argument, a `global` or module name bound again); or a statement before it writes or
+    removes files (by its code or a function it reaches) and the call reaches code that
+    touches files (`load("a.txt")` after `save("a.txt", ...)`). (Errs on the side of
+    state, as keeps_state does.)"""
+    # (A function's own state matters only to a call that reaches it; other functions'
+    # state, to one that reaches a module variable or a class.)
+    variables = reached & (module.changers.keys() - module.function_names)
+    candidates = module.stateful_definitions if variables else reached & module.definitions.keys()
     stateful = frozenset(name for name in candidates if (changed := module.state(name)) and changed & reached)
     if stateful and module.first_reaching(place.run, stateful) < place.count:
         return True
-    # A test's own statements before the assert that change what the call reaches, in place
-    # or through `global` (`CONFIG["scale"] = 2`), which the replay does not run.
-    if place.function is not None:
-        declared = bound_locally(place.function)[1]
-        body = set(map(id, place.function.body))
-        for statement in place.run[: place.count]:
-            if id(statement) in body and (changed_in_place(statement) | (declared & _bound_names(statement))) & reached:
-                return True
-    return False
+    if module.changed_before(place.run, place.count, needs, reached):
+        return True
+    return module.touches_files(reached) and module.first_writing(place.run) < place.count
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:
@@ -954,7 +1523,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
     if "__name__" in reached:
         return None  # (a replayed call's module is not `__main__`, nor the test module's name)
     if (place.function is None and _bound_after(reached, node, needs, module)) \
-            or _may_see_earlier_state(reached, place, module):
+            or _may_see_earlier_state(reached, place, module, needs):
         order_dependent.update(range(node.lineno - 1, node.end_lineno or node.lineno))
         return None
     if case is not None:
@@ -1254,41 +1823,57 @@ def _with_case(test: ast.expr, case: _Case, info: ModuleInfo) -> ast.expr | None
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
+    return [site for _, site, _ in _doctest_examples(fn, info) if site is not None]
+
+
+def _doctest_examples(fn: FunctionInfo, info: ModuleInfo):
+    """`fn`'s docstring examples in order (doctest.Example), each with its check (a
+    CallSite, or None) and the earlier example after which it may not see what doctest's run
+    sees (None: no earlier example may have changed it)."""
     if ">>>" not in fn.docstring:
-        return []
-    found = []
+        return
     try:
         examples = doctest.DocTestParser().get_examples(fn.docstring)
     except ValueError:
-        return []
+        return
     # doctest runs a docstring's examples one after another, in one namespace: an example
     # after one that may have changed some state (a statement, `c = Counter()`; a call of
     # something else; the same call again; any call of a function that keeps state between
     # calls, `counter()` giving 1 then 2, `push(1)` then `push(2)` on a default list) is not
     # taken: run alone, it could fail where doctest passes it.
-    after_state = False
-    stateful = keeps_state(fn)
-    seen: set[str] = set()
+    changed = None  # the first example after which state may differ
+    stateful = keeps_state(fn, info)
+    seen: dict[str, doctest.Example] = {}
     for ex in examples:
+        before = changed
         if ex.options.get(doctest.SKIP):
-            continue  # doctest does not run it
+            yield ex, None, before  # doctest does not run it
+            continue
         source = ex.source.strip()
         try:
             expr = ast.parse(source, mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
-            after_state = True
+            changed = changed or ex
+            yield ex, None, before
             continue
         name = literal_call(expr, info.functions)
         if not name:
-            after_state = True
+            changed = changed or ex
+            yield ex, None, before
             continue
         # The call without what follows it on its line: a `# doctest: +ELLIPSIS` directive.
         call = ast.get_source_segment(source, expr) or source
-        if after_state or call in seen:
-            after_state = True
+        if before is not None or call in seen:
+            changed = changed or ex
+            yield ex, None, before or seen[call]
             continue
-        seen.add(call)
-        after_state = stateful
+        leaves_state = stateful or _call_keeps_state(name, info)
+        if _example_may_see_earlier_state(expr, fn, info):
+            changed = changed or (ex if leaves_state else None)
+            yield ex, None, None
+            continue
+        seen[call] = ex
+        changed = ex if leaves_state else None
         first = call.split("\n", 1)[0]
         line = fn.def_line
         for i in range(fn.def_line, fn.end + 1):
@@ -1296,8 +1881,110 @@ def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
                 line = i
                 break
         want = DoctestWant.of_example(ex) if ex.want.strip() else None
-        found.append(CallSite(name, call, "doctest", line, want))
-    return found
+        yield ex, CallSite(name, call, "doctest", line, want), None
+
+
+def _call_keeps_state(name: str, info: ModuleInfo) -> bool:
+    """Whether an example's call of the file's function or method `name` may leave state
+    that a later example sees (its function or class keeps state: _Module.state)."""
+    return _module_of(info).state(name.split(".", 1)[0]) is not None
+
+
+def _example_may_see_earlier_state(expr: ast.expr, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """Whether a doctest example's call may see state that code run before the docstring
+    left (the module's statements as it is imported, the file's other docstrings' examples:
+    _Module.doctest_run), by the rules of an assert's call (_may_see_earlier_state)."""
+    module = _module_of(info)
+    reads = module_reads(expr)
+    run = module.doctest_run(fn, info)
+    return _may_see_earlier_state(module.reach(reads), _Place(run, len(run)), module, frozenset(reads))
+
+
+_QUOTES_OPENING = re.compile(r"""^\s*[rRuUbBfF]*(\"\"\"|\'\'\'|\"|\')""")
+_PROMPT = re.compile(r"\s*>>>")
+
+
+def doctest_example_at(info: ModuleInfo, line: int, col: int) -> CallSite | str | None:
+    """What to trace on a line of a function's doctest example (its `>>>` line, a `...`
+    line, its expected output), at byte column `col`: the example's check; else, for an
+    example that is no check (`print(f(1))`, `sorted(f([2, 1]))`) and that no earlier
+    example may have changed what it sees, the literal call of a file function under the
+    cursor, or its first of the function, replayed with no verdict; else why there is nothing
+    to trace, in words. None off an example, and where the function's own call stands for
+    it (an example with nothing to replay in a docstring with no check of its own)."""
+    fn = info.function_at(line)
+    if fn is None or ">>>" not in fn.docstring or info.tree is None:
+        return None
+    prompts, last = _example_prompts(fn, info)
+    if not prompts or not prompts[0] <= line <= last:
+        return None
+    found = list(_doctest_examples(fn, info))
+    if len(prompts) != len(found):
+        return None  # (escapes in the docstring: its lines are not the file's)
+    for prompt, (ex, site, before) in zip(prompts, found):
+        source_lines = ex.source.count("\n") or 1
+        if not prompt <= line < prompt + source_lines + ex.want.count("\n"):
+            continue
+        if site is not None:
+            return site
+        if ex.options.get(doctest.SKIP):
+            return "This doctest example is skipped (`+SKIP`): doctest does not run it."
+        if before is not None:
+            shown = " ".join(before.source.split())
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            where = next(p for p, (earlier, _, _) in zip(prompts, found) if earlier is before) + 1
+            return (f"This doctest example runs after `{shown}` (line {where}), which may have changed "
+                    "what it sees: run alone, it could give another value than in doctest's run, so it is not traced.")
+        try:
+            tree = ast.parse(ex.source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            tree = None
+        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and literal_call(node, info.functions)] if tree is not None else []
+        # The call under the cursor (its `>>>` or a `...` line), else the first of `fn`.
+        at = line - prompt
+        covering = []
+        if at < source_lines:
+            source_col = col - _source_start(info.lines[line], at)
+            covering = [node for node in calls if _covers(node, at, source_col)]
+        node = min(covering, key=_size) if covering else next(
+            (node for node in calls if literal_call(node, info.functions) == fn.name), None)
+        if node is None:
+            if not any(site for _, site, _ in found):
+                return None  # (the function's own call, as on its other lines: no other example's)
+            return (f"This doctest example has no call of `{fn.name}` with literal arguments to run alone, "
+                    "so it is not traced and gets no verdict.")
+        first = prompt + node.lineno - 1
+        start = _source_start(info.lines[first], node.lineno - 1)
+        return CallSite(literal_call(node, info.functions), ast.get_source_segment(ex.source, node) or "", "cursor",
+                        first, None, start + node.col_offset,
+                        start + (node.end_col_offset or 0) if node.end_lineno == node.lineno else 0)
+    return None
+
+
+def _source_start(text: str, index: int) -> int:
+    """The byte column where an example's source line `index` starts on its line of the
+    file: after its `>>> ` (the first) or `... ` prompt."""
+    return len(text[: max(text.find(">>>" if index == 0 else "..."), 0)].encode()) + 4
+
+
+def _example_prompts(fn: FunctionInfo, info: ModuleInfo) -> tuple[list[int], int]:
+    """The lines of the `>>>` prompts of `fn`'s docstring, in order, and its last line
+    (none, -1 where it has no docstring node)."""
+    node = next((n for top in info.tree.body for n in ([top] + (top.body if isinstance(top, ast.ClassDef) else []))
+                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno - 1 == fn.def_line), None)
+    if node is None or not node.body or not isinstance(node.body[0], ast.Expr):
+        return [], -1
+    doc = node.body[0]
+    first, last = doc.lineno - 1, (doc.end_lineno or doc.lineno) - 1
+    prompts = []
+    for i in range(first, min(last + 1, len(info.lines))):
+        text = info.lines[i]
+        if i == first:
+            text = _QUOTES_OPENING.sub("", text[len(text.encode()[: doc.col_offset].decode(errors="ignore")):], count=1)
+        if _PROMPT.match(text):
+            prompts.append(i)
+    return prompts, last
 
 
 def call_at(info: ModuleInfo, line: int, col: int) -> CallSite | None:

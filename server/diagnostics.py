@@ -126,7 +126,22 @@ def on_document_closed(ls, uri: str) -> None:
     _slow_checks.pop(uri, None)
 
 
+def _distinct(diagnostics: list[types.Diagnostic]) -> list[types.Diagnostic]:
+    """One diagnostic per range and message, the first (its data is what the quick fix
+    uses): two asserts of one call that raises inside the function mark the same line with
+    the same error."""
+    seen: set[tuple] = set()
+    kept = []
+    for d in diagnostics:
+        key = (d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character, d.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(d)
+    return kept
+
+
 def _publish(ls, uri: str, diagnostics: list[types.Diagnostic]) -> None:
+    diagnostics = _distinct(diagnostics)
     _published[uri] = diagnostics
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=ls.documents.version(uri))
@@ -222,7 +237,7 @@ async def _publish_while_running(ls, uri: str, known) -> None:
     """Every PUBLISH_INTERVAL_S, what `known()` gives, where it differs from what is shown."""
     while True:
         await asyncio.sleep(PUBLISH_INTERVAL_S)
-        now = known()
+        now = _distinct(known())
         if now != _published.get(uri, []):
             _publish(ls, uri, now)
 

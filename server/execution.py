@@ -266,25 +266,34 @@ def _may_fill(node: ast.stmt) -> bool:
 
 # Methods that change the object they are called on (calls.keeps_state, changed_in_place).
 MUTATORS = frozenset(("append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault",
-                      "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write"))
+                      "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write", "extendleft",
+                      "rotate", "move_to_end", "difference_update", "intersection_update",
+                      "symmetric_difference_update", "subtract", "__setitem__", "__delitem__", "__iadd__"))
+# Builtins that set or delete an attribute of the object passed first (`setattr(Config, "debug", True)`).
+_ATTRIBUTE_SETTERS = frozenset(("setattr", "delattr"))
 
 
 def changed_roots(node: ast.AST, any_method: bool = False) -> list[str]:
     """The names whose object `node` itself changes: the roots of the attributes or items
-    it assigns or deletes (`TABLE[i] = ...`, `obj.n += 1`, `del D[k]`), and of the object
-    whose method it calls, a mutator (`ITEMS.append(x)`) or, with `any_method`, any."""
+    it assigns or deletes (`TABLE[i] = ...`, `obj.n += 1`, `del D[k]`), of the object
+    whose method it calls, a mutator (`ITEMS.append(x)`) or, with `any_method`, any, and
+    of the object whose attribute `setattr`/`delattr` sets (`setattr(Config, "debug", True)`)."""
     targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
     roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (any_method or node.func.attr in MUTATORS):
         roots.append(root_name(node.func.value))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ATTRIBUTE_SETTERS \
+            and node.args:
+        roots.append(root_name(node.args[0]))
     return [root for root in roots if root]
 
 
 def changed_in_place(node: ast.stmt, any_method: bool = False) -> set[str]:
     """The names whose object a statement changes by its own text (changed_roots of its
     parts), outside the functions and classes it defines: a container it fills
-    (`WORDS.add(w)`, `BY_KEY[k].append(v)`, `TABLE[i] = ...`), an object it changes."""
+    (`WORDS.add(w)`, `BY_KEY[k].append(v)`, `TABLE[i] = ...`), an object it changes
+    (`setattr(Config, "debug", True)`)."""
     found: set[str] = set()
     pending: list[ast.AST] = [node]
     while pending:
@@ -765,8 +774,11 @@ class Executor:
         def run() -> dict[str, Recording] | None:
             try:
                 tracer = self._tracer(settings)
+                # Only the file's own functions: a function elsewhere of the same name (the
+                # standard library's `normalize`, which argparse reaches) is not `target`.
                 calls = tracer.record_calls(source, target=target, max_calls=_RECORDED_CALLS, filename=filename,
-                                            entry=entry, target_line=target_line, also=also)
+                                            entry=entry, target_filename=filename, target_line=target_line,
+                                            also=also)
                 result = getattr(tracer, "last_record_result", None) or {}
             except Exception as exc:
                 log.warning("recording calls of %s failed: %s", target, exc)

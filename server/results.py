@@ -756,6 +756,11 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             out.append(verdict)
         if actual.get("stdout"):
             out.extend(_stdout(actual))
+        before = result.get("testsBefore") or 0
+        if before:
+            tests = "the test above it runs" if before == 1 else f"the {before} tests above it run"
+            out.append(f"_This test ran alone, on the file's definitions: under pytest {tests} first, in the "
+                       "same process, and what they leave (a module global, a cache) may change what it sees._")
         if result.get("testsSetUp"):
             out.append(f"_pytest sets this file's tests up from outside it ({result['testsSetUp']}); this run is "
                        "without that set-up, so it may differ from pytest's, and the tests' asserts get no verdict._")

@@ -31,6 +31,7 @@ from .calls import (
     byte_col,
     call_at,
     called,
+    doctest_example_at,
     function_called_at,
 )
 from .execution import Recording, call_needs, changed_in_place, definitions_only, is_definition
@@ -305,6 +306,7 @@ class TraceJob:
             if predicted["status"] == "complete" else [],
             "sourceHash": fn.source_hash,
             "testsSetUp": self.target.info.tests_set_up if self._runs_a_test() else None,
+            "testsBefore": self._tests_before() if self._runs_a_test() else 0,
         }
         result["markdown"] = render_markdown(result, self.target.info.lines)
         return result
@@ -317,6 +319,22 @@ class TraceJob:
         holder = self.target.info.function_at(call.line)
         return any(fn is not None and fn.name.rpartition(".")[2].startswith("test")
                    for fn in (self.target.function, holder)) or call.origin == "tests"
+
+
+    def _tests_before(self) -> int:
+        """How many of the file's tests pytest runs before the one this run stands for (those
+        written above it), where the run raised: run alone, a test does not see what they
+        left (a module global, a cache), as it does under pytest."""
+        if not isinstance(self.actual, dict) or self.actual.get("status") != "exception":
+            return 0
+        call = self.target.call
+        holder = self.target.info.function_at(call.line)
+        test = next((fn for fn in (holder, self.target.function)
+                     if fn is not None and fn.name.rpartition(".")[2].startswith("test")), None)
+        if test is None:
+            return 0
+        return sum(1 for fn in self.target.info.functions.values()
+                   if fn.name.rpartition(".")[2].startswith("test") and fn.start < test.start)
 
 
 class Tracing:
@@ -479,6 +497,14 @@ class Tracing:
                     # of a parametrized test's cases on one line, the one under the cursor.
                     on_line = [c for c in info.calls if c.line == line]
                     site = next((c for c in on_line if c.start_col <= col < c.end_col), on_line[0] if on_line else None)
+                if site is None:
+                    # A doctest example's line (its output too) means that example: its check,
+                    # its call replayed without a verdict, or why it has none (never another
+                    # example's verdict, the function's first known call).
+                    example = doctest_example_at(info, line, col)
+                    if isinstance(example, str):
+                        raise NothingToTrace(example)
+                    site = example
                 runs, entry = _what_runs(info, line) if site is None else (False, None)
                 if runs:
                     # A call with other values (variables, objects) in the script or a test:

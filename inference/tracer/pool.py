@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import marshal
+import operator
 import os
 import queue
 import re
@@ -25,12 +26,14 @@ import tempfile
 import threading
 import time
 import warnings
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import SemcoderError, SettingsError
 from .child import MAX_FRAME, TRAILER_OK, framed
 from .limits import Limits
+from .safe_repr import MESSAGE_LEN
 from .python_finder import find_python
 from .sandbox import remove_tree
 from .schema import conform, crashed
@@ -157,8 +160,12 @@ class _Zygote:
             raise TracerError(f"Could not start the Python interpreter {python!r} for tracing: {exc}.") from exc
         finally:
             os.close(control_w)
+        # Non-blocking, so that writing a request never waits without a deadline (see _write).
+        os.set_blocking(self.proc.stdin.fileno(), False)
         self._buffer = bytearray()
         self._owed_trailer: str | None = None
+        self._before_marker = False
+        self._deadline = 0.0  # (the deadline of the request being sent: see request)
         # The control pipe's end (runtime.MARKER_BYTES), and the end-of-run marker read from
         # it, until it is found in the stream.
         self._control_r = control_r
@@ -278,13 +285,17 @@ class _Zygote:
         except Exception:  # never leave the child waiting: without them it does the work itself
             log.exception("could not prepare a run's code; the run compiles it itself")
             second = marshal.dumps((None, None), 4)
+        # One deadline for the whole exchange, the request's writing included: a zygote that
+        # takes no request (see _write) holds the call no longer than one that sends nothing.
+        deadline = self._deadline = time.monotonic() + timeout
+        # Whether the last run's marker is still to come (see _write).
+        self._before_marker = owed is not None
         if not self._write(framed(body) + framed(second)):
             return None
-        deadline = time.monotonic() + timeout
         if owed is not None:
             # The last run's end: whatever it wrote after its result, up to its marker, then
             # its trailer, which proves that it is gone.
-            if not self._through_marker(deadline):
+            if self._before_marker and not self._through_marker(deadline):
                 return None
             trailer = self._read(deadline - time.monotonic(), owed)
             if trailer is None or not trailer.get("trailer") or trailer.get("id") != owed:
@@ -348,24 +359,33 @@ class _Zygote:
         """Drop what the last run wrote after its result, through its end-of-run marker.
         Nothing of it is kept but what may begin the marker: until the marker has come,
         all of the stream read so far is the last run's."""
-        buffer = self._buffer
         while True:
-            if self._marker is None:
-                marker = self._control()
-                if marker == b"":
-                    return False
-                self._marker = marker
-            if self._marker is None:
-                del buffer[:]
-            else:
-                end = buffer.find(self._marker)
-                if end >= 0:
-                    del buffer[:end + _MARKER_BYTES]
-                    self._marker = None
-                    return True
-                del buffer[:max(0, len(buffer) - _MARKER_BYTES + 1)]
+            passed = self._past_marker()
+            if passed is not None:
+                return passed
             if not self._more(deadline):
                 return False
+
+    def _past_marker(self) -> bool | None:
+        """One step of _through_marker, without waiting: True once the buffer is past the
+        last run's marker, None while it is not yet there, False once the zygote is gone."""
+        buffer = self._buffer
+        if self._marker is None:
+            marker = self._control()
+            if marker == b"":
+                return False
+            self._marker = marker
+        if self._marker is None:
+            del buffer[:]
+            return None
+        end = buffer.find(self._marker)
+        if end >= 0:
+            del buffer[:end + _MARKER_BYTES]
+            self._marker = None
+            self._before_marker = False
+            return True
+        del buffer[:max(0, len(buffer) - _MARKER_BYTES + 1)]
+        return None
 
     def _result_or_end(self, deadline: float, request_id: str) -> dict | _Ended | None:
         """This run's result: its first frame, which must be a JSON object with its id; or,
@@ -413,13 +433,53 @@ class _Zygote:
                 return None
 
     def _write(self, data: bytes) -> bool:
+        """Write a request; False if the zygote is gone, or takes no request by the call's
+        deadline (`_deadline`, set by request()).
+
+        The request pipe is non-blocking: a request that fits in it (most do: it holds
+        64 KiB) goes in one write, as before. A longer one waits for the spare to read it;
+        and the spare is forked only once the last run has ended and the zygote has
+        written its trailer. A run may fill the stream with bytes after its result (review
+        25: 1 MiB, written as it exited): the zygote then waits for room for the
+        trailer, and a server that only wrote waited for the zygote, both for ever. So,
+        while it writes, the server also reads the stream: what the last run wrote, up to
+        its marker, is dropped as it comes (see _through_marker); what follows (its
+        trailer, this run's bytes) is kept for request() to read."""
         fd = self.proc.stdin.fileno()
-        view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(fd, view):]
+            written = os.write(fd, data)
+        except BlockingIOError:
+            written = 0
         except OSError:  # BrokenPipeError included: the zygote is gone
             return False
+        if written == len(data):
+            return True  # (the usual case: one system call)
+        view = memoryview(data)[written:]
+        stream = self.proc.stdout.fileno()
+        while view:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            readable, writable, _ = select.select([stream], [fd], [], remaining)
+            if readable:
+                chunk = os.read(stream, _READ_SIZE)
+                if not chunk:
+                    return False
+                self._buffer += chunk
+                if self._before_marker:
+                    if self._past_marker() is False:
+                        return False
+                elif len(self._buffer) > _MAX_FRAME + _READ_SIZE:
+                    # (more than a frame and a trailer: no honest run writes before it has its
+                    # whole request)
+                    return False
+            if writable:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return False
         return True
 
     def alive(self) -> bool:
@@ -636,7 +696,7 @@ class Tracer:
                     words = zygote.last_words()  # why, if the worker itself gave up
                 self._give_back(zygote, healthy)
             if result is not None:
-                return _within_limits(conform(result, message.get("function"), message.get("call")), limits)
+                return _within_limits(conform(result, message.get("function"), message.get("call")), limits, message)
             if self._closed:  # (no worker broke: the tracer was closed under the run)
                 raise TracerError(_CLOSED_DURING_RUN)
             _replacing("a tracer worker broke", words)
@@ -884,23 +944,142 @@ def _shield_this_process(info: dict) -> None:
         log.warning("runs see this machine's processes, and this process could not hide itself from them: %s", exc)
 
 
-def _within_limits(result: dict, limits: Limits) -> dict:
+# The most characters an honest run writes in the texts of its result that no limit of its
+# own governs (see child.py); the server cuts a longer one, ending in "...", as the run cuts
+# its values (see _within_limits).
+_EXPECTED_REPR_CHARS = 1000  # an assertion's expected value (child.py: state.repr(expected, 1000))
+_NAME_CHARS = 1000  # a name: a function's, an exception's type, a local's or a place's (`grid[5][2]`)
+_RAISED_CHARS = _NAME_CHARS + 2 + MESSAGE_LEN  # "Type: message" (safe_repr.exception_text)
+_SENTENCE_CHARS = 10_000  # a sentence (message, exited, trace_stopped), a line of source, a file's name
+_ARG_REPR_CHARS = 100_000  # a recorded call's argument (child._call_text: a replay needs it whole)
+_CALL_CHARS = 200_000  # a call's text, made of its arguments' reprs
+# A value in an event: up to max_repr characters, 8 more where its first and last items
+# show (safe_repr.SafeRepr.ends).
+_ENDS_EXTRA = 8
+
+
+def _cut_text(text: str, most: int) -> str:
+    """`text` (longer than `most`) cut to `most` characters, ending in "..."."""
+    return text[:max(most - 3, 1)] + "..."
+
+
+def _held(text: str | None, most: int) -> str | None:
+    return text if text is None or len(text) <= most else _cut_text(text, most)
+
+
+def _held_texts(texts: dict, most: int) -> dict:
+    """An event's `changes` or `globals`, names and values held to their limits."""
+    if max(map(len, texts.values())) <= most and max(map(len, texts)) <= _NAME_CHARS:
+        return texts  # (the usual case)
+    return {_held(name, _NAME_CHARS): _held(value, most) for name, value in texts.items()}
+
+
+_FUNCTION = operator.itemgetter("function")
+_CHANGES = operator.itemgetter("changes")
+_GLOBALS = operator.methodcaller("get", "globals", {})  # (the default is only read)
+_VALUE = operator.methodcaller("get", "value", "")
+
+
+def _events_within(events: list, value_most: int) -> bool:
+    """Whether every text of `events` is within the least of the limits on them (a value's
+    `value_most`, a name's _NAME_CHARS): when not, each event is looked at (an exception
+    event's value may be longer, and a name). One pass in C over the texts: a trace may
+    hold 20 000 events, and this runs for every trace."""
+    most = min(value_most, _NAME_CHARS)
+    texts = list(map(_CHANGES, events))
+    if max(map(len, events)) > 6:  # (fields past the six required: most events have none)
+        more = [event for event in events if len(event) > 6]
+        texts += map(_GLOBALS, more)
+        if max(map(len, map(_VALUE, more))) > most:
+            return False
+    return max(map(len, chain(map(_FUNCTION, events), chain.from_iterable(texts),
+                              chain.from_iterable(map(dict.values, texts))))) <= most
+
+
+def _within_limits(result: dict, limits: Limits, request: dict) -> dict:
     """`result` held to the limits the run had, whatever it says: a run writes its own
-    result, and a hostile one could hand the server (and the editor) output or events far
-    past them. An honest run's result is unchanged."""
+    result, and a hostile one could hand the server (and the editor) output, events or
+    texts far past them (an assertion's expected repr of 3 MB, which the server then read
+    back with ast.literal_eval, 470 bytes of memory a character: review 25). Every text
+    of it is held to the limit of its kind (the run's own, or the most an honest run
+    writes: see _NAME_CHARS and the rest); `request`: what the run was sent, whose own
+    texts (the call, say) a result may quote whole. An honest run's result is unchanged.
+    `result` has the schema's shape (schema.conform)."""
     truncated = result["truncated"]
     for stream in ("stdout", "stderr"):
         if len(result[stream]) > limits.max_output_bytes:
             result[stream] = result[stream][:limits.max_output_bytes]
             truncated[stream] = True
-    if len(result["events"]) > limits.max_events:
-        del result["events"][limits.max_events:]
+    module_output = result.get("module_output")
+    if module_output is not None:  # (counts of those characters)
+        for stream in ("stdout", "stderr"):
+            module_output[stream] = min(module_output[stream], len(result[stream]))
+    events = result["events"]
+    if len(events) > limits.max_events:
+        del events[limits.max_events:]
         truncated["events"] = True
-    returned = result.get("return")
     shown = max(limits.max_return_repr, 64)  # (as child._return_info)
-    if returned and len(returned["repr"]) > shown + 3:  # (+ "...")
+    returned = result["return"]
+    if returned is not None and len(returned["repr"]) > shown + 3:  # (+ "...")
         returned["repr"] = returned["repr"][:shown] + "..."
         truncated["return"] = True
+    value_most = limits.max_repr + _ENDS_EXTRA
+    raised_most = max(value_most, _RAISED_CHARS)
+    if events and not _events_within(events, value_most):
+        for event in events:
+            if len(event["function"]) > _NAME_CHARS:
+                event["function"] = _cut_text(event["function"], _NAME_CHARS)
+            if event["changes"]:
+                event["changes"] = _held_texts(event["changes"], value_most)
+            if event.get("globals"):
+                event["globals"] = _held_texts(event["globals"], value_most)
+            if "value" in event:
+                event["value"] = _held(event["value"], raised_most if event["kind"] == "exception" else value_most)
+    exception = result["exception"]
+    if exception is not None:
+        exception["type"] = _held(exception["type"], _NAME_CHARS)
+        # (its first MESSAGE_LEN characters, and what the run adds to say why: see
+        # child._exception_result)
+        exception["message"] = _held(exception["message"], _SENTENCE_CHARS)
+        for frame in exception["traceback"]:
+            frame["function"] = _held(frame["function"], _NAME_CHARS)
+            frame["text"] = _held(frame["text"], _SENTENCE_CHARS)
+    assertion = result["assertion"]
+    if assertion is not None:
+        if assertion.get("expected_repr") is not None:
+            assertion["expected_repr"] = _held(assertion["expected_repr"], _EXPECTED_REPR_CHARS)
+        actual = assertion.get("actual_repr")
+        if actual is not None and len(actual) > shown + 3:  # (the return value's repr)
+            assertion["actual_repr"] = actual[:shown] + "..."
+            truncated["return"] = True
+        if "error" in assertion:
+            assertion["error"] = _held(assertion["error"], _RAISED_CHARS)
+    if len(result["message"]) > _SENTENCE_CHARS:
+        # (a run that cannot compile its call or expected value quotes it: "the call 'f(' has
+        # a syntax error: …")
+        quoted = sum(len(repr(request.get(key) or "")) for key in ("call", "expect", "entry"))
+        result["message"] = _held(result["message"], _SENTENCE_CHARS + quoted)
+    result["function"] = _held(result["function"], max(_NAME_CHARS, len(request.get("function") or "")))
+    result["call"] = _held(result["call"], max(_CALL_CHARS, len(request.get("call") or "")))
+    for key in ("exited", "trace_stopped"):
+        if key in result:
+            result[key] = _held(result[key], _SENTENCE_CHARS)
+    calls = result.get("calls")
+    if calls is not None:
+        # (at most max_calls of each function watched)
+        del calls[int(request.get("max_calls") or 0) * (1 + len(request.get("also") or ())):]
+        for recorded in calls:
+            recorded["target"] = _held(recorded["target"], _NAME_CHARS)
+            recorded["caller_file"] = _held(recorded["caller_file"], _SENTENCE_CHARS)
+            for arg in recorded["args"]:
+                arg["name"] = _held(arg["name"], _NAME_CHARS)
+                if len(arg["repr"]) > _ARG_REPR_CHARS:
+                    # (a text cut reads back as no value: the call cannot be replayed)
+                    arg["repr"] = _cut_text(arg["repr"], _ARG_REPR_CHARS)
+                    arg["literal"] = recorded["literal"] = False
+            if len(recorded["call"]) > _CALL_CHARS:
+                recorded["call"] = _cut_text(recorded["call"], _CALL_CHARS)
+                recorded["literal"] = False
     return result
 
 

@@ -773,7 +773,8 @@ def _alive(pid):
 
 def sweep_stale_run_roots(base):
     """Remove run folders left behind by zygotes that no longer exist (killed before their
-    clean-up ran). A folder whose owner is alive, or whose name has no pid, is left alone."""
+    clean-up ran). A folder whose zygote is alive, whose name has no pid, or that another
+    user owns (the name is no proof that it is ours: review 25), is left alone."""
     try:
         names = os.listdir(base)
     except OSError:
@@ -784,7 +785,13 @@ def sweep_stale_run_roots(base):
         pid = name[len(RUN_ROOT_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
-        remove_tree(os.path.join(base, name))
+        path = os.path.join(base, name)
+        try:
+            if os.lstat(path).st_uid != os.geteuid():
+                continue
+        except OSError:
+            continue
+        remove_tree(path)
 
 
 def new_run_root():

@@ -1024,6 +1024,26 @@ def _own_again(fd):
         pass
 
 
+def _own_folder(name, fd):
+    """Give the folder `name`, in the folder open on `fd`, the permissions to enter it,
+    without following a link: a run may have put one in its place since it was listed
+    (review 25: chmod followed it, and gave whatever it named those permissions). Where
+    the system offers no way to, nothing is changed (OSError), and the folder stays."""
+    if os.chmod in os.supports_follow_symlinks:  # (not on Linux: its chmod always follows)
+        os.chmod(name, 0o700, dir_fd=fd, follow_symlinks=False)
+        return
+    o_path = getattr(os, "O_PATH", None)
+    if o_path is None:
+        raise OSError("no way to change a folder's mode without following a link")
+    # A descriptor of the folder itself (a link is refused: O_NOFOLLOW and O_DIRECTORY),
+    # then its mode, changed through that descriptor's name in /proc, which names it alone.
+    folder = os.open(name, o_path | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        os.chmod("/proc/self/fd/%d" % folder, 0o700)
+    finally:
+        os.close(folder)
+
+
 def _empty_out(fd, oserror=OSError):
     """Remove what the folder open on `fd` holds but its folders, reading it once; the
     names of those folders."""
@@ -1082,7 +1102,7 @@ def remove_tree(path):
                     try:
                         child = os.open(name, flags, dir_fd=fd)
                     except PermissionError:
-                        os.chmod(name, 0o700, dir_fd=fd)  # (a folder as it was listed)
+                        _own_folder(name, fd)  # (a folder as it was listed)
                         child = os.open(name, flags, dir_fd=fd)
                 except OSError:
                     continue  # it stays, and so does its parent

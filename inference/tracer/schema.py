@@ -68,6 +68,9 @@ def conform(result: dict, function: str | None = None, call: str | None = None) 
     except Malformed as exc:
         return crashed(f"the run returned a malformed result ({exc}), so it has no trustworthy trace",
                        function, call)
+    except Exception as exc:  # a shape check() did not foresee: malformed all the same
+        return crashed(f"the run returned a malformed result (checking it raised {type(exc).__name__}), so it "
+                       f"has no trustworthy trace", function, call)
     return filled
 
 
@@ -119,7 +122,9 @@ def _event_ok(event) -> bool:
     if type(event) is not dict or not (_EVENT_REQUIRED_KEYS <= event.keys() <= _EVENT_FIELDS):
         return False
     line, depth, iteration, changes = event["line"], event["depth"], event["iteration"], event["changes"]
-    return (event["kind"] in _EVENT_KINDS and type(event["function"]) is str
+    # (type first: `in` a frozenset hashes the value, and a list, which a forged result
+    # may hold anywhere, raises TypeError)
+    return (type(event["kind"]) is str and event["kind"] in _EVENT_KINDS and type(event["function"]) is str
             and (line is None or type(line) is int) and type(depth) is int and depth >= 0
             and (iteration is None or (type(iteration) is int and iteration >= 1))
             and _texts_ok(changes) and (len(event) == 6 or _marks_ok(event)))
@@ -138,7 +143,7 @@ def _texts_ok(changes) -> bool:
 
 def _check_event(event, where: str) -> None:
     _exact(event, where, _EVENT_REQUIRED, _EVENT_FIELDS)
-    if event["kind"] not in _EVENT_KINDS:
+    if type(event["kind"]) is not str or event["kind"] not in _EVENT_KINDS:
         _fail(where, "has an unknown kind")
     _line(event["line"], where + ".line")
     if not _is_int(event["depth"]) or event["depth"] < 0:
@@ -179,9 +184,9 @@ def check(result: dict) -> None:
     """Raise Malformed unless `result` has the shape trace.schema.json describes (the same
     rules, written out: the tracer has no third-party dependencies)."""
     _exact(result, "the result", _FIELDS - _OPTIONAL, _FIELDS)
-    if result["schema"] != SCHEMA_ID:
+    if type(result["schema"]) is not str or result["schema"] != SCHEMA_ID:
         _fail("schema", "is not " + SCHEMA_ID)
-    if result["status"] not in STATUSES:
+    if type(result["status"]) is not str or result["status"] not in STATUSES:
         _fail("status", "is unknown")
     _text(result["message"], "message")
     _text(result["function"], "function", optional=True)

@@ -31,6 +31,7 @@ import hashlib
 import re
 import textwrap
 from dataclasses import dataclass, field
+from typing import Any
 
 from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
@@ -128,6 +129,19 @@ class ModuleInfo:
     # fixture or hook, see pytest_setup), in words; None if nothing does. Its tests' asserts
     # then get no verdict, as where the file itself has an autouse fixture.
     tests_set_up: str | None = None
+    # The functions it imports from the workspace's own modules, by the name it binds
+    # (imported.ImportedFunction; see imported.py), whether or not their asserts are judged.
+    imported: dict[str, Any] = field(default_factory=dict)
+    # The functions an assert's call may name: the file's own, and the imported ones whose
+    # asserts are judged (set by the analysis).
+    callables: dict[str, FunctionInfo] = field(default_factory=dict)
+
+    def function_named(self, name: str) -> FunctionInfo | None:
+        """The file's function or method `name`, else the imported function it binds."""
+        fn = self.functions.get(name)
+        if fn is None and name in self.imported:
+            fn = self.imported[name].function
+        return fn
 
     def function_at(self, line: int) -> FunctionInfo | None:
         for fn in self.functions.values():
@@ -179,9 +193,10 @@ class ModuleInfo:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def analyse(text: str, tests_set_up: str | None = None) -> ModuleInfo:
+def analyse(text: str, tests_set_up: str | None = None, imported: dict[str, Any] | None = None) -> ModuleInfo:
     """Parse a document. Raises SourceError with a sentence the hover can show.
-    `tests_set_up`: why pytest sets up its tests from outside the file (see ModuleInfo)."""
+    `tests_set_up`: why pytest sets up its tests from outside the file; `imported`: the
+    functions it imports from the workspace's modules (see ModuleInfo)."""
     if "\x00" in text:
         raise SourceError("This file contains binary data (NUL bytes), so SemCoder cannot analyse it.")
     try:
@@ -205,7 +220,8 @@ def analyse(text: str, tests_set_up: str | None = None) -> ModuleInfo:
                     name = f"{node.name}.{item.name}"
                     functions[name] = _function_info(item, name, _method_kind(item), lines)
     remember_module(tree)  # (so that is_definition judges its statements in it)
-    info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree, tests_set_up=tests_set_up)
+    info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree, tests_set_up=tests_set_up,
+                      imported=dict(imported or {}))
     info.calls = _file_calls(tree, info)
     return info
 
@@ -319,6 +335,13 @@ def _segment(info: ModuleInfo, node: ast.AST) -> str:
 
 def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     module = _module_of(info)
+    # An imported function's asserts are judged where its module shows it keeps no state
+    # (imported.py), and the file binds its name once, by the import, and defines no function
+    # of that name.
+    info.callables = {**{name: imported.function for name, imported in info.imported.items()
+                         if imported.why_not is None and imported.function is not None
+                         and name not in info.functions and len(module.changers.get(name, ())) == 1},
+                      **info.functions}
     calls = []
     cases: dict[int, list[_Case] | None] = {}
     functions = [] if info.tests_set_up else _functions_run(tree)
@@ -1481,6 +1504,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         test = _with_case(test, case, info)
         if test is None:
             return None
+    callables = info.callables or info.functions
     # `assert f(1)` and `assert not f(1)` expect a true or a false value (TRUTHY, FALSY).
     expected = TRUTHY
     target = test
@@ -1488,8 +1512,8 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         left, right = test.left, test.comparators[0]
         target, expected = left, _text_of(info, right)
         # The call is the side that is a literal call, else the side that calls the file's function.
-        if literal_call(left, info.functions) is None and (literal_call(right, info.functions) or (
-                called(left, info.functions) is None and called(right, info.functions))):
+        if literal_call(left, callables) is None and (literal_call(right, callables) or (
+                called(left, callables) is None and called(right, callables))):
             target, expected = right, _text_of(info, left)
             if any(isinstance(n, (ast.Name, ast.Call)) for n in ast.walk(left)):
                 # Python evaluates `EXPECTED == f(1)` left first, and asks EXPECTED's `__eq__`
@@ -1497,7 +1521,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
                 target = test
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         target, expected = test.operand, FALSY
-    if called(target, info.functions) is None:
+    if called(target, callables) is None:
         # A condition that does more with the call (`len(f(3)) == 3`, `f(3) is None`,
         # `0 < f(3) < 9`): the whole condition is checked with the call's value (CONDITION).
         inner = _condition_call(test, info, module)
@@ -1507,15 +1531,17 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         reads = module_reads(test)
     else:
         reads = module_reads(target)
-    name = literal_call(target, info.functions)
+    name = literal_call(target, callables)
     needs = frozenset(reads)  # (call_needs of its text: what its replay keeps, definitions_only)
-    if name is None and place.function is None and called(target, info.functions) is not None \
+    if name is None and place.function is None and called(target, callables) is not None \
             and _replayable_arguments(target, node, needs, module):
-        name = called(target, info.functions)[0]  # type: ignore[index]
+        name = called(target, callables)[0]  # type: ignore[index]
         literal = False
     else:
         literal = True
     if not name:
+        return None
+    if name not in info.functions and (not literal or _changes_imported_module(info.imported[name], place, module)):
         return None
     if place.function is not None and reads & module.locals(place.function):
         return None  # (`div = lambda a, b: a // b` in the test: not the file's div)
@@ -1531,6 +1557,68 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
                         case.start_col, case.end_col, literal=literal, case=True)
     return CallSite(name, _text_of(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
+
+
+def _changes_imported_module(imported: Any, place: _Place, module: _Module) -> bool:
+    """Whether a statement that runs before an imported function's assert changes what the
+    file binds of that function's module, in place or by attribute (`app.CONFIG["k"] = 2`,
+    `CONFIG.clear()` after `from app import CONFIG`, `setattr(app, "SCALE", 3)`): what the
+    function reads may be that. (Its module's own functions that change it are not judged:
+    imported.py.)"""
+    names = _bound_to(module.tree, imported.module)
+    return any(changed_in_place(statement) & names for statement in place.run[: place.count])
+
+
+def _bound_to(tree: ast.Module, module: str) -> set[str]:
+    """The names the file binds to `module` or to what it imports from it."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == module:
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == module or alias.name.startswith(module + "."):
+                    names.add(alias.asname or alias.name.split(".")[0])
+    return names
+
+
+def top_level_function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    """The module's top-level `def name`, where that is the last top-level statement that
+    binds the name (not a class, nor a name bound again after it)."""
+    binders = [node for node in tree.body if name in _changed_names(node)]
+    last = binders[-1] if binders else None
+    return last if isinstance(last, ast.FunctionDef) and last.name == name else None
+
+
+def pure_function_reason(tree: ast.Module, lines: list[str], node: ast.FunctionDef,
+                         is_workspace_module: Any) -> tuple[FunctionInfo, str | None]:
+    """The FunctionInfo of a module's top-level function (its lines those of the module's
+    file) and why a call of it, replayed after another file's statements, may not see what
+    Python's sees, in words; None where its module shows it keeps no state: it is not
+    decorated, reads no `__name__`, and what it reaches in its module keeps no state, is
+    changed by none of the module's functions, and is not imported from another module of
+    the workspace (`is_workspace_module(dotted name)`)."""
+    info = _function_info(node, node.name, FUNCTION, lines)
+    if node.decorator_list:
+        return info, "it is decorated (a decorator may keep its results or change what it does)"
+    module = _Module(tree)
+    reached = module.reach({node.name})
+    if "__name__" in reached:
+        return info, "it reads `__name__`"
+    stateful = sorted(name for name in reached if name in module.definitions and module.state(name) is not None)
+    if stateful:
+        return info, f"`{stateful[0]}` keeps state from one call to the next"
+    changed = set().union(*(module.state(name) or set() for name in module.stateful_definitions))
+    if changed & reached:
+        return info, f"`{sorted(changed & reached)[0]}` is changed by its module's functions"
+    for name in sorted(reached):
+        for statement in module.changers.get(name, ()):
+            if isinstance(statement, ast.ImportFrom) and (statement.level or is_workspace_module(statement.module or "")) \
+                    or isinstance(statement, ast.Import) and any(
+                        is_workspace_module(alias.name) for alias in statement.names
+                        if (alias.asname or alias.name.split(".")[0]) == name):
+                return info, f"it uses `{name}`, from another module of the workspace"
+    return info, None
 
 
 def _is_literal(node: ast.AST) -> bool:

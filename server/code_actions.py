@@ -155,7 +155,7 @@ async def verify(ls, uri: str, new_text: str, fn_name: str, call: str, expected:
     if not ls.settings.execution.enabled:
         return {"status": "skipped", "message": "Execution is disabled: the candidate was not run."}
     try:
-        info = analyse(new_text, ls.documents.tests_set_up(uri))
+        info = analyse(new_text, ls.documents.tests_set_up(uri), ls.documents.imported_functions(uri, new_text)[0])
     except SemcoderError as exc:
         return {"status": "failed", "message": str(exc)}
     kind = "doctest" if origin == "doctest" else "assert"
@@ -351,8 +351,8 @@ def register(server) -> None:
         actions = []
         for diag in params.context.diagnostics:
             data = plain(diag.data)
-            if diag.source != "semcoder" or not isinstance(data, dict):
-                continue
+            if diag.source != "semcoder" or not isinstance(data, dict) or data.get("importedFrom"):
+                continue  # (an imported function is repaired in its own file, where its code is)
             actions.append(types.CodeAction(
                 title=TITLE, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
                 data={**data, "uri": params.text_document.uri},

@@ -91,7 +91,8 @@ def on_document_changed(ls, uri: str) -> None:
         return
     try:
         info = ls.documents.analysis(uri)
-        hashes = {fn.source_hash for fn in info.functions.values()}
+        hashes = {fn.source_hash for fn in info.functions.values()} | {
+            imported.function.source_hash for imported in info.imported.values() if imported.function is not None}
     except SemcoderError:
         hashes = set()
     kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes]
@@ -195,8 +196,9 @@ async def _run(ls, uri: str, delay: float) -> None:
             _publish(ls, uri, [])
             # (A call whose arguments are no literals is for a real run only: see CallSite.literal.)
             # (A condition around the call, results.CONDITION, is evaluated only in the sandbox.)
-            predictable = [site for site in sites
-                           if site.expected is not None and site.literal and condition_of(site.expected) is None]
+            # (An imported function is predicted in its own file, where its code is.)
+            predictable = [site for site in sites if site.expected is not None and site.literal
+                           and condition_of(site.expected) is None and site.function in info.functions]
             await _predicted(ls, uri, info, predictable[:MAX_PREDICTED_CALLS])
         else:
             _publish(ls, uri, [])
@@ -244,25 +246,29 @@ async def _publish_while_running(ls, uri: str, known) -> None:
 
 async def _check(ls, uri: str, info: ModuleInfo, site: CallSite) -> types.Diagnostic | None:
     """One check's real run, judged: its Error, or None when it passes."""
-    fn = info.functions[site.function]
+    fn = info.function_named(site.function)
     trace = await ls.tracing.actual_trace(Target(uri, info, fn, site))
     problem = expectation_failure(trace, site.expected, doctest=site.origin == "doctest")
     if problem is None:
         return None
-    line = failing_line(trace, site, fn.start, fn.end)
+    imported = info.imported.get(site.function) if site.function not in info.functions else None
+    # (an imported function's lines are its module's: the assert's line is marked)
+    line = site.line if imported is not None else failing_line(trace, site, fn.start, fn.end)
+    data = {"uri": uri, "function": site.function, "call": site.call, "expected": site.expected,
+            "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
+            "callLine": site.line, "functionStart": fn.start}
+    if imported is not None:
+        data["importedFrom"] = imported.path
     return types.Diagnostic(
         range=_site_range(info, site, line), message=problem, source="semcoder",
-        severity=types.DiagnosticSeverity.Error, code="failing-call",
-        data={"uri": uri, "function": fn.name, "call": site.call, "expected": site.expected,
-              "origin": site.origin, "kind": "actual", "sourceHash": fn.source_hash,
-              "callLine": site.line, "functionStart": fn.start},
+        severity=types.DiagnosticSeverity.Error, code="failing-call", data=data,
     )
 
 
 def _check_key(info: ModuleInfo, site: CallSite) -> tuple:
     """A check, as long as neither its function's code nor the check changes (wherever it
     moves: a line added above keeps it slow)."""
-    return (info.functions[site.function].source_hash, site.origin, site.call, site.expected)
+    return (info.function_named(site.function).source_hash, site.origin, site.call, site.expected)
 
 
 def _still_valid(uri: str, info: ModuleInfo, sites: list[CallSite]) -> dict[int, list[types.Diagnostic]]:
@@ -276,7 +282,7 @@ def _still_valid(uri: str, info: ModuleInfo, sites: list[CallSite]) -> dict[int,
         data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
         index = by_check.get((data.get("function"), data.get("call"), data.get("expected"), data.get("origin"),
                               data.get("callLine")))
-        fn = info.functions.get(data.get("function")) if index is not None else None
+        fn = info.function_named(data.get("function")) if index is not None else None
         if (data.get("kind") == "actual" and fn is not None and fn.source_hash == data.get("sourceHash")
                 and fn.start == data.get("functionStart")):
             kept.setdefault(index, []).append(diagnostic)

@@ -8,13 +8,14 @@ be read or decoded becomes a clear SourceError rather than a traceback.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from semcoder_inference.sources import SourceUnreadable, decode_python
 
-from . import pytest_setup
+from . import imported, pytest_setup
 from .calls import ModuleInfo, SourceError, analyse
 
 
@@ -23,6 +24,9 @@ class DocumentStore:
         self.server = server
         self._analysis: dict[str, tuple[tuple, ModuleInfo | SourceError]] = {}
         self._set_up: dict[str, tuple[tuple, str | None]] = {}  # a path -> (conftest state, why)
+        self._import_specs: dict[str, list[tuple[str, str, str]]] = {}  # a text's digest -> its imports
+        self._imports: dict[str, tuple[tuple, dict]] = {}  # a path -> (key, its imported functions)
+        self._modules = imported.ImportReader()
 
     def text(self, uri: str) -> str:
         """The document's current text. Raises SourceError for unknown or unreadable URIs."""
@@ -56,17 +60,42 @@ class DocumentStore:
         text = self.text(uri)
         digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
         set_up = self.tests_set_up(uri)
+        functions, imports = self.imported_functions(uri, text, digest)
         cached = self._analysis.get(uri)
-        if cached is None or cached[0] != (digest, set_up):
+        if cached is None or cached[0] != (digest, set_up, imports):
             try:
-                result: ModuleInfo | SourceError = analyse(text, set_up)
+                result: ModuleInfo | SourceError = analyse(text, set_up, functions)
             except SourceError as exc:
                 result = exc
-            cached = ((digest, set_up), result)
+            cached = ((digest, set_up, imports), result)
             self._analysis[uri] = cached
         if isinstance(cached[1], SourceError):
             raise cached[1]
         return cached[1]
+
+    def imported_functions(self, uri: str, text: str, digest: str | None = None) -> tuple[dict, tuple]:
+        """The functions the document imports from the workspace's own modules (see
+        imported.py), and a key that changes when its imports or those modules' files do."""
+        path = self.path(uri)
+        if not path.startswith("/"):  # (not a file: no folder to import from)
+            return {}, ()
+        digest = digest or hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+        specs = self._import_specs.get(digest)
+        if specs is None:
+            try:
+                specs = imported.imports_of(ast.parse(text))
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                specs = []  # (the analysis says what is wrong)
+            if len(self._import_specs) >= 256:
+                self._import_specs.clear()
+            self._import_specs[digest] = specs
+        roots = self.server.workspace_roots()
+        resolved, state = self._modules.resolve(specs, path, roots)
+        key = (tuple(specs), state)
+        known = self._imports.get(path)
+        if known is None or known[0] != key:
+            known = self._imports[path] = (key, self._modules.functions(resolved, imported.search_folders(path, roots)))
+        return known[1], key
 
     def tests_set_up(self, uri: str) -> str | None:
         """Why pytest may set up the document's tests from outside it (a conftest.py: see
@@ -86,6 +115,7 @@ class DocumentStore:
     def forget(self, uri: str) -> None:
         self._analysis.pop(uri, None)
         self._set_up.pop(self.path(uri), None)
+        self._imports.pop(self.path(uri), None)
 
 
 def decode_source(data: bytes, name: str) -> str:

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
 
 from semcoder_inference.context import bound_locally, scope_bindings
 from semcoder_inference.errors import SemcoderError
@@ -35,6 +36,7 @@ from .calls import (
     function_called_at,
 )
 from .execution import Recording, call_needs, changed_in_place, definitions_only, is_definition
+from .imported import relative
 from .predictions import PredictionRun
 from .results import (
     CALLED,
@@ -308,9 +310,15 @@ class TraceJob:
             "testsSetUp": self.target.info.tests_set_up if self._runs_a_test() else None,
             "testsBefore": self._tests_before() if self._runs_a_test() else 0,
         }
+        imported = self.target.info.imported.get(fn.name) if fn.name not in self.target.info.functions else None
+        if imported is not None:
+            # Its lines are its module's, not this document's: the range is the call's line.
+            line = self.target.call.line
+            result["functionRange"] = {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}
+            near = unquote(urlparse(self.target.uri).path)
+            result["importedFrom"] = relative(imported.path, near) if near.startswith("/") else imported.path
         result["markdown"] = render_markdown(result, self.target.info.lines)
         return result
-
 
     def _runs_a_test(self) -> bool:
         """Whether the run traced is, or stands for, one of the file's tests: the hovered
@@ -319,7 +327,6 @@ class TraceJob:
         holder = self.target.info.function_at(call.line)
         return any(fn is not None and fn.name.rpartition(".")[2].startswith("test")
                    for fn in (self.target.function, holder)) or call.origin == "tests"
-
 
     def _tests_before(self) -> int:
         """How many of the file's tests pytest runs before the one this run stands for (those
@@ -517,7 +524,7 @@ class Tracing:
                     elif watched is not None:
                         fn = info.functions[watched.function]
             if site is not None:
-                fn = info.functions[site.function]
+                fn = info.function_named(site.function)
             elif fn is None:
                 fn = info.function_at(line)
         if fn is None:
@@ -791,9 +798,13 @@ class Tracing:
         # A call whose arguments are not literals (`ident(LIMIT)`, replayed in the module) is
         # no input the model's prompt can state either.
         unstated = target.call.watched or not target.call.literal
-        if not predict or unstated:
-            run = PredictionRun("", target.function.name, target.call.call, status="unavailable",
-                                message=WATCHED_NO_PREDICTION if unstated else "Prediction not requested.")
+        imported = target.info.imported.get(target.function.name) \
+            if target.function.name not in target.info.functions else None
+        if not predict or unstated or imported is not None:
+            message = ("Prediction not requested." if not predict else WATCHED_NO_PREDICTION if unstated
+                       else f"`{target.function.name}` is imported from `{imported.module}`: SemCoder predicts a "
+                            "function in its own file (a `# semcoder: …` comment there gives it a call).")
+            run = PredictionRun("", target.function.name, target.call.call, status="unavailable", message=message)
             run.done.set()
             return run
         key_code = self.prompt_code(target)

@@ -1,0 +1,143 @@
+"""Functions a file imports from the workspace's own modules, for its asserts.
+
+A test file usually imports what it tests (`from app import scale`) and asserts on it
+(`assert scale(3) == 6`). The replay of such an assert runs the file's imports and the
+call, as pytest does; what it cannot see is state: the imported function's module may
+keep some (a cache, a registry, a counter), which earlier tests or statements left behind
+under pytest and the replay would not have. So an imported function's asserts are judged
+only where its own module shows it keeps none: read from disk (what Python imports), the
+function (a plain top-level `def`, undecorated) reaches nothing in its module that keeps
+state or that any of the module's functions change, nor another module of the workspace
+(whose state is not looked into). Which names count, and what the file's earlier
+statements may change of that module, is for calls._assert_site.
+
+Only `from M import name [as alias]` at the file's top level, with M found as Python finds
+it in a run: a `.py` file (or a package's `__init__.py`) in the file's folder, then the
+workspace root.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .calls import FunctionInfo, pure_function_reason, top_level_function
+
+# A module larger than this is not read (its functions' asserts get no verdict).
+_MAX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImportedFunction:
+    """A function the file imports from one of the workspace's modules."""
+
+    name: str  # the name the file binds (`alias` of `from M import f as alias`)
+    module: str  # M, as written
+    path: str  # M's file
+    function: FunctionInfo | None  # its definition (lines of M's file); None if M has no such def
+    why_not: str | None  # why its asserts get no verdict, in words; None when they do
+
+
+def imports_of(tree: ast.Module) -> list[tuple[str, str, str]]:
+    """(module, name, bound name) of each top-level `from M import name [as bound]` (absolute)."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.extend((node.module, alias.name, alias.asname or alias.name)
+                         for alias in node.names if alias.name != "*")
+    return found
+
+
+def module_file(module: str, folders: list[Path]) -> Path | None:
+    """M's file as a run finds it: `a/b.py` or `a/b/__init__.py` in the first of `folders`."""
+    parts = module.split(".")
+    for folder in folders:
+        base = folder.joinpath(*parts)
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def search_folders(path: str, roots: list[Path]) -> list[Path]:
+    """Where a run of the file at `path` imports from (see Tracer: its folder, then the
+    workspace root)."""
+    folders = [Path(path).parent]
+    if roots and roots[0] not in folders:
+        folders.append(roots[0])
+    return folders
+
+
+def state_of(files: list[Path]) -> tuple:
+    """A cache key: each file's path, time and size."""
+    state = []
+    for file in files:
+        try:
+            st = file.stat()
+            state.append((str(file), st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append((str(file), None, None))
+    return tuple(state)
+
+
+class ImportReader:
+    """Reads the modules the workspace's files import from, each once per change on disk."""
+
+    def __init__(self) -> None:
+        self._modules: dict[str, tuple[tuple, ast.Module | None, list[str]]] = {}  # path -> (state, tree, lines)
+
+    def resolve(self, imports: list[tuple[str, str, str]], path: str, roots: list[Path]
+                ) -> tuple[list[tuple[str, str, str, Path]], tuple]:
+        """The imports whose module is a file of the workspace, with that file; and a key
+        that changes when one of those files does."""
+        folders = search_folders(path, roots)
+        resolved = []
+        for module, name, bound in imports:
+            file = module_file(module, folders)
+            if file is not None and str(file) != path:
+                resolved.append((module, name, bound, file))
+        return resolved, state_of(sorted({file for *_, file in resolved}))
+
+    def functions(self, resolved: list[tuple[str, str, str, Path]], folders: list[Path]) -> dict[str, ImportedFunction]:
+        """Each resolved import that names a function of its module, by the name it binds."""
+        found = {}
+        for module, name, bound, file in resolved:
+            tree, lines = self._read(file)
+            if tree is None:
+                continue
+            node = top_level_function(tree, name)
+            if node is None:
+                continue  # (a class, a constant, a name the module imports itself)
+            function, why = pure_function_reason(tree, lines, node, lambda other: _is_workspace_module(other, folders))
+            found[bound] = ImportedFunction(bound, module, str(file), function, why)
+        return found
+
+    def _read(self, file: Path) -> tuple[ast.Module | None, list[str]]:
+        key = state_of([file])
+        known = self._modules.get(str(file))
+        if known is not None and known[0] == key:
+            return known[1], known[2]
+        tree, lines = None, []
+        try:
+            if file.stat().st_size <= _MAX_BYTES:
+                data = file.read_bytes()
+                tree = ast.parse(data, str(file))
+                lines = data.decode("utf-8", "replace").splitlines()
+        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+            tree = None
+        self._modules[str(file)] = (key, tree, lines)
+        return tree, lines
+
+
+def _is_workspace_module(module: str, folders: list[Path]) -> bool:
+    return module_file(module, folders) is not None
+
+
+def relative(path: str, near: str) -> str:
+    """`path` from the folder of the file `near` (for messages)."""
+    try:
+        return os.path.relpath(path, os.path.dirname(near))
+    except ValueError:
+        return path

@@ -1,0 +1,176 @@
+"""A test file imports what it tests (`from app import scale`): its asserts on such a
+function are checks too (they had no verdict at all: a failing one was missed), where the
+function's own module shows it keeps no state that earlier code may have left behind.
+Every fixture's truth is pytest's."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from lsprotocol import types
+
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, pytest_outcomes, running_server, wait_for
+from semcoder_lsp.calls import analyse
+from semcoder_lsp.imported import ImportReader, imports_of, search_folders
+
+APP = '''import functools
+import random
+
+import helpers
+
+FACTOR = 1
+_SEEN = []
+LIMITS = {"top": 10}
+
+
+def scale(x):
+    return x * FACTOR
+
+
+def clamp(x):
+    return min(x, LIMITS["top"])
+
+
+def register(name):
+    _SEEN.append(name)
+    return len(_SEEN)
+
+
+def seen():
+    return len(_SEEN)
+
+
+@functools.lru_cache(maxsize=None)
+def cached_double(x):
+    return 2 * x
+
+
+def roll():
+    return random.randint(1, 6)
+
+
+def shout(text):
+    return helpers.upper(text) + "!"
+'''
+
+HELPERS = '''def upper(text):
+    return text.upper()
+'''
+
+TESTS = '''import app
+from app import cached_double, clamp, register, roll, scale, seen, shout
+from app import LIMITS
+
+
+def test_scale():
+    assert scale(3) == 3
+    assert scale(2) == 5
+
+
+def test_register():
+    register("a")
+    assert register("b") == 2
+    assert seen() == 2
+
+
+def test_factor():
+    app.FACTOR = 2
+    assert scale(3) == 6
+    app.FACTOR = 1
+
+
+def test_limits():
+    LIMITS["top"] = 2
+    assert clamp(5) == 2
+    LIMITS["top"] = 10
+
+
+def test_cached():
+    assert cached_double(2) == 4
+
+
+def test_roll():
+    assert 1 <= roll() <= 6
+
+
+def test_shout():
+    assert shout("hi") == "HI!"
+'''
+
+
+def _write(folder: Path) -> Path:
+    (folder / "app.py").write_text(APP)
+    (folder / "helpers.py").write_text(HELPERS)
+    path = folder / "test_app.py"
+    path.write_text(TESTS)
+    return path
+
+
+def _judged(path: Path, roots: list[Path]) -> list[tuple[str, str | None]]:
+    text = path.read_text()
+    reader = ImportReader()
+    resolved, _ = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
+    imported = reader.functions(resolved, search_folders(str(path), roots))
+    return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
+
+
+def test_which_asserts_on_imported_functions_are_judged(tmp_path):
+    """Judged: a function of no state (`scale`), even one reading a module constant. Not:
+    one that keeps state (`register`, and `seen`, which reads what it changes), one reading
+    what the test changed (`app.FACTOR = 2`, `LIMITS["top"] = 2`), a decorated one
+    (`lru_cache` keeps results), `random`'s, one using another module of the workspace."""
+    path = _write(tmp_path)
+    assert _judged(path, [tmp_path]) == [("scale(3)", "3"), ("scale(2)", "5")]
+    assert pytest_outcomes(tmp_path, path.name) == {
+        "test_scale": "FAILED", "test_register": "PASSED", "test_factor": "PASSED", "test_limits": "PASSED",
+        "test_cached": "PASSED", "test_roll": "PASSED", "test_shout": "PASSED"}
+
+
+def test_where_an_imported_module_is_found(tmp_path):
+    """As a run finds it: the file's folder, then the workspace root; a package's module or
+    `__init__.py`; not a relative import, nor a module that is not a file of the workspace."""
+    root = tmp_path / "project"
+    (root / "pkg" / "sub").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pkg" / "__init__.py").write_text("def first(x):\n    return x\n")
+    (root / "pkg" / "sub" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    test = root / "tests" / "test_calc.py"
+    test.write_text("from pkg.sub.calc import add\nfrom pkg import first\nfrom json import dumps\n"
+                    "from .near import other\n\n\n"
+                    "def test_add():\n    assert add(1, 2) == 4\n    assert first(1) == 1\n    assert dumps(1) == '1'\n")
+    assert _judged(test, [root]) == [("add(1, 2)", "4"), ("first(1)", "1")]
+    assert _judged(test, []) == []  # (no workspace root: the test's folder alone has no pkg)
+
+
+async def test_an_imported_function_s_failing_assert_is_a_diagnostic_until_its_module_is_fixed(tmp_path):
+    path = _write(tmp_path)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: diagnostics_for(client, uri))
+        found = diagnostics_for(client, uri)
+        assert [(d.range.start.line, d.message) for d in found] == [
+            (line_of(TESTS, "scale(2) == 5"), "assert failed: scale(2) returned 2, expected 5")]
+        text = await hover(client, uri, line_of(TESTS, "scale(2) == 5"), 12)
+        assert "⚠ assert failed: scale(2) returned 2, expected 5" in text, text
+        assert "_`scale` is defined in `app.py`: only its result is shown here, not its lines._" in text, text
+        text = await hover(client, uri, line_of(TESTS, "scale(3) == 3"), 12)
+        assert "✓ the assert passes: `scale(3) == 3`" in text, text
+        # No quick fix here: the function's code is in app.py.
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=found[0].range,
+            context=types.CodeActionContext(diagnostics=found)))
+        assert not actions
+
+        # app.py changes on disk (`FACTOR = 2.5`): the check runs again on the new module.
+        (tmp_path / "app.py").write_text(APP.replace("FACTOR = 1", "FACTOR = 2.5"))
+        client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+            types.FileEvent(uri=(tmp_path / "app.py").as_uri(), type=types.FileChangeType.Changed)]))
+        await wait_for(lambda: [d.message for d in diagnostics_for(client, uri)] == [
+            "assert failed: scale(3) returned 7.5, expected 3"])
+
+        # ... and once scale keeps state, its asserts get no verdict.
+        (tmp_path / "app.py").write_text(APP.replace("    return x * FACTOR", "    _SEEN.append(x)\n    return x * FACTOR"))
+        client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+            types.FileEvent(uri=(tmp_path / "app.py").as_uri(), type=types.FileChangeType.Changed)]))
+        await wait_for(lambda: diagnostics_for(client, uri) == [])

@@ -27,6 +27,19 @@ def user_cache_dir() -> Path:
     return Path(base) / "semcoder-lsp"
 
 
+def files_state(files: list[Path]) -> tuple:
+    """What changes when one of `files` changes on disk (a key for what was read from
+    them): each one's path, modification time and size (None where it cannot be read)."""
+    state = []
+    for file in files:
+        try:
+            st = file.stat()
+            state.append((str(file), st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append((str(file), None, None))
+    return tuple(state)
+
+
 def make_key(*parts: Any) -> str:
     text = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 from semcoder_inference.sources import SourceUnreadable, decode_python
 
 from . import imported, pytest_setup
+from .cache import files_state
 from .calls import ModuleInfo, SourceError, analyse
 
 
@@ -106,7 +107,7 @@ class DocumentStore:
             return None
         files = pytest_setup.conftest_files(path, self.server.workspace_roots())
 
-        state = pytest_setup.state_of(files)
+        state = files_state(files)
         known = self._set_up.get(path)
         if known is None or known[0] != state:
             known = self._set_up[path] = (state, pytest_setup.setting_up(files, Path(path).parent))

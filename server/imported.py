@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import files_state
 from .calls import FunctionInfo, pure_function_reason, top_level_function
 
 # A module larger than this is not read (its functions' asserts get no verdict).
@@ -70,18 +71,6 @@ def search_folders(path: str, roots: list[Path]) -> list[Path]:
     return folders
 
 
-def state_of(files: list[Path]) -> tuple:
-    """A cache key: each file's path, time and size."""
-    state = []
-    for file in files:
-        try:
-            st = file.stat()
-            state.append((str(file), st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((str(file), None, None))
-    return tuple(state)
-
-
 class ImportReader:
     """Reads the modules the workspace's files import from, each once per change on disk."""
 
@@ -98,7 +87,7 @@ class ImportReader:
             file = module_file(module, folders)
             if file is not None and str(file) != path:
                 resolved.append((module, name, bound, file))
-        return resolved, state_of(sorted({file for *_, file in resolved}))
+        return resolved, files_state(sorted({file for *_, file in resolved}))
 
     def functions(self, resolved: list[tuple[str, str, str, Path]], folders: list[Path]) -> dict[str, ImportedFunction]:
         """Each resolved import that names a function of its module, by the name it binds."""
@@ -115,7 +104,7 @@ class ImportReader:
         return found
 
     def _read(self, file: Path) -> tuple[ast.Module | None, list[str]]:
-        key = state_of([file])
+        key = files_state([file])
         known = self._modules.get(str(file))
         if known is not None and known[0] == key:
             return known[1], known[2]

@@ -59,18 +59,6 @@ def _is_within(folder: Path, root: Path) -> bool:
         return False
 
 
-def state_of(files: list[Path]) -> tuple:
-    """What changes when one of `files` does (a cache key): each one's path, time and size."""
-    state = []
-    for file in files:
-        try:
-            st = file.stat()
-            state.append((str(file), st.st_mtime_ns, st.st_size))
-        except OSError:
-            state.append((str(file), None, None))
-    return tuple(state)
-
-
 def setting_up(files: list[Path], near: Path) -> str | None:
     """The first of `files` that may set up the tests below it, in words for a hover
     ("`../conftest.py` has the autouse fixture `db`", its path from the folder `near`);

@@ -2183,5 +2183,12 @@ def utf16_col(line_text: str, byte_column: int) -> int:
     return sum(2 if ord(ch) > 0xFFFF else 1 for ch in prefix)
 
 
+def is_test(fn: FunctionInfo) -> bool:
+    """Whether pytest would call `fn` itself, with its fixtures or cases: a `test*` function,
+    or a `test*` method of a `Test*` class or a `*TestCase`."""
+    owner, _, name = fn.name.rpartition(".")
+    return name.startswith("test") and (not owner or owner.startswith("Test") or owner.endswith("TestCase"))
+
+
 def asserts_in(info: ModuleInfo) -> list[CallSite]:
     return [c for c in info.calls if c.origin in ("assert", "doctest") and c.expected is not None]

@@ -14,7 +14,7 @@ from semcoder_inference.errors import SemcoderError
 from semcoder_inference.formats import ANSWER_STOP, backward_prompt
 from semcoder_inference.parsers import AnswerParser, parse_input_answer
 
-from .calls import CallSite
+from .calls import CallSite, is_test
 from .results import expectation_failure
 from .tracing import Target, example_call
 
@@ -47,6 +47,13 @@ def register(server) -> None:
                     title=f"SemCoder: traced {_where_called(info, fn, watched)}",
                     command="semcoder.showTrace",
                     arguments=[{"uri": uri, "function": fn.name, "line": fn.def_line}])))
+            elif not fn.is_method and fn.takes_no_arguments:
+                # `f()` is a call of it as good as any (a test function, a `main`): the hover's.
+                lenses.append(types.CodeLens(range=rng, command=types.Command(
+                    title=f"SemCoder: {fn.name}()", command="semcoder.showTrace",
+                    arguments=[{"uri": uri, "function": fn.name, "call": f"{fn.name}()", "line": fn.def_line}])))
+            elif is_test(fn):
+                continue  # (pytest gives its arguments: no call to supply)
             else:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
                     title="SemCoder: supply a call…", command="semcoder.supplyCall",

@@ -34,6 +34,7 @@ from .calls import (
     called,
     doctest_example_at,
     function_called_at,
+    is_test,
 )
 from .execution import Recording, call_needs, changed_in_place, definitions_only, is_definition
 from .imported import relative
@@ -544,6 +545,10 @@ class Tracing:
                 if not fn.is_method and fn.takes_no_arguments:
                     # `f()` is a call of it as good as any (a test function, a `main`).
                     return Target(uri, info, fn, CallSite(fn.name, f"{fn.name}()", "no-arguments", fn.def_line))
+                if is_test(fn):
+                    raise NothingToTrace(
+                        f"`{fn.name}` is a test, which the test runner calls itself (with its fixtures or parametrize "
+                        "cases): hover a call in it, one of its asserts, or one of its cases to trace it.")
                 recorded = self._recorded(uri, info, fn)
                 stopped = f" {recorded.stopped[0].upper()}{recorded.stopped[1:]}." if recorded and recorded.stopped else ""
                 raise NothingToTrace(

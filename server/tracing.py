@@ -668,9 +668,16 @@ class Tracing:
         # lines are of one version of the file, and must not drop each other's)
         version = self._memo_version(group, _runnable(target.info))
         key = make_key(version, fn.name, target.call.entry or "", from_line, running is not None)
-        return await self._shared_run(key, group, version, lambda: self.server.executor.watch_call(
+        trace = await self._shared_run(key, group, version, lambda: self.server.executor.watch_call(
             exec_settings, source, fn.name, self.server.documents.path(target.uri),
             entry=target.call.entry, target_line=fn.start + 1, from_line=from_line))
+        # The tracer calls what it ran "the entry point"; the user knows it as the file's tests.
+        ran = {"tests": "the file's tests", "asserts": "the file's asserts"}.get(
+            target.call.origin, "the test" if target.call.entry else None)
+        message = trace.get("message") if isinstance(trace, dict) else None
+        if ran and isinstance(message, str) and "the entry point" in message:
+            trace = {**trace, "message": message.replace("the entry point", ran)}
+        return trace
 
     async def _shared_run(self, key: str, group: tuple[str, str], version: str, run) -> dict:
         """The real trace of `key`: the memo's, else the one a run in flight for the same key

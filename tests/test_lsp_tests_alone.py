@@ -20,6 +20,8 @@ def test_add_first():
 
 def test_add_second():
     assert add_to_cart(DEFAULT_CART, "fig") == 3
+    assert len(DEFAULT_CART) == 3
+    assert add_to_cart(DEFAULT_CART, "kiwi") == 4
 
 
 def test_alone():
@@ -39,6 +41,10 @@ async def test_a_test_that_raised_alone_says_how_many_tests_pytest_runs_before_i
         assert ("_This test ran alone, on the file's definitions: under pytest the test above it runs first, "
                 "in the same process, and what they leave (a module global, a cache) may change what it sees._"
                 ) in text, text
+        # a call after the line where the test raised, run alone: said in the user's words
+        row = line_of(CART, '"kiwi"')
+        text = await hover(client, uri, row, 14)
+        assert f"⚠ running the test never called add_to_cart from line {row + 1}" in text, text
         text = await hover(client, uri, line_of(CART, "def test_alone") + 1, 20)
         assert "returned `1`" in text and "ran alone" not in text, text
         # a test that passes alone, and the first test, say nothing of it

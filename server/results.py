@@ -716,7 +716,12 @@ def render_markdown(result: dict, lines: list[str]) -> str:
     if condition is not None:
         out.append(f"expected: {_value(condition_shown(condition, str(result['call'])))} to be true")
     elif result.get("expected") is not None:
-        out.append(f"expected: {_value(result['expected'])}")
+        expected = str(result["expected"])
+        if "\n" in expected.strip("\n") and len(expected) <= MAX_HOVER_VALUE_CHARS:
+            # (a doctest's expected output over several lines: a traceback, printed lines)
+            out.extend(["expected:", _fenced(expected.strip("\n"))])
+        else:
+            out.append(f"expected: {_value(expected)}")
     if actual is not None:
         out.append("")
         out.append("#### Actual run")

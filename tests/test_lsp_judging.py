@@ -247,6 +247,10 @@ async def test_doctests_are_judged_as_doctest_judges_them(tmp_path):
         for needle in ('>>> greet("bob")', ">>> inverse(0)", ">>> many(30)", ">>> report(2)"):
             text = await hover(client, uri, line_of(DOCTESTS, needle), 10)
             assert "✓ the doctest passes" in text and "⚠" not in text, (needle, text)
+        # an expected traceback keeps its lines
+        text = await hover(client, uri, line_of(DOCTESTS, ">>> inverse(0)"), 10)
+        assert "expected:\n```text\nTraceback (most recent call last):\n    ...\nZeroDivisionError: division by zero\n```" \
+            in text, text
         text = await hover(client, uri, line_of(DOCTESTS, ">>> many(30)"), 10)
         assert text.startswith("**SemCoder** · `many(30)` (from a doctest)"), text  # no directive in the call
         # no verdict either way, and the hover says why

@@ -1541,8 +1541,9 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         literal = True
     if not name:
         return None
-    if name not in info.functions and (not literal or _changes_imported_module(info.imported[name], place, module)):
-        return None
+    if name not in info.functions and (not literal or not _literal_text(expected)
+                                       or _changes_imported_module(info.imported[name], place, module)):
+        return None  # (an imported function's call is traced in its module: see Tracing.actual_trace)
     if place.function is not None and reads & module.locals(place.function):
         return None  # (`div = lambda a, b: a // b` in the test: not the file's div)
     reached = module.reach(reads)
@@ -1557,6 +1558,18 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
                         case.start_col, case.end_col, literal=literal, case=True)
     return CallSite(name, _text_of(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
+
+
+def _literal_text(expected: str | None) -> bool:
+    """Whether an assert's expected value means the same in any module: a literal, or the
+    truth of the value (TRUTHY, FALSY)."""
+    if expected in (TRUTHY, FALSY):
+        return True
+    try:
+        ast.literal_eval((expected or "").strip())
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
 
 
 def _changes_imported_module(imported: Any, place: _Place, module: _Module) -> bool:

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import files_state
-from .calls import FunctionInfo, pure_function_reason, top_level_function
+from semcoder_inference.sources import SourceUnreadable, decode_python
+
+from .calls import FunctionInfo, pure_function_reason, split_lines, top_level_function
 
 # A module larger than this is not read (its functions' asserts get no verdict).
 _MAX_BYTES = 1 << 20
@@ -39,6 +41,13 @@ class ImportedFunction:
     path: str  # M's file
     function: FunctionInfo | None  # its definition (lines of M's file); None if M has no such def
     why_not: str | None  # why its asserts get no verdict, in words; None when they do
+    real_name: str = ""  # its name in M (`f`)
+    source: str = ""  # M's text, as read (its asserts' calls are traced in it: see Tracing.actual_trace)
+    lines: tuple[str, ...] = ()  # M's lines (the hover's table shows them)
+
+    def call_in_module(self, call: str) -> str:
+        """An assert's call as M would write it: `alias(1, 2)` -> `f(1, 2)`."""
+        return self.real_name + call[len(self.name):] if call.startswith(self.name) else call
 
 
 def imports_of(tree: ast.Module) -> list[tuple[str, str, str]]:
@@ -75,7 +84,7 @@ class ImportReader:
     """Reads the modules the workspace's files import from, each once per change on disk."""
 
     def __init__(self) -> None:
-        self._modules: dict[str, tuple[tuple, ast.Module | None, list[str]]] = {}  # path -> (state, tree, lines)
+        self._modules: dict[str, tuple[tuple, ast.Module | None, str, list[str]]] = {}  # path -> (state, tree, text, lines)
 
     def resolve(self, imports: list[tuple[str, str, str]], path: str, roots: list[Path]
                 ) -> tuple[list[tuple[str, str, str, Path]], tuple]:
@@ -93,31 +102,31 @@ class ImportReader:
         """Each resolved import that names a function of its module, by the name it binds."""
         found = {}
         for module, name, bound, file in resolved:
-            tree, lines = self._read(file)
+            tree, text, lines = self._read(file)
             if tree is None:
                 continue
             node = top_level_function(tree, name)
             if node is None:
                 continue  # (a class, a constant, a name the module imports itself)
             function, why = pure_function_reason(tree, lines, node, lambda other: _is_workspace_module(other, folders))
-            found[bound] = ImportedFunction(bound, module, str(file), function, why)
+            found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines))
         return found
 
-    def _read(self, file: Path) -> tuple[ast.Module | None, list[str]]:
+    def _read(self, file: Path) -> tuple[ast.Module | None, str, list[str]]:
         key = files_state([file])
         known = self._modules.get(str(file))
         if known is not None and known[0] == key:
-            return known[1], known[2]
-        tree, lines = None, []
+            return known[1], known[2], known[3]
+        tree, text, lines = None, "", []
         try:
             if file.stat().st_size <= _MAX_BYTES:
-                data = file.read_bytes()
-                tree = ast.parse(data, str(file))
-                lines = data.decode("utf-8", "replace").splitlines()
-        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+                text = decode_python(file.read_bytes(), file.name)
+                tree = ast.parse(text, str(file))
+                lines = split_lines(text)
+        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError, SourceUnreadable):
             tree = None
-        self._modules[str(file)] = (key, tree, lines)
-        return tree, lines
+        self._modules[str(file)] = (key, tree, text, lines)
+        return tree, text, lines
 
 
 def _is_workspace_module(module: str, folders: list[Path]) -> bool:

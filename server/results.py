@@ -762,8 +762,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         if actual.get("stdout"):
             out.extend(_stdout(actual))
         if result.get("importedFrom"):
-            out.append(f"_`{result['function']}` is defined in {_code(result['importedFrom'])}: only its result is "
-                       "shown here, not its lines._")
+            out.append(f"_`{result['function']}` is defined in {_code(result['importedFrom'])}: the lines below are "
+                       "that file's._")
         before = result.get("testsBefore") or 0
         if before:
             tests = "the test above it runs" if before == 1 else f"the {before} tests above it run"

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from semcoder_inference.context import bound_locally, scope_bindings
@@ -311,14 +312,17 @@ class TraceJob:
             "testsSetUp": self.target.info.tests_set_up if self._runs_a_test() else None,
             "testsBefore": self._tests_before() if self._runs_a_test() else 0,
         }
-        imported = self.target.info.imported.get(fn.name) if fn.name not in self.target.info.functions else None
+        lines = self.target.info.lines
+        imported = imported_target(self.target)
         if imported is not None:
-            # Its lines are its module's, not this document's: the range is the call's line.
+            # Its lines are its module's, not this document's: the range is the call's line,
+            # and the table's code is the module's.
             line = self.target.call.line
             result["functionRange"] = {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}
             near = unquote(urlparse(self.target.uri).path)
             result["importedFrom"] = relative(imported.path, near) if near.startswith("/") else imported.path
-        result["markdown"] = render_markdown(result, self.target.info.lines)
+            lines = list(imported.lines)
+        result["markdown"] = render_markdown(result, lines)
         return result
 
     def _runs_a_test(self) -> bool:
@@ -343,6 +347,14 @@ class TraceJob:
             return 0
         return sum(1 for fn in self.target.info.functions.values()
                    if fn.name.rpartition(".")[2].startswith("test") and fn.start < test.start)
+
+
+def imported_target(target: Target) -> Any:
+    """The imported function (imported.ImportedFunction) a target's call is of, if it is
+    one: a name the file imports (the name its asserts call it by), with no definition of
+    its own."""
+    name = target.call.function
+    return target.info.imported.get(name) if name not in target.info.functions else None
 
 
 class Tracing:
@@ -793,25 +805,38 @@ class Tracing:
         if target.call.watched:
             return await self.watched_trace(target)
         exec_settings = self.server.settings.execution
-        defs = definitions_only(target.info.text, _tree(target.info), call_needs(target.call.call))
         # An assert's call is compared with its expected value in the sandbox, with `==`,
         # so that the trace says whether the assert passes as Python would decide it.
         expectation = sandbox_expectation(target.info, target.call)
+        imported = imported_target(target)
+        if imported is not None:
+            # A function the file imports (its expected value a literal: calls._assert_site)
+            # is traced in its own module, as the import runs it: its lines are that file's.
+            call = imported.call_in_module(target.call.call)
+            defs = definitions_only(imported.source, ast.parse(imported.source), call_needs(call))
+            path = imported.path
+        else:
+            call = target.call.call
+            defs = definitions_only(target.info.text, _tree(target.info), call_needs(call))
+            path = self.server.documents.path(target.uri)
         group = (target.uri, "actual")
         # (the document's text, not `defs`: each call runs only the set-up it needs, so
         # calls of one version of a file run different code, and must not drop each
         # other's traces as if the file had changed)
         version = self._memo_version(group, target.info.text)
-        key = make_key(version, target.call.call, sorted(expectation.items()))
-        return await self._shared_run(key, group, version, lambda: self.server.executor.trace_call(
-            exec_settings, defs, target.call.call, self.server.documents.path(target.uri), **expectation))
+        key = make_key(version, target.call.call, sorted(expectation.items()),
+                       (imported.path, imported.source) if imported is not None else None)
+        trace = await self._shared_run(key, group, version, lambda: self.server.executor.trace_call(
+            exec_settings, defs, call, path, **expectation))
+        if imported is not None and isinstance(trace, dict) and trace.get("call") == call:
+            trace = {**trace, "call": target.call.call}  # (the call as the assert writes it)
+        return trace
 
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
         # A call whose arguments are not literals (`ident(LIMIT)`, replayed in the module) is
         # no input the model's prompt can state either.
         unstated = target.call.watched or not target.call.literal
-        imported = target.info.imported.get(target.function.name) \
-            if target.function.name not in target.info.functions else None
+        imported = imported_target(target)
         if not predict or unstated or imported is not None:
             message = ("Prediction not requested." if not predict else WATCHED_NO_PREDICTION if unstated
                        else f"`{target.function.name}` is imported from `{imported.module}`: SemCoder predicts a "

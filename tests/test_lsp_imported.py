@@ -61,11 +61,19 @@ HELPERS = '''def upper(text):
 TESTS = '''import app
 from app import cached_double, clamp, register, roll, scale, seen, shout
 from app import LIMITS
+from app import scale as times
+
+WANT = 4
 
 
 def test_scale():
     assert scale(3) == 3
     assert scale(2) == 5
+
+
+def test_alias():
+    assert times(4) == 5
+    assert times(4) == WANT
 
 
 def test_register():
@@ -121,10 +129,11 @@ def test_which_asserts_on_imported_functions_are_judged(tmp_path):
     what the test changed (`app.FACTOR = 2`, `LIMITS["top"] = 2`), a decorated one
     (`lru_cache` keeps results), `random`'s, one using another module of the workspace."""
     path = _write(tmp_path)
-    assert _judged(path, [tmp_path]) == [("scale(3)", "3"), ("scale(2)", "5")]
+    # (an expected value that is a name of the test file: the call is traced in app.py, where it is not)
+    assert _judged(path, [tmp_path]) == [("scale(3)", "3"), ("scale(2)", "5"), ("times(4)", "5")]
     assert pytest_outcomes(tmp_path, path.name) == {
         "test_scale": "FAILED", "test_register": "PASSED", "test_factor": "PASSED", "test_limits": "PASSED",
-        "test_cached": "PASSED", "test_roll": "PASSED", "test_shout": "PASSED"}
+        "test_cached": "PASSED", "test_roll": "PASSED", "test_shout": "PASSED", "test_alias": "FAILED"}
 
 
 def test_where_an_imported_module_is_found(tmp_path):
@@ -150,16 +159,19 @@ async def test_an_imported_function_s_failing_assert_is_a_diagnostic_until_its_m
         await wait_for(lambda: diagnostics_for(client, uri))
         found = diagnostics_for(client, uri)
         assert [(d.range.start.line, d.message) for d in found] == [
-            (line_of(TESTS, "scale(2) == 5"), "assert failed: scale(2) returned 2, expected 5")]
+            (line_of(TESTS, "scale(2) == 5"), "assert failed: scale(2) returned 2, expected 5"),
+            (line_of(TESTS, "times(4) == 5"), "assert failed: times(4) returned 4, expected 5")]
         text = await hover(client, uri, line_of(TESTS, "scale(2) == 5"), 12)
         assert "⚠ assert failed: scale(2) returned 2, expected 5" in text, text
-        assert "_`scale` is defined in `app.py`: only its result is shown here, not its lines._" in text, text
+        # traced in its module, as the import runs it: the table is app.py's lines
+        assert "_`scale` is defined in `app.py`: the lines below are that file's._" in text, text
+        assert f"| {line_of(APP, 'def scale') + 1} `def scale(x):` | `x = 2` |" in text, text
         text = await hover(client, uri, line_of(TESTS, "scale(3) == 3"), 12)
         assert "✓ the assert passes: `scale(3) == 3`" in text, text
         # No quick fix here: the function's code is in app.py.
         actions = await client.text_document_code_action_async(types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), range=found[0].range,
-            context=types.CodeActionContext(diagnostics=found)))
+            context=types.CodeActionContext(diagnostics=found[:1])))
         assert not actions
 
         # app.py changes on disk (`FACTOR = 2.5`): the check runs again on the new module.
@@ -167,7 +179,8 @@ async def test_an_imported_function_s_failing_assert_is_a_diagnostic_until_its_m
         client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
             types.FileEvent(uri=(tmp_path / "app.py").as_uri(), type=types.FileChangeType.Changed)]))
         await wait_for(lambda: [d.message for d in diagnostics_for(client, uri)] == [
-            "assert failed: scale(3) returned 7.5, expected 3"])
+            "assert failed: scale(3) returned 7.5, expected 3", "assert failed: scale(2) returned 5.0, expected 5",
+            "assert failed: times(4) returned 10.0, expected 5"][::2])
 
         # ... and once scale keeps state, its asserts get no verdict.
         (tmp_path / "app.py").write_text(APP.replace("    return x * FACTOR", "    _SEEN.append(x)\n    return x * FACTOR"))

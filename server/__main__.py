@@ -5,9 +5,18 @@ Nothing but protocol goes to stdout: logs go to stderr or --log-file.
 
 from __future__ import annotations
 
-import argparse
-import logging
+import os
 import sys
+
+# `python -m semcoder_lsp` puts the working folder first on sys.path, and an editor starts
+# the server in the user's workspace: a `json.py` or `re.py` there would be imported in
+# place of the standard library's, by the server itself. The package is installed: the
+# working folder is not needed to find it.
+if __name__ == "__main__" and sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
 
 from . import __version__
 

@@ -463,6 +463,12 @@ _PART_OF_OBJECT = frozenset(("get", "setdefault", "pop", "popitem", "popleft", "
 # x)`, `setattr(Config, "debug", True)`.
 _ARGUMENT_MUTATORS = frozenset(("shuffle", "heappush", "heappop", "heapify", "heapreplace", "heappushpop",
                                 "insort", "insort_left", "insort_right", "setattr", "delattr"))
+# State a module keeps for the whole process, that a call of its function sets
+# (`random.seed(7)`, `decimal.setcontext(ctx)`) or that is changed through what its function
+# returns (`decimal.getcontext().prec = 3`): such a change counts as one of every name the
+# file binds of the module (`Decimal`, `randint`, `decimal`: _Module.module_names).
+_PROCESS_STATE_SETTERS = {"random": frozenset(("seed", "setstate")), "decimal": frozenset(("setcontext",))}
+_PROCESS_STATE_GETTERS = {"decimal": frozenset(("getcontext",))}
 
 
 def _walk(body: list[ast.stmt], nested: bool = True):
@@ -474,6 +480,11 @@ def _walk(body: list[ast.stmt], nested: bool = True):
         yield node
         if nested or not isinstance(node, (*_SCOPES, ast.ClassDef)):
             pending.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _names_this_module(call: ast.Call) -> bool:
+    """Whether a call's first argument is `__name__` (`importlib.import_module(__name__)`)."""
+    return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == "__name__"
 
 
 def _target_names(target: ast.AST) -> list[str]:
@@ -589,6 +600,8 @@ class _Scope:
         builtin, of something imported or of the file's class) or a constant."""
         if node is None or depth > 40:
             return set()
+        if self.module.refers_to(node, "sys", ("modules",)):
+            return set(self.module.all_names)  # (`sys.modules[__name__]`: the module itself)
         if isinstance(node, ast.Name):
             return self._name(node.id, depth)
         if isinstance(node, ast.Attribute):
@@ -627,6 +640,14 @@ class _Scope:
 
     def _call(self, node: ast.Call, depth: int) -> set[str]:
         func = node.func
+        if isinstance(func, ast.Name) and not self.local(func.id) and func.id not in self.module.definitions and (
+                func.id == "globals" or func.id == "__import__" and _names_this_module(node)):
+            return set(self.module.all_names)  # (`globals()["FACTOR"] = f`: any of the module's names)
+        if _last_name(func) == "import_module" and _names_this_module(node):
+            return set(self.module.all_names)
+        for name, getters in _PROCESS_STATE_GETTERS.items():
+            if self.module.refers_to(func, name, getters):
+                return set(self.module.module_names(name))  # (`decimal.getcontext()`: the process's context)
         if isinstance(func, ast.Name) and not self.local(func.id) and func.id not in self.module.definitions:
             if func.id == "type" and len(node.args) == 1 and not node.keywords:
                 return self._class_of(node.args[0], depth)
@@ -651,7 +672,11 @@ class _Scope:
         or to a function or method of the file that changes that argument (`append_one(ITEMS)`,
         an immutable constant aside); a name it augments (`xs += [1]`)."""
         found: set[str] = set()
+        called: set[int] = set()
         for node in _walk(body):
+            if isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(node.ctx, ast.Load) \
+                    and id(node) not in called:
+                found |= self.objects(node.value)  # (a mutator passed, not called: `map(ITEMS.append, xs)`)
             targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                        if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
             for target in targets:
@@ -662,8 +687,12 @@ class _Scope:
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
+            called.add(id(func))
             if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
                 found |= self.objects(func.value)
+            for module, setters in _PROCESS_STATE_SETTERS.items():
+                if self.module.refers_to(func, module, setters):
+                    found |= self.module.module_names(module)
             name = _last_name(func)
             if name in _ARGUMENT_MUTATORS and node.args and not (isinstance(func, ast.Name) and self.local(name)):
                 found |= self.objects(node.args[0])
@@ -837,7 +866,8 @@ def _sets_up(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
 
 
 def is_autouse(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any("fixture" in _dotted(d) and any(k.arg == "autouse" for k in getattr(d, "keywords", ()))
+    # (`**options` may hold autouse=True)
+    return any("fixture" in _dotted(d) and any(k.arg in ("autouse", None) for k in getattr(d, "keywords", ()))
                for d in fn.decorator_list)
 
 
@@ -927,6 +957,20 @@ class _Module:
                                if all(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in nodes)}
         self.method_names = {item.name for cls in self.classes.values() for item in cls.body
                              if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        # A module name bound to a lambda (`set_debug = lambda: CONFIG.update(debug=True)`) is a
+        # function too: each such lambda as a def returning its body, kept apart from the
+        # definitions (the name is a variable's as well).
+        self.lambdas: dict[str, list[ast.FunctionDef]] = {}
+        for node in tree.body:
+            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+            if isinstance(value, ast.Lambda):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        fn = ast.FunctionDef(name=target.id, args=value.args, body=[ast.Return(value.body)],
+                                             decorator_list=[], returns=None, type_comment=None)
+                        self.lambdas.setdefault(target.id, []).append(ast.copy_location(fn, value))
+        self._imports: dict[str, tuple[set[str], dict[str, set[str]]]] = {}
+        self._module_names: dict[str, frozenset[str]] = {}
         self.top_level = {id(node) for node in tree.body}
         self._reads: dict[str, set[str]] = {}  # a def's or class's name -> what its code reads
         self._state: dict[str, set[str] | None] = {}
@@ -979,23 +1023,90 @@ class _Module:
     def _read_by_definitions(self, name: str) -> set[str]:
         found = self._reads.get(name)
         if found is None:
-            found = self._reads[name] = set().union(*(module_reads(n) for n in self.definitions.get(name, ())))
+            found = self._reads[name] = set().union(*(module_reads(n) for n in self.functions_named(name)))
         return found
 
+    def functions_named(self, name: str) -> list[ast.AST]:
+        """The file's definitions of `name` (def, class) and the lambdas a top-level
+        statement binds it to."""
+        return [*self.definitions.get(name, ()), *self.lambdas.get(name, ())]
+
     def state(self, name: str) -> set[str] | None:
-        """Where the file's function or class `name` keeps state, its name and what it
-        changes (_state_changed); else None."""
+        """Where the file's function or class `name` (or a lambda of the module's: lambdas)
+        keeps state, its name and what it changes (_state_changed); else None."""
         if name not in self._state:
-            changed = [self._state_changed(node) for node in self.definitions.get(name, ())]
+            nodes = self.functions_named(name)
+            changed = [self._state_changed(node) for node in nodes]
             found = [c for c in changed if c is not None]
-            used = set().union(*(self._objects_used(node) for node in self.definitions.get(name, ())))
+            used = set().union(*(self._objects_used(node) for node in nodes))
             self._state[name] = set().union(*found) | used | {name} if found or used else None
         return self._state[name]
 
     @functools.cached_property
     def stateful_definitions(self) -> list[str]:
-        """The names of the file's functions and classes that keep state (state)."""
-        return [name for name in self.definitions if self.state(name) is not None]
+        """The names of the file's functions, classes and lambdas that keep state (state)."""
+        return [name for name in {**self.definitions, **self.lambdas} if self.state(name) is not None]
+
+    @functools.cached_property
+    def all_names(self) -> frozenset[str]:
+        """Every name the module may hold: what changes `globals()` or `sys.modules[__name__]`
+        may change (errs on the side of all of them)."""
+        return frozenset({n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)}
+                         | self.definitions.keys() | self.changers.keys() | self.lambdas.keys())
+
+    def _imported(self, module: str) -> tuple[set[str], dict[str, set[str]]]:
+        """The names the file binds (anywhere) to the module (`import decimal as d`), and to
+        each of its attributes (`from decimal import getcontext`)."""
+        found = self._imports.get(module)
+        if found is None:
+            aliases: set[str] = set()
+            attributes: dict[str, set[str]] = {}
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.Import):
+                    aliases.update(alias.asname or alias.name.split(".")[0] for alias in node.names
+                                   if alias.name == module or alias.name.startswith(module + ".") and not alias.asname)
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module == module:
+                    for alias in node.names:
+                        if alias.name == "*":  # (the modules named here are the standard library's)
+                            import importlib
+                            try:
+                                public = getattr(importlib.import_module(module), "__all__", ())
+                            except ImportError:
+                                public = ()
+                            for name in public:
+                                attributes.setdefault(name, set()).add(name)
+                        else:
+                            attributes.setdefault(alias.name, set()).add(alias.asname or alias.name)
+            found = self._imports[module] = (aliases, attributes)
+        return found
+
+    def refers_to(self, node: ast.AST, module: str, attributes: tuple[str, ...] | frozenset[str]) -> bool:
+        """Whether `node` is one of the module's attributes, `module.attr` or what the file
+        imports of it (`sys.modules`, `from sys import modules`; `decimal.getcontext`)."""
+        if isinstance(node, ast.Attribute):
+            return node.attr in attributes and isinstance(node.value, ast.Name) \
+                and node.value.id in self._imported(module)[0]
+        if isinstance(node, ast.Name):
+            imported = self._imported(module)[1]
+            return any(node.id in imported.get(attribute, ()) for attribute in attributes)
+        return False
+
+    def module_names(self, module: str) -> frozenset[str]:
+        """The names the file binds of a module of the process's state (_PROCESS_STATE_SETTERS),
+        and the file's definitions that import it themselves: what a change of that state
+        changes."""
+        found = self._module_names.get(module)
+        if found is None:
+            aliases, attributes = self._imported(module)
+            found = set(aliases).union(*attributes.values())
+            for node in self.tree.body:
+                if isinstance(node, _DEFINITIONS) and any(
+                        isinstance(sub, ast.Import) and any(a.name.split(".")[0] == module for a in sub.names)
+                        or isinstance(sub, ast.ImportFrom) and not sub.level and (sub.module or "").split(".")[0] == module
+                        for sub in ast.walk(node)):
+                    found.add(node.name)
+            found = self._module_names[module] = frozenset(found)
+        return found
 
     def _state_changed(self, node: ast.AST) -> set[str] | None:
         """The module names a function (a class: its methods) changes from one call to the
@@ -1062,7 +1173,7 @@ class _Module:
         if isinstance(func, ast.Name):
             if local(func.id):
                 return []
-            for node in self.definitions.get(func.id, ()):
+            for node in self.functions_named(func.id):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     found.append((node, None, 0))
                 elif isinstance(node, ast.ClassDef) and (init := self.method(node, "__init__")) is not None:
@@ -1445,7 +1556,8 @@ def _may_see_earlier_state(reached: set[str], place: _Place, module: _Module, ne
     # (A function's own state matters only to a call that reaches it; other functions'
     # state, to one that reaches a module variable or a class.)
     variables = reached & (module.changers.keys() - module.function_names)
-    candidates = module.stateful_definitions if variables else reached & module.definitions.keys()
+    candidates = module.stateful_definitions if variables else reached & (module.definitions.keys()
+                                                                           | module.lambdas.keys())
     stateful = frozenset(name for name in candidates if (changed := module.state(name)) and changed & reached)
     if stateful and module.first_reaching(place.run, stateful) < place.count:
         return True
@@ -1542,7 +1654,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
     if not name:
         return None
     if name not in info.functions and (not literal or not _literal_text(expected)
-                                       or _changes_imported_module(info.imported[name], place, module)):
+                                       or _changes_imported_module(info.imported[name], place, module, info)):
         return None  # (an imported function's call is traced in its module: see Tracing.actual_trace)
     if place.function is not None and reads & module.locals(place.function):
         return None  # (`div = lambda a, b: a // b` in the test: not the file's div)
@@ -1572,14 +1684,35 @@ def _literal_text(expected: str | None) -> bool:
         return False
 
 
-def _changes_imported_module(imported: Any, place: _Place, module: _Module) -> bool:
-    """Whether a statement that runs before an imported function's assert changes what the
-    file binds of that function's module, in place or by attribute (`app.CONFIG["k"] = 2`,
-    `CONFIG.clear()` after `from app import CONFIG`, `setattr(app, "SCALE", 3)`): what the
-    function reads may be that. (Its module's own functions that change it are not judged:
-    imported.py.)"""
+def _changes_imported_module(imported: Any, place: _Place, module: _Module, info: ModuleInfo) -> bool:
+    """Whether a statement that runs before an imported function's assert (the module's
+    statements, the test's, earlier tests') may change the state of that function's module
+    M: it changes what the file binds of M in place or by attribute (`app.CONFIG["k"] = 2`,
+    `setattr(app, "SCALE", 3)`), reads anything the file binds of M but M's functions of no
+    state, itself or through the file's own functions (`s = SETTINGS`, `add_item(ITEMS, 1)`,
+    `registry.register("x")`, a helper setting `Settings.factor`), or reaches sys.modules,
+    `reload` or `globals()`. (M's own functions that change it are not judged, and another
+    module of the workspace that imports M makes none of M's judged: imported.py.)"""
     names = _bound_to(module.tree, imported.module)
-    return any(changed_in_place(statement) & names for statement in place.run[: place.count])
+    # What the file binds of M that may hold state: all but M's functions of no state.
+    pure = {name for name, other in info.imported.items() if other.module == imported.module and other.why_not is None}
+    holders = names - pure
+    for statement in place.run[: place.count]:
+        if changed_in_place(statement) & names:
+            return True
+        reads = module_reads(statement)
+        # (through the file's own functions too; and any reach into sys.modules, reload, globals())
+        if module.reach(reads) & holders or _reaches_modules(statement):
+            return True
+    return False
+
+
+def _reaches_modules(statement: ast.stmt) -> bool:
+    """Whether a statement may reach a module's state by another way than its names:
+    `sys.modules[...]`, `importlib.reload(...)`, `globals()`."""
+    return any(isinstance(n, ast.Attribute) and n.attr in ("modules", "reload")
+               or isinstance(n, ast.Name) and n.id in ("reload", "globals", "importlib")
+               for n in ast.walk(statement))
 
 
 def _bound_to(tree: ast.Module, module: str) -> set[str]:
@@ -1631,7 +1764,34 @@ def pure_function_reason(tree: ast.Module, lines: list[str], node: ast.FunctionD
                         is_workspace_module(alias.name) for alias in statement.names
                         if (alias.asname or alias.name.split(".")[0]) == name):
                 return info, f"it uses `{name}`, from another module of the workspace"
+            if not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom)) and not _made_plainly(statement):
+                # (`_inc = _make_counter()`, `registry = Registry()`, `N = int(os.environ[...])`)
+                return info, f"it reads `{name}`, made as its module loads (it may keep state, or differ in a run)"
+    bodies = [node for name in reached for node in module.definitions.get(name, ())]
+    if any(isinstance(n, ast.Attribute) and n.attr in _ENVIRONMENT or isinstance(n, ast.Name) and n.id in _ENVIRONMENT
+           for body in bodies for n in ast.walk(body)):
+        return info, "it reads the environment or the working folder, which a sandboxed run does not share"
     return info, None
+
+
+# What a function may read that a sandboxed run does not share with the user's process.
+_ENVIRONMENT = frozenset(("environ", "getenv", "environb", "getenvb", "getcwd", "getcwdb", "globals", "modules"))
+# Calls a module may bind a name to as it loads that make a value, not an object with state.
+_PLAIN_MAKERS = frozenset(("compile", "frozenset", "tuple", "namedtuple", "maketrans", "TypeVar", "NewType",
+                           "Decimal", "Fraction", "escape"))
+
+
+def _made_plainly(statement: ast.stmt) -> bool:
+    """Whether a module-level statement binds a plain value: a literal (a container of
+    literals, changed by none of the module's functions: see pure_function_reason), or a
+    value one of _PLAIN_MAKERS makes of literals (`re.compile(r"\\d+")`)."""
+    value = getattr(statement, "value", None)
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or value is None:
+        return False
+    if _is_literal(value):
+        return True
+    return (isinstance(value, ast.Call) and _last_name(value.func) in _PLAIN_MAKERS
+            and all(_is_literal(arg) for arg in [*value.args, *(k.value for k in value.keywords)]))
 
 
 def _is_literal(node: ast.AST) -> bool:

@@ -25,7 +25,8 @@ class DocumentStore:
         self.server = server
         self._analysis: dict[str, tuple[tuple, ModuleInfo | SourceError]] = {}
         self._set_up: dict[str, tuple[tuple, str | None]] = {}  # a path -> (conftest state, why)
-        self._import_specs: dict[str, list[tuple[str, str, str]]] = {}  # a text's digest -> its imports
+        # a text's digest -> its `from M import f` imports, and every module it imports
+        self._import_specs: dict[str, tuple[list[tuple[str, str, str]], frozenset[str]]] = {}
         self._imports: dict[str, tuple[tuple, dict]] = {}  # a path -> (key, its imported functions)
         self._modules = imported.ImportReader()
 
@@ -84,18 +85,23 @@ class DocumentStore:
         specs = self._import_specs.get(digest)
         if specs is None:
             try:
-                specs = imported.imports_of(ast.parse(text))
+                tree = ast.parse(text)
+                specs = (imported.imports_of(tree), frozenset(imported.modules_imported(tree)))
             except (SyntaxError, ValueError, MemoryError, RecursionError):
-                specs = []  # (the analysis says what is wrong)
+                specs = ([], frozenset())  # (the analysis says what is wrong)
             if len(self._import_specs) >= 256:
                 self._import_specs.clear()
             self._import_specs[digest] = specs
         roots = self.server.workspace_roots()
-        resolved, state = self._modules.resolve(specs, path, roots)
-        key = (tuple(specs), state)
+        froms, modules = specs
+        resolved, state = self._modules.resolve(froms, path, roots)
+        folders = imported.search_folders(path, roots)
+        # (the other modules of the workspace it imports count too: see ImportReader.functions)
+        others = files_state(sorted({f for f in (imported.module_file(m, folders) for m in modules) if f is not None}))
+        key = (tuple(froms), modules, state, others)
         known = self._imports.get(path)
         if known is None or known[0] != key:
-            known = self._imports[path] = (key, self._modules.functions(resolved, imported.search_folders(path, roots)))
+            known = self._imports[path] = (key, self._modules.functions(resolved, folders, set(modules)))
         return known[1], key
 
     def tests_set_up(self, uri: str) -> str | None:
@@ -105,12 +111,12 @@ class DocumentStore:
         path = self.path(uri)
         if not path.startswith("/"):  # (not a file: no folder to look in)
             return None
-        files = pytest_setup.conftest_files(path, self.server.workspace_roots())
-
+        roots = self.server.workspace_roots()
+        files = pytest_setup.conftest_files(path, roots)
         state = files_state(files)
         known = self._set_up.get(path)
         if known is None or known[0] != state:
-            known = self._set_up[path] = (state, pytest_setup.setting_up(files, Path(path).parent))
+            known = self._set_up[path] = (state, pytest_setup.setting_up(files, Path(path).parent, roots[:1]))
         return known[1]
 
     def forget(self, uri: str) -> None:

@@ -277,10 +277,14 @@ def changed_roots(node: ast.AST, any_method: bool = False) -> list[str]:
     """The names whose object `node` itself changes: the roots of the attributes or items
     it assigns or deletes (`TABLE[i] = ...`, `obj.n += 1`, `del D[k]`), of the object
     whose method it calls, a mutator (`ITEMS.append(x)`) or, with `any_method`, any, and
-    of the object whose attribute `setattr`/`delattr` sets (`setattr(Config, "debug", True)`)."""
+    of the object whose attribute `setattr`/`delattr` sets (`setattr(Config, "debug", True)`),
+    and of the object whose mutator it names without calling it (`map(ITEMS.append, xs)`: it
+    is called elsewhere)."""
     targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
     roots = [root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+    if isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(node.ctx, ast.Load):
+        roots.append(root_name(node.value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (any_method or node.func.attr in MUTATORS):
         roots.append(root_name(node.func.value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ATTRIBUTE_SETTERS \

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,21 +61,44 @@ def imports_of(tree: ast.Module) -> list[tuple[str, str, str]]:
     return found
 
 
+def modules_imported(tree: ast.Module) -> set[str]:
+    """Every module the file imports, anywhere in it (absolute imports)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
 def module_file(module: str, folders: list[Path]) -> Path | None:
-    """M's file as a run finds it: `a/b.py` or `a/b/__init__.py` in the first of `folders`."""
+    """M's file as Python's import finds it: in the first of `folders` that has it, the
+    package `a/b/__init__.py` before the module `a/b.py` (a package wins where both are).
+    None for a module named as one of the standard library (Python has imported that
+    one already, and pytest with it)."""
+    if module.partition(".")[0] in _STANDARD:
+        return None
     parts = module.split(".")
     for folder in folders:
         base = folder.joinpath(*parts)
-        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        for candidate in (base / "__init__.py", base.with_name(base.name + ".py")):
             if candidate.is_file():
                 return candidate
     return None
 
 
+_STANDARD = frozenset(getattr(sys, "stdlib_module_names", ()))
+
+
 def search_folders(path: str, roots: list[Path]) -> list[Path]:
-    """Where a run of the file at `path` imports from (see Tracer: its folder, then the
-    workspace root)."""
-    folders = [Path(path).parent]
+    """Where the tests of the file at `path` import from: as pytest puts it first on
+    sys.path, the first folder up from the file's that is not a package (no `__init__.py`),
+    then the workspace root."""
+    folder = Path(path).parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    folders = [folder]
     if roots and roots[0] not in folders:
         folders.append(roots[0])
     return folders
@@ -98,8 +122,12 @@ class ImportReader:
                 resolved.append((module, name, bound, file))
         return resolved, files_state(sorted({file for *_, file in resolved}))
 
-    def functions(self, resolved: list[tuple[str, str, str, Path]], folders: list[Path]) -> dict[str, ImportedFunction]:
-        """Each resolved import that names a function of its module, by the name it binds."""
+    def functions(self, resolved: list[tuple[str, str, str, Path]], folders: list[Path],
+                  imported: set[str] = frozenset()) -> dict[str, ImportedFunction]:
+        """Each resolved import that names a function of its module, by the name it binds.
+        `imported`: every module the file imports (modules_imported): another module of the
+        workspace that itself imports M, or reaches into sys.modules, may change M's state
+        (as it loads, or through its functions), and M's functions then get no verdict."""
         found = {}
         for module, name, bound, file in resolved:
             tree, text, lines = self._read(file)
@@ -109,8 +137,24 @@ class ImportReader:
             if node is None:
                 continue  # (a class, a constant, a name the module imports itself)
             function, why = pure_function_reason(tree, lines, node, lambda other: _is_workspace_module(other, folders))
+            if why is None:
+                why = self._changed_elsewhere(module, file, imported, folders)
             found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines))
         return found
+
+    def _changed_elsewhere(self, module: str, file: Path, imported: set[str], folders: list[Path]) -> str | None:
+        """Why another module of the workspace the file imports may change `module`."""
+        for other in sorted(imported):
+            other_file = module_file(other, folders)
+            if other_file is None or other_file == file or module.startswith(other + "."):
+                continue  # (not the workspace's; M itself; a package M lies in)
+            tree, _, _ = self._read(other_file)
+            if tree is None:
+                return f"the file also imports `{other}`, which could not be read"
+            if any(name == module or name.startswith(module + ".") for name in modules_imported(tree)) \
+                    or any(isinstance(n, ast.Attribute) and n.attr == "modules" for n in ast.walk(tree)):
+                return f"the file also imports `{other}`, which may change `{module}`"
+        return None
 
     def _read(self, file: Path) -> tuple[ast.Module | None, str, list[str]]:
         key = files_state([file])

@@ -19,15 +19,24 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import sys
 from pathlib import Path
 
 from .calls import is_autouse
+from .imported import module_file
 
 # Hooks that only report or add command-line options: they change no test's run.
 _QUIET_HOOKS = frozenset({"pytest_addoption", "pytest_report_header", "pytest_terminal_summary",
                           "pytest_report_teststatus", "pytest_make_parametrize_id"})
 # Files that mark a project's root (where pytest's rootdir search stops).
 _PROJECT_MARKERS = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "setup.py", ".git")
+# pytest's configuration files; and in them, options that set up or load code for every
+# test (`usefixtures = db`, `addopts = -p myplugin`).
+_CONFIGURATION = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
+_SETTING_OPTIONS = re.compile(r"^\s*(usefixtures)\s*=|^\s*addopts\s*=.*?(?:^|\s|[\"'])(-p)[\s=]", re.M)
+# Modules a conftest.py may import without setting anything up: the standard library's and pytest's.
+_QUIET_MODULES = frozenset(getattr(sys, "stdlib_module_names", ())) | {"pytest", "_pytest", "__future__"}
 # How far up a file outside every workspace root is looked at, at most.
 _MAX_LEVELS = 8
 # A conftest.py larger than this is not parsed: it is taken to set tests up.
@@ -35,14 +44,17 @@ _MAX_BYTES = 1 << 20
 
 
 def conftest_files(path: str, roots: list[Path]) -> list[Path]:
-    """The conftest.py files pytest would load for the file at `path`, nearest first."""
+    """The conftest.py files pytest would load for the file at `path`, nearest first, and
+    the configuration files in the same folders (pytest.ini, pyproject.toml, setup.cfg,
+    tox.ini: an option there such as `usefixtures` sets every test up)."""
     folder = Path(path).parent
     root = next((r for r in roots if _is_within(folder, r)), None)
     found = []
     for level, current in enumerate([folder, *folder.parents]):
-        candidate = current / "conftest.py"
-        if candidate.is_file():
-            found.append(candidate)
+        for name in ("conftest.py", *_CONFIGURATION):
+            candidate = current / name
+            if candidate.is_file():
+                found.append(candidate)
         if root is not None:
             if current == root:
                 break
@@ -59,18 +71,33 @@ def _is_within(folder: Path, root: Path) -> bool:
         return False
 
 
-def setting_up(files: list[Path], near: Path) -> str | None:
-    """The first of `files` that may set up the tests below it, in words for a hover
-    ("`../conftest.py` has the autouse fixture `db`", its path from the folder `near`);
-    None if none does."""
+def setting_up(files: list[Path], near: Path, roots: list[Path] = ()) -> str | None:
+    """The first of `files` (conftest_files) that may set up the tests below it, in words
+    for a hover ("`../conftest.py` has the autouse fixture `db`", its path from the folder
+    `near`); None if none does. `roots`: the workspace roots (where a conftest's imports
+    are found, after its own folder)."""
     for file in files:
-        why = _sets_up(file)
+        why = _sets_up(file, [file.parent, *roots]) if file.name == "conftest.py" else _configures(file)
         if why is not None:
             return f"`{os.path.relpath(file, near)}` {why}"
     return None
 
 
-def _sets_up(file: Path) -> str | None:
+def _configures(file: Path) -> str | None:
+    """Why a configuration file sets every test up (`usefixtures`, a plugin loaded by
+    `addopts = -p …`), in words; None if it does not."""
+    try:
+        found = _SETTING_OPTIONS.search(file.read_text(errors="replace")[:_MAX_BYTES])
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return "sets `usefixtures`" if found.group(1) else "loads a plugin (`addopts = -p …`)"
+
+
+def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:
+    """Why a conftest.py (at `depth` 1: a module of the workspace it imports) may set tests
+    up, in words; None if it does not."""
     try:
         if file.stat().st_size > _MAX_BYTES:
             return "is too large to read"
@@ -78,6 +105,11 @@ def _sets_up(file: Path) -> str | None:
     except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
         return "cannot be read or parsed (pytest would stop at it)"
     for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            why = _import_sets_up(node, roots, depth)
+            if why is not None:
+                return why
+            continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if is_autouse(node):
                 return f"has the autouse fixture `{node.name}`"
@@ -88,6 +120,34 @@ def _sets_up(file: Path) -> str | None:
             return "loads plugins (`pytest_plugins`)"
         elif not _quiet_statement(node):
             return f"runs code at line {node.lineno} as pytest loads it"
+    return None
+
+
+def _import_sets_up(node: ast.Import | ast.ImportFrom, roots: list[Path], depth: int) -> str | None:
+    """Why an import of a conftest.py may set tests up: pytest takes the fixtures and hooks
+    a conftest imports (`from myfixtures import db`), and a module's code runs as it loads
+    (`import patch_app`). The standard library's and pytest's modules set nothing up; a
+    module of the workspace does where it would as a conftest (one level deep); `from X
+    import *` of any other module does."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            return f"imports from `{'.' * node.level}{node.module or ''}` (not looked into)"
+        names = [node.module or ""]
+    else:
+        names = [alias.name for alias in node.names]
+    for name in names:
+        if name.partition(".")[0] in _QUIET_MODULES:
+            continue
+        file = module_file(name, roots)
+        if file is None:
+            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+                return f"imports everything from `{name}`, fixtures and hooks too"
+            continue  # (an installed package: it sets nothing up by being imported)
+        if depth:
+            return f"imports `{name}` (not looked into)"
+        why = _sets_up(file, [file.parent, *roots], depth + 1)
+        if why is not None:
+            return f"imports `{name}`, which {why}"
     return None
 
 
@@ -118,6 +178,11 @@ def _quiet_statement(node: ast.stmt) -> bool:
     bound to a literal (`collect_ignore = ["setup.py"]`)."""
     if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass, ast.ClassDef)):
         return True
+    test = node.test if isinstance(node, ast.If) else None
+    if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING") and not node.orelse \
+            and all(isinstance(item, (ast.Import, ast.ImportFrom)) for item in node.body):
+        return True  # (`if TYPE_CHECKING: from collections.abc import Iterator`: never runs)
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
         return True
     if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:

@@ -813,7 +813,7 @@ class Tracing:
             # A function the file imports (its expected value a literal: calls._assert_site)
             # is traced in its own module, as the import runs it: its lines are that file's.
             call = imported.call_in_module(target.call.call)
-            defs = definitions_only(imported.source, ast.parse(imported.source), call_needs(call))
+            defs = imported.source  # (all of it: what the module does as it loads counts)
             path = imported.path
         else:
             call = target.call.call

@@ -82,11 +82,31 @@ def pytest_runtest_setup(item):
 os.environ["SCALE"] = "5"
 ''', "runs code at line 3 as pytest loads it"),
     "plugins": ('pytest_plugins = ["fives"]\n', "loads plugins (`pytest_plugins`)"),
+    "an imported fixture": ("from fives import fives  # noqa: F401\n",
+                            "imports `fives`, which has the autouse fixture `fives`"),
+    "an import that runs code": ("import loader  # noqa: F401\n",
+                                 "imports `loader`, which runs code at line 3 as pytest loads it"),
+    "autouse in options": ('''import pytest
+
+OPTIONS = {"autouse": True}
+
+
+@pytest.fixture(**OPTIONS)
+def fives(monkeypatch):
+    monkeypatch.setenv("SCALE", "5")
+''', "has the autouse fixture `fives`"),
     "a syntax error": ("def broken(:\n", "cannot be read or parsed (pytest would stop at it)"),
 }
 
 QUIET = '''"""Shared fixtures."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 collect_ignore = ["setup.py"]
 
@@ -123,10 +143,13 @@ def fives(monkeypatch):
 def test_what_in_a_conftest_sets_tests_up(name, tmp_path):
     source, why = SETS_UP[name]
     (tmp_path / "conftest.py").write_text(source)
+    (tmp_path / "fives.py").write_text(FIVES_PLUGIN)
+    (tmp_path / "loader.py").write_text('import os\n\nos.environ["SCALE"] = "5"\n')
     assert setting_up([tmp_path / "conftest.py"], tmp_path) == f"`conftest.py` {why}"
     if name not in ("a syntax error", "an autouse fixture"):
         # pytest really does run it: scale(1) == 5 passes only through the conftest
         (tmp_path / "fives.py").write_text(FIVES_PLUGIN)
+        (tmp_path / "loader.py").write_text('import os\n\nos.environ["SCALE"] = "5"\n')
         (tmp_path / "test_app.py").write_text(TESTS)
         assert pytest_outcomes(tmp_path, "test_app.py")["test_other"] == "PASSED", name
 
@@ -150,8 +173,25 @@ def test_which_conftest_files_a_test_file_has(tmp_path):
     assert conftest_files(test_file, [Path("/elsewhere")]) == [
         root / "tests" / "conftest.py", root / "conftest.py", tmp_path / "conftest.py"]
     (root / "pyproject.toml").write_text("")
-    assert conftest_files(test_file, []) == [root / "tests" / "conftest.py", root / "conftest.py"]
+    assert conftest_files(test_file, []) == [
+        root / "tests" / "conftest.py", root / "conftest.py", root / "pyproject.toml"]  # (its options count too)
     # the nearest that sets up is named, by its path from the test's folder
     (root / "conftest.py").write_text(DOUBLING)
     assert setting_up(conftest_files(test_file, [root]), tests) == (
         "`../../conftest.py` has the autouse fixture `doubled`")
+
+
+def test_a_configuration_file_s_usefixtures_sets_every_test_up(tmp_path):
+    """`usefixtures` in pytest.ini runs a fixture for every test, as autouse does."""
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture\ndef fives(monkeypatch):\n    monkeypatch.setenv(\"SCALE\", \"5\")\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nusefixtures = fives\n")
+    (tmp_path / "test_app.py").write_text(TESTS)
+    files = conftest_files(str(tmp_path / "test_app.py"), [tmp_path])
+    assert files == [tmp_path / "conftest.py", tmp_path / "pytest.ini"]
+    assert setting_up(files, tmp_path) == "`pytest.ini` sets `usefixtures`"
+    assert pytest_outcomes(tmp_path, "test_app.py")["test_other"] == "PASSED"
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q\n")
+    assert setting_up(files, tmp_path) is None
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q -p fives\n")
+    assert setting_up(files, tmp_path) == "`pytest.ini` loads a plugin (`addopts = -p …`)"

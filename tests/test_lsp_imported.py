@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, pytest_outcomes, running_server, wait_for
 from semcoder_lsp.calls import analyse
-from semcoder_lsp.imported import ImportReader, imports_of, search_folders
+from semcoder_lsp.imported import ImportReader, imports_of, modules_imported, search_folders
 
 APP = '''import functools
 import random
@@ -119,7 +119,7 @@ def _judged(path: Path, roots: list[Path]) -> list[tuple[str, str | None]]:
     text = path.read_text()
     reader = ImportReader()
     resolved, _ = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
-    imported = reader.functions(resolved, search_folders(str(path), roots))
+    imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(ast.parse(text)))
     return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
 
 
@@ -187,3 +187,89 @@ async def test_an_imported_function_s_failing_assert_is_a_diagnostic_until_its_m
         client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
             types.FileEvent(uri=(tmp_path / "app.py").as_uri(), type=types.FileChangeType.Changed)]))
         await wait_for(lambda: diagnostics_for(client, uri) == [])
+
+
+# Projects whose test passes under pytest, and whose imported call, replayed alone, would
+# not see what pytest's sees (each had a false "assert failed"): no verdict.
+NO_VERDICT = {
+    "a helper of the test file changes the module's class": {
+        "app.py": "class Settings:\n    factor = 2\n\n\ndef scale(x):\n    return x * Settings.factor\n",
+        "test_p.py": "from app import Settings, scale\n\n\ndef bump():\n    Settings.factor = 3\n\n\n"
+                     "def test_a():\n    bump()\n\n\ndef test_b():\n    assert scale(2) == 6\n",
+    },
+    "an alias of the module's dict, changed in an earlier test": {
+        "app.py": 'SETTINGS = {"factor": 2}\n\n\ndef scale(x):\n    return x * SETTINGS["factor"]\n',
+        "test_p.py": "from app import SETTINGS, scale\n\n\ndef test_a():\n    s = SETTINGS\n    s[\"factor\"] = 5\n\n\n"
+                     "def test_b():\n    assert scale(2) == 10\n",
+    },
+    "another module of the workspace changes it": {
+        "app.py": "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n",
+        "other.py": "import app\n\n\ndef set_factor(f):\n    app.FACTOR = f\n",
+        "test_p.py": "from app import scale\nfrom other import set_factor\n\n\ndef test_a():\n    set_factor(3)\n\n\n"
+                     "def test_b():\n    assert scale(2) == 6\n",
+    },
+    "through sys.modules": {
+        "app.py": "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n",
+        "test_p.py": "import sys\n\nfrom app import scale\n\n\ndef test_a():\n    sys.modules[\"app\"].FACTOR = 4\n\n\n"
+                     "def test_b():\n    assert scale(2) == 8\n",
+    },
+    "a counter in a closure": {
+        "app.py": "def _make_counter():\n    n = [0]\n\n    def inc():\n        n[0] += 1\n        return n[0]\n    return inc\n\n\n"
+                  "_inc = _make_counter()\n\n\ndef next_ticket():\n    return _inc()\n",
+        "test_p.py": "from app import next_ticket\n\n\ndef test_a():\n    next_ticket()\n\n\n"
+                     "def test_b():\n    assert next_ticket() == 2\n",
+    },
+    "the environment": {
+        "app.py": "import os\n\n\ndef home_name():\n    return os.environ.get(\"APP_NAME\", \"none\")\n",
+        "test_p.py": "import os\n\nfrom app import home_name\n\nos.environ[\"APP_NAME\"] = \"demo\"\n\n\n"
+                     "def test_b():\n    assert home_name() == \"demo\"\n",
+    },
+    "a module named as the standard library's": {
+        "json.py": "def double(x):\n    return 2 * x\n",
+        "test_p.py": "def test_b():\n    from calc import double\n    assert double(2) == 4\n",
+        "calc.py": "def double(x):\n    return 2 * x\n",
+    },
+}
+
+
+def test_no_verdict_where_the_imported_module_may_hold_what_earlier_code_left(tmp_path):
+    for name, files in NO_VERDICT.items():
+        folder = tmp_path / name.replace(" ", "_").replace("'", "")
+        folder.mkdir()
+        for file, text in files.items():
+            (folder / file).write_text(text)
+        assert _judged(folder / "test_p.py", [folder]) == [], name
+        assert set(pytest_outcomes(folder, "test_p.py").values()) == {"PASSED"}, name
+
+
+def test_a_package_wins_over_a_module_of_its_name_and_a_test_package_imports_from_above_it(tmp_path):
+    """As Python and pytest find them: `app/__init__.py` before `app.py`; from a test in
+    a package (`tests/__init__.py`), the first folder above it that is none, not the test's
+    own folder. Each assert passes under pytest, and is judged so (no error)."""
+    (tmp_path / "app.py").write_text("def scale(x):\n    return x * 2\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("def scale(x):\n    return x * 3\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "app.py").write_text("def scale(x):\n    return x * 5\n")
+    test = tmp_path / "tests" / "test_p.py"
+    test.write_text("from app import scale\n\n\ndef test_b():\n    assert scale(2) == 6\n")
+    reader = ImportReader()
+    resolved, _ = reader.resolve(imports_of(ast.parse(test.read_text())), str(test), [tmp_path])
+    assert [file for *_, file in resolved] == [tmp_path / "app" / "__init__.py"]
+    assert _judged(test, [tmp_path]) == [("scale(2)", "6")]
+    assert pytest_outcomes(tmp_path, "tests/test_p.py") == {"test_b": "PASSED"}
+
+
+def test_a_module_constant_made_plainly_is_a_value_and_one_filled_as_it_loads_is_not(tmp_path):
+    """A pattern compiled from a literal is a value; a list the module's own loop fills as
+    it loads is not judged (`words`); `shout` reads only the pattern. A
+    call of `words` before `shout`'s would leave `shout` unjudged too: a function of the
+    module that is not known to keep no state may change it.)"""
+    (tmp_path / "app.py").write_text(
+        'import re\n\nWORDS = []\nfor w in "a b".split():\n    WORDS.append(w)\n\nPATTERN = re.compile(r"[a-z]+")\n\n\n'
+        'def words():\n    return "".join(WORDS)\n\n\ndef shout(text):\n    return PATTERN.sub(lambda m: m.group().upper(), text)\n')
+    test = tmp_path / "test_p.py"
+    test.write_text('from app import shout, words\n\n\ndef test_b():\n    assert shout("a1") == "A2"\n    assert words() == "ab"\n')
+    assert _judged(test, [tmp_path]) == [('shout("a1")', '"A2"')]
+    assert pytest_outcomes(tmp_path, "test_p.py") == {"test_b": "FAILED"}

@@ -515,3 +515,32 @@ def test_tcp_mode_and_log_file(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert out == b""  # TCP mode: nothing on stdout
     assert "semcoder_lsp" in log_file.read_text() or "pygls" in log_file.read_text()
+
+
+def test_a_workspace_module_named_as_the_standard_library_s_does_not_break_the_server(tmp_path):
+    """An editor starts `python -m semcoder_lsp` in the user's workspace, which Python puts
+    first on sys.path: a `json.py` there was imported by the server itself (every message
+    failed: "module 'json' has no attribute 'loads'")."""
+    import sys
+
+    for name in ("json", "re", "logging", "asyncio"):
+        (tmp_path / f"{name}.py").write_text('raise ImportError("the workspace shadowed the standard library")\n')
+    env = server_env(tmp_path)
+    version = subprocess.run([sys.executable, "-m", "semcoder_lsp", "--version"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("semcoder-lsp "), version.stderr
+
+    def framed(message: dict) -> bytes:
+        body = json.dumps(message).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    session = (framed({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                       "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}})
+               + framed({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+               + framed({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+               + framed({"jsonrpc": "2.0", "method": "exit"}))
+    run = subprocess.run([sys.executable, "-m", "semcoder_lsp"], cwd=tmp_path, env=env, input=session,
+                         capture_output=True, timeout=60)
+    replies = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in run.stdout.split(b"Content-Length: ")[1:]]
+    by_id = {reply.get("id"): reply for reply in replies if "id" in reply}
+    assert "capabilities" in by_id[1]["result"] and by_id[2]["result"] is None, run.stderr.decode()[-2000:]

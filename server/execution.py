@@ -264,7 +264,7 @@ def _may_fill(node: ast.stmt) -> bool:
     return isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, *_TRIES))
 
 
-# Methods that change the object they are called on (calls.keeps_state, changed_in_place).
+# Methods that change the object they are called on (state_rules.keeps_state, changed_in_place).
 MUTATORS = frozenset(("append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault",
                       "remove", "discard", "sort", "reverse", "appendleft", "popleft", "write", "extendleft",
                       "rotate", "move_to_end", "difference_update", "intersection_update",

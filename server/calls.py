@@ -64,6 +64,7 @@ from .results import CALLED, CONDITION, FALSY, TRUTHY
 from .state_rules import (
     _bound_after,
     _changed_names,
+    _file_use,
     _may_see_earlier_state,
     _Module,
     _module_of,
@@ -365,11 +366,15 @@ def _reaches_modules(statement: ast.stmt) -> bool:
 
 
 def _bound_to(tree: ast.Module, module: str) -> set[str]:
-    """The names the file binds to `module` or to what it imports from it."""
+    """The names the file binds to `module` or to what it imports from it (`from pkg import
+    core` binds `core` to the module `pkg.core`)."""
     names = set()
+    package, _, last = module.rpartition(".")
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == module:
             names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and package and node.module == package:
+            names.update(alias.asname or alias.name for alias in node.names if alias.name == last)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == module or alias.name.startswith(module + "."):
@@ -420,11 +425,19 @@ def pure_function_reason(tree: ast.Module, lines: list[str], node: ast.FunctionD
     if any(isinstance(n, ast.Attribute) and n.attr in _ENVIRONMENT or isinstance(n, ast.Name) and n.id in _ENVIRONMENT
            for body in bodies for n in ast.walk(body)):
         return info, "it reads the environment or the working folder, which a sandboxed run does not share"
+    if any(_file_use(body)[0] for body in bodies):
+        # (files found from the working folder: pytest's is where it was started, a run's is
+        # its own, with the module's folder and the workspace's in it)
+        return info, "it reads or writes files, which a run finds from another working folder than pytest's"
     return info, None
 
 
 # What a function may read that a sandboxed run does not share with the user's process.
-_ENVIRONMENT = frozenset(("environ", "getenv", "environb", "getenvb", "getcwd", "getcwdb", "globals", "modules"))
+# (the working folder, home and temporary folders are the sandbox's own in a run)
+_ENVIRONMENT = frozenset(("environ", "getenv", "environb", "getenvb", "getcwd", "getcwdb", "globals", "modules",
+                          "expanduser", "home", "cwd", "gettempdir", "gettempdirb", "abspath", "realpath",
+                          "resolve", "absolute", "hash", "getpid", "getuid", "gethostname", "urandom", "argv",
+                          "orig_argv", "executable"))
 # Calls a module may bind a name to as it loads that make a value, not an object with state.
 _PLAIN_MAKERS = frozenset(("compile", "frozenset", "tuple", "namedtuple", "maketrans", "TypeVar", "NewType",
                            "Decimal", "Fraction", "escape"))

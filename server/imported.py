@@ -61,15 +61,44 @@ def imports_of(tree: ast.Module) -> list[tuple[str, str, str]]:
     return found
 
 
-def modules_imported(tree: ast.Module) -> set[str]:
-    """Every module the file imports, anywhere in it (absolute imports)."""
+def modules_imported(tree: ast.Module, package: str = "") -> set[str]:
+    """Every module the file imports, anywhere in it; a relative import resolved from
+    `package` (the file's package), and `from pkg import core` counted as `pkg.core` too
+    (it may name a module)."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                base = ".".join([*anchor, *([base] if base else [])])
+            if base:
+                found.add(base)
+            found.update(f"{base}.{alias.name}" if base else alias.name for alias in node.names if alias.name != "*")
     return found
+
+
+def _loads_quietly(node: ast.stmt) -> bool:
+    """A package `__init__.py` statement that changes nothing as it loads: an import, a
+    definition, a docstring, a name bound to a literal (`__all__ = [...]`)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return True
+    if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+        try:
+            ast.literal_eval(node.value)
+            return True
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return False
+    return False
+
+
+# How many of the workspace's modules one check walks through, at most (then it stops looking).
+_MAX_MODULES_WALKED = 200
 
 
 def module_file(module: str, folders: list[Path]) -> Path | None:
@@ -143,17 +172,43 @@ class ImportReader:
         return found
 
     def _changed_elsewhere(self, module: str, file: Path, imported: set[str], folders: list[Path]) -> str | None:
-        """Why another module of the workspace the file imports may change `module`."""
-        for other in sorted(imported):
+        """Why code that runs with M's import, or with the file's, may change M (`module`):
+        M's packages' `__init__.py` (importing `a.b.m` runs `a` and `a.b` first), which must
+        do nothing but import, define and bind literals; and every other module of the
+        workspace that the file, or those packages, import, and the workspace modules
+        those import in turn (relative imports too), none of which may import M itself, or
+        one of its names, or reach into sys.modules."""
+        pending = list(imported)
+        parts = module.split(".")
+        for depth in range(1, len(parts)):
+            package = ".".join(parts[:depth])
+            init = module_file(package, folders)
+            if init is None:
+                continue
+            tree, _, _ = self._read(init)
+            if tree is None or not all(_loads_quietly(node) for node in tree.body):
+                return f"its package's `{package}/__init__.py` runs code as it loads, which may change it"
+            pending.extend(modules_imported(tree, package))
+        seen: set[str] = set()
+        while pending:
+            other = pending.pop()
+            if other in seen:
+                continue
+            if len(seen) >= _MAX_MODULES_WALKED:
+                return f"the file imports more of the workspace's modules than are looked through ({_MAX_MODULES_WALKED})"
+            seen.add(other)
             other_file = module_file(other, folders)
             if other_file is None or other_file == file or module.startswith(other + "."):
-                continue  # (not the workspace's; M itself; a package M lies in)
+                continue  # (not the workspace's; M itself; a package M lies in, looked at above)
             tree, _, _ = self._read(other_file)
             if tree is None:
-                return f"the file also imports `{other}`, which could not be read"
-            if any(name == module or name.startswith(module + ".") for name in modules_imported(tree)) \
+                return f"the file imports `{other}`, which could not be read"
+            package = other if other_file.name == "__init__.py" else other.rpartition(".")[0]
+            others = modules_imported(tree, package)
+            if any(name == module or name.startswith(module + ".") for name in others) \
                     or any(isinstance(n, ast.Attribute) and n.attr == "modules" for n in ast.walk(tree)):
-                return f"the file also imports `{other}`, which may change `{module}`"
+                return f"the file imports `{other}`, which may change `{module}`"
+            pending.extend(others)
         return None
 
     def _read(self, file: Path) -> tuple[ast.Module | None, str, list[str]]:

@@ -192,6 +192,10 @@ def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFu
     body = tree.body
     if _marks_skip(body) or any(_may_end_early(node) for node in body if not _is_main_block(node)):
         return []
+    if any(isinstance(node, (ast.Assign, ast.AnnAssign))
+           and any(isinstance(t, ast.Name) and t.id == "pytest_plugins"
+                   for t in (node.targets if isinstance(node, ast.Assign) else [node.target])) for node in body):
+        return []  # (a plugin's autouse fixtures and hooks set its tests up)
     classes = {node.name: node for node in body if isinstance(node, ast.ClassDef)}
     owned: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool, ast.ClassDef | None]] = []
     for node in body:

@@ -34,7 +34,19 @@ _PROJECT_MARKERS = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "set
 # pytest's configuration files; and in them, options that set up or load code for every
 # test (`usefixtures = db`, `addopts = -p myplugin`).
 _CONFIGURATION = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
-_SETTING_OPTIONS = re.compile(r"^\s*(usefixtures)\s*=|^\s*addopts\s*=.*?(?:^|\s|[\"'])(-p)[\s=]", re.M)
+_OPTIONS = (
+    # (option, what it does, in words): each changes what every test runs in or with
+    (re.compile(r"^\s*usefixtures\s*=", re.M), "sets `usefixtures`"),
+    (re.compile(r"^\s*filterwarnings\s*=", re.M), "sets `filterwarnings` (a warning may fail a test)"),
+    (re.compile(r"^\s*pythonpath\s*=", re.M), "sets `pythonpath` (where tests import from)"),
+    (re.compile(r"^\s*required_plugins\s*=", re.M), "requires plugins"),
+)
+# In `addopts` (over lines, or a TOML list): a plugin (`-p x`, `-px`, `"-p", "x"`), warnings
+# made errors (`-W error`), another import mode.
+_ADDOPTS = re.compile(r"^\s*addopts\s*=", re.M)
+_ADDOPTS_SETTING = ((re.compile(r"(?<![\w-])-p(?:\s|[\"',])*[\w.]"), "loads a plugin (`addopts = -p …`)"),
+                    (re.compile(r"(?<![\w-])-W|--pythonwarnings"), "makes warnings errors (`addopts = -W …`)"),
+                    (re.compile(r"--import-mode|--rootdir|--confcutdir"), "changes how tests are imported (`addopts`)"))
 # Modules a conftest.py may import without setting anything up: the standard library's and pytest's.
 _QUIET_MODULES = frozenset(getattr(sys, "stdlib_module_names", ())) | {"pytest", "_pytest", "__future__"}
 # How far up a file outside every workspace root is looked at, at most.
@@ -87,12 +99,19 @@ def _configures(file: Path) -> str | None:
     """Why a configuration file sets every test up (`usefixtures`, a plugin loaded by
     `addopts = -p …`), in words; None if it does not."""
     try:
-        found = _SETTING_OPTIONS.search(file.read_text(errors="replace")[:_MAX_BYTES])
+        text = file.read_text(errors="replace")[:_MAX_BYTES]
     except OSError:
         return None
-    if found is None:
-        return None
-    return "sets `usefixtures`" if found.group(1) else "loads a plugin (`addopts = -p …`)"
+    for option, words in _OPTIONS:
+        if option.search(text):
+            return words
+    start = _ADDOPTS.search(text)
+    if start is not None:
+        rest = text[start.end():]  # (the options may go on over the next lines: all of them count)
+        for option, words in _ADDOPTS_SETTING:
+            if option.search(rest):
+                return words
+    return None
 
 
 def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:

@@ -193,5 +193,18 @@ def test_a_configuration_file_s_usefixtures_sets_every_test_up(tmp_path):
     assert pytest_outcomes(tmp_path, "test_app.py")["test_other"] == "PASSED"
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q\n")
     assert setting_up(files, tmp_path) is None
-    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q -p fives\n")
-    assert setting_up(files, tmp_path) == "`pytest.ini` loads a plugin (`addopts = -p …`)"
+    for written in ("addopts = -q -p fives", "addopts = -pfives", "addopts =\n    -q\n    -p fives"):
+        (tmp_path / "pytest.ini").write_text(f"[pytest]\n{written}\n")
+        assert setting_up(files, tmp_path) == "`pytest.ini` loads a plugin (`addopts = -p …`)", written
+    for written, words in (("filterwarnings = error", "sets `filterwarnings` (a warning may fail a test)"),
+                           ("addopts = -W error", "makes warnings errors (`addopts = -W …`)"),
+                           ("addopts = --import-mode=importlib", "changes how tests are imported (`addopts`)"),
+                           ("pythonpath = src", "sets `pythonpath` (where tests import from)")):
+        (tmp_path / "pytest.ini").write_text(f"[pytest]\n{written}\n")
+        assert setting_up(files, tmp_path) == f"`pytest.ini` {words}", written
+    (tmp_path / "pytest.ini").unlink()
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = ["-p", "fives"]\n')
+    (tmp_path / "fives.py").write_text(FIVES_PLUGIN)
+    files = conftest_files(str(tmp_path / "test_app.py"), [tmp_path])
+    assert setting_up(files, tmp_path) == "`pyproject.toml` loads a plugin (`addopts = -p …`)"
+    assert pytest_outcomes(tmp_path, "test_app.py")["test_other"] == "PASSED"  # (fives.py is a plugin here)

@@ -224,6 +224,46 @@ NO_VERDICT = {
         "test_p.py": "import os\n\nfrom app import home_name\n\nos.environ[\"APP_NAME\"] = \"demo\"\n\n\n"
                      "def test_b():\n    assert home_name() == \"demo\"\n",
     },
+    "its package's __init__ changes it": {
+        "shop/__init__.py": 'from .pricing import CURRENCIES\n\nCURRENCIES["EUR"] = 0.9\n',
+        "shop/pricing.py": 'CURRENCIES = {"USD": 1.0}\n\n\ndef supported():\n    return sorted(CURRENCIES)\n',
+        "test_p.py": 'from shop.pricing import supported\n\n\ndef test_b():\n    assert supported() == ["EUR", "USD"]\n',
+    },
+    "a relative import in another module changes it": {
+        "pkg/__init__.py": "",
+        "pkg/core.py": "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n",
+        "pkg/config.py": "from . import core\n\n\ndef set_factor(f):\n    core.FACTOR = f\n",
+        "test_p.py": "from pkg.config import set_factor\nfrom pkg.core import scale\n\n\ndef test_a():\n    set_factor(3)\n\n\n"
+                     "def test_b():\n    assert scale(2) == 6\n",
+    },
+    "the module bound by another name": {
+        "pkg/__init__.py": "",
+        "pkg/core.py": "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n",
+        "test_p.py": "from pkg import core\nfrom pkg.core import scale\n\n\ndef test_a():\n    core.FACTOR = 5\n\n\n"
+                     "def test_b():\n    assert scale(2) == 10\n",
+    },
+    "a module imported through another changes it": {
+        "core.py": 'RATES = {"full": 0.2}\n\n\ndef tax(amount, rate):\n    return amount * RATES[rate]\n',
+        "settings.py": 'import core\n\ncore.RATES["reduced"] = 0.05\n',
+        "service.py": "import settings  # noqa: F401\n",
+        "test_p.py": 'import service  # noqa: F401\nfrom core import tax\n\n\ndef test_b():\n    assert tax(100, "reduced") == 5.0\n',
+    },
+    "a file found from the working folder": {
+        "pkg/__init__.py": "",
+        "pkg/settings.ini": "[x]\n",
+        "pkg/paths.py": 'import os\n\n\ndef has_settings():\n    return os.path.exists("settings.ini")\n',
+        "test_p.py": "from pkg.paths import has_settings\n\n\ndef test_b():\n    assert not has_settings()\n",
+    },
+    "the home folder": {
+        "app.py": "from pathlib import Path\n\n\ndef config_dir(name):\n    return str(Path.home() / \".config\" / name)\n",
+        "test_p.py": f'from app import config_dir\n\n\ndef test_b():\n    assert config_dir("x") == "{Path.home()}/.config/x"\n',
+    },
+    "a plugin the test module loads": {
+        "app.py": "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n",
+        "myplugin.py": "import pytest\n\nimport app\n\n\n@pytest.fixture(autouse=True)\ndef three(monkeypatch):\n"
+                       "    monkeypatch.setattr(app, \"FACTOR\", 3)\n",
+        "test_p.py": 'from app import scale\n\npytest_plugins = ["myplugin"]\n\n\ndef test_b():\n    assert scale(2) == 6\n',
+    },
     "a module named as the standard library's": {
         "json.py": "def double(x):\n    return 2 * x\n",
         "test_p.py": "def test_b():\n    from calc import double\n    assert double(2) == 4\n",
@@ -237,6 +277,7 @@ def test_no_verdict_where_the_imported_module_may_hold_what_earlier_code_left(tm
         folder = tmp_path / name.replace(" ", "_").replace("'", "")
         folder.mkdir()
         for file, text in files.items():
+            (folder / file).parent.mkdir(parents=True, exist_ok=True)
             (folder / file).write_text(text)
         assert _judged(folder / "test_p.py", [folder]) == [], name
         assert set(pytest_outcomes(folder, "test_p.py").values()) == {"PASSED"}, name

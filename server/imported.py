@@ -81,20 +81,28 @@ def modules_imported(tree: ast.Module, package: str = "") -> set[str]:
     return found
 
 
-def _loads_quietly(node: ast.stmt) -> bool:
-    """A package `__init__.py` statement that changes nothing as it loads: an import, a
-    definition, a docstring, a name bound to a literal (`__all__ = [...]`)."""
+def loads_quietly(node: ast.stmt) -> bool:
+    """A module-level statement that changes nothing as it loads (a package's `__init__.py`,
+    a conftest.py): an import (what it loads is looked at apart), a definition, a docstring,
+    `pass`, a name bound to a literal (`__all__ = [...]`, `collect_ignore = ["setup.py"]`),
+    an `if TYPE_CHECKING:` block of imports (it never runs)."""
     if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)):
         return True
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
         return True
-    if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not all(isinstance(t, ast.Name) for t in targets):
+            return False
         try:
             ast.literal_eval(node.value)
             return True
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return False
-    return False
+    test = node.test if isinstance(node, ast.If) else None
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+             or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING") and not node.orelse
+            and all(isinstance(item, (ast.Import, ast.ImportFrom)) for item in node.body))
 
 
 # How many of the workspace's modules one check walks through, at most (then it stops looking).
@@ -186,7 +194,7 @@ class ImportReader:
             if init is None:
                 continue
             tree, _, _ = self._read(init)
-            if tree is None or not all(_loads_quietly(node) for node in tree.body):
+            if tree is None or not all(loads_quietly(node) for node in tree.body):
                 return f"its package's `{package}/__init__.py` runs code as it loads, which may change it"
             pending.extend(modules_imported(tree, package))
         seen: set[str] = set()

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .calls import is_autouse
-from .imported import module_file
+from .imported import loads_quietly, module_file
 
 # Hooks that only report or add command-line options: they change no test's run.
 _QUIET_HOOKS = frozenset({"pytest_addoption", "pytest_report_header", "pytest_terminal_summary",
@@ -137,7 +137,7 @@ def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:
                 return f"has the hook `{node.name}`"
         elif _plugins(node):
             return "loads plugins (`pytest_plugins`)"
-        elif not _quiet_statement(node):
+        elif not loads_quietly(node):
             return f"runs code at line {node.lineno} as pytest loads it"
     return None
 
@@ -190,28 +190,4 @@ def _plugins(node: ast.stmt) -> bool:
     targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
     return any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets)
 
-
-def _quiet_statement(node: ast.stmt) -> bool:
-    """A statement that loads nothing and changes nothing a test sees: an import, a
-    docstring, `pass`, a class (pytest takes no fixtures from a conftest's classes), a name
-    bound to a literal (`collect_ignore = ["setup.py"]`)."""
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass, ast.ClassDef)):
-        return True
-    test = node.test if isinstance(node, ast.If) else None
-    if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
-            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING") and not node.orelse \
-            and all(isinstance(item, (ast.Import, ast.ImportFrom)) for item in node.body):
-        return True  # (`if TYPE_CHECKING: from collections.abc import Iterator`: never runs)
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if not all(isinstance(t, ast.Name) for t in targets):
-            return False
-        try:
-            ast.literal_eval(node.value)
-            return True
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return False
-    return False
 

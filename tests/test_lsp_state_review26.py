@@ -15,22 +15,7 @@ import subprocess
 import sys
 
 from lsp_helpers import pytest_outcomes
-from semcoder_lsp.calls import analyse
-
-
-def verdicts(source: str) -> dict[int, str]:
-    """The lines (0-based) of the asserts the server judges, each with its call."""
-    return {c.line: c.call for c in analyse(source).calls if c.origin in ("assert", "doctest")}
-
-
-def marked(source: str, mark: str) -> set[int]:
-    return {i for i, line in enumerate(source.splitlines()) if line.rstrip().endswith(mark)}
-
-
-def check_marks(source: str) -> None:
-    judged = verdicts(source)
-    assert {i: judged[i] for i in marked(source, "# no verdict") if i in judged} == {}
-    assert marked(source, "# judged") - judged.keys() == set()
+from test_lsp_state_review25 import check_marks, marked  # (the same marks, read the same way)
 
 
 def check_pytest(tmp_path, name: str, source: str) -> None:

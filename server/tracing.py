@@ -325,13 +325,16 @@ class TraceJob:
         result["markdown"] = render_markdown(result, lines)
         return result
 
+    def _test(self) -> FunctionInfo | None:
+        """The file's test this run is, or stands for: the test the traced call is written
+        in, or the hovered test itself."""
+        holder = self.target.info.function_at(self.target.call.line)
+        return next((fn for fn in (holder, self.target.function) if fn is not None and is_test(fn)), None)
+
     def _runs_a_test(self) -> bool:
-        """Whether the run traced is, or stands for, one of the file's tests: the hovered
-        test itself, a call written in a test, or a call traced where the tests make it."""
-        call = self.target.call
-        holder = self.target.info.function_at(call.line)
-        return any(fn is not None and fn.name.rpartition(".")[2].startswith("test")
-                   for fn in (self.target.function, holder)) or call.origin == "tests"
+        """Whether the run traced is, or stands for, one of the file's tests (_test), or is a
+        call traced where the tests make it."""
+        return self._test() is not None or self.target.call.origin == "tests"
 
     def _tests_before(self) -> int:
         """How many of the file's tests pytest runs before the one this run stands for (those
@@ -339,14 +342,10 @@ class TraceJob:
         left (a module global, a cache), as it does under pytest."""
         if not isinstance(self.actual, dict) or self.actual.get("status") != "exception":
             return 0
-        call = self.target.call
-        holder = self.target.info.function_at(call.line)
-        test = next((fn for fn in (holder, self.target.function)
-                     if fn is not None and fn.name.rpartition(".")[2].startswith("test")), None)
+        test = self._test()
         if test is None:
             return 0
-        return sum(1 for fn in self.target.info.functions.values()
-                   if fn.name.rpartition(".")[2].startswith("test") and fn.start < test.start)
+        return sum(1 for fn in self.target.info.functions.values() if is_test(fn) and fn.start < test.start)
 
 
 def imported_target(target: Target) -> Any:

@@ -27,7 +27,8 @@ class DocumentStore:
         self._set_up: dict[str, tuple[tuple, str | None]] = {}  # a path -> (conftest state, why)
         # a text's digest -> its `from M import f` imports, and every module it imports
         self._import_specs: dict[str, tuple[list[tuple[str, str, str]], frozenset[str]]] = {}
-        self._imports: dict[str, tuple[tuple, dict]] = {}  # a path -> (key, its imported functions)
+        # a path -> (its imports, the files read for them, their state, its imported functions)
+        self._imports: dict[str, tuple[tuple, list, tuple, dict]] = {}
         self._modules = imported.ImportReader()
 
     def text(self, uri: str) -> str:
@@ -94,15 +95,17 @@ class DocumentStore:
             self._import_specs[digest] = specs
         roots = self.server.workspace_roots()
         froms, modules = specs
-        resolved, state = self._modules.resolve(froms, path, roots)
-        folders = imported.search_folders(path, roots)
-        # (the other modules of the workspace it imports count too: see ImportReader.functions)
-        others = files_state(sorted({f for f in (imported.module_file(m, folders) for m in modules) if f is not None}))
-        key = (tuple(froms), modules, state, others)
+        resolved = self._modules.resolve(froms, path, roots)
+        imports = (tuple(froms), modules, tuple(file for *_, file in resolved))
+        # Its answer holds while the imports, the files they resolve to, and every file read
+        # to answer (the modules, their packages, the workspace modules imported on the way:
+        # ImportReader.consulted) stay as they were.
         known = self._imports.get(path)
-        if known is None or known[0] != key:
-            known = self._imports[path] = (key, self._modules.functions(resolved, folders, set(modules)))
-        return known[1], key
+        if known is None or known[0] != imports or files_state(known[1]) != known[2]:
+            functions = self._modules.functions(resolved, imported.search_folders(path, roots), set(modules))
+            consulted = sorted(self._modules.consulted)
+            known = self._imports[path] = (imports, consulted, files_state(consulted), functions)
+        return known[3], (known[0], known[2])
 
     def tests_set_up(self, uri: str) -> str | None:
         """Why pytest may set up the document's tests from outside it (a conftest.py: see

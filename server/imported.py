@@ -146,26 +146,30 @@ class ImportReader:
 
     def __init__(self) -> None:
         self._modules: dict[str, tuple[tuple, ast.Module | None, str, list[str]]] = {}  # path -> (state, tree, text, lines)
+        # The files the last `functions` read (its answer holds while none of them changes).
+        self.consulted: set[Path] = set()
 
     def resolve(self, imports: list[tuple[str, str, str]], path: str, roots: list[Path]
-                ) -> tuple[list[tuple[str, str, str, Path]], tuple]:
-        """The imports whose module is a file of the workspace, with that file; and a key
-        that changes when one of those files does."""
+                ) -> list[tuple[str, str, str, Path]]:
+        """The imports whose module is a file of the workspace, with that file."""
         folders = search_folders(path, roots)
         resolved = []
         for module, name, bound in imports:
             file = module_file(module, folders)
             if file is not None and str(file) != path:
                 resolved.append((module, name, bound, file))
-        return resolved, files_state(sorted({file for *_, file in resolved}))
+        return resolved
 
     def functions(self, resolved: list[tuple[str, str, str, Path]], folders: list[Path],
                   imported: set[str] = frozenset()) -> dict[str, ImportedFunction]:
         """Each resolved import that names a function of its module, by the name it binds.
         `imported`: every module the file imports (modules_imported): another module of the
         workspace that itself imports M, or reaches into sys.modules, may change M's state
-        (as it loads, or through its functions), and M's functions then get no verdict."""
+        (as it loads, or through its functions), and M's functions then get no verdict.
+        Every file read to answer goes into `consulted`."""
+        self.consulted = set()
         found = {}
+        elsewhere: dict[str, str | None] = {}  # a module -> _changed_elsewhere's answer (once per module)
         for module, name, bound, file in resolved:
             tree, text, lines = self._read(file)
             if tree is None:
@@ -175,7 +179,9 @@ class ImportReader:
                 continue  # (a class, a constant, a name the module imports itself)
             function, why = pure_function_reason(tree, lines, node, lambda other: _is_workspace_module(other, folders))
             if why is None:
-                why = self._changed_elsewhere(module, file, imported, folders)
+                if module not in elsewhere:
+                    elsewhere[module] = self._changed_elsewhere(module, file, imported, folders)
+                why = elsewhere[module]
             found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines))
         return found
 
@@ -220,6 +226,7 @@ class ImportReader:
         return None
 
     def _read(self, file: Path) -> tuple[ast.Module | None, str, list[str]]:
+        self.consulted.add(file)
         key = files_state([file])
         known = self._modules.get(str(file))
         if known is not None and known[0] == key:

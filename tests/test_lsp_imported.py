@@ -118,7 +118,7 @@ def _write(folder: Path) -> Path:
 def _judged(path: Path, roots: list[Path]) -> list[tuple[str, str | None]]:
     text = path.read_text()
     reader = ImportReader()
-    resolved, _ = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
+    resolved = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
     imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(ast.parse(text)))
     return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
 
@@ -296,7 +296,7 @@ def test_a_package_wins_over_a_module_of_its_name_and_a_test_package_imports_fro
     test = tmp_path / "tests" / "test_p.py"
     test.write_text("from app import scale\n\n\ndef test_b():\n    assert scale(2) == 6\n")
     reader = ImportReader()
-    resolved, _ = reader.resolve(imports_of(ast.parse(test.read_text())), str(test), [tmp_path])
+    resolved = reader.resolve(imports_of(ast.parse(test.read_text())), str(test), [tmp_path])
     assert [file for *_, file in resolved] == [tmp_path / "app" / "__init__.py"]
     assert _judged(test, [tmp_path]) == [("scale(2)", "6")]
     assert pytest_outcomes(tmp_path, "tests/test_p.py") == {"test_b": "PASSED"}
@@ -314,3 +314,26 @@ def test_a_module_constant_made_plainly_is_a_value_and_one_filled_as_it_loads_is
     test.write_text('from app import shout, words\n\n\ndef test_b():\n    assert shout("a1") == "A2"\n    assert words() == "ab"\n')
     assert _judged(test, [tmp_path]) == [('shout("a1")', '"A2"')]
     assert pytest_outcomes(tmp_path, "test_p.py") == {"test_b": "FAILED"}
+
+
+def test_a_change_on_disk_of_a_module_imported_on_the_way_is_seen(tmp_path):
+    """The document's analysis holds while every file read for its imported functions is
+    as it was: the module itself, and the workspace modules imported on the way
+    (`service` imports `settings`, which comes to change `app` as it loads). Only the files
+    the document imports directly were watched before: the verdict stayed."""
+    from types import SimpleNamespace
+
+    from semcoder_lsp.documents import DocumentStore
+
+    (tmp_path / "app.py").write_text("FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n")
+    (tmp_path / "service.py").write_text("import settings  # noqa: F401\n")
+    (tmp_path / "settings.py").write_text("LEVEL = 1\n")
+    test = tmp_path / "test_p.py"
+    test.write_text("import service  # noqa: F401\nfrom app import scale\n\n\ndef test_b():\n    assert scale(2) == 6\n")
+    store = DocumentStore(SimpleNamespace(workspace=SimpleNamespace(text_documents={}),
+                                          workspace_roots=lambda: [tmp_path]))
+    judged = [c.call for c in store.analysis(test.as_uri()).calls if c.origin == "assert"]
+    assert judged == ["scale(2)"]
+    (tmp_path / "settings.py").write_text("import app\n\napp.FACTOR = 3\n")
+    assert [c.call for c in store.analysis(test.as_uri()).calls if c.origin == "assert"] == []
+    assert pytest_outcomes(tmp_path, test.name) == {"test_b": "PASSED"}  # (3 * 2: what the server no longer judges)

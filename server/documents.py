@@ -24,7 +24,8 @@ class DocumentStore:
     def __init__(self, server) -> None:
         self.server = server
         self._analysis: dict[str, tuple[tuple, ModuleInfo | SourceError]] = {}
-        self._set_up: dict[str, tuple[tuple, str | None]] = {}  # a path -> (conftest state, why)
+        # a path -> (its conftest and configuration files' state, the modules read for them, their state, why)
+        self._set_up: dict[str, tuple[tuple, list, tuple, str | None]] = {}
         # a text's digest -> its `from M import f` imports, and every module it imports
         self._import_specs: dict[str, tuple[list[tuple[str, str, str]], frozenset[str]]] = {}
         # a path -> (its imports, the files read for them, their state, its imported functions)
@@ -118,9 +119,13 @@ class DocumentStore:
         files = pytest_setup.conftest_files(path, roots)
         state = files_state(files)
         known = self._set_up.get(path)
-        if known is None or known[0] != state:
-            known = self._set_up[path] = (state, pytest_setup.setting_up(files, Path(path).parent, roots[:1]))
-        return known[1]
+        # (the answer holds while those files, and the workspace modules a conftest.py
+        # imports, which were read for it, are unchanged)
+        if known is None or known[0] != state or files_state(known[1]) != known[2]:
+            read: list[Path] = []
+            why = pytest_setup.setting_up(files, Path(path).parent, roots[:1], read)
+            known = self._set_up[path] = (state, read, files_state(read), why)
+        return known[3]
 
     def forget(self, uri: str) -> None:
         self._analysis.pop(uri, None)

@@ -83,13 +83,14 @@ def _is_within(folder: Path, root: Path) -> bool:
         return False
 
 
-def setting_up(files: list[Path], near: Path, roots: list[Path] = ()) -> str | None:
+def setting_up(files: list[Path], near: Path, roots: list[Path] = (), read: list[Path] | None = None) -> str | None:
     """The first of `files` (conftest_files) that may set up the tests below it, in words
     for a hover ("`../conftest.py` has the autouse fixture `db`", its path from the folder
     `near`); None if none does. `roots`: the workspace roots (where a conftest's imports
-    are found, after its own folder)."""
+    are found, after its own folder); `read`: where to add the modules of the workspace
+    read on the way (the answer holds while they and `files` are unchanged)."""
     for file in files:
-        why = _sets_up(file, [file.parent, *roots]) if file.name == "conftest.py" else _configures(file)
+        why = _sets_up(file, [file.parent, *roots], read=read) if file.name == "conftest.py" else _configures(file)
         if why is not None:
             return f"`{os.path.relpath(file, near)}` {why}"
     return None
@@ -114,7 +115,7 @@ def _configures(file: Path) -> str | None:
     return None
 
 
-def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:
+def _sets_up(file: Path, roots: list[Path], depth: int = 0, read: list[Path] | None = None) -> str | None:
     """Why a conftest.py (at `depth` 1: a module of the workspace it imports) may set tests
     up, in words; None if it does not."""
     try:
@@ -125,7 +126,7 @@ def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:
         return "cannot be read or parsed (pytest would stop at it)"
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            why = _import_sets_up(node, roots, depth)
+            why = _import_sets_up(node, roots, depth, read)
             if why is not None:
                 return why
             continue
@@ -142,7 +143,8 @@ def _sets_up(file: Path, roots: list[Path], depth: int = 0) -> str | None:
     return None
 
 
-def _import_sets_up(node: ast.Import | ast.ImportFrom, roots: list[Path], depth: int) -> str | None:
+def _import_sets_up(node: ast.Import | ast.ImportFrom, roots: list[Path], depth: int,
+                    read: list[Path] | None = None) -> str | None:
     """Why an import of a conftest.py may set tests up: pytest takes the fixtures and hooks
     a conftest imports (`from myfixtures import db`), and a module's code runs as it loads
     (`import patch_app`). The standard library's and pytest's modules set nothing up; a
@@ -164,6 +166,8 @@ def _import_sets_up(node: ast.Import | ast.ImportFrom, roots: list[Path], depth:
             continue  # (an installed package: it sets nothing up by being imported)
         if depth:
             return f"imports `{name}` (not looked into)"
+        if read is not None:
+            read.append(file)
         why = _sets_up(file, [file.parent, *roots], depth + 1)
         if why is not None:
             return f"imports `{name}`, which {why}"

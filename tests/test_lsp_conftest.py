@@ -208,3 +208,22 @@ def test_a_configuration_file_s_usefixtures_sets_every_test_up(tmp_path):
     files = conftest_files(str(tmp_path / "test_app.py"), [tmp_path])
     assert setting_up(files, tmp_path) == "`pyproject.toml` loads a plugin (`addopts = -p …`)"
     assert pytest_outcomes(tmp_path, "test_app.py")["test_other"] == "PASSED"  # (fives.py is a plugin here)
+
+
+def test_a_change_on_disk_of_a_module_a_conftest_imports_is_seen(tmp_path):
+    """The set-up found for a file holds while the conftest.py and what it imports from the
+    workspace are unchanged: `fives.py` coming to hold an autouse fixture is seen (only the
+    conftest.py and the configuration files were watched before)."""
+    from types import SimpleNamespace
+
+    from semcoder_lsp.documents import DocumentStore
+
+    (tmp_path / "conftest.py").write_text("from fives import helper  # noqa: F401\n")
+    (tmp_path / "fives.py").write_text("def helper():\n    return 5\n")
+    (tmp_path / "test_app.py").write_text(TESTS)
+    store = DocumentStore(SimpleNamespace(workspace=SimpleNamespace(text_documents={}),
+                                          workspace_roots=lambda: [tmp_path]))
+    uri = (tmp_path / "test_app.py").as_uri()
+    assert store.tests_set_up(uri) is None
+    (tmp_path / "fives.py").write_text("def helper():\n    return 5\n\n\n" + FIVES_PLUGIN)
+    assert store.tests_set_up(uri) == "`conftest.py` imports `fives`, which has the autouse fixture `fives`"

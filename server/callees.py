@@ -41,7 +41,10 @@ def _callee(func: ast.AST, functions: dict[str, FunctionInfo]) -> tuple[str, lis
         fn = functions.get(f"{owner.func.id}.{func.attr}")
         return (fn.name, [owner]) if fn is not None and fn.kind != PROPERTY else None
     if isinstance(owner, ast.Name):
-        fn = functions.get(f"{owner.id}.{func.attr}")
+        dotted = f"{owner.id}.{func.attr}"
+        fn = functions.get(dotted)
+        if fn is not None and not fn.is_method:  # a module's function (`import app`; `app.scale(2)`)
+            return dotted, []
         return (fn.name, []) if fn is not None and fn.kind in (STATIC_METHOD, CLASS_METHOD) else None
     return None
 

@@ -173,9 +173,11 @@ def _file_calls(tree: ast.Module, info: ModuleInfo) -> list[CallSite]:
     # An imported function's asserts are judged where its module shows it keeps no state
     # (imported.py), and the file binds its name once, by the import, and defines no function
     # of that name.
+    # (`app.scale` of `import app`: the file binds `app` once, and defines no function `app`.)
     info.callables = {**{name: imported.function for name, imported in info.imported.items()
                          if imported.why_not is None and imported.function is not None
-                         and name not in info.functions and len(module.changers.get(name, ())) == 1},
+                         and (owner := name.partition(".")[0]) not in info.functions
+                         and len(module.changers.get(owner, ())) == 1},
                       **info.functions}
     calls = []
     cases: dict[int, list[_Case] | None] = {}
@@ -303,6 +305,11 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         literal = True
     if not name:
         return None
+    if name not in info.functions and "." in name:
+        # `app.scale(2)` of `import app` reads `app` for a function of no state: the
+        # module's own state is for _changes_imported_module (below), not the file's.
+        reads -= _read_for_pure_functions_only(test, {name.partition(".")[0]}, _pure_imported(info))
+        needs = frozenset(reads)
     if name not in info.functions and (not literal or not _literal_text(expected)
                                        or _changes_imported_module(info.imported[name], place, module, info)):
         return None  # (an imported function's call is traced in its module: see Tracing.actual_trace)
@@ -345,16 +352,39 @@ def _changes_imported_module(imported: Any, place: _Place, module: _Module, info
     module of the workspace that imports M makes none of M's judged: imported.py.)"""
     names = _bound_to(module.tree, imported.module)
     # What the file binds of M that may hold state: all but M's functions of no state.
-    pure = {name for name, other in info.imported.items() if other.module == imported.module and other.why_not is None}
+    pure = {name for name in _pure_imported(info) if info.imported[name].module == imported.module}
     holders = names - pure
     for statement in place.run[: place.count]:
-        if changed_in_place(statement) & names:
+        harmless = _read_for_pure_functions_only(statement, names, pure)  # (`app.scale(2)`)
+        if changed_in_place(statement) & names - harmless:
             return True
-        reads = module_reads(statement)
+        reads = module_reads(statement) - harmless
         # (through the file's own functions too; and any reach into sys.modules, reload, globals())
         if module.reach(reads) & holders or _reaches_modules(statement):
             return True
     return False
+
+
+def _pure_imported(info: ModuleInfo) -> set[str]:
+    """The names (`scale`, `app.scale`) the file calls imported functions of no state by."""
+    return {name for name, imported in info.imported.items() if imported.why_not is None}
+
+
+def _read_for_pure_functions_only(statement: ast.stmt, names: set[str], pure: set[str]) -> set[str]:
+    """The names of `names` (modules the file imports: `import app`) that `statement`
+    uses only to call the module's functions of no state (`app.scale(2)`): such a read
+    reaches nothing that keeps state."""
+    uses: dict[str, bool] = {}  # name -> whether every use so far is `name.<function of no state>`
+    attribute_owners = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
+            attribute_owners.add(id(node.value))
+            owner = node.value.id
+            uses[owner] = uses.get(owner, True) and isinstance(node.ctx, ast.Load) and f"{owner}.{node.attr}" in pure
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and node.id in uses and id(node) not in attribute_owners:
+            uses[node.id] = False  # (the module itself, passed or bound: anything may be reached)
+    return {name for name, only_pure in uses.items() if only_pure}
 
 
 def _reaches_modules(statement: ast.stmt) -> bool:

@@ -11,9 +11,9 @@ state or that any of the module's functions change, nor another module of the wo
 (whose state is not looked into). Which names count, and what the file's earlier
 statements may change of that module, is for calls._assert_site.
 
-Only `from M import name [as alias]` at the file's top level, with M found as Python finds
-it in a run: a `.py` file (or a package's `__init__.py`) in the file's folder, then the
-workspace root.
+Only `from M import name [as alias]` and `import M [as alias]` (then `M.name(…)`) at the
+file's top level, with M found as Python finds it in a run: a `.py` file (or a package's
+`__init__.py`) in the file's folder, then the workspace root.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _MAX_BYTES = 1 << 20
 class ImportedFunction:
     """A function the file imports from one of the workspace's modules."""
 
-    name: str  # the name the file binds (`alias` of `from M import f as alias`)
+    name: str  # the name the file calls it by (`alias` of `from M import f as alias`; `M.f` of `import M`)
     module: str  # M, as written
     path: str  # M's file
     function: FunctionInfo | None  # its definition (lines of M's file); None if M has no such def
@@ -52,12 +52,24 @@ class ImportedFunction:
 
 
 def imports_of(tree: ast.Module) -> list[tuple[str, str, str]]:
-    """(module, name, bound name) of each top-level `from M import name [as bound]` (absolute)."""
+    """(module, name, bound name) of each top-level `from M import name [as bound]`
+    (absolute), and of each `M.name` the file uses after a top-level `import M` (or `import
+    a.b as M`): bound as `M.name`, the way the file calls it."""
     found = []
+    modules: dict[str, str] = {}  # the name `import` binds -> the module it binds it to
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.extend((node.module, alias.name, alias.asname or alias.name)
                          for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                # (`import a.b` binds `a`, the package: `a.b.f()` is not followed)
+                if alias.asname or "." not in alias.name:
+                    modules[alias.asname or alias.name] = alias.name
+    if modules:
+        used = sorted({(node.value.id, node.attr) for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                       and isinstance(node.value, ast.Name) and node.value.id in modules})
+        found.extend((modules[bound], name, f"{bound}.{name}") for bound, name in used)
     return found
 
 

@@ -96,6 +96,9 @@ class ModuleInfo:
     # The functions an assert's call may name: the file's own, and the imported ones whose
     # asserts are judged (set by the analysis).
     callables: dict[str, FunctionInfo] = field(default_factory=dict)
+    # The file's tests (`test_f`, `TestX.test_m`), each with how many of them pytest runs
+    # before it (pytest_rules.run_order).
+    test_order: dict[str, int] = field(default_factory=dict)
 
     def function_named(self, name: str) -> FunctionInfo | None:
         """The file's function or method `name`, else the imported function it binds."""

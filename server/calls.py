@@ -59,6 +59,7 @@ from .pytest_rules import (
     _Place,
     _with_case,
     is_autouse,
+    run_order,
 )
 from .results import CALLED, CONDITION, FALSY, TRUTHY
 from .state_rules import (
@@ -119,7 +120,7 @@ def analyse(text: str, tests_set_up: str | None = None, imported: dict[str, Any]
                     functions[name] = _function_info(item, name, _method_kind(item), lines)
     remember_module(tree)  # (so that is_definition judges its statements in it)
     info = ModuleInfo(text=text, lines=lines, functions=functions, tree=tree, tests_set_up=tests_set_up,
-                      imported=dict(imported or {}))
+                      imported=dict(imported or {}), test_order=run_order(tree))
     info.calls = _file_calls(tree, info)
     return info
 
@@ -286,6 +287,8 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         target, expected = test.operand, FALSY
     if called(target, callables) is None:
+        if hasattr(node, "semcoder_statement"):
+            return None  # (`self.assertEqual(WANT, f(3))`: no condition of Python's text to check)
         # A condition that does more with the call (`len(f(3)) == 3`, `f(3) is None`,
         # `0 < f(3) < 9`): the whole condition is checked with the call's value (CONDITION).
         inner = _condition_call(test, info, module)
@@ -638,11 +641,10 @@ def _end(info: ModuleInfo, node: ast.AST) -> int:
     return info._offset((node.end_lineno or node.lineno) - 1, node.end_col_offset or 0)
 
 
-def is_test(fn: FunctionInfo) -> bool:
+def is_test(fn: FunctionInfo, info: ModuleInfo) -> bool:
     """Whether pytest would call `fn` itself, with its fixtures or cases: a `test*` function,
-    or a `test*` method of a `Test*` class or a `*TestCase`."""
-    owner, _, name = fn.name.rpartition(".")
-    return name.startswith("test") and (not owner or owner.startswith("Test") or owner.endswith("TestCase"))
+    or a `test*` method of a `Test*` class or a unittest TestCase (run_order)."""
+    return fn.name in info.test_order
 
 
 def asserts_in(info: ModuleInfo) -> list[CallSite]:

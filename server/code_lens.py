@@ -52,7 +52,7 @@ def register(server) -> None:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(
                     title=f"SemCoder: {fn.name}()", command="semcoder.showTrace",
                     arguments=[{"uri": uri, "function": fn.name, "call": f"{fn.name}()", "line": fn.def_line}])))
-            elif is_test(fn):
+            elif is_test(fn, info):
                 continue  # (pytest gives its arguments: no call to supply)
             else:
                 lenses.append(types.CodeLens(range=rng, command=types.Command(

@@ -135,9 +135,11 @@ def _unconditional(body: list[ast.stmt], before: list[ast.stmt],
     `__main__` block's count (the file run as a script). None after a statement that may
     end the run (_may_end_early)."""
     ran = list(before)
+    checks = _unittest_self(function) if function is not None else None
     for node in body:
-        if isinstance(node, ast.Assert):
-            found.append((node, _Place(ran, len(ran), function)))
+        check = _unittest_check(node, checks) if checks else None
+        if isinstance(node, ast.Assert) or check is not None:
+            found.append((check or node, _Place(ran, len(ran), function)))
         elif function is None and _is_main_block(node):
             _unconditional(node.body, ran, function, found)
         elif isinstance(node, ast.Try) and not node.handlers:
@@ -147,9 +149,68 @@ def _unconditional(body: list[ast.stmt], before: list[ast.stmt],
         ran.append(node)
 
 
+# unittest's checks that are an assert of a comparison or a truth value: `self.assertEqual(
+# f(2), 4)` checks what `assert f(2) == 4` does.
+_UNITTEST_CHECKS = {"assertEqual": 2, "assertTrue": 1, "assertFalse": 1}
+
+
+def _unittest_self(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The name of a unittest TestCase method's `self`, where its `self.assertEqual(…)`
+    and the like are checks (_unittest_check); None elsewhere. Set by _judged_asserts."""
+    return getattr(function, "semcoder_unittest_self", None)
+
+
+def _unittest_check(node: ast.stmt, self_name: str) -> ast.Assert | None:
+    """The assert a statement `self.assertEqual(a, b)` (`assertTrue(x)`, `assertFalse(x)`)
+    checks as (`assert a == b`, `assert x`, `assert not x`), placed where the call is; its
+    message, if any, a literal (it is evaluated first). None for any other statement."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == self_name
+            and func.attr in _UNITTEST_CHECKS):
+        return None
+    wanted = _UNITTEST_CHECKS[func.attr]
+    args, extra = call.args[:wanted], [*call.args[wanted:], *(k.value for k in call.keywords if k.arg == "msg")]
+    if len(args) != wanted or any(isinstance(a, ast.Starred) for a in args) or len(extra) > 1 \
+            or any(k.arg != "msg" for k in call.keywords) or not all(isinstance(m, ast.Constant) for m in extra):
+        return None
+    if func.attr == "assertEqual":
+        test: ast.expr = ast.copy_location(ast.Compare(left=args[0], ops=[ast.Eq()], comparators=[args[1]]), call)
+    elif func.attr == "assertFalse":
+        test = ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=args[0]), call)
+    else:
+        test = args[0]
+    check = ast.Assert(test=test, msg=None)
+    check.semcoder_statement = node  # (the statement it stands for: see _judged_asserts)
+    return ast.copy_location(check, node)
+
+
 def _is_test_class(node: ast.ClassDef) -> bool:
     """A class whose `test*` methods pytest or unittest collects: `Test*`, a `*TestCase`."""
-    return node.name.startswith("Test") or any(_last_name(base).endswith("TestCase") for base in node.bases)
+    return node.name.startswith("Test") or _is_unittest_class(node)
+
+
+def run_order(tree: ast.Module) -> dict[str, int]:
+    """The file's tests by name (`test_f`, `TestX.test_m`: the module's `test*` functions
+    and the `test*` methods of its test classes), each with how many of them pytest runs
+    before it: in the file's order, a unittest TestCase's by name."""
+    order: dict[str, int] = {}
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            names = [node.name]
+        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
+            methods = [item.name for item in node.body
+                       if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test")]
+            names = [f"{node.name}.{name}" for name in (sorted(methods) if _is_unittest_class(node) else methods)]
+        for name in names:
+            order.setdefault(name, len(order))  # (a name defined again keeps its first place, as in a dict)
+    return order
+
+
+def _is_unittest_class(node: ast.ClassDef) -> bool:
+    """A `unittest.TestCase` (by its base's name): its tests run in the order of their names."""
+    return any(_last_name(base).endswith("TestCase") for base in node.bases)
 
 
 def _sets_up(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
@@ -206,6 +267,9 @@ def _functions_run(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFu
         elif isinstance(node, ast.ClassDef):
             methods = [item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
             tests = _is_test_class(node)
+            if _is_unittest_class(node):
+                # unittest's loader, which pytest uses for these, runs them by name, not as written.
+                methods.sort(key=lambda item: item.name)
             if tests and _sets_up(node, classes):
                 continue
             owned.extend((m, tests and m.name.startswith("test"), node) for m in methods)
@@ -243,6 +307,7 @@ def _judged_asserts(tree: ast.Module, functions: list[tuple[ast.FunctionDef | as
     """Each assert that runs unconditionally, with its place, in the order ast.walk meets
     them (the order checks have always had); `functions`: _functions_run of the tree."""
     found: list[tuple[ast.Assert, _Place]] = []
+    _mark_unittest_methods(tree)
     _unconditional(tree.body, [], None, found)
     # A function runs after the whole module has; a test, after the tests before it too.
     module = [node for node in tree.body if not isinstance(node, _DEFINITIONS)]
@@ -251,8 +316,22 @@ def _judged_asserts(tree: ast.Module, functions: list[tuple[ast.FunctionDef | as
         _unconditional(fn.body, module + earlier if test else module, fn, found)
         if test:
             earlier.extend(fn.body)
-    order = {id(node): index for index, node in enumerate(ast.walk(tree)) if isinstance(node, ast.Assert)}
-    return sorted(found, key=lambda item: order[id(item[0])])
+    order = {id(node): index for index, node in enumerate(ast.walk(tree)) if isinstance(node, (ast.Assert, ast.Expr))}
+    return sorted(found, key=lambda item: order[id(getattr(item[0], "semcoder_statement", item[0]))])
+
+
+def _mark_unittest_methods(tree: ast.Module) -> None:
+    """Mark each method of a unittest TestCase with the name of its `self`, where the file
+    defines no `assert*` method of its own anywhere (which would not be unittest's)."""
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    if any(isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("assert")
+           for node in classes for item in node.body):
+        return
+    for node in classes:
+        if _is_unittest_class(node):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.args.args and not item.decorator_list:
+                    item.semcoder_unittest_self = item.args.args[0].arg
 
 
 @dataclass

@@ -766,7 +766,7 @@ def render_markdown(result: dict, lines: list[str]) -> str:
                        "that file's._")
         before = result.get("testsBefore") or 0
         if before:
-            tests = "the test above it runs" if before == 1 else f"the {before} tests above it run"
+            tests = "the test before it runs" if before == 1 else f"the {before} tests before it run"
             out.append(f"_This test ran alone, on the file's definitions: under pytest {tests} first, in the "
                        "same process, and what they leave (a module global, a cache) may change what it sees._")
         if result.get("testsSetUp"):

@@ -329,7 +329,7 @@ class TraceJob:
         """The file's test this run is, or stands for: the test the traced call is written
         in, or the hovered test itself."""
         holder = self.target.info.function_at(self.target.call.line)
-        return next((fn for fn in (holder, self.target.function) if fn is not None and is_test(fn)), None)
+        return next((fn for fn in (holder, self.target.function) if fn is not None and is_test(fn, self.target.info)), None)
 
     def _runs_a_test(self) -> bool:
         """Whether the run traced is, or stands for, one of the file's tests (_test), or is a
@@ -338,14 +338,13 @@ class TraceJob:
 
     def _tests_before(self) -> int:
         """How many of the file's tests pytest runs before the one this run stands for (those
-        written above it), where the run raised: run alone, a test does not see what they
-        left (a module global, a cache), as it does under pytest."""
+        written above it; in a unittest TestCase, those before it by name), where the run
+        raised: run alone, a test does not see what they left (a module global, a cache),
+        as it does under pytest."""
         if not isinstance(self.actual, dict) or self.actual.get("status") != "exception":
             return 0
         test = self._test()
-        if test is None:
-            return 0
-        return sum(1 for fn in self.target.info.functions.values() if is_test(fn) and fn.start < test.start)
+        return 0 if test is None else self.target.info.test_order[test.name]
 
 
 def imported_target(target: Target) -> Any:
@@ -556,7 +555,7 @@ class Tracing:
                 if not fn.is_method and fn.takes_no_arguments:
                     # `f()` is a call of it as good as any (a test function, a `main`).
                     return Target(uri, info, fn, CallSite(fn.name, f"{fn.name}()", "no-arguments", fn.def_line))
-                if is_test(fn):
+                if is_test(fn, info):
                     raise NothingToTrace(
                         f"`{fn.name}` is a test, which the test runner calls itself (with its fixtures or parametrize "
                         "cases): hover a call in it, one of its asserts, or one of its cases to trace it.")

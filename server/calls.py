@@ -28,6 +28,7 @@ Line numbers in this module are 0-based document lines (LSP), columns are str in
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 import textwrap
 from typing import Any
@@ -313,7 +314,7 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
         # module's own state is for _changes_imported_module (below), not the file's.
         reads -= _read_for_pure_functions_only(test, {name.partition(".")[0]}, _pure_imported(info))
         needs = frozenset(reads)
-    if name not in info.functions and (not literal or not _literal_text(expected)
+    if name not in info.functions and (not literal or not _means_the_same_in(info.imported[name], expected, test, target, info)
                                        or _changes_imported_module(info.imported[name], place, module, info)):
         return None  # (an imported function's call is traced in its module: see Tracing.actual_trace)
     if place.function is not None and reads & module.locals(place.function):
@@ -330,6 +331,22 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
                         case.start_col, case.end_col, literal=literal, case=True)
     return CallSite(name, _text_of(info, target), "assert", node.lineno - 1, expected or None,
                     target.col_offset, target.end_col_offset or 0, literal=literal)
+
+
+def _means_the_same_in(imported: Any, expected: str | None, test: ast.expr, call: ast.expr, info: ModuleInfo) -> bool:
+    """Whether an assert's expectation of an imported function's call means, in that
+    function's module (where it is checked: Tracing.actual_trace), what it means in the
+    file: a literal value, the truth of the value, or a condition around the call whose
+    names are builtins that neither file binds (`len(split("a b")) == 2`)."""
+    if not (expected or "").startswith(CONDITION):
+        return _literal_text(expected)
+    inside = {id(node) for node in ast.walk(call)}
+    names = {node.id for node in ast.walk(test) if isinstance(node, ast.Name) and id(node) not in inside}
+    bound = set().union(*(_changed_names(node) for node in info.tree.body)) | imported.module_names
+    return all(name in _BUILTIN_NAMES and name not in bound for name in names)
+
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def _literal_text(expected: str | None) -> bool:
@@ -503,8 +520,10 @@ def _condition_call(test: ast.expr, info: ModuleInfo, module: _Module) -> ast.ex
     of a check compiled apart are objects of their own), or CALLED in its text."""
     found: list[ast.expr] = []
 
+    callables = info.callables or info.functions
+
     def visit(node: ast.AST, once: bool) -> bool:
-        if called(node, info.functions) is not None:
+        if called(node, callables) is not None:
             found.append(node)
             return once  # (its own arguments are literals, or replayed: see _assert_site)
         inner_once = once and not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,

@@ -28,6 +28,7 @@ from .cache import files_state
 from semcoder_inference.sources import SourceUnreadable, decode_python
 
 from .calls import FunctionInfo, pure_function_reason, split_lines, top_level_function
+from .state_rules import _changed_names
 
 # A module larger than this is not read (its functions' asserts get no verdict).
 _MAX_BYTES = 1 << 20
@@ -45,6 +46,7 @@ class ImportedFunction:
     real_name: str = ""  # its name in M (`f`)
     source: str = ""  # M's text, as read (its asserts' calls are traced in it: see Tracing.actual_trace)
     lines: tuple[str, ...] = ()  # M's lines (the hover's table shows them)
+    module_names: frozenset[str] = frozenset()  # the names M binds at its top level
 
     def call_in_module(self, call: str) -> str:
         """An assert's call as M would write it: `alias(1, 2)` -> `f(1, 2)`."""
@@ -194,7 +196,8 @@ class ImportReader:
                 if module not in elsewhere:
                     elsewhere[module] = self._changed_elsewhere(module, file, imported, folders)
                 why = elsewhere[module]
-            found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines))
+            found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines),
+                                            frozenset().union(*(_changed_names(node) for node in tree.body)))
         return found
 
     def _changed_elsewhere(self, module: str, file: Path, imported: set[str], folders: list[Path]) -> str | None:

@@ -121,3 +121,84 @@ async def test_a_failing_assert_through_the_module_is_a_diagnostic_traced_in_the
         await wait_for(lambda: [d.message for d in diagnostics_for(client, uri)] == [
             "assert failed: app.scale(3) returned 7.5, expected 6",  # (5.0 == 5: app.scale(2) passes now)
             "assert failed: a.scale(4) returned 10.0, expected 9", "assert failed: app.scale(5) returned 12.5, expected 11"])
+
+
+TEXT = '''def words(s):
+    return s.split()
+
+
+def maybe(x):
+    return None if x < 0 else x
+'''
+
+SHADOWS_LEN = '''def len(x):
+    return 99
+
+
+def words(s):
+    return s.split()
+'''
+
+CONDITIONS = '''import text
+from text import maybe, words
+
+LIMIT = 2
+
+
+def test_len():
+    assert len(words("a b c")) == 2
+    assert len(text.words("a b")) == 2
+
+
+def test_none():
+    assert maybe(-1) is None
+    assert maybe(3) is None
+
+
+def test_in():
+    assert "d" in words("a b c")
+
+
+def test_a_name_of_this_file():
+    assert len(words("a b c")) == LIMIT
+'''
+
+
+def test_a_condition_around_an_imported_call_is_judged_where_it_means_the_same_in_its_module(tmp_path):
+    """The condition is checked in the function's module: judged where its names are
+    builtins that neither file binds; not with a name of the test file (`LIMIT`), nor where
+    the module defines a builtin's name itself (its own `len`)."""
+    (tmp_path / "text.py").write_text(TEXT)
+    path = tmp_path / "test_text.py"
+    path.write_text(CONDITIONS)
+    assert pytest_outcomes(tmp_path, path.name) == {
+        "test_len": "FAILED", "test_none": "FAILED", "test_in": "FAILED", "test_a_name_of_this_file": "FAILED"}
+    assert _judged(path) == [
+        ('words("a b c")', "the condition: len(_semcoder_called_) == 2"),
+        ('text.words("a b")', "the condition: len(_semcoder_called_) == 2"),
+        ("maybe(-1)", "the condition: _semcoder_called_ is None"), ("maybe(3)", "the condition: _semcoder_called_ is None"),
+        ('words("a b c")', 'the condition: "d" in _semcoder_called_')]
+    shadowed = tmp_path / "shadowed"
+    shadowed.mkdir()
+    (shadowed / "text.py").write_text(SHADOWS_LEN)
+    (shadowed / "test_s.py").write_text('from text import words\n\n\ndef test_s():\n    assert len(words("a b c")) == 3\n')
+    assert pytest_outcomes(shadowed, "test_s.py") == {"test_s": "PASSED"}
+    assert _judged(shadowed / "test_s.py") == []
+
+
+async def test_a_failing_condition_around_an_imported_call_is_a_diagnostic(tmp_path):
+    (tmp_path / "text.py").write_text(TEXT)
+    path = tmp_path / "test_text.py"
+    path.write_text(CONDITIONS)
+    async with running_server(tmp_path, init_options=EXEC_ON) as client:
+        uri = open_document(client, path)
+        await wait_for(lambda: len(diagnostics_for(client, uri)) == 3)
+        assert [(d.range.start.line, d.message) for d in diagnostics_for(client, uri)] == [
+            (line_of(CONDITIONS, 'len(words("a b c")) == 2'),
+             "assert failed: len(words(\"a b c\")) == 2 is false (words(\"a b c\") returned ['a', 'b', 'c'])"),
+            (line_of(CONDITIONS, "maybe(3) is None"), "assert failed: maybe(3) is None is false (maybe(3) returned 3)"),
+            (line_of(CONDITIONS, '"d" in'),
+             "assert failed: \"d\" in words(\"a b c\") is false (words(\"a b c\") returned ['a', 'b', 'c'])")]
+        line = line_of(CONDITIONS, 'text.words("a b")')
+        text = await hover(client, uri, line, CONDITIONS.splitlines()[line].index("words"))
+        assert '✓ the assert passes: `len(text.words("a b")) == 2` is true' in text, text

@@ -11,7 +11,7 @@ import json
 import sys
 
 from .cli import command_group
-from .errors import ModelError
+from .errors import ModelError, SettingsError
 from .model_spec import check_gguf, download_hub_file, ensure_online, parse_hub_spec, read_gguf_header, resolve_model
 
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "SPEC is OWNER/REPO:FILE.gguf or hf://OWNER/REPO/FILE.gguf, e.g. "
         "tensorblock/semcoder_s_1030-GGUF:semcoder_s_1030-Q4_K_M.gguf",
     )
-    pull.add_argument("spec", metavar="SPEC")
+    pull.add_argument("spec", metavar="SPEC", help="OWNER/REPO:FILE.gguf or hf://OWNER/REPO/FILE.gguf (a .gguf file)")
     pull.add_argument("--force", action="store_true", help="download again even if the file is cached")
     pull.set_defaults(handler=_pull)
 
@@ -48,6 +48,12 @@ def _pull(args: argparse.Namespace) -> int:
             f"{args.spec!r} is not a Hugging Face file spec.",
             hint="Write OWNER/REPO:FILE.gguf or hf://OWNER/REPO/FILE.gguf (a local file needs no pull).",
         )
+    if not hub.filename.lower().endswith(".gguf"):
+        raise SettingsError(
+            f"{hub.filename!r} is not a .gguf file: `model pull` fetches GGUF model files only.",
+            hint="Name the repository's .gguf file (OWNER/REPO:FILE.gguf); a checkpoint in another format "
+            "needs `semcoder model export` first.",
+        )
     path = None
     if not args.force:
         try:
@@ -65,10 +71,28 @@ def _pull(args: argparse.Namespace) -> int:
     return 0
 
 
+_INFO_HINT = "Give `semcoder model info` the path of a .gguf file (or OWNER/REPO:FILE.gguf), or convert a " \
+    "Hugging Face checkpoint with `semcoder model export`."
+
+
+def _for_info(exc: ModelError) -> ModelError:
+    """The error as `model info` should say it: its hints name --model and $SEMCODER_MODEL,
+    which are predict's ways to give a model, not this command's."""
+    if exc.hint and ("--model" in exc.hint or "SEMCODER_MODEL" in exc.hint):
+        exc.hint = _INFO_HINT
+    return exc
+
+
 def _info(args: argparse.Namespace) -> int:
-    path = resolve_model(args.model, download=False)
-    info = read_gguf_header(path)
+    if not args.model.strip():
+        raise SettingsError("Which model? PATH_OR_SPEC is empty.", hint=_INFO_HINT)
+    try:
+        path = resolve_model(args.model, download=False)
+        info = read_gguf_header(path)
+    except ModelError as exc:
+        raise _for_info(exc) from None
     summary = info.summary()
+    numbers = {"file size bytes": info.file_size, "parameter count": info.parameters}
     # Only the header is read: it is checked as llama.cpp checks it (architecture, tensor
     # list, the metadata it requires), but the weights are not, so the line says what was
     # checked instead of promising that llama.cpp will load the file.
@@ -79,15 +103,17 @@ def _info(args: argparse.Namespace) -> int:
         # Info still describes the file, then fails: the user learns what it is and why
         # it cannot be used.
         summary["header check"] = "failed"
-        _print_summary(summary, args.json)
-        raise exc
-    _print_summary(summary, args.json)
+        _print_summary(summary, args.json, {**numbers, "header check error": str(_for_info(exc))})
+        raise _for_info(exc) from None
+    _print_summary(summary, args.json, numbers)
     return 0
 
 
-def _print_summary(summary: dict, as_json: bool) -> None:
+def _print_summary(summary: dict, as_json: bool, numbers: dict | None = None) -> None:
+    """The text form shows sizes for reading ("3.24 MiB"); JSON adds the numbers themselves
+    (bytes, parameters) next to them, and the reason of a failed header check."""
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps({**summary, **(numbers or {})}, indent=2, default=str))
         return
     width = max(len(k) for k in summary)
     for key, value in summary.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import io
 import os
 import sys
@@ -122,12 +123,25 @@ def check_model_option(explicit: str | None) -> None:
         )
 
 
+def check_model_env() -> str:
+    """$SEMCODER_MODEL, stripped; "" when unset or empty (`SEMCODER_MODEL=` unsets it, as
+    the shell's habit is). Only spaces is refused: a mistake, not a request for the tiny
+    test model."""
+    value = os.environ.get(MODEL_ENV)
+    if value and not value.strip():
+        raise SettingsError(
+            f"${MODEL_ENV} is set but blank (only spaces).",
+            hint=f"Set it to a .gguf path or OWNER/REPO:FILE.gguf, or unset it (`unset {MODEL_ENV}`) to use the tiny test model.",
+        )
+    return (value or "").strip()
+
+
 def resolve_model_spec(explicit: str | None) -> tuple[str, bool]:
     """(model spec, is_tiny): --model, else $SEMCODER_MODEL, else the tiny test model."""
     check_model_option(explicit)
     if explicit:
         return explicit.strip(), False
-    from_env = os.environ.get(MODEL_ENV, "").strip()
+    from_env = check_model_env()
     if from_env:
         return from_env, False
     print(TINY_LABEL, file=sys.stderr, flush=True)
@@ -141,7 +155,25 @@ def resolve_model_spec(explicit: str | None) -> tuple[str, bool]:
             "(`pip install -e '.[train]'`) to build the tiny test model.",
         ) from None
     cache = Path(os.environ.get(CACHE_ENV) or _repo_root() / ".cache")
-    tiny = ensure_tiny_model(cache / "tiny-models")
+    folder = cache / "tiny-models"
+    where = f"${CACHE_ENV} ({cache})" if os.environ.get(CACHE_ENV) else str(cache)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        what = f"cannot be created: {blocking} is a file, not a folder" if blocking is not None else (
+            f"cannot be created: {exc.strerror or exc}")
+        raise SettingsError(
+            f"The tiny test model is built in {folder}, which {what}.",
+            hint=f"Point {CACHE_ENV} at a writable folder, or give a model with --model or ${MODEL_ENV}.",
+        ) from None
+    try:
+        tiny = ensure_tiny_model(folder)
+    except OSError as exc:
+        raise SettingsError(
+            f"Cannot build the tiny test model in {where}: {exc.strerror or exc}.",
+            hint=f"Point {CACHE_ENV} at a writable folder, or give a model with --model or ${MODEL_ENV}.",
+        ) from None
     return str(tiny.gguf_q8_0), True
 
 
@@ -168,7 +200,30 @@ def _params(args: argparse.Namespace) -> GenerationParams:
 
 def _read_module(file: str) -> tuple[str, Path]:
     path = Path(file).expanduser()
-    return read_python(path), path.resolve()  # (a BOM or a coding line, as Python reads the file)
+    source = read_python(path)  # (a BOM or a coding line, as Python reads the file)
+    check_source_text(source, path)
+    return source, path.resolve()
+
+
+def check_source_text(source: str, path: Path) -> None:
+    """Refuse a file Python itself cannot compile for what it is, not for its syntax: one that
+    holds a NUL byte is binary data (or text in an encoding with NUL bytes, such as UTF-16)."""
+    if "\x00" not in source:
+        try:
+            ast.parse(source)
+        except (RecursionError, MemoryError):
+            raise SettingsError(
+                f"{path} is nested too deeply for Python to parse (a very long expression, such as a "
+                "sum of thousands of terms, or deeply nested brackets); Python itself could not run it.",
+                hint="Split the long expression into several statements.",
+            ) from None
+        except (SyntaxError, ValueError):
+            pass  # reported where the function is looked up, naming the line
+        return
+    if "\x00" in source:
+        line = source.count("\n", 0, source.index("\x00")) + 1
+        raise SettingsError(f"{path} holds a NUL byte (at line {line}): it is binary data, not Python source.",
+                            hint="Give a Python source file (UTF-8, or the encoding its coding line declares).")
 
 
 def _workspace_for(path: Path, explicit: str | None) -> str:
@@ -215,6 +270,29 @@ def check_output(output: str) -> None:
     _expression("--output", output, 'a Python value such as "[1, 2]" or "\'abc\'"')
 
 
+def check_function(function: str, source: str, path: Path, *, methods: bool = True) -> None:
+    """Refuse, before a model is loaded, a function the module does not define at its top
+    level (or a method of a class that is not there). A module that does not parse is left
+    to the slicer, which still finds functions outside the broken part."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return
+    functions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    owner, dot, _ = function.partition(".")
+    if (not dot and function in functions) or (dot and methods and owner in classes):
+        return
+    listed = list(functions)
+    if methods:
+        listed += [f"{name}.{item.name}" for name, node in classes.items() for item in node.body
+                   if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    known = ", ".join(dict.fromkeys(listed)) or "none"
+    what = "a top-level function, or a method as `Class.method`" if methods else "a top-level function"
+    raise SettingsError(f"There is no function `{function}` at the top level of {path.name}. "
+                        f"Functions there: {known}. Name {what}.")
+
+
 def function_from_call(call: str, source: str) -> str:
     """The function a call runs: `f(1)` -> f; `Rect(2, 3).area()` or `Rect.area(r)` -> Rect.area
     when Rect is a class in `source`."""
@@ -258,7 +336,12 @@ def answer_line(final, args: argparse.Namespace, unusable: str = "unparsed") -> 
     reason = final.reason or "the model did not write an [ANSWER] block"
     stats = final.stats
     if stats is not None and stats.finish_reason == "length":
-        reason += f" (--max-tokens {args.max_tokens}; raise it for a longer answer)"
+        capped = getattr(args, "capped_to", None)
+        if capped:
+            reason += (f" (--max-tokens {args.max_tokens} was capped to {capped[0]} by the {capped[1]}-token "
+                       "context; raise --n-ctx for a longer answer)")
+        else:
+            reason += f" (--max-tokens {args.max_tokens}; raise it for a longer answer)"
     if not final.answer:
         return f"answer: (none: {reason})", 1
     if not final.complete:
@@ -293,21 +376,50 @@ def _run(args: argparse.Namespace, events_for, unusable: str = "unparsed") -> in
         engine.close()
 
 
+def _capped(engine, build, params: GenerationParams, args: argparse.Namespace | None = None):
+    """(the built prompt, the parameters to generate with). A --max-tokens larger than the
+    room the context leaves next to the prompt is capped to that room, as the engines cap
+    it (docs/engines.md), and stderr says so; only a prompt that does not fit even with one
+    token of answer is refused."""
+    from .errors import PromptTooLongError
+
+    try:
+        return build(params), params
+    except PromptTooLongError as too_long:
+        try:
+            built = build(dataclasses.replace(params, max_tokens=1))
+        except PromptTooLongError:
+            raise too_long from None
+    room = engine.n_ctx - engine.count_tokens(built.text)
+    if room < 1:
+        raise too_long
+    print(f"note: --max-tokens {params.max_tokens} capped to {room}: the room the {engine.n_ctx}-token context "
+          "leaves next to the prompt (raise --n-ctx for more)", file=sys.stderr, flush=True)
+    if args is not None:
+        args.capped_to = (room, engine.n_ctx)  # for the answer line
+    return built, dataclasses.replace(params, max_tokens=room)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .predict import build_output_prompt, predict_output
 
+    # Everything that needs no model is checked first: a typo must not cost a model load.
     source, path = _read_module(args.file)
     check_call(args.call)  # also when --function names the function
     function = args.function or function_from_call(args.call, source)
+    check_function(function, source, path)
     check_model_option(args.model)
+    check_model_env()
     params = _params(args)
     workspace = _workspace_for(path, args.workspace)
 
     def events(engine):
-        built = build_output_prompt(engine, source, function, args.call, params, path=str(path), workspace_root=workspace)
+        build = lambda p: build_output_prompt(engine, source, function, args.call, p, path=str(path),  # noqa: E731
+                                              workspace_root=workspace)
+        built, fitted = _capped(engine, build, params, args)
         if args.show_prompt:
             print(built.text, file=sys.stderr, flush=True)
-        return predict_output(engine, source, function, args.call, params, context=built.context, path=str(path))
+        return predict_output(engine, source, function, args.call, fitted, context=built.context, path=str(path))
 
     return _run(args, events)
 
@@ -317,15 +429,19 @@ def _predict_input(args: argparse.Namespace) -> int:
 
     source, path = _read_module(args.file)
     check_input_function(args.function)
+    check_function(args.function, source, path, methods=False)
     check_output(args.output)
     check_model_option(args.model)
+    check_model_env()
     params = _params(args)
     workspace = _workspace_for(path, args.workspace)
 
     def events(engine):
-        built = build_input_prompt(engine, source, args.function, args.output, params, path=str(path), workspace_root=workspace)
+        build = lambda p: build_input_prompt(engine, source, args.function, args.output, p, path=str(path),  # noqa: E731
+                                             workspace_root=workspace)
+        built, fitted = _capped(engine, build, params, args)
         if args.show_prompt:
             print(built.text, file=sys.stderr, flush=True)
-        return predict_input(engine, source, args.function, args.output, params, context=built.context, path=str(path))
+        return predict_input(engine, source, args.function, args.output, fitted, context=built.context, path=str(path))
 
     return _run(args, events, unusable="no input")

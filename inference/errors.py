@@ -18,7 +18,11 @@ class SemcoderError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}" if self.hint else self.message
+        if not self.hint:
+            return self.message
+        # The hint is a sentence of its own: end the message with one first.
+        end = "" if self.message.rstrip().endswith((".", "!", "?")) else "."
+        return f"{self.message.rstrip()}{end} {self.hint}"
 
 
 class ModelError(SemcoderError):

@@ -18,6 +18,7 @@ Design choices, and why:
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
 import ctypes
 import io
@@ -51,6 +52,30 @@ _verbose_engines = 0  # how many live engines asked for llama.cpp's logs
 _log_callback = None  # must stay referenced: llama.cpp keeps only the C function pointer
 
 
+# llama.cpp's last log lines, so that a failed load can say why (its exception only says
+# "Failed to load model from file").
+_recent_log: collections.deque = collections.deque(maxlen=200)
+
+
+def _load_failure_hint(lines: list[str]) -> tuple[str, str]:
+    """(llama.cpp's own reason, what to do about it) for a load that failed, from its log
+    lines: a memory hint only where memory is what failed."""
+    errors = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
+    text = "\n".join(errors).lower()
+    reason = next((line.split("error loading model:", 1)[1].strip() for line in errors
+                   if "error loading model:" in line), errors[0] if errors else "")
+    if "pre-tokenizer" in text:
+        return reason, ("The file names a tokenizer that this llama.cpp does not know: export it again with a "
+                        "pre-tokenizer llama.cpp knows (`semcoder model export --pre-tokenizer NAME`), or use a newer llama.cpp.")
+    if "missing tensor" in text or "wrong number of tensors" in text or "tensor" in text and "shape" in text:
+        return reason, ("The file lacks a tensor its architecture needs, or has one of the wrong shape: it is "
+                        "damaged or was written by a faulty converter; fetch or export it again.")
+    if any(word in text for word in ("alloc", "out of memory", "oom", "mmap")):
+        return reason, ("llama.cpp ran out of memory: a smaller context (--n-ctx, the semcoder.model.contextSize "
+                        "setting) or fewer GPU layers needs less.")
+    return reason, "Run with verbose logging (--log-level DEBUG) for llama.cpp's own messages."
+
+
 def _install_log_callback() -> None:
     """Route llama.cpp's C logs to stderr (verbose) or to our debug log (otherwise)."""
     global _log_callback
@@ -61,6 +86,8 @@ def _install_log_callback() -> None:
         @llama_cpp.llama_log_callback
         def route(level: int, text: bytes, user_data) -> None:
             message = text.decode("utf-8", errors="replace")
+            if message.strip():
+                _recent_log.append(message.strip())
             if _verbose_engines > 0:
                 sys.stderr.write(message)
             elif log.isEnabledFor(logging.DEBUG) and message.strip():
@@ -246,6 +273,7 @@ class LlamaCppEngine:
         if self.verbose:
             _verbose_engines += 1
         captured = io.StringIO()
+        _recent_log.clear()  # what this load logs, to explain a failure
         try:
             # verbose=True keeps llama-cpp-python from redirecting fds 1/2 (see module
             # docstring); its Python-level prints during construction are captured here.
@@ -261,9 +289,11 @@ class LlamaCppEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             if self.verbose:
                 _verbose_engines -= 1
+            reason, hint = _load_failure_hint(list(_recent_log))
+            said = f"{exc}".rstrip(".") + (f" ({reason})" if reason else "")
             raise ModelError(
-                f"llama.cpp could not load {path.name} with n_ctx={self.n_ctx}, n_gpu_layers={self.n_gpu_layers}: {exc}.",
-                hint="Run with verbose logging (--log-level DEBUG) for llama.cpp's own messages; a smaller n_ctx needs less memory.",
+                f"llama.cpp could not load {path.name} with n_ctx={self.n_ctx}, n_gpu_layers={self.n_gpu_layers}: {said}.",
+                hint=hint,
             ) from None
         log.debug("llama-cpp-python load output: %s", captured.getvalue()[-2000:])
         llama.verbose = self.verbose
@@ -372,7 +402,7 @@ class LlamaCppEngine:
             raise PromptTooLongError(
                 f"The prompt needs {len(tokens)} tokens but the model's context holds {self.n_ctx} "
                 "(and the answer needs room too).",
-                hint="Raise n_ctx (the semcoder.nCtx setting / --n-ctx), or shorten the code sent with the prompt.",
+                hint="Raise the context size n_ctx (--n-ctx, or the semcoder.model.contextSize setting), or shorten the code sent with the prompt.",
             )
         budget = min(params.max_tokens, self.n_ctx - len(tokens))
 

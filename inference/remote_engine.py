@@ -203,7 +203,7 @@ class RemoteEngine:
             return json.loads(data)
         except (ValueError, RecursionError):
             raise error(
-                f"The model server at {self.base_url} answered {what} with {_describe_body(data, content_type)}, not JSON: "
+                f"The model server at {self.base_url} answered {what} with {_describe_non_json(data, content_type)}: "
                 "the URL does not look like an OpenAI-compatible server.",
                 hint=_URL_HINT,
             ) from None
@@ -330,6 +330,11 @@ class RemoteEngine:
                     continue
                 if kind == "done":
                     finish = value or ""
+                    break
+                if chunks >= params.max_tokens:
+                    # The server sends more than max_tokens (it ignores the field, or counts
+                    # differently): each text event is one token here, as in the stats.
+                    finish = "length"
                     break
                 if stats.time_to_first_token_s is None:
                     stats.time_to_first_token_s = time.perf_counter() - started
@@ -485,7 +490,8 @@ class RemoteEngine:
 
 def _parse_url(base_url) -> tuple:
     def bad(why: str) -> SettingsError:
-        return SettingsError(f"Invalid setting base_url={base_url!r}: {why}")
+        shown = _redacted(base_url) if isinstance(base_url, str) else base_url
+        return SettingsError(f"Invalid setting base_url={shown!r}: {why}")
 
     example = "it must be an http:// or https:// URL such as http://127.0.0.1:8000."
     if not isinstance(base_url, str):
@@ -496,6 +502,11 @@ def _parse_url(base_url) -> tuple:
         raise bad(f"{exc}; {example}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad(example)
+    if parts.username is not None or parts.password is not None:
+        # Never sent (http.client does not turn them into a header), and echoed in every
+        # message that names the server: refused, without repeating the password.
+        raise bad("it holds a user name or password, which this engine does not send; give the server's "
+                  "address without them, and the key in the API key setting (sent as a Bearer token).")
     try:
         port = parts.port
     except ValueError:
@@ -578,6 +589,29 @@ def _describe_body(start: bytes, content_type: str) -> str:
     if not head:
         return f"an empty {kind} answer" if kind else "an empty answer"
     return f"{kind} content" if kind else "content of no declared type"
+
+
+def _describe_non_json(body: bytes, content_type: str) -> str:
+    """What an answer that should have been JSON, and is not, is."""
+    described = _describe_body(body, content_type)
+    if described.startswith("a single JSON answer"):  # it looks like JSON, or says it is, but does not parse
+        shown = body.decode("utf-8", errors="replace").strip()[:40]
+        return f"a body that is not valid JSON (it starts {shown!r})" if shown else "an empty body"
+    return described + ", not JSON"
+
+
+def _redacted(url: str) -> str:
+    """`url` without the password (or token) of its user part: http://user:***@host."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    userinfo, _, host = netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    shown = f"{user}:***" if ":" in userinfo else "***"
+    return f"{scheme}://{shown}@{host}{slash}{path}"
 
 
 def _close_all(links: list) -> None:

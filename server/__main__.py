@@ -25,6 +25,8 @@ def _host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"the port of {text!r} must be 1 to 65535")
     return host or "127.0.0.1", int(port)
 
 
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tcp", metavar="HOST:PORT", type=_host_port,
                         help="listen on TCP instead of stdio (for debugging)")
     parser.add_argument("--log-file", metavar="PATH", help="write logs here instead of stderr")
-    parser.add_argument("--log-level", default="warning",
+    parser.add_argument("--log-level", default="warning", type=str.lower,  # DEBUG as `semcoder` takes it
                         choices=["debug", "info", "warning", "error"], help="default: warning")
     return parser
 
@@ -68,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.tcp:
             host, port = args.tcp
-            server.start_tcp(host, port)
+            try:
+                server.start_tcp(host, port)
+            except OSError as exc:  # a busy port, an address not of this machine, a name that does not resolve
+                print(f"semcoder-lsp: cannot listen on {host}:{port}: {exc.strerror or exc}.", file=sys.stderr)
+                return 2
         else:
             server.start_io()
     finally:

@@ -383,6 +383,31 @@ def _add_vocab(writer, vocab: GGUFVocab) -> None:
         writer.add_add_space_prefix(vocab.add_space_prefix)
 
 
+# The pre-tokenizer names (`tokenizer.ggml.pre`) that the llama.cpp of llama-cpp-python 0.3.x
+# knows (llama-vocab.cpp); any other makes it refuse the file ("unknown pre-tokenizer type").
+KNOWN_PRE_TOKENIZERS = (
+    "default", "llama3", "llama-v3", "llama-bpe", "llama4", "deepseek-llm", "deepseek-coder", "deepseek-v3",
+    "deepseek-r1-qwen", "falcon", "falcon3", "falcon-h1", "mpt", "starcoder", "gpt-2", "phi-2", "refact", "command-r",
+    "qwen2", "qwen35", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "chatglm-bpe", "viking", "jais",
+    "jais-2", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone", "exaone4", "exaone-moe",
+    "chameleon", "minerva-7b", "megrez", "gpt-4o", "superbpe", "trillion", "bailingmoe", "seed-coder", "hunyuan",
+    "hunyuan-dense", "kimi-k2", "grok-2", "pixtral", "midm-2.0", "lfm2", "jina-es", "jina-de", "jina-v1-en",
+    "jina-v2-es", "jina-v2-de", "jina-v2-code", "a.x-4.0", "mellum", "roberta-bpe", "gigachat", "afmoe",
+    "minimax-m2", "solar-open", "youtu", "granite-docling", "modern-bert", "kanana2", "tiny_aya", "joyai-llm",
+    "f2llmv2",
+)
+
+
+def check_pre_tokenizer(name: str | None) -> None:
+    """Refuse a pre-tokenizer name llama.cpp does not know: the file would be written, pass a
+    header check, and then fail to load."""
+    if name is not None and name not in KNOWN_PRE_TOKENIZERS:
+        raise SemcoderError(
+            f"--pre-tokenizer {name!r} is not a pre-tokenizer llama.cpp knows, so it could not load the file.",
+            hint="Leave it out to detect DeepSeek-Coder's, or choose one of: " + ", ".join(sorted(KNOWN_PRE_TOKENIZERS)) + ".",
+        )
+
+
 def export_gguf(hf_dir: str | Path, out_path: str | Path, *, dtype: str = "f16", metadata: dict[str, Any] | None = None,
                 pre_tokenizer: str | None = None, progress: bool = False) -> Path:
     """Export the HF Llama checkpoint in `hf_dir` to a GGUF file at `out_path`.
@@ -390,6 +415,7 @@ def export_gguf(hf_dir: str | Path, out_path: str | Path, *, dtype: str = "f16",
     `metadata` adds key/values (e.g. {"semcoder.base_model": "..."}) for provenance.
     """
     hf_dir = Path(hf_dir)
+    check_pre_tokenizer(pre_tokenizer)
     if not hf_dir.is_dir():
         raise ModelError(f"{hf_dir} is not a folder; export needs a Hugging Face checkpoint folder.")
     hp = read_hparams(hf_dir)

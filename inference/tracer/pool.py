@@ -19,6 +19,7 @@ import queue
 import re
 import secrets
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -485,6 +486,22 @@ class _Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def kill(self) -> None:
+        """End the zygote at once, and with it the run it is serving (its processes die with
+        their parent: PR_SET_PDEATHSIG), for an interrupt (Ctrl-C): close() would give it
+        seconds to finish."""
+        if self.proc.poll() is None:
+            for kill in (lambda: os.killpg(self.proc.pid, signal.SIGKILL), self.proc.kill):
+                try:
+                    kill()
+                    break
+                except OSError:
+                    continue
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -687,6 +704,9 @@ class Tracer:
                 result = zygote.request(message, lambda: self._code(message, compile_here),
                                         limits.timeout_s + _STUCK_MARGIN_S)
                 healthy = result is not None and zygote.alive()
+            except KeyboardInterrupt:
+                zygote.kill()  # stop the run now (see _Zygote.kill), then let the interrupt through
+                raise
             except (OSError, ValueError):
                 if self._closed:  # (its pipes were closed under it: a server shutting down)
                     raise TracerError(_CLOSED_DURING_RUN) from None

@@ -46,6 +46,7 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
     rows: list[tuple[str, str]] = []
     events = trace.get("events") or []
     shown_later: dict[int, list[tuple[str, str]]] = {}
+    last_row_event: dict[int, dict] = {}  # the event of a row told where it happened
     for index, event in enumerate(events):
         rows += shown_later.pop(index, ())
         kind = event.get("kind")
@@ -80,22 +81,71 @@ def render_table(trace: dict, source: str | None = None, max_rows: int = 40) -> 
             shown_later.setdefault(after, []).append((cell, text))  # after the calls the line made
         else:
             rows.append((cell, text))
-    if trace.get("trace_stopped"):
-        rows.append(("", f"**trace stopped early**: {str(trace['trace_stopped']).replace('|', '/')}"))
+            last_row_event[len(rows) - 1] = event
+    # The outcome (how the run ended, what the call gave) always shows, whatever the cut:
+    # the steps left out are middle ones, and a row says how many and where.
+    outcome: list[tuple[str, str]] = []
     status = trace.get("status")
+    ret = trace.get("return") or {}
+    if status == "ok" and not trace.get("drawn") and ret.get("repr") is not None:
+        last = last_row_event.get(len(rows) - 1)
+        if last is not None and _is_final_return(last) and str(last.get("value", "")) == str(ret.get("repr")):
+            outcome.append(rows.pop())  # the call's own `return` row is its outcome
+        else:  # no traced step of the call itself returned (`len(xs)`, `1 + 2`, a builtin)
+            value_of = f"await {trace.get('call')}" if trace.get("awaited") else trace.get("call")
+            outcome.append(("", f"**returned**: {_code_span(str(ret.get('repr')))}"
+                            + (f" (from {_code_span(str(value_of))})" if value_of else "")))
+    if trace.get("trace_stopped"):
+        outcome.append(("", f"**trace stopped early**: {str(trace['trace_stopped']).replace('|', '/')}"))
     if status != "ok":
-        rows.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))
+        outcome.append(("", f"**{status}**: {str(trace.get('message', '')).replace('|', '/')}"))
     elif trace.get("drawn"):  # the call gave a generator, drawn to its end (see child._draw)
-        rows.append(("", f"the generator, drawn with `list()`: {_code_span(str((trace.get('return') or {}).get('repr')))}"))
+        outcome.append(("", f"the generator, drawn with `list()`: {_code_span(str((trace.get('return') or {}).get('repr')))}"))
+    assertion = trace.get("assertion")
+    if assertion is not None and not assertion.get("passed"):
+        outcome.append(("", "**assertion FAILED**: " + describe_assertion(assertion, trace).replace("|", "\\|")))
     cut = [what for what, flag in (trace.get("truncated") or {}).items() if flag]
     out = ["| line | values |", "| ---: | --- |"]
-    shown = rows if len(rows) <= max_rows else rows[: max_rows - 1]
-    out += [f"| {cell} | {text} |" for cell, text in shown]
-    if len(shown) < len(rows):
-        out.append(f"| … | {len(rows) - len(shown)} more steps |")
+    budget = max(max_rows - len(outcome), 2)
+    if len(rows) <= budget:
+        out += [f"| {cell} | {text} |" for cell, text in rows]
+    else:
+        # Keep the first steps and the last few before the outcome (what led to it).
+        tail = min(5, (budget - 1) // 3)
+        head = budget - 1 - tail
+        left_out = rows[head: len(rows) - tail]
+        out += [f"| {cell} | {text} |" for cell, text in rows[:head]]
+        lines_left = sorted({int(c.split()[0]) for c, _ in left_out if c.split() and c.split()[0].isdigit()})
+        where = f" (lines {lines_left[0]}–{lines_left[-1]})" if len(lines_left) > 1 else (
+            f" (line {lines_left[0]})" if lines_left else "")
+        out.append(f"| … | {len(left_out)} more steps left out here{where} |")
+        out += [f"| {cell} | {text} |" for cell, text in rows[len(rows) - tail:]]
+    out += [f"| {cell} | {text} |" for cell, text in outcome]
     if cut:
         out.append(f"| … | trace cut short: {', '.join(cut)} limit |")
     return "\n".join(out)
+
+
+def _is_final_return(event: dict) -> bool:
+    """The call's own return: a `return` step of the top frame in the calling thread."""
+    return (event.get("kind") == "return" and not event.get("yield") and not event.get("thread")
+            and not (event.get("depth") or 0))
+
+
+def describe_assertion(assertion: dict, trace: dict) -> str:
+    """What a failed --expect found: the expected value against the actual one, or the error
+    the expectation itself raised, in words."""
+    if assertion.get("error"):
+        return f"the expectation raised {assertion['error']}"
+    expected = assertion.get("expected_repr")
+    actual = assertion.get("actual_repr")
+    if actual is None and trace.get("status") == "ok":
+        actual = (trace.get("return") or {}).get("repr")
+    if actual is None:
+        return f"expected {expected}, but the call did not return ({trace.get('message') or trace.get('status')})"
+    if expected is None:  # a check (an assert's condition around the call), not a value
+        return f"the check is false for the value {actual}"
+    return f"expected {expected}, got {actual}"
 
 
 def render_output(trace: dict) -> str:

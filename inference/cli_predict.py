@@ -385,7 +385,8 @@ def _capped(engine, build, params: GenerationParams, args: argparse.Namespace | 
 
     try:
         return build(params), params
-    except PromptTooLongError as too_long:
+    except PromptTooLongError as exc:
+        too_long = exc  # (the name `exc` is gone once the handler ends)
         try:
             built = build(dataclasses.replace(params, max_tokens=1))
         except PromptTooLongError:

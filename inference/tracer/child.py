@@ -12,6 +12,7 @@ import linecache
 from math import copysign as _copysign
 from operator import index as _index
 import os
+from select import select as _select
 import signal
 import _signal
 import _thread
@@ -1461,11 +1462,16 @@ def write_frame(fd, body):
 
 def write_all(fd, data):
     """All of `data`; False if the reader is gone. A pipe takes up to 4 KiB in one write:
-    the usual case makes no view of the data."""
+    the usual case makes no view of the data. A descriptor made non-blocking (the result
+    pipe, by a run: its open file description is the zygote's too, which sets it back after
+    the run) is waited on for room rather than given up on EAGAIN (review 27)."""
     while True:
         try:
             written = _os_write(fd, data)
         except InterruptedError:
+            continue
+        except BlockingIOError:
+            _select((), (fd,), ())
             continue
         except OSError:
             return False

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _signal
 import ast
+import fcntl
 import gc
 import json
 import linecache
@@ -41,7 +42,7 @@ try:
     from . import _confine  # optional C half: see _confine.c
 except ImportError:  # not built (no compiler), or not CPython
     _confine = None
-from .sandbox import _proc_pid, apply_fixed_limits, capability_sets, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, mount_own_proc, point_temp_folders, install_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
+from .sandbox import _proc_pid, apply_fixed_limits, capability_sets, make_audit_hook, clean_environment, counts_processes_per_namespace, die_with_parent, enter_namespaces, enter_pid_namespace, mount_own_proc, point_temp_folders, install_stand_ins, install_native_stand_ins, read_only_outside, remove_tree, RUN_THREADS, temp_base, unreachable_loaded, vm_bytes
 
 # Imported here so children do not pay for them (user code often needs them). Modules that
 # register fork handlers (random, hence tempfile; threading) are left out on purpose: every
@@ -444,9 +445,50 @@ def _trailer_frame(request_id, status, killed, timeout, cpu, began, cpu_used=Non
 _MAX_SPARE_FAILURES = 5
 
 
+# fcntl's F_SETPIPE_SZ and F_GETPIPE_SZ (Linux).
+_F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
+
+
+def _pipe_state(fd):
+    """What a run can change of the result pipe that outlives it, as the zygote found it:
+    its open file description's flags (one description, shared by the zygote and every
+    run) and the pipe's size (None where there is no such thing)."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        size = fcntl.fcntl(fd, _F_GETPIPE_SZ) if _LINUX else None
+    except OSError:  # not a pipe
+        size = None
+    return flags, size
+
+
+def _restore_pipe(fd, state, setfl=fcntl.F_SETFL, unlock=fcntl.LOCK_UN):
+    """Put back what the last run changed of the result pipe (see _pipe_state), before the
+    zygote writes its marker and trailer and before the next spare is forked: a run that
+    made it non-blocking (os.set_blocking) or shrank it (F_SETPIPE_SZ) left it so for every
+    later run, whose results were then cut ("a frame announced but only 4092 bytes
+    written"), and the zygote's own trailer was dropped on EAGAIN, so that the next call
+    waited its limit and 15 s and ran twice (review 27). The flags are set back whatever
+    they are (O_NONBLOCK, O_DIRECT's packet mode, O_ASYNC), the size where it changed (a
+    pipe that still holds more than the old size cannot shrink yet: it is left larger, and
+    tried again after the next run), and a flock() on the description is let go. Three
+    system calls, about a microsecond."""
+    flags, size = state
+    fcntl.fcntl(fd, setfl, flags)
+    if size is not None and fcntl.fcntl(fd, _F_GETPIPE_SZ) != size:
+        try:
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, size)
+        except OSError:
+            pass
+    try:
+        fcntl.flock(fd, unlock)
+    except OSError:
+        pass
+
+
 def serve(run_root, real_root, protocol_in, protocol_out, control=None):
     """Serve the server's requests, one spare at a time. `control`: the control pipe's
     descriptor (see MARKER_BYTES), or None (a zygote started without one: no markers)."""
+    shared = _pipe_state(protocol_out)
     spare = Spare(run_root, real_root, protocol_in, protocol_out)
     failures = 0
     while True:
@@ -470,14 +512,19 @@ def serve(run_root, real_root, protocol_in, protocol_out, control=None):
         timeout, cpu, request_id = started
         began = time.monotonic()
         status, killed, used = spare.wait_end(timeout)
+        _restore_pipe(protocol_out, shared)
         trailer = _trailer_frame(request_id, status, killed, timeout, cpu, began, used)
         if control is not None:
             # The run's end, marked in the stream by bytes it cannot have known (drawn now,
             # once it is gone), told first on the control pipe, which no run holds (see MARKER_BYTES).
             marker = os.urandom(MARKER_BYTES)
-            write_all(control, marker)
+            if not write_all(control, marker):
+                return  # the server is gone
             trailer = marker + trailer
-        write_all(protocol_out, trailer)
+        if not write_all(protocol_out, trailer):
+            # A trailer the server never gets would hold its next call until it gave the
+            # worker up: ending the zygote (the stream's end) tells it at once.
+            return
         spare.cleanup()
         _clear_run_root(run_root)
         _end_leftovers()
@@ -919,6 +966,7 @@ def zygote(isolation, run_root=None, namespaces_error="not requested", tmpfs=Fal
     read_only = namespaces_error is None and read_only_outside(run_root)
     # Either way the kernel refuses every write outside the runs' folder.
     _KERNEL_GUARDS_FILES[0] = read_only or landlock_error is None
+    install_native_stand_ins(_KERNEL_GUARDS_FILES[0])
     _RUN_THREADS[0] = threads_for_runs()
     preloaded, preload_errors = _preload(_PRELOAD[0])
     real_root = os.path.realpath(run_root)

@@ -7,6 +7,7 @@ mount and PID namespaces the zygote enters where Linux allows them. See docs/san
 from __future__ import annotations
 
 import gc
+import operator
 import os
 import resource
 import signal
@@ -136,12 +137,32 @@ _FORBIDDEN_IMPORTS = frozenset(("_posixsubprocess", "_ctypes", "_winapi", "_xxsu
                                 "_xxinterpchannels", "_interpchannels", "_xxinterpqueues", "_interpqueues",
                                 "_ctypes_test",
                                 # Tcl is an interpreter of its own, with file access and exec.
-                                "_tkinter"))
+                                "_tkinter",
+                                # Native code that reaches the network, devices or the password
+                                # database with no audit event (review 27): NIS makes internet
+                                # sockets and sends RPCs of the run's choosing from C (libnsl,
+                                # libtirpc); ossaudiodev opens and drives sound devices; spwd reads
+                                # shadow passwords through the name service (which may ask the
+                                # network). No run needs them (all gone from Python 3.13).
+                                "nis", "ossaudiodev", "spwd"))
 _FORBIDDEN_IMPORT_PREFIX = "_test"  # _testcapi, _testinternalcapi, ...
 # Modules that write files from native code, where the hook sees no event (SQLite's ATTACH
 # and VACUUM INTO, readline's history, dbm, shared memory): refused unless the kernel itself
 # keeps the run's writes in its folder (namespaces, with every other mount read-only).
-_NATIVE_WRITERS = frozenset(("_sqlite3", "_gdbm", "_dbm", "_posixshmem", "readline"))
+# _multiprocessing makes and removes POSIX semaphores, files in /dev/shm, by any name
+# (another program's included: sem_unlink), and they outlive the run (review 27): where it is
+# refused, runs find a stand-in (install_native_stand_ins).
+_NATIVE_WRITERS = frozenset(("_sqlite3", "_gdbm", "_dbm", "_posixshmem", "readline", "_multiprocessing"))
+# Device files a run may open by path (character and block devices otherwise: a run opened
+# /dev/loop-control and a loop device, read-only, and with ioctls kept a file of its own
+# in the kernel for later runs, and made device nodes; review 27).
+_DEVICES_ALLOWED = frozenset(("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"))
+# ioctl requests refused whatever they are given (the hook here, the syscall filter for
+# native code): TIOCSTI (typing into a terminal) and TIOCLINUX; and every request of the
+# types 'L' (loop devices: LOOP_CTL_ADD, LOOP_SET_FD, ..., and lightnvm) and 'U' (uinput's
+# virtual keyboards, usbdevfs's raw USB transfers), whatever its direction and size.
+DEVICE_IOCTL = (0x5412, 0x541C)
+DEVICE_IOCTL_TYPES = (0x4C, 0x55)
 
 
 def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False, runs_root=None):
@@ -463,7 +484,8 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                     refused=PermissionError, not_found=ModuleNotFoundError, write_flags=_WRITE_FLAGS,
                     exact_text=str.__str__, last_part=str.rpartition, other_process=_other_process,
                     open_folders=_open_folders, collecting=gc.isenabled, stop_collecting=gc.disable,
-                    collect_again=gc.enable):
+                    collect_again=gc.enable, devices_allowed=_DEVICES_ALLOWED, stat=os.stat, as_int=int.__index__,
+                    type_error=TypeError):
         # No garbage collection while a path is checked: a collection runs the run's
         # gc.callbacks, finalizers and weakref callbacks, which could change what a path
         # names once it has been followed (see make_audit_hook). Nothing before this has
@@ -506,6 +528,14 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                                   % (where, ": the project's file, which runs may only read" if linked else ""))
                 if other_process(full):
                     raise refused("the sandbox does not allow reading other processes")
+                # A device (see _DEVICES_ALLOWED), wherever it lies: one stat, the path is resolved.
+                if full not in devices_allowed:
+                    try:
+                        kind = stat(full).st_mode & 0o170000
+                    except oserror:
+                        kind = 0
+                    if kind == 0o020000 or kind == 0o060000:
+                        raise refused("the sandbox does not allow opening device files (%s)" % full)
                 # os.open may be given a dir_fd on /proc, or on /proc/<pid>, that its event does
                 # not show: a relative path is checked from every folder the run holds open too.
                 if mode is None and where[:1] != "/":
@@ -514,9 +544,61 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                         raise refused("the sandbox does not allow opening a relative path while it cannot tell "
                                       "which folders the run holds open (%s)" % where)
                     for folder in folders:
-                        if other_process(resolved(folder + "/" + where)):
+                        there = resolved(folder + "/" + where)
+                        if other_process(there):
                             raise refused("the sandbox does not allow reading other processes")
+                        if there not in devices_allowed:
+                            try:
+                                kind = stat(there).st_mode & 0o170000
+                            except oserror:
+                                kind = 0
+                            if kind == 0o020000 or kind == 0o060000:
+                                raise refused("the sandbox does not allow opening device files (%s)" % there)
                 return
+            if event == "os.listdir" or event == "os.scandir" or event == "os.readlink":
+                # Another process's /proc/<pid>/fd names every file it holds open, and its
+                # cwd, root and exe links where it works (review 27). os.readlink raises no
+                # event of its own: runs get a stand-in that raises this one (_readlink).
+                # pathlib and os.* convert a path object first: the event holds a str.
+                path = args[0] if args else None
+                kind = type(path)
+                if path is None:  # os.listdir(): the working folder
+                    full = resolved(".")
+                elif kind is int or issubclass(kind, int):  # a descriptor of a folder
+                    try:
+                        full = readlink("/proc/self/fd/%d" % (path if kind is int else as_int(path)))
+                    except oserror:
+                        return  # (no /proc: macOS; or no such descriptor, and the call fails)
+                else:
+                    where = plain(path)
+                    if where is None:
+                        raise refused("the sandbox does not allow reading a path object that is not a str or bytes: "
+                                      "pass a str path (os.fspath(path))")
+                    if event == "os.readlink":
+                        # The link itself is not followed: its folder is, from dir_fd if given.
+                        head, slash, tail = last_part(where, "/")
+                        folder = (head or "/") if slash else "."
+                        dir_fd = args[1] if len(args) > 1 else None
+                        if dir_fd is not None and folder[:1] != "/":
+                            try:
+                                folder = readlink("/proc/self/fd/%d" % as_int(dir_fd)) + "/" + folder
+                            except (oserror, type_error):
+                                return  # (no /proc; or no such descriptor, and the call fails)
+                        full = resolved(folder)
+                        if full is not None and tail != "" and tail != "." and tail != "..":
+                            full = (full if full != "/" else "") + "/" + tail
+                    else:
+                        full = resolved(where)
+                    if full is None:
+                        raise refused("the sandbox does not allow reading a path it cannot follow (%s: a folder on "
+                                      "the way cannot be searched, or the path is longer than the system allows)"
+                                      % where)
+                if other_process(full):
+                    raise refused("the sandbox does not allow reading other processes")
+                return
+            if event == "os.mknod" and len(args) > 1 and issubclass(type(args[1]), int) and \
+                    as_int(args[1]) & 0o170000 in (0o020000, 0o060000):
+                raise refused("the sandbox does not allow making device files")
             if event == "import":
                 # The name as the interpreter reads it: a str subclass (a hand-made spec's name)
                 # could answer `in` and slicing as it pleases.
@@ -578,12 +660,14 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
             if was_collecting:
                 collect_again()
 
-    def hook(event, args, checked=path_events | {"open", "import", "fcntl.flock", "fcntl.lockf", "os.lockf"},
+    def hook(event, args, checked=path_events | {"open", "import", "fcntl.flock", "fcntl.lockf", "os.lockf",
+                                                  "os.listdir", "os.scandir", "os.readlink"},
              check_paths=check_paths, forbidden=forbidden,
              reasons=reasons, coroutine_code=coroutine_code, own_code=own_code, getframe=sys._getframe,
              type=type, int=int, str=str, len=len, function=type(_resolved), getpid=os.getpid, refused=PermissionError,
              unix_sockets=_AF_UNIX, signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
-             file_fcntl=FILE_FCNTL, inode_ioctl=INODE_IOCTL, lock_fcntl=LOCK_FCNTL,
+             file_fcntl=FILE_FCNTL, inode_ioctl=INODE_IOCTL, lock_fcntl=LOCK_FCNTL, device_ioctl=DEVICE_IOCTL,
+             device_ioctl_types=DEVICE_IOCTL_TYPES,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__")), plain=_plain,
              code_loading=_CODE_LOADING_VARIABLES, exit_now=os._exit,
              finalizing=frozenset(("cpython.PyInterpreterState_Clear", "cpython._PySys_ClearAuditHooks"))):
@@ -628,15 +712,67 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
             if args[1] in lock_fcntl:
                 return check_paths("fcntl.lock", args)
         if event == "fcntl.ioctl" and type(args[1]) is int:
-            if args[1] in signalling_ioctl:
+            request = args[1] & 0xFFFFFFFF  # as the kernel reads it (an unsigned int)
+            if request in signalling_ioctl:
                 raise refused("the sandbox does not allow signalling processes")
-            if args[1] in inode_ioctl:
+            if request in inode_ioctl:
                 raise refused("the sandbox does not allow changing a file's flags or attributes through ioctl")
+            if request in device_ioctl or (request >> 8) & 0xFF in device_ioctl_types:
+                raise refused("the sandbox does not allow driving devices through ioctl")
         if event == "object.__setattr__" and type(args[0]) is function and type(args[1]) is str \
                 and args[1] in guarded and args[0].__code__ in own_code:
             raise refused("the sandbox does not allow changing its own functions")
 
     return hook
+
+
+def _readlink(path, *, dir_fd=None, real=os.readlink, audit=sys.audit, fspath=os.fspath, index=operator.index,
+              as_int=int.__index__, type=type):
+    """os.readlink as runs get it (install_stand_ins): the same, after an "os.readlink"
+    audit event, which Python does not raise, so that the hook can refuse another
+    process's /proc/<pid>/fd/N, cwd, root and exe. The path and descriptor are converted
+    once, here, and the event and the real call get the same values."""
+    try:
+        path = fspath(path)
+    except TypeError:
+        raise TypeError("readlink: path should be string, bytes or os.PathLike, not %s" % type(path).__name__) \
+            from None
+    if dir_fd is not None:
+        dir_fd = as_int(index(dir_fd))
+    audit("os.readlink", path, dir_fd)
+    return real(path, dir_fd=dir_fd)
+
+
+def _mkfifo(path, mode=0o666, *, dir_fd=None, real=getattr(os, "mkfifo", None), audit=sys.audit, fspath=os.fspath,
+            index=operator.index, as_int=int.__index__):
+    """os.mkfifo as runs get it: Python raises no audit event for it (3.11 at least), and a
+    run made FIFOs anywhere the user may write in the audit-only mode (review 27); this
+    raises the "os.mkfifo" event the hook checks as it checks os.mkdir's."""
+    path = fspath(path)
+    mode = as_int(index(mode))
+    if dir_fd is not None:
+        dir_fd = as_int(index(dir_fd))
+    audit("os.mkfifo", path, mode, dir_fd)
+    return real(path, mode, dir_fd=dir_fd)
+
+
+def _mknod(path, mode=0o600, device=0, *, dir_fd=None, real=getattr(os, "mknod", None), audit=sys.audit,
+           fspath=os.fspath, index=operator.index, as_int=int.__index__):
+    """os.mknod as runs get it (see _mkfifo): the hook refuses a node outside the run's
+    folder, and a device node anywhere (as root, one in its folder opened a disk)."""
+    path = fspath(path)
+    mode, device = as_int(index(mode)), as_int(index(device))
+    if dir_fd is not None:
+        dir_fd = as_int(index(dir_fd))
+    audit("os.mknod", path, mode, device, dir_fd)
+    return real(path, mode, device, dir_fd=dir_fd)
+
+
+for _function, _name in ((_readlink, "readlink"), (_mkfifo, "mkfifo"), (_mknod, "mknod")):
+    _function.__name__ = _function.__qualname__ = _name
+    _function.__module__ = "posix"
+    _function.__doc__ = getattr(getattr(os, _name, None), "__doc__", None)
+del _function, _name
 
 
 def _own_code():
@@ -983,6 +1119,59 @@ def install_stand_ins():
         for name in names:
             if loaded is not None and name in loaded.__dict__:
                 delattr(loaded, name)
+    # readlink raises no audit event: runs get one that does (_readlink), so that the hook
+    # refuses another process's /proc/<pid>/fd/N, cwd and exe as it refuses opening them.
+    # (The real function stays in reach of a run that digs for it, as a fresh `posix` does:
+    # docs/sandbox.md.)
+    # Nor do mkfifo and mknod (3.11): runs get ones that raise the events the hook checks.
+    for module in ("posix", "os"):
+        loaded = sys.modules.get(module)
+        if loaded is None:
+            continue
+        if getattr(loaded, "readlink", None) is _readlink.__kwdefaults__["real"]:
+            loaded.readlink = _readlink
+        for stand_in, name in ((_mkfifo, "mkfifo"), (_mknod, "mknod")):
+            real = stand_in.__kwdefaults__["real"]
+            if real is not None and getattr(loaded, name, None) is real:
+                setattr(loaded, name, stand_in)
+
+
+class _NoSemLock:
+    """_multiprocessing.SemLock as runs get it where the kernel does not hold their writes:
+    a POSIX semaphore is a file in /dev/shm, made (and removed, by any name) from C with no
+    audit event, that outlives the run (review 27). Its only use is sharing a lock with
+    other processes, which a run may not create: refused in those words, as starting the
+    processes is (multiprocessing's ProcessPoolExecutor stops here now, not at its fork)."""
+
+    SEM_VALUE_MAX = 2147483647
+
+    def __new__(cls, *args, **kwargs):
+        raise PermissionError("the sandbox does not allow creating processes")
+
+    @classmethod
+    def _rebuild(cls, *args):
+        raise PermissionError("the sandbox does not allow creating processes")
+
+
+_NoSemLock.__name__ = _NoSemLock.__qualname__ = "SemLock"
+_NoSemLock.__module__ = "_multiprocessing"
+
+
+def _no_sem_unlink(name):
+    raise PermissionError("the sandbox does not allow removing semaphores")
+
+
+def install_native_stand_ins(kernel_guards_files):
+    """Where the kernel does not hold a run's writes to its folder (so _NATIVE_WRITERS are
+    refused imports), a stand-in _multiprocessing in sys.modules (the zygote does this once,
+    before preloading), so that multiprocessing and concurrent.futures.process still import
+    (their modules import it at the top) and refuse at the lock, in the run's words."""
+    if kernel_guards_files or "_multiprocessing" in sys.modules:
+        return
+    module = _stand_in("_multiprocessing", "A stand-in: the sandbox does not allow POSIX semaphores.")
+    module.SemLock = _NoSemLock
+    module.sem_unlink = _no_sem_unlink
+    module.flags = {"HAVE_SEM_OPEN": 1, "HAVE_SEM_TIMEDWAIT": 1}
 
 
 def point_temp_folders(workdir):

@@ -10,6 +10,9 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
   `F_SETLEASE` and `F_NOTIFY`, and `ioctl`s that set a file's inode flags or attributes
   (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`, `FS_IOC_ENABLE_VERITY`, ...: see
   sandbox.INODE_IOCTL), which the kernel allows a file's owner on a read-only descriptor;
+- driving devices: every `ioctl` of the types 'L' (loop devices: LOOP_CTL_ADD, LOOP_SET_FD,
+  ..., which root may use without capabilities, on a descriptor opened only to read) and
+  'U' (uinput, usbdevfs), and TIOCSTI, TIOCLINUX (sandbox.DEVICE_IOCTL);
 - reaching other processes: `ptrace`, `process_vm_*`, `pidfd_*`, `kcmp`, `move_pages`,
   `process_madvise` on anything but the caller itself (PIDFD_SELF_PROCESS: it may advise
   its own memory, as `madvise` may; see _prefault.c); and, where there is no PID
@@ -49,8 +52,8 @@ import resource
 import struct
 import sys
 
-from .sandbox import (FILE_FCNTL, FILES_OPEN_AT_ONCE, INODE_IOCTL, SIGNALLING_FCNTL, SIGNALLING_IOCTL, _forget_ctypes,
-                      no_new_privileges)
+from .sandbox import (DEVICE_IOCTL, DEVICE_IOCTL_TYPES, FILE_FCNTL, FILES_OPEN_AT_ONCE, INODE_IOCTL, SIGNALLING_FCNTL,
+                      SIGNALLING_IOCTL, _forget_ctypes, no_new_privileges)
 
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
@@ -88,7 +91,7 @@ _REFUSED = {
 
 # Classic BPF, as seccomp runs it over struct seccomp_data: nr at 0, arch at 4, the
 # instruction pointer at 8, then six 64-bit arguments (little-endian: low half first).
-_LOAD, _JEQ, _JGE, _JSET, _RETURN = 0x20, 0x15, 0x35, 0x45, 0x06
+_LOAD, _JEQ, _JGE, _JSET, _RETURN, _AND = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
 _ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
 _NR, _ARCH = 0, 4
 
@@ -204,10 +207,13 @@ def program(exec_fd, guard_pids=True):
         when(command, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
-    label("ioctl")  # nor by ioctl; no inode flags or attributes changed (see INODE_IOCTL)
-    load(_low(1))
-    for request in SIGNALLING_IOCTL + INODE_IOCTL:
+    label("ioctl")  # nor by ioctl; no inode flags or attributes changed (see INODE_IOCTL); no
+    load(_low(1))   # devices driven (DEVICE_IOCTL: loop devices, uinput, a terminal's input)
+    for request in SIGNALLING_IOCTL + INODE_IOCTL + DEVICE_IOCTL:
         when(request, "refuse")
+    code.append((_AND, None, None, 0xFF00))  # the request's type, whatever its direction and size
+    for kind in DEVICE_IOCTL_TYPES:
+        when(kind << 8, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
     label("first argument is 0")  # pid 0: the caller

@@ -6,6 +6,7 @@ mount and PID namespaces the zygote enters where Linux allows them. See docs/san
 
 from __future__ import annotations
 
+import _imp
 import gc
 import operator
 import os
@@ -59,6 +60,12 @@ SIGNALLING_IOCTL = (0x8901, 0x8902)
 # F_NOTIFY has the kernel signal the run on changes in a folder, which a run has no use
 # for. Refused by the hook and by the syscall filter.
 FILE_FCNTL = (1024, 1026)
+# fcntl's F_SET_RW_HINT and F_SET_FILE_RW_HINT: a write-life hint stored in the file's inode,
+# which the kernel lets any descriptor set, one opened only to read included; it outlives
+# the run, and a later run read it back (F_GET_RW_HINT): a channel between runs, through a
+# user's file or /dev/null, in every mode (review 27b). Refused by the hook and by the
+# syscall filter.
+HINT_FCNTL = (1036, 1038)
 
 
 def _ioc(direction, kind, number, size):
@@ -90,6 +97,18 @@ _PATH_EVENTS = {
     # SQLite opens (and creates) its files in C, without an "open" event.
     "sqlite3.connect": (0,), "sqlite3.connect/handle": (),
 }
+# The path events (event, argument) whose call acts on the entry the path names, not on
+# what a link there leads to: the entry itself must lie in the run's folder (see _located).
+# The others may follow a link (os.chmod, chown, utime, truncate, xattrs, os.link's source,
+# SQLite's open; their events do not say whether they do): both where the path lies and
+# what it leads to must. Judged by what it led to alone, a link to /dev/null outside the
+# folder (a systemd-masked unit) was removed, or replaced by a file of the run's (review 27b).
+_LINK_ITSELF = frozenset((("os.remove", 0), ("os.rmdir", 0), ("os.mkdir", 0), ("os.rename", 0), ("os.rename", 1),
+                          ("os.link", 1), ("os.symlink", 1), ("os.mkfifo", 0), ("os.mknod", 0)))
+# When this module was imported (in the zygote, before any run): an extension module whose
+# file changed since (written, moved, linked: each sets its ctime, which no process without
+# CAP_SYS_TIME can set back) may be a run's, and is not loaded (see _native_code_refused).
+_STARTED = time.time()
 # Raised by Python code of the standard library before it does its work through os calls,
 # whose own events are checked with the path they are given: a path object in one of these
 # (shutil.rmtree(pathlib.Path(...))) is left to them, unconverted (see _plain).
@@ -204,7 +223,7 @@ def make_audit_hook(workdir, real_workdir=None, kernel_guards_files=False, runs_
     coroutine = getattr(sys.modules.get("types"), "coroutine", None)
     return _hook_for(root, root + "/", runs_root, *_FROZEN_TABLES,
                      frozenset() if kernel_guards_files else _NATIVE_WRITERS, getattr(coroutine, "__code__", None),
-                     _OWN_CODE)
+                     _OWN_CODE, _STARTED)
 
 
 def _proc_pid():
@@ -217,8 +236,27 @@ def _proc_pid():
         return os.getpid()
 
 
+def _other_process(full, readlink=os.readlink, getpid=os.getpid, int=int, oserror=OSError, bad_value=ValueError):
+    """Whether the resolved path `full` is in another process's /proc/<pid>; True for None
+    (a path _resolved could not follow: it may lead there)."""
+    if full is None:
+        return True
+    if full[:6] != "/proc/":
+        return False
+    part = full.split("/")[2]
+    if not part.isdigit():
+        return False
+    # This process's pid as /proc names it (see _proc_pid), asked only here: the hook is
+    # made once, in the zygote, before the process that runs it exists.
+    try:
+        mine = int(readlink("/proc/self"))
+    except (oserror, bad_value):
+        mine = getpid()
+    return int(part) != mine
+
+
 def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oserror=OSError,
-              absent=(FileNotFoundError, NotADirectoryError)):
+              absent=(FileNotFoundError, NotADirectoryError), other_process=_other_process):
     """`path` made absolute with every symbolic link followed, as os.path.realpath does (a
     part that does not exist is taken as written, with the rest), or None where a part
     cannot be looked at: the caller then refuses the path. Only C functions taken when
@@ -235,7 +273,13 @@ def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oser
     A relative path starts from the working folder's path as getcwd() gives it, which the
     kernel builds from the folder itself: its parts are folders, not links, and are not
     looked at again (the run may have taken the permission to search one away: then only
-    what lies below is followed, as the kernel follows it)."""
+    what lies below is followed, as the kernel follows it).
+
+    A link of another process's /proc/<pid> (its cwd, root, exe, fd/N, a task's) is not
+    followed: the path is answered up to that link and the rest as written, so that the
+    caller finds it in another process's /proc (see _other_process). Followed, it led to
+    where that process works, in no /proc: a run changed folder into a bystander's
+    /proc/<pid>/cwd and read its path back with os.getcwd() (review 27b)."""
     done = []
     if path[:1] != "/":
         here = getcwd()
@@ -263,6 +307,9 @@ def _resolved(path, getcwd=os.getcwd, lstat=os.lstat, readlink=os.readlink, oser
         except oserror:
             return None
         if mode & 0o170000 == 0o120000:  # a symbolic link
+            if here[:6] == "/proc/" and other_process(here):
+                pending.reverse()
+                return "/".join([here] + pending)
             hops += 1
             if hops > 40:
                 raise oserror("too many levels of symbolic links: %s" % here)
@@ -303,8 +350,26 @@ def _plain(path, type=type, str=str, bytes=bytes, issubclass=issubclass, as_str=
 
 def _within(full, root, prefix, len=len):
     """Whether a resolved path (None: a path object, or a path _resolved could not follow)
-    is the run's folder, in it, or /dev/null."""
-    return full is not None and (full == root or full[:len(prefix)] == prefix or full == "/dev/null")
+    is the run's folder or in it. (/dev/null is not: only an open may lead there, see
+    _stays_inside; a remove, rename, chmod, ... of a path that led there removed or replaced
+    a link to it outside the folder, or changed the machine's /dev/null: review 27b.)"""
+    return full is not None and (full == root or full[:len(prefix)] == prefix)
+
+
+def _located(where, resolved=_resolved, last_part=str.rpartition, strip=str.rstrip):
+    """Where the entry that the path `where` names lies, resolved as the kernel resolves
+    it for a call that acts on the entry itself (remove, rename, link, mkdir, ...): its
+    folder followed, its last part not, so that a link is judged by where it lies, not by
+    what it names. None where the folder cannot be followed (see _resolved). A last part
+    of "", "." or ".." names a folder the kernel follows to: resolved whole."""
+    path = strip(where, "/")
+    head, slash, tail = last_part(path, "/")
+    if tail == "" or tail == "." or tail == "..":
+        return resolved(where)
+    folder = resolved((head or "/") if slash else ".")
+    if folder is None:
+        return None
+    return (folder if folder != "/" else "") + "/" + tail
 
 
 def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserror=OSError,
@@ -339,48 +404,55 @@ def _open_folders(listdir=os.listdir, stat=os.stat, readlink=os.readlink, oserro
     return found
 
 
-def _other_process(full, readlink=os.readlink, getpid=os.getpid, int=int, oserror=OSError, bad_value=ValueError):
-    """Whether the resolved path `full` is in another process's /proc/<pid>; True for None
-    (a path _resolved could not follow: it may lead there)."""
-    if full is None:
-        return True
-    if full[:6] != "/proc/":
-        return False
-    part = full.split("/")[2]
-    if not part.isdigit():
-        return False
-    # This process's pid as /proc names it (see _proc_pid), asked only here: the hook is
-    # made once, in the zygote, before the process that runs it exists.
-    try:
-        mine = int(readlink("/proc/self"))
-    except (oserror, bad_value):
-        mine = getpid()
-    return int(part) != mine
-
-
-def _stays_inside(where, full, root, prefix, resolved=_resolved, within=_within, open_folders=_open_folders):
-    """Whether the path `where` (text), `full` once resolved, is inside for a call that may
-    take a `dir_fd` (os.open, os.mkdir, os.rename, ...): a relative path must stay inside
-    from the working folder and from every folder the run holds open, since the audit
-    event does not always say which one the call uses."""
-    if not within(full, root, prefix):
+def _stays_inside(where, full, root, prefix, device_null=False, resolved=_resolved, within=_within,
+                  open_folders=_open_folders):
+    """Whether the path `where` (text), `full` once resolved, is inside for os.open, which
+    may take a `dir_fd` its event does not show: a relative path must stay inside from the
+    working folder and from every folder the run holds open. `device_null`: /dev/null
+    counts as inside (writing it, by an open)."""
+    if not (within(full, root, prefix) or (device_null and full == "/dev/null")):
         return False
     if where[:1] != "/":
         folders = open_folders()
         if folders is None:
             return False
         for folder in folders:
-            if not within(resolved(folder + "/" + where), root, prefix):
+            there = resolved(folder + "/" + where)
+            if not (within(there, root, prefix) or (device_null and there == "/dev/null")):
                 return False
     return True
 
 
-def _inside(path, root, prefix, type=type, int=int, issubclass=issubclass, as_int=int.__index__, plain=_plain,
-            resolved=_resolved, stays_inside=_stays_inside, within=_within, readlink=os.readlink, oserror=OSError):
-    """Whether `path` is the run's folder, in it, or /dev/null (see _stays_inside); None
-    for a path object, which cannot be read without calling it (see _plain). A descriptor
-    (os.chmod(fd)) is checked by the file it is open on; an int subclass is read as the
-    int the C code reads, without its __index__."""
+def _names_inside(where, root, prefix, follows, resolved=_resolved, located=_located, within=_within,
+                  open_folders=_open_folders):
+    """Whether the path `where` (text) names an entry inside for a path event (os.remove,
+    os.rename, os.chmod, ...): the entry itself must lie inside (see _located), and where
+    the call may follow it (`follows`: chmod, chown, utime, truncate, xattrs, a hard link's
+    source, ...; or a path that ends in "/"), what it leads to as well. A relative path
+    must do so from the working folder and from every folder the run holds open, since
+    the audit event does not always say which one a `dir_fd` names."""
+    follows = follows or where[-1:] == "/"
+    if not within(located(where), root, prefix) or (follows and not within(resolved(where), root, prefix)):
+        return False
+    if where[:1] != "/":
+        folders = open_folders()
+        if folders is None:
+            return False
+        for folder in folders:
+            there = folder + "/" + where
+            if not within(located(there), root, prefix) or (follows and not within(resolved(there), root, prefix)):
+                return False
+    return True
+
+
+def _inside(path, root, prefix, follows=True, type=type, int=int, issubclass=issubclass, as_int=int.__index__,
+            plain=_plain, names_inside=_names_inside, within=_within, readlink=os.readlink, oserror=OSError):
+    """Whether `path`, of a path event, names the run's folder or an entry in it (see
+    _names_inside; `follows`: whether the call may follow a link there); None for a path
+    object, which cannot be read without calling it (see _plain). A descriptor
+    (os.chmod(fd)) is checked by the file it is open on (a descriptor of /dev/null, fd 0,
+    is not inside: os.fchmod(0) changed the machine's /dev/null); an int subclass is read
+    as the int the C code reads, without its __index__."""
     kind = type(path)
     if kind is int or issubclass(kind, int):
         try:
@@ -390,7 +462,7 @@ def _inside(path, root, prefix, type=type, int=int, issubclass=issubclass, as_in
     path = plain(path)
     if path is None:
         return None
-    return stays_inside(path, resolved(path), root, prefix)
+    return names_inside(path, root, prefix, follows)
 
 
 def _shown(path, type=type, int=int, issubclass=issubclass, as_int=int.__index__, plain=_plain):
@@ -401,8 +473,8 @@ def _shown(path, type=type, int=int, issubclass=issubclass, as_int=int.__index__
     return "a path object: pass str(path)" if path is None else path
 
 
-def _native_code_refused(where, root, places, getcwd=os.getcwd, lstat=os.lstat, stat=os.stat, readlink=os.readlink,
-                         oserror=OSError):
+def _native_code_refused(where, root, places, since, getcwd=os.getcwd, lstat=os.lstat, stat=os.stat,
+                         readlink=os.readlink, oserror=OSError):
     """Why an extension module may not be loaded from `where` (its spec's origin, the path
     dlopen is given), or None where it may: a regular file that exists, reached without
     passing through the run's folder (`root`) or any of `places` (the runs' folder, /proc,
@@ -411,7 +483,14 @@ def _native_code_refused(where, root, places, getcwd=os.getcwd, lstat=os.lstat, 
     folder. Each place the path passes is checked as the links on the way are followed,
     not only where it ends: a link in the run's folder that names an installed file now
     could name the run's own by the time dlopen follows it. Past these checks every part
-    of the path lies where the run cannot change it."""
+    of the path lies where the run cannot change it.
+
+    Nor a file that changed since `since` (the zygote's start, before any run): a file that
+    a run wrote, or moved or linked where these checks do not look (renamed over a link
+    outside its folder that the hook took for /dev/null: review 27b), has a ctime of its
+    run's time, which the run cannot set back (utime sets the other two times; only the
+    clock's owner, CAP_SYS_TIME, could). An extension module installed while the zygote
+    runs is refused so too, until the tracer is started again."""
     if "\x00" in where:  # (dlopen's C string ends there)
         return "a path that holds a NUL"
     path = where if where[:1] == "/" else getcwd() + "/" + where
@@ -462,11 +541,13 @@ def _native_code_refused(where, root, places, getcwd=os.getcwd, lstat=os.lstat, 
         return "anything but a regular file"
     if found.st_dev != opened.st_dev or found.st_ino != opened.st_ino:
         return "a path that changed as it was checked"
+    if found.st_ctime >= since:
+        return "a file made or changed since the sandbox started"
     return None
 
 
 def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_positions, forbidden_imports,
-              advisory_events, native_writers, coroutine_code, own_code):
+              advisory_events, native_writers, coroutine_code, own_code, since):
     """The hook itself (see make_audit_hook): every value it needs is bound here as a
     default of `hook`, or of `check_paths`, which does the work of the events that name a
     file (open, import, the path events) apart: the hook runs on every traced call (for
@@ -485,7 +566,8 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                     exact_text=str.__str__, last_part=str.rpartition, other_process=_other_process,
                     open_folders=_open_folders, collecting=gc.isenabled, stop_collecting=gc.disable,
                     collect_again=gc.enable, devices_allowed=_DEVICES_ALLOWED, stat=os.stat, as_int=int.__index__,
-                    type_error=TypeError):
+                    type_error=TypeError, link_itself=_LINK_ITSELF, since=since,
+                    builtin_names=frozenset(sys.builtin_module_names)):
         # No garbage collection while a path is checked: a collection runs the run's
         # gc.callbacks, finalizers and weakref callbacks, which could change what a path
         # names once it has been followed (see make_audit_hook). Nothing before this has
@@ -516,8 +598,8 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                     raise refused("the sandbox does not allow opening a path it cannot follow (%s: a folder on the "
                                   "way cannot be searched, or the path is longer than the system allows)" % where)
                 # os.open (no mode) may be given a dir_fd that its event does not show
-                if writing and not (within(full, root, prefix) if mode is not None
-                                    else stays_inside(where, full, root, prefix)):
+                if writing and not ((within(full, root, prefix) or full == "/dev/null") if mode is not None
+                                    else stays_inside(where, full, root, prefix, True)):
                     linked = False
                     if where[:1] != "/":
                         try:
@@ -555,16 +637,18 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                             if kind == 0o020000 or kind == 0o060000:
                                 raise refused("the sandbox does not allow opening device files (%s)" % there)
                 return
-            if event == "os.listdir" or event == "os.scandir" or event == "os.readlink":
+            if event == "os.listdir" or event == "os.scandir" or event == "os.readlink" or event == "os.chdir":
                 # Another process's /proc/<pid>/fd names every file it holds open, and its
                 # cwd, root and exe links where it works (review 27). os.readlink raises no
                 # event of its own: runs get a stand-in that raises this one (_readlink).
+                # A working folder there tells its path to os.getcwd() (review 27b; _resolved
+                # stops at such a link, so that a path through one is found there too).
                 # pathlib and os.* convert a path object first: the event holds a str.
                 path = args[0] if args else None
                 kind = type(path)
                 if path is None:  # os.listdir(): the working folder
                     full = resolved(".")
-                elif kind is int or issubclass(kind, int):  # a descriptor of a folder
+                elif kind is int or issubclass(kind, int):  # a descriptor of a folder (os.fchdir too)
                     try:
                         full = readlink("/proc/self/fd/%d" % (path if kind is int else as_int(path)))
                     except oserror:
@@ -619,6 +703,12 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                     name = last_part(name, ".")[2]
                 if name in forbidden_imports or name[:len(forbidden_prefix)] == forbidden_prefix:
                     raise not_found("the sandbox does not allow importing %s" % name, name=name)
+                # A fresh copy of a built-in module (its init function is in libpython, which
+                # can be given as the origin) has the functions the sandbox took out of the
+                # loaded one, or stood in for (posix's mkfifo, mknod, pidfd_open).
+                if where is not None and name in builtin_names:
+                    raise not_found("the sandbox does not allow loading a copy of the built-in module %s" % name,
+                                    name=name)
                 if name in native_writers:
                     raise not_found("the sandbox does not allow importing %s without Linux namespaces or Landlock: "
                                     "it writes files from native code, where only the kernel can hold it to the run's "
@@ -626,7 +716,7 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                 # Native code of the run's own choosing (a file it wrote in its folder, a
                 # memfd) would run past this hook: only an installed file may be loaded.
                 if where is not None:
-                    why = native_code_refused(where, root, native_places)
+                    why = native_code_refused(where, root, native_places, since)
                     if why is not None:
                         raise refused("the sandbox does not allow loading native code from %s (%s)" % (why, where))
                 return
@@ -647,7 +737,7 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                 if name == event:
                     for index in positions:
                         if index < len(args):
-                            verdict = inside(args[index], root, prefix)
+                            verdict = inside(args[index], root, prefix, (name, index) not in link_itself)
                             # A path object in an event that Python code raises before its
                             # own os calls (which raise their own events, with the path
                             # converted) is left to those.
@@ -661,12 +751,12 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                 collect_again()
 
     def hook(event, args, checked=path_events | {"open", "import", "fcntl.flock", "fcntl.lockf", "os.lockf",
-                                                  "os.listdir", "os.scandir", "os.readlink"},
+                                                  "os.listdir", "os.scandir", "os.readlink", "os.chdir"},
              check_paths=check_paths, forbidden=forbidden,
              reasons=reasons, coroutine_code=coroutine_code, own_code=own_code, getframe=sys._getframe,
              type=type, int=int, str=str, len=len, function=type(_resolved), getpid=os.getpid, refused=PermissionError,
              unix_sockets=_AF_UNIX, signalling_fcntl=SIGNALLING_FCNTL, signalling_ioctl=SIGNALLING_IOCTL,
-             file_fcntl=FILE_FCNTL, inode_ioctl=INODE_IOCTL, lock_fcntl=LOCK_FCNTL, device_ioctl=DEVICE_IOCTL,
+             file_fcntl=FILE_FCNTL, hint_fcntl=HINT_FCNTL, inode_ioctl=INODE_IOCTL, lock_fcntl=LOCK_FCNTL, device_ioctl=DEVICE_IOCTL,
              device_ioctl_types=DEVICE_IOCTL_TYPES,
              guarded=frozenset(("__code__", "__defaults__", "__kwdefaults__")), plain=_plain,
              code_loading=_CODE_LOADING_VARIABLES, exit_now=os._exit,
@@ -709,6 +799,9 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
             if args[1] in file_fcntl:
                 raise refused("the sandbox does not allow leases on files or notices of their changes (F_SETLEASE, "
                               "F_NOTIFY): a lease holds up other programs' writes to the file")
+            if args[1] in hint_fcntl:
+                raise refused("the sandbox does not allow setting a file's write-life hint (F_SET_RW_HINT, "
+                              "F_SET_FILE_RW_HINT): it is kept in the file itself, past the run")
             if args[1] in lock_fcntl:
                 return check_paths("fcntl.lock", args)
         if event == "fcntl.ioctl" and type(args[1]) is int:
@@ -743,21 +836,27 @@ def _readlink(path, *, dir_fd=None, real=os.readlink, audit=sys.audit, fspath=os
     return real(path, dir_fd=dir_fd)
 
 
-def _mkfifo(path, mode=0o666, *, dir_fd=None, real=getattr(os, "mkfifo", None), audit=sys.audit, fspath=os.fspath,
-            index=operator.index, as_int=int.__index__):
+def _mkfifo(path, mode=0o666, *, dir_fd=None, audit=sys.audit, fspath=os.fspath, index=operator.index,
+            as_int=int.__index__, fresh=_imp.create_builtin, spec=getattr(sys.modules.get("posix"), "__spec__", None)):
     """os.mkfifo as runs get it: Python raises no audit event for it (3.11 at least), and a
     run made FIFOs anywhere the user may write in the audit-only mode (review 27); this
-    raises the "os.mkfifo" event the hook checks as it checks os.mkdir's."""
+    raises the "os.mkfifo" event the hook checks as it checks os.mkdir's.
+
+    It holds no reference to the real function, which install_stand_ins takes out of every
+    place it was (a stand-in that held it as a default handed it to any run that asked
+    for `__kwdefaults__`: review 27b): it calls the mkfifo of a copy of `posix` made for
+    the call (about 60 us), as a run could make one itself (`_imp.create_builtin`: a gap
+    docs/sandbox.md names). What its defaults hold a run can reach without it."""
     path = fspath(path)
     mode = as_int(index(mode))
     if dir_fd is not None:
         dir_fd = as_int(index(dir_fd))
     audit("os.mkfifo", path, mode, dir_fd)
-    return real(path, mode, dir_fd=dir_fd)
+    return fresh(spec).mkfifo(path, mode, dir_fd=dir_fd)
 
 
-def _mknod(path, mode=0o600, device=0, *, dir_fd=None, real=getattr(os, "mknod", None), audit=sys.audit,
-           fspath=os.fspath, index=operator.index, as_int=int.__index__):
+def _mknod(path, mode=0o600, device=0, *, dir_fd=None, audit=sys.audit, fspath=os.fspath, index=operator.index,
+           as_int=int.__index__, fresh=_imp.create_builtin, spec=getattr(sys.modules.get("posix"), "__spec__", None)):
     """os.mknod as runs get it (see _mkfifo): the hook refuses a node outside the run's
     folder, and a device node anywhere (as root, one in its folder opened a disk)."""
     path = fspath(path)
@@ -765,7 +864,7 @@ def _mknod(path, mode=0o600, device=0, *, dir_fd=None, real=getattr(os, "mknod",
     if dir_fd is not None:
         dir_fd = as_int(index(dir_fd))
     audit("os.mknod", path, mode, device, dir_fd)
-    return real(path, mode, device, dir_fd=dir_fd)
+    return fresh(spec).mknod(path, mode, device, dir_fd=dir_fd)
 
 
 for _function, _name in ((_readlink, "readlink"), (_mkfifo, "mkfifo"), (_mknod, "mknod")):
@@ -779,10 +878,11 @@ def _own_code():
     """The code objects the hook runs: a run may not replace them, or the defaults that
     hold its state (they are the same for every hook _hook_for makes)."""
     hook = _hook_for("/", "/", "", frozenset(), (), frozenset(), (), frozenset(), frozenset(), frozenset(), None,
-                     frozenset())
+                     frozenset(), 0.0)
     defaults = dict(zip(hook.__code__.co_varnames[2:hook.__code__.co_argcount], hook.__defaults__))
     return frozenset(f.__code__ for f in (hook, defaults["check_paths"], _resolved, _plain, _within, _open_folders,
-                                          _stays_inside, _inside, _shown, _other_process, _native_code_refused))
+                                          _stays_inside, _inside, _shown, _other_process, _native_code_refused,
+                                          _located, _names_inside))
 
 
 _OWN_CODE = _own_code()
@@ -1121,19 +1221,26 @@ def install_stand_ins():
                 delattr(loaded, name)
     # readlink raises no audit event: runs get one that does (_readlink), so that the hook
     # refuses another process's /proc/<pid>/fd/N, cwd and exe as it refuses opening them.
-    # (The real function stays in reach of a run that digs for it, as a fresh `posix` does:
-    # docs/sandbox.md.)
-    # Nor do mkfifo and mknod (3.11): runs get ones that raise the events the hook checks.
-    for module in ("posix", "os"):
-        loaded = sys.modules.get(module)
-        if loaded is None:
+    # (The real function stays in reach of a run that digs for it: the hook's own helpers
+    # need it, and a fresh `posix` has it: docs/sandbox.md.)
+    # Nor do mkfifo and mknod (3.11): runs get ones that raise the events the hook checks,
+    # and the real ones go from everywhere they were (posix, os, os.supports_dir_fd), so
+    # that no run finds them but in a copy of posix of its own making (see _mkfifo).
+    real_readlink = _readlink.__kwdefaults__["real"]
+    posix = sys.modules.get("posix")
+    for stand_in, name in ((_readlink, "readlink"), (_mkfifo, "mkfifo"), (_mknod, "mknod")):
+        real = getattr(posix, name, None)
+        if real is None or real is stand_in or (stand_in is _readlink and real is not real_readlink):
             continue
-        if getattr(loaded, "readlink", None) is _readlink.__kwdefaults__["real"]:
-            loaded.readlink = _readlink
-        for stand_in, name in ((_mkfifo, "mkfifo"), (_mknod, "mknod")):
-            real = stand_in.__kwdefaults__["real"]
-            if real is not None and getattr(loaded, name, None) is real:
-                setattr(loaded, name, stand_in)
+        for module in (posix, sys.modules.get("os")):
+            if module is not None and module.__dict__.get(name) is real:
+                setattr(module, name, stand_in)
+        for kind in ("supports_dir_fd", "supports_fd", "supports_follow_symlinks", "supports_effective_ids"):
+            found = getattr(sys.modules.get("os"), kind, None)
+            if type(found) is set and real in found:
+                found.discard(real)
+                found.add(stand_in)
+    del real
 
 
 class _NoSemLock:

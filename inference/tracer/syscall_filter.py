@@ -10,6 +10,8 @@ has `_posixsubprocess` built in). Refused with EPERM, for the zygote and its run
   `F_SETLEASE` and `F_NOTIFY`, and `ioctl`s that set a file's inode flags or attributes
   (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`, `FS_IOC_ENABLE_VERITY`, ...: see
   sandbox.INODE_IOCTL), which the kernel allows a file's owner on a read-only descriptor;
+  and `fcntl`'s `F_SET_RW_HINT` and `F_SET_FILE_RW_HINT`, a hint kept in the file's inode
+  past the run (sandbox.HINT_FCNTL);
 - driving devices: every `ioctl` of the types 'L' (loop devices: LOOP_CTL_ADD, LOOP_SET_FD,
   ..., which root may use without capabilities, on a descriptor opened only to read) and
   'U' (uinput, usbdevfs), and TIOCSTI, TIOCLINUX (sandbox.DEVICE_IOCTL);
@@ -52,8 +54,8 @@ import resource
 import struct
 import sys
 
-from .sandbox import (DEVICE_IOCTL, DEVICE_IOCTL_TYPES, FILE_FCNTL, FILES_OPEN_AT_ONCE, INODE_IOCTL, SIGNALLING_FCNTL,
-                      SIGNALLING_IOCTL, _forget_ctypes, no_new_privileges)
+from .sandbox import (DEVICE_IOCTL, DEVICE_IOCTL_TYPES, FILE_FCNTL, FILES_OPEN_AT_ONCE, HINT_FCNTL, INODE_IOCTL,
+                      SIGNALLING_FCNTL, SIGNALLING_IOCTL, _forget_ctypes, no_new_privileges)
 
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
@@ -201,9 +203,9 @@ def program(exec_fd, guard_pids=True):
     unless(_PIDFD_SELF_PROCESS, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 
-    label("fcntl")  # no signals sent on a descriptor's events, no leases (see SIGNALLING_FCNTL, FILE_FCNTL)
-    load(_low(1))
-    for command in SIGNALLING_FCNTL + FILE_FCNTL:
+    label("fcntl")  # no signals sent on a descriptor's events, no leases, no write-life hints
+    load(_low(1))   # (see SIGNALLING_FCNTL, FILE_FCNTL, HINT_FCNTL)
+    for command in SIGNALLING_FCNTL + FILE_FCNTL + HINT_FCNTL:
         when(command, "refuse")
     code.append((_RETURN, None, None, _ALLOW))
 

@@ -51,7 +51,8 @@ def train_throughput(data: Path, rounds: int) -> tuple[float, float]:
     The two modes alternate step by step in one process on one model, so both see the
     same machine load (this bench often runs on a busy 2-core machine). A step is the real
     training step: forward, response-only loss, backward, AdamW update. Padded steps take
-    4 examples padded to the longest; packed steps take 2 rows of up to 1024 tokens."""
+    4 examples padded to the longest; packed steps take 4 rows of up to PACK_WIDTH (512)
+    tokens, one row per micro-batch."""
     import contextlib
 
     import torch
@@ -142,7 +143,11 @@ def gpu_lora_step() -> list[tuple[str, str, str, str]]:
     name = torch.cuda.get_device_name()
     peak = 989e12 if "H100" in name or "H200" in name else None
     mfu = f"MFU {flops / peak:.1%} (8N FLOPs/token incl. recompute, peak 989 TFLOP/s bf16)" if peak else f"{flops / 1e12:.0f} TFLOP/s"
-    return [(f"SemCoder-S-shaped LoRA step, {name}", f"{tokens_s:,.0f} tokens/s", f"bs {batch} x {seq}, r=64, bf16, ckpt", mfu)]
+    # Peak GPU memory: the check of semcoder_s_lora_1gpu.yaml's arithmetic (bf16 base, fp32
+    # adapters; that recipe takes 1 x 2048 tokens a micro-batch, this step 4 x 2048).
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30
+    return [(f"SemCoder-S-shaped LoRA step, {name}", f"{tokens_s:,.0f} tokens/s",
+             f"bs {batch} x {seq}, r=64, bf16, ckpt, peak {peak_gib:.1f} GiB allocated", mfu)]
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ from semcoder_inference.errors import SemcoderError
 from semcoder_inference.formats import TEMPLATES, training_prompt
 
 IGNORE = -100
+MANY_EPOCHS = 3  # more passes over the data than this: a warning (SemCoder trained 2-3 epochs)
 
 # ----------------------------------------------------------------------------- config
 
@@ -280,6 +281,12 @@ def _check(config: dict) -> list[str]:
                         "or --set data=DIR/pyx.jsonl)")
     if isinstance(config["lora"].get("targets"), list) and not config["lora"]["targets"]:
         problems.append("lora.targets must name at least one module, not []")
+    width, longest = config.get("pack_width"), config.get("max_seq_len")
+    if isinstance(width, int) and isinstance(longest, int) and not isinstance(width, bool) and width > longest:
+        # A packed row wider than max_seq_len is a longer sequence than any example may be:
+        # its activations grow with the width (pack_width=100000 was killed at 24 GB RSS).
+        problems.append(f"pack_width must be at most max_seq_len ({longest}), not {width} (packed rows narrower "
+                        f"than max_seq_len are allowed; leave pack_width null for rows of max_seq_len)")
     if not problems:
         _absolute_paths(config)
     return problems
@@ -469,16 +476,19 @@ def collate(rows: list[list[Example]], pad_id: int) -> dict[str, torch.Tensor]:
 
 class RowStream:
     """The rows of every epoch in a fixed order (examples shuffled by seed + epoch, then
-    packed), so step s always sees the same rows: that is what makes resume exact."""
+    packed), so step s always sees the same rows: that is what makes resume exact. An epoch
+    is one pass over the examples; `epoch_at` says which pass a row belongs to."""
 
     def __init__(self, examples: list[Example], max_len: int, packing: bool, seed: int):
         self.examples, self.max_len, self.packing, self.seed = examples, max_len, packing, seed
         self._rows: list[list[Example]] = []
+        self._starts: list[int] = []  # the index of each epoch's first row
         self._epochs = 0
 
     def _grow(self) -> None:
         order = list(self.examples)
         random.Random(self.seed + self._epochs).shuffle(order)
+        self._starts.append(len(self._rows))
         self._rows += pack(order, self.max_len) if self.packing else [[e] for e in order]
         self._epochs += 1
 
@@ -486,6 +496,21 @@ class RowStream:
         while len(self._rows) < start + count:
             self._grow()
         return self._rows[start:start + count]
+
+    def rows_per_epoch(self) -> int:
+        """The rows of the first pass (later passes pack other orders: within a row or two)."""
+        if not self._starts:
+            self._grow()
+        return (self._starts[1] if len(self._starts) > 1 else len(self._rows)) - self._starts[0]
+
+    def epoch_at(self, row: int) -> tuple[int, float]:
+        """(the 1-based pass that row `row` belongs to, passes done when it is done: 1.25 is a
+        quarter into the second pass)."""
+        while len(self._rows) <= row:
+            self._grow()
+        index = max(i for i, first in enumerate(self._starts) if first <= row)
+        end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._rows)
+        return index + 1, index + (row + 1 - self._starts[index]) / (end - self._starts[index])
 
 
 def response_loss_sum(model, batch: dict[str, torch.Tensor], device, autocast) -> tuple[torch.Tensor, int]:
@@ -522,6 +547,28 @@ def resolve_model_path(spec: str) -> Path:
     return path.resolve()
 
 
+def model_context(model_path: Path) -> int | None:
+    """The model's context length (`max_position_embeddings` of its config.json), if stated."""
+    try:
+        value = json.loads((Path(model_path) / "config.json").read_text(encoding="utf-8")).get("max_position_embeddings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def check_model_context(config: dict, model_path: Path) -> None:
+    """max_seq_len and pack_width may not exceed the model's context (checked before the
+    weights load)."""
+    context = model_context(model_path)
+    if context is None:
+        return
+    too_long = [f"{key}={config[key]}" for key in ("max_seq_len", "pack_width") if config.get(key) and int(config[key]) > context]
+    if too_long:
+        raise SemcoderError(f"{' and '.join(too_long)} exceed{'s' if len(too_long) == 1 else ''} the context of the model "
+                            f"{config['model']} ({context} tokens, max_position_embeddings in its config.json).",
+                            hint=f"Set max_seq_len (and pack_width) to at most {context}.")
+
+
 def choose_dtype(precision: str, device: torch.device) -> torch.dtype:
     if device.type != "cuda":
         if precision in ("bf16", "fp16"):
@@ -535,11 +582,14 @@ def choose_dtype(precision: str, device: torch.device) -> torch.dtype:
 def build_model(config: dict, model_path: Path, d: Dist, compute_dtype: torch.dtype):
     """The model to train. LoRA/QLoRA keep the base frozen; full trains everything.
 
-    Weights stay fp32 for LoRA and full fine-tuning (the optimizer updates fp32 masters)
-    and autocast runs the matmuls in bf16/fp16 on GPU. QLoRA loads the base in 4-bit NF4."""
+    Full fine-tuning keeps fp32 weights (the optimizer updates fp32 masters) and autocast runs
+    the matmuls in bf16/fp16 on GPU. LoRA loads the frozen base in the run's dtype
+    (`base_dtype`: bf16 for a bf16 run, 2 bytes a parameter: 12.6 GiB for SemCoder-S's 6.74B
+    where fp32 would take 25.1 GiB); peft keeps the adapters' own weights in fp32, and only they
+    reach the optimizer. QLoRA loads the base in 4-bit NF4."""
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict = {"dtype": torch.float32}
+    kwargs: dict = {"dtype": base_dtype(config["method"], compute_dtype)}
     if config["method"] == "qlora":
         import importlib.util
 
@@ -581,6 +631,13 @@ def build_model(config: dict, model_path: Path, d: Dist, compute_dtype: torch.dt
     if config["method"] != "qlora":
         model.to(d.device)
     return model
+
+
+def base_dtype(method: str, compute_dtype: torch.dtype) -> torch.dtype:
+    """The dtype the base weights load in: the compute dtype for LoRA's frozen base (bf16 or
+    fp16; nothing updates those weights, so fp32 copies would only double their memory), fp32
+    for full fine-tuning (the optimizer's masters) and for fp32 runs (the CPU tests)."""
+    return compute_dtype if method in ("lora", "qlora") else torch.float32
 
 
 def adaptable_modules(model) -> list[str]:
@@ -827,7 +884,19 @@ def train(config: dict) -> dict:
     random.seed(config["seed"])
     torch.manual_seed(config["seed"])
     out = Path(config["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the path (/etc/passwd/x), no permission, read-only disk
+        raise SemcoderError(f"output_dir {out} cannot be created: {exc.strerror or exc}.",
+                            hint="Set output_dir to a folder you can write (--set output_dir=runs/NAME).") from None
+    if d.main and int(config["warmup_steps"]) > int(config["max_steps"]):
+        # Allowed (a quick `--set max_steps=1` run of a real recipe is a fair smoke test), but
+        # said: the learning rate never reaches `lr`.
+        peak = float(config["lr"]) * cosine_with_warmup(int(config["max_steps"]) - 1, int(config["warmup_steps"]),
+                                                        int(config["max_steps"]), float(config["min_lr_ratio"]))
+        print(f"semcoder: warning: warmup_steps={config['warmup_steps']} is more than max_steps={config['max_steps']}: "
+              f"the learning rate stops at {peak:.3g} in warm-up and never reaches lr={float(config['lr']):g}.",
+              file=sys.stderr)
 
     # What this run is, for meta.json and for the resume check: the data's content (hashed
     # now, at train time), the dtype the precision chose here, the rows a step takes.
@@ -853,6 +922,7 @@ def train(config: dict) -> dict:
 
     model_path = resolve_model_path(str(config["model"]))
     config["_model_path"] = str(model_path)
+    check_model_context(config, model_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     rows = read_records(config["data"])
     if config.get("max_examples"):
@@ -909,14 +979,25 @@ def train(config: dict) -> dict:
         _truncate_metrics(out / "metrics.jsonl", start)
     metrics_file = (out / "metrics.jsonl").open("a") if d.main else None
     writer = _tensorboard(out) if (d.main and config["tensorboard"]) else None
+    per_epoch = stream.rows_per_epoch()
+    planned_epochs = int(config["max_steps"]) * rows_per_step / per_epoch
     if d.main:
         print(f"training {config['method']} on {len(examples)} examples ({too_long} too long), "
-              f"{rows_per_step} rows/step, {d.world} process(es), {dtype}, device {d.device}", file=sys.stderr)
+              f"{rows_per_step} rows/step, {d.world} process(es), {dtype}, device {d.device}; "
+              f"{per_epoch} rows a pass over the data, {planned_epochs:.2f} passes in {config['max_steps']} steps",
+              file=sys.stderr)
+        if planned_epochs > MANY_EPOCHS:
+            print(f"semcoder: warning: {config['max_steps']} steps of {rows_per_step} rows make {planned_epochs:.1f} passes "
+                  f"over {len(examples)} examples ({per_epoch} rows a pass): the model sees each example about "
+                  f"{planned_epochs:.0f} times and may memorise them. Build more data or lower max_steps.", file=sys.stderr)
 
     model.train()
     for step in range(start, int(config["max_steps"])):
         t0 = time.perf_counter()
         step_rows = stream.rows(step * rows_per_step, rows_per_step)
+        before = stream.epoch_at(step * rows_per_step - 1)[0] if step else 0  # the pass of the row before
+        epoch_index, epoch = stream.epoch_at((step + 1) * rows_per_step - 1)
+        new_pass = epoch_index if epoch_index > before else None
         # This process's micro-batches: micro-batch i of every process comes from slice i.
         micro_batches = []
         for i in range(accum):
@@ -956,12 +1037,18 @@ def train(config: dict) -> dict:
         tokens = all_sum(sum(b["n_tokens"] for b in micro_batches), d)
         record = {"step": step + 1, "loss": round(loss, 6), "lr": lr, "grad_norm": round(grad_norm, 6),
                   "target_tokens": int(global_targets), "tokens": int(tokens),
-                  "tokens_per_s": round(tokens / elapsed, 1), "step_s": round(elapsed, 4)}
+                  "tokens_per_s": round(tokens / elapsed, 1), "step_s": round(elapsed, 4),
+                  "epoch": round(epoch, 4), "pass": epoch_index}
+        if new_pass is not None:
+            record["new_pass"] = new_pass  # a pass over the data began in this step
         history.append(record)
         if d.main:
             if (step + 1) % int(config["log_every"]) == 0 or step + 1 == config["max_steps"]:
                 print(f"step {step + 1}/{config['max_steps']} loss {loss:.4f} lr {lr:.2e} "
                       f"tokens/s {record['tokens_per_s']:.0f}", flush=True)
+            if new_pass is not None:
+                print(f"epoch {new_pass} (pass {new_pass} over {len(examples)} examples, {per_epoch} rows a pass) "
+                      f"began in step {step + 1}; epoch {epoch:.2f} at its end", flush=True)
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
             if writer:
@@ -984,7 +1071,9 @@ def train(config: dict) -> dict:
     last = latest_checkpoint(out)
     summary = {"steps": reached, "max_steps": int(config["max_steps"]), "finished": reached >= int(config["max_steps"]),
                "resumed_from": start, "history": history, "output_dir": str(out),
-               "checkpoint": str(last) if last else None, "examples": len(examples), "too_long": too_long, "world": d.world}
+               "checkpoint": str(last) if last else None, "examples": len(examples), "too_long": too_long, "world": d.world,
+               "rows_per_epoch": per_epoch, "epochs": history[-1].get("epoch", 0.0) if history else 0.0,
+               "planned_epochs": round(planned_epochs, 4)}
     if d.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if d.world > 1:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from semcoder_inference.errors import SemcoderError
 
-from .decontam import Decontaminator
+from .decontam import Decontaminator, ast_fingerprint, shape_fingerprint
 from .inject import BUG_KINDS, inject_bugs
 from .monologue import cut_values
 from .mutate import mutate_inputs
@@ -251,6 +251,27 @@ def _record_key(row: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _prompt_key(row: dict) -> str:
+    """The record's task, prompt and generator, without its answer (a teacher's monologue is
+    kept beside the traced one for the same prompt, on purpose: `--teacher`)."""
+    text = json.dumps({k: row.get(k) for k in ("nl", "fwd_mnl", "bwd_mnl", "fault", "generator")}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _keep_one_per_prompt(kept: dict[str, dict], row: dict, counts: Counter) -> None:
+    """One record per prompt (and generator), the first in seed and input order. An exact copy is counted as
+    `records_duplicate`; the same prompt with another answer (a backward prompt
+    `assert f(??) == 0` that several inputs satisfy) as `records_same_prompt`: one answer is
+    enough, and repeats would weigh that prompt several times over in the loss."""
+    key = _prompt_key(row)
+    if key not in kept:
+        kept[key] = row
+    elif _record_key(row) == _record_key(kept[key]):
+        counts["records_duplicate"] += 1
+    else:
+        counts["records_same_prompt"] += 1
+
+
 def _read_progress(path: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not path.exists():
@@ -280,15 +301,29 @@ def build(config: BuildConfig) -> dict:
                             hint="A seed is a top-level function called somewhere in its file with literal arguments, or a JSONL row with `code` and `inputs`.")
     counts: Counter = Counter(seeds_total=len(seeds))
 
-    # Exact duplicate seeds are pointless work; contaminated ones must never reach the data.
+    # Duplicate seeds are pointless work: exact copies, and renamed copies (the same program
+    # modulo identifiers and formatting: the first one is kept). Contaminated seeds must never
+    # reach the data.
     unique: dict[str, Seed] = {}
     for s in seeds:
         unique.setdefault(s.seed_id, s)
     counts["seeds_duplicate"] = len(seeds) - len(unique)
+    programs: dict[str, Seed] = {}
+    for s in unique.values():
+        programs.setdefault(program_key(s), s)
+    counts["seeds_duplicate_renamed"] = len(unique) - len(programs)
+    # Programs that differ only in their constants (`x > 3` / `x > 5`) are kept, but they are
+    # one family: the held-out split goes by family, so a family lands on one side only.
+    families = Counter(family_key(s) for s in programs.values())
+    counts["seed_programs"] = len(programs)
+    counts["seed_families"] = len(families)
+    # Near-duplicates: seeds equal to another modulo identifiers and constants (renamed copies
+    # included); what is left is one seed per family.
+    counts["seeds_near_duplicate"] = len(unique) - len(families)
     contaminated: list[dict] = []
     clean: list[Seed] = []
     decontaminator = Decontaminator.from_cruxeval(config.cruxeval_path) if config.decontaminate else None
-    for s in unique.values():
+    for s in programs.values():
         reason = decontaminator.reason(s.source) if decontaminator else None
         if reason:
             contaminated.append({"seed_id": s.seed_id, "origin": s.origin, "reason": reason})
@@ -328,9 +363,20 @@ def build(config: BuildConfig) -> dict:
     return _finish(out, clean, done, counts, contaminated, config, time.perf_counter() - started)
 
 
-def is_heldout(seed_id: str, fraction: float) -> bool:
-    """A fixed, content-based split: the same seed is held out in every build."""
-    return int(hashlib.sha1(f"heldout:{seed_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+def program_key(seed: Seed) -> str:
+    """The seed's program modulo identifiers, docstrings and formatting (renamed copies are
+    equal); its text where it does not parse."""
+    return ast_fingerprint(seed.source) or hashlib.sha1(seed.source.encode()).hexdigest()
+
+
+def family_key(seed: Seed) -> str:
+    """The seed's program modulo identifiers and constants: the unit of the held-out split."""
+    return shape_fingerprint(seed.source) or program_key(seed)
+
+
+def is_heldout(key: str, fraction: float) -> bool:
+    """A fixed, content-based split: the same family (`family_key`) is held out in every build."""
+    return int(hashlib.sha1(f"heldout:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
 def _finish(out: Path, clean: list[Seed], done: dict[str, dict], counts: Counter, contaminated: list[dict],
@@ -338,25 +384,32 @@ def _finish(out: Path, clean: list[Seed], done: dict[str, dict], counts: Counter
     pyx: dict[str, dict] = {}
     pyx_r: dict[str, dict] = {}
     heldout: dict[str, dict] = {}
+    held_families: set[str] = set()
+    counts["records_duplicate"] += 0
+    counts["records_same_prompt"] += 0
     for s in clean:  # seed order, not completion order: the output does not depend on timing
         result = done.get(s.seed_id)
         if result is None:
             continue
         counts.update(result.get("counts", {}))
-        if is_heldout(s.seed_id, config.holdout):
-            # Nothing of a held-out seed is trained on: its PyX records are dropped too.
+        family = family_key(s)
+        if is_heldout(family, config.holdout):
+            # Nothing of a held-out family is trained on: no seed of it, renamed or with other
+            # constants, reaches the training files; its PyX records are dropped too.
             for row in result["repairs"]:
-                heldout.setdefault(_record_key(row), row)
+                _keep_one_per_prompt(heldout, row, counts)
             counts["seeds_heldout"] += 1
+            held_families.add(family)
             continue
         for row in result["records"]:
-            pyx.setdefault(_record_key(row), row)
+            _keep_one_per_prompt(pyx, row, counts)
         for row in result["repairs"]:
-            pyx_r.setdefault(_record_key(row), row)
-    trained = [s for s in clean if s.seed_id in done and not is_heldout(s.seed_id, config.holdout)]
-    produced = sum(len(done[s.seed_id]["records"]) for s in trained)
-    produced_r = sum(len(done[s.seed_id]["repairs"]) for s in trained)
-    counts["records_duplicate"] = (produced - len(pyx)) + (produced_r - len(pyx_r))
+            _keep_one_per_prompt(pyx_r, row, counts)
+    counts["seed_families_heldout"] = len(held_families)
+    if config.holdout > 0 and not held_families and clean:
+        print(f"semcoder: no seed family fell in the held-out share ({config.holdout:g} of "
+              f"{len({family_key(s) for s in clean})} families), so heldout/pyx_r.jsonl is empty; "
+              "more (varied) seeds or a larger --holdout give one.", file=sys.stderr)
 
     _write_jsonl(out / "pyx.jsonl", pyx.values())
     _write_jsonl(out / "pyx_r.jsonl", pyx_r.values())
@@ -406,6 +459,16 @@ def _datasheet_markdown(sheet: dict) -> str:
     lines += ["", "| count | value |", "| --- | ---: |"]
     for key, n in sheet["counts"].items():
         lines.append(f"| {key} | {n} |")
-    lines += ["", f"Seeds dropped as CRUXEval-contaminated: {len(sheet['contaminated_seeds'])}.",
-              f"Held-out PyX-R records (heldout/pyx_r.jsonl, never trained on): {sheet['heldout_pyx_r']}.", ""]
+    c = sheet["counts"]
+    lines += ["", f"Seeds: {c.get('seeds_total', 0)} given; {c.get('seeds_duplicate', 0)} exact copies and "
+                  f"{c.get('seeds_duplicate_renamed', 0)} renamed copies (the same program modulo identifiers) dropped; "
+                  f"{c.get('seeds_near_duplicate', 0)} near-duplicates (equal to another seed modulo identifiers and "
+                  f"constants, renamed copies included); {c.get('seed_programs', 0)} distinct programs (modulo "
+                  f"identifiers) in {c.get('seed_families', 0)} families (modulo identifiers and constants).",
+              f"Seeds dropped as CRUXEval-contaminated: {len(sheet['contaminated_seeds'])}.",
+              f"Records dropped: {c.get('records_duplicate', 0)} exact copies, {c.get('records_same_prompt', 0)} "
+              f"with a prompt already kept (one answer per prompt).",
+              f"Held-out PyX-R records (heldout/pyx_r.jsonl): {sheet['heldout_pyx_r']}, from "
+              f"{c.get('seed_families_heldout', 0)} held-out families. The split is by family, so no program of a "
+              f"held-out family, renamed or with other constants, is in the training files.", ""]
     return "\n".join(lines)

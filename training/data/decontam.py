@@ -1,8 +1,12 @@
 """Decontamination against CRUXEval: no CRUXEval function may appear in training data.
 
-Two tests, either one flags a program:
+Three tests, any one flags a program:
 - normalised-AST match: identifiers renamed in order of first appearance, docstrings and
   formatting gone, so a renamed or reformatted copy still matches;
+- the same match modulo constants: every number, string and bytes literal also replaced by a
+  placeholder of its type (`shape_fingerprint`), so a copy with its constants changed (every
+  int + 1, every string + "q") still matches. True, False and None are kept (they are
+  keywords, not data);
 - token n-gram overlap: the share of the program's normalised token n-grams found in the
   benchmark's n-gram set; catches copies with a statement added or changed.
 """
@@ -54,17 +58,40 @@ class _Normaliser(ast.NodeTransformer):
         return node
 
 
-def normalised_ast(source: str) -> str | None:
+class _ConstantNormaliser(ast.NodeTransformer):
+    """Replaces every number, string and bytes literal by a placeholder of its type."""
+
+    def visit_Constant(self, node):
+        value = node.value
+        if isinstance(value, bool) or value is None or value is Ellipsis:
+            return node
+        node.value = f"<{type(value).__name__}>"  # int, float, complex, str, bytes
+        node.kind = None  # u"..." and "..." are the same literal
+        return node
+
+
+def normalised_ast(source: str, constants: bool = True) -> str | None:
+    """The program's AST as text with identifiers renamed (v0, v1, ... by first appearance),
+    docstrings and annotations dropped; with constants=False, literals as type placeholders
+    too (the program's shape: copies that differ only in names and constants are equal)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return None
     tree = _Normaliser().visit(tree)
+    if not constants:
+        tree = _ConstantNormaliser().visit(tree)
     return ast.dump(tree, annotate_fields=False)
 
 
 def ast_fingerprint(source: str) -> str | None:
     dumped = normalised_ast(source)
+    return hashlib.sha1(dumped.encode()).hexdigest() if dumped else None
+
+
+def shape_fingerprint(source: str) -> str | None:
+    """The fingerprint modulo names and constants (see normalised_ast(constants=False))."""
+    dumped = normalised_ast(source, constants=False)
     return hashlib.sha1(dumped.encode()).hexdigest() if dumped else None
 
 
@@ -99,6 +126,7 @@ class Decontaminator:
 
     def __init__(self, benchmark_sources: list[str]):
         self.fingerprints = {fp for fp in (ast_fingerprint(s) for s in benchmark_sources) if fp}
+        self.shapes = {fp for fp in (shape_fingerprint(s) for s in benchmark_sources) if fp}
         self.grams: set[tuple[str, ...]] = set()
         for s in benchmark_sources:
             self.grams |= ngrams(normalised_tokens(s))
@@ -115,10 +143,14 @@ class Decontaminator:
         return cls([r["code"] for r in rows])
 
     def reason(self, source: str) -> str | None:
-        """Why `source` is contaminated ("ast" or "ngram:0.83"), or None when it is clean."""
+        """Why `source` is contaminated ("ast", "ast-constants" or "ngram:0.83"), or None when
+        it is clean."""
         fp = ast_fingerprint(source)
         if fp and fp in self.fingerprints:
             return "ast"
+        shape = shape_fingerprint(source)
+        if shape and shape in self.shapes:
+            return "ast-constants"  # the same program with other constants (and names)
         grams = ngrams(normalised_tokens(source))
         if len(grams) < MIN_NGRAMS:  # too short for overlap to mean anything; the AST test decides
             return None

@@ -99,6 +99,11 @@ class ModuleInfo:
     # The file's tests (`test_f`, `TestX.test_m`), each with how many of them pytest runs
     # before it (pytest_rules.run_order).
     test_order: dict[str, int] = field(default_factory=dict)
+    # Why the assert or doctest example on a line (0-based; a parametrized case's line) gets
+    # no verdict, in words, where a real run cannot tell what pytest's or doctest's would
+    # give (it reads the environment, the home or working folder; a set of strings' order):
+    # for the hover to say. (Other asserts without a verdict are not listed here.)
+    unjudged: dict[int, str] = field(default_factory=dict)
 
     def function_named(self, name: str) -> FunctionInfo | None:
         """The file's function or method `name`, else the imported function it binds."""

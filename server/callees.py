@@ -63,8 +63,81 @@ def literal_call(node: ast.AST, functions: dict[str, FunctionInfo]) -> str | Non
 
 
 def _is_literal(node: ast.AST) -> bool:
+    """Whether `node` is a literal (ast.literal_eval takes it), or a container of literals
+    with arithmetic of numbers in it (`1024 ** 5`, `5 * 1024 ** 3`, `[-1.5 * 2, 3]`: see
+    _arithmetic), which Python folds into a constant as it compiles it."""
     try:
         ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
+        return _with_arithmetic(node, [_MAX_ARITHMETIC_NODES])
     return True
+
+
+# How many nodes the arithmetic of one literal may have, at most (`1 + 1 + ... + 1`).
+_MAX_ARITHMETIC_NODES = 100
+# The largest integer an operand or a result may be, in bits (a power: its base), and the
+# largest exponent: `2 ** 64`, `1024 ** 5`, `10 ** 18` are literals; `10 ** 10 ** 10`
+# (which would take Python minutes and gigabytes) is not.
+_MAX_INT_BITS = 256
+_MAX_EXPONENT = 64
+_ARITHMETIC_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+
+
+def _with_arithmetic(node: ast.AST, budget: list[int]) -> bool:
+    """A literal whose numbers may be arithmetic of numbers (see _is_literal)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return _arithmetic(node, budget) is not None
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_with_arithmetic(element, budget) for element in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(key is not None and _with_arithmetic(key, budget) for key in node.keys) \
+            and all(_with_arithmetic(value, budget) for value in node.values)
+    return False
+
+
+def _arithmetic(node: ast.AST, budget: list[int]) -> int | float | complex | None:
+    """The value of arithmetic of numbers (+ - * / // % ** and a sign), evaluated here
+    within bounds (_MAX_INT_BITS, _MAX_EXPONENT); None for anything else, a value out of
+    bounds, or one that raises (`1 / 0`)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return None
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if type(value) in (int, float, complex) or isinstance(value, bool):
+            return value if _in_bounds(value) else None
+        return None
+    try:
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = _arithmetic(node.operand, budget)
+            if operand is None:
+                return None
+            return -operand if isinstance(node.op, ast.USub) else +operand
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITHMETIC_OPS):
+            left = _arithmetic(node.left, budget)
+            right = _arithmetic(node.right, budget) if left is not None else None
+            if left is None or right is None:
+                return None
+            if isinstance(node.op, ast.Pow):
+                if isinstance(right, complex) or isinstance(left, complex) or abs(right) > _MAX_EXPONENT:
+                    return None
+                value = left ** right
+            else:
+                value = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right,
+                         ast.Mult: lambda: left * right, ast.Div: lambda: left / right,
+                         ast.FloorDiv: lambda: left // right, ast.Mod: lambda: left % right}[type(node.op)]()
+            return value if _in_bounds(value) else None
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return None
+
+
+def _in_bounds(value: object) -> bool:
+    if isinstance(value, int):
+        return value.bit_length() <= _MAX_INT_BITS
+    return isinstance(value, (float, complex))

@@ -33,6 +33,8 @@ import re
 import textwrap
 from typing import Any
 
+from semcoder_inference.context import scope_bindings
+
 from .analysis_types import (
     _LINE_BREAK,
     CLASS_METHOD,
@@ -71,6 +73,7 @@ from .state_rules import (
     _Module,
     _module_of,
     _replayable_arguments,
+    environment_reason,
     keeps_state,
 )
 
@@ -322,6 +325,11 @@ def _assert_site(node: ast.Assert, place: _Place, module: _Module, info: ModuleI
     reached = module.reach(reads)
     if "__name__" in reached:
         return None  # (a replayed call's module is not `__main__`, nor the test module's name)
+    why = environment_reason(module, reached, [test])
+    if why is not None:
+        # (`Path.home()`, `os.environ`, `os.getcwd()`: the sandbox's are not the user's)
+        info.unjudged[case.line if case is not None else node.lineno - 1] = why
+        return None
     if (place.function is None and _bound_after(reached, node, needs, module)) \
             or _may_see_earlier_state(reached, place, module, needs):
         order_dependent.update(range(node.lineno - 1, node.end_lineno or node.lineno))
@@ -354,9 +362,8 @@ def _literal_text(expected: str | None) -> bool:
     truth of the value (TRUTHY, FALSY)."""
     if expected in (TRUTHY, FALSY):
         return True
-    try:
-        ast.literal_eval((expected or "").strip())
-        return True
+    try:  # (arithmetic of numbers too: `5 * 1024 ** 3`, as _is_literal takes it)
+        return _is_literal(ast.parse(f"(\n{(expected or '').strip()}\n)", mode="eval").body)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return False
 
@@ -371,18 +378,42 @@ def _changes_imported_module(imported: Any, place: _Place, module: _Module, info
     `reload` or `globals()`. (M's own functions that change it are not judged, and another
     module of the workspace that imports M makes none of M's judged: imported.py.)"""
     names = _bound_to(module.tree, imported.module)
-    # What the file binds of M that may hold state: all but M's functions of no state.
+    # What the file binds of M that may hold state: all but M's functions of no state, and
+    # M's classes of no state (imported.harmless: `Point(1, 2)`, `Cart().add(item)`), where
+    # the file binds such a class's name once, by that import.
     pure = {name for name in _pure_imported(info) if info.imported[name].module == imported.module}
+    classes = {name for name in getattr(imported, "harmless", ())
+               if len(module.changers.get(name.partition(".")[0], ())) == 1}
+    pure |= classes
     holders = names - pure
     for statement in place.run[: place.count]:
         harmless = _read_for_pure_functions_only(statement, names, pure)  # (`app.scale(2)`)
         if changed_in_place(statement) & names - harmless:
             return True
         reads = module_reads(statement) - harmless
+        reached = module.reach(reads)
         # (through the file's own functions too; and any reach into sys.modules, reload, globals())
-        if module.reach(reads) & holders or _reaches_modules(statement):
+        if reached & holders or _reaches_modules(statement):
+            return True
+        if classes and _may_change_classes(statement, reached, classes, module):
             return True
     return False
+
+
+def _may_change_classes(statement: ast.stmt, reached: set[str], classes: set[str], module: _Module) -> bool:
+    """Whether a statement may change one of M's classes of no state (`classes`, as the
+    file binds them) by another way than its text (_changes_imported_module sees `Point.x =
+    1` and `setattr(Point, ...)`): through one of the file's own functions it reaches
+    (a helper setting `Point.scale`), or through an instance's class (`type(p).x = 1`,
+    `p.__class__.x = 1`, `vars(...)`, `__dict__`), by its code or that of the file's
+    functions it reaches."""
+    roots = {name.partition(".")[0] for name in classes}
+    if any((module.state(name) or set()) & roots for name in reached if name in module.definitions):
+        return True
+    bodies = [statement, *(node for name in reached for node in module.functions_named(name))]
+    return any(isinstance(n, ast.Attribute) and n.attr in ("__class__", "__dict__", "__setattr__")
+               or isinstance(n, ast.Name) and n.id in ("type", "vars", "setattr", "delattr", "object")
+               for body in bodies for n in ast.walk(body))
 
 
 def _pure_imported(info: ModuleInfo) -> set[str]:
@@ -392,15 +423,21 @@ def _pure_imported(info: ModuleInfo) -> set[str]:
 
 def _read_for_pure_functions_only(statement: ast.stmt, names: set[str], pure: set[str]) -> set[str]:
     """The names of `names` (modules the file imports: `import app`) that `statement`
-    uses only to call the module's functions of no state (`app.scale(2)`): such a read
-    reaches nothing that keeps state."""
+    uses only to call the module's functions of no state (`app.scale(2)`) or to use its
+    classes of no state (`app.Point(1, 2)`): such a read reaches nothing that keeps state.
+    Not where the use goes on to an attribute or item of what it names (`app.Point.scale =
+    4`, `app.scale.cache_clear()`) or hands it to `setattr`/`delattr`: that may change it."""
     uses: dict[str, bool] = {}  # name -> whether every use so far is `name.<function of no state>`
     attribute_owners = set()
+    further = {id(node.value) for node in ast.walk(statement) if isinstance(node, (ast.Attribute, ast.Subscript))}
+    further |= {id(arg) for node in ast.walk(statement) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("setattr", "delattr", "vars") for arg in node.args}
     for node in ast.walk(statement):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
             attribute_owners.add(id(node.value))
             owner = node.value.id
-            uses[owner] = uses.get(owner, True) and isinstance(node.ctx, ast.Load) and f"{owner}.{node.attr}" in pure
+            uses[owner] = uses.get(owner, True) and isinstance(node.ctx, ast.Load) and f"{owner}.{node.attr}" in pure \
+                and id(node) not in further
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and node.id in uses and id(node) not in attribute_owners:
             uses[node.id] = False  # (the module itself, passed or bound: anything may be reached)
@@ -452,42 +489,180 @@ def pure_function_reason(tree: ast.Module, lines: list[str], node: ast.FunctionD
     if node.decorator_list:
         return info, "it is decorated (a decorator may keep its results or change what it does)"
     module = _Module(tree)
-    reached = module.reach({node.name})
+    return info, _reaches_state(module, module.reach({node.name}), is_workspace_module)
+
+
+def _reaches_state(module: _Module, reached: set[str], is_workspace_module: Any, values_only: bool = False
+                   ) -> str | None:
+    """Why what a definition of the module reaches (`reached`) may hold state, in words
+    (see pure_function_reason); None where it holds none. `values_only`: a module-level
+    value it reads must be one no one can change either (no list, dict or set: an instance
+    that holds it would hand it on)."""
     if "__name__" in reached:
-        return info, "it reads `__name__`"
+        return "it reads `__name__`"
     stateful = sorted(name for name in reached if name in module.definitions and module.state(name) is not None)
     if stateful:
-        return info, f"`{stateful[0]}` keeps state from one call to the next"
+        return f"`{stateful[0]}` keeps state from one call to the next"
     changed = set().union(*(module.state(name) or set() for name in module.stateful_definitions))
     if changed & reached:
-        return info, f"`{sorted(changed & reached)[0]}` is changed by its module's functions"
+        return f"`{sorted(changed & reached)[0]}` is changed by its module's functions"
     for name in sorted(reached):
         for statement in module.changers.get(name, ()):
             if isinstance(statement, ast.ImportFrom) and (statement.level or is_workspace_module(statement.module or "")) \
                     or isinstance(statement, ast.Import) and any(
                         is_workspace_module(alias.name) for alias in statement.names
                         if (alias.asname or alias.name.split(".")[0]) == name):
-                return info, f"it uses `{name}`, from another module of the workspace"
+                return f"it uses `{name}`, from another module of the workspace"
             if not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom)) and not _made_plainly(statement):
                 # (`_inc = _make_counter()`, `registry = Registry()`, `N = int(os.environ[...])`)
-                return info, f"it reads `{name}`, made as its module loads (it may keep state, or differ in a run)"
+                return f"it reads `{name}`, made as its module loads (it may keep state, or differ in a run)"
+            if values_only and not isinstance(statement, (*_DEFINITIONS, ast.Import, ast.ImportFrom)) and any(
+                    isinstance(n, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp))
+                    for n in ast.walk(statement)):
+                return f"it reads `{name}`, a list, dict or set of its module's, which an instance may hand on"
     bodies = [node for name in reached for node in module.definitions.get(name, ())]
-    if any(isinstance(n, ast.Attribute) and n.attr in _ENVIRONMENT or isinstance(n, ast.Name) and n.id in _ENVIRONMENT
-           for body in bodies for n in ast.walk(body)):
-        return info, "it reads the environment or the working folder, which a sandboxed run does not share"
+    why = environment_reason(module, reached)
+    if why is not None:
+        return why
     if any(_file_use(body)[0] for body in bodies):
         # (files found from the working folder: pytest's is where it was started, a run's is
         # its own, with the module's folder and the workspace's in it)
-        return info, "it reads or writes files, which a run finds from another working folder than pytest's"
-    return info, None
+        return "it reads or writes files, which a run finds from another working folder than pytest's"
+    return None
 
 
-# What a function may read that a sandboxed run does not share with the user's process.
-# (the working folder, home and temporary folders are the sandbox's own in a run)
-_ENVIRONMENT = frozenset(("environ", "getenv", "environb", "getenvb", "getcwd", "getcwdb", "globals", "modules",
-                          "expanduser", "home", "cwd", "gettempdir", "gettempdirb", "abspath", "realpath",
-                          "resolve", "absolute", "hash", "getpid", "getuid", "gethostname", "urandom", "argv",
-                          "orig_argv", "executable"))
+def top_level_class(tree: ast.Module, name: str) -> ast.ClassDef | None:
+    """The module's top-level `class name`, where that is the last top-level statement that
+    binds the name (what the module's own statements do with it as it loads, `assert
+    Account("x").deposit(5) == 10`, is the same in every run)."""
+    binders = [node for node in tree.body if name in _bound_names_of(node)]
+    last = binders[-1] if binders else None
+    return last if isinstance(last, ast.ClassDef) and last.name == name else None
+
+
+def _bound_names_of(node: ast.stmt) -> set[str]:
+    if isinstance(node, _DEFINITIONS):
+        return {node.name}
+    return set(scope_bindings([node])[0])
+
+
+def class_state_reason(tree: ast.Module, node: ast.ClassDef, is_workspace_module: Any) -> str | None:
+    """Why using a module's class (making an instance, calling its methods, reading its
+    attributes) may change what that module's functions see later, in words; None where its
+    definition shows it keeps no state, as pure_function_reason shows of a function: the
+    class and every class it reaches has a plain shape (_class_shape_reason: no metaclass,
+    a harmless decorator, no list, dict or set of the class's own), its methods keep no
+    state (they change `self` alone: _Module.state), and what it reaches in its module keeps
+    none, is changed by none of the module's functions, holds no list, dict or set, reads no
+    environment or files, and is not imported from another module of the workspace."""
+    module = _Module(tree)
+    reached = module.reach({node.name})
+    for name in sorted(reached):
+        for cls in module.definitions.get(name, ()):
+            if isinstance(cls, ast.ClassDef):
+                why = _class_shape_reason(cls, module)
+                if why is not None:
+                    return why if cls is node else f"it uses `{name}`, and {why}"
+    return _reaches_state(module, reached, is_workspace_module, values_only=True)
+
+
+# What may decorate a class that keeps no state (the module it comes from, as the module
+# imports it), and what may decorate its methods.
+_CLASS_DECORATORS = {"dataclass": "dataclasses", "total_ordering": "functools"}
+_METHOD_DECORATORS = {"staticmethod": "builtins", "classmethod": "builtins", "property": "builtins",
+                      "cached_property": "functools", "abstractmethod": "abc"}
+# Builtins a dataclass field may be made by (`field(default_factory=list)`).
+_FIELD_FACTORIES = frozenset(("list", "dict", "set", "tuple", "frozenset", "str", "int", "float", "bool"))
+# Methods that change how the class itself, or its subclasses, are made.
+_CLASS_HOOKS = frozenset(("__init_subclass__", "__class_getitem__", "__set_name__", "__new__", "__getattr__",
+                          "__getattribute__", "__setattr__", "__delattr__", "__del__"))
+
+
+def _class_shape_reason(cls: ast.ClassDef, module: _Module) -> str | None:
+    """Why a class's definition is no plain one, in words: a metaclass or class argument,
+    a base other than `object`, a builtin exception or another class of the module, a
+    decorator other than `dataclass` (literal arguments) or `total_ordering`, a method
+    decorated otherwise than as a property, static, class or abstract method, a hook that
+    changes how classes or attributes are made, or a class attribute that is not an
+    immutable literal (a dataclass field made by `field(...)` of literals and builtins
+    aside). None for a plain one."""
+    if cls.keywords:
+        return f"`{cls.name}` has a metaclass or class arguments"
+    for base in cls.bases:
+        name = base.id if isinstance(base, ast.Name) else None
+        if name in module.classes and module.classes[name] is not cls:
+            continue  # (its shape and state are looked at in turn: it is reached)
+        if name is None or name in module.changers or not (
+                name == "object" or isinstance(getattr(builtins, name, None), type)
+                and issubclass(getattr(builtins, name), BaseException)):
+            return f"`{cls.name}` has a base class that may keep state (`{ast.unparse(base)}`)"
+    for decorator in cls.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        named = _imported_name(call.func if call else decorator, module)
+        if named is None or _CLASS_DECORATORS.get(named[1]) != named[0] or (call is not None and (
+                named[1] != "dataclass" or call.args or not all(_is_literal(k.value) for k in call.keywords))):
+            return f"`{cls.name}` is decorated by `{ast.unparse(decorator)}`, which may change what it does"
+    for item in cls.body:
+        if isinstance(item, ast.Pass) or (isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
+            continue
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if item.name in _CLASS_HOOKS:
+                return f"`{cls.name}` defines `{item.name}`"
+            for decorator in item.decorator_list:
+                named = _imported_name(decorator, module)
+                if not (isinstance(decorator, ast.Attribute) and decorator.attr in ("setter", "deleter")
+                        and isinstance(decorator.value, ast.Name)) and (
+                        named is None or _METHOD_DECORATORS.get(named[1]) != named[0]):
+                    return f"`{cls.name}.{item.name}` is decorated by `{ast.unparse(decorator)}`, which may keep state"
+            continue
+        value = item.value if isinstance(item, (ast.Assign, ast.AnnAssign)) else None
+        targets = item.targets if isinstance(item, ast.Assign) else [item.target] if isinstance(item, ast.AnnAssign) else []
+        if targets and all(isinstance(t, ast.Name) for t in targets) and (
+                value is None and isinstance(item, ast.AnnAssign) or value is not None and (
+                    _immutable_literal(value) or _plain_field(value, module))):
+            continue
+        return f"`{cls.name}` has a class attribute or statement that may hold state (line {item.lineno})"
+    return None
+
+
+def _immutable_literal(node: ast.AST) -> bool:
+    return _is_literal(node) and not any(isinstance(n, (ast.List, ast.Dict, ast.Set)) for n in ast.walk(node))
+
+
+def _plain_field(node: ast.AST, module: _Module) -> bool:
+    """`field(default=0)`, `dataclasses.field(default_factory=list)`: a dataclass field each
+    instance gets its own value of."""
+    if not isinstance(node, ast.Call) or _imported_name(node.func, module) != ("dataclasses", "field") or node.args:
+        return False
+    return all(_immutable_literal(k.value) or (
+        k.arg == "default_factory" and isinstance(k.value, ast.Name) and k.value.id in _FIELD_FACTORIES
+        and k.value.id not in module.changers) for k in node.keywords)
+
+
+def _imported_name(node: ast.AST, module: _Module) -> tuple[str, str] | None:
+    """(module, name) of what `node` names, where the module binds it only by an import
+    from a module outside the workspace's (`dataclass` of `from dataclasses import
+    dataclass`, `functools.total_ordering` of `import functools`), or a builtin it does not
+    bind: ("builtins", name). None otherwise."""
+    if isinstance(node, ast.Name):
+        binders = module.changers.get(node.id, ())
+        if not binders:
+            return ("builtins", node.id) if hasattr(builtins, node.id) else None
+        found = set()
+        for binder in binders:
+            if not isinstance(binder, ast.ImportFrom) or binder.level:
+                return None
+            found.update((binder.module, alias.name) for alias in binder.names if (alias.asname or alias.name) == node.id)
+        return found.pop() if len(found) == 1 else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        binders = module.changers.get(node.value.id, ())
+        modules = {alias.name for binder in binders if isinstance(binder, ast.Import) for alias in binder.names
+                   if (alias.asname or alias.name) == node.value.id}
+        if binders and len(modules) == 1 and all(isinstance(binder, ast.Import) for binder in binders):
+            return modules.pop(), node.attr
+    return None
+
+
 # Calls a module may bind a name to as it loads that make a value, not an object with state.
 _PLAIN_MAKERS = frozenset(("compile", "frozenset", "tuple", "namedtuple", "maketrans", "TypeVar", "NewType",
                            "Decimal", "Fraction", "escape"))

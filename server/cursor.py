@@ -124,3 +124,39 @@ def utf16_col(line_text: str, byte_column: int) -> int:
     """Convert a UTF-8 byte column to an LSP (UTF-16) column."""
     prefix = line_text.encode()[:byte_column].decode(errors="ignore")
     return sum(2 if ord(ch) > 0xFFFF else 1 for ch in prefix)
+
+
+def imported_callables(info: ModuleInfo) -> dict[str, FunctionInfo]:
+    """The functions the file imports from the workspace's modules (ModuleInfo.imported),
+    by the name it calls them by, that no function of the file hides."""
+    return {name: imported.function for name, imported in info.imported.items()
+            if imported.function is not None and name not in info.functions
+            and name.partition(".")[0] not in info.functions}
+
+
+def imported_call_at(info: ModuleInfo, line: int, col: int) -> tuple[CallSite, ast.Call] | None:
+    """The innermost call with literal arguments of a function the file imports from the
+    workspace (imported_callables) that covers (line, col), whether or not an assert of
+    it gets a verdict: it is traced in its own module (Tracing.actual_trace), with no
+    expectation. With its node."""
+    callables = imported_callables(info)
+    if not callables:
+        return None
+    best: tuple[CallSite, ast.Call] | None = None
+    best_size = None
+    for node in _calls_on_line(info, line):
+        if not isinstance(node, ast.Call) or not _covers(node, line, col) or _shadowed(info, node):
+            continue
+        name = literal_call(node, callables)
+        size = _size(node)
+        if name and (best_size is None or size < best_size):
+            best = (CallSite(name, _segment(info, node), "cursor", node.lineno - 1, None, node.col_offset,
+                             node.end_col_offset or 0), node)
+            best_size = size
+    return best
+
+
+def innermost_call(info: ModuleInfo, line: int, col: int) -> ast.Call | None:
+    """The innermost call (any call) that covers (line, col)."""
+    found = [node for node in _calls_on_line(info, line) if isinstance(node, ast.Call) and _covers(node, line, col)]
+    return min(found, key=_size) if found else None

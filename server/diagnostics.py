@@ -95,7 +95,8 @@ def on_document_changed(ls, uri: str) -> None:
             imported.function.source_hash for imported in info.imported.values() if imported.function is not None}
     except SemcoderError:
         hashes = set()
-    kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes]
+    # (the note on the checks not run, UNCHECKED, stays until the next pass places it again)
+    kept = [d for d in current if (d.data or {}).get("sourceHash") in hashes or d.code == UNCHECKED]
     if len(kept) != len(current):
         _publish(ls, uri, kept)
 
@@ -189,9 +190,10 @@ async def _run(ls, uri: str, delay: float) -> None:
             return
         # Asserts and doctests fail on a wrong value or an exception; a `# semcoder:` call
         # (no expected value) on an exception or a limit.
-        sites = [c for c in info.calls if c.origin in ("assert", "doctest", "comment")][:MAX_CHECKED_CALLS]
+        checks = [c for c in info.calls if c.origin in ("assert", "doctest", "comment")]
+        sites = checks[:MAX_CHECKED_CALLS]
         if ls.settings.execution.enabled:
-            await _actual(ls, uri, info, sites)
+            await _actual(ls, uri, info, sites, _unchecked_note(info, checks))
         elif ls.models.engine is not None:
             _publish(ls, uri, [])
             # (A call whose arguments are no literals is for a real run only: see CallSite.literal.)
@@ -208,17 +210,39 @@ async def _run(ls, uri: str, delay: float) -> None:
         log.exception("diagnostics failed for %s", uri)
 
 
-async def _actual(ls, uri: str, info: ModuleInfo, sites: list[CallSite]) -> None:
+UNCHECKED = "unchecked-checks"
+
+
+def _unchecked_note(info: ModuleInfo, checks: list[CallSite]) -> types.Diagnostic | None:
+    """An Information on the first check past MAX_CHECKED_CALLS (in file order), saying that
+    it and the later ones are not run for diagnostics, but when hovered; None where the file
+    has no more checks than that. One note, not one per check: a file of 200 asserts would
+    otherwise show 180 of them, each saying the same. It has no data: no quick fix is
+    offered on it (code_actions takes a diagnostic with its check's data)."""
+    if len(checks) <= MAX_CHECKED_CALLS:
+        return None
+    first, later = checks[MAX_CHECKED_CALLS], len(checks) - MAX_CHECKED_CALLS - 1
+    rest = f"this check and the {later} after it are" if later else "this check is"
+    return types.Diagnostic(
+        range=_site_range(info, first, first.line),
+        message=(f"SemCoder runs the first {MAX_CHECKED_CALLS} checks of a file (asserts, doctests, "
+                 f"`# semcoder:` calls) for diagnostics: {rest} not run, but checked when hovered."),
+        source="semcoder", severity=types.DiagnosticSeverity.Information, code=UNCHECKED)
+
+
+async def _actual(ls, uri: str, info: ModuleInfo, sites: list[CallSite],
+                  note: types.Diagnostic | None = None) -> None:
     """Run each check for real and publish the Errors: what is known every
     PUBLISH_INTERVAL_S while checks run (_publish_while_running), then exactly what this
-    pass found, in the checks' order."""
+    pass found, in the checks' order; and `note` (_unchecked_note), where there is one."""
     found: dict[int, types.Diagnostic | None] = {}  # a check's index -> its Error (None: it passes)
     before = _still_valid(uri, info, sites)
 
     def known() -> list[types.Diagnostic]:
         # Each check's new verdict where it has one, else its diagnostic of before.
         return [d for index in range(len(sites))
-                for d in ([found[index]] if index in found else before.get(index, [])) if d is not None]
+                for d in ([found[index]] if index in found else before.get(index, [])) if d is not None
+                ] + ([note] if note is not None else [])
 
     slow = _slow_checks.setdefault(uri, set())
     keys = [_check_key(info, site) for site in sites]

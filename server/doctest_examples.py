@@ -16,17 +16,20 @@ from .cursor import _covers, _size
 from .execution import module_reads
 from .pytest_rules import _Place
 from .results import DoctestWant
-from .state_rules import _may_see_earlier_state, _module_of, keeps_state
+from .state_rules import _may_see_earlier_state, _module_of, environment_reason, keeps_state
 
 
 def _doctest_calls(fn: FunctionInfo, info: ModuleInfo) -> list[CallSite]:
-    return [site for _, site, _ in _doctest_examples(fn, info) if site is not None]
+    return [site for _, site, _, _ in _doctest_examples(fn, info) if site is not None]
 
 
 def _doctest_examples(fn: FunctionInfo, info: ModuleInfo):
     """`fn`'s docstring examples in order (doctest.Example), each with its check (a
-    CallSite, or None) and the earlier example after which it may not see what doctest's run
-    sees (None: no earlier example may have changed it)."""
+    CallSite, or None), the earlier example after which it may not see what doctest's run
+    sees (None: no earlier example may have changed it), and why an example whose call
+    could be run alone gets no verdict all the same (None: it does, or it is no check for
+    another reason): its run cannot tell what doctest's gives (_undecidable). The line of
+    each such example goes into `info.unjudged`, with why."""
     if ">>>" not in fn.docstring:
         return
     try:
@@ -44,30 +47,30 @@ def _doctest_examples(fn: FunctionInfo, info: ModuleInfo):
     for ex in examples:
         before = changed
         if ex.options.get(doctest.SKIP):
-            yield ex, None, before  # doctest does not run it
+            yield ex, None, before, None  # doctest does not run it
             continue
         source = ex.source.strip()
         try:
             expr = ast.parse(source, mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             changed = changed or ex
-            yield ex, None, before
+            yield ex, None, before, None
             continue
         name = literal_call(expr, info.functions)
         if not name:
             changed = changed or ex
-            yield ex, None, before
+            yield ex, None, before, None
             continue
         # The call without what follows it on its line: a `# doctest: +ELLIPSIS` directive.
         call = ast.get_source_segment(source, expr) or source
         if before is not None or call in seen:
             changed = changed or ex
-            yield ex, None, before or seen[call]
+            yield ex, None, before or seen[call], None
             continue
         leaves_state = stateful or _call_keeps_state(name, info)
         if _example_may_see_earlier_state(expr, fn, info):
             changed = changed or (ex if leaves_state else None)
-            yield ex, None, None
+            yield ex, None, None, None
             continue
         seen[call] = ex
         changed = ex if leaves_state else None
@@ -77,8 +80,13 @@ def _doctest_examples(fn: FunctionInfo, info: ModuleInfo):
             if ">>>" in info.lines[i] and first in info.lines[i]:
                 line = i
                 break
+        why = _undecidable(expr, ex, info)
+        if why is not None:
+            info.unjudged[line] = why
+            yield ex, None, None, why
+            continue
         want = DoctestWant.of_example(ex) if ex.want.strip() else None
-        yield ex, CallSite(name, call, "doctest", line, want), None
+        yield ex, CallSite(name, call, "doctest", line, want), None, None
 
 
 def _call_keeps_state(name: str, info: ModuleInfo) -> bool:
@@ -95,6 +103,56 @@ def _example_may_see_earlier_state(expr: ast.expr, fn: FunctionInfo, info: Modul
     reads = module_reads(expr)
     run = module.doctest_run(fn, info)
     return _may_see_earlier_state(module.reach(reads), _Place(run, len(run)), module, frozenset(reads))
+
+
+def _undecidable(expr: ast.expr, ex: doctest.Example, info: ModuleInfo) -> str | None:
+    """Why a doctest example's run cannot tell what doctest's run gives, in words: its call
+    reads the environment, the home, temporary or working folder (environment_reason: the
+    sandbox's are its own), or its expected output shows a set of strings (hash_ordered),
+    whose order changes from one process to the next; None where it can."""
+    module = _module_of(info)
+    why = environment_reason(module, module.reach(module_reads(expr)), [expr])
+    if why is not None:
+        return why
+    if hash_ordered(ex.want):
+        return ("the order of a set of strings changes from run to run (hash randomisation: "
+                "PYTHONHASHSEED), so this example passes or fails by chance; `sorted(...)` in the example "
+                "would make it a check")
+    return None
+
+
+# A set's repr whose first element is a string, with another after it (a dict's would have a
+# colon after its first key): for output that does not read back as Python (printed text,
+# `...` of ELLIPSIS).
+_STRING_SET = re.compile(r"""\{\s*[rRbBuU]{0,2}(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\s*,""")
+_MAX_WANT_CHARS = 10_000
+
+
+def hash_ordered(text: str) -> bool:
+    """Whether output shows a set (a frozenset) of 2 or more elements of which one is not a
+    number: a string, bytes, a tuple holding one: its order depends on the strings' hashes,
+    which Python randomises per process (PYTHONHASHSEED), so the repr differs from run to
+    run (`{'a', 'b'}` or `{'b', 'a'}`). A set of numbers has one order."""
+    if "{" not in text:
+        return False
+    text = text[:_MAX_WANT_CHARS]
+    if _STRING_SET.search(text):
+        return True
+    for part in (text, *text.splitlines()):
+        try:
+            tree = ast.parse(part.strip(), mode="eval")
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        if any(isinstance(node, ast.Set) and len(node.elts) >= 2 and not all(_number(e) for e in node.elts)
+               for node in ast.walk(tree)):
+            return True
+    return False
+
+
+def _number(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        return _number(node.operand)
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float, bool)
 
 
 _QUOTES_OPENING = re.compile(r"""^\s*[rRuUbBfF]*(\"\"\"|\'\'\'|\"|\')""")
@@ -118,7 +176,7 @@ def doctest_example_at(info: ModuleInfo, line: int, col: int) -> CallSite | str 
     found = list(_doctest_examples(fn, info))
     if len(prompts) != len(found):
         return None  # (escapes in the docstring: its lines are not the file's)
-    for prompt, (ex, site, before) in zip(prompts, found):
+    for prompt, (ex, site, before, why) in zip(prompts, found):
         source_lines = ex.source.count("\n") or 1
         if not prompt <= line < prompt + source_lines + ex.want.count("\n"):
             continue
@@ -126,10 +184,12 @@ def doctest_example_at(info: ModuleInfo, line: int, col: int) -> CallSite | str 
             return site
         if ex.options.get(doctest.SKIP):
             return "This doctest example is skipped (`+SKIP`): doctest does not run it."
+        if why is not None:
+            return f"This doctest example gets no verdict: {why}."
         if before is not None:
             shown = " ".join(before.source.split())
             shown = shown if len(shown) <= 60 else shown[:59] + "…"
-            where = next(p for p, (earlier, _, _) in zip(prompts, found) if earlier is before) + 1
+            where = next(p for p, (earlier, _, _, _) in zip(prompts, found) if earlier is before) + 1
             return (f"This doctest example runs after `{shown}` (line {where}), which may have changed "
                     "what it sees: run alone, it could give another value than in doctest's run, so it is not traced.")
         try:
@@ -147,7 +207,7 @@ def doctest_example_at(info: ModuleInfo, line: int, col: int) -> CallSite | str 
         node = min(covering, key=_size) if covering else next(
             (node for node in calls if literal_call(node, info.functions) == fn.name), None)
         if node is None:
-            if not any(site for _, site, _ in found):
+            if not any(site for _, site, _, _ in found):
                 return None  # (the function's own call, as on its other lines: no other example's)
             return (f"This doctest example has no call of `{fn.name}` with literal arguments to run alone, "
                     "so it is not traced and gets no verdict.")

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import files_state
+from .callees import _is_literal
 from semcoder_inference.sources import SourceUnreadable, decode_python
 
-from .calls import FunctionInfo, pure_function_reason, split_lines, top_level_function
+from .calls import (FunctionInfo, class_state_reason, pure_function_reason, split_lines, top_level_class,
+                    top_level_function)
 from .state_rules import _changed_names
 
 # A module larger than this is not read (its functions' asserts get no verdict).
@@ -47,6 +49,10 @@ class ImportedFunction:
     source: str = ""  # M's text, as read (its asserts' calls are traced in it: see Tracing.actual_trace)
     lines: tuple[str, ...] = ()  # M's lines (the hover's table shows them)
     module_names: frozenset[str] = frozenset()  # the names M binds at its top level
+    # The names the file binds to M's classes that keep no state (calls.class_state_reason):
+    # `Point` of `from M import Point`, `M.Point` of `import M`. Using one (making an instance,
+    # calling its methods) before the assert changes nothing of M (calls._changes_imported_module).
+    harmless: frozenset[str] = frozenset()
 
     def call_in_module(self, call: str) -> str:
         """An assert's call as M would write it: `alias(1, 2)` -> `f(1, 2)`."""
@@ -108,11 +114,7 @@ def loads_quietly(node: ast.stmt) -> bool:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if not all(isinstance(t, ast.Name) for t in targets):
             return False
-        try:
-            ast.literal_eval(node.value)
-            return True
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return False
+        return _is_literal(node.value)  # (`SIZE = 1024 ** 2` too)
     test = node.test if isinstance(node, ast.If) else None
     return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
              or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING") and not node.orelse
@@ -184,6 +186,14 @@ class ImportReader:
         self.consulted = set()
         found = {}
         elsewhere: dict[str, str | None] = {}  # a module -> _changed_elsewhere's answer (once per module)
+        harmless: dict[str, set[str]] = {}  # a module -> the names the file binds to its classes of no state
+        for module, name, bound, file in resolved:
+            tree, text, lines = self._read(file)
+            if tree is None:
+                continue
+            cls = top_level_class(tree, name)
+            if cls is not None and class_state_reason(tree, cls, lambda other: _is_workspace_module(other, folders)) is None:
+                harmless.setdefault(module, set()).add(bound)
         for module, name, bound, file in resolved:
             tree, text, lines = self._read(file)
             if tree is None:
@@ -197,7 +207,8 @@ class ImportReader:
                     elsewhere[module] = self._changed_elsewhere(module, file, imported, folders)
                 why = elsewhere[module]
             found[bound] = ImportedFunction(bound, module, str(file), function, why, name, text, tuple(lines),
-                                            frozenset().union(*(_changed_names(node) for node in tree.body)))
+                                            frozenset().union(*(_changed_names(node) for node in tree.body)),
+                                            frozenset(harmless.get(module, ())))
         return found
 
     def _changed_elsewhere(self, module: str, file: Path, imported: set[str], folders: list[Path]) -> str | None:

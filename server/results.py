@@ -75,11 +75,37 @@ def _flatten(states: dict[int, dict[str, list[str]]], source: str,
         for local, count in places.items():
             if count > MAX_PLACES_PER_NAME:
                 values[f"{local}[…]"] = f"… ({count - MAX_PLACES_PER_NAME} more places)"
+        if places:
+            values = _places_in_order(values)
         out.append({"line": line, "values": values, "source": source, **({"cut": True} if cut else {})})
     return out
 
 
 _LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
+def _places_in_order(values: dict[str, str]) -> dict[str, str]:
+    """A line's values with the places shown of each local (`sieve[8]`, `sieve[10]`,
+    `sieve[9]`: the first ones it changed) in the order of their indices, `sieve[8]`,
+    `sieve[9]`, `sieve[10]`, where they stood; "… (N more places)" stays last."""
+    def natural(name: str) -> list:
+        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+    groups: dict[str, list[str]] = {}
+    for name in values:
+        if not name.removeprefix("global ").isidentifier() and not name.endswith("[…]"):
+            groups.setdefault(name.split("[", 1)[0].split(".", 1)[0], []).append(name)
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        local = name.split("[", 1)[0].split(".", 1)[0]
+        if local in groups and name in groups[local]:
+            for place in sorted(groups.pop(local), key=natural):
+                out[place] = values[place]
+        elif not (local in groups or name in out):
+            out[name] = value
+        else:
+            out.setdefault(name, value)
+    return out
 
 
 def _one_line(text: str) -> str:
@@ -633,11 +659,24 @@ def _fenced(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def _stdout(actual: dict) -> list[str]:
-    """What the run printed: one line as a code span, more lines as a block, its lines kept;
-    cut at MAX_STDOUT_LINES lines or MAX_STDOUT_CHARS characters, ending in "…" and a note
-    where cut (here, or by the tracer's own output limit)."""
-    text = actual["stdout"]
+def _stdout(actual: dict, *, generator: bool = False) -> list[str]:
+    """What the call printed: one line as a code span, more lines as a block, its lines
+    kept; cut at MAX_STDOUT_LINES lines or MAX_STDOUT_CHARS characters, ending in "…" and a
+    note where cut (here, or by the tracer's own output limit). What was printed before the
+    call (the module as it loaded, the script before it made the call: the trace's
+    `module_output`) is not the call's: said apart, in a line. (`generator`: a generator
+    traced where the script draws it, whose output may hold the script's own between
+    its values.)"""
+    own = call_output(actual)
+    earlier = actual["stdout"][: len(actual["stdout"]) - len(own)]
+    note_before = []
+    if earlier:
+        lines_before = earlier.count("\n") + (0 if earlier.endswith("\n") else 1)
+        note_before.append(f"_Printed before the call (not by it): {lines_before} line{'s' if lines_before != 1 else ''}"
+                           f", {_code(shorten(one_line(earlier.strip()) or earlier, 80))}._")
+    if not own:
+        return note_before
+    text = own
     lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
     shown = "\n".join(lines[:MAX_STDOUT_LINES])[:MAX_STDOUT_CHARS]
     note = []
@@ -648,9 +687,58 @@ def _stdout(actual: dict) -> list[str]:
         note.append("_The run printed more than the sandbox keeps (its first 64 KiB)._")
     if note:
         shown += "…"
+    label = "stdout (from the call on, the script's own prints between its values included)" if generator \
+        else "stdout"
     if "\n" not in shown:
-        return [f"stdout: {_code(shown)}", *note]
-    return ["stdout:", _fenced(shown), *note]
+        return [f"{label}: {_code(shown)}", *note, *note_before]
+    return [f"{label}:", _fenced(shown), *note, *note_before]
+
+
+def _import_failure(failure: dict, own: bool, test: bool) -> str:
+    """The run raised while importing a module of the workspace (Tracing.import_failure),
+    not in the call: which module, what, and where in that module's file."""
+    kind, message = failure.get("type"), failure.get("message")
+    raised = _value(f"{kind}: {message}" if message else str(kind))
+    line, file = failure.get("line"), failure.get("file")
+    where = ""
+    if isinstance(line, int) and line >= 0:
+        where = f" at {_code(file)} line {line + 1}" if file else f" at line {line + 1}"
+    elif file:
+        where = f" (in {_code(file)})"
+    said = f"importing `{failure.get('module')}` raised {raised}{where}"
+    if own:
+        return said + ", as the module loaded, before the call was made"
+    at = failure.get("at")
+    said += f", at this file's line {at + 1}" if isinstance(at, int) else ""
+    if test:
+        return said + (": the test never ran. pytest reports this as an error collecting the file, and runs none "
+                       "of its tests.")
+    return said + ", before the call was made"
+
+
+def _yielded(actual: dict) -> list[str] | None:
+    """What a generator traced where the script calls it yielded, in order (its frame's
+    `return` events with `yield`), as the script drew it; None where the trace holds no
+    event of it."""
+    events = [e for e in actual.get("events") or [] if e.get("kind") in ("call", "return", "line")
+              and not e.get("thread")]
+    if not events:
+        return None
+    top = min(e.get("depth", 0) for e in events)
+    return [str(e.get("value")) for e in events
+            if e.get("kind") == "return" and e.get("yield") and e.get("depth", 0) == top]
+
+
+def _drawn_by_script(yielded: list[str], actual: dict) -> str:
+    """A generator traced where the script calls it: it returned a generator, which the
+    script drew as it iterated it."""
+    shown = "[" + ", ".join(yielded[:MAX_VALUES_PER_NAME]) + (", …]" if len(yielded) > MAX_VALUES_PER_NAME else "]")
+    count = f" ({len(yielded)} values)" if len(yielded) > MAX_VALUES_PER_NAME else ""
+    if not yielded:
+        return "returned a generator, which yielded nothing as the script drew it"
+    ended = "" if trace_cut(actual) else ", until it ended"
+    return (f"returned a generator, which yielded {_code(shorten(shown, MAX_HOVER_VALUE_CHARS))}{count} as the "
+            f"script iterated it{ended}")
 
 
 def _verdict(result: dict) -> str | None:
@@ -690,8 +778,22 @@ def _table_value(values: str) -> str:
     if cut:
         values = values[: -len(TRACE_CUT)]
     if len(values) > MAX_HOVER_VALUE_CHARS:
-        values = f"{values[:MAX_HOVER_VALUE_CHARS]}… ({len(values):,} characters, cut)" + (" → " if cut else "")
+        parts = values.split(" → ")
+        if len(parts) > 1 and parts[-1]:
+            # A loop's values: its first and where it ended, each cut, in order (not the
+            # chain cut in its middle, which loses where the loop ended).
+            first, last = parts[0], parts[-1]
+            last = _cut_one(last, MAX_HOVER_VALUE_CHARS - 60)
+            first = _cut_one(first, max(60, MAX_HOVER_VALUE_CHARS - len(last)))
+            values = f"{first} → … → {last} (cut: {len(values):,} characters)"
+        else:
+            values = f"{values[:MAX_HOVER_VALUE_CHARS]}… ({len(values):,} characters, cut)"
+        values += " → " if cut else ""
     return values + (TRACE_CUT if cut else "")
+
+
+def _cut_one(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render_markdown(result: dict, lines: list[str]) -> str:
@@ -703,6 +805,8 @@ def render_markdown(result: dict, lines: list[str]) -> str:
               "cursor": "under the cursor", "explicit": "supplied",
               "no-arguments": "it takes no arguments, and no other call is known"}
     where = origin.get(result.get("callSource"), "call")
+    if result.get("callSource") == "no-arguments" and result.get("testRun"):
+        where = "the test, run alone on the file's definitions"
     actual = result.get("actual")
     if result.get("watched"):
         # Traced where the file makes the call: `call` shows the values the run had.
@@ -730,16 +834,26 @@ def render_markdown(result: dict, lines: list[str]) -> str:
             ret = _value(str((actual.get("return") or {}).get("repr")),
                          cut_before=bool((actual.get("truncated") or {}).get("return")))
             drawn = actual.get("drawn")
-            if drawn:  # a generator function: drawn as list() draws it (the tracer's `drawn`)
+            yielded = _yielded(actual) if result.get("generator") and result.get("watched") and not drawn else None
+            if yielded is not None:
+                # Traced where the script calls it: the script drew the generator, as it iterated it.
+                out.append(_drawn_by_script(yielded, actual))
+            elif drawn:  # a generator function: drawn as list() draws it (the tracer's `drawn`)
                 more = "" if drawn.get("ended") else f", its first {drawn.get('items')} items only"
                 out.append(f"yielded {ret} (a generator, drawn with `list()`{more})")
             else:
                 awaited = " (a coroutine, run to its end with `asyncio.run`)" if actual.get("awaited") else ""
                 out.append(f"returned {ret}{awaited}")
+        elif status == "exception" and result.get("importFailure"):
+            out.append(_import_failure(result["importFailure"], bool(result.get("importedFrom")),
+                                       bool(result.get("testsBefore") or result.get("testsSetUp") is not None
+                                            or result.get("callSource") == "no-arguments")))
         elif status == "exception" and actual.get("exception"):
             exc = actual["exception"]
             line = exc.get("line")
             where = f" at line {line + 1}" if isinstance(line, int) and line >= 0 else ""
+            if where and result.get("importedFrom"):
+                where = f" at {_code(result['importedFrom'])} line {line + 1}"
             message = exc.get("message")  # ("KeyboardInterrupt" alone where it is empty, as Python writes it)
             out.append(f"raised {_value(str(exc.get('type')) + (': ' + str(message) if message else ''))}{where}")
         elif status == "crashed":
@@ -760,15 +874,18 @@ def render_markdown(result: dict, lines: list[str]) -> str:
         if verdict:
             out.append(verdict)
         if actual.get("stdout"):
-            out.extend(_stdout(actual))
+            out.extend(_stdout(actual, generator=bool(result.get("generator")) and bool(result.get("watched"))))
+        if result.get("callNote"):
+            out.append(f"_{result['callNote']}_")
         if result.get("importedFrom"):
             out.append(f"_`{result['function']}` is defined in {_code(result['importedFrom'])}: the lines below are "
                        "that file's._")
-        before = result.get("testsBefore") or 0
+        before = 0 if result.get("importFailure") else result.get("testsBefore") or 0
         if before:
-            tests = "the test before it runs" if before == 1 else f"the {before} tests before it run"
-            out.append(f"_This test ran alone, on the file's definitions: under pytest {tests} first, in the "
-                       "same process, and what they leave (a module global, a cache) may change what it sees._")
+            tests = ("the test before it runs first, in the same process, and what it leaves" if before == 1 else
+                     f"the {before} tests before it run first, in the same process, and what they leave")
+            out.append(f"_This test ran alone, on the file's definitions: under pytest {tests} (a module global, "
+                       "a cache) may change what it sees._")
         if result.get("testsSetUp"):
             out.append(f"_pytest sets this file's tests up from outside it ({result['testsSetUp']}); this run is "
                        "without that set-up, so it may differ from pytest's, and the tests' asserts get no verdict._")

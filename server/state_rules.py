@@ -608,9 +608,14 @@ class _Module:
         = ...`): a change through `self.items` changes the class's."""
         found = self._class_state.get(id(cls))
         if found is None:
+            # (a dataclass's `items: list = field(default_factory=list)`: each instance's own)
+            dataclass = any(_last_name(d.func if isinstance(d, ast.Call) else d) == "dataclass"
+                            for d in cls.decorator_list)
             bound = {name for node in cls.body if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
                      and not (_is_literal(node.value) and not any(isinstance(n, (ast.List, ast.Dict, ast.Set))
                                                                    for n in ast.walk(node.value)))
+                     and not (dataclass and isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Call)
+                              and _last_name(node.value.func) == "field")
                      for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
                      for name in _target_names(target)}
             on_instances = set()
@@ -821,6 +826,99 @@ class _Module:
         if found is None:
             found = self._reached[id(statement)] = self.reach(module_reads(statement))
         return found
+
+
+# What code may read that a sandboxed run does not share with the user's shell or pytest's
+# process (a run has its own environment variables, home, temporary and working folders,
+# command line and hash seed), each with what it is, in words. Those marked as calls count
+# only where called (`Path.home()`, `p.resolve()`: a method of the file's own named `home`
+# or `resolve` and given arguments is no such read).
+_ENVIRONMENT = {
+    **dict.fromkeys(("environ", "environb", "getenv", "getenvb", "expandvars", "getuser", "getlogin"),
+                    "an environment variable"),
+    **dict.fromkeys(("getcwd", "getcwdb", "abspath", "realpath", "relpath"), "the working folder"),
+    **dict.fromkeys(("expanduser",), "the home folder"),
+    **dict.fromkeys(("gettempdir", "gettempdirb"), "the temporary folder"),
+    **dict.fromkeys(("argv", "orig_argv"), "the command line"),
+    "hash": "`hash()`, whose value for a string changes from process to process",
+    **dict.fromkeys(("getpid", "getppid", "getuid", "geteuid", "gethostname"), "the process or the machine"),
+    "urandom": "random bytes",
+    "executable": "the interpreter's path",
+    **dict.fromkeys(("globals", "modules"), "the module's globals or `sys.modules`"),
+}
+_ENVIRONMENT_CALLS = {"home": "the home folder", "cwd": "the working folder", "resolve": "the working folder",
+                      "absolute": "the working folder"}
+
+
+def environment_use(nodes, aliases: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """The first read in `nodes`' code of what a sandboxed run does not share with the
+    user's process (_ENVIRONMENT): (what it is, in words; the code that reads it), or None.
+    `aliases`: names bound to such a thing (`from os import getenv as ge`: ge -> getenv).
+    A path made from `__file__` (`Path(__file__).resolve()`, `os.path.abspath(__file__)`) is
+    the same in any working folder: not counted."""
+    aliases = aliases or {}
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                    and node.func.attr in _ENVIRONMENT_CALLS and not _from_file(node.func.value):
+                return _ENVIRONMENT_CALLS[node.func.attr], _shown(node)
+            name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+            name = aliases.get(name, name) if isinstance(node, ast.Name) else name
+            if name in _ENVIRONMENT and not _file_argument(node, root):
+                return _ENVIRONMENT[name], _shown(node)
+    return None
+
+
+def _from_file(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "__file__" for n in ast.walk(node))
+
+
+def _file_argument(node: ast.AST, root: ast.AST) -> bool:
+    """`abspath(__file__)`, `os.path.realpath(os.path.dirname(__file__))`: a path function
+    called on a path made from `__file__`."""
+    if (node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)) not in (
+            "abspath", "realpath", "relpath"):
+        return False
+    return any(isinstance(call, ast.Call) and call.func is node and call.args and _from_file(call.args[0])
+               for call in ast.walk(root))
+
+
+def _shown(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def environment_reason(module: "_Module", reached: set[str], expressions=()) -> str | None:
+    """Why a call that reaches `reached` of the file's names (and whose check evaluates
+    `expressions` beside it: an expected value, a condition) may give another value in a
+    sandboxed run than in pytest's or the user's shell, in words: it reads the environment,
+    the home, temporary or working folder, the command line or a hash (_ENVIRONMENT), by the
+    code of a function or class it reaches, a module-level statement that binds what it
+    reaches (`MODE = os.environ.get(...)`), or the expressions themselves; None if not."""
+    cache = module.__dict__.setdefault("_environment", {})
+    aliases = cache.get(None)
+    if aliases is None:  # (`from os import getenv as env`: env is getenv, wherever it is read)
+        aliases = cache[None] = {alias.asname or alias.name: alias.name for statement in module.tree.body
+                                 if isinstance(statement, ast.ImportFrom) for alias in statement.names
+                                 if alias.name in _ENVIRONMENT or alias.name in _ENVIRONMENT_CALLS}
+    found = environment_use(expressions, aliases)
+    for name in sorted(reached):
+        if found is not None:
+            break
+        if name not in cache:
+            bodies = list(module.functions_named(name))
+            binders = module.changers.get(name, ())
+            if not any(isinstance(statement, (ast.Import, ast.ImportFrom)) for statement in binders):
+                # (a module's name is "changed" by any method called on it, `os.environ.get(...)`:
+                # what is read through it is its reader's)
+                bodies += [statement for statement in binders if not isinstance(statement, _DEFINITIONS)]
+            cache[name] = environment_use(bodies, aliases)
+        found = cache[name]
+    if found is None:
+        return None
+    what, code = found
+    return (f"it reads {what} (`{code}`), and a sandboxed run has an environment, home, temporary and "
+            "working folder of its own, so its value there may not be the one pytest or your shell sees")
 
 
 def _module_of(info: ModuleInfo) -> _Module:

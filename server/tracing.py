@@ -37,6 +37,8 @@ from .calls import (
     function_called_at,
     is_test,
 )
+from .callees import literal_call
+from .cursor import imported_call_at, imported_callables, innermost_call
 from .execution import Recording, call_needs, changed_in_place, definitions_only, is_definition
 from .imported import relative
 from .predictions import PredictionRun
@@ -275,6 +277,9 @@ class Target:
     info: ModuleInfo
     function: FunctionInfo
     call: CallSite
+    # Said beside the run, in words: why a call under the cursor of an imported function,
+    # traced in its module, has no verdict (see Tracing._imported_cursor_target).
+    note: str | None = None
 
 
 @dataclass
@@ -283,6 +288,9 @@ class TraceJob:
     actual: dict | None
     execution_note: str | None
     run: PredictionRun
+    # Where the run raised while importing a module of the workspace: what importing that
+    # module alone gave (see Tracing.import_failure).
+    import_failure: dict | None = None
 
     def result(self) -> dict:
         fn = self.target.function
@@ -311,6 +319,10 @@ class TraceJob:
             "sourceHash": fn.source_hash,
             "testsSetUp": self.target.info.tests_set_up if self._runs_a_test() else None,
             "testsBefore": self._tests_before() if self._runs_a_test() else 0,
+            "callNote": self.target.note,
+            "testRun": self.target.call.origin == "no-arguments" and self._test() is self.target.function,
+            "generator": _is_generator(fn),
+            "importFailure": self.import_failure,
         }
         lines = self.target.info.lines
         imported = imported_target(self.target)
@@ -333,7 +345,10 @@ class TraceJob:
 
     def _runs_a_test(self) -> bool:
         """Whether the run traced is, or stands for, one of the file's tests (_test), or is a
-        call traced where the tests make it."""
+        call traced where the tests make it. (Not a call under the cursor of an imported
+        function: that runs alone, in its module.)"""
+        if self.target.call.origin == "cursor" and imported_target(self.target) is not None:
+            return False
         return self._test() is not None or self.target.call.origin == "tests"
 
     def _tests_before(self) -> int:
@@ -523,6 +538,16 @@ class Tracing:
                     if isinstance(example, str):
                         raise NothingToTrace(example)
                     site = example
+                if site is None:
+                    # A literal call of a function the file imports from the workspace:
+                    # traced in its own module, whether or not its assert gets a verdict.
+                    found = imported_call_at(info, line, col)
+                    if found is not None:
+                        imported_site, node = found
+                        imported_fn = info.function_named(imported_site.function)
+                        if imported_fn is not None:
+                            return Target(uri, info, imported_fn, imported_site,
+                                          note=_imported_no_verdict(info, imported_site.function, node))
                 runs, entry = _what_runs(info, line) if site is None else (False, None)
                 if runs:
                     # A call with other values (variables, objects) in the script or a test:
@@ -538,6 +563,13 @@ class Tracing:
                 fn = info.function_named(site.function)
             elif fn is None:
                 fn = info.function_at(line)
+                if fn is not None and cursor_calls and is_test(fn, info) and 0 <= line < len(info.lines):
+                    # A call under the cursor in a test that is not traced: why, for that call
+                    # (not the test's own message).
+                    reason = _untraced_call(info, fn, line, byte_col(info.lines[line], character or 0),
+                                            runs)
+                    if reason is not None:
+                        raise NothingToTrace(reason)
         if fn is None:
             raise NothingToTrace("Place the cursor on a function or method, or on a call of one, to see its trace.")
         if call:
@@ -830,6 +862,64 @@ class Tracing:
             trace = {**trace, "call": target.call.call}  # (the call as the assert writes it)
         return trace
 
+    async def import_failure(self, target: Target, actual: dict) -> dict | None:
+        """Where a run raised while importing a module of the workspace, before the call
+        (a test file's `from bank import Account`, where bank.py's own module-level code
+        fails): {"module", "file" (relative to the document, None where it is not the
+        workspace's), "line" (0-based, in that file; None where not known), "type",
+        "message", "at" (the document's line of the import; None where the run was of the
+        module itself)}. The tracer's traceback holds only the traced file's frames, so the
+        module is imported alone, once (memoised as the traces are), to find where it raises.
+        None for any other run."""
+        if not isinstance(actual, dict) or actual.get("status") != "exception":
+            return None
+        exc = actual.get("exception") or {}
+        near = self.server.documents.path(target.uri)
+        imported = imported_target(target)
+        if imported is not None:
+            # Traced in its module, which raised as it loaded (its code never finished: no
+            # module_s), not in the call.
+            if "module_s" in actual:
+                return None
+            return {"module": imported.module, "file": relative(imported.path, near) if near.startswith("/")
+                    else imported.path, "line": exc.get("line"), "type": exc.get("type"),
+                    "message": exc.get("message"), "at": None}
+        frames = [f for f in exc.get("traceback") or [] if isinstance(f.get("line"), int)]
+        line = frames[0]["line"] if frames else exc.get("line")
+        if not isinstance(line, int):
+            return None
+        statement = next((node for node in ast.walk(_tree(target.info)) if isinstance(node, (ast.Import, ast.ImportFrom))
+                          and node.lineno - 1 <= line <= (node.end_lineno or node.lineno) - 1), None)
+        if statement is None or (isinstance(statement, ast.ImportFrom) and statement.level):
+            return None
+        modules = [statement.module] if isinstance(statement, ast.ImportFrom) else [a.name for a in statement.names]
+        failure = {"module": modules[0], "file": None, "line": None, "type": exc.get("type"),
+                   "message": exc.get("message"), "at": line}
+        if not near.startswith("/"):
+            return failure
+        from .imported import module_file, search_folders
+
+        folders = search_folders(near, self.server.workspace_roots())
+        found = next(((module, file) for module in modules if module
+                      and (file := module_file(module, folders)) is not None and str(file) != near), None)
+        if found is None:
+            return failure
+        module, file = found
+        try:
+            source = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return {**failure, "module": module, "file": relative(str(file), near)}
+        group = (target.uri, "imports")
+        version = self._memo_version(group, source)
+        key = make_key(version, str(file))
+        alone = await self._shared_run(key, group, version, lambda: self.server.executor.trace_call(
+            self.server.settings.execution, source, "None", str(file)))
+        failure.update(module=module, file=relative(str(file), near))
+        raised = alone.get("exception") if isinstance(alone, dict) and alone.get("status") == "exception" else None
+        if isinstance(raised, dict) and "module_s" not in alone:
+            failure.update(line=raised.get("line"), type=raised.get("type"), message=raised.get("message"))
+        return failure
+
     def start_prediction(self, target: Target, *, priority: int = INTERACTIVE, predict: bool = True) -> PredictionRun:
         # A call whose arguments are not literals (`ident(LIMIT)`, replayed in the module) is
         # no input the model's prompt can state either.
@@ -862,7 +952,8 @@ class Tracing:
             note = EXECUTION_OFF_NOTE
         elif execute:
             actual = await self.actual_trace(target)
-        job = TraceJob(target, actual, note, run)
+        failure = await self.import_failure(target, actual) if actual is not None else None
+        job = TraceJob(target, actual, note, run, failure)
         self.server.remember_result(job)
         return job
 
@@ -923,3 +1014,182 @@ def _tree(info: ModuleInfo):
     if info.tree is None:
         info.tree = ast.parse(info.text)
     return info.tree
+
+
+def _is_generator(fn: FunctionInfo) -> bool:
+    """Whether `fn` is a generator function: a `yield` in its own body (not in a function
+    or lambda inside it)."""
+    try:
+        tree = ast.parse(fn.source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef):  # (an `async def` with `yield` is no generator list() draws)
+        return False
+    pending = list(node.body)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(item))
+    return False
+
+
+def _shown(info: ModuleInfo, node: ast.AST) -> str:
+    from .results import _code, one_line, shorten
+
+    return _code(shorten(one_line(info.segment(node)), 80))
+
+
+def _statement_around(tree: ast.Module, node: ast.AST) -> ast.stmt | None:
+    """The innermost statement that holds `node`."""
+    best = None
+    for statement in ast.walk(tree):
+        if isinstance(statement, ast.stmt) and not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                          ast.ClassDef)) \
+                and any(child is node for child in ast.walk(statement)):
+            best = statement  # (ast.walk goes outside in: the last is the innermost)
+    return best
+
+
+def _checked_call(statement: ast.stmt | None, node: ast.Call) -> tuple[bool, ast.expr | None]:
+    """Whether `node` is the call an assert (or a TestCase's `self.assert…`) checks, and
+    the expected value's expression where it compares the call with one."""
+    if isinstance(statement, ast.Assert):
+        test = statement.test
+        if test is node or (isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and test.operand is node):
+            return True, None
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            if test.left is node:
+                return True, test.comparators[0]
+            if test.comparators[0] is node:
+                return True, test.left
+        return False, None
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr.startswith("assert"):
+        args = call.args
+        if call.func.attr in ("assertEqual", "assertEquals") and len(args) >= 2 and node in args[:2]:
+            return True, args[1] if args[0] is node else args[0]
+        if call.func.attr in ("assertTrue", "assertFalse") and args and args[0] is node:
+            return True, None
+    return False, None
+
+
+def _imported_no_verdict(info: ModuleInfo, name: str, node: ast.Call) -> str | None:
+    """Why the assert that checks `node` (a literal call of a function the file imports:
+    Tracing.find_target) has no verdict of its own, in words; None where the call is no
+    assert's check, or where the assert has a verdict (its diagnostic)."""
+    if any(c.origin == "assert" and c.line == node.lineno - 1 and c.function == name for c in info.calls):
+        return None  # (judged: the hover shows its verdict)
+    imported = info.imported.get(name)
+    if imported is None:
+        return None
+    tree = _tree(info)
+    statement = _statement_around(tree, node)
+    checked, expected = _checked_call(statement, node)
+    if not checked:
+        return None
+    module = f"`{imported.module}`"
+    alone = f"This is the call alone, run in a fresh import of {module}, with no verdict"
+    if imported.why_not:
+        return (f"{alone}: the assert gets none, since `{imported.real_name or name}` may not give, run alone, what "
+                f"it gives under pytest ({imported.why_not}).")
+    if info.tests_set_up:
+        return f"{alone}: pytest sets this file's tests up from outside it ({info.tests_set_up})."
+    if expected is not None:
+        try:
+            ast.literal_eval(expected)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return (f"{alone}: the assert's expected value {_shown(info, expected)} is not a literal, and the "
+                    f"call is run in {module}, where it may not mean what it means here.")
+    try:
+        from .pytest_rules import _functions_run, _judged_asserts
+        from .calls import _changes_imported_module
+        from .state_rules import _module_of
+
+        judged = [(found, place) for found, place in _judged_asserts(tree, _functions_run(tree))
+                  if found.lineno == statement.lineno]
+        if not judged:
+            return (f"{alone}: the assert does not run as written whenever its code runs (it is under a branch, "
+                    "in a `with` or `try` block, or in a test that is skipped, decorated or given fixtures), so "
+                    "its verdict could not be pytest's.")
+        if _changes_imported_module(imported, judged[0][1], _module_of(info), info):
+            return (f"{alone}: code that runs before the assert (the module's, the test's own, earlier tests') "
+                    f"may change what {module} holds, which a fresh import does not see.")
+    except Exception:  # (the analysis' rules changed shape: say it generally)
+        log.debug("could not tell why an imported call gets no verdict", exc_info=True)
+    return f"{alone}: what runs before the assert may change what it sees."
+
+
+def _parametrized_names(test: ast.AST) -> tuple[set[str], int | None]:
+    """The argument names a test's `parametrize` marks give, and the line (0-based) of the
+    first case."""
+    names: set[str] = set()
+    first = None
+    for decorator in getattr(test, "decorator_list", ()):
+        if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "parametrize" and decorator.args):
+            continue
+        given = decorator.args[0]
+        if isinstance(given, ast.Constant) and isinstance(given.value, str):
+            names.update(n.strip() for n in given.value.split(",") if n.strip())
+        elif isinstance(given, (ast.List, ast.Tuple)):
+            names.update(e.value for e in given.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+        cases = decorator.args[1] if len(decorator.args) > 1 else None
+        if isinstance(cases, (ast.List, ast.Tuple)) and cases.elts and first is None:
+            first = cases.elts[0].lineno - 1
+    return names, first
+
+
+def _untraced_call(info: ModuleInfo, test: FunctionInfo, line: int, col: int, runs: bool) -> str | None:
+    """Why the call under the cursor, in a test, is not traced, in words that fit it; None
+    where the cursor is on no call, or (a test run by itself here: `runs`) on a call of
+    none of the functions the server traces (the test's own run is shown)."""
+    node = innermost_call(info, line, col)
+    if node is None or (isinstance(node.func, ast.Attribute) and node.func.attr.startswith("assert")
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
+        return None
+    from .cursor import _shadowed
+
+    if _shadowed(info, node):
+        return None  # (a name the test binds itself: not the module's function)
+    shown = _shown(info, node)
+    own = called(node, info.functions)
+    imported_name = called(node, imported_callables(info))
+    if own is None and imported_name is None:
+        if runs:
+            return None
+        return (f"{shown} calls no function or method of this file, nor a function it imports from the workspace: "
+                "those are what SemCoder traces.")
+    read = {n.id for arg in [*node.args, *(k.value for k in node.keywords)] for n in ast.walk(arg)
+            if isinstance(n, ast.Name)}
+    tree_test = next((n for n in ast.walk(_tree(info)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.lineno - 1 == test.def_line), None)
+    params, first_case = _parametrized_names(tree_test) if tree_test is not None else (set(), None)
+    from_cases = sorted(read & params)
+    if from_cases:
+        where = f" (line {first_case + 1})" if first_case is not None else ""
+        return (f"{shown} takes {', '.join(f'`{n}`' for n in from_cases)} from the test's parametrize cases, so it "
+                f"has no values of its own here: hover a case{where} to trace the test's call with that case's "
+                "values.")
+    arguments = set()
+    if tree_test is not None:
+        a = tree_test.args
+        arguments = {arg.arg for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]} - params - {"self", "cls"}
+    fixtures = sorted(read & arguments)
+    if fixtures:
+        return (f"{shown} uses {', '.join(f'`{n}`' for n in fixtures)}, which pytest gives the test (a fixture) and "
+                "SemCoder does not set up, so the call is not traced here; a call with literal arguments is.")
+    if imported_name is not None and own is None:
+        imported = info.imported[imported_name[0]]
+        return (f"{shown} calls `{imported_name[0]}`, imported from `{imported.module}`, with values that are not "
+                f"literals: a call of an imported function is traced, in its own module, only with literal "
+                "arguments." + (" Hovering the test's name runs the whole test." if runs else ""))
+    if own is not None and literal_call(node, info.functions):
+        return (f"{shown} may see what code before it in the test left (an earlier call's state), so run alone it "
+                "could give another value than in the test; and the test is not run by itself here (the test "
+                "runner calls it, with its fixtures or cases), so this call is not traced.")
+    return (f"{shown}: its arguments are not literals, and the test it is in is not run by itself here (the test "
+            "runner calls it, with its fixtures or cases), so there is no run of this call to show; a call with "
+            "literal arguments is traced.")

@@ -39,9 +39,38 @@ def doubled(monkeypatch):
 '''
 
 
+# (a function that reads the environment gets no verdict in any case, a sandboxed run having
+# its own: here the fixture sets what the function reads by another way)
+TESTS_SET_BY_FIXTURE = '''import builtins
+
+
+def scale(x):
+    return x * getattr(builtins, "SCALE", 1)
+
+
+def test_scale():
+    assert scale(3) == 6
+
+
+def test_other():
+    assert scale(1) == 5
+'''
+
+DOUBLING_SET = '''import builtins
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def doubled(monkeypatch):
+    monkeypatch.setattr(builtins, "SCALE", 2, raising=False)
+'''
+
+
 async def test_tests_a_conftest_sets_up_get_no_verdict_until_it_no_longer_does(tmp_path):
+    TESTS = TESTS_SET_BY_FIXTURE
     conftest = tmp_path / "conftest.py"
-    conftest.write_text(DOUBLING)
+    conftest.write_text(DOUBLING_SET)
     path = tmp_path / "test_app.py"
     path.write_text(TESTS)
     # pytest, with the fixture: scale(3) is 6 (passes), scale(1) is 2 (fails)

@@ -427,7 +427,7 @@ async def test_a_function_that_takes_no_arguments_is_traced_with_none(tmp_path):
     async with running_server(tmp_path, init_options=EXEC_ON) as client:
         uri = open_document(client, tmp_path / "zero.py", NO_ARGUMENTS)
         value = await hover(client, uri, line_of(NO_ARGUMENTS, "got = area(2, 3)"), 8)
-        assert "`test_area()` (it takes no arguments, and no other call is known)" in value, value
+        assert "`test_area()` (the test, run alone on the file's definitions)" in value, value
         assert "`got = 6`" in value and "returned `None`" in value
         value = await hover(client, uri, line_of(NO_ARGUMENTS, "text = 'hi '"), 8)
         assert "returned `'hi you'`" in value

@@ -39,7 +39,7 @@ async def test_a_test_that_raised_alone_says_how_many_tests_pytest_runs_before_i
         text = await hover(client, uri, line_of(CART, "def test_add_second"), 6)
         assert "raised `AssertionError`" in text, text
         assert ("_This test ran alone, on the file's definitions: under pytest the test before it runs first, "
-                "in the same process, and what they leave (a module global, a cache) may change what it sees._"
+                "in the same process, and what it leaves (a module global, a cache) may change what it sees._"
                 ) in text, text
         # a call after the line where the test raised, run alone: said in the user's words
         row = line_of(CART, '"kiwi"')

@@ -1405,6 +1405,8 @@ def _watch(state, code, entry_code, namespace):
                 request["call"] = _call_text(target, frame, state.repr, int(state.limits["max_repr"]))[0]
                 state.caller_line = _caller_line(frame, state.filename)
                 state.started = time.monotonic()
+                if state.stdout.size or state.stderr.size:  # what the run printed before the call
+                    state.module_output = (state.stdout.size, state.stderr.size)
                 # The thread that makes the call (maybe one the script started) is the
                 # trace's own; threads the call starts get numbers, as in call mode.
                 tracer.main_thread = _thread.get_ident()

@@ -598,6 +598,10 @@ class Tracing:
                     "an `assert` or a doctest, or use the code lens to supply one."
                 )
             site = known[0]
+        unjudged = info.unjudged.get(site.line) if site.origin == "cursor" and site.expected is None else None
+        if unjudged is not None and line == site.line:
+            # (an assert whose run in the sandbox cannot be pytest's: say so beside the run)
+            return Target(uri, info, fn, site, note=f"This assert gets no verdict: {unjudged}.")
         return Target(uri, info, fn, site)
 
     async def _record_calls(self, uri: str, info: ModuleInfo, fn: FunctionInfo) -> None:

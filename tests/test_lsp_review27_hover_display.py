@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, running_server, wait_for
+from lsp_helpers import EXEC_ON, hover, line_of, open_document, running_server, wait_for
 
 SCRIPT = '''class Box:
     """A box.

@@ -179,3 +179,5 @@ async def test_the_server_shows_no_verdict_for_them(tmp_path):
         line = line_of(CONFIG, 'config_path("app")')
         text = await hover(client, uri, line, CONFIG.splitlines()[line].index("config_path"))
         assert text is not None and "assert failed" not in text and "✓" not in text, text
+        # ... and says why, beside the sandbox's run
+        assert "_This assert gets no verdict: it reads the home folder (`Path.home()`)" in text, text

@@ -235,3 +235,20 @@ def pytest_outcomes(tmp_path: Path, name: str) -> dict[str, str]:
         if test.startswith(name + "::") and rest:
             outcomes[test.split("::")[-1]] = rest.split()[0]
     return outcomes
+
+
+def judged_asserts(path: Path, roots: list[Path] | None = None) -> list[tuple[str, str | None]]:
+    """(call, expected) of each assert of the file at `path` that is a check, its imports
+    from the workspace (`roots`, by default the file's folder) read as the server reads them."""
+    import ast
+
+    from semcoder_lsp.calls import analyse
+    from semcoder_lsp.imported import ImportReader, imports_of, modules_imported, search_folders
+
+    text = path.read_text()
+    roots = [path.parent] if roots is None else roots
+    tree = ast.parse(text)
+    reader = ImportReader()
+    resolved = reader.resolve(imports_of(tree), str(path), roots)
+    imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(tree))
+    return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, pytest_outcomes, running_server, wait_for
-from semcoder_lsp.calls import analyse
-from semcoder_lsp.imported import ImportReader, imports_of, modules_imported, search_folders
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, judged_asserts, line_of, open_document, pytest_outcomes, running_server, wait_for
+from semcoder_lsp.imported import ImportReader, imports_of
 
 APP = '''import functools
 import random
@@ -115,22 +114,14 @@ def _write(folder: Path) -> Path:
     return path
 
 
-def _judged(path: Path, roots: list[Path]) -> list[tuple[str, str | None]]:
-    text = path.read_text()
-    reader = ImportReader()
-    resolved = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
-    imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(ast.parse(text)))
-    return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
-
-
-def test_which_asserts_on_imported_functions_are_judged(tmp_path):
+def test_which_asserts_on_imported_functions_arejudged_asserts(tmp_path):
     """Judged: a function of no state (`scale`), even one reading a module constant. Not:
     one that keeps state (`register`, and `seen`, which reads what it changes), one reading
     what the test changed (`app.FACTOR = 2`, `LIMITS["top"] = 2`), a decorated one
     (`lru_cache` keeps results), `random`'s, one using another module of the workspace."""
     path = _write(tmp_path)
     # (an expected value that is a name of the test file: the call is traced in app.py, where it is not)
-    assert _judged(path, [tmp_path]) == [("scale(3)", "3"), ("scale(2)", "5"), ("times(4)", "5")]
+    assert judged_asserts(path, [tmp_path]) == [("scale(3)", "3"), ("scale(2)", "5"), ("times(4)", "5")]
     assert pytest_outcomes(tmp_path, path.name) == {
         "test_scale": "FAILED", "test_register": "PASSED", "test_factor": "PASSED", "test_limits": "PASSED",
         "test_cached": "PASSED", "test_roll": "PASSED", "test_shout": "PASSED", "test_alias": "FAILED"}
@@ -148,8 +139,8 @@ def test_where_an_imported_module_is_found(tmp_path):
     test.write_text("from pkg.sub.calc import add\nfrom pkg import first\nfrom json import dumps\n"
                     "from .near import other\n\n\n"
                     "def test_add():\n    assert add(1, 2) == 4\n    assert first(1) == 1\n    assert dumps(1) == '1'\n")
-    assert _judged(test, [root]) == [("add(1, 2)", "4"), ("first(1)", "1")]
-    assert _judged(test, []) == []  # (no workspace root: the test's folder alone has no pkg)
+    assert judged_asserts(test, [root]) == [("add(1, 2)", "4"), ("first(1)", "1")]
+    assert judged_asserts(test, []) == []  # (no workspace root: the test's folder alone has no pkg)
 
 
 async def test_an_imported_function_s_failing_assert_is_a_diagnostic_until_its_module_is_fixed(tmp_path):
@@ -279,7 +270,7 @@ def test_no_verdict_where_the_imported_module_may_hold_what_earlier_code_left(tm
         for file, text in files.items():
             (folder / file).parent.mkdir(parents=True, exist_ok=True)
             (folder / file).write_text(text)
-        assert _judged(folder / "test_p.py", [folder]) == [], name
+        assert judged_asserts(folder / "test_p.py", [folder]) == [], name
         assert set(pytest_outcomes(folder, "test_p.py").values()) == {"PASSED"}, name
 
 
@@ -298,7 +289,7 @@ def test_a_package_wins_over_a_module_of_its_name_and_a_test_package_imports_fro
     reader = ImportReader()
     resolved = reader.resolve(imports_of(ast.parse(test.read_text())), str(test), [tmp_path])
     assert [file for *_, file in resolved] == [tmp_path / "app" / "__init__.py"]
-    assert _judged(test, [tmp_path]) == [("scale(2)", "6")]
+    assert judged_asserts(test, [tmp_path]) == [("scale(2)", "6")]
     assert pytest_outcomes(tmp_path, "tests/test_p.py") == {"test_b": "PASSED"}
 
 
@@ -312,7 +303,7 @@ def test_a_module_constant_made_plainly_is_a_value_and_one_filled_as_it_loads_is
         'def words():\n    return "".join(WORDS)\n\n\ndef shout(text):\n    return PATTERN.sub(lambda m: m.group().upper(), text)\n')
     test = tmp_path / "test_p.py"
     test.write_text('from app import shout, words\n\n\ndef test_b():\n    assert shout("a1") == "A2"\n    assert words() == "ab"\n')
-    assert _judged(test, [tmp_path]) == [('shout("a1")', '"A2"')]
+    assert judged_asserts(test, [tmp_path]) == [('shout("a1")', '"A2"')]
     assert pytest_outcomes(tmp_path, "test_p.py") == {"test_b": "FAILED"}
 
 

@@ -5,14 +5,10 @@ all: a failing one was missed. Every fixture's truth is pytest's, each file run 
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 from lsprotocol import types
 
-from lsp_helpers import EXEC_ON, diagnostics_for, hover, line_of, open_document, pytest_outcomes, running_server, wait_for
-from semcoder_lsp.calls import analyse
-from semcoder_lsp.imported import ImportReader, imports_of, modules_imported, search_folders
+from lsp_helpers import EXEC_ON, diagnostics_for, hover, judged_asserts, line_of, open_document, pytest_outcomes, running_server, wait_for
 
 APP = '''FACTOR = 2
 CONFIG = {"k": 1}
@@ -45,22 +41,13 @@ def test_calls_first():
 '''
 
 
-def _judged(path: Path) -> list[tuple[str, str | None]]:
-    text = path.read_text()
-    roots = [path.parent]
-    reader = ImportReader()
-    resolved = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
-    imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(ast.parse(text)))
-    return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
-
-
-def test_the_module_s_functions_called_through_it_are_judged(tmp_path):
+def test_the_module_s_functions_called_through_it_arejudged_asserts(tmp_path):
     """Judged: `app.scale(…)` and `a.scale(…)` (the module under another name), also after a
     call of a function of no state (`app.scale(1)` changes nothing)."""
     (tmp_path / "app.py").write_text(APP)
     path = tmp_path / "test_app.py"
     path.write_text(TESTS)
-    assert _judged(path) == [("app.scale(3)", "6"), ("app.scale(2)", "5"), ("a.scale(4)", "9"), ("app.scale(5)", "11")]
+    assert judged_asserts(path) == [("app.scale(3)", "6"), ("app.scale(2)", "5"), ("a.scale(4)", "9"), ("app.scale(5)", "11")]
     assert pytest_outcomes(tmp_path, path.name) == {
         "test_scale": "FAILED", "test_alias": "FAILED", "test_calls_first": "FAILED"}
 
@@ -91,7 +78,7 @@ def test_no_verdict_where_the_module_may_hold_what_earlier_code_left(tmp_path):
         folder.mkdir()
         (folder / "app.py").write_text(APP)
         (folder / "test_p.py").write_text("import app\n\n\n" + body)
-        assert _judged(folder / "test_p.py") == [], name
+        assert judged_asserts(folder / "test_p.py") == [], name
         assert set(pytest_outcomes(folder, "test_p.py").values()) == {"PASSED"}, name
 
 
@@ -173,7 +160,7 @@ def test_a_condition_around_an_imported_call_is_judged_where_it_means_the_same_i
     path.write_text(CONDITIONS)
     assert pytest_outcomes(tmp_path, path.name) == {
         "test_len": "FAILED", "test_none": "FAILED", "test_in": "FAILED", "test_a_name_of_this_file": "FAILED"}
-    assert _judged(path) == [
+    assert judged_asserts(path) == [
         ('words("a b c")', "the condition: len(_semcoder_called_) == 2"),
         ('text.words("a b")', "the condition: len(_semcoder_called_) == 2"),
         ("maybe(-1)", "the condition: _semcoder_called_ is None"), ("maybe(3)", "the condition: _semcoder_called_ is None"),
@@ -183,7 +170,7 @@ def test_a_condition_around_an_imported_call_is_judged_where_it_means_the_same_i
     (shadowed / "text.py").write_text(SHADOWS_LEN)
     (shadowed / "test_s.py").write_text('from text import words\n\n\ndef test_s():\n    assert len(words("a b c")) == 3\n')
     assert pytest_outcomes(shadowed, "test_s.py") == {"test_s": "PASSED"}
-    assert _judged(shadowed / "test_s.py") == []
+    assert judged_asserts(shadowed / "test_s.py") == []
 
 
 async def test_a_failing_condition_around_an_imported_call_is_a_diagnostic(tmp_path):

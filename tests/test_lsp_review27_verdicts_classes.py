@@ -9,13 +9,9 @@ truth is pytest's."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
-from pathlib import Path
 
-from lsp_helpers import EXEC_ON, diagnostics_for, line_of, open_document, pytest_outcomes, running_server, wait_for
-from semcoder_lsp.calls import analyse
-from semcoder_lsp.imported import ImportReader, imports_of, modules_imported, search_folders
+from lsp_helpers import EXEC_ON, diagnostics_for, judged_asserts, line_of, open_document, pytest_outcomes, running_server, wait_for
 
 GEO = '''from dataclasses import dataclass
 
@@ -154,23 +150,15 @@ def test_coupon():
 '''
 
 
-def _judged(path: Path, roots: list[Path]) -> list[tuple[str, str | None]]:
-    text = path.read_text()
-    reader = ImportReader()
-    resolved = reader.resolve(imports_of(ast.parse(text)), str(path), roots)
-    imported = reader.functions(resolved, search_folders(str(path), roots), modules_imported(ast.parse(text)))
-    return [(c.call, c.expected) for c in analyse(text, None, imported).calls if c.origin == "assert"]
-
-
-def test_using_a_class_of_no_state_leaves_the_later_checks_judged(tmp_path):
+def test_using_a_class_of_no_state_leaves_the_later_checksjudged_asserts(tmp_path):
     (tmp_path / "geo.py").write_text(GEO)
     (tmp_path / "test_geo.py").write_text(GEO_TEST)
-    assert _judged(tmp_path / "test_geo.py", [tmp_path]) == [("clamp(5, 0, 3)", "4")]
+    assert judged_asserts(tmp_path / "test_geo.py", [tmp_path]) == [("clamp(5, 0, 3)", "4")]
     assert pytest_outcomes(tmp_path, "test_geo.py") == {"test_point": "PASSED", "test_clamp": "FAILED"}
 
     (tmp_path / "shop.py").write_text(SHOP)
     (tmp_path / "test_shop.py").write_text(SHOP_TEST)
-    assert _judged(tmp_path / "test_shop.py", [tmp_path]) == [
+    assert judged_asserts(tmp_path / "test_shop.py", [tmp_path]) == [
         ('apply_coupon(10, "HALF")', "6"), ('shop.apply_coupon(8, "NOPE")', "9"), ('apply_coupon(10, "HALF")', "4")]
     assert pytest_outcomes(tmp_path, "test_shop.py") == {
         "test_deposit": "PASSED", "test_format": "FAILED", "test_cart": "PASSED", "test_overdraw": "PASSED",
@@ -226,7 +214,7 @@ def test_no_verdict_where_a_class_may_hold_state(tmp_path):
         folder.mkdir()
         for file, text in files.items():
             (folder / file).write_text(text)
-        assert _judged(folder / "test_p.py", [folder]) == [], name
+        assert judged_asserts(folder / "test_p.py", [folder]) == [], name
         assert set(pytest_outcomes(folder, "test_p.py").values()) == {"PASSED"}, name
 
 

@@ -222,7 +222,7 @@ def f(path):
         return [str(e)]
 ''', f"f({str(path)!r})")
     assert out == ["the sandbox does not allow loading native code from a file made or changed since the "
-                   "sandbox started (%s)" % path], out
+                   "sandbox started (%s); restarting the tracer (the language server) loads it" % path], out
 
 
 def test_installed_extension_modules_still_load(tracer):

@@ -718,7 +718,9 @@ def _hook_for(root, prefix, runs_root, forbidden, reasons, path_events, path_pos
                 if where is not None:
                     why = native_code_refused(where, root, native_places, since)
                     if why is not None:
-                        raise refused("the sandbox does not allow loading native code from %s (%s)" % (why, where))
+                        raise refused("the sandbox does not allow loading native code from %s (%s)%s" % (
+                            why, where, "; restarting the tracer (the language server) loads it"
+                            if why[:21] == "a file made or change" else ""))
                 return
             if event[:6] == "fcntl." or event == "os.lockf":  # locks: the file the descriptor is open on
                 fd, target = args[0], None
